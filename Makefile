@@ -1,0 +1,35 @@
+# TaskFlow: `make run` serves the whole app embedded; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench install migrate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/taskflow-migrate
+
+## Embedded mode: SQLite + in-process bus + background relay, one process, foreground.
+run: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///taskflow.db} $(BIN)/taskflow-migrate
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///taskflow.db} BIND_HOST=$${BIND_HOST:-127.0.0.1} PORT=$(PORT) \
+	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-1} \
+	$(BIN)/gunicorn --config render/gunicorn.conf.py 'functions.combined:create_app()'
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-*

@@ -1,0 +1,48 @@
+"""The tasks function: the HTTP API (auth, tasks, due dates) and the web page."""
+from __future__ import annotations
+
+import pathlib
+
+from flask import Flask, jsonify, send_from_directory
+
+from functions.tasks import openapi, routes_auth, routes_tasks
+from shared import logs
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.web import make_flask_app
+
+FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
+
+
+def register(app: Flask, rt: Runtime) -> None:
+    """Mount the API, the OpenAPI document and the frontend on an app."""
+    app.register_blueprint(routes_auth.bp)
+    app.register_blueprint(routes_tasks.bp)
+    app.extensions.setdefault("openapi_paths", {})
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        """Describe every route of the API."""
+        return jsonify(openapi.build_spec(app.extensions["openapi_paths"]))
+
+    @app.get("/")
+    def index():
+        """Serve the web page."""
+        return send_from_directory(FRONTEND_DIR, "index.html")
+
+    @app.get("/static/<path:filename>")
+    def frontend_static(filename: str):
+        """Serve the web page's assets."""
+        return send_from_directory(FRONTEND_DIR, filename)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the tasks function: the API plus a relay thread that publishes right after each commit."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    rt = runtime or Runtime(settings)
+    app = make_flask_app("taskflow.tasks", rt)
+    register(app, rt)
+    if settings.run_background_workers:
+        rt.start_relay()
+    return app

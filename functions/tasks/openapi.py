@@ -1,0 +1,124 @@
+"""The OpenAPI 3.1 description of the tasks API, served at /openapi.json."""
+from __future__ import annotations
+
+from typing import Any
+
+_TASK_INPUT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 500},
+        "description": {"type": ["string", "null"], "maxLength": 10000},
+        "due_date": {"type": ["string", "null"], "format": "date-time"},
+        "timezone": {"type": "string", "description": "IANA timezone name"},
+        "priority": {"enum": ["none", "low", "medium", "high", "urgent"]},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 50}, "maxItems": 20},
+    },
+}
+_TASK = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"}, "user_id": {"type": "string"}, "title": {"type": "string"},
+        "description": {"type": ["string", "null"]}, "completed": {"type": "boolean"},
+        "completed_at": {"type": ["string", "null"], "format": "date-time"},
+        "priority": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "due_date": {"type": ["string", "null"], "format": "date-time"}, "timezone": {"type": "string"},
+        "recurrence_rule": {"type": ["string", "null"]}, "repeat_from": {"enum": ["schedule", "completion"]},
+        "next_occurrence": {"type": ["string", "null"], "format": "date-time"},
+        "parent_id": {"type": ["string", "null"]},
+        "occurrence_at": {"type": ["string", "null"], "format": "date-time"},
+        "version": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+_CREDENTIALS = {
+    "type": "object", "required": ["email", "password"], "additionalProperties": False,
+    "properties": {"email": {"type": "string", "format": "email"},
+                   "password": {"type": "string", "minLength": 8, "maxLength": 128}},
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _op(summary: str, *, body: dict | None = None, ok: tuple[str, dict | None] = ("200", None),
+        auth: bool = True, params: list[dict] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {
+        ok[0]: {"description": "Success", **({"content": {"application/json": {"schema": ok[1]}}} if ok[1] else {})},
+        "4XX": {"description": "Problem details", "content": {"application/problem+json": {"schema": _ref("Problem")}}},
+    }}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if not auth:
+        op["security"] = []
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _q(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+_USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+
+
+def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Return the OpenAPI document; other functions may add their paths."""
+    task_list = {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Task")},
+                                                  "next_cursor": {"type": ["string", "null"]}}}
+    token = {"type": "object", "properties": {"user_id": {"type": "string"}, "token": {"type": "string"}}}
+    paths: dict[str, dict] = {
+        "/api/auth/register": {"post": _op("Create an account", body=_CREDENTIALS, ok=("201", token), auth=False)},
+        "/api/auth/login": {"post": _op("Sign in", body=_CREDENTIALS, ok=("200", token), auth=False)},
+        "/api/{user_id}/tasks": {
+            "parameters": [_USER],
+            "post": _op("Create a task", body={**_TASK_INPUT, "required": ["title"]}, ok=("201", _ref("Task"))),
+            "get": _op("List tasks (newest first)", ok=("200", task_list), params=[
+                _q("completed", {"type": "boolean"}), _q("due_before", {"type": "string", "format": "date-time"}),
+                _q("due_after", {"type": "string", "format": "date-time"}), _q("q", {"type": "string"}),
+                _q("tag", {"type": "string"}), _q("priority", {"type": "string"}),
+                _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}), _q("cursor", {"type": "string"})]),
+        },
+        "/api/{user_id}/tasks/{task_id}": {
+            "parameters": [_USER, _TASK_ID],
+            "get": _op("Get a task (with ETag)", ok=("200", _ref("Task"))),
+            "put": _op("Change fields of a task", body=_TASK_INPUT, ok=("200", _ref("Task")), params=[_IF_MATCH]),
+            "delete": _op("Delete a task", ok=("204", None), params=[_IF_MATCH]),
+        },
+        "/api/{user_id}/tasks/{task_id}/complete": {
+            "parameters": [_USER, _TASK_ID],
+            "patch": _op("Complete or reopen a task", ok=("200", _ref("Task")), params=[_IF_MATCH],
+                         body={"type": "object", "properties": {"completed": {"type": "boolean", "default": True}}}),
+        },
+        "/api/{user_id}/tasks/{task_id}/due-date": {
+            "parameters": [_USER, _TASK_ID],
+            "put": _op("Set or clear the due date", ok=("200", _ref("Task")), params=[_IF_MATCH],
+                       body={"type": "object", "required": ["due_date"],
+                             "properties": {"due_date": {"type": ["string", "null"], "format": "date-time"}}}),
+        },
+        "/health": {"get": _op("Liveness", auth=False)},
+        "/ready": {"get": _op("Readiness: database and broker", auth=False)},
+        "/metrics": {"get": _op("Prometheus metrics", auth=False)},
+        "/openapi.json": {"get": _op("This document", auth=False)},
+    }
+    paths.update(extra_paths or {})
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "TaskFlow", "version": "1.0.0",
+                 "description": "Event-driven task manager. Errors are RFC 9457 problem details."},
+        "paths": paths,
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Task": _TASK,
+                "Problem": {"type": "object", "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"}, "errors": {"type": "object"}}},
+            },
+        },
+    }

@@ -1,0 +1,126 @@
+"""The task routes under /api/<user_id>/tasks: thin adapters over functions.tasks.service."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, g, jsonify, request
+
+from functions.tasks import service
+from functions.tasks import validation as v
+from shared.auth import bearer_token, user_id_from_token
+from shared.errors import Forbidden, PreconditionFailed, Unauthorized
+from shared.web import runtime
+
+bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
+
+
+@bp.before_request
+def authorize():
+    """Require a bearer token whose subject is the user in the path."""
+    sub = user_id_from_token(runtime().settings, bearer_token(request.headers.get("Authorization")))
+    if sub != (request.view_args or {}).get("user_id"):
+        raise Forbidden("You can only access your own resources.")
+    g.user_id = sub
+
+
+def task_response(task, status: int = 200) -> Response:
+    response = jsonify(service.snapshot(task))
+    response.status_code = status
+    response.set_etag(str(task.version))
+    return response
+
+
+def check_if_match(task) -> None:
+    """Refuse a write based on a stale version (If-Match, 412)."""
+    if "If-Match" in request.headers:
+        if not (request.if_match.star_tag or request.if_match.contains(str(task.version))):
+            raise PreconditionFailed(f"The task is at version {task.version}; reload it and try again.",
+                                     headers={"ETag": f'"{task.version}"'})
+
+
+@bp.post("/tasks")
+def create(user_id: str):
+    """Create a task."""
+    body = v.json_body(v.TASK_FIELDS)
+    fields = v.task_fields(body, default_tz="UTC", require_title=True)
+    with runtime().uow() as uow:
+        task = service.create_task(uow.session, user_id, fields)
+        try:
+            uow.commit()
+        except sa.exc.IntegrityError:
+            raise Unauthorized("This account no longer exists.") from None
+        response = task_response(task, 201)
+        response.headers["Location"] = f"/api/{user_id}/tasks/{task.id}"
+        return response
+
+
+@bp.get("/tasks")
+def list_(user_id: str):
+    """List tasks with filters and cursor pagination."""
+    query = v.task_query(request.args)
+    with runtime().uow() as uow:
+        tasks, next_cursor = service.list_tasks(uow.session, user_id, query)
+        return jsonify(items=[service.snapshot(t) for t in tasks], next_cursor=next_cursor)
+
+
+@bp.get("/tasks/<task_id>")
+def get(user_id: str, task_id: str):
+    """Fetch one task with its ETag."""
+    with runtime().uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id)
+        response = task_response(task)
+        return response.make_conditional(request)
+
+
+@bp.put("/tasks/<task_id>")
+def update(user_id: str, task_id: str):
+    """Change some fields of a task."""
+    body = v.json_body(v.TASK_FIELDS)
+    with runtime().uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id, for_update=True)
+        check_if_match(task)
+        fields = v.task_fields(body, default_tz=task.timezone, require_title=False)
+        service.update_task(uow.session, task, fields)
+        uow.commit()
+        return task_response(task)
+
+
+@bp.delete("/tasks/<task_id>")
+def delete(user_id: str, task_id: str):
+    """Delete a task (its reminders go with it)."""
+    with runtime().uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id, for_update=True)
+        check_if_match(task)
+        service.delete_task(uow.session, task)
+        uow.commit()
+    return Response(status=204)
+
+
+@bp.patch("/tasks/<task_id>/complete")
+def complete(user_id: str, task_id: str):
+    """Mark a task completed (default) or not completed."""
+    body = v.json_body({"completed"}) if request.content_length else {}
+    errors = v.FieldErrors()
+    completed = errors.check("completed", v.boolean, body.get("completed", True))
+    errors.raise_if_any()
+    with runtime().uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id, for_update=True)
+        check_if_match(task)
+        service.set_completed(uow.session, task, completed)
+        uow.commit()
+        return task_response(task)
+
+
+@bp.put("/tasks/<task_id>/due-date")
+def set_due_date(user_id: str, task_id: str):
+    """Set or clear a task's due date."""
+    body = v.json_body({"due_date"})
+    if "due_date" not in body:
+        raise v.ValidationFailed("Give due_date (a date-time, or null to clear it).",
+                                 errors={"due_date": "required"})
+    with runtime().uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id, for_update=True)
+        check_if_match(task)
+        fields = v.task_fields({"due_date": body["due_date"]}, default_tz=task.timezone, require_title=False)
+        service.update_task(uow.session, task, fields)
+        uow.commit()
+        return task_response(task)

@@ -1,0 +1,177 @@
+"""Task handlers: change rows and stage their events in the caller's unit of work."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from functions.tasks.validation import UNSET, TaskFields, TaskQuery, encode_cursor
+from shared import events
+from shared.db import utcnow
+from shared.errors import NotFound
+from shared.events import Event
+from shared.models import Reminder, Task
+from shared.outbox import add_event
+from shared.timeutil import rfc3339
+
+
+def snapshot(task: Task) -> dict[str, Any]:
+    """The task as the API and its events show it (times with offsets, due dates in its zone)."""
+    tz = task.timezone
+    return {
+        "id": task.id,
+        "user_id": task.user_id,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "completed_at": rfc3339(task.completed_at),
+        "priority": task.priority,
+        "tags": list(task.tags or []),
+        "due_date": rfc3339(task.due_date, tz),
+        "timezone": tz,
+        "recurrence_rule": task.recurrence_rule,
+        "repeat_from": task.repeat_from,
+        "next_occurrence": rfc3339(task.next_occurrence, tz),
+        "parent_id": task.parent_id,
+        "occurrence_at": rfc3339(task.occurrence_at, tz),
+        "version": task.version,
+        "created_at": rfc3339(task.created_at),
+        "updated_at": rfc3339(task.updated_at),
+    }
+
+
+def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
+    """Stage a task event carrying the full snapshot after the change."""
+    return add_event(session, Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id,
+                                    data={**snapshot(task), **extra}))
+
+
+def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
+    """Load a user's task; another user's task is simply not found."""
+    stmt = sa.select(Task).where(Task.id == task_id, Task.user_id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = session.scalars(stmt).one_or_none()
+    if task is None:
+        raise NotFound("No such task.")
+    return task
+
+
+def create_task(session: orm.Session, user_id: str, fields: TaskFields) -> Task:
+    given = fields.given()
+    now = utcnow()
+    task = Task(
+        user_id=user_id,
+        title=given["title"],
+        description=given.get("description"),
+        due_date=given.get("due_date"),
+        timezone=given.get("timezone") or "UTC",
+        priority=given.get("priority") or "none",
+        tags=given.get("tags") or [],
+        completed=False,
+        repeat_from="schedule",
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(task)
+    session.flush()
+    emit(session, events.TASK_CREATED, task)
+    return task
+
+
+def _json_value(task: Task, field: str) -> Any:
+    return snapshot(task)[field]
+
+
+def update_task(session: orm.Session, task: Task, fields: TaskFields) -> dict[str, dict[str, Any]]:
+    """Apply the given fields; emit task.updated with {field: {old, new}} when anything changed."""
+    changes: dict[str, dict[str, Any]] = {}
+    for field, value in fields.given().items():
+        if getattr(task, field) == value:
+            continue
+        old = _json_value(task, field)
+        setattr(task, field, value)
+        changes[field] = {"old": old, "new": _json_value(task, field)}
+    if "due_date" in changes:
+        _move_relative_reminders(session, task)
+    if changes:
+        task.version += 1
+        task.updated_at = utcnow()
+        session.flush()
+        emit(session, events.TASK_UPDATED, task, changes=changes)
+    return changes
+
+
+def _move_relative_reminders(session: orm.Session, task: Task) -> None:
+    """Relative reminders follow the due date; they go when it is cleared."""
+    relative = [r for r in task.reminders if r.minutes_before is not None and not r.notified]
+    for reminder in relative:
+        if task.due_date is None:
+            session.delete(reminder)
+        else:
+            reminder.remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
+
+
+def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
+    """Complete or reopen a task; completing cancels its pending reminders. Return whether it changed."""
+    if task.completed == completed:
+        return False
+    now = utcnow()
+    task.completed = completed
+    task.completed_at = now if completed else None
+    task.version += 1
+    task.updated_at = now
+    if completed:
+        cancel_pending_reminders(session, task.id, now)
+    session.flush()
+    emit(session, events.TASK_COMPLETED if completed else events.TASK_UNCOMPLETED, task)
+    return True
+
+
+def cancel_pending_reminders(session: orm.Session, task_id: str, now: dt.datetime) -> None:
+    session.execute(
+        sa.update(Reminder)
+        .where(Reminder.task_id == task_id, Reminder.notified.is_(False))
+        .values(notified=True, notified_at=now, outcome="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def delete_task(session: orm.Session, task: Task) -> None:
+    emit(session, events.TASK_DELETED, task, deleted=True)
+    session.delete(task)
+    session.flush()
+
+
+def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[list[Task], str | None]:
+    """List a user's tasks, newest first, with keyset pagination."""
+    stmt = sa.select(Task).where(Task.user_id == user_id)
+    if query.completed is not None:
+        stmt = stmt.where(Task.completed.is_(query.completed))
+    if query.due_before is not None:
+        stmt = stmt.where(Task.due_date < query.due_before)
+    if query.due_after is not None:
+        stmt = stmt.where(Task.due_date >= query.due_after)
+    if query.priority is not None:
+        stmt = stmt.where(Task.priority == query.priority)
+    if query.q:
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(sa.or_(Task.title.ilike(pattern, escape="\\"), Task.description.ilike(pattern, escape="\\")))
+    if query.tag:
+        stmt = stmt.where(sa.cast(Task.tags, sa.Text).contains(sa.func.json_quote(query.tag))
+                          if session.get_bind().dialect.name == "sqlite"
+                          else Task.tags.contains([query.tag]))
+    if query.cursor is not None:
+        created_at, task_id = query.cursor
+        stmt = stmt.where(sa.or_(Task.created_at < created_at,
+                                 sa.and_(Task.created_at == created_at, Task.id < task_id)))
+    stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(query.limit + 1)
+    rows = list(session.scalars(stmt))
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    return rows, next_cursor

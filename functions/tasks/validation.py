@@ -1,0 +1,233 @@
+"""Parse request bodies and query strings into typed values; refuse anything else with 4xx."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from flask import request
+
+from shared.errors import ProblemError, ValidationFailed
+from shared.timeutil import BadValue, parse_datetime, parse_timezone
+
+TITLE_MAX = 500
+DESCRIPTION_MAX = 10_000
+PRIORITIES = ("none", "low", "medium", "high", "urgent")
+TAG_MAX, TAGS_MAX = 50, 20
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+UNSET: Any = object()
+
+
+def json_body(allowed: set[str]) -> dict[str, Any]:
+    """Return the JSON object body, refusing malformed JSON, non-objects and unknown fields."""
+    if not request.is_json:
+        raise ProblemError("Send a JSON body with Content-Type: application/json.", status=415,
+                           title="Unsupported media type")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ProblemError("The request body is not valid JSON.", title="Malformed JSON")
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationFailed("Unknown fields in the request body.",
+                               errors={name[:100]: "unknown field" for name in unknown[:20]})
+    return body
+
+
+class FieldErrors:
+    """Collect per-field messages and raise them together as one 422."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def check(self, field: str, fn, *args):
+        try:
+            return fn(*args)
+        except BadValue as exc:
+            self.errors[field] = str(exc)
+            return UNSET
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed("Some fields are invalid.", errors=self.errors)
+
+
+def title(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadValue("must be a string")
+    value = value.strip()
+    if not value:
+        raise BadValue("must not be empty")
+    if len(value) > TITLE_MAX:
+        raise BadValue(f"must be at most {TITLE_MAX} characters")
+    return value
+
+
+def description(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadValue("must be a string or null")
+    if len(value) > DESCRIPTION_MAX:
+        raise BadValue(f"must be at most {DESCRIPTION_MAX} characters")
+    return value
+
+
+def priority(value: Any) -> str:
+    if value not in PRIORITIES:
+        raise BadValue(f"must be one of {', '.join(PRIORITIES)}")
+    return value
+
+
+def tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > TAGS_MAX:
+        raise BadValue(f"must be a list of at most {TAGS_MAX} strings")
+    cleaned: list[str] = []
+    for tag in value:
+        if not isinstance(tag, str) or not tag.strip() or len(tag.strip()) > TAG_MAX:
+            raise BadValue(f"each tag must be a non-empty string of at most {TAG_MAX} characters")
+        if tag.strip() not in cleaned:
+            cleaned.append(tag.strip())
+    return cleaned
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadValue("must be true or false")
+    return value
+
+
+def optional_datetime(value: Any, tz_name: str) -> dt.datetime | None:
+    return None if value is None else parse_datetime(value, tz_name)
+
+
+def email(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 320 or not EMAIL_RE.match(value.strip()):
+        raise BadValue("must be a valid email address")
+    return value.strip().lower()
+
+
+def password(value: Any) -> str:
+    if not isinstance(value, str) or not 8 <= len(value) <= 128:
+        raise BadValue("must be a string of 8 to 128 characters")
+    return value
+
+
+@dataclasses.dataclass
+class TaskFields:
+    """The task fields a create or update body may set (UNSET = not given)."""
+
+    title: Any = UNSET
+    description: Any = UNSET
+    due_date: Any = UNSET
+    timezone: Any = UNSET
+    priority: Any = UNSET
+    tags: Any = UNSET
+
+    def given(self) -> dict[str, Any]:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v for k, v in values.items() if v is not UNSET}
+
+
+TASK_FIELDS = {"title", "description", "due_date", "timezone", "priority", "tags"}
+
+
+def task_fields(body: dict[str, Any], *, default_tz: str, require_title: bool) -> TaskFields:
+    """Validate task fields; a due_date without an offset is read in the (new) task timezone."""
+    errors = FieldErrors()
+    fields = TaskFields()
+    if "timezone" in body:
+        fields.timezone = errors.check("timezone", parse_timezone, body["timezone"])
+    tz_name = fields.timezone if isinstance(fields.timezone, str) else default_tz
+    if "title" in body or require_title:
+        fields.title = errors.check("title", title, body.get("title"))
+    if "description" in body:
+        fields.description = errors.check("description", description, body["description"])
+    if "due_date" in body:
+        fields.due_date = errors.check("due_date", optional_datetime, body["due_date"], tz_name)
+    if "priority" in body:
+        fields.priority = errors.check("priority", priority, body["priority"])
+    if "tags" in body:
+        fields.tags = errors.check("tags", tags, body["tags"])
+    errors.raise_if_any()
+    return fields
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskQuery:
+    completed: bool | None
+    due_before: dt.datetime | None
+    due_after: dt.datetime | None
+    q: str | None
+    tag: str | None
+    priority: str | None
+    limit: int
+    cursor: tuple[dt.datetime, str] | None
+
+
+def _query_bool(value: str) -> bool:
+    if value.lower() in {"true", "1"}:
+        return True
+    if value.lower() in {"false", "0"}:
+        return False
+    raise BadValue("must be true or false")
+
+
+def _query_limit(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 200:
+        raise BadValue("must be an integer from 1 to 200")
+    return int(value)
+
+
+def _query_text(value: str) -> str:
+    if len(value) > 200:
+        raise BadValue("must be at most 200 characters")
+    return value
+
+
+def encode_cursor(created_at: dt.datetime, task_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), task_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        created, task_id = json.loads(raw)
+        parsed = dt.datetime.fromisoformat(created)
+        if parsed.tzinfo is None or not isinstance(task_id, str):
+            raise ValueError
+        return parsed, task_id
+    except (ValueError, TypeError):
+        raise BadValue("is not a cursor this API issued") from None
+
+
+def task_query(args) -> TaskQuery:
+    """Parse the task list query string."""
+    errors = FieldErrors()
+    allowed = {"completed", "due_before", "due_after", "q", "tag", "priority", "limit", "cursor"}
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
+
+    def opt(name, fn, *extra):
+        return errors.check(name, fn, args[name], *extra) if name in args else None
+
+    query = TaskQuery(
+        completed=opt("completed", _query_bool),
+        due_before=opt("due_before", parse_datetime),
+        due_after=opt("due_after", parse_datetime),
+        q=opt("q", _query_text),
+        tag=opt("tag", _query_text),
+        priority=opt("priority", priority),
+        limit=opt("limit", _query_limit) or 50,
+        cursor=opt("cursor", decode_cursor),
+    )
+    errors.raise_if_any()
+    return query

@@ -1,0 +1,1 @@
+"""TaskFlow's shared package: settings, database, models, events, outbox, auth, errors."""

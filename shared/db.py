@@ -1,0 +1,133 @@
+"""Engine, sessions, the unit of work at the edge, and Alembic migrations."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import pathlib
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy import event, orm
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "migrations"
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Store aware datetimes as UTC; always hand back aware UTC datetimes (SQLite too)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def make_engine(url: str, **kwargs) -> sa.Engine:
+    """Create an engine tuned for the dialect (SQLite: WAL, busy timeout, FKs)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def make_sessionmaker(engine: sa.Engine) -> orm.sessionmaker[orm.Session]:
+    return orm.sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+class UnitOfWork:
+    """Own one transaction at the edge: rolls back unless `commit()` is called.
+
+    After a successful commit, the `on_commit` callbacks run (e.g. wake the outbox relay).
+    """
+
+    def __init__(self, sessions: orm.sessionmaker[orm.Session], on_commit: Callable[[], None] | None = None):
+        self._sessions = sessions
+        self._on_commit = on_commit
+        self.session: orm.Session
+
+    def __enter__(self) -> "UnitOfWork":
+        self.session = self._sessions()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self._on_commit is not None:
+            self._on_commit()
+
+
+def alembic_config(url: str):
+    """Build an Alembic config pointing at migrations/ for the given database URL."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logging"] = False
+    return cfg
+
+
+def _normalise_url(url: str) -> str:
+    return make_engine(url).url.render_as_string(hide_password=False)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` to `revision` with Alembic."""
+    from alembic import command
+
+    command.upgrade(alembic_config(_normalise_url(url)), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(_normalise_url(url)), revision)
+
+
+def migrate_cli() -> None:
+    """Console entry point: migrate DATABASE_URL to head."""
+    from shared import logs
+    from shared.settings import Settings
+
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    migrate(settings.database_url)
+    log.info("database migrated", extra={"database": make_engine(settings.database_url).url.render_as_string()})

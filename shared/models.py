@@ -1,0 +1,163 @@
+"""SQLAlchemy 2.0 typed models: users, tasks, reminders, outbox and event_log.
+
+Models never open or commit sessions; the unit of work at the edge does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import UTCDateTime, utcnow
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Json = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(orm.DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.UniqueConstraint("parent_id", "occurrence_at"),
+        sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        sa.Index("ix_tasks_user_due", "user_id", "due_date"),
+        sa.Index(
+            "ix_tasks_next_occurrence",
+            "next_occurrence",
+            postgresql_where=sa.text("next_occurrence IS NOT NULL"),
+            sqlite_where=sa.text("next_occurrence IS NOT NULL"),
+        ),
+        sa.CheckConstraint("repeat_from IN ('schedule', 'completion')", name="repeat_from"),
+        sa.CheckConstraint("priority IN ('none', 'low', 'medium', 'high', 'urgent')", name="priority"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(500))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    completed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    priority: Mapped[str] = mapped_column(sa.String(10), default="none")
+    tags: Mapped[list[str]] = mapped_column(Json, default=list)
+    due_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    recurrence_rule: Mapped[str | None] = mapped_column(sa.String(1000))
+    dtstart: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    repeat_from: Mapped[str] = mapped_column(sa.String(10), default="schedule")
+    next_occurrence: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    parent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    occurrence_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    reminders: Mapped[list["Reminder"]] = orm.relationship(
+        back_populates="task", cascade="all, delete-orphan", passive_deletes=True, order_by="Reminder.remind_at"
+    )
+
+
+class Reminder(Base):
+    __tablename__ = "reminders"
+    __table_args__ = (
+        sa.UniqueConstraint("task_id", "remind_at"),
+        sa.Index(
+            "ix_reminders_pending",
+            "remind_at",
+            postgresql_where=sa.text("notified = false"),
+            sqlite_where=sa.text("notified = 0"),
+        ),
+        sa.Index("ix_reminders_user", "user_id", "remind_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    remind_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    minutes_before: Mapped[int | None] = mapped_column(sa.Integer)
+    notified: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))  # triggered | missed | cancelled
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    task: Mapped[Task] = orm.relationship(back_populates="reminders")
+
+
+class Outbox(Base):
+    """One row per event, written in the same transaction as the change it describes."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    topic: Mapped[str] = mapped_column(sa.String(100))
+    event_type: Mapped[str] = mapped_column(sa.String(100))
+    user_id: Mapped[str] = mapped_column(sa.String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class EventLog(Base):
+    """The audit log: every event once, with the request metadata that caused it."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        sa.Index("ix_event_log_user_id", "user_id", "id"),
+        sa.Index("ix_event_log_aggregate", "aggregate_id", "id"),
+        sa.Index("ix_event_log_timestamp", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(100))
+    topic: Mapped[str] = mapped_column(sa.String(100))
+    user_id: Mapped[str] = mapped_column(sa.String(36))
+    aggregate_id: Mapped[str | None] = mapped_column(sa.String(36))
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    correlation_id: Mapped[str | None] = mapped_column(sa.String(128))
+    request_id: Mapped[str | None] = mapped_column(sa.String(128))
+    client_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(512))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

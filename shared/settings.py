@@ -1,0 +1,114 @@
+"""Typed settings, read from the environment once and passed in everywhere."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when the environment cannot run the service safely."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every knob the functions read; build with `Settings.from_env()` or by hand in tests."""
+
+    database_url: str = "sqlite:///taskflow.db"
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    use_dapr: bool = False
+    dapr_http_port: int = 3500
+    dapr_grpc_port: int = 50001
+    dapr_api_token: str | None = None
+    app_api_token: str | None = None
+    pubsub_name: str = "kafka-pubsub"
+    jwt_secret: str = "dev-only-insecure-jwt-secret-change-me-in-production"
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_ttl_seconds: int = 24 * 3600
+    cors_origins: tuple[str, ...] = ()
+    environment: str = "local"
+    port: int = 8000
+    log_level: str = "INFO"
+    event_retention_days: int = 90
+    reminder_grace_minutes: int = 60
+    relay_batch_size: int = 500
+    run_background_workers: bool = True
+
+    @property
+    def transport(self) -> str:
+        """Name the event transport: dapr, kafka or local (DESIGN.md's precedence)."""
+        if self.use_dapr:
+            return "dapr"
+        if self.kafka_bootstrap_servers:
+            return "kafka"
+        return "local"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read the environment once; refuse to start in production without secrets."""
+        env = os.environ if env is None else env
+        defaults = cls()
+        settings = cls(
+            database_url=env.get("DATABASE_URL") or defaults.database_url,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            kafka_security_protocol=env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
+            kafka_sasl_mechanism=env.get("KAFKA_SASL_MECHANISM") or None,
+            kafka_sasl_username=env.get("KAFKA_SASL_USERNAME") or None,
+            kafka_sasl_password=env.get("KAFKA_SASL_PASSWORD") or None,
+            use_dapr=_bool(env.get("USE_DAPR")),
+            dapr_http_port=_int(env, "DAPR_HTTP_PORT", 3500),
+            dapr_grpc_port=_int(env, "DAPR_GRPC_PORT", 50001),
+            dapr_api_token=env.get("DAPR_API_TOKEN") or None,
+            app_api_token=env.get("APP_API_TOKEN") or None,
+            pubsub_name=env.get("PUBSUB_NAME") or "kafka-pubsub",
+            jwt_secret=env.get("JWT_SECRET") or defaults.jwt_secret,
+            jwt_issuer=env.get("JWT_ISSUER") or None,
+            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", defaults.jwt_ttl_seconds),
+            cors_origins=tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()),
+            environment=(env.get("ENVIRONMENT") or "local").strip().lower(),
+            port=_int(env, "PORT", 8000),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            event_retention_days=_int(env, "EVENT_RETENTION_DAYS", 90),
+            reminder_grace_minutes=_int(env, "REMINDER_GRACE_MINUTES", 60),
+            relay_batch_size=_int(env, "RELAY_BATCH_SIZE", 500),
+            run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Stop start-up with a clear message when production would run unsafely."""
+        if self.environment not in {"local", "production"}:
+            raise SettingsError(f"ENVIRONMENT must be 'local' or 'production', got {self.environment!r}")
+        if self.is_production and self.jwt_secret == Settings.jwt_secret:
+            raise SettingsError("JWT_SECRET must be set when ENVIRONMENT=production")
+        if self.is_production and self.use_dapr and not self.app_api_token:
+            raise SettingsError("APP_API_TOKEN must be set when ENVIRONMENT=production and USE_DAPR=true")
+        if self.is_production and len(self.jwt_secret) < 32:
+            raise SettingsError("JWT_SECRET must be at least 32 characters in production")

@@ -1,0 +1,245 @@
+"""Event transports: kafka (kafka-python), dapr (DaprClient.publish_event), local (in-process bus)."""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from shared.events import Event, MalformedEvent, kafka_headers
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], None]
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), default=str).encode()
+
+
+class Transport(Protocol):
+    name: str
+
+    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Publish (topic, envelope) pairs in order; return how many, from the first, went out."""
+
+    def healthy(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class LocalBus:
+    """In-process pub/sub for embedded mode: the same handlers, called in the relay thread."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[tuple[str, Handler]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic: str, name: str, handler: Handler) -> None:
+        with self._lock:
+            self._handlers[topic].append((name, handler))
+
+    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        sent = 0
+        for topic, payload in messages:
+            try:
+                event = Event.from_dict(payload)
+            except MalformedEvent:
+                log.exception("dropping malformed outbox payload")
+                sent += 1
+                continue
+            with self._lock:
+                handlers = list(self._handlers.get(topic, ()))
+            for name, handler in handlers:
+                try:
+                    handler(event)
+                except Exception:  # a failing consumer must not lose the event: retry the batch later
+                    log.exception("local handler failed", extra={"handler": name, "event_id": event.event_id})
+                    return sent
+            sent += 1
+        return sent
+
+    def healthy(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class KafkaTransport:
+    """kafka-python producer: key = user_id, acks=all, CloudEvents binary-mode headers."""
+
+    name = "kafka"
+
+    def __init__(self, settings: Settings, *, flush_timeout: float = 15.0):
+        self._settings = settings
+        self._flush_timeout = flush_timeout
+        self._producer = None
+        self._lock = threading.Lock()
+
+    def client_config(self) -> dict[str, Any]:
+        s = self._settings
+        config: dict[str, Any] = {
+            "bootstrap_servers": s.kafka_bootstrap_servers.split(","),
+            "security_protocol": s.kafka_security_protocol,
+        }
+        if s.kafka_sasl_mechanism:
+            config.update(
+                sasl_mechanism=s.kafka_sasl_mechanism,
+                sasl_plain_username=s.kafka_sasl_username,
+                sasl_plain_password=s.kafka_sasl_password,
+            )
+        return config
+
+    def _get_producer(self):
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(
+                **self.client_config(),
+                acks="all",
+                linger_ms=2,
+                batch_size=256 * 1024,
+                max_block_ms=5000,
+                request_timeout_ms=10000,
+                retries=3,
+                # One in-flight request per connection keeps per-user order through retries.
+                max_in_flight_requests_per_connection=1,
+            )
+        return self._producer
+
+    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        with self._lock:
+            try:
+                producer = self._get_producer()
+            except Exception as exc:
+                log.warning("kafka unavailable", extra={"error": str(exc)})
+                return 0
+            futures = []
+            try:
+                for topic, payload in messages:
+                    futures.append(
+                        producer.send(
+                            topic,
+                            key=str(payload["user_id"]).encode(),
+                            value=encode(payload),
+                            headers=kafka_headers(payload),
+                        )
+                    )
+                producer.flush(timeout=self._flush_timeout)
+            except Exception as exc:
+                log.warning("kafka publish interrupted", extra={"error": str(exc)})
+            sent = 0
+            for future in futures:
+                if not future.is_done or future.failed():
+                    break
+                sent += 1
+            if sent < len(messages):
+                self._reset()
+            return sent
+
+    def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=1)
+            except Exception:  # closing a broken producer may itself fail; it is discarded anyway
+                log.debug("producer close failed", exc_info=True)
+
+    def healthy(self) -> bool:
+        for server in self._settings.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                with socket.create_connection((host or "localhost", int(port)), timeout=1):
+                    return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+class DaprTransport:
+    """Publish through the Dapr sidecar's pub/sub API (DaprClient.publish_event)."""
+
+    name = "dapr"
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _get_client(self):
+        if self._client is None:
+            from dapr.clients import DaprClient
+
+            self._client = DaprClient(
+                address=f"127.0.0.1:{self._settings.dapr_grpc_port}",
+                headers_callback=(lambda: {"dapr-api-token": self._settings.dapr_api_token})
+                if self._settings.dapr_api_token
+                else None,
+            )
+        return self._client
+
+    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        with self._lock:
+            sent = 0
+            try:
+                client = self._get_client()
+                for topic, payload in messages:
+                    client.publish_event(
+                        pubsub_name=self._settings.pubsub_name,
+                        topic_name=topic,
+                        data=encode(payload),
+                        data_content_type="application/json",
+                        publish_metadata={
+                            "partitionKey": str(payload["user_id"]),
+                            "cloudevent.id": str(payload["event_id"]),
+                            "cloudevent.type": str(payload["event_type"]),
+                            "cloudevent.source": "taskflow",
+                            "cloudevent.subject": str(payload.get("aggregate_id") or ""),
+                        },
+                    )
+                    sent += 1
+            except Exception as exc:
+                log.warning("dapr publish failed", extra={"error": str(exc), "sent": sent})
+                self._reset()
+            return sent
+
+    def _reset(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                log.debug("dapr client close failed", exc_info=True)
+
+    def healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self._settings.dapr_http_port}/v1.0/healthz/outbound"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - fixed loopback URL
+                return 200 <= resp.status < 300
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+def make_transport(settings: Settings) -> Transport:
+    """Pick the transport DESIGN.md's precedence names: dapr, then kafka, then local."""
+    if settings.transport == "dapr":
+        return DaprTransport(settings)
+    if settings.transport == "kafka":
+        return KafkaTransport(settings)
+    return LocalBus()

@@ -1,0 +1,129 @@
+"""Flask wiring every function shares: correlation ids, errors, metrics, health, trigger guard."""
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import context
+from shared.errors import Forbidden, Unauthorized, register_error_handlers
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["taskflow"]
+
+
+def make_flask_app(name: str, rt: Runtime) -> Flask:
+    """Create a Flask app bound to a runtime, with the shared request plumbing."""
+    app = Flask(name, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    app.extensions["taskflow"] = rt
+    register_error_handlers(app)
+    _install_request_hooks(app, rt)
+    _install_probes(app, rt)
+    return app
+
+
+def _install_request_hooks(app: Flask, rt: Runtime) -> None:
+    @app.before_request
+    def _bind_request_meta():
+        meta = context.RequestMeta(
+            correlation_id=context.clean_correlation_id(request.headers.get("X-Correlation-ID")),
+            request_id=str(uuid.uuid4()),
+            client_ip=(request.access_route[0] if request.access_route else request.remote_addr),
+            user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+        )
+        g.meta_token = context.set_meta(meta)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response):
+        cid = context.correlation_id()
+        if cid:
+            response.headers["X-Correlation-ID"] = cid
+        origin = request.headers.get("Origin")
+        if origin and origin in rt.settings.cors_origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, If-Match, X-Correlation-ID"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "ETag, X-Correlation-ID"
+            response.headers["Vary"] = "Origin"
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        rt.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        if "started" in g:
+            rt.metrics.latency.labels(request.method, route).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.teardown_request
+    def _unbind(_exc):
+        token = g.pop("meta_token", None)
+        if token is not None:
+            context.reset_meta(token)
+
+
+def _install_probes(app: Flask, rt: Runtime) -> None:
+    @app.get("/health")
+    def health():
+        """Report liveness: the process answers."""
+        return jsonify(status="ok")
+
+    @app.get("/ready")
+    def ready():
+        """Report readiness: the database answers, and the broker when one is configured."""
+        checks = {"database": rt.database_ready()}
+        if rt.settings.transport != "local":
+            checks[rt.settings.transport] = rt.transport.healthy()
+        ok = all(checks.values())
+        return jsonify(status="ready" if ok else "not ready", checks=checks), 200 if ok else 503
+
+    @app.get("/metrics")
+    def metrics():
+        """Expose Prometheus metrics in the text format."""
+        return Response(generate_latest(rt.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def trigger_route(view):
+    """Guard a route only Dapr (or the cluster) may call: `dapr-api-token` must match APP_API_TOKEN."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        expected = runtime().settings.app_api_token
+        if expected:
+            given = request.headers.get("dapr-api-token")
+            if given is None:
+                raise Unauthorized("This route needs the dapr-api-token header.")
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise Forbidden("This route is for the Dapr sidecar only.")
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def cron_binding(app: Flask, name: str, sweep) -> None:
+    """Serve a Dapr cron binding (or PingSource) at POST /<name>, with the OPTIONS start-up probe.
+
+    `sweep()` returns (body, ok); the route answers 200 when the sweep is done and 503 when it
+    could not finish (the next tick retries). The request body is ignored: Dapr's is empty.
+    """
+
+    @trigger_route
+    def view():
+        if request.method == "OPTIONS":
+            return "", 200
+        body, ok = sweep()
+        return jsonify(body), (200 if ok else 503)
+
+    view.__doc__ = f"Run the {name} sweep when Dapr's cron binding fires."
+    app.add_url_rule(f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"],
+                     provide_automatic_options=False)
