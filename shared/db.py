@@ -85,7 +85,7 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.session.rollback()
+        # close() rolls back anything uncommitted without expiring the objects already loaded.
         self.session.close()
 
     def commit(self) -> None:

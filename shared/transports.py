@@ -181,12 +181,19 @@ class DaprTransport:
     def _get_client(self):
         if self._client is None:
             from dapr.clients import DaprClient
+            from dapr.clients.grpc.interceptors import DaprClientInterceptor
+            from dapr.conf import settings as dapr_settings
 
+            # The SDK reads its sidecar address from its own settings object (health check on
+            # DAPR_HTTP_PORT); point it at ours and do not block a minute when the sidecar is away.
+            dapr_settings.DAPR_HTTP_PORT = self._settings.dapr_http_port
+            dapr_settings.DAPR_GRPC_PORT = self._settings.dapr_grpc_port
+            dapr_settings.DAPR_API_TOKEN = self._settings.dapr_api_token
+            dapr_settings.DAPR_HEALTH_TIMEOUT = 5
+            token = self._settings.dapr_api_token
             self._client = DaprClient(
                 address=f"127.0.0.1:{self._settings.dapr_grpc_port}",
-                headers_callback=(lambda: {"dapr-api-token": self._settings.dapr_api_token})
-                if self._settings.dapr_api_token
-                else None,
+                interceptors=[DaprClientInterceptor([("dapr-api-token", token)])] if token else None,
             )
         return self._client
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql
 
 from functions.tasks.validation import UNSET, TaskFields, TaskQuery, encode_cursor
 from shared import events
@@ -146,6 +147,14 @@ def delete_task(session: orm.Session, task: Task) -> None:
     session.flush()
 
 
+def _has_tag(session: orm.Session, tag: str):
+    """JSON containment: `@>` on PostgreSQL's JSONB, json_each on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.type_coerce(Task.tags, postgresql.JSONB).contains([tag])
+    each = sa.func.json_each(Task.tags).table_valued("value")
+    return sa.exists().where(each.c.value == tag)
+
+
 def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[list[Task], str | None]:
     """List a user's tasks, newest first, with keyset pagination."""
     stmt = sa.select(Task).where(Task.user_id == user_id)
@@ -161,9 +170,7 @@ def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[li
         pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(sa.or_(Task.title.ilike(pattern, escape="\\"), Task.description.ilike(pattern, escape="\\")))
     if query.tag:
-        stmt = stmt.where(sa.cast(Task.tags, sa.Text).contains(sa.func.json_quote(query.tag))
-                          if session.get_bind().dialect.name == "sqlite"
-                          else Task.tags.contains([query.tag]))
+        stmt = stmt.where(_has_tag(session, query.tag))
     if query.cursor is not None:
         created_at, task_id = query.cursor
         stmt = stmt.where(sa.or_(Task.created_at < created_at,

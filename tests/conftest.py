@@ -1,0 +1,76 @@
+"""Fixtures with real parts: PostgreSQL on 127.0.0.1:5432, the tansu broker, live HTTP servers."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+
+from shared.db import make_engine, migrate
+from shared.models import Base
+from shared.settings import Settings
+from tests.support.broker import Tansu
+from tests.support.live import Client, LiveServer
+from tests.support.pg import create_database, drop_database
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """One migrated PostgreSQL database for the session (dropped afterwards)."""
+    url = create_database()
+    migrate(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def db_url(pg_url):
+    """The session database, emptied before the test."""
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return pg_url
+
+
+@pytest.fixture(scope="session")
+def broker():
+    tansu = Tansu().start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(database_url=db_url, jwt_secret=JWT_SECRET)
+
+
+@pytest.fixture
+def serve():
+    """Start apps on live HTTP servers; stop them and their runtimes after the test."""
+    started = []
+
+    def _serve(app) -> LiveServer:
+        server = LiveServer(app).__enter__()
+        started.append(server)
+        return server
+
+    yield _serve
+    for server in reversed(started):
+        server.__exit__(None, None, None)
+        server.app.extensions["taskflow"].close()
+
+
+@pytest.fixture
+def make_client():
+    def _make(server: LiveServer) -> Client:
+        return Client(server.url)
+
+    return _make
+
+
+def with_(settings: Settings, **changes) -> Settings:
+    return dataclasses.replace(settings, **changes)

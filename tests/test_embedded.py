@@ -1,0 +1,110 @@
+"""Embedded mode: SQLite + the in-process bus, through create_app and through `make run`."""
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+
+import requests
+import sqlalchemy as sa
+
+from functions.combined import create_app
+from shared.db import make_engine, migrate
+from shared.models import Outbox
+from shared.settings import Settings
+from tests.conftest import JWT_SECRET
+from tests.support.live import Client
+from tests.support.net import free_port, wait_until
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def pending(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        count = conn.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
+    engine.dispose()
+    return count
+
+
+def test_create_app_on_sqlite_delivers_events_on_the_local_bus(tmp_path, serve):
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    migrate(url)
+    app = create_app(Settings(database_url=url, jwt_secret=JWT_SECRET))
+    rt = app.extensions["taskflow"]
+    assert rt.transport.name == "local"
+    received, lock = [], threading.Lock()
+
+    def collect(event):
+        with lock:
+            received.append(event)
+
+    rt.bus.subscribe("tasks.events", "test-collector", collect)
+    api = Client(serve(app).url).signup()
+    tid = api.create_task(title="embedded", due_date="2026-12-24T18:00:00", timezone="America/New_York")["id"]
+    api.request("PATCH", f"/api/{{me}}/tasks/{tid}/complete")
+    wait_until(lambda: len(received) == 2, message="two events on the local bus")
+    assert [e.event_type for e in received] == ["task.created", "task.completed"]
+    assert received[0].data["due_date"] == "2026-12-24T18:00:00-05:00"
+    assert pending(url) == 0
+    listing = api.request("GET", "/api/{me}/tasks", params={"tag": "none", "q": "embed"})
+    assert listing.status_code == 200 and listing.json()["items"] == []
+
+
+def test_a_failing_local_handler_keeps_the_event_for_a_retry(tmp_path):
+    url = f"sqlite:///{tmp_path / 'retry.db'}"
+    migrate(url)
+    app = create_app(Settings(database_url=url, jwt_secret=JWT_SECRET, run_background_workers=False))
+    rt = app.extensions["taskflow"]
+    calls = []
+
+    def flaky(event):
+        calls.append(event.event_id)
+        if len(calls) == 1:
+            raise RuntimeError("consumer hiccup")
+
+    rt.bus.subscribe("tasks.events", "flaky", flaky)
+    client = app.test_client()
+    signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "password123"}).json
+    client.post(f"/api/{signup['user_id']}/tasks", json={"title": "t"},
+                headers={"Authorization": f"Bearer {signup['token']}"})
+    assert rt.relay.drain() == (0, True) and pending(url) == 1
+    assert rt.relay.drain() == (1, False) and pending(url) == 0
+    assert calls[0] == calls[1]
+    rt.close()
+
+
+def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
+    port = free_port()
+    db = tmp_path / "run.db"
+    env = {**os.environ, "PORT": str(port), "DATABASE_URL": f"sqlite:///{db}", "JWT_SECRET": JWT_SECRET,
+           "GUNICORN_ACCESSLOG": ""}
+    env.pop("MAKEFLAGS", None)
+    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy():
+            try:
+                return requests.get(f"{base}/health", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(healthy, timeout=120, interval=0.2, message="make run to answer /health")
+        api = Client(base).signup()
+        task = api.create_task(title="from make run")
+        assert api.request("GET", f"/api/{{me}}/tasks/{task['id']}").json()["title"] == "from make run"
+        assert requests.get(f"{base}/ready", timeout=5).json()["checks"] == {"database": True}
+        wait_until(lambda: pending(f"sqlite:///{db}") == 0, message="the background relay to publish")
+        assert any(f"127.0.0.1:{port}" in line for line in output), "make run logs where it listens"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        reader.join(10)
+        proc.stdout.close()
