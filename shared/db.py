@@ -59,9 +59,13 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
             cur.close()
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # Overflow connections are closed on check-in, so the pool must hold as many connections
+    # as the threads that use it at once (gunicorn's gthread `threads`), or each request reconnects.
+    kwargs.setdefault("pool_size", 32)
+    kwargs.setdefault("max_overflow", 16)
+    # No pre-ping: it costs a round trip per request. A dropped connection invalidates the pool
+    # on first use instead, and recycling bounds how old a connection gets.
+    kwargs.setdefault("pool_recycle", 1800)
     return sa.create_engine(url, **kwargs)
 
 

@@ -1,6 +1,7 @@
 """Transactional outbox: write events with the change, relay them in order afterwards."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -18,18 +19,54 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x7A5F10
 
 
+def outbox_values(event: Event) -> dict:
+    return {
+        "event_id": event.event_id,
+        "topic": event.topic,
+        "event_type": event.event_type,
+        "user_id": event.user_id,
+        "payload": event.to_dict(),
+        "created_at": event.timestamp,
+        "attempts": 0,
+    }
+
+
 def add_event(session: orm.Session, event: Event) -> Event:
     """Stage an event in the caller's transaction; it is published only if that commits."""
-    session.add(
-        Outbox(
-            event_id=event.event_id,
-            topic=event.topic,
-            event_type=event.event_type,
-            user_id=event.user_id,
-            payload=event.to_dict(),
-        )
-    )
+    session.add(Outbox(**outbox_values(event)))
     return event
+
+
+@functools.lru_cache(maxsize=None)
+def _row_and_event_statement(table: sa.Table) -> sa.Insert:
+    """Build once per table: WITH new_row AS (INSERT INTO table …) INSERT INTO outbox …, all bound."""
+    row = {c.key: sa.bindparam(f"r_{c.key}", type_=c.type) for c in table.columns}
+    out = {c.key: sa.bindparam(f"o_{c.key}", type_=c.type) for c in Outbox.__table__.columns
+           if c.key in _OUTBOX_INSERT_COLUMNS}
+    new_row = sa.insert(table).values(row).cte("new_row")
+    return sa.insert(Outbox.__table__).values(out).add_cte(new_row)
+
+
+_OUTBOX_INSERT_COLUMNS = ("event_id", "topic", "event_type", "user_id", "payload", "created_at", "attempts")
+
+
+def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session], row: object, event: Event) -> None:
+    """Insert a new, fully populated row and its event atomically.
+
+    On PostgreSQL this is one prepared `WITH new_row AS (INSERT …) INSERT INTO outbox …` statement
+    run in autocommit: a single statement is atomic, and it costs one round trip instead of four
+    (BEGIN, two INSERTs, COMMIT) on the hot path of task creation. Elsewhere, one transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        with sessions.begin() as session:
+            session.add(row)
+            add_event(session, event)
+        return
+    table = sa.inspect(type(row)).local_table
+    params = {f"r_{c.key}": getattr(row, c.key) for c in table.columns}
+    params.update({f"o_{k}": v for k, v in outbox_values(event).items()})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(_row_and_event_statement(table), params)
 
 
 class OutboxRelay:

@@ -8,6 +8,7 @@ from functions.tasks import service
 from functions.tasks import validation as v
 from shared.auth import bearer_token, user_id_from_token
 from shared.errors import Forbidden, PreconditionFailed, Unauthorized
+from shared.outbox import insert_with_event
 from shared.web import runtime
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
@@ -42,15 +43,19 @@ def create(user_id: str):
     """Create a task."""
     body = v.json_body(v.TASK_FIELDS)
     fields = v.task_fields(body, default_tz="UTC", require_title=True)
-    with runtime().uow() as uow:
-        task = service.create_task(uow.session, user_id, fields)
-        try:
-            uow.commit()
-        except sa.exc.IntegrityError:
-            raise Unauthorized("This account no longer exists.") from None
-        response = task_response(task, 201)
-        response.headers["Location"] = f"/api/{user_id}/tasks/{task.id}"
-        return response
+    rt = runtime()
+    task = service.new_task(user_id, fields)
+    event = service.created_event(task)
+    try:
+        insert_with_event(rt.engine, rt.sessions, task, event)
+    except sa.exc.IntegrityError:
+        raise Unauthorized("This account no longer exists.") from None
+    rt.after_commit()
+    response = jsonify(event.data)
+    response.status_code = 201
+    response.set_etag(str(task.version))
+    response.headers["Location"] = f"/api/{user_id}/tasks/{task.id}"
+    return response
 
 
 @bp.get("/tasks")

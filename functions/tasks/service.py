@@ -13,7 +13,7 @@ from shared import events
 from shared.db import utcnow
 from shared.errors import NotFound
 from shared.events import Event
-from shared.models import Reminder, Task
+from shared.models import Reminder, Task, new_id
 from shared.outbox import add_event
 from shared.timeutil import rfc3339
 
@@ -60,10 +60,12 @@ def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bo
     return task
 
 
-def create_task(session: orm.Session, user_id: str, fields: TaskFields) -> Task:
+def new_task(user_id: str, fields: TaskFields) -> Task:
+    """Build a new (not yet stored) task from validated fields."""
     given = fields.given()
     now = utcnow()
-    task = Task(
+    return Task(
+        id=new_id(),
         user_id=user_id,
         title=given["title"],
         description=given.get("description"),
@@ -77,10 +79,10 @@ def create_task(session: orm.Session, user_id: str, fields: TaskFields) -> Task:
         created_at=now,
         updated_at=now,
     )
-    session.add(task)
-    session.flush()
-    emit(session, events.TASK_CREATED, task)
-    return task
+
+
+def created_event(task: Task) -> Event:
+    return Event(event_type=events.TASK_CREATED, user_id=task.user_id, aggregate_id=task.id, data=snapshot(task))
 
 
 def _json_value(task: Task, field: str) -> Any:

@@ -1,0 +1,154 @@
+"""Core benchmark: the combined app under gunicorn on PostgreSQL with Kafka (tansu), load from
+a separate process on loopback. Reports task creates/s with p50/p95/p99 at 50 concurrent
+clients, the outbox -> Kafka relay rate, and the floors: raw psycopg INSERT+COMMIT/s and raw
+kafka-python produce/s.  Run with `make bench`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
+
+from shared.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from shared.events import Event  # noqa: E402
+from shared.models import Outbox  # noqa: E402
+from shared.outbox import OutboxRelay  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from shared.transports import KafkaTransport  # noqa: E402
+from tests.support.broker import Tansu  # noqa: E402
+from tests.support.net import free_port, wait_until  # noqa: E402
+from tests.support.pg import create_database, drop_database  # noqa: E402
+
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "50"))
+DURATION = float(os.environ.get("BENCH_SECONDS", "15"))
+RELAY_EVENTS = int(os.environ.get("BENCH_RELAY_EVENTS", "50000"))
+WORKERS = os.environ.get("BENCH_WORKERS", "3")
+SECRET = "bench-secret-bench-secret-bench-secret-0123"
+
+
+def bench_creates(db_url: str, broker: Tansu) -> dict:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "PORT": str(port),
+           "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": WORKERS, "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
+                               "functions.combined:create_app()"], cwd=ROOT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(base), timeout=60, message="gunicorn")
+        users = []
+        for _ in range(CONCURRENCY):
+            r = requests.post(f"{base}/api/auth/register",
+                              json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"})
+            users.append([r.json()["user_id"], r.json()["token"]])
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(users, f)
+        out = subprocess.run([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
+                              "--concurrency", str(CONCURRENCY), "--duration", str(DURATION)],
+                             capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        engine = make_engine(db_url)
+        with engine.connect() as conn:
+            pending = lambda: conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+            started = time.perf_counter()
+            wait_until(lambda: pending() == 0 or None, timeout=120, interval=0.2, message="relay to catch up")
+            result["relay_catch_up_s"] = round(time.perf_counter() - started, 2)
+        engine.dispose()
+        return result
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def _up(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/health", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def bench_relay(db_url: str, broker: Tansu) -> dict:
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        session.execute(sa.text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL"))
+        rows = []
+        for i in range(RELAY_EVENTS):
+            e = Event(event_type="task.created", user_id=f"user-{i % 500}", aggregate_id=str(uuid.uuid4()),
+                      data={"title": f"relay {i}", "tags": ["bench"], "description": "x" * 200})
+            rows.append({"event_id": e.event_id, "topic": e.topic, "event_type": e.event_type,
+                         "user_id": e.user_id, "payload": e.to_dict()})
+        session.execute(sa.insert(Outbox), rows)
+    settings = Settings(database_url=db_url, kafka_bootstrap_servers=broker.bootstrap, relay_batch_size=2000)
+    relay = OutboxRelay(sessions, KafkaTransport(settings), settings.relay_batch_size)
+    started = time.perf_counter()
+    published, failed = relay.drain(max_batches=10_000)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    assert not failed and published == RELAY_EVENTS, (published, failed)
+    return {"events": published, "seconds": round(elapsed, 2), "rate": round(published / elapsed, 1)}
+
+
+def bench_raw_psycopg(db_url: str, n: int = 5000) -> dict:
+    with psycopg.connect(db_url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial primary key, body text)")
+        conn.commit()
+        started = time.perf_counter()
+        for i in range(n):
+            conn.execute("INSERT INTO bench_raw (body) VALUES (%s)", (f"row {i}",))
+            conn.commit()
+        elapsed = time.perf_counter() - started
+    return {"rows": n, "seconds": round(elapsed, 2), "rate": round(n / elapsed, 1)}
+
+
+def bench_raw_kafka(broker: Tansu, n: int = 100_000) -> dict:
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=2, batch_size=256 * 1024)
+    value = b"x" * 600
+    started = time.perf_counter()
+    for i in range(n):
+        producer.send("bench.raw", key=f"user-{i % 500}".encode(), value=value)
+    producer.flush()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    return {"messages": n, "seconds": round(elapsed, 2), "rate": round(n / elapsed, 1)}
+
+
+def main() -> None:
+    broker = Tansu().start()
+    db_url = create_database("taskflow_bench")
+    try:
+        migrate(db_url)
+        creates = bench_creates(db_url, broker)
+        relay = bench_relay(db_url, broker)
+        raw_pg = bench_raw_psycopg(db_url)
+        raw_kafka = bench_raw_kafka(broker)
+    finally:
+        drop_database(db_url)
+        broker.stop()
+    print()
+    print(f"| measure (2 cores, {WORKERS} gunicorn workers, {CONCURRENCY} clients, {DURATION:.0f}s) | result | target |")
+    print("|---|---|---|")
+    print(f"| task creates/s | {creates['rate']} ({creates['requests']} requests, {creates['errors']} errors) | >= 1,000 |")
+    print(f"| create latency p50 / p95 / p99 | {creates['p50_ms']} / {creates['p95_ms']} / {creates['p99_ms']} ms | p95 <= 25 ms |")
+    print(f"| outbox drained after load | {creates['relay_catch_up_s']} s | |")
+    print(f"| outbox -> Kafka relay | {relay['rate']} events/s ({relay['events']} events) | >= 10,000 |")
+    print(f"| floor: raw psycopg INSERT+COMMIT | {raw_pg['rate']} /s (one connection) | |")
+    print(f"| floor: raw kafka-python produce | {raw_kafka['rate']} msgs/s (acks=all) | |")
+    print(json.dumps({"creates": creates, "relay": relay, "raw_psycopg": raw_pg, "raw_kafka": raw_kafka}))
+
+
+if __name__ == "__main__":
+    main()
