@@ -10,6 +10,7 @@ from shared.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.models import Outbox
 from shared.outbox import OutboxRelay, RelayWorker
 from shared.settings import Settings
+from shared.timer import SweepTimer
 from shared.transports import LocalBus, Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Runtime:
         self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size,
                                  on_published=self.metrics.published.inc)
         self.relay_worker: RelayWorker | None = None
+        self.timers: dict[str, SweepTimer] = {}
 
     @property
     def bus(self) -> LocalBus | None:
@@ -62,6 +64,16 @@ class Runtime:
         if self.relay_worker is None:
             self.relay_worker = RelayWorker(self.relay).start()
         return self.relay_worker
+
+    def add_timer(self, timer: SweepTimer) -> SweepTimer:
+        self.timers[timer.name] = timer.start()
+        return timer
+
+    def wake(self, name: str) -> None:
+        """Wake an in-process timer early (a rule or reminder changed); no-op where none runs."""
+        timer = self.timers.get(name)
+        if timer is not None:
+            timer.wake()
 
     def pending_events(self) -> float:
         try:
@@ -81,6 +93,9 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        for timer in self.timers.values():
+            timer.stop()
+        self.timers.clear()
         if self.relay_worker is not None:
             self.relay_worker.stop()
             self.relay_worker = None

@@ -6,6 +6,8 @@ import atexit
 from flask import Flask
 
 import functions.outbox
+import functions.recurrence
+import functions.reminders
 import functions.tasks
 from shared import logs
 from shared.runtime import Runtime
@@ -13,7 +15,9 @@ from shared.settings import Settings
 from shared.web import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
-FUNCTIONS = (functions.tasks, functions.outbox)
+FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders)
+#: Functions whose trigger is a cron binding run on in-process timers here instead.
+TIMED = (functions.recurrence, functions.reminders)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -26,5 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         function.register(app, rt)
     if settings.run_background_workers:
         rt.start_relay()
+        for function in TIMED:
+            function.start_timer(rt)
         atexit.register(rt.close)
     return app

@@ -13,6 +13,9 @@ _TASK_INPUT = {
         "timezone": {"type": "string", "description": "IANA timezone name"},
         "priority": {"enum": ["none", "low", "medium", "high", "urgent"]},
         "tags": {"type": "array", "items": {"type": "string", "maxLength": 50}, "maxItems": 20},
+        "recurrence_rule": {"type": "string", "description": "on create only; see POST …/recurrence"},
+        "repeat_from": {"enum": ["schedule", "completion"]},
+        "reminders": {"type": "array", "maxItems": 20, "description": "on create only: [{remind_at} | {minutes_before}]"},
     },
 }
 _TASK = {
@@ -36,6 +39,33 @@ _CREDENTIALS = {
     "properties": {"email": {"type": "string", "format": "email"},
                    "password": {"type": "string", "minLength": 8, "maxLength": 128}},
 }
+
+
+_RECURRENCE_INPUT = {
+    "type": "object", "required": ["recurrence_rule"], "additionalProperties": False,
+    "properties": {"recurrence_rule": {"type": "string", "description": "RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO"},
+                   "timezone": {"type": "string"}, "dtstart": {"type": "string", "format": "date-time"},
+                   "repeat_from": {"enum": ["schedule", "completion"]}},
+}
+_SERIES = {"type": "object", "properties": {
+    "id": {"type": "string"}, "title": {"type": "string"}, "recurrence_rule": {"type": "string"},
+    "timezone": {"type": "string"}, "repeat_from": {"type": "string"},
+    "next_occurrence": {"type": ["string", "null"], "format": "date-time"}}}
+_PREVIEW_INPUT = {
+    "type": "object", "required": ["recurrence_rule"], "additionalProperties": False,
+    "properties": {"recurrence_rule": {"type": "string"}, "dtstart": {"type": "string"},
+                   "timezone": {"type": "string"}, "count": {"type": "integer", "minimum": 1, "maximum": 500},
+                   "after": {"type": "string", "format": "date-time"}},
+}
+_REMINDER_INPUT = {"oneOf": [
+    {"type": "object", "required": ["remind_at"], "properties": {"remind_at": {"type": "string", "format": "date-time"}}},
+    {"type": "object", "required": ["minutes_before"],
+     "properties": {"minutes_before": {"type": "integer", "minimum": 0, "maximum": 527040}}},
+]}
+_REMINDER = {"type": "object", "properties": {
+    "id": {"type": "string"}, "task_id": {"type": "string"}, "remind_at": {"type": "string", "format": "date-time"},
+    "minutes_before": {"type": ["integer", "null"]}, "notified": {"type": "boolean"},
+    "outcome": {"type": ["string", "null"]}}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -99,6 +129,40 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
             "put": _op("Set or clear the due date", ok=("200", _ref("Task")), params=[_IF_MATCH],
                        body={"type": "object", "required": ["due_date"],
                              "properties": {"due_date": {"type": ["string", "null"], "format": "date-time"}}}),
+        },
+        "/api/{user_id}/tasks/{task_id}/recurrence": {
+            "parameters": [_USER, _TASK_ID],
+            "post": _op("Make a task recur", body=_RECURRENCE_INPUT, ok=("200", _SERIES), params=[_IF_MATCH]),
+            "delete": _op("Stop a task recurring", ok=("204", None)),
+        },
+        "/api/{user_id}/tasks/recurring": {
+            "parameters": [_USER],
+            "get": _op("List recurring series", ok=("200", {"type": "object", "properties": {
+                "items": {"type": "array", "items": _SERIES}}})),
+        },
+        "/api/{user_id}/recurrence/preview": {
+            "parameters": [_USER],
+            "post": _op("Preview a rule's occurrences", body=_PREVIEW_INPUT, ok=("200", {
+                "type": "object", "properties": {"occurrences": {"type": "array", "items": {
+                    "type": "string", "format": "date-time"}}}})),
+        },
+        "/api/{user_id}/tasks/{task_id}/reminders": {
+            "parameters": [_USER, _TASK_ID],
+            "post": _op("Add a reminder (the same time twice answers 200 with the existing one)",
+                        body=_REMINDER_INPUT, ok=("201", _REMINDER)),
+            "get": _op("List a task's reminders", ok=("200", {"type": "object", "properties": {
+                "items": {"type": "array", "items": _REMINDER}}})),
+        },
+        "/api/{user_id}/reminders/{reminder_id}": {
+            "parameters": [_USER, {"name": "reminder_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "delete": _op("Remove a reminder", ok=("204", None)),
+        },
+        "/api/{user_id}/reminders/pending": {
+            "parameters": [_USER],
+            "get": _op("Reminders still to fire, soonest first", ok=("200", {"type": "object", "properties": {
+                "items": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "task_id": {"type": "string"}, "task_title": {"type": "string"},
+                    "remind_at": {"type": "string", "format": "date-time"}}}}}})),
         },
         "/health": {"get": _op("Liveness", auth=False)},
         "/ready": {"get": _op("Readiness: database and broker", auth=False)},

@@ -4,10 +4,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
-from functions.tasks import service
+from functions.tasks import schedules, service
 from functions.tasks import validation as v
 from shared.auth import bearer_token, user_id_from_token
 from shared.errors import Forbidden, PreconditionFailed, Unauthorized
+from shared import events
+from shared.db import utcnow
 from shared.outbox import insert_with_event
 from shared.web import runtime
 
@@ -40,9 +42,11 @@ def check_if_match(task) -> None:
 
 @bp.post("/tasks")
 def create(user_id: str):
-    """Create a task."""
-    body = v.json_body(v.TASK_FIELDS)
-    fields = v.task_fields(body, default_tz="UTC", require_title=True)
+    """Create a task (optionally recurring, optionally with reminders)."""
+    body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
+    fields = v.task_fields({k: body[k] for k in v.TASK_FIELDS if k in body}, default_tz="UTC", require_title=True)
+    if {"recurrence_rule", "repeat_from", "reminders"} & set(body):
+        return create_scheduled(user_id, body, fields)
     rt = runtime()
     task = service.new_task(user_id, fields)
     event = service.created_event(task)
@@ -55,6 +59,42 @@ def create(user_id: str):
     response.status_code = 201
     response.set_etag(str(task.version))
     response.headers["Location"] = f"/api/{user_id}/tasks/{task.id}"
+    return response
+
+
+def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
+    """The general create path: the task, its rule and its reminders in one transaction."""
+    rt = runtime()
+    now = utcnow()
+    task = service.new_task(user_id, fields)
+    rule = repeat = None
+    if "recurrence_rule" in body:
+        rule, repeat = v.parse_task_rule({k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body},
+                                       task.timezone, task.due_date or now)
+    elif "repeat_from" in body:
+        raise v.ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
+    errors = v.FieldErrors()
+    specs = errors.check("reminders", v.reminder_specs, body.get("reminders", []), task.timezone)
+    errors.raise_if_any()
+    with rt.uow() as uow:
+        uow.session.add(task)
+        uow.session.flush()
+        if rule is not None:
+            task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, repeat
+            upcoming = rule.occurrences(now, 1)
+            task.next_occurrence = upcoming[0] if upcoming else None
+        for spec in specs:
+            schedules.add_reminder(uow.session, task, spec, now)
+        uow.session.flush()
+        service.emit(uow.session, events.TASK_CREATED, task)
+        try:
+            uow.commit()
+        except sa.exc.IntegrityError:
+            raise Unauthorized("This account no longer exists.") from None
+        response = task_response(task, 201)
+    response.headers["Location"] = f"/api/{user_id}/tasks/{task.id}"
+    rt.wake("recurrence")
+    rt.wake("reminders")
     return response
 
 

@@ -9,38 +9,13 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
 from functions.tasks.validation import UNSET, TaskFields, TaskQuery, encode_cursor
-from shared import events
+from shared import events, series
 from shared.db import utcnow
 from shared.errors import NotFound
 from shared.events import Event
 from shared.models import Reminder, Task, new_id
 from shared.outbox import add_event
-from shared.timeutil import rfc3339
-
-
-def snapshot(task: Task) -> dict[str, Any]:
-    """The task as the API and its events show it (times with offsets, due dates in its zone)."""
-    tz = task.timezone
-    return {
-        "id": task.id,
-        "user_id": task.user_id,
-        "title": task.title,
-        "description": task.description,
-        "completed": task.completed,
-        "completed_at": rfc3339(task.completed_at),
-        "priority": task.priority,
-        "tags": list(task.tags or []),
-        "due_date": rfc3339(task.due_date, tz),
-        "timezone": tz,
-        "recurrence_rule": task.recurrence_rule,
-        "repeat_from": task.repeat_from,
-        "next_occurrence": rfc3339(task.next_occurrence, tz),
-        "parent_id": task.parent_id,
-        "occurrence_at": rfc3339(task.occurrence_at, tz),
-        "version": task.version,
-        "created_at": rfc3339(task.created_at),
-        "updated_at": rfc3339(task.updated_at),
-    }
+from shared.snapshots import snapshot
 
 
 def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
@@ -131,6 +106,8 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
         cancel_pending_reminders(session, task.id, now)
     session.flush()
     emit(session, events.TASK_COMPLETED if completed else events.TASK_UNCOMPLETED, task)
+    if completed:
+        series.spawn_after_completion(session, task, now)
     return True
 
 

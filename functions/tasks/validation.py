@@ -11,6 +11,7 @@ from typing import Any
 from flask import request
 
 from shared.errors import ProblemError, ValidationFailed
+from shared.recurrence import check_flood_guard, parse_rule
 from shared.timeutil import BadValue, parse_datetime, parse_timezone
 
 TITLE_MAX = 500
@@ -231,3 +232,78 @@ def task_query(args) -> TaskQuery:
     )
     errors.raise_if_any()
     return query
+
+
+REPEAT_FROM = ("schedule", "completion")
+MAX_MINUTES_BEFORE = 366 * 24 * 60
+
+
+def repeat_from(value: Any) -> str:
+    if value not in REPEAT_FROM:
+        raise BadValue("must be 'schedule' or 'completion'")
+    return value
+
+
+def minutes_before(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadValue("must be a whole number of minutes")
+    if not 0 <= value <= MAX_MINUTES_BEFORE:
+        raise BadValue("must be between 0 and 527040 (one year)")
+    return value
+
+
+def preview_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 500:
+        raise BadValue("must be an integer from 1 to 500")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ReminderSpec:
+    """A reminder as asked for: an absolute time, or minutes before the due date."""
+
+    remind_at: dt.datetime | None = None
+    minutes_before: int | None = None
+
+
+def reminder_spec(item: Any, tz_name: str) -> ReminderSpec:
+    """Parse {remind_at} or {minutes_before} (exactly one)."""
+    if not isinstance(item, dict):
+        raise BadValue("must be an object with remind_at or minutes_before")
+    keys = set(item)
+    if keys == {"remind_at"}:
+        return ReminderSpec(remind_at=parse_datetime(item["remind_at"], tz_name))
+    if keys == {"minutes_before"}:
+        return ReminderSpec(minutes_before=minutes_before(item["minutes_before"]))
+    raise BadValue("give exactly one of remind_at or minutes_before")
+
+
+def reminder_specs(value: Any, tz_name: str) -> list[ReminderSpec]:
+    if not isinstance(value, list) or len(value) > 20:
+        raise BadValue("must be a list of at most 20 reminders")
+    specs = []
+    for index, item in enumerate(value):
+        try:
+            specs.append(reminder_spec(item, tz_name))
+        except BadValue as exc:
+            raise BadValue(f"item {index}: {exc}") from None
+    return specs
+
+
+def parse_task_rule(body: dict, task_tz: str, default_start):
+    """Validate {recurrence_rule, timezone?, dtstart?, repeat_from?} for a task (flood guard on)."""
+    errors = FieldErrors()
+    tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else task_tz
+    repeat = errors.check("repeat_from", repeat_from, body.get("repeat_from", "schedule"))
+    errors.raise_if_any()
+
+    def rule_with_guard():
+        rule = parse_rule(body.get("recurrence_rule"), tz, body.get("dtstart"), default_start=default_start)
+        check_flood_guard(rule)
+        return rule
+
+    rule = errors.check("recurrence_rule", rule_with_guard)
+    if rule is UNSET and "dtstart" in body and "contradicts dtstart" in errors.errors.get("recurrence_rule", ""):
+        errors.errors["dtstart"] = "contradicts the DTSTART inside recurrence_rule"
+    errors.raise_if_any()
+    return rule, repeat

@@ -1,0 +1,42 @@
+"""The recurrence sweep: spawn one instance for every due series, in bounded batches."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from shared import series
+from shared.db import utcnow
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Spawn the instances of every series due at `now`; return how many were spawned.
+
+    Each batch is one transaction: instances, `recurring.spawned` events and the advanced
+    next_occurrence commit together or not at all.
+    """
+    now = now or utcnow()
+    spawned = 0
+    while True:
+        with rt.uow() as uow:
+            due = series.claim_due_series(uow.session, now, batch_size)
+            if not due:
+                break
+            for s in due:
+                occurrence = s.next_occurrence
+                if series.spawn_instance(uow.session, s, occurrence, now) is not None:
+                    spawned += 1
+                series.advance(s, occurrence, now)
+            uow.commit()
+        if len(due) < batch_size:
+            break
+    if spawned:
+        log.info("recurring instances spawned", extra={"spawned": spawned})
+    return spawned
+
+
+def next_due(rt: Runtime) -> dt.datetime | None:
+    with rt.sessions() as session:
+        return series.earliest_occurrence(session)

@@ -1,0 +1,47 @@
+"""The reminders function: Dapr's `reminder-cron` binding fires due reminders."""
+from __future__ import annotations
+
+from flask import Flask
+
+from functions.reminders.firing import fire_due, next_due
+from shared import logs
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.timer import SweepTimer
+from shared.web import cron_binding, make_flask_app
+
+BINDING = "reminder-cron"
+
+
+def sweep(rt: Runtime) -> tuple[dict, bool]:
+    """The one handler every trigger calls (HTTP cron, gRPC binding, in-process timer)."""
+    return fire_due(rt), True
+
+
+def register(app: Flask, rt: Runtime) -> None:
+    """Mount POST/OPTIONS /reminder-cron."""
+    cron_binding(app, BINDING, lambda: sweep(rt))
+
+
+def start_timer(rt: Runtime) -> SweepTimer:
+    """Combined app: sleep until the earliest pending remind_at; woken when a sooner one is added."""
+    return rt.add_timer(SweepTimer("reminders", lambda: sweep(rt), lambda: next_due(rt)))
+
+
+def grpc_app(rt: Runtime):
+    """The same sweep as a Dapr gRPC input binding (`dapr.ext.grpc.App`)."""
+    from shared.grpc_bindings import binding_app
+
+    return binding_app({BINDING: lambda: sweep(rt)})
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the reminders function."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    rt = runtime or Runtime(settings)
+    app = make_flask_app("taskflow.reminders", rt)
+    register(app, rt)
+    if settings.run_background_workers:
+        rt.start_relay()
+    return app

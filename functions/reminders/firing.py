@@ -1,0 +1,66 @@
+"""Fire due reminders exactly once: claim, mark notified and stage the event in one transaction."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+
+from shared import events
+from shared.db import utcnow
+from shared.events import Event
+from shared.models import Reminder, Task
+from shared.outbox import add_event
+from shared.runtime import Runtime
+from shared.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+
+
+def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500) -> dict[str, int]:
+    """Fire every reminder due at `now`; return counts of triggered, missed and cancelled."""
+    now = now or utcnow()
+    grace = dt.timedelta(minutes=rt.settings.reminder_grace_minutes)
+    counts = {"triggered": 0, "missed": 0, "cancelled": 0}
+    while True:
+        with rt.uow() as uow:
+            rows = uow.session.execute(
+                sa.select(Reminder, Task).join(Task, Task.id == Reminder.task_id)
+                .where(Reminder.notified.is_(False), Reminder.remind_at <= now)
+                .order_by(Reminder.remind_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True, of=Reminder)
+            ).tuples().all()
+            for reminder, task in rows:
+                outcome = _fire(uow.session, reminder, task, now, grace)
+                counts[outcome] += 1
+            uow.commit()
+        if len(rows) < batch_size:
+            break
+    if any(counts.values()):
+        log.info("reminders fired", extra=counts)
+    return counts
+
+
+def _fire(session, reminder: Reminder, task: Task, now: dt.datetime, grace: dt.timedelta) -> str:
+    reminder.notified = True
+    reminder.notified_at = now
+    if task.completed:
+        reminder.outcome = "cancelled"  # reminders of completed tasks never fire
+        return "cancelled"
+    late = now - reminder.remind_at > grace
+    reminder.outcome = "missed" if late else "triggered"
+    add_event(session, Event(
+        event_type=events.REMINDER_MISSED if late else events.REMINDER_TRIGGERED,
+        user_id=task.user_id,
+        aggregate_id=task.id,
+        data={"reminder_id": reminder.id, "task_id": task.id, "task_title": task.title,
+              "remind_at": rfc3339(reminder.remind_at, task.timezone),
+              "due_date": rfc3339(task.due_date, task.timezone), "fired_at": rfc3339(now)},
+    ))
+    return reminder.outcome
+
+
+def next_due(rt: Runtime) -> dt.datetime | None:
+    with rt.sessions() as session:
+        return session.scalar(sa.select(sa.func.min(Reminder.remind_at)).where(Reminder.notified.is_(False)))

@@ -1,0 +1,97 @@
+"""Recurring series: spawn one instance per (series, occurrence) and move the series on.
+
+Used by the recurrence sweep (schedule-based series) and by task completion
+(`repeat_from=completion` series spawn their next instance when an instance is completed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared import events
+from shared.events import Event
+from shared.models import Reminder, Task, new_id
+from shared.outbox import add_event
+from shared.recurrence import Rule
+from shared.snapshots import snapshot
+
+log = logging.getLogger(__name__)
+
+
+def rule_of(series: Task) -> Rule:
+    return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart)
+
+
+def _insert_ignoring_duplicates(session: orm.Session):
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Task)
+
+
+def spawn_instance(session: orm.Session, series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task | None:
+    """Create the instance for `occurrence` unless it exists; stage `recurring.spawned` with it.
+
+    The unique (parent_id, occurrence_at) constraint makes repeated or concurrent runs safe:
+    a duplicate inserts nothing and emits nothing.
+    """
+    instance = Task(
+        id=new_id(), user_id=series.user_id, title=series.title, description=series.description,
+        completed=False, priority=series.priority, tags=list(series.tags or []), due_date=occurrence,
+        timezone=series.timezone, repeat_from="schedule", parent_id=series.id, occurrence_at=occurrence,
+        version=1, created_at=now, updated_at=now,
+    )
+    values = {c.key: getattr(instance, c.key) for c in Task.__table__.columns}
+    stmt = (_insert_ignoring_duplicates(session).values(values)
+            .on_conflict_do_nothing(index_elements=["parent_id", "occurrence_at"]).returning(Task.id))
+    if session.execute(stmt).scalar() is None:
+        return None
+    for reminder in series.reminders:
+        if reminder.minutes_before is None:
+            continue
+        remind_at = occurrence - dt.timedelta(minutes=reminder.minutes_before)
+        if remind_at > now:  # a reminder already past at spawn time would only arrive late
+            session.add(Reminder(id=new_id(), task_id=instance.id, user_id=series.user_id, remind_at=remind_at,
+                                 minutes_before=reminder.minutes_before, notified=False, created_at=now))
+    add_event(session, Event(event_type=events.RECURRING_SPAWNED, user_id=series.user_id, aggregate_id=instance.id,
+                             data={**snapshot(instance), "series_id": series.id}))
+    return instance
+
+
+def advance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> None:
+    """Move next_occurrence past now (missed occurrences are skipped, not back-filled)."""
+    if series.repeat_from == "completion":
+        series.next_occurrence = None  # the next one spawns when this instance is completed
+    else:
+        series.next_occurrence = rule_of(series).next_after(max(now, occurrence))
+
+
+def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetime) -> Task | None:
+    """For an instance of a `repeat_from=completion` series: spawn the next, one rule step after now."""
+    if instance.parent_id is None:
+        return None
+    series = session.get(Task, instance.parent_id, with_for_update=True)
+    if series is None or not series.recurrence_rule or series.repeat_from != "completion":
+        return None
+    occurrence = rule_of(series).step_from(now)
+    if occurrence is None:
+        return None
+    return spawn_instance(session, series, occurrence, now)
+
+
+def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list[Task]:
+    """Lock up to `limit` due series; rows another sweeper holds are skipped, not waited for."""
+    stmt = (sa.select(Task)
+            .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now)
+            .order_by(Task.next_occurrence)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Task)
+            .options(orm.selectinload(Task.reminders)))
+    return list(session.scalars(stmt))
+
+
+def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
+    return session.scalar(sa.select(sa.func.min(Task.next_occurrence)).where(Task.next_occurrence.is_not(None)))
