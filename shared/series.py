@@ -53,7 +53,7 @@ def spawn_instance(session: orm.Session, series: Task, occurrence: dt.datetime, 
         if reminder.minutes_before is None:
             continue
         remind_at = occurrence - dt.timedelta(minutes=reminder.minutes_before)
-        if remind_at > now:  # a reminder already past at spawn time would only arrive late
+        if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
             session.add(Reminder(id=new_id(), task_id=instance.id, user_id=series.user_id, remind_at=remind_at,
                                  minutes_before=reminder.minutes_before, notified=False, created_at=now))
     add_event(session, Event(event_type=events.RECURRING_SPAWNED, user_id=series.user_id, aggregate_id=instance.id,

@@ -1,0 +1,321 @@
+"""Recurring tasks: RRULE maths in IANA zones, the spawning sweep, its triggers and its guards."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import zoneinfo
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc
+
+import functions.recurrence
+from functions.combined import create_app as combined_app
+from functions.recurrence import create_app, grpc_app
+from functions.recurrence.sweep import spawn_due
+from functions.tasks import create_app as tasks_app
+from shared import series as series_module
+from shared.models import Outbox, Task
+from tests.conftest import with_
+from tests.support.net import free_port, wait_until
+
+UTC = dt.timezone.utc
+NY = zoneinfo.ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def api(settings, serve, make_client):
+    server = serve(tasks_app(with_(settings, run_background_workers=False)))
+    client = make_client(server).signup()
+    client.rt = server.app.extensions["taskflow"]
+    return client
+
+
+def make_series(api, rule, *, dtstart, tz="UTC", repeat_from="schedule", title="series", **extra):
+    task = api.create_task(title=title, **extra)
+    resp = api.request("POST", f"/api/{{me}}/tasks/{task['id']}/recurrence",
+                       json={"recurrence_rule": rule, "timezone": tz, "dtstart": dtstart, "repeat_from": repeat_from})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def instances(rt, series_id):
+    with rt.sessions() as s:
+        return list(s.scalars(sa.select(Task).where(Task.parent_id == series_id).order_by(Task.occurrence_at)))
+
+
+def event_types(rt, event_type):
+    with rt.sessions() as s:
+        return list(s.scalars(sa.select(Outbox.payload).where(Outbox.event_type == event_type).order_by(Outbox.id)))
+
+
+def test_preview_keeps_nine_oclock_local_across_both_2026_dst_transitions(api):
+    resp = api.request("POST", "/api/{me}/recurrence/preview", json={
+        "recurrence_rule": "RRULE:FREQ=DAILY", "dtstart": "2026-03-06T09:00:00", "timezone": "America/New_York",
+        "count": 4, "after": "2026-03-06T00:00:00-05:00"})
+    assert resp.json()["occurrences"] == ["2026-03-06T09:00:00-05:00", "2026-03-07T09:00:00-05:00",
+                                          "2026-03-08T09:00:00-04:00", "2026-03-09T09:00:00-04:00"]
+    autumn = api.request("POST", "/api/{me}/recurrence/preview", json={
+        "recurrence_rule": "FREQ=DAILY", "dtstart": "2026-03-06T09:00:00", "timezone": "America/New_York",
+        "count": 3, "after": "2026-10-31T00:00:00Z"}).json()["occurrences"]
+    assert autumn == ["2026-10-31T09:00:00-04:00", "2026-11-01T09:00:00-05:00", "2026-11-02T09:00:00-05:00"]
+
+
+@pytest.mark.parametrize("rule,dtstart,expected", [
+    ("FREQ=MONTHLY;BYDAY=-1FR", "2026-01-01T10:00:00", ["2026-01-30", "2026-02-27", "2026-03-27", "2026-04-24"]),
+    ("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", "2026-01-01T10:00:00",
+     ["2026-01-30", "2026-02-27", "2026-03-31", "2026-04-30"]),
+    ("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH;COUNT=3", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-13", "2026-01-15"]),
+    ("FREQ=DAILY;UNTIL=20260103T150000Z", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-02", "2026-01-03"]),
+    ("FREQ=DAILY;UNTIL=20260103T145959Z", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-02"]),
+])
+def test_preview_dates_for_monthly_setpos_count_and_utc_until(api, rule, dtstart, expected):
+    resp = api.request("POST", "/api/{me}/recurrence/preview", json={
+        "recurrence_rule": rule, "dtstart": dtstart, "timezone": "America/New_York", "count": 4,
+        "after": "2025-12-31T00:00:00Z"})
+    assert [o[:10] for o in resp.json()["occurrences"]] == expected
+
+
+def test_sweep_spawns_dst_correct_instances_with_copies_and_events(api):
+    series = make_series(api, "FREQ=DAILY", dtstart="2026-03-07T09:00:00", tz="America/New_York")
+    sid = series["id"]
+    api.request("PUT", f"/api/{{me}}/tasks/{sid}", json={"description": "water them", "tags": ["home"]})
+    api.request("POST", f"/api/{{me}}/tasks/{sid}/reminders", json={"remind_at": "2099-01-01T00:00:00Z"})
+    with api.rt.sessions.begin() as s:  # a relative reminder on the series, copied to each instance
+        from shared.models import Reminder
+        s.add(Reminder(task_id=sid, user_id=api.user_id, remind_at=dt.datetime(2098, 1, 1, tzinfo=UTC),
+                       minutes_before=0, notified=False))
+        s.add(Reminder(task_id=sid, user_id=api.user_id, remind_at=dt.datetime(2097, 1, 1, tzinfo=UTC),
+                       minutes_before=30, notified=False))
+        s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=dt.datetime(2026, 3, 7, 14, tzinfo=UTC)))
+    for day in (7, 8, 9):
+        now = dt.datetime(2026, 3, day, 9, 0, 0, tzinfo=NY)
+        assert spawn_due(api.rt, now=now) == 1
+        assert spawn_due(api.rt, now=now) == 0, "a second sweep at the same moment spawns nothing"
+    made = instances(api.rt, sid)
+    assert [i.occurrence_at.astimezone(NY).strftime("%d %H:%M %z") for i in made] == [
+        "07 09:00 -0500", "08 09:00 -0400", "09 09:00 -0400"]
+    assert all(i.title == "series" and i.description == "water them" and i.tags == ["home"] for i in made)
+    assert all(i.due_date == i.occurrence_at for i in made)
+    with api.rt.sessions() as s:
+        copied = [(r.minutes_before, r.remind_at == i.due_date) for i in made for r in s.get(Task, i.id).reminders]
+    # "At due time" is copied; "30 minutes before" was already past when the instance spawned.
+    assert copied == [(0, True)] * 3
+    spawned = event_types(api.rt, "recurring.spawned")
+    assert [e["aggregate_id"] for e in spawned] == [i.id for i in made]
+    assert all(e["data"]["series_id"] == sid and e["data"]["parent_id"] == sid for e in spawned)
+
+
+def test_missed_occurrences_yield_one_instance_and_count_ends_the_series(api):
+    series = make_series(api, "FREQ=DAILY;COUNT=3", dtstart="2026-01-01T08:00:00Z")
+    sid = series["id"]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=dt.datetime(2026, 1, 1, 8, tzinfo=UTC)))
+    # Down for two days: one instance for the backlog, then the series moves on past now.
+    assert spawn_due(api.rt, now=dt.datetime(2026, 1, 2, 20, tzinfo=UTC)) == 1
+    with api.rt.sessions() as s:
+        assert s.get(Task, sid).next_occurrence == dt.datetime(2026, 1, 3, 8, tzinfo=UTC)
+    assert spawn_due(api.rt, now=dt.datetime(2026, 1, 3, 8, tzinfo=UTC)) == 1
+    with api.rt.sessions() as s:
+        assert s.get(Task, sid).next_occurrence is None, "COUNT exhausted"
+    assert len(instances(api.rt, sid)) == 2
+    listed = api.request("GET", "/api/{me}/tasks/recurring").json()["items"]
+    assert listed == [{"id": sid, "title": "series", "recurrence_rule": "FREQ=DAILY;COUNT=3", "timezone": "UTC",
+                       "repeat_from": "schedule", "next_occurrence": None}]
+
+
+def test_two_concurrent_sweeps_spawn_each_occurrence_once(api):
+    due_at = dt.datetime(2026, 5, 1, 12, tzinfo=UTC)
+    ids = [make_series(api, "FREQ=DAILY", dtstart="2026-05-01T12:00:00Z", title=f"s{i}")["id"] for i in range(120)]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id.in_(ids)).values(next_occurrence=due_at))
+    results, barrier = [], threading.Barrier(2)
+
+    def sweep():
+        barrier.wait()
+        results.append(spawn_due(api.rt, now=due_at + dt.timedelta(minutes=1), batch_size=25))
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(results) == 120
+    with api.rt.sessions() as s:
+        per_series = s.execute(sa.select(Task.parent_id, sa.func.count()).where(Task.parent_id.in_(ids))
+                               .group_by(Task.parent_id)).all()
+    assert len(per_series) == 120 and all(n == 1 for _, n in per_series)
+    assert len(event_types(api.rt, "recurring.spawned")) == 120
+
+
+def test_a_sweep_failing_halfway_rolls_back_instances_and_events_together(api, monkeypatch):
+    due_at = dt.datetime(2026, 6, 1, 12, tzinfo=UTC)
+    ids = [make_series(api, "FREQ=WEEKLY", dtstart="2026-06-01T12:00:00Z", title=f"f{i}")["id"] for i in range(6)]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id.in_(ids)).values(next_occurrence=due_at))
+    real, calls = series_module.spawn_instance, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("database hiccup")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(series_module, "spawn_instance", failing)
+    with pytest.raises(RuntimeError):
+        spawn_due(api.rt, now=due_at)
+    with api.rt.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Task).where(Task.parent_id.in_(ids))) == 0
+        assert all(s.get(Task, i).next_occurrence == due_at for i in ids)
+    assert event_types(api.rt, "recurring.spawned") == []
+    monkeypatch.setattr(series_module, "spawn_instance", real)
+    assert spawn_due(api.rt, now=due_at) == 6
+    assert len(event_types(api.rt, "recurring.spawned")) == 6
+
+
+def test_completion_based_series_spawns_the_next_one_step_after_completion(api):
+    series = make_series(api, "FREQ=DAILY;INTERVAL=3", dtstart="2026-02-01T07:00:00Z", repeat_from="completion")
+    sid = series["id"]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=dt.datetime(2026, 2, 1, 7, tzinfo=UTC)))
+    assert spawn_due(api.rt, now=dt.datetime(2026, 2, 1, 7, tzinfo=UTC)) == 1
+    with api.rt.sessions() as s:
+        assert s.get(Task, sid).next_occurrence is None, "waits for completion"
+    first = instances(api.rt, sid)[0]
+    before = dt.datetime.now(UTC)
+    done = api.request("PATCH", f"/api/{{me}}/tasks/{first.id}/complete")
+    assert done.status_code == 200
+    made = instances(api.rt, sid)
+    assert len(made) == 2
+    expected = (before + dt.timedelta(days=3)).replace(microsecond=0)
+    assert abs((made[1].due_date - expected).total_seconds()) < 5
+    assert made[0].completed and not made[1].completed, "each occurrence keeps its own completed record"
+
+
+def test_completing_a_schedule_instance_leaves_the_series_alone(api):
+    series = make_series(api, "FREQ=DAILY", dtstart="2026-02-01T07:00:00Z")
+    sid = series["id"]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=dt.datetime(2026, 2, 1, 7, tzinfo=UTC)))
+    spawn_due(api.rt, now=dt.datetime(2026, 2, 1, 7, 5, tzinfo=UTC))
+    with api.rt.sessions() as s:
+        before = s.get(Task, sid).next_occurrence
+    inst = instances(api.rt, sid)[0]
+    api.request("PATCH", f"/api/{{me}}/tasks/{inst.id}/complete")
+    with api.rt.sessions() as s:
+        assert s.get(Task, sid).next_occurrence == before
+        assert s.get(Task, sid).completed is False
+    assert len(instances(api.rt, sid)) == 1
+
+
+def test_clearing_the_rule_stops_the_series(api):
+    sid = make_series(api, "FREQ=WEEKLY", dtstart="2026-02-01T07:00:00Z")["id"]
+    assert api.request("DELETE", f"/api/{{me}}/tasks/{sid}/recurrence").status_code == 204
+    assert api.request("GET", "/api/{me}/tasks/recurring").json()["items"] == []
+    task = api.request("GET", f"/api/{{me}}/tasks/{sid}").json()
+    assert task["recurrence_rule"] is None and task["next_occurrence"] is None
+
+
+def test_create_accepts_a_rule_and_next_occurrence_is_upcoming(api):
+    resp = api.request("POST", "/api/{me}/tasks", json={
+        "title": "standup", "due_date": "2026-01-05T09:30:00", "timezone": "Europe/Berlin",
+        "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR"})
+    assert resp.status_code == 201, resp.text
+    task = resp.json()
+    nxt = dt.datetime.fromisoformat(task["next_occurrence"])
+    assert nxt > dt.datetime.now(UTC) and nxt.strftime("%H:%M") == "09:30" and nxt.weekday() in (0, 2, 4)
+
+
+BAD_RULES = [
+    ({"recurrence_rule": "FREQ=SOMETIMES"}, "recurrence_rule"),
+    ({"recurrence_rule": "every day"}, "recurrence_rule"),
+    ({"recurrence_rule": ""}, "recurrence_rule"),
+    ({"recurrence_rule": 42}, "recurrence_rule"),
+    ({"recurrence_rule": "FREQ=MINUTELY;INTERVAL=5"}, "recurrence_rule"),
+    ({"recurrence_rule": "FREQ=HOURLY;BYMINUTE=0,10"}, "recurrence_rule"),
+    ({"recurrence_rule": "FREQ=SECONDLY"}, "recurrence_rule"),
+    ({"recurrence_rule": "FREQ=DAILY", "timezone": "Atlantis/Capital"}, "timezone"),
+    ({"recurrence_rule": "FREQ=DAILY", "repeat_from": "whenever"}, "repeat_from"),
+    ({"recurrence_rule": "DTSTART:20260101T090000Z\nRRULE:FREQ=DAILY", "dtstart": "2026-02-01T09:00:00Z"}, "dtstart"),
+    ({"recurrence_rule": "FREQ=DAILY", "nonsense": 1}, "nonsense"),
+]
+
+
+@pytest.mark.parametrize("body,field", BAD_RULES, ids=[str(b) for b, _ in BAD_RULES])
+def test_bad_rules_are_422_naming_the_field_and_store_nothing(api, body, field):
+    task = api.create_task(title="plain")
+    resp = api.request("POST", f"/api/{{me}}/tasks/{task['id']}/recurrence", json=body)
+    assert resp.status_code == 422 and field in resp.json()["errors"], resp.text
+    assert api.request("GET", f"/api/{{me}}/tasks/{task['id']}").json() == task
+    assert len(event_types(api.rt, "task.updated")) == 0
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"recurrence_rule": "FREQ=DAILY", "count": 0}, "count"),
+    ({"recurrence_rule": "FREQ=DAILY", "count": 501}, "count"),
+    ({"recurrence_rule": "FREQ=DAILY", "timezone": "Nowhere"}, "timezone"),
+    ({"recurrence_rule": "FREQ=NEVER"}, "recurrence_rule"),
+    ({"recurrence_rule": "FREQ=DAILY", "after": "yesterday"}, "after"),
+])
+def test_bad_previews_are_422(api, body, field):
+    resp = api.request("POST", "/api/{me}/recurrence/preview", json=body)
+    assert resp.status_code == 422 and field in resp.json()["errors"]
+
+
+def test_preview_accepts_any_valid_rule_even_a_fast_one(api):
+    resp = api.request("POST", "/api/{me}/recurrence/preview", json={
+        "recurrence_rule": "FREQ=MINUTELY", "dtstart": "2026-01-01T00:00:00Z", "count": 3,
+        "after": "2026-01-01T00:00:00Z"})
+    assert resp.json()["occurrences"] == ["2026-01-01T00:00:00+00:00", "2026-01-01T00:01:00+00:00",
+                                          "2026-01-01T00:02:00+00:00"]
+
+
+def test_another_users_task_cannot_get_a_rule(api, serve, make_client, settings):
+    other = make_client(serve(tasks_app(with_(settings, run_background_workers=False)))).signup()
+    theirs = other.create_task(title="theirs")
+    resp = api.request("POST", f"/api/{{me}}/tasks/{theirs['id']}/recurrence", json={"recurrence_rule": "FREQ=DAILY"})
+    assert resp.status_code == 404
+
+
+def test_cron_route_contract_and_app_token_guard(settings, serve, make_client):
+    guarded = with_(settings, run_background_workers=False, app_api_token="cron-token")
+    server = serve(create_app(guarded))
+    client = make_client(server)
+    assert client.request("POST", "/recurrence-cron", auth=False).status_code == 401
+    assert client.request("POST", "/recurrence-cron", auth=False, headers={"dapr-api-token": "nope"}).status_code == 403
+    ok = {"dapr-api-token": "cron-token"}
+    assert client.request("OPTIONS", "/recurrence-cron", auth=False, headers=ok).status_code == 200
+    resp = client.request("POST", "/recurrence-cron", auth=False, headers=ok)
+    assert resp.status_code == 200 and resp.json() == {"spawned": 0}
+
+
+def test_grpc_binding_runs_the_same_sweep(api):
+    due_at = dt.datetime.now(UTC) - dt.timedelta(minutes=1)
+    sid = make_series(api, "FREQ=DAILY", dtstart="2026-01-01T00:00:00Z")["id"]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=due_at))
+    app = grpc_app(api.rt)
+    port = free_port()
+    thread = threading.Thread(target=app.run, kwargs={"app_port": port, "listen_address": "127.0.0.1"}, daemon=True)
+    thread.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=10)
+            stub = appcallback_pb2_grpc.AppCallbackStub(channel)
+            bindings = stub.ListInputBindings(__import__("google.protobuf.empty_pb2").protobuf.empty_pb2.Empty())
+            assert list(bindings.bindings) == [functions.recurrence.BINDING]
+            stub.OnBindingEvent(appcallback_pb2.BindingEventRequest(name="recurrence-cron", data=b""))
+    finally:
+        app.stop()
+        thread.join(5)
+    assert len(instances(api.rt, sid)) == 1
+
+
+def test_combined_app_timer_spawns_when_the_occurrence_comes(settings, serve, make_client):
+    server = serve(combined_app(settings))
+    api = make_client(server).signup()
+    rt = server.app.extensions["taskflow"]
+    start = (dt.datetime.now(UTC) + dt.timedelta(seconds=2)).replace(microsecond=0) + dt.timedelta(seconds=1)
+    sid = make_series(api, "FREQ=DAILY", dtstart=start.isoformat())["id"]
+    wait_until(lambda: instances(rt, sid), timeout=10, message="the timer to spawn the instance")
+    spawned_at = instances(rt, sid)[0].created_at
+    assert start <= spawned_at <= start + dt.timedelta(seconds=1)
