@@ -30,7 +30,7 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
                 .order_by(Reminder.remind_at)
                 .limit(batch_size)
                 .with_for_update(skip_locked=True, of=Reminder)
-            ).tuples().all()
+            ).all()
             for reminder, task in rows:
                 outcome = _fire(uow.session, reminder, task, now, grace)
                 counts[outcome] += 1

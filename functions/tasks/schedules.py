@@ -102,4 +102,4 @@ def pending_reminders(session: orm.Session, user_id: str) -> list[tuple[Reminder
     return list(session.execute(
         sa.select(Reminder, Task).join(Task, Task.id == Reminder.task_id)
         .where(Reminder.user_id == user_id, Reminder.notified.is_(False))
-        .order_by(Reminder.remind_at, Reminder.id)).tuples())
+        .order_by(Reminder.remind_at, Reminder.id)).all())
