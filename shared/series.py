@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import events
 from shared.events import Event
-from shared.models import Reminder, Task, new_id
-from shared.outbox import add_event
+from shared.models import Outbox, Reminder, Task, new_id
+from shared.outbox import outbox_values
 from shared.recurrence import Rule
 from shared.snapshots import snapshot
 
@@ -29,36 +29,59 @@ def rule_of(series: Task) -> Rule:
 def _insert_ignoring_duplicates(session: orm.Session):
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Task)
+    return insert(Task.__table__)
 
 
-def spawn_instance(session: orm.Session, series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task | None:
-    """Create the instance for `occurrence` unless it exists; stage `recurring.spawned` with it.
-
-    The unique (parent_id, occurrence_at) constraint makes repeated or concurrent runs safe:
-    a duplicate inserts nothing and emits nothing.
-    """
-    instance = Task(
+def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
+    return Task(
         id=new_id(), user_id=series.user_id, title=series.title, description=series.description,
         completed=False, priority=series.priority, tags=list(series.tags or []), due_date=occurrence,
         timezone=series.timezone, repeat_from="schedule", parent_id=series.id, occurrence_at=occurrence,
         version=1, created_at=now, updated_at=now,
     )
-    values = {c.key: getattr(instance, c.key) for c in Task.__table__.columns}
-    stmt = (_insert_ignoring_duplicates(session).values(values)
-            .on_conflict_do_nothing(index_elements=["parent_id", "occurrence_at"]).returning(Task.id))
-    if session.execute(stmt).scalar() is None:
-        return None
-    for reminder in series.reminders:
-        if reminder.minutes_before is None:
+
+
+def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], now: dt.datetime) -> list[Task]:
+    """Create one instance per (series, occurrence) unless it exists; stage `recurring.spawned` for each.
+
+    One multi-row INSERT … ON CONFLICT DO NOTHING per batch: the unique (parent_id, occurrence_at)
+    constraint makes repeated or concurrent runs safe (a duplicate inserts and emits nothing).
+    """
+    if not due:
+        return []
+    candidates = {(s.id, occ): (s, _instance(s, occ, now)) for s, occ in due}
+    rows = [{c.key: getattr(inst, c.key) for c in Task.__table__.columns} for _, inst in candidates.values()]
+    conn = session.connection()
+    stmt = (_insert_ignoring_duplicates(session)
+            .on_conflict_do_nothing(index_elements=["parent_id", "occurrence_at"]).returning(Task.__table__.c.id))
+    inserted = set(conn.execute(stmt, rows).scalars())
+    spawned, reminders, outbox = [], [], []
+    for series, instance in candidates.values():
+        if instance.id not in inserted:
             continue
-        remind_at = occurrence - dt.timedelta(minutes=reminder.minutes_before)
-        if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
-            session.add(Reminder(id=new_id(), task_id=instance.id, user_id=series.user_id, remind_at=remind_at,
-                                 minutes_before=reminder.minutes_before, notified=False, created_at=now))
-    add_event(session, Event(event_type=events.RECURRING_SPAWNED, user_id=series.user_id, aggregate_id=instance.id,
-                             data={**snapshot(instance), "series_id": series.id}))
-    return instance
+        spawned.append(instance)
+        for reminder in series.reminders:
+            if reminder.minutes_before is None:
+                continue
+            remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
+            if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
+                reminders.append({"id": new_id(), "task_id": instance.id, "user_id": series.user_id,
+                                  "remind_at": remind_at, "minutes_before": reminder.minutes_before,
+                                  "notified": False, "created_at": now})
+        outbox.append(outbox_values(Event(event_type=events.RECURRING_SPAWNED, user_id=series.user_id,
+                                          aggregate_id=instance.id,
+                                          data={**snapshot(instance), "series_id": series.id})))
+    if reminders:
+        conn.execute(sa.insert(Reminder.__table__), reminders)
+    if outbox:
+        conn.execute(sa.insert(Outbox.__table__), outbox)
+    return spawned
+
+
+def spawn_instance(session: orm.Session, series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task | None:
+    """Spawn the single instance for `occurrence` (see spawn_instances)."""
+    spawned = spawn_instances(session, [(series, occurrence)], now)
+    return spawned[0] if spawned else None
 
 
 def advance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> None:

@@ -152,23 +152,25 @@ def test_a_sweep_failing_halfway_rolls_back_instances_and_events_together(api, m
     ids = [make_series(api, "FREQ=WEEKLY", dtstart="2026-06-01T12:00:00Z", title=f"f{i}")["id"] for i in range(6)]
     with api.rt.sessions.begin() as s:
         s.execute(sa.update(Task).where(Task.id.in_(ids)).values(next_occurrence=due_at))
-    real, calls = series_module.spawn_instance, []
+    real, calls = series_module.spawn_instances, []
 
     def failing(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == 2:
             raise RuntimeError("database hiccup")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(series_module, "spawn_instance", failing)
+    monkeypatch.setattr(series_module, "spawn_instances", failing)
     with pytest.raises(RuntimeError):
-        spawn_due(api.rt, now=due_at)
+        spawn_due(api.rt, now=due_at, batch_size=3)  # the first batch of 3 commits, the second fails
     with api.rt.sessions() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(Task).where(Task.parent_id.in_(ids))) == 0
-        assert all(s.get(Task, i).next_occurrence == due_at for i in ids)
-    assert event_types(api.rt, "recurring.spawned") == []
-    monkeypatch.setattr(series_module, "spawn_instance", real)
-    assert spawn_due(api.rt, now=due_at) == 6
+        children = set(s.scalars(sa.select(Task.parent_id).where(Task.parent_id.in_(ids))))
+        still_due = {i for i in ids if s.get(Task, i).next_occurrence == due_at}
+    spawned_events = {e["data"]["series_id"] for e in event_types(api.rt, "recurring.spawned")}
+    assert len(children) == 3 and children == spawned_events, "no instance without its event, and back"
+    assert still_due == set(ids) - children, "the failed batch left its series due"
+    monkeypatch.setattr(series_module, "spawn_instances", real)
+    assert spawn_due(api.rt, now=due_at) == 3
     assert len(event_types(api.rt, "recurring.spawned")) == 6
 
 

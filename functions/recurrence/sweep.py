@@ -24,10 +24,9 @@ def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500
             due = series.claim_due_series(uow.session, now, batch_size)
             if not due:
                 break
-            for s in due:
-                occurrence = s.next_occurrence
-                if series.spawn_instance(uow.session, s, occurrence, now) is not None:
-                    spawned += 1
+            occurrences = [(s, s.next_occurrence) for s in due]
+            spawned += len(series.spawn_instances(uow.session, occurrences, now))
+            for s, occurrence in occurrences:
                 series.advance(s, occurrence, now)
             uow.commit()
         if len(due) < batch_size:
