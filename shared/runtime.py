@@ -47,6 +47,7 @@ class Runtime:
                                  on_published=self.metrics.published.inc)
         self.relay_worker: RelayWorker | None = None
         self.timers: dict[str, SweepTimer] = {}
+        self.consumers: list = []
 
     @property
     def bus(self) -> LocalBus | None:
@@ -68,6 +69,10 @@ class Runtime:
     def add_timer(self, timer: SweepTimer) -> SweepTimer:
         self.timers[timer.name] = timer.start()
         return timer
+
+    def add_consumer(self, loop):
+        self.consumers.append(loop.start())
+        return loop
 
     def wake(self, name: str) -> None:
         """Wake an in-process timer early (a rule or reminder changed); no-op where none runs."""
@@ -96,6 +101,9 @@ class Runtime:
         for timer in self.timers.values():
             timer.stop()
         self.timers.clear()
+        for loop in self.consumers:
+            loop.stop()
+        self.consumers.clear()
         if self.relay_worker is not None:
             self.relay_worker.stop()
             self.relay_worker = None

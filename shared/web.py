@@ -127,3 +127,55 @@ def cron_binding(app: Flask, name: str, sweep) -> None:
     view.__doc__ = f"Run the {name} sweep when Dapr's cron binding fires."
     app.add_url_rule(f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"],
                      provide_automatic_options=False)
+
+
+def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handle) -> None:
+    """Deliver `topics` to `handle(events)` through every adapter this app serves.
+
+    Dapr: `GET /dapr/subscribe` and structured CloudEvents on `POST /events/<topic>`;
+    Knative KafkaSource: binary CloudEvents on the same route; embedded: the local bus.
+    Several functions composed in one app share the routes and each gets every event.
+    """
+    subscribers = app.extensions.setdefault("taskflow_subscribers", [])
+    subscribers.append((name, topics, handle))
+    if rt.bus is not None:
+        for topic in topics:
+            rt.bus.subscribe(topic, name, lambda event, _h=handle: _h([event]))
+    if len(subscribers) > 1:
+        return
+
+    @app.get("/dapr/subscribe")
+    def dapr_subscribe():
+        """Tell Dapr which topics this app consumes and where to deliver them."""
+        wanted = sorted({t for _, ts, _ in subscribers for t in ts})
+        return jsonify([{"pubsubname": rt.settings.pubsub_name, "topic": t, "route": f"/events/{t}",
+                         "deadLetterTopic": f"{t}.dlq"} for t in wanted])
+
+    @app.post("/events/<topic>")
+    @trigger_route
+    def deliver(topic: str):
+        """Receive one event (Dapr structured or KafkaSource binary CloudEvent)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from shared.cloudevents import event_from_delivery
+        from shared.events import MalformedEvent
+
+        binary = bool(request.headers.get("ce-id"))
+        try:
+            event, _mode = event_from_delivery(topic, request.headers, request.get_data(cache=False))
+        except MalformedEvent as exc:
+            log.warning("dropping malformed delivery", extra={"topic": topic[:100], "reason": str(exc)})
+            if binary:
+                from shared.errors import problem
+
+                return problem(400, "Malformed event", str(exc))
+            return jsonify(status="DROP")
+        with context.bound(context.RequestMeta(correlation_id=event.correlation_id)):
+            try:
+                for name, topics, handle in subscribers:
+                    if topic in topics:
+                        handle([event])
+            except SQLAlchemyError:
+                log.exception("delivery failed; asking for a retry", extra={"event_id": event.event_id})
+                return (jsonify(status="RETRY"), 503) if binary else jsonify(status="RETRY")
+        return jsonify(status="SUCCESS")

@@ -5,6 +5,7 @@ import atexit
 
 from flask import Flask
 
+import functions.audit
 import functions.outbox
 import functions.recurrence
 import functions.reminders
@@ -15,7 +16,7 @@ from shared.settings import Settings
 from shared.web import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
-FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders)
+FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit)
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
 TIMED = (functions.recurrence, functions.reminders)
 
@@ -32,5 +33,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         rt.start_relay()
         for function in TIMED:
             function.start_timer(rt)
+        functions.audit.start_workers(rt)
         atexit.register(rt.close)
     return app

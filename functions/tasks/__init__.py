@@ -5,7 +5,7 @@ import pathlib
 
 from flask import Flask, jsonify, send_from_directory
 
-from functions.tasks import openapi, routes_auth, routes_schedules, routes_tasks
+from functions.tasks import openapi, routes_auth, routes_history, routes_schedules, routes_tasks
 from shared import logs
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -19,6 +19,7 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_tasks.bp)
     app.register_blueprint(routes_schedules.bp)
+    app.register_blueprint(routes_history.bp)
     app.extensions.setdefault("openapi_paths", {})
 
     @app.get("/openapi.json")

@@ -68,6 +68,15 @@ _REMINDER = {"type": "object", "properties": {
     "outcome": {"type": ["string", "null"]}}}
 
 
+_EVENT_PAGE = {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"type": "object", "properties": {
+        "event_id": {"type": "string"}, "event_type": {"type": "string"}, "aggregate_id": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"}, "correlation_id": {"type": "string"},
+        "request_id": {"type": ["string", "null"]}, "client_ip": {"type": ["string", "null"]},
+        "user_agent": {"type": ["string", "null"]}, "data": {"type": "object"}, "version": {"type": "integer"}}}},
+    "next_cursor": {"type": ["string", "null"]}}}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -163,6 +172,23 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
                 "items": {"type": "array", "items": {"type": "object", "properties": {
                     "id": {"type": "string"}, "task_id": {"type": "string"}, "task_title": {"type": "string"},
                     "remind_at": {"type": "string", "format": "date-time"}}}}}})),
+        },
+        "/api/{user_id}/events": {
+            "parameters": [_USER],
+            "get": _op("The user's events, oldest first", ok=("200", _EVENT_PAGE), params=[
+                _q("event_type", {"type": "string"}), _q("aggregate_id", {"type": "string"}),
+                _q("since", {"type": "string", "format": "date-time"}),
+                _q("until", {"type": "string", "format": "date-time"}),
+                _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}), _q("cursor", {"type": "string"})]),
+        },
+        "/api/{user_id}/tasks/{task_id}/events": {
+            "parameters": [_USER, _TASK_ID],
+            "get": _op("A task's events in order", ok=("200", _EVENT_PAGE)),
+        },
+        "/api/{user_id}/tasks/{task_id}/replay": {
+            "parameters": [_USER, _TASK_ID],
+            "get": _op("The task rebuilt from its events", ok=("200", {"oneOf": [_ref("Task"), {
+                "type": "object", "properties": {"deleted": {"const": True}, "task": _ref("Task")}}]})),
         },
         "/health": {"get": _op("Liveness", auth=False)},
         "/ready": {"get": _op("Readiness: database and broker", auth=False)},

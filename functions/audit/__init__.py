@@ -1,0 +1,78 @@
+"""The audit function: every event, once, in the audit log; old events purged on schedule."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+
+from functions.audit.log import purge_older_than, record
+from shared import logs
+from shared.consumer import ConsumerLoop
+from shared.db import utcnow
+from shared.events import TOPICS, Event
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.timer import SweepTimer
+from shared.web import cron_binding, make_flask_app, subscribe
+
+RETENTION_BINDING = "audit-retention-cron"
+CONSUMER_GROUP = "audit"
+
+
+def record_events(rt: Runtime, events: list[Event]) -> int:
+    """The one handler every adapter calls: store the events not seen before, in one transaction."""
+    with rt.uow() as uow:
+        added = record(uow.session, events)
+        uow.commit()
+    return added
+
+
+def purge(rt: Runtime) -> tuple[dict, bool]:
+    """Delete events older than EVENT_RETENTION_DAYS, in bounded batches."""
+    cutoff = utcnow() - dt.timedelta(days=rt.settings.event_retention_days)
+    total = 0
+    while True:
+        with rt.uow() as uow:
+            purged = purge_older_than(uow.session, cutoff)
+            uow.commit()
+        total += purged
+        if purged == 0:
+            return {"purged": total}, True
+
+
+def register(app: Flask, rt: Runtime) -> None:
+    """Mount the Dapr/KafkaSource delivery routes and POST /audit-retention-cron."""
+    subscribe(app, rt, "audit", TOPICS, lambda events: record_events(rt, events))
+    cron_binding(app, RETENTION_BINDING, lambda: purge(rt))
+
+
+def consumer_loop(rt: Runtime, **kwargs) -> ConsumerLoop:
+    """The kafka-python loop for the combined container (group `audit`)."""
+    return ConsumerLoop(rt.settings, "audit", TOPICS, lambda events: record_events(rt, events),
+                        group_id=CONSUMER_GROUP, **kwargs)
+
+
+def start_workers(rt: Runtime) -> None:
+    """Combined app: a daily retention timer, and the Kafka loop when Kafka is the transport."""
+    last_run = {"at": utcnow()}
+
+    def daily_purge():
+        last_run["at"] = utcnow()
+        return purge(rt)
+
+    rt.add_timer(SweepTimer("audit-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1),
+                            max_sleep=3600))
+    if rt.settings.transport == "kafka":
+        rt.add_consumer(consumer_loop(rt))
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the audit function (subscription routes; the Kafka loop when run with Kafka directly)."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    rt = runtime or Runtime(settings)
+    app = make_flask_app("taskflow.audit", rt)
+    register(app, rt)
+    if settings.run_background_workers and settings.transport == "kafka":
+        rt.add_consumer(consumer_loop(rt))
+    return app
