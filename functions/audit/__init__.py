@@ -48,8 +48,8 @@ def register(app: Flask, rt: Runtime) -> None:
 
 def consumer_loop(rt: Runtime, **kwargs) -> ConsumerLoop:
     """The kafka-python loop for the combined container (group `audit`)."""
-    return ConsumerLoop(rt.settings, "audit", TOPICS, lambda events: record_events(rt, events),
-                        group_id=CONSUMER_GROUP, **kwargs)
+    kwargs.setdefault("group_id", CONSUMER_GROUP)
+    return ConsumerLoop(rt.settings, "audit", TOPICS, lambda events: record_events(rt, events), **kwargs)
 
 
 def start_workers(rt: Runtime) -> None:
