@@ -74,6 +74,8 @@ class ConsumerLoop:
             auto_offset_reset="latest" if self._from_latest else "earliest",
             max_poll_records=self._max_records,
             fetch_max_wait_ms=20,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
             # Short session and rebalance timeouts: a group joins in ~3 s instead of ~25 s.
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import orm
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from shared.db import utcnow
 from shared.events import Event
@@ -24,14 +24,37 @@ def audit_row(event: Event) -> dict:
     }
 
 
+_COLUMNS = ("event_id", "event_type", "topic", "user_id", "aggregate_id", "timestamp", "correlation_id",
+            "request_id", "client_ip", "user_agent", "data", "version", "recorded_at")
+_PG_INSERT = (f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+              "ON CONFLICT (event_id) DO NOTHING")
+
+
 def record(session: orm.Session, events: Sequence[Event]) -> int:
     """Insert events not seen before; a redelivered event is a no-op. Return how many were new."""
     if not events:
         return 0
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    if session.get_bind().dialect.name == "postgresql":
+        return _record_pg(session, events)
+    insert = sqlite.insert
     stmt = insert(EventLog.__table__).on_conflict_do_nothing(index_elements=["event_id"]).returning(
         EventLog.__table__.c.event_id)
     return len(session.connection().execute(stmt, [audit_row(e) for e in events]).all())
+
+
+def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
+    """psycopg's pipelined, prepared executemany: the ingest hot path (no giant VALUES list to build)."""
+    from psycopg.types.json import Jsonb
+
+    rows = []
+    for event in events:
+        row = audit_row(event)
+        row["data"] = Jsonb(row["data"])
+        rows.append(tuple(row[c] for c in _COLUMNS))
+    dbapi = session.connection().connection.driver_connection
+    with dbapi.cursor() as cursor:
+        cursor.executemany(_PG_INSERT, rows)
+        return max(cursor.rowcount, 0)
 
 
 def purge_older_than(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:

@@ -13,10 +13,17 @@ import time
 import aiohttp
 
 
-async def client(session, url, user_id, token, deadline, latencies, errors):
+async def client(session, url, user_id, token, deadline, latencies, errors, interval=0.0):
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     n = 0
+    next_at = time.perf_counter()
     while time.perf_counter() < deadline:
+        if interval:
+            # Open loop: each client sends on its own schedule, whatever the latency.
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
         body = json.dumps({"title": f"bench task {n}", "priority": "medium", "tags": ["bench"],
                            "due_date": "2030-01-01T09:00:00Z"})
         started = time.perf_counter()
@@ -28,7 +35,8 @@ async def client(session, url, user_id, token, deadline, latencies, errors):
         n += 1
 
 
-async def run(url, users, concurrency, duration, warmup):
+async def run(url, users, concurrency, duration, warmup, rate=0.0):
+    interval = concurrency / rate if rate else 0.0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         for phase, seconds in (("warmup", warmup), ("measure", duration)):
@@ -36,8 +44,8 @@ async def run(url, users, concurrency, duration, warmup):
             errors: list[int] = []
             deadline = time.perf_counter() + seconds
             started = time.perf_counter()
-            await asyncio.gather(*(client(session, url, *users[i % len(users)], deadline, latencies, errors)
-                                   for i in range(concurrency)))
+            await asyncio.gather(*(client(session, url, *users[i % len(users)], deadline, latencies, errors,
+                                          interval) for i in range(concurrency)))
             elapsed = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100)
     return {"requests": len(latencies), "errors": len(errors), "seconds": round(elapsed, 2),
@@ -52,10 +60,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--rate", type=float, default=0.0, help="requests/s in total (open loop); 0 = closed loop")
     args = parser.parse_args()
     with open(args.users) as f:
         users = json.load(f)
-    print(json.dumps(asyncio.run(run(args.url, users, args.concurrency, args.duration, args.warmup))))
+    print(json.dumps(asyncio.run(run(args.url, users, args.concurrency, args.duration, args.warmup, args.rate))))
 
 
 if __name__ == "__main__":

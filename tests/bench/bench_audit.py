@@ -1,0 +1,161 @@
+"""Audit benchmark: Kafka -> event_log ingest with 100,000 events already on the topic, and
+API commit -> audit row latency under a steady 500 creates/s (combined app under gunicorn,
+Kafka transport, the audit consumer loop in each worker)."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
+
+from functions.audit import consumer_loop  # noqa: E402
+from shared.db import migrate  # noqa: E402
+from shared.events import Event  # noqa: E402
+from shared.models import EventLog  # noqa: E402
+from shared.runtime import Runtime  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from tests.support.broker import Tansu  # noqa: E402
+from tests.support.net import free_port, wait_until  # noqa: E402
+from tests.support.pg import create_database, drop_database  # noqa: E402
+
+EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "100000"))
+RATE = float(os.environ.get("BENCH_AUDIT_RATE", "500"))
+PROCESSES = int(os.environ.get("BENCH_AUDIT_PROCESSES", "2"))
+CLIENTS = 100
+SECRET = "bench-secret-bench-secret-bench-secret-0123"
+
+
+def count(rt: Runtime) -> int:
+    with rt.sessions() as s:
+        return s.scalar(sa.select(sa.func.count()).select_from(EventLog))
+
+
+def bench_ingest(url: str, broker: Tansu) -> dict:
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5, batch_size=512 * 1024)
+    for i in range(EVENTS):
+        e = Event(event_type="task.created", user_id=f"user-{i % 500}", aggregate_id=str(uuid.uuid4()),
+                  data={"title": f"event {i}", "tags": ["bench"], "description": "x" * 200})
+        producer.send("tasks.events", key=e.user_id.encode(), value=json.dumps(e.to_dict()).encode())
+    producer.flush()
+    producer.close()
+    rt = Runtime(Settings(database_url=url, run_background_workers=False))
+    # One consumer process per core, one group: the partitions are shared out, as between replicas.
+    env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "LOG_LEVEL": "WARNING"}
+    started = time.perf_counter()
+    workers = [subprocess.Popen([sys.executable, __file__, "--consume"], cwd=ROOT, env=env)
+               for _ in range(PROCESSES)]
+    try:
+        wait_until(lambda: count(rt) >= EVENTS, timeout=600, interval=0.2, message="ingest")
+        elapsed = time.perf_counter() - started
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(30)
+    with rt.sessions() as s:
+        first, last = s.execute(sa.select(sa.func.min(EventLog.recorded_at), sa.func.max(EventLog.recorded_at))).one()
+    rt.close()
+    return {"events": EVENTS, "seconds": round(elapsed, 2), "rate": round(EVENTS / elapsed, 1),
+            "processes": PROCESSES, "steady_rate": round(EVENTS / (last - first).total_seconds(), 1)}
+
+
+def consume_forever() -> None:
+    """A consumer process for bench_ingest: the audit loop in group `audit-bench` until terminated."""
+    rt = Runtime(Settings.from_env())
+    rt.add_consumer(consumer_loop(rt, group_id="audit-bench", max_records=2000))
+    signal.sigwait({signal.SIGTERM})
+    rt.close()
+
+
+def bench_commit_to_audit(url: str, broker: Tansu) -> dict:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "PORT": str(port),
+           "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
+                               "functions.combined:create_app()"], cwd=ROOT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(base), timeout=60, message="gunicorn")
+        users = []
+        for _ in range(CLIENTS):
+            r = requests.post(f"{base}/api/auth/register",
+                              json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"})
+            users.append([r.json()["user_id"], r.json()["token"]])
+        time.sleep(8)  # the audit consumer groups join
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(users, f)
+        marker = time.time()
+        out = subprocess.run([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
+                              "--concurrency", str(CLIENTS), "--duration", "15", "--warmup", "0", "--rate", str(RATE)],
+                             capture_output=True, text=True, check=True)
+        load = json.loads(out.stdout.strip().splitlines()[-1])
+        rt = Runtime(Settings(database_url=url, run_background_workers=False))
+        wait_until(lambda: _pending(rt) == 0, timeout=120, interval=0.5, message="audit to catch up")
+        with rt.sessions() as s:
+            lags = [(rec - ts).total_seconds() * 1000 for ts, rec in s.execute(
+                sa.select(EventLog.timestamp, EventLog.recorded_at)
+                .where(EventLog.user_id.in_([u[0] for u in users]),
+                       EventLog.timestamp >= sa.func.to_timestamp(marker)))]
+        rt.close()
+        q = statistics.quantiles(lags, n=100)
+        return {"offered_rate": RATE, "achieved_rate": load["rate"], "events": len(lags),
+                "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "p99_ms": round(q[98], 1)}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def _pending(rt: Runtime) -> int:
+    with rt.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM outbox o WHERE NOT EXISTS "
+                                    "(SELECT 1 FROM event_log e WHERE e.event_id = o.event_id)")).scalar()
+
+
+def _up(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/health", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def main() -> None:
+    broker = Tansu().start()
+    url = create_database("taskflow_bench_audit")
+    try:
+        migrate(url)
+        ingest = bench_ingest(url, broker)
+        latency = bench_commit_to_audit(url, broker) if os.environ.get("BENCH_AUDIT_LATENCY", "1") == "1" else {}
+    finally:
+        drop_database(url)
+        broker.stop()
+    print()
+    print("| measure | result | target |")
+    print("|---|---|---|")
+    print(f"| Kafka -> event_log ingest, {ingest['events']:,} events on the topic, {ingest['processes']} consumer "
+          f"processes in one group | {ingest['steady_rate']:,} events/s first-to-last row; {ingest['rate']:,}/s "
+          f"({ingest['seconds']} s) counting the group join "
+          f"| >= 10,000 |")
+    print(f"| API commit -> audit row at {latency['offered_rate']:.0f} creates/s offered "
+          f"({latency['achieved_rate']}/s achieved) | p50 {latency['p50_ms']} / p95 {latency['p95_ms']} / "
+          f"p99 {latency['p99_ms']} ms | p95 reported |")
+    print(json.dumps({"ingest": ingest, "commit_to_audit": latency}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--consume"]:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        consume_forever()
+    else:
+        main()
