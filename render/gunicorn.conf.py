@@ -12,3 +12,17 @@ graceful_timeout = 20
 keepalive = 30
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def post_worker_init(worker):
+    """On SIGTERM, close every WebSocket with 1001 first, so clients reconnect elsewhere at once
+    instead of waiting for the graceful timeout."""
+    import signal
+
+    def close_sockets_then_exit(signum, frame):
+        hub = getattr(worker.wsgi, "extensions", {}).get("taskflow_hub")
+        if hub is not None:
+            hub.close_all()
+        worker.handle_exit(signum, frame)
+
+    signal.signal(signal.SIGTERM, close_sockets_then_exit)

@@ -54,6 +54,8 @@ class Settings:
     reminder_grace_minutes: int = 60
     relay_batch_size: int = 500
     run_background_workers: bool = True
+    ws_ping_seconds: float = 25.0
+    ws_queue_size: int = 256
 
     @property
     def transport(self) -> str:
@@ -98,6 +100,8 @@ class Settings:
             reminder_grace_minutes=_int(env, "REMINDER_GRACE_MINUTES", 60),
             relay_batch_size=_int(env, "RELAY_BATCH_SIZE", 500),
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
+            ws_ping_seconds=float(_int(env, "WS_PING_SECONDS", 25)),
+            ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256),
         )
         settings.check()
         return settings

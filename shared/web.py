@@ -84,6 +84,8 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
         checks = {"database": rt.database_ready()}
         if rt.settings.transport != "local":
             checks[rt.settings.transport] = rt.transport.healthy()
+        if rt.consumers:
+            checks["consumers"] = all(loop.ready.is_set() for loop in rt.consumers)
         ok = all(checks.values())
         return jsonify(status="ready" if ok else "not ready", checks=checks), 200 if ok else 503
 

@@ -6,6 +6,7 @@ import atexit
 from flask import Flask
 
 import functions.audit
+import functions.fanout
 import functions.outbox
 import functions.recurrence
 import functions.reminders
@@ -16,7 +17,8 @@ from shared.settings import Settings
 from shared.web import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
-FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit)
+FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit,
+             functions.fanout)
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
 TIMED = (functions.recurrence, functions.reminders)
 
@@ -34,5 +36,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         for function in TIMED:
             function.start_timer(rt)
         functions.audit.start_workers(rt)
+        functions.fanout.start_workers(rt, app.extensions["taskflow_hub"])
         atexit.register(rt.close)
     return app

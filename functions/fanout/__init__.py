@@ -1,0 +1,139 @@
+"""The fanout function: each user's events pushed to every socket they have open."""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import queue
+import time
+import uuid
+
+import sqlalchemy as sa
+from flask import Flask, request
+from flask_sock import Sock
+
+from functions.fanout.hub import Connection, Hub, message_for
+from shared import logs
+from shared.auth import user_id_from_token
+from shared.consumer import ConsumerLoop
+from shared.errors import ProblemError
+from shared.events import TOPICS, Event
+from shared.models import EventLog
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.web import make_flask_app, subscribe
+
+log = logging.getLogger(__name__)
+
+CLOSE_BAD_TOKEN = 4001
+CLOSE_FORBIDDEN = 4003
+BACKLOG_LIMIT = 1000
+
+
+def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
+    """The user's events after `since` from the audit log, or None when `since` is unknown."""
+    with rt.sessions() as session:
+        anchor = session.scalar(sa.select(EventLog.id).where(EventLog.event_id == since[:36],
+                                                              EventLog.user_id == user_id))
+        if anchor is None:
+            return None
+        rows = session.scalars(sa.select(EventLog).where(EventLog.user_id == user_id, EventLog.id > anchor)
+                               .order_by(EventLog.id).limit(BACKLOG_LIMIT + 1)).all()
+    if len(rows) > BACKLOG_LIMIT:
+        return None  # too far behind: a reload is cheaper than a replay
+    return [Event(event_type=r.event_type, user_id=r.user_id, aggregate_id=r.aggregate_id, data=r.data,
+                  event_id=r.event_id, timestamp=r.timestamp, correlation_id=r.correlation_id or r.event_id)
+            for r in rows]
+
+
+def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
+    """Register first (live events buffer), send the backlog, then live events without duplicates."""
+    conn = hub.connect(user_id)
+    try:
+        sent: set[str] = set()
+        if since:
+            backlog = backlog_after(rt, user_id, since)
+            if backlog is None:
+                ws.send(json.dumps({"type": "resync"}))
+            else:
+                for event in backlog:
+                    ws.send(message_for(event))
+                    sent.add(event.event_id)
+        pump(ws, conn, sent, ping_seconds)
+    finally:
+        hub.disconnect(conn)
+
+
+def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
+    """Send queued messages, answer the client's "ping", ping it every `ping_seconds`."""
+    next_ping = time.monotonic() + ping_seconds
+    while ws.connected:
+        try:
+            message = conn.outbox.get(timeout=min(0.25, max(0.0, next_ping - time.monotonic())))
+        except queue.Empty:
+            message = ""
+        if conn.close_code is not None or message is None:
+            ws.close(reason=conn.close_code or 1001)
+            return
+        if message:
+            if already_sent:
+                event_id = json.loads(message).get("event_id")
+                if event_id in already_sent:
+                    already_sent.discard(event_id)
+                    continue
+            ws.send(message)
+        incoming = ws.receive(timeout=0)
+        if incoming == "ping":
+            ws.send("pong")
+        if time.monotonic() >= next_ping:
+            ws.send(json.dumps({"type": "ping"}))
+            next_ping = time.monotonic() + ping_seconds
+
+
+def register(app: Flask, rt: Runtime) -> Hub:
+    """Mount the WebSocket route and the event subscription feeding the hub."""
+    hub = Hub(max_queue=rt.settings.ws_queue_size)
+    app.extensions["taskflow_hub"] = hub
+    ping_seconds = rt.settings.ws_ping_seconds
+    sock = Sock(app)
+    subscribe(app, rt, "fanout", TOPICS, hub.broadcast)
+
+    @sock.route("/ws/user/<user_id>/tasks")
+    def user_socket(ws, user_id: str):
+        """Push the user's events; `since` resumes from the audit log after a reconnect."""
+        try:
+            sub = user_id_from_token(rt.settings, request.args.get("token"))
+        except ProblemError:
+            ws.close(reason=CLOSE_BAD_TOKEN, message="bad or missing token")
+            return
+        if sub != user_id:
+            ws.close(reason=CLOSE_FORBIDDEN, message="not your stream")
+            return
+        serve_socket(ws, rt, hub, user_id, request.args.get("since"), ping_seconds)
+
+    atexit.register(hub.close_all)
+    return hub
+
+
+def consumer_loop(rt: Runtime, hub: Hub) -> ConsumerLoop:
+    """Every replica sees every event: a consumer group of its own, starting at the latest offset."""
+    group = f"fanout-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return ConsumerLoop(rt.settings, "fanout", TOPICS, hub.broadcast, group_id=group, from_latest=True)
+
+
+def start_workers(rt: Runtime, hub: Hub) -> None:
+    if rt.settings.transport == "kafka":
+        rt.add_consumer(consumer_loop(rt, hub))
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the fanout function."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    rt = runtime or Runtime(settings)
+    app = make_flask_app("taskflow.fanout", rt)
+    hub = register(app, rt)
+    if settings.run_background_workers:
+        start_workers(rt, hub)
+    return app

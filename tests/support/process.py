@@ -1,0 +1,60 @@
+"""Run the app as a real server process (gunicorn, the deployed command) for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+
+import requests
+
+from tests.support.net import free_port, wait_until
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    """`gunicorn -c render/gunicorn.conf.py <app>` on a free loopback port."""
+
+    def __init__(self, app: str = "functions.combined:create_app()", port: int | None = None, **env: str):
+        self.app = app
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "PORT": str(self.port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
+                    "LOG_LEVEL": "WARNING", **env}
+        self.proc: subprocess.Popen | None = None
+        self.output: list[str] = []
+
+    def start(self, ready_path: str = "/ready", timeout: float = 60) -> "ServerProcess":
+        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
+                                      self.app], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self._reader = threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+        wait_until(self._answers(ready_path), timeout=timeout, interval=0.1, message=f"{self.app} on {self.url}")
+        return self
+
+    def _answers(self, path: str):
+        def check():
+            if self.proc.poll() is not None:
+                raise AssertionError("server exited:\n" + "".join(self.output[-40:]))
+            try:
+                return requests.get(self.url + path, timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+        return check
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if self.proc is not None:
+            self._reader.join(5)
+            self.proc.stdout.close()
+            self.proc = None
