@@ -79,14 +79,17 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._on_published = on_published
+        self.busy = False
 
     def relay_batch(self) -> tuple[int, bool, bool]:
         """Publish up to one batch; return (published, more_may_be_waiting, transport_failed)."""
+        self.busy = False
         with self._lock, self._sessions() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
                 got = session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))).scalar()
                 if not got:
-                    return 0, False, False  # another replica is relaying right now
+                    self.busy = True  # another replica is relaying right now: try again shortly
+                    return 0, False, False
             rows = session.execute(
                 sa.select(Outbox.id, Outbox.topic, Outbox.payload)
                 .where(Outbox.published_at.is_(None))
@@ -169,6 +172,10 @@ class RelayWorker:
                 break
             try:
                 _, failed = self._relay.drain()
+                if self._relay.busy:
+                    # Another process holds the relay lock and may have missed our rows: look again soon.
+                    self._stop.wait(0.01)
+                    self._wake.set()
             except Exception:  # the database may be down; keep the thread alive and back off
                 log.exception("outbox relay failed")
                 failed = True

@@ -186,3 +186,17 @@ def test_two_fanout_processes_each_deliver_to_their_own_sockets(db_url, broker):
         for f in fanouts:
             f.stop()
         api.stop()
+
+
+def test_ping_every_interval_and_pong_for_the_clients_ping(db_url):
+    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET, WS_PING_SECONDS="1").start()
+    try:
+        alice = Client(proc.url).signup()
+        ws = connect(proc, alice)
+        ws.settimeout(3)
+        assert json.loads(ws.recv()) == {"type": "ping"}
+        ws.send("ping")
+        assert ws.recv() == "pong"
+        ws.close()
+    finally:
+        proc.stop()

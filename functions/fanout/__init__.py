@@ -6,12 +6,13 @@ import json
 import logging
 import os
 import queue
+import threading
 import time
 import uuid
 
 import sqlalchemy as sa
 from flask import Flask, request
-from flask_sock import Sock
+from flask_sock import ConnectionClosed, Sock
 
 from functions.fanout.hub import Connection, Hub, message_for
 from shared import logs
@@ -66,29 +67,40 @@ def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, pin
 
 
 def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
-    """Send queued messages, answer the client's "ping", ping it every `ping_seconds`."""
+    """Send queued messages as they come, and a ping every `ping_seconds`; block in between."""
+    listener = threading.Thread(target=listen, args=(ws, conn), name="ws-listen", daemon=True)
+    listener.start()
     next_ping = time.monotonic() + ping_seconds
-    while ws.connected:
+    while True:
         try:
-            message = conn.outbox.get(timeout=min(0.25, max(0.0, next_ping - time.monotonic())))
+            message = conn.outbox.get(timeout=max(0.0, next_ping - time.monotonic()))
         except queue.Empty:
             message = ""
         if conn.close_code is not None or message is None:
-            ws.close(reason=conn.close_code or 1001)
+            if ws.connected:
+                ws.close(reason=conn.close_code or 1000)
             return
         if message:
-            if already_sent:
-                event_id = json.loads(message).get("event_id")
-                if event_id in already_sent:
-                    already_sent.discard(event_id)
-                    continue
+            if already_sent and json.loads(message).get("event_id") in already_sent:
+                continue  # already sent from the audit log backlog
             ws.send(message)
-        incoming = ws.receive(timeout=0)
-        if incoming == "ping":
-            ws.send("pong")
         if time.monotonic() >= next_ping:
             ws.send(json.dumps({"type": "ping"}))
             next_ping = time.monotonic() + ping_seconds
+
+
+def listen(ws, conn: Connection) -> None:
+    """Read what the client sends: "ping" is answered with "pong"; a closed socket wakes the pump."""
+    try:
+        while ws.connected:
+            incoming = ws.receive()
+            if incoming is None:
+                break
+            if incoming == "ping":
+                conn.offer("pong")
+    except ConnectionClosed:
+        pass
+    conn.close(1000)
 
 
 def register(app: Flask, rt: Runtime) -> Hub:
