@@ -190,6 +190,15 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
             "get": _op("The task rebuilt from its events", ok=("200", {"oneOf": [_ref("Task"), {
                 "type": "object", "properties": {"deleted": {"const": True}, "task": _ref("Task")}}]})),
         },
+        "/ws/user/{user_id}/tasks": {
+            "parameters": [_USER],
+            "get": {**_op("WebSocket (upgrade): the user's events live; close 4001 bad token, 4003 another user",
+                          auth=False, ok=("101", None),
+                          params=[_q("token", {"type": "string"}), _q("since", {"type": "string"})]),
+                    "description": "Messages: {type, event_id, data, timestamp, correlation_id}, "
+                                   "{\"type\": \"ping\"} every 25 s, {\"type\": \"resync\"} when `since` "
+                                   "is unknown. Send \"ping\" to get \"pong\"."},
+        },
         "/health": {"get": _op("Liveness", auth=False)},
         "/ready": {"get": _op("Readiness: database and broker", auth=False)},
         "/metrics": {"get": _op("Prometheus metrics", auth=False)},
