@@ -28,8 +28,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## Benchmarks (not part of make test): PostgreSQL + tansu, load from separate processes.
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_core.py
+	$(BIN)/python tests/bench/bench_recurrence.py
+	$(BIN)/python tests/bench/bench_audit.py
+	$(BIN)/python tests/bench/bench_fanout.py
 
 clean:
 	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-*
