@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install migrate clean
+.PHONY: run test bench install migrate clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ run: $(STAMP)
 	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-1} \
 	$(BIN)/gunicorn --config render/gunicorn.conf.py 'functions.combined:create_app()'
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+## The frontend tests drive Debian's Chromium with Playwright (Playwright's own browser download
+## cannot work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 ## Benchmarks (not part of make test): PostgreSQL + tansu, load from separate processes.
 bench: $(STAMP)

@@ -1,0 +1,469 @@
+// TaskFlow web app: plain JavaScript, no build step, no external requests.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SESSION_KEY = "taskflow.session";
+const UNDO_MS = 5000;
+
+const state = {
+  session: null,          // {userId, token, email}
+  tasks: new Map(),       // id -> task snapshot
+  filter: "open",
+  search: "",
+  ws: null,
+  lastEventId: null,
+  attempt: 0,
+  reconnectTimer: null,
+  pendingDeletes: new Map(), // id -> timer
+  loading: false,
+  buffered: [],
+  panelTask: null,
+};
+
+// ---------- API ----------
+
+async function api(method, path, body) {
+  const headers = {};
+  if (state.session) headers.Authorization = `Bearer ${state.session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path.replace("{me}", state.session ? state.session.userId : ""), {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401 && state.session) {
+    signOut("Your session has expired. Please sign in again.");
+    throw new Error("unauthorized");
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = data && (data.errors ? Object.entries(data.errors).map(([k, v]) => `${k}: ${v}`).join("; ") : data.detail);
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return data;
+}
+
+// ---------- account ----------
+
+function saveSession(session) {
+  state.session = session;
+  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
+async function authenticate(kind) {
+  const email = $("email").value.trim();
+  const password = $("password").value;
+  $("auth-message").textContent = "";
+  if (!$("auth-form").reportValidity()) return;
+  try {
+    const data = await api("POST", `/api/auth/${kind}`, { email, password });
+    saveSession({ userId: data.user_id, token: data.token, email });
+    startApp();
+  } catch (error) {
+    $("auth-message").textContent = error.message;
+  }
+}
+
+function signOut(message) {
+  saveSession(null);
+  if (state.ws) { state.ws.onclose = null; state.ws.close(1000); state.ws = null; }
+  clearTimeout(state.reconnectTimer);
+  state.tasks.clear();
+  state.lastEventId = null;
+  setDot("offline");
+  $("app").hidden = true;
+  $("auth").hidden = false;
+  $("signout").hidden = true;
+  $("who").textContent = "";
+  $("auth-message").textContent = message || "";
+  $("email").focus();
+}
+
+function startApp() {
+  $("auth").hidden = true;
+  $("app").hidden = false;
+  $("signout").hidden = false;
+  $("who").textContent = state.session.email || "";
+  connect();
+  $("title").focus();
+}
+
+// ---------- tasks ----------
+
+async function loadTasks() {
+  state.loading = true;
+  state.buffered = [];
+  const fresh = new Map();
+  let cursor = null;
+  try {
+    do {
+      const page = await api("GET", `/api/{me}/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+      page.items.forEach((t) => fresh.set(t.id, t));
+      cursor = page.next_cursor;
+    } while (cursor);
+    state.tasks = fresh;
+  } finally {
+    state.loading = false;
+    state.buffered.splice(0).forEach(applyEvent);
+    render();
+  }
+}
+
+function upsert(task) {
+  const current = state.tasks.get(task.id);
+  if (!current || task.version >= current.version) state.tasks.set(task.id, task);
+}
+
+function snapshotOf(data) {
+  const { changes, deleted, series_id, ...task } = data;
+  return task;
+}
+
+function applyEvent(event) {
+  if (state.loading) { state.buffered.push(event); return; }
+  switch (event.type) {
+    case "task.created": case "task.updated": case "task.completed":
+    case "task.uncompleted": case "recurring.spawned":
+      upsert(snapshotOf(event.data));
+      break;
+    case "task.deleted":
+      state.tasks.delete(event.data.id);
+      break;
+    case "reminder.triggered":
+      notify(`Reminder: ${event.data.task_title}`);
+      break;
+    case "reminder.missed":
+      toast(`Missed reminder: ${event.data.task_title}`);
+      break;
+    default:
+      return;
+  }
+  render();
+  if (state.panelTask && event.data && (event.data.id === state.panelTask || event.data.task_id === state.panelTask)) {
+    openPanel(state.panelTask);
+  }
+}
+
+function tzOf(task) { return task.timezone || selectedTz(); }
+
+function formatWhen(iso, tz) {
+  if (!iso) return "";
+  try {
+    return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: tz }).format(new Date(iso));
+  } catch (_) { return iso; }
+}
+
+function isToday(iso) {
+  if (!iso) return false;
+  const d = new Date(iso); const now = new Date();
+  return d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+}
+
+function visibleTasks() {
+  const now = Date.now();
+  const q = state.search.toLowerCase();
+  return [...state.tasks.values()]
+    .filter((t) => !state.pendingDeletes.has(t.id))
+    .filter((t) => !q || t.title.toLowerCase().includes(q) || (t.description || "").toLowerCase().includes(q))
+    .filter((t) => {
+      switch (state.filter) {
+        case "open": return !t.completed;
+        case "done": return t.completed;
+        case "today": return !t.completed && isToday(t.due_date);
+        case "overdue": return !t.completed && t.due_date && new Date(t.due_date).getTime() < now;
+        case "recurring": return Boolean(t.recurrence_rule || t.parent_id);
+        default: return true;
+      }
+    })
+    .sort((a, b) => (a.due_date || "9999").localeCompare(b.due_date || "9999") || b.created_at.localeCompare(a.created_at));
+}
+
+const EMPTY = {
+  open: "Nothing open. Add a task above to get started.",
+  done: "Nothing done yet. Tick a task when you finish it.",
+  today: "Nothing due today.",
+  overdue: "Nothing overdue. Nice.",
+  recurring: "No recurring tasks. Choose a repeat frequency when you add one.",
+};
+
+function render() {
+  const list = $("tasks");
+  const items = visibleTasks();
+  list.replaceChildren(...items.map(renderTask));
+  $("empty").hidden = items.length > 0;
+  $("empty").textContent = state.search ? `No task matches “${state.search}”.` : EMPTY[state.filter];
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "class") node.className = v;
+    else if (v === true) node.setAttribute(k, "");
+    else if (v !== false && v !== null && v !== undefined) node.setAttribute(k, v);
+  }
+  children.flat().forEach((c) => node.append(c));
+  return node;
+}
+
+function renderTask(task) {
+  const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
+  const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
+  check.checked = task.completed;
+  check.addEventListener("change", () => complete(task, check.checked));
+  const title = el("input", { class: "title", value: task.title, "aria-label": "Title", maxlength: "500" });
+  title.addEventListener("change", () => rename(task, title.value));
+  title.addEventListener("keydown", (e) => { if (e.key === "Enter") title.blur(); });
+  return el("li", { class: `task${task.completed ? " done" : ""}`, "data-id": task.id },
+    check, title,
+    task.priority !== "none" ? el("span", { class: `badge prio-${task.priority}` }, task.priority) : "",
+    (task.tags || []).map((t) => el("span", { class: "badge" }, `#${t}`)),
+    task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, "↻ recurring") : "",
+    task.due_date ? el("span", { class: `due${overdue ? " overdue" : ""}` }, `due ${formatWhen(task.due_date, tzOf(task))}`) : "",
+    el("button", { type: "button", class: "secondary", onclick: () => openPanel(task.id), "aria-label": `Details of ${task.title}` }, "Details"),
+    el("button", { type: "button", class: "secondary", onclick: () => remove(task), "aria-label": `Delete ${task.title}` }, "Delete"),
+  );
+}
+
+async function complete(task, completed) {
+  try { upsert(await api("PATCH", `/api/{me}/tasks/${task.id}/complete`, { completed })); render(); }
+  catch (error) { toast(error.message); render(); }
+}
+
+async function rename(task, title) {
+  if (!title.trim() || title === task.title) { render(); return; }
+  try { upsert(await api("PUT", `/api/{me}/tasks/${task.id}`, { title })); render(); }
+  catch (error) { toast(error.message); render(); }
+}
+
+function remove(task) {
+  const timer = setTimeout(async () => {
+    state.pendingDeletes.delete(task.id);
+    try { await api("DELETE", `/api/{me}/tasks/${task.id}`); state.tasks.delete(task.id); }
+    catch (error) { toast(error.message); }
+    render();
+  }, UNDO_MS);
+  state.pendingDeletes.set(task.id, timer);
+  render();
+  toast(`Deleted “${task.title}”.`, { label: "Undo", run: () => {
+    clearTimeout(state.pendingDeletes.get(task.id));
+    state.pendingDeletes.delete(task.id);
+    render();
+  } }, UNDO_MS);
+}
+
+// ---------- new task form ----------
+
+function selectedTz() { return $("tz").value || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; }
+
+function buildRule() {
+  const freq = $("freq").value;
+  if (!freq) return "";
+  if (freq === "CUSTOM") return $("custom-rule").value.trim().replace(/^RRULE:/i, "");
+  const parts = [`FREQ=${freq}`];
+  const interval = parseInt($("interval").value, 10);
+  if (interval > 1) parts.push(`INTERVAL=${interval}`);
+  if (freq === "WEEKLY") {
+    const days = [...document.querySelectorAll("#weekdays input:checked")].map((c) => c.value);
+    if (days.length) parts.push(`BYDAY=${days.join(",")}`);
+  }
+  if (freq === "MONTHLY") {
+    const mode = $("monthly").value;
+    if (mode === "day") parts.push(`BYMONTHDAY=${parseInt($("monthday").value, 10) || 1}`);
+    if (mode === "nth") parts.push(`BYDAY=${$("nth").value}${$("nthday").value}`);
+    if (mode === "last") parts.push("BYDAY=MO,TU,WE,TH,FR", "BYSETPOS=-1");
+  }
+  const ends = $("ends").value;
+  if (ends === "count") parts.push(`COUNT=${parseInt($("count").value, 10) || 1}`);
+  if (ends === "until" && $("until").value) parts.push(`UNTIL=${$("until").value.replaceAll("-", "")}T235959Z`);
+  return parts.join(";");
+}
+
+function updateRecurrenceForm() {
+  const freq = $("freq").value;
+  document.querySelectorAll(".rec-opt").forEach((n) => { n.hidden = !freq; });
+  if (!freq) { $("rrule").textContent = ""; $("preview").replaceChildren(); return; }
+  const custom = freq === "CUSTOM";
+  $("custom-rule-wrap").hidden = !custom;
+  $("weekdays").hidden = freq !== "WEEKLY";
+  $("monthly-wrap").hidden = freq !== "MONTHLY";
+  $("monthday-wrap").hidden = freq !== "MONTHLY" || $("monthly").value !== "day";
+  $("nth-wrap").hidden = freq !== "MONTHLY" || $("monthly").value !== "nth";
+  $("count-wrap").hidden = custom || $("ends").value !== "count";
+  $("until-wrap").hidden = custom || $("ends").value !== "until";
+  $("interval").parentElement.hidden = custom;
+  $("ends").parentElement.hidden = custom;
+  $("rrule").textContent = buildRule();
+  schedulePreview();
+}
+
+let previewTimer = null;
+function schedulePreview() {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(preview, 200);
+}
+
+async function preview() {
+  const rule = buildRule();
+  if (!rule || !state.session) return;
+  const start = $("due").value || localNow();
+  try {
+    const data = await api("POST", "/api/{me}/recurrence/preview",
+      { recurrence_rule: rule, dtstart: start, timezone: selectedTz(), count: 5 });
+    $("preview").replaceChildren(...data.occurrences.map((o) => el("li", { "data-iso": o }, formatWhen(o, selectedTz()))));
+  } catch (error) {
+    $("preview").replaceChildren(el("li", { class: "message" }, error.message));
+  }
+}
+
+function localNow() {
+  const d = new Date(); d.setSeconds(0, 0);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+async function createTask(event) {
+  event.preventDefault();
+  const body = { title: $("title").value.trim(), priority: $("priority").value, timezone: selectedTz() };
+  if (!body.title) return;
+  const tags = $("tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  if (tags.length) body.tags = tags;
+  if ($("due").value) body.due_date = $("due").value;
+  const reminder = $("reminder").value;
+  if (reminder === "custom" && $("remind-at").value) body.reminders = [{ remind_at: $("remind-at").value }];
+  else if (reminder && reminder !== "custom") body.reminders = [{ minutes_before: parseInt(reminder, 10) }];
+  const rule = buildRule();
+  if (rule) { body.recurrence_rule = rule; body.repeat_from = $("repeat-from").value; }
+  try {
+    upsert(await api("POST", "/api/{me}/tasks", body));
+    $("new-task").reset();
+    $("tz").value = body.timezone;
+    updateRecurrenceForm();
+    $("custom-wrap").hidden = true;
+    render();
+    $("title").focus();
+  } catch (error) {
+    toast(`Could not add the task: ${error.message}`);
+  }
+}
+
+// ---------- details panel: reminders and history ----------
+
+async function openPanel(taskId) {
+  const task = state.tasks.get(taskId);
+  if (!task) { $("panel").hidden = true; state.panelTask = null; return; }
+  state.panelTask = taskId;
+  $("panel").hidden = false;
+  $("panel-title").textContent = task.title;
+  try {
+    const [reminders, history] = await Promise.all([
+      api("GET", `/api/{me}/tasks/${taskId}/reminders`),
+      api("GET", `/api/{me}/tasks/${taskId}/events`).catch(() => ({ items: [] })),
+    ]);
+    $("panel-reminders").replaceChildren(...(reminders.items.length ? reminders.items.map((r) => el("li", {},
+      `${formatWhen(r.remind_at, tzOf(task))}${r.minutes_before !== null ? ` (${r.minutes_before} min before)` : ""}${r.notified ? ` — ${r.outcome}` : ""} `,
+      r.notified ? "" : el("button", { type: "button", class: "secondary", onclick: async () => {
+        await api("DELETE", `/api/{me}/reminders/${r.id}`); openPanel(taskId);
+      } }, "Remove"))) : [el("li", {}, "No reminders.")]));
+    $("panel-history").replaceChildren(...history.items.map((e) => el("li", {},
+      `${e.event_type.replace(".", " ")} — ${formatWhen(e.timestamp, tzOf(task))}`)));
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+// ---------- live updates ----------
+
+function setDot(status) {
+  const dot = $("live");
+  dot.className = `dot ${status}`;
+  dot.title = status;
+  dot.dataset.status = status;
+  dot.firstElementChild.textContent = status;
+}
+
+function connect() {
+  if (!state.session) return;
+  clearTimeout(state.reconnectTimer);
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const since = state.lastEventId ? `&since=${encodeURIComponent(state.lastEventId)}` : "";
+  const ws = new WebSocket(`${proto}://${location.host}/ws/user/${state.session.userId}/tasks?token=${encodeURIComponent(state.session.token)}${since}`);
+  state.ws = ws;
+  const resuming = Boolean(state.lastEventId);
+  ws.onopen = () => {
+    state.attempt = 0;
+    setDot("live");
+    if (!resuming) loadTasks().catch((e) => toast(e.message));
+  };
+  ws.onmessage = (message) => {
+    if (message.data === "pong") return;
+    const event = JSON.parse(message.data);
+    if (event.type === "ping") return;
+    if (event.type === "resync") { state.lastEventId = null; loadTasks().catch((e) => toast(e.message)); return; }
+    if (event.event_id) state.lastEventId = event.event_id;
+    applyEvent(event);
+  };
+  ws.onclose = (closed) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    if (closed.code === 4001) { signOut("Your session has expired. Please sign in again."); return; }
+    if (!state.session) return;
+    if (!state.lastEventId) state.lastEventId = null;
+    state.attempt += 1;
+    setDot(navigator.onLine === false || state.attempt > 8 ? "offline" : "reconnecting");
+    // Exponential backoff with full jitter, capped at 30 s.
+    const delay = Math.min(30000, 500 * 2 ** Math.min(state.attempt - 1, 6)) * (0.5 + Math.random() / 2);
+    state.reconnectTimer = setTimeout(connect, delay);
+  };
+}
+
+// ---------- toasts and notifications ----------
+
+function toast(text, action, ms = 6000) {
+  const node = el("div", { class: "toast", role: "status" }, el("span", {}, text));
+  if (action) node.append(el("button", { type: "button", onclick: () => { action.run(); node.remove(); } }, action.label));
+  $("toasts").append(node);
+  setTimeout(() => node.remove(), ms);
+}
+
+function notify(text) {
+  toast(`⏰ ${text}`);
+  if ("Notification" in window && Notification.permission === "granted") new Notification("TaskFlow", { body: text });
+}
+
+// ---------- wiring ----------
+
+function fillTimezones() {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [here, "UTC"];
+  if (!zones.includes("UTC")) zones.unshift("UTC");
+  $("tz").replaceChildren(...zones.map((z) => el("option", { value: z }, z)));
+  $("tz").value = zones.includes(here) ? here : "UTC";
+}
+
+function init() {
+  fillTimezones();
+  $("auth-form").addEventListener("submit", (e) => { e.preventDefault(); authenticate("login"); });
+  $("signup").addEventListener("click", () => authenticate("register"));
+  $("signout").addEventListener("click", () => signOut("Signed out."));
+  $("new-task").addEventListener("submit", createTask);
+  $("reminder").addEventListener("change", () => { $("custom-wrap").hidden = $("reminder").value !== "custom"; });
+  $("remind-at").step = "1";
+  ["freq", "interval", "monthly", "monthday", "nth", "nthday", "ends", "count", "until", "custom-rule", "due", "tz"]
+    .forEach((id) => $(id).addEventListener("input", updateRecurrenceForm));
+  document.querySelectorAll("#weekdays input").forEach((c) => c.addEventListener("change", updateRecurrenceForm));
+  document.querySelectorAll(".filters button").forEach((b) => b.addEventListener("click", () => {
+    state.filter = b.dataset.filter;
+    document.querySelectorAll(".filters button").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
+    render();
+  }));
+  $("search").addEventListener("input", () => { state.search = $("search").value.trim(); render(); });
+  $("panel-close").addEventListener("click", () => { $("panel").hidden = true; state.panelTask = null; });
+  window.addEventListener("offline", () => setDot("offline"));
+  updateRecurrenceForm();
+  if ("Notification" in window && Notification.permission === "default") {
+    document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), { once: true });
+  }
+  const saved = sessionStorage.getItem(SESSION_KEY);
+  if (saved) { saveSession(JSON.parse(saved)); startApp(); } else { $("email").focus(); }
+}
+
+init();
