@@ -162,3 +162,56 @@ class EventLog(Base):
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Preferences(Base):
+    """Per-user notification preferences (one row per user, created on first PUT)."""
+
+    __tablename__ = "preferences"
+
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    email_reminders: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (sa.Index("ix_webhook_endpoints_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    events: Mapped[list[str]] = mapped_column(Json, default=list)
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    consecutive_failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One event to one channel (a webhook endpoint or the user's email), with its retry state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "target_id", "event_id"),
+        sa.Index("ix_deliveries_due", "next_attempt_at",
+                 postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+        sa.Index("ix_deliveries_target", "target_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    channel: Mapped[str] = mapped_column(sa.String(10))  # webhook | email
+    target_id: Mapped[str] = mapped_column(sa.String(36))  # endpoint id, or user id for email
+    user_id: Mapped[str] = mapped_column(sa.String(36))
+    event_id: Mapped[str] = mapped_column(sa.String(36))
+    event_type: Mapped[str] = mapped_column(sa.String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")  # pending | succeeded | dead
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -56,6 +56,12 @@ class Settings:
     run_background_workers: bool = True
     ws_ping_seconds: float = 25.0
     ws_queue_size: int = 256
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = 30.0
+    webhook_max_attempts: int = 8
+    smtp_url: str | None = None
+    smtp_from: str = "TaskFlow <taskflow@localhost>"
+    app_url: str = "http://127.0.0.1:8000"
 
     @property
     def transport(self) -> str:
@@ -102,6 +108,12 @@ class Settings:
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
             ws_ping_seconds=float(_int(env, "WS_PING_SECONDS", 25)),
             ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256),
+            webhook_allow_private=_bool(env.get("WEBHOOK_ALLOW_PRIVATE")),
+            webhook_retry_base_seconds=float(_int(env, "WEBHOOK_RETRY_BASE_SECONDS", 30)),
+            webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),
+            smtp_url=env.get("SMTP_URL") or None,
+            smtp_from=env.get("SMTP_FROM") or defaults.smtp_from,
+            app_url=env.get("APP_URL") or defaults.app_url,
         )
         settings.check()
         return settings

@@ -95,6 +95,16 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
         return Response(generate_latest(rt.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
+def require_path_user() -> None:
+    """Before-request guard for /api/<user_id>/…: a bearer token whose subject is that user."""
+    from shared.auth import bearer_token, user_id_from_token
+
+    sub = user_id_from_token(runtime().settings, bearer_token(request.headers.get("Authorization")))
+    if sub != (request.view_args or {}).get("user_id"):
+        raise Forbidden("You can only access your own resources.")
+    g.user_id = sub
+
+
 def trigger_route(view):
     """Guard a route only Dapr (or the cluster) may call: `dapr-api-token` must match APP_API_TOKEN."""
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from shared.db import downgrade, make_engine, migrate
 from tests.support.pg import create_database, drop_database
 
-TABLES = {"users", "tasks", "reminders", "outbox", "event_log"}
+TABLES = {"users", "tasks", "reminders", "outbox", "event_log", "preferences", "webhook_endpoints", "deliveries"}
 
 
 def schema(url: str) -> tuple[set[str], set[str]]:

@@ -7,6 +7,7 @@ from flask import Flask
 
 import functions.audit
 import functions.fanout
+import functions.notifications
 import functions.outbox
 import functions.recurrence
 import functions.reminders
@@ -18,7 +19,7 @@ from shared.web import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
 FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit,
-             functions.fanout)
+             functions.fanout, functions.notifications)
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
 TIMED = (functions.recurrence, functions.reminders)
 
@@ -37,5 +38,6 @@ def create_app(settings: Settings | None = None) -> Flask:
             function.start_timer(rt)
         functions.audit.start_workers(rt)
         functions.fanout.start_workers(rt, app.extensions["taskflow_hub"])
+        functions.notifications.start_workers(rt)
         atexit.register(rt.close)
     return app

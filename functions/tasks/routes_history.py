@@ -8,15 +8,14 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
 from functions.tasks import validation as v
-from functions.tasks.routes_tasks import authorize
 from shared.errors import NotFound
 from shared.events import TOPIC_OF
 from shared.models import EventLog
 from shared.timeutil import BadValue, parse_datetime, rfc3339
-from shared.web import runtime
+from shared.web import require_path_user, runtime
 
 bp = Blueprint("history", __name__, url_prefix="/api/<user_id>")
-bp.before_request(authorize)
+bp.before_request(require_path_user)
 
 TASK_EVENTS = ("task.created", "task.updated", "task.completed", "task.uncompleted", "task.deleted",
                "recurring.spawned")

@@ -5,15 +5,15 @@ from flask import Blueprint, Response, jsonify
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
-from functions.tasks.routes_tasks import authorize, check_if_match
+from functions.tasks.routes_tasks import check_if_match
 from shared.db import utcnow
 from shared.recurrence import parse_rule
 from shared.snapshots import reminder_view
 from shared.timeutil import parse_datetime, parse_timezone, rfc3339
-from shared.web import runtime
+from shared.web import require_path_user, runtime
 
 bp = Blueprint("schedules", __name__, url_prefix="/api/<user_id>")
-bp.before_request(authorize)
+bp.before_request(require_path_user)
 
 
 def series_view(task) -> dict:

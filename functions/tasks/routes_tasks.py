@@ -2,27 +2,20 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
-from shared.auth import bearer_token, user_id_from_token
-from shared.errors import Forbidden, PreconditionFailed, Unauthorized
+from shared.errors import PreconditionFailed, Unauthorized
 from shared import events
 from shared.db import utcnow
 from shared.outbox import insert_with_event
-from shared.web import runtime
+from shared.web import require_path_user, runtime
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
 
 
-@bp.before_request
-def authorize():
-    """Require a bearer token whose subject is the user in the path."""
-    sub = user_id_from_token(runtime().settings, bearer_token(request.headers.get("Authorization")))
-    if sub != (request.view_args or {}).get("user_id"):
-        raise Forbidden("You can only access your own resources.")
-    g.user_id = sub
+bp.before_request(require_path_user)
 
 
 def task_response(task, status: int = 200) -> Response:

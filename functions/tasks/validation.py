@@ -8,9 +8,8 @@ import json
 import re
 from typing import Any
 
-from flask import request
-
-from shared.errors import ProblemError, ValidationFailed
+from shared.errors import ValidationFailed
+from shared.requests import UNSET, FieldErrors, boolean, json_body  # noqa: F401 (re-exported)
 from shared.recurrence import check_flood_guard, parse_rule
 from shared.timeutil import BadValue, parse_datetime, parse_timezone
 
@@ -19,42 +18,6 @@ DESCRIPTION_MAX = 10_000
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
 TAG_MAX, TAGS_MAX = 50, 20
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
-UNSET: Any = object()
-
-
-def json_body(allowed: set[str]) -> dict[str, Any]:
-    """Return the JSON object body, refusing malformed JSON, non-objects and unknown fields."""
-    if not request.is_json:
-        raise ProblemError("Send a JSON body with Content-Type: application/json.", status=415,
-                           title="Unsupported media type")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ProblemError("The request body is not valid JSON.", title="Malformed JSON")
-    if not isinstance(body, dict):
-        raise ValidationFailed("The request body must be a JSON object.")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationFailed("Unknown fields in the request body.",
-                               errors={name[:100]: "unknown field" for name in unknown[:20]})
-    return body
-
-
-class FieldErrors:
-    """Collect per-field messages and raise them together as one 422."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, str] = {}
-
-    def check(self, field: str, fn, *args):
-        try:
-            return fn(*args)
-        except BadValue as exc:
-            self.errors[field] = str(exc)
-            return UNSET
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise ValidationFailed("Some fields are invalid.", errors=self.errors)
 
 
 def title(value: Any) -> str:
@@ -96,12 +59,6 @@ def tags(value: Any) -> list[str]:
         if tag.strip() not in cleaned:
             cleaned.append(tag.strip())
     return cleaned
-
-
-def boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise BadValue("must be true or false")
-    return value
 
 
 def optional_datetime(value: Any, tz_name: str) -> dt.datetime | None:

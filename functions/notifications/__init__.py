@@ -1,0 +1,48 @@
+"""The notifications function: signed webhooks with durable retries, and reminder emails."""
+from __future__ import annotations
+
+from flask import Flask
+
+from functions.notifications import routes
+from functions.notifications.deliveries import deliver_due, enqueue, next_due
+from shared import logs
+from shared.consumer import ConsumerLoop
+from shared.events import TOPICS
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.timer import SweepTimer
+from shared.web import cron_binding, make_flask_app, subscribe
+
+BINDING = "notification-cron"
+
+
+def sweep(rt: Runtime) -> tuple[dict, bool]:
+    return deliver_due(rt), True
+
+
+def register(app: Flask, rt: Runtime) -> None:
+    """Mount the webhook/preferences API, the event subscription and POST /notification-cron."""
+    app.register_blueprint(routes.bp)
+    app.extensions.setdefault("openapi_paths", {}).update(routes.OPENAPI_PATHS)
+    subscribe(app, rt, "notifications", TOPICS, lambda events: enqueue(rt, events))
+    cron_binding(app, BINDING, lambda: sweep(rt))
+
+
+def start_workers(rt: Runtime) -> None:
+    """Combined app: a timer that sleeps until the next due attempt; the Kafka loop with Kafka."""
+    rt.add_timer(SweepTimer("notifications", lambda: sweep(rt), lambda: next_due(rt)))
+    if rt.settings.transport == "kafka":
+        rt.add_consumer(ConsumerLoop(rt.settings, "notifications", TOPICS, lambda events: enqueue(rt, events),
+                                     group_id="notifications"))
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the notifications function."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    rt = runtime or Runtime(settings)
+    app = make_flask_app("taskflow.notifications", rt)
+    register(app, rt)
+    if settings.run_background_workers:
+        start_workers(rt)
+    return app

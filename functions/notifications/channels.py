@@ -1,0 +1,84 @@
+"""The two channels: signed webhooks (Standard Webhooks) and reminder emails over SMTP."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import smtplib
+import ssl
+import time
+import urllib.parse
+from email.message import EmailMessage
+from typing import Any
+
+import requests
+
+from shared.settings import Settings
+from shared.timeutil import zone
+
+TIMEOUT = (3.05, 10)  # connect, read
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed by the secret's base64 part."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def post_webhook(url: str, secret: str, msg_id: str, payload: dict[str, Any]) -> int:
+    """POST the payload; return the HTTP status (raises requests exceptions on network errors)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {"Content-Type": "application/json", "User-Agent": "TaskFlow-Webhooks/1",
+               "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
+               "webhook-signature": sign(secret, msg_id, timestamp, body)}
+    response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
+    return response.status_code
+
+
+def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: str) -> EmailMessage:
+    """Plain text and HTML parts: the task title, its due date in the user's zone, a link."""
+    from html import escape
+
+    from shared.timeutil import parse_datetime
+
+    data = event["data"]
+    due = data.get("due_date")
+    due_text = parse_datetime(due).astimezone(zone(tz_name)).strftime("%a %d %b %Y, %H:%M %Z") if due else "no due date"
+    title = data.get("task_title", "a task")
+    link = f"{settings.app_url.rstrip('/')}/#task-{data.get('task_id', '')}"
+    message = EmailMessage()
+    message["Subject"] = f"Reminder: {title}"
+    message["From"] = settings.smtp_from
+    message["To"] = to
+    message["Message-ID"] = f"<{event['event_id']}@taskflow>"
+    message.set_content(f"Reminder: {title}\nDue: {due_text}\n\nOpen TaskFlow: {link}\n")
+    message.add_alternative(
+        f"<p><strong>Reminder:</strong> {escape(title)}</p><p>Due: {escape(due_text)}</p>"
+        f'<p><a href="{escape(link)}">Open TaskFlow</a></p>', subtype="html")
+    return message
+
+
+def send_email(settings: Settings, message: EmailMessage) -> None:
+    """Send over SMTP_URL: smtp://user:pass@host:port (STARTTLS with ?starttls=true) or smtps:// (SSL)."""
+    if not settings.smtp_url:
+        raise RuntimeError("SMTP_URL is not set")
+    url = urllib.parse.urlsplit(settings.smtp_url)
+    query = urllib.parse.parse_qs(url.query)
+    if url.scheme == "smtps":
+        client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(url.hostname, url.port or 25, timeout=10)
+    with client:
+        if url.scheme == "smtp" and query.get("starttls", ["false"])[0] == "true":
+            client.starttls(context=ssl.create_default_context())
+        if url.username:
+            client.login(urllib.parse.unquote(url.username), urllib.parse.unquote(url.password or ""))
+        client.send_message(message)

@@ -1,0 +1,254 @@
+"""Notifications: signed webhooks with durable retries, SSRF guard, idempotency, reminder emails."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from functions.combined import create_app as combined_app
+from functions.notifications.deliveries import deliver_due, enqueue
+from functions.reminders.firing import fire_due
+from shared.db import utcnow
+from shared.events import Event
+from shared.models import Delivery, WebhookEndpoint
+from tests.conftest import with_
+from tests.support.live import Client
+from tests.support.net import free_port
+
+UTC = dt.timezone.utc
+
+
+class Receiver:
+    """A real HTTP server on loopback that records requests and answers from a script."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses = list(statuses)
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def app(settings, serve):
+    server = serve(combined_app(with_(settings, run_background_workers=False, webhook_allow_private=True,
+                                      webhook_retry_base_seconds=1)))
+    client = Client(server.url).signup()
+    client.rt = server.app.extensions["taskflow"]
+    return client
+
+
+def verify(secret: str, request: dict) -> bool:
+    """Standard Webhooks verification, written independently of the code under test."""
+    h = {k.lower(): v for k, v in request["headers"].items()}
+    key = base64.b64decode(secret.split("_", 1)[1])
+    signed = f"{h['webhook-id']}.{h['webhook-timestamp']}.".encode() + request["body"]
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(expected, s.split(",", 1)[1]) for s in h["webhook-signature"].split())
+
+
+def fire_a_reminder(app, title="Dentist"):
+    now = utcnow()
+    tid = app.create_task(title=title, due_date=(now + dt.timedelta(hours=2)).isoformat())["id"]
+    app.request("POST", f"/api/{{me}}/tasks/{tid}/reminders", json={"minutes_before": 60})
+    fire_due(app.rt, now=now + dt.timedelta(hours=1, seconds=1))
+    app.rt.relay.drain()  # local bus: audit, fanout and notifications each get the events
+    return tid
+
+
+def test_a_reminder_reaches_the_receiver_signed_and_verifiable(app, receiver):
+    hook = app.request("POST", "/api/{me}/webhooks", json={"url": receiver.url, "events": ["reminder.triggered"]})
+    assert hook.status_code == 201 and hook.json()["secret"].startswith("whsec_")
+    secret = hook.json()["secret"]
+    assert "secret" not in app.request("GET", "/api/{me}/webhooks").json()["items"][0]
+    tid = fire_a_reminder(app)
+    assert deliver_due(app.rt)["succeeded"] == 1
+    [req] = receiver.requests
+    assert verify(secret, req)
+    body = json.loads(req["body"])
+    assert body["event_type"] == "reminder.triggered" and body["data"]["task_id"] == tid
+    assert req["headers"]["webhook-id"] == f"msg_{body['event_id']}"
+    assert abs(int(req["headers"]["webhook-timestamp"]) - utcnow().timestamp()) < 30
+
+
+def test_fail_twice_then_succeed_three_attempts_one_webhook_id_surviving_a_restart(app, settings, serve):
+    flaky = Receiver(statuses=(500, 503, 200))
+    try:
+        hook = app.request("POST", "/api/{me}/webhooks", json={"url": flaky.url, "events": ["reminder.triggered"]}).json()
+        fire_a_reminder(app)
+        assert deliver_due(app.rt) == {"succeeded": 0, "retrying": 1, "dead": 0}
+        [log] = app.request("GET", f"/api/{{me}}/webhooks/{hook['id']}/deliveries").json()["items"]
+        assert log["attempts"] == 1 and log["last_status"] == 500 and log["next_attempt_at"]
+        # Restart: a new process picks the schedule up from the database.
+        app.rt.close()
+        again = serve(combined_app(with_(settings, run_background_workers=False, webhook_allow_private=True,
+                                         webhook_retry_base_seconds=1)))
+        rt = again.app.extensions["taskflow"]
+        assert deliver_due(rt)["retrying"] == 0, "not due yet: the backoff is kept"
+        assert deliver_due(rt, now=utcnow() + dt.timedelta(minutes=5))["retrying"] == 1
+        assert deliver_due(rt, now=utcnow() + dt.timedelta(minutes=10))["succeeded"] == 1
+        assert len(flaky.requests) == 3
+        assert len({r["headers"]["webhook-id"] for r in flaky.requests}) == 1
+        client = Client(again.url)
+        client.user_id, client.token = app.user_id, app.token
+        [log] = client.request("GET", f"/api/{{me}}/webhooks/{hook['id']}/deliveries").json()["items"]
+        assert log["status"] == "succeeded" and log["attempts"] == 3 and log["last_error"] is None
+    finally:
+        flaky.close()
+
+
+def test_a_delivery_that_keeps_failing_goes_dead_and_disables_the_endpoint(app):
+    broken = Receiver(statuses=(500,))
+    try:
+        hook = app.request("POST", "/api/{me}/webhooks", json={"url": broken.url, "events": ["reminder.triggered"]}).json()
+        fire_a_reminder(app)
+        later = utcnow()
+        for _ in range(app.rt.settings.webhook_max_attempts):
+            later += dt.timedelta(hours=13)
+            deliver_due(app.rt, now=later)
+        assert len(broken.requests) == 8
+        [endpoint] = app.request("GET", "/api/{me}/webhooks").json()["items"]
+        assert endpoint["enabled"] is False and "after 8 attempts" in endpoint["disabled_reason"]
+        assert endpoint["id"] == hook["id"]
+    finally:
+        broken.close()
+
+
+def test_redelivered_events_never_deliver_twice(app, receiver):
+    app.request("POST", "/api/{me}/webhooks", json={"url": receiver.url, "events": ["*"]})
+    event = Event(event_type="task.created", user_id=app.user_id, aggregate_id="t", data={"title": "x"})
+    assert enqueue(app.rt, [event]) == 1
+    enqueue(app.rt, [event])
+    deliver_due(app.rt)
+    assert len(receiver.requests) == 1
+    with app.rt.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Delivery)) == 1
+
+
+def test_the_test_button_sends_a_signed_ping(app, receiver):
+    hook = app.request("POST", "/api/{me}/webhooks", json={"url": receiver.url}).json()
+    resp = app.request("POST", f"/api/{{me}}/webhooks/{hook['id']}/test")
+    assert resp.json()["status"] == "succeeded" and resp.json()["last_status"] == 200
+    assert json.loads(receiver.requests[0]["body"])["event_type"] == "webhook.ping"
+    assert verify(hook["secret"], receiver.requests[0])
+
+
+BLOCKED = ["http://127.0.0.1/x", "http://localhost:8080/", "http://10.1.2.3/", "http://192.168.1.1/",
+           "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/",
+           "http://[fd00:ec2::254]/", "http://metadata.google.internal/", "http://0.0.0.0/",
+           "ftp://example.com/", "file:///etc/passwd", "javascript:alert(1)", "http://user:pw@example.com/"]
+
+
+def test_ssrf_guard_refuses_each_class_at_creation(settings, serve):
+    server = serve(combined_app(with_(settings, run_background_workers=False)))
+    client = Client(server.url).signup()
+    for url in BLOCKED:
+        resp = client.request("POST", "/api/{me}/webhooks", json={"url": url})
+        assert resp.status_code == 422 and "url" in resp.json()["errors"], url
+    assert client.request("GET", "/api/{me}/webhooks").json()["items"] == []
+
+
+def test_ssrf_guard_refuses_again_at_delivery(app, receiver, settings, serve):
+    app.request("POST", "/api/{me}/webhooks", json={"url": receiver.url})  # allowed by WEBHOOK_ALLOW_PRIVATE
+    enqueue(app.rt, [Event(event_type="task.created", user_id=app.user_id, aggregate_id="t", data={})])
+    strict = serve(combined_app(with_(settings, run_background_workers=False)))
+    assert deliver_due(strict.app.extensions["taskflow"])["dead"] == 1
+    assert receiver.requests == []
+    with app.rt.sessions() as s:
+        delivery = s.scalars(sa.select(Delivery)).one()
+        assert "non-public address" in delivery.last_error
+        assert s.scalars(sa.select(WebhookEndpoint)).one().enabled is False
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"url": "https://example.com/h", "events": ["task.exploded"]}, "events"),
+    ({"url": "https://example.com/h", "events": []}, "events"),
+    ({"url": "https://example.com/h", "events": "task.created"}, "events"),
+    ({"url": 42}, "url"),
+    ({"url": "https://example.com/h", "secret": "mine"}, "secret"),
+])
+def test_bad_webhook_bodies_are_422(app, body, field):
+    resp = app.request("POST", "/api/{me}/webhooks", json=body)
+    assert resp.status_code == 422 and field in resp.json()["errors"]
+    assert app.request("GET", "/api/{me}/webhooks").json()["items"] == []
+
+
+def test_another_users_webhook_is_404(app, receiver):
+    hook = app.request("POST", "/api/{me}/webhooks", json={"url": receiver.url}).json()
+    other = Client(app.base).signup()
+    for method, suffix in (("DELETE", ""), ("POST", "/test"), ("GET", "/deliveries")):
+        assert other.request(method, f"/api/{{me}}/webhooks/{hook['id']}{suffix}").status_code == 404
+    assert receiver.requests == []
+    assert app.request("DELETE", f"/api/{{me}}/webhooks/{hook['id']}").status_code == 204
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, serve):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        server = serve(combined_app(with_(settings, run_background_workers=False, smtp_url=f"smtp://127.0.0.1:{port}",
+                                          smtp_from="TaskFlow <noreply@taskflow.test>")))
+        app = Client(server.url).signup()
+        app.rt = server.app.extensions["taskflow"]
+        bad = app.request("PUT", "/api/{me}/preferences", json={"timezone": "Mars/Base"})
+        assert bad.status_code == 422
+        prefs = app.request("PUT", "/api/{me}/preferences", json={"email_reminders": True, "timezone": "Asia/Tokyo"})
+        assert prefs.json() == {"email_reminders": True, "timezone": "Asia/Tokyo"}
+        fire_a_reminder(app, title="Renew passport")
+        assert deliver_due(app.rt)["succeeded"] == 1
+        [envelope] = inbox.messages
+        assert envelope.rcpt_tos == [app.email]
+        message = email.message_from_bytes(envelope.content)
+        assert message["Subject"] == "Reminder: Renew passport"
+        assert message["From"] == "TaskFlow <noreply@taskflow.test>"
+        parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()
+                 if not p.is_multipart()}
+        assert set(parts) == {"text/plain", "text/html"}
+        assert "Renew passport" in parts["text/plain"] and "JST" in parts["text/plain"]
+        assert "<strong>Reminder:</strong> Renew passport" in parts["text/html"]
+    finally:
+        controller.stop()
