@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_recurrence.py
 	$(BIN)/python tests/bench/bench_audit.py
 	$(BIN)/python tests/bench/bench_fanout.py
+	$(BIN)/python tests/bench/bench_notifications.py
 
 clean:
 	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-*
