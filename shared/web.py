@@ -191,3 +191,18 @@ def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handl
                 log.exception("delivery failed; asking for a retry", extra={"event_id": event.event_id})
                 return (jsonify(status="RETRY"), 503) if binary else jsonify(status="RETRY")
         return jsonify(status="SUCCESS")
+
+
+def function_app(name: str, register, settings=None, runtime: Runtime | None = None, start_workers=None) -> Flask:
+    """Build one function's app: settings read once, JSON logs, a runtime, its routes, its workers."""
+    from shared import logs
+    from shared.settings import Settings
+
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    rt = runtime or Runtime(settings)
+    app = make_flask_app(name, rt)
+    register(app, rt)
+    if settings.run_background_workers and start_workers is not None:
+        start_workers(app, rt)
+    return app

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
 from functions.combined import create_app
 from shared.events import TASKS_TOPIC

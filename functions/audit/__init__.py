@@ -6,14 +6,13 @@ import datetime as dt
 from flask import Flask
 
 from functions.audit.log import purge_older_than, record
-from shared import logs
 from shared.consumer import ConsumerLoop
 from shared.db import utcnow
 from shared.events import TOPICS, Event
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.timer import SweepTimer
-from shared.web import cron_binding, make_flask_app, subscribe
+from shared.web import cron_binding, function_app, subscribe
 
 RETENTION_BINDING = "audit-retention-cron"
 CONSUMER_GROUP = "audit"
@@ -68,11 +67,4 @@ def start_workers(rt: Runtime) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the audit function (subscription routes; the Kafka loop when run with Kafka directly)."""
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
-    rt = runtime or Runtime(settings)
-    app = make_flask_app("taskflow.audit", rt)
-    register(app, rt)
-    if settings.run_background_workers and settings.transport == "kafka":
-        rt.add_consumer(consumer_loop(rt))
-    return app
+    return function_app("taskflow.audit", register, settings, runtime, lambda app, rt: rt.settings.transport == "kafka" and rt.add_consumer(consumer_loop(rt)))

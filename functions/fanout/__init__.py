@@ -15,7 +15,6 @@ from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 
 from functions.fanout.hub import Connection, Hub, message_for
-from shared import logs
 from shared.auth import user_id_from_token
 from shared.consumer import ConsumerLoop
 from shared.errors import ProblemError
@@ -23,7 +22,7 @@ from shared.events import TOPICS, Event
 from shared.models import EventLog
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.web import make_flask_app, subscribe
+from shared.web import function_app, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +140,4 @@ def start_workers(rt: Runtime, hub: Hub) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the fanout function."""
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
-    rt = runtime or Runtime(settings)
-    app = make_flask_app("taskflow.fanout", rt)
-    hub = register(app, rt)
-    if settings.run_background_workers:
-        start_workers(rt, hub)
-    return app
+    return function_app("taskflow.fanout", register, settings, runtime, lambda app, rt: start_workers(rt, app.extensions["taskflow_hub"]))

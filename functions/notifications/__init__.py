@@ -5,13 +5,12 @@ from flask import Flask
 
 from functions.notifications import routes
 from functions.notifications.deliveries import deliver_due, enqueue, next_due
-from shared import logs
 from shared.consumer import ConsumerLoop
 from shared.events import TOPICS
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.timer import SweepTimer
-from shared.web import cron_binding, make_flask_app, subscribe
+from shared.web import cron_binding, function_app, subscribe
 
 BINDING = "notification-cron"
 
@@ -38,11 +37,4 @@ def start_workers(rt: Runtime) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the notifications function."""
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
-    rt = runtime or Runtime(settings)
-    app = make_flask_app("taskflow.notifications", rt)
-    register(app, rt)
-    if settings.run_background_workers:
-        start_workers(rt)
-    return app
+    return function_app("taskflow.notifications", register, settings, runtime, lambda app, rt: start_workers(rt))

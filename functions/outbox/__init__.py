@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from shared import logs
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.web import cron_binding, make_flask_app
+from shared.web import cron_binding, function_app
 
 BINDING = "outbox-cron"
 
@@ -23,9 +22,4 @@ def register(app: Flask, rt: Runtime) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the outbox function."""
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
-    rt = runtime or Runtime(settings)
-    app = make_flask_app("taskflow.outbox", rt)
-    register(app, rt)
-    return app
+    return function_app("taskflow.outbox", register, settings, runtime)

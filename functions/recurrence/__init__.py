@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask import Flask
 
 from functions.recurrence.sweep import next_due, spawn_due
-from shared import logs
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.timer import SweepTimer
-from shared.web import cron_binding, make_flask_app
+from shared.web import cron_binding, function_app
 
 BINDING = "recurrence-cron"
 
@@ -37,11 +36,4 @@ def grpc_app(rt: Runtime):
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the recurrence function."""
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
-    rt = runtime or Runtime(settings)
-    app = make_flask_app("taskflow.recurrence", rt)
-    register(app, rt)
-    if settings.run_background_workers:
-        rt.start_relay()
-    return app
+    return function_app("taskflow.recurrence", register, settings, runtime, lambda app, rt: rt.start_relay())

@@ -6,10 +6,9 @@ import pathlib
 from flask import Flask, jsonify, send_from_directory
 
 from functions.tasks import openapi, routes_auth, routes_history, routes_schedules, routes_tasks
-from shared import logs
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.web import make_flask_app
+from shared.web import function_app
 
 FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
 
@@ -40,11 +39,4 @@ def register(app: Flask, rt: Runtime) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the tasks function: the API plus a relay thread that publishes right after each commit."""
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
-    rt = runtime or Runtime(settings)
-    app = make_flask_app("taskflow.tasks", rt)
-    register(app, rt)
-    if settings.run_background_workers:
-        rt.start_relay()
-    return app
+    return function_app("taskflow.tasks", register, settings, runtime, lambda app, rt: rt.start_relay())

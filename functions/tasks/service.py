@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.validation import UNSET, TaskFields, TaskQuery, encode_cursor
+from functions.tasks.validation import TaskFields, TaskQuery, encode_cursor
 from shared import events, series
 from shared.db import utcnow
 from shared.errors import NotFound

@@ -2,7 +2,6 @@
 deliveries/s and event -> receipt latency."""
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import pathlib
 import statistics
