@@ -93,7 +93,7 @@ def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
         def healthy():
             try:
                 return requests.get(f"{base}/health", timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except requests.RequestException:
                 return False
 
         wait_until(healthy, timeout=120, interval=0.2, message="make run to answer /health")

@@ -126,7 +126,7 @@ def _pending(rt: Runtime) -> int:
 def _up(base: str) -> bool:
     try:
         return requests.get(f"{base}/health", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:
         return False
 
 

@@ -42,7 +42,7 @@ class ServerProcess:
                 raise AssertionError("server exited:\n" + "".join(self.output[-40:]))
             try:
                 return requests.get(self.url + path, timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except requests.RequestException:
                 return False
         return check
 
