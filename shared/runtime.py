@@ -39,6 +39,10 @@ class Runtime:
 
     def __init__(self, settings: Settings, transport: Transport | None = None):
         self.settings = settings
+        if settings.is_production and settings.database_url.startswith("sqlite"):
+            log.warning("PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
+                        "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
+                        "to PostgreSQL.", extra={"database_url": settings.database_url})
         self.engine: sa.Engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.transport: Transport = transport or make_transport(settings)

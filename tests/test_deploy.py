@@ -211,32 +211,110 @@ def test_render_blueprint_has_the_fields_render_needs():
     assert set(db) >= {"name", "plan", "databaseName", "user", "postgresMajorVersion"}
 
 
-def test_the_container_command_serves_on_port(db_url):
-    """Run the Dockerfile's CMD as the container would (no Docker engine here)."""
-    dockerfile = (ROOT / "render" / "Dockerfile").read_text()
-    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
-    assert cmd[:2] == ["sh", "-c"]
-    from tests.support.net import free_port, wait_until
-    import requests
-    import signal
+def run_entrypoint(env_extra: dict, db_url: str, broker) -> tuple[subprocess.Popen, str, int]:
+    """Run the image's entrypoint as the container would (no Docker engine here)."""
+    from tests.support.net import free_port
     port = free_port()
     venv_bin = pathlib.Path(os.sys.executable).parent
     env = {**os.environ, "PORT": str(port), "DATABASE_URL": db_url, "ENVIRONMENT": "production",
            "JWT_SECRET": "x" * 40, "PATH": f"{venv_bin}:{os.environ['PATH']}", "BIND_HOST": "127.0.0.1",
-           "WEB_CONCURRENCY": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+           "WEB_CONCURRENCY": "1", "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, **env_extra}
+    proc = subprocess.Popen([str(ROOT / "render" / "entrypoint.sh")], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}", port
+
+
+def wait_up(base: str, path: str = "/health") -> None:
+    import requests
+
+    from tests.support.net import wait_until
+
+    def up():
+        try:
+            return requests.get(base + path, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_until(up, timeout=90, interval=0.2, message=f"{base}{path}")
+
+
+def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_url, broker):
+    import signal
+
+    import requests
+    import websocket
+    dockerfile = (ROOT / "render" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["render/entrypoint.sh"]' in dockerfile
+    proc, base, port = run_entrypoint({}, db_url, broker)
     try:
-        def up():
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-        wait_until(up, timeout=60, interval=0.2, message="the container command to serve")
+        wait_up(base, "/ready")
+        assert "<title>TaskFlow</title>" in requests.get(base + "/", timeout=5).text
+        assert requests.get(base + "/static/app.js", timeout=5).status_code == 200
+        signup = requests.post(base + "/api/auth/register", json={"email": "ops@example.com", "password": "pw-ops-123"},
+                               timeout=10).json()
+        ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/user/{signup['user_id']}/tasks?token={signup['token']}",
+                                         timeout=10)
+        created = requests.post(f"{base}/api/{signup['user_id']}/tasks", json={"title": "deployed"},
+                                headers={"Authorization": f"Bearer {signup['token']}"}, timeout=10)
+        assert created.status_code == 201
+        message = json.loads(ws.recv())
+        while message["type"] == "ping":
+            message = json.loads(ws.recv())
+        assert message["type"] == "task.created" and message["data"]["title"] == "deployed"
+        ws.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
-    assert shlex.split(cmd[2])[0] == "taskflow-migrate"
+
+
+@pytest.mark.parametrize("module,route,method", [
+    ("tasks", "/openapi.json", "GET"), ("outbox", "/outbox-cron", "OPTIONS"),
+    ("recurrence", "/recurrence-cron", "OPTIONS"), ("reminders", "/reminder-cron", "OPTIONS"),
+    ("audit", "/dapr/subscribe", "GET"), ("fanout", "/dapr/subscribe", "GET"),
+    ("notifications", "/notification-cron", "OPTIONS"),
+])
+def test_each_function_command_serves_its_routes(db_url, broker, module, route, method):
+    import signal
+
+    import requests
+    proc, base, _ = run_entrypoint({"TASKFLOW_APP": f"functions.{module}:create_app()",
+                                    "RUN_BACKGROUND_WORKERS": "false"}, db_url, broker)
+    try:
+        wait_up(base)
+        assert requests.request(method, base + route, timeout=5).status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_dockerfile_follows_the_rules_that_matter():
+    text = (ROOT / "render" / "Dockerfile").read_text()
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(froms) >= 2, "multi-stage"
+    assert all(re.match(r"python:3\.\d+\.\d+-slim", f) for f in froms), "pinned slim base"
+    final = text.split("FROM ")[-1]
+    assert "gcc" not in final and "apt-get install" not in final, "no build tools in the final image"
+    assert re.search(r"^USER (?!root)\S+", final, re.M), "non-root user"
+    assert "HEALTHCHECK" in final
+    assert not re.search(r"(SECRET|PASSWORD|TOKEN)\s*=", text, re.I), "no secrets baked in"
+
+
+def test_no_container_uses_a_knative_reserved_port(built):
+    reserved = {8012, 8022, 8112, 9090, 9091}
+    for overlay in OVERLAYS:
+        for svc in by_kind(built[overlay], "Service"):
+            for port in svc["spec"]["template"]["spec"]["containers"][0]["ports"]:
+                assert port["containerPort"] not in reserved
+    conf = (ROOT / "render" / "gunicorn.conf.py").read_text()
+    assert "os.environ.get('PORT', '8000')" in conf and "0.0.0.0" in conf
+
+
+def test_subscribed_topics_are_published_by_the_code(built):
+    from shared.events import TOPIC_OF
+    published = set(TOPIC_OF.values())
+    for sub in by_kind(built["dapr"], "Subscription"):
+        assert sub["spec"]["topic"] in published
+    for src in by_kind(built["eventing"], "KafkaSource"):
+        assert set(src["spec"]["topics"]) <= published
 
 
 def test_production_container_refuses_to_start_without_a_jwt_secret(db_url):

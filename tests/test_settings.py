@@ -42,3 +42,14 @@ def test_production_with_secrets_starts():
     s = Settings.from_env({"ENVIRONMENT": "production", "JWT_SECRET": "x" * 40, "USE_DAPR": "true",
                            "APP_API_TOKEN": "token"})
     assert s.is_production
+
+
+def test_production_on_sqlite_warns_loudly(caplog):
+    import logging
+
+    from shared.runtime import Runtime
+    with caplog.at_level(logging.WARNING):
+        rt = Runtime(Settings(database_url="sqlite://", environment="production", jwt_secret="x" * 40,
+                              run_background_workers=False))
+        rt.close()
+    assert any("PRODUCTION IS RUNNING ON SQLITE" in r.getMessage() for r in caplog.records)
