@@ -44,12 +44,17 @@ def test_production_with_secrets_starts():
     assert s.is_production
 
 
-def test_production_on_sqlite_warns_loudly(caplog):
+def test_production_on_sqlite_warns_loudly():
     import logging
 
     from shared.runtime import Runtime
-    with caplog.at_level(logging.WARNING):
-        rt = Runtime(Settings(database_url="sqlite://", environment="production", jwt_secret="x" * 40,
-                              run_background_workers=False))
-        rt.close()
-    assert any("PRODUCTION IS RUNNING ON SQLITE" in r.getMessage() for r in caplog.records)
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("shared.runtime").addHandler(handler)
+    try:
+        Runtime(Settings(database_url="sqlite://", environment="production", jwt_secret="x" * 40,
+                         run_background_workers=False)).close()
+    finally:
+        logging.getLogger("shared.runtime").removeHandler(handler)
+    assert any("PRODUCTION IS RUNNING ON SQLITE" in r.getMessage() for r in records)
