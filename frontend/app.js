@@ -332,15 +332,17 @@ async function createTask(event) {
   else if (reminder && reminder !== "custom") body.reminders = [{ minutes_before: parseInt(reminder, 10) }];
   const rule = buildRule();
   if (rule) { body.recurrence_rule = rule; body.repeat_from = $("repeat-from").value; }
+  // Clear the form before the request returns, so the next task can be typed at once.
+  $("new-task").reset();
+  $("tz").value = body.timezone;
+  updateRecurrenceForm();
+  $("custom-wrap").hidden = true;
+  $("title").focus();
   try {
     upsert(await api("POST", "/api/{me}/tasks", body));
-    $("new-task").reset();
-    $("tz").value = body.timezone;
-    updateRecurrenceForm();
-    $("custom-wrap").hidden = true;
     render();
-    $("title").focus();
   } catch (error) {
+    if (!$("title").value) $("title").value = body.title;
     toast(`Could not add the task: ${error.message}`);
   }
 }
