@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import time
 
@@ -16,7 +17,9 @@ import aiohttp
 async def client(session, url, user_id, token, deadline, latencies, errors, interval=0.0):
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     n = 0
-    next_at = time.perf_counter()
+    # Spread the clients over the interval: synchronised clients would send in bursts and measure
+    # their own queueing, not the service.
+    next_at = time.perf_counter() + random.uniform(0, interval)
     while time.perf_counter() < deadline:
         if interval:
             # Open loop: each client sends on its own schedule, whatever the latency.
