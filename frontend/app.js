@@ -188,7 +188,20 @@ const EMPTY = {
 function render() {
   const list = $("tasks");
   const items = visibleTasks();
+  // A live update must not throw away a title the user is typing: keep its text, focus and caret.
+  const editing = document.activeElement && document.activeElement.classList.contains("title")
+    ? { id: document.activeElement.closest("li").dataset.id, value: document.activeElement.value,
+        caret: document.activeElement.selectionStart }
+    : null;
   list.replaceChildren(...items.map(renderTask));
+  if (editing) {
+    const input = list.querySelector(`li[data-id="${editing.id}"] input.title`);
+    if (input) {
+      input.value = editing.value;
+      input.focus();
+      input.setSelectionRange(editing.caret, editing.caret);
+    }
+  }
   $("empty").hidden = items.length > 0;
   $("empty").textContent = state.search ? `No task matches “${state.search}”.` : EMPTY[state.filter];
 }
