@@ -10,14 +10,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
@@ -28,8 +26,10 @@ from shared.models import EventLog  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
-from tests.support.net import free_port, wait_until  # noqa: E402
+from tests.support.net import wait_until  # noqa: E402
+from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
+from tests.support.process import ServerProcess  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "100000"))
 RATES = [float(r) for r in os.environ.get("BENCH_AUDIT_RATES", "300").split(",")]
@@ -80,27 +80,13 @@ def consume_forever() -> None:
 
 
 def bench_commit_to_audit(url: str, broker: Tansu, rate: float) -> dict:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "PORT": str(port),
-           "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
-                               "functions.combined:create_app()"], cwd=ROOT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, WEB_CONCURRENCY="2",
+                           JWT_SECRET=SECRET).start(ready_path="/health")
     try:
-        wait_until(lambda: _up(base), timeout=60, message="gunicorn")
-        users = []
-        for _ in range(CLIENTS):
-            r = requests.post(f"{base}/api/auth/register",
-                              json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"})
-            users.append([r.json()["user_id"], r.json()["token"]])
+        users = register_users(server.url, CLIENTS)
         time.sleep(8)  # the audit consumer groups join
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(users, f)
         marker = time.time()
-        out = subprocess.run([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
-                              "--concurrency", str(CLIENTS), "--duration", "15", "--warmup", "0", "--rate", str(rate)],
-                             capture_output=True, text=True, check=True)
-        load = json.loads(out.stdout.strip().splitlines()[-1])
+        load = run_load(server.url, users, concurrency=CLIENTS, duration=15, warmup=0, rate=rate)
         rt = Runtime(Settings(database_url=url, run_background_workers=False))
         wait_until(lambda: _pending(rt) == 0, timeout=120, interval=0.5, message="audit to catch up")
         with rt.sessions() as s:
@@ -113,8 +99,7 @@ def bench_commit_to_audit(url: str, broker: Tansu, rate: float) -> dict:
         return {"offered_rate": rate, "achieved_rate": load["rate"], "events": len(lags),
                 "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "p99_ms": round(q[98], 1)}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        server.stop()
 
 
 def _pending(rt: Runtime) -> int:
@@ -123,11 +108,6 @@ def _pending(rt: Runtime) -> int:
                                     "(SELECT 1 FROM event_log e WHERE e.event_id = o.event_id)")).scalar()
 
 
-def _up(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/health", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def main() -> None:

@@ -8,10 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
@@ -19,7 +16,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
@@ -30,8 +26,10 @@ from shared.outbox import OutboxRelay  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.transports import KafkaTransport  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
-from tests.support.net import free_port, wait_until  # noqa: E402
+from tests.support.net import wait_until  # noqa: E402
+from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
+from tests.support.process import ServerProcess  # noqa: E402
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "50"))
 DURATION = float(os.environ.get("BENCH_SECONDS", "15"))
@@ -41,26 +39,11 @@ SECRET = "bench-secret-bench-secret-bench-secret-0123"
 
 
 def bench_creates(db_url: str, broker: Tansu, **extra_env: str) -> dict:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "PORT": str(port),
-           "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": WORKERS, "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING",
-           **extra_env}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
-                               "functions.combined:create_app()"], cwd=ROOT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(DATABASE_URL=db_url, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, WEB_CONCURRENCY=WORKERS,
+                           JWT_SECRET=SECRET, **extra_env).start(ready_path="/health")
     try:
-        wait_until(lambda: _up(base), timeout=60, message="gunicorn")
-        users = []
-        for _ in range(CONCURRENCY):
-            r = requests.post(f"{base}/api/auth/register",
-                              json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"})
-            users.append([r.json()["user_id"], r.json()["token"]])
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(users, f)
-        out = subprocess.run([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
-                              "--concurrency", str(CONCURRENCY), "--duration", str(DURATION)],
-                             capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        users = register_users(server.url, CONCURRENCY)
+        result = run_load(server.url, users, concurrency=CONCURRENCY, duration=DURATION)
         engine = make_engine(db_url)
         with engine.connect() as conn:
             pending = lambda: conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
@@ -71,15 +54,7 @@ def bench_creates(db_url: str, broker: Tansu, **extra_env: str) -> dict:
         engine.dispose()
         return result
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-
-
-def _up(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/health", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+        server.stop()
 
 
 def bench_relay(db_url: str, broker: Tansu) -> dict:

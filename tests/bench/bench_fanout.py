@@ -22,6 +22,7 @@ import sqlalchemy as sa  # noqa: E402
 from shared.db import make_engine, migrate  # noqa: E402
 from shared.models import User  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
+from tests.bench.harness import run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -93,15 +94,10 @@ def bench_latency(url: str, broker: Tansu, rate: float) -> dict:
                                            for u, _ in users])
         engine.dispose()
         users = [[u, token(u)] for u, _ in users]
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(users, f)
         urls = [f"ws://127.0.0.1:{fanout.port}/ws/user/{u}/tasks?token={t}" for u, t in users]
 
         def load():
-            out = subprocess.run([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", api.url, "--users",
-                                  f.name, "--concurrency", "250", "--duration", "10", "--warmup", "0",
-                                  "--rate", str(rate)], capture_output=True, text=True, check=True)
-            return json.loads(out.stdout.strip().splitlines()[-1])
+            return run_load(api.url, users, concurrency=250, duration=10, warmup=0, rate=rate)
 
         result = swarm(urls, 14, on_connected=load)  # 10 s of load, then time for the tail to arrive
         engine = make_engine(url)
