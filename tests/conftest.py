@@ -72,5 +72,16 @@ def make_client():
     return _make
 
 
+@pytest.fixture
+def api(settings, serve, make_client):
+    """A signed-up client of the tasks function (no background workers), with its runtime as `.rt`."""
+    from functions.tasks import create_app
+
+    server = serve(create_app(with_(settings, run_background_workers=False)))
+    client = make_client(server).signup()
+    client.rt = server.app.extensions["taskflow"]
+    return client
+
+
 def with_(settings: Settings, **changes) -> Settings:
     return dataclasses.replace(settings, **changes)

@@ -5,7 +5,6 @@ import json
 import os
 import pathlib
 import re
-import shlex
 import subprocess
 
 import jsonschema

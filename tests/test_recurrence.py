@@ -24,14 +24,6 @@ UTC = dt.timezone.utc
 NY = zoneinfo.ZoneInfo("America/New_York")
 
 
-@pytest.fixture
-def api(settings, serve, make_client):
-    server = serve(tasks_app(with_(settings, run_background_workers=False)))
-    client = make_client(server).signup()
-    client.rt = server.app.extensions["taskflow"]
-    return client
-
-
 def make_series(api, rule, *, dtstart, tz="UTC", repeat_from="schedule", title="series", **extra):
     task = api.create_task(title=title, **extra)
     resp = api.request("POST", f"/api/{{me}}/tasks/{task['id']}/recurrence",

@@ -24,14 +24,6 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-@pytest.fixture
-def api(settings, serve, make_client):
-    server = serve(tasks_app(with_(settings, run_background_workers=False)))
-    client = make_client(server).signup()
-    client.rt = server.app.extensions["taskflow"]
-    return client
-
-
 def reminder_events(rt):
     with rt.sessions() as s:
         return [p for (p,) in s.execute(sa.select(Outbox.payload).where(Outbox.topic == REMINDERS_TOPIC)

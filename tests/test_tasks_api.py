@@ -2,18 +2,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-import pytest
 
-from functions.tasks import create_app
 from shared.db import make_engine
 from shared.models import Outbox
-from tests.conftest import with_
-
-
-@pytest.fixture
-def api(settings, serve, make_client):
-    server = serve(create_app(with_(settings, run_background_workers=False)))
-    return make_client(server).signup()
 
 
 def outbox_rows(db_url):
