@@ -1,17 +1,36 @@
-"""Gunicorn settings for the combined app (Render container, `make run`, benchmarks)."""
+"""Gunicorn settings for the combined app (Render container, `make run`, benchmarks) and the functions.
+
+gevent workers: each request and each open WebSocket is a greenlet, not a thread, so open tabs
+never starve the API (flask-sock's documented pairing). gunicorn's gevent worker monkey-patches
+the standard library before it imports the app, so psycopg (3.1.14+ detects gevent itself),
+kafka-python and `threading` cooperate; grpc is switched to gevent's loop before the first
+channel (shared/transports.py). CPU-heavy calls run on gevent's pool of real threads
+(shared/cpu.py). The defaults and the measurements behind them are in the README.
+"""
 import os
+import resource
 
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-# gthread: long-lived WebSockets hold a thread each, short API calls share the rest.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+# Two workers use both cores of a 2-core machine; the Render blueprint sets 1 for a 512 MB container.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))  # gthread only
+# Open connections (sockets included) per gevent worker.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
 timeout = 60
 graceful_timeout = 20
 keepalive = 30
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# The path without its query string: a WebSocket's `?token=` never reaches the access log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """Raise the open-files limit to the hard limit: every socket is a file descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def post_worker_init(worker):
@@ -23,6 +42,9 @@ def post_worker_init(worker):
         hub = getattr(worker.wsgi, "extensions", {}).get("taskflow_hub")
         if hub is not None:
             hub.close_all()
+        rt = getattr(worker.wsgi, "extensions", {}).get("taskflow")
+        if rt is not None and rt.election is not None:
+            rt.election.stop()  # hand leadership over now, not when the process is gone
         worker.handle_exit(signum, frame)
 
     signal.signal(signal.SIGTERM, close_sockets_then_exit)

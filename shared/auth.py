@@ -7,6 +7,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from shared.cpu import offload
 from shared.errors import Unauthorized
 from shared.settings import Settings
 
@@ -16,13 +17,14 @@ _DUMMY_HASH = _hasher.hash("taskflow-dummy-password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """Hash on the CPU pool: a slow hash must not stall the worker's other requests and sockets."""
+    return offload(_hasher.hash, password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password in constant-ish time, also when the user does not exist."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return offload(_hasher.verify, password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

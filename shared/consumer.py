@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from shared.events import Event, MalformedEvent, TOPIC_OF
+from shared.events import TOPIC_OF, Event, MalformedEvent
+from shared.loops import Loop, RetryLater
+from shared.pipeline import is_outage
 from shared.settings import Settings
 from shared.transports import KafkaTransport
 
@@ -32,12 +34,16 @@ class ConsumerLoop:
 
     Offsets are committed only after `handle` returned (its database commit is done), so a
     crash in between redelivers the batch, and `handle` must be idempotent by event_id.
-    Records that can never be handled go to `<topic>.dlq` with the error in a header.
+    A batch that fails is retried event by event; an event that still fails after
+    `max_attempts` (with backoff), or that can never be parsed, goes to `<topic>.dlq` with the
+    error in a header, and the loop moves on. A database outage is not the event's fault: the
+    batch is rewound and retried until the database is back.
     """
 
     def __init__(self, settings: Settings, name: str, topics: Sequence[str], handle: BatchHandler, *,
                  group_id: str | None = None, from_latest: bool = False, max_records: int = 1000,
-                 before_commit: Callable[[], None] | None = None):
+                 before_commit: Callable[[], None] | None = None, max_attempts: int = 3,
+                 retry_base: float = 0.2):
         self.name = name
         self._settings = settings
         self._topics = list(topics)
@@ -46,24 +52,23 @@ class ConsumerLoop:
         self._from_latest = from_latest
         self._max_records = max_records
         self._before_commit = before_commit
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._max_attempts = max_attempts
+        self._retry_base = retry_base
+        self._consumer = None
         self._producer = None
         self.ready = threading.Event()
         self.handled = 0
+        self.dead_lettered = 0
+        self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._close)
 
-    def start(self) -> "ConsumerLoop":
-        self._thread = threading.Thread(target=self._run_forever, name=f"consumer-{self.name}", daemon=True)
-        self._thread.start()
+    def start(self) -> ConsumerLoop:
+        self.loop.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self.loop.stop(timeout)
 
-    def _consumer(self):
+    def _new_consumer(self):
         from kafka import KafkaConsumer
 
         return KafkaConsumer(
@@ -82,53 +87,74 @@ class ConsumerLoop:
             max_poll_interval_ms=30000,
         )
 
-    def _run_forever(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self._run()
-                return
-            except Exception:  # broker gone or a bug: log, back off, build a fresh consumer
-                log.exception("consumer loop crashed; restarting", extra={"consumer": self.name})
-                self._stop.wait(backoff)
-                backoff = min(30.0, backoff * 2)
-
-    def _run(self) -> None:
-        consumer = self._consumer()
+    def _step(self) -> float:
         try:
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=200)
-                if consumer.assignment():
-                    self.ready.set()
-                if not batches:
-                    continue
-                self._process(consumer, batches)
-        finally:
-            consumer.close()
+            if self._consumer is None:
+                self._consumer = self._new_consumer()
+            batches = self._consumer.poll(timeout_ms=200)
+            if self._consumer.assignment():
+                self.ready.set()
+            if batches:
+                self._process(self._consumer, batches)
+        except Exception:  # broker gone or a bug: drop this consumer, the loop backs off and builds a fresh one
+            self._close()
+            raise
+        return 0.0
+
+    def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close()
+            except Exception:  # a broken consumer is discarded either way
+                log.debug("consumer close failed", exc_info=True)
 
     def _process(self, consumer, batches) -> None:
-        events: list[Event] = []
+        events: list[tuple[object, Event]] = []
         poison = []
         for records in batches.values():
             for record in records:
                 try:
-                    events.append(parse_record(record))
+                    events.append((record, parse_record(record)))
                 except (MalformedEvent, KeyError) as exc:
                     poison.append((record, str(exc)))
         try:
-            self._handle(events)
+            self._handle_all(events, poison)
         except Exception:  # database unavailable: rewind and retry the same records later
-            log.exception("consumer batch failed; will retry", extra={"consumer": self.name})
             for tp, records in batches.items():
                 consumer.seek(tp, records[0].offset)
-            self._stop.wait(1.0)
-            return
+            raise
         for record, error in poison:
             self._dead_letter(record, error)
         if self._before_commit is not None:
             self._before_commit()
         consumer.commit()
         self.handled += len(events)
+
+    def _handle_all(self, events: list[tuple[object, Event]], poison: list) -> None:
+        """Handle the batch; on a failure that is not an outage, event by event with bounded retries."""
+        try:
+            self._handle([e for _, e in events])
+            return
+        except Exception as exc:
+            if is_outage(exc):
+                raise RetryLater(f"database unavailable: {exc}") from exc
+            log.warning("consumer batch failed; retrying event by event",
+                        extra={"consumer": self.name, "error": str(exc)[:500]})
+        for record, event in events:
+            error = ""
+            for attempt in range(self._max_attempts):
+                try:
+                    self._handle([event])
+                    break
+                except Exception as exc:
+                    if is_outage(exc):
+                        raise RetryLater(f"database unavailable: {exc}") from exc
+                    error = f"{type(exc).__name__}: {exc}"
+                    if attempt + 1 < self._max_attempts:
+                        time.sleep(self._retry_base * 2 ** attempt)
+            else:
+                poison.append((record, error))
 
     def _dead_letter(self, record, error: str) -> None:
         if self._producer is None:
@@ -140,6 +166,7 @@ class ConsumerLoop:
         headers = list(record.headers or []) + [("dlq_error", error.encode()[:1000]),
                                                 ("dlq_consumer", self.name.encode())]
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
+        self.dead_lettered += 1
 
 
 def wait_ready(loops, timeout: float = 30.0) -> bool:

@@ -124,6 +124,9 @@ class Outbox(Base):
             postgresql_where=sa.text("published_at IS NULL"),
             sqlite_where=sa.text("published_at IS NULL"),
         ),
+        # The event stream's order: the relay numbers rows as it publishes them (commit order,
+        # one relay at a time), so a reader at position N never misses a row committed later.
+        sa.Index("ix_outbox_seq", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -136,6 +139,39 @@ class Outbox(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    seq: Mapped[int | None] = mapped_column(BigId)
+
+
+class ConsumerOffset(Base):
+    """Where an in-process consumer has read the event stream up to (its stored position)."""
+
+    __tablename__ = "consumer_offsets"
+
+    consumer: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(BigId, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadLetter(Base):
+    """An event a consumer failed on after its retries: parked with the error, replayable."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        sa.UniqueConstraint("consumer", "event_id"),
+        sa.Index("ix_dead_letters_open", "consumer", "id",
+                 postgresql_where=sa.text("replayed_at IS NULL"), sqlite_where=sa.text("replayed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consumer: Mapped[str] = mapped_column(sa.String(100))
+    event_id: Mapped[str] = mapped_column(sa.String(36))
+    seq: Mapped[int | None] = mapped_column(BigId)
+    topic: Mapped[str] = mapped_column(sa.String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    error: Mapped[str] = mapped_column(sa.String(2000))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class EventLog(Base):

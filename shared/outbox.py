@@ -4,13 +4,16 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
 from shared.db import utcnow
 from shared.events import Event
+from shared.loops import Loop, RetryLater
 from shared.models import Outbox
+from shared.notify import OUTBOX_CHANNEL, STREAM_CHANNEL
 from shared.transports import Transport
 
 log = logging.getLogger(__name__)
@@ -34,28 +37,37 @@ def outbox_values(event: Event) -> dict:
 def add_event(session: orm.Session, event: Event) -> Event:
     """Stage an event in the caller's transaction; it is published only if that commits."""
     session.add(Outbox(**outbox_values(event)))
+    session.info["outbox_rows"] = True  # the unit of work wakes the relay on commit
     return event
 
 
+def notify_relay(session: orm.Session) -> None:
+    """Inside the transaction that adds outbox rows: wake the relay, wherever it runs, on commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+
+
 @functools.lru_cache(maxsize=None)
-def _row_and_event_statement(table: sa.Table) -> sa.Insert:
-    """Build once per table: WITH new_row AS (INSERT INTO table …) INSERT INTO outbox …, all bound."""
+def _row_and_event_statement(table: sa.Table) -> sa.Select:
+    """Build once per table: WITH new_row AS (INSERT …), ev AS (INSERT INTO outbox …) SELECT pg_notify(…)."""
     row = {c.key: sa.bindparam(f"r_{c.key}", type_=c.type) for c in table.columns}
     out = {c.key: sa.bindparam(f"o_{c.key}", type_=c.type) for c in Outbox.__table__.columns
            if c.key in _OUTBOX_INSERT_COLUMNS}
     new_row = sa.insert(table).values(row).cte("new_row")
-    return sa.insert(Outbox.__table__).values(out).add_cte(new_row)
+    event = sa.insert(Outbox.__table__).values(out).returning(Outbox.__table__.c.id).cte("ev")
+    return sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")).select_from(event).add_cte(new_row)
 
 
 _OUTBOX_INSERT_COLUMNS = ("event_id", "topic", "event_type", "user_id", "payload", "created_at", "attempts")
 
 
 def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session], row: object, event: Event) -> None:
-    """Insert a new, fully populated row and its event atomically.
+    """Insert a new, fully populated row and its event atomically, and wake the relay.
 
-    On PostgreSQL this is one prepared `WITH new_row AS (INSERT …) INSERT INTO outbox …` statement
-    run in autocommit: a single statement is atomic, and it costs one round trip instead of four
-    (BEGIN, two INSERTs, COMMIT) on the hot path of task creation. Elsewhere, one transaction.
+    On PostgreSQL this is one prepared statement (`WITH new_row AS (INSERT …), ev AS (INSERT INTO
+    outbox …) SELECT pg_notify(…)`) run in autocommit: a single statement is atomic, and it costs
+    one round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT) on the hot path of task
+    creation. Elsewhere, one transaction.
     """
     if engine.dialect.name != "postgresql":
         with sessions.begin() as session:
@@ -73,7 +85,7 @@ class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
     def __init__(self, sessions: orm.sessionmaker[orm.Session], transport: Transport, batch_size: int = 500,
-                 on_published=None):
+                 on_published: Callable[[int], object] | None = None):
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
@@ -81,11 +93,20 @@ class OutboxRelay:
         self._on_published = on_published
         self.busy = False
 
+    @property
+    def transport_name(self) -> str:
+        return self._transport.name
+
     def relay_batch(self) -> tuple[int, bool, bool]:
-        """Publish up to one batch; return (published, more_may_be_waiting, transport_failed)."""
+        """Publish up to one batch; return (published, more_may_be_waiting, transport_failed).
+
+        Published rows get the next positions of the event stream (`seq`) in the same
+        transaction; one relay at a time (an advisory lock) makes positions follow commit order.
+        """
         self.busy = False
         with self._lock, self._sessions() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
+            postgres = session.get_bind().dialect.name == "postgresql"
+            if postgres:
                 got = session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))).scalar()
                 if not got:
                     self.busy = True  # another replica is relaying right now: try again shortly
@@ -100,11 +121,9 @@ class OutboxRelay:
                 return 0, False, False
             sent = self._transport.publish([(r.topic, r.payload) for r in rows])
             if sent:
-                session.execute(
-                    sa.update(Outbox)
-                    .where(Outbox.id.in_([r.id for r in rows[:sent]]))
-                    .values(published_at=utcnow())
-                )
+                self._number(session, [r.id for r in rows[:sent]])
+                if postgres:
+                    session.execute(sa.select(sa.func.pg_notify(STREAM_CHANNEL, "")))
             if sent < len(rows):
                 session.execute(
                     sa.update(Outbox)
@@ -114,6 +133,16 @@ class OutboxRelay:
         if sent and self._on_published:
             self._on_published(sent)
         return sent, sent == len(rows) == self._batch_size, sent < len(rows)
+
+    @staticmethod
+    def _number(session: orm.Session, ids: list[int]) -> None:
+        """Mark rows published and give them the next stream positions, in id order, in one statement."""
+        base = session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0)))
+        table = Outbox.__table__
+        ranked = (sa.select(table.c.id.label("rid"), sa.func.row_number().over(order_by=table.c.id).label("rn"))
+                  .where(table.c.id.in_(ids)).subquery())
+        session.execute(sa.update(table).where(table.c.id == ranked.c.rid)
+                        .values(seq=base + ranked.c.rn, published_at=utcnow()))
 
     def drain(self, max_batches: int = 1000) -> tuple[int, bool]:
         """Relay batches until nothing is left or the transport fails; return (published, failed)."""
@@ -132,51 +161,15 @@ class OutboxRelay:
             return session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
 
 
-class RelayWorker:
-    """Background thread: drain the outbox when woken (after each commit) and on an idle tick."""
+def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:
+    """Drain the outbox when woken (after each commit) and on an idle tick; back off while the transport is down."""
 
-    def __init__(self, relay: OutboxRelay, idle_seconds: float = 2.0, max_backoff: float = 30.0):
-        self._relay = relay
-        self._idle = idle_seconds
-        self._max_backoff = max_backoff
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def step() -> float | None:
+        _, failed = relay.drain()
+        if failed:
+            raise RetryLater(f"{relay.transport_name} publish failed; rows wait in the outbox")
+        if relay.busy:
+            return 0.01  # another process holds the relay lock and may have missed our rows
+        return None
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> "RelayWorker":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        backoff = 0.0
-        while not self._stop.is_set():
-            if backoff:
-                # The broker (or database) is down: retry on a growing timer, not on every commit.
-                self._stop.wait(backoff)
-            else:
-                self._wake.wait(self._idle)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                _, failed = self._relay.drain()
-                if self._relay.busy:
-                    # Another process holds the relay lock and may have missed our rows: look again soon.
-                    self._stop.wait(0.01)
-                    self._wake.set()
-            except Exception:  # the database may be down; keep the thread alive and back off
-                log.exception("outbox relay failed")
-                failed = True
-            backoff = min(self._max_backoff, max(0.2, backoff * 2)) if failed else 0.0
+    return Loop("outbox-relay", step, idle=idle)

@@ -1,24 +1,56 @@
-"""The objects one process owns: settings, engine, sessions, transport, relay, metrics."""
+"""The objects one process owns: settings, engine, sessions, transport, relay, loops, metrics."""
 from __future__ import annotations
 
 import logging
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import orm
 
+from shared.consumer import ConsumerLoop
 from shared.db import UnitOfWork, make_engine, make_sessionmaker
-from shared.outbox import OutboxRelay, RelayWorker
+from shared.leader import Election, lease_for
+from shared.loops import Loop
+from shared.notify import OUTBOX_CHANNEL, STREAM_CHANNEL, Listener
+from shared.outbox import OutboxRelay, notify_relay, relay_loop
+from shared.pipeline import Pipeline, stream_head
 from shared.settings import Settings
-from shared.timer import SweepTimer
-from shared.transports import LocalBus, Transport, make_transport
+from shared.transports import Transport, make_transport
 
 log = logging.getLogger(__name__)
+
+
+class PipelineCollector:
+    """Lag and open dead letters per in-process consumer, read when Prometheus scrapes."""
+
+    def __init__(self, runtime: Runtime):
+        self._rt = runtime
+
+    def collect(self):
+        lag = GaugeMetricFamily("taskflow_consumer_lag_events", "Events a consumer has not read yet",
+                                labels=["consumer"])
+        dead = GaugeMetricFamily("taskflow_consumer_dead_letters", "Parked events not replayed yet",
+                                 labels=["consumer"])
+        pipeline = self._rt.pipeline
+        if pipeline.consumers:
+            try:
+                head = stream_head(self._rt.sessions)
+                parked = pipeline.open_dead_letters()
+            except sa.exc.SQLAlchemyError:
+                return
+            for name, consumer in pipeline.consumers.items():
+                consumer.position()
+                lag.add_metric([name], consumer.lag(head))
+                dead.add_metric([name], parked.get(name, 0))
+        yield lag
+        yield dead
 
 
 class Metrics:
     """Prometheus collectors in a registry owned by the runtime (none at import time)."""
 
-    def __init__(self, runtime: "Runtime"):
+    def __init__(self, runtime: Runtime):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "taskflow_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
@@ -31,10 +63,19 @@ class Metrics:
                                  registry=self.registry)
         pending = Gauge("taskflow_outbox_pending", "Outbox rows not yet published", registry=self.registry)
         pending.set_function(runtime.pending_events)
+        leader = Gauge("taskflow_leader", "1 in the process that runs the background loops", registry=self.registry)
+        leader.set_function(lambda: float(runtime.is_leader))
+        self.registry.register(PipelineCollector(runtime))
 
 
 class Runtime:
-    """Everything a function needs at run time, built once per process by create_app."""
+    """Everything a function needs at run time, built once per process by create_app.
+
+    Background loops run either here (`run_here`: the socket feed, one per worker) or once per
+    deployment (`run_once`): in the combined app, `elect_leader()` makes the loops of the second
+    kind run only in the process holding the leader lease, and move when it dies. A function
+    deployed on its own (Knative) runs them in every replica, where claims and locks make that safe.
+    """
 
     def __init__(self, settings: Settings, transport: Transport | None = None):
         self.settings = settings
@@ -44,38 +85,90 @@ class Runtime:
                         "to PostgreSQL.", extra={"database_url": settings.database_url})
         self.engine: sa.Engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        self.postgres = self.engine.dialect.name == "postgresql"
         self.transport: Transport = transport or make_transport(settings)
+        # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
+        self.poll_seconds = 1.0 if self.postgres else 0.2
+        self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds)
         self.metrics = Metrics(self)
         self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size,
-                                 on_published=self.metrics.published.inc)
-        self.relay_worker: RelayWorker | None = None
-        self.timers: dict[str, SweepTimer] = {}
-        self.consumers: list = []
+                                 on_published=self._published)
+        self.relay_loop: Loop | None = None
+        self.timers: dict[str, Loop] = {}
+        self.consumers: list[ConsumerLoop] = []
+        self.election: Election | None = None
+        self.listener: Listener | None = None
+        self._here: list[Loop] = []
 
     @property
-    def bus(self) -> LocalBus | None:
-        return self.transport if isinstance(self.transport, LocalBus) else None
+    def is_leader(self) -> bool:
+        return self.election.is_leader if self.election is not None else self.relay_loop is not None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_commit=self.after_commit)
+        return UnitOfWork(self.sessions, on_commit=self.after_commit, before_commit=self._before_commit)
+
+    @staticmethod
+    def _before_commit(session: orm.Session) -> None:
+        if session.info.pop("outbox_rows", False):
+            notify_relay(session)
 
     def after_commit(self) -> None:
-        """Wake the relay right after a commit (best effort; the cron/timer catches the rest)."""
-        if self.relay_worker is not None:
-            self.relay_worker.wake()
+        """Wake the relay right after a commit when it runs here (NOTIFY reaches it elsewhere)."""
+        if self.relay_loop is not None:
+            self.relay_loop.wake()
 
-    def start_relay(self) -> RelayWorker:
-        if self.relay_worker is None:
-            self.relay_worker = RelayWorker(self.relay).start()
-        return self.relay_worker
+    def _published(self, count: int) -> None:
+        self.metrics.published.inc(count)
+        self.pipeline.wake()
 
-    def add_timer(self, timer: SweepTimer) -> SweepTimer:
-        self.timers[timer.name] = timer.start()
+    # -- where loops run -----------------------------------------------------------------------
+    def elect_leader(self) -> Election:
+        """Run the once-per-deployment loops only in the process holding the leader lease."""
+        if self.election is None:
+            self.election = Election(lease_for(self.settings.database_url,
+                                               self.engine.url.render_as_string(hide_password=False)))
+            self.election.start()
+        return self.election
+
+    def run_once(self, loop: Loop) -> Loop:
+        if self.election is not None:
+            return self.election.add(loop)
+        return self.run_here(loop)
+
+    def run_here(self, loop: Loop) -> Loop:
+        self._here.append(loop.start())
+        return loop
+
+    def listen(self) -> None:
+        """Wake the relay and the stream readers when another process notifies (PostgreSQL)."""
+        if self.listener is None and self.postgres:
+            self.listener = Listener(self.engine.url.render_as_string(hide_password=False))
+            self.listener.on(OUTBOX_CHANNEL, self.after_commit)
+            self.listener.on(STREAM_CHANNEL, self.pipeline.wake)
+            self.listener.start()
+
+    def start_relay(self) -> Loop:
+        if self.relay_loop is None:
+            self.relay_loop = self.run_once(relay_loop(self.relay, idle=self.poll_seconds))
+        return self.relay_loop
+
+    def start_pipeline(self) -> None:
+        """With the local transport, feed every subscriber from the event stream."""
+        self.pipeline.start(self.run_once, self.run_here)
+        self.listen()
+
+    def add_timer(self, timer: Loop) -> Loop:
+        self.timers[timer.name] = self.run_once(timer)
         return timer
 
-    def add_consumer(self, loop):
-        self.consumers.append(loop.start())
-        return loop
+    def add_consumer(self, consumer: ConsumerLoop, every_process: bool = False) -> ConsumerLoop:
+        self.consumers.append(consumer)
+        (self.run_here if every_process else self.run_once)(consumer.loop)
+        return consumer
+
+    def consumers_ready(self) -> bool:
+        """Kafka consumers running in this process have joined their groups."""
+        return all(c.ready.is_set() for c in self.consumers if c.loop.running)
 
     def wake(self, name: str) -> None:
         """Wake an in-process timer early (a rule or reminder changed); no-op where none runs."""
@@ -83,6 +176,12 @@ class Runtime:
         if timer is not None:
             timer.wake()
 
+    def deliver_pending(self) -> None:
+        """Relay everything and let every in-process consumer read it, in this thread (tests, CLI)."""
+        self.relay.drain()
+        self.pipeline.catch_up()
+
+    # -- probes ----------------------------------------------------------------------------------
     def pending_events(self) -> float:
         """Outbox rows not yet published (NaN when the database cannot be reached, for the gauge)."""
         try:
@@ -99,14 +198,16 @@ class Runtime:
             return False
 
     def close(self) -> None:
-        for timer in self.timers.values():
-            timer.stop()
-        self.timers.clear()
-        for loop in self.consumers:
+        if self.election is not None:
+            self.election.stop()
+        for loop in reversed(self._here):
             loop.stop()
+        self._here.clear()
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        self.timers.clear()
         self.consumers.clear()
-        if self.relay_worker is not None:
-            self.relay_worker.stop()
-            self.relay_worker = None
+        self.relay_loop = None
         self.transport.close()
         self.engine.dispose()

@@ -1,16 +1,16 @@
-"""Event transports: kafka (kafka-python), dapr (DaprClient.publish_event), local (in-process bus)."""
+"""Event transports: kafka (kafka-python), dapr (DaprClient.publish_event), local (the in-process stream)."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
 import threading
 import urllib.request
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from shared.events import Event, MalformedEvent, kafka_headers
+from shared.events import Event, kafka_headers
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,38 +33,17 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class LocalBus:
-    """In-process pub/sub for embedded mode: the same handlers, called in the relay thread."""
+class LocalStream:
+    """The in-process transport: the outbox is the stream, so publishing only lets the relay number rows.
+
+    Consumers (audit, notifications, the socket fan-out) read the numbered rows themselves
+    (shared/pipeline.py), each at its own pace, so none of them can hold up the relay.
+    """
 
     name = "local"
 
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[tuple[str, Handler]]] = defaultdict(list)
-        self._lock = threading.Lock()
-
-    def subscribe(self, topic: str, name: str, handler: Handler) -> None:
-        with self._lock:
-            self._handlers[topic].append((name, handler))
-
     def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
-        sent = 0
-        for topic, payload in messages:
-            try:
-                event = Event.from_dict(payload)
-            except MalformedEvent:
-                log.exception("dropping malformed outbox payload")
-                sent += 1
-                continue
-            with self._lock:
-                handlers = list(self._handlers.get(topic, ()))
-            for name, handler in handlers:
-                try:
-                    handler(event)
-                except Exception:  # a failing consumer must not lose the event: retry the batch later
-                    log.exception("local handler failed", extra={"handler": name, "event_id": event.event_id})
-                    return sent
-            sent += 1
-        return sent
+        return len(messages)
 
     def healthy(self) -> bool:
         return True
@@ -168,6 +147,21 @@ class KafkaTransport:
             self._reset()
 
 
+@functools.cache
+def cooperative_grpc() -> bool:
+    """Under gevent's monkey patching, make grpc run on gevent's loop (once, before the first channel)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    if not monkey.is_module_patched("socket"):
+        return False
+    from grpc.experimental import gevent as grpc_gevent
+
+    grpc_gevent.init_gevent()
+    return True
+
+
 class DaprTransport:
     """Publish through the Dapr sidecar's pub/sub API (DaprClient.publish_event)."""
 
@@ -180,6 +174,7 @@ class DaprTransport:
 
     def _get_client(self):
         if self._client is None:
+            cooperative_grpc()
             from dapr.clients import DaprClient
             from dapr.clients.grpc.interceptors import DaprClientInterceptor
             from dapr.conf import settings as dapr_settings
@@ -249,4 +244,4 @@ def make_transport(settings: Settings) -> Transport:
         return DaprTransport(settings)
     if settings.transport == "kafka":
         return KafkaTransport(settings)
-    return LocalBus()
+    return LocalStream()

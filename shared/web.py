@@ -23,10 +23,15 @@ def runtime() -> Runtime:
     return current_app.extensions["taskflow"]
 
 
-def make_flask_app(name: str, rt: Runtime) -> Flask:
-    """Create a Flask app bound to a runtime, with the shared request plumbing."""
+def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Flask:
+    """Create a Flask app bound to a runtime, with the shared request plumbing.
+
+    `trigger_routes=False` leaves cron and event-delivery routes unmounted: the combined app
+    drives that work with its own timers and stream, so nobody outside may trigger it.
+    """
     app = Flask(name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["TASKFLOW_TRIGGER_ROUTES"] = trigger_routes
     app.json.sort_keys = False
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
@@ -84,8 +89,8 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
         checks = {"database": rt.database_ready()}
         if rt.settings.transport != "local":
             checks[rt.settings.transport] = rt.transport.healthy()
-        if rt.consumers:
-            checks["consumers"] = all(loop.ready.is_set() for loop in rt.consumers)
+        if any(c.loop.running for c in rt.consumers):
+            checks["consumers"] = rt.consumers_ready()
         ok = all(checks.values())
         return jsonify(status="ready" if ok else "not ready", checks=checks), 200 if ok else 503
 
@@ -128,6 +133,8 @@ def cron_binding(app: Flask, name: str, sweep) -> None:
     `sweep()` returns (body, ok); the route answers 200 when the sweep is done and 503 when it
     could not finish (the next tick retries). The request body is ignored: Dapr's is empty.
     """
+    if not app.config.get("TASKFLOW_TRIGGER_ROUTES", True):
+        return
 
     @trigger_route
     def view():
@@ -141,19 +148,20 @@ def cron_binding(app: Flask, name: str, sweep) -> None:
                      provide_automatic_options=False)
 
 
-def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handle) -> None:
+def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handle, *,
+              every_process: bool = False) -> None:
     """Deliver `topics` to `handle(events)` through every adapter this app serves.
 
     Dapr: `GET /dapr/subscribe` and structured CloudEvents on `POST /events/<topic>`;
-    Knative KafkaSource: binary CloudEvents on the same route; embedded: the local bus.
-    Several functions composed in one app share the routes and each gets every event.
+    Knative KafkaSource: binary CloudEvents on the same route; local transport: the event
+    stream (`rt.start_pipeline()`), on the leader with a stored position, or in every worker
+    when `every_process` (the socket fan-out). Several functions composed in one app share the
+    routes and each gets every event.
     """
+    rt.pipeline.subscribe(name, topics, handle, every_process=every_process)
     subscribers = app.extensions.setdefault("taskflow_subscribers", [])
     subscribers.append((name, topics, handle))
-    if rt.bus is not None:
-        for topic in topics:
-            rt.bus.subscribe(topic, name, lambda event, _h=handle: _h([event]))
-    if len(subscribers) > 1:
+    if len(subscribers) > 1 or not app.config.get("TASKFLOW_TRIGGER_ROUTES", True):
         return
 
     @app.get("/dapr/subscribe")

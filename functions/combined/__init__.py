@@ -1,4 +1,12 @@
-"""The combined app: every function in one process (embedded mode and the Render container)."""
+"""The combined app: every function in one process group (embedded mode and the Render container).
+
+Each gunicorn worker builds this app. The workers elect one leader (a PostgreSQL advisory lock,
+or a file lock beside a SQLite database) that runs the once-per-deployment loops: the outbox
+relay, the recurrence, reminder, notification and retention timers, and the consumers that keep
+a stored position (audit, notifications). Every worker feeds its own sockets from the event
+stream. Trigger routes (cron bindings, event deliveries) are not mounted unless APP_API_TOKEN is
+set, and then only behind it: here the timers and the stream drive that work.
+"""
 from __future__ import annotations
 
 import atexit
@@ -12,7 +20,7 @@ import functions.outbox
 import functions.recurrence
 import functions.reminders
 import functions.tasks
-from shared import logs
+from shared import admin, logs
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.web import make_flask_app
@@ -25,19 +33,30 @@ TIMED = (functions.recurrence, functions.reminders)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Compose every function on one runtime and start the background workers."""
+    """Compose every function on one runtime and start the background loops."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     rt = Runtime(settings)
-    app = make_flask_app("taskflow", rt)
+    app = make_flask_app("taskflow", rt, trigger_routes=bool(settings.app_api_token))
     for function in FUNCTIONS:
         function.register(app, rt)
+    admin.register(app, rt)
     if settings.run_background_workers:
-        rt.start_relay()
-        for function in TIMED:
-            function.start_timer(rt)
-        functions.audit.start_workers(rt)
-        functions.fanout.start_workers(rt, app.extensions["taskflow_hub"])
-        functions.notifications.start_workers(rt)
+        start_background(rt, app)
         atexit.register(rt.close)
     return app
+
+
+def start_background(rt: Runtime, app: Flask) -> None:
+    """Loops once per deployment on the elected leader; the socket feed in every worker."""
+    rt.elect_leader()
+    rt.start_relay()
+    for function in TIMED:
+        function.start_timer(rt)
+    functions.audit.start_workers(rt)
+    functions.fanout.start_workers(rt, app.extensions["taskflow_hub"])
+    functions.notifications.start_workers(rt)
+    if rt.settings.transport == "local":
+        rt.start_pipeline()
+    else:
+        rt.listen()

@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 CLOSE_BAD_TOKEN = 4001
 CLOSE_FORBIDDEN = 4003
+CLOSE_POLICY_VIOLATION = 1008
 BACKLOG_LIMIT = 1000
+#: Clients only ever send "ping": a few bytes, a few times a minute.
+MAX_MESSAGE_BYTES = 4096
+MAX_MESSAGES_PER_SECOND = 10
 
 
 def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
@@ -89,12 +93,24 @@ def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> N
 
 
 def listen(ws, conn: Connection) -> None:
-    """Read what the client sends: "ping" is answered with "pong"; a closed socket wakes the pump."""
+    """Read what the client sends: "ping" is answered with "pong"; a closed socket wakes the pump.
+
+    A client sending more than MAX_MESSAGES_PER_SECOND is closed with 1008 (policy violation);
+    frames over MAX_MESSAGE_BYTES are refused by the WebSocket server itself with 1009.
+    """
+    window_start, count = time.monotonic(), 0
     try:
         while ws.connected:
             incoming = ws.receive()
             if incoming is None:
                 break
+            now = time.monotonic()
+            if now - window_start >= 1.0:
+                window_start, count = now, 0
+            count += 1
+            if count > MAX_MESSAGES_PER_SECOND:
+                conn.close(CLOSE_POLICY_VIOLATION)
+                return
             if incoming == "ping":
                 conn.offer("pong")
     except ConnectionClosed:
@@ -107,8 +123,10 @@ def register(app: Flask, rt: Runtime) -> Hub:
     hub = Hub(max_queue=rt.settings.ws_queue_size)
     app.extensions["taskflow_hub"] = hub
     ping_seconds = rt.settings.ws_ping_seconds
+    # No protocol-level pings from simple-websocket (we send our own JSON ping), and a size cap.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None, "max_message_size": MAX_MESSAGE_BYTES})
     sock = Sock(app)
-    subscribe(app, rt, "fanout", TOPICS, hub.broadcast)
+    subscribe(app, rt, "fanout", TOPICS, hub.broadcast, every_process=True)
 
     @sock.route("/ws/user/<user_id>/tasks")
     def user_socket(ws, user_id: str):
@@ -134,8 +152,9 @@ def consumer_loop(rt: Runtime, hub: Hub) -> ConsumerLoop:
 
 
 def start_workers(rt: Runtime, hub: Hub) -> None:
+    """Feed this worker's hub: its own Kafka group with Kafka, the event stream with the local transport."""
     if rt.settings.transport == "kafka":
-        rt.add_consumer(consumer_loop(rt, hub))
+        rt.add_consumer(consumer_loop(rt, hub), every_process=True)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

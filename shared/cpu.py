@@ -1,0 +1,40 @@
+"""Run CPU-heavy calls (password hashing, RRULE expansion) on a bounded pool of real threads.
+
+Under gevent every request and socket shares one OS thread; a 100 ms argon2 hash there would
+stall every open socket of the worker. `offload` runs the call on gevent's thread pool (real
+threads, at most `CPU_THREADS` at once, so memory-hungry hashing stays bounded too) and only the
+calling greenlet waits. Without gevent (threaded servers, tests) it calls straight through.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+CPU_THREADS = int(os.environ.get("CPU_THREADS", "2"))
+
+
+@functools.cache
+def _pool():
+    """gevent's hub thread pool, bounded, when the process runs under gevent's monkey patching."""
+    try:
+        from gevent import get_hub, monkey
+    except ImportError:
+        return None
+    if not monkey.is_module_patched("threading"):
+        return None
+    pool = get_hub().threadpool
+    pool.maxsize = max(1, CPU_THREADS)
+    return pool
+
+
+def offload(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call `fn` on the CPU pool under gevent (blocking only the calling greenlet), else directly."""
+    pool = _pool()
+    if pool is None:
+        return fn(*args, **kwargs)
+    return pool.apply(fn, args, kwargs)
