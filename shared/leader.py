@@ -41,7 +41,8 @@ class PostgresLease:
 
         self.release()
         try:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                         application_name=f"taskflow-leader-{os.getpid()}")
             got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()[0]
         except psycopg.Error as exc:
             log.warning("leader lease unavailable", extra={"error": str(exc)})

@@ -120,11 +120,37 @@ def test_func_yaml_validates_against_the_func_schema():
     jsonschema.validate(func, {**schema, "$ref": "#/definitions/Function"})
 
 
+def function_routes() -> set[str]:
+    """Every route the separately deployed functions serve (the Knative/Dapr deployment)."""
+    import importlib
+
+    routes: set[str] = set()
+    for module in ("tasks", "outbox", "recurrence", "reminders", "audit", "fanout", "notifications"):
+        app = importlib.import_module(f"functions.{module}").create_app(
+            Settings(database_url="sqlite://", run_background_workers=False))
+        routes |= {r.rule for r in app.url_map.iter_rules()}
+        app.extensions["taskflow"].close()
+    return routes
+
+
+def test_the_combined_app_mounts_no_trigger_route_without_the_app_token():
+    bare = combined_app(Settings(database_url="sqlite://", run_background_workers=False))
+    guarded = combined_app(Settings(database_url="sqlite://", run_background_workers=False, app_api_token="t" * 32))
+    triggers = {"/outbox-cron", "/recurrence-cron", "/reminder-cron", "/audit-retention-cron", "/notification-cron",
+                "/events/<topic>", "/admin/dead-letters"}
+    assert triggers & {r.rule for r in bare.url_map.iter_rules()} == set()
+    assert triggers <= {r.rule for r in guarded.url_map.iter_rules()}
+    client = guarded.test_client()
+    for path in ("/outbox-cron", "/recurrence-cron", "/events/tasks.events"):
+        assert client.post(path, json={}).status_code == 401
+        assert client.post(path, json={}, headers={"dapr-api-token": "wrong"}).status_code == 403
+    for app in (bare, guarded):
+        app.extensions["taskflow"].close()
+
+
 def test_dapr_names_agree_across_files_and_with_the_apps(built):
     docs = built["dapr"]
-    app = combined_app(Settings(database_url="sqlite://", run_background_workers=False))
-    routes = {r.rule for r in app.url_map.iter_rules()}
-    app.extensions["taskflow"].close()
+    routes = function_routes()
     services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
     app_ids = {}
     for name, svc in services.items():
@@ -162,9 +188,7 @@ def test_dapr_names_agree_across_files_and_with_the_apps(built):
 
 def test_eventing_overlay_sinks_hit_real_routes_and_trigger_services_are_private(built):
     docs = built["eventing"]
-    app = combined_app(Settings(database_url="sqlite://", run_background_workers=False))
-    routes = {r.rule for r in app.url_map.iter_rules()}
-    app.extensions["taskflow"].close()
+    routes = function_routes()
     services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
     for src in by_kind(docs, "PingSource") + by_kind(docs, "KafkaSource"):
         sink = src["spec"]["sink"]
