@@ -19,7 +19,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))  # gthread only
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
 timeout = 60
 graceful_timeout = 20
-keepalive = 30
+# An idle keep-alive connection holds a greenlet that a graceful shutdown waits for: keep it short.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "2"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 # The path without its query string: a WebSocket's `?token=` never reaches the access log.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"'
@@ -35,16 +36,23 @@ def on_starting(server):
 
 def post_worker_init(worker):
     """On SIGTERM, close every WebSocket with 1001 first, so clients reconnect elsewhere at once
-    instead of waiting for the graceful timeout."""
+    instead of waiting for the graceful timeout, and hand the leader lease over right away."""
     import signal
 
     def close_sockets_then_exit(signum, frame):
-        hub = getattr(worker.wsgi, "extensions", {}).get("taskflow_hub")
+        extensions = getattr(worker.wsgi, "extensions", {})
+        hub = extensions.get("taskflow_hub")
         if hub is not None:
             hub.close_all()
-        rt = getattr(worker.wsgi, "extensions", {}).get("taskflow")
+        rt = extensions.get("taskflow")
         if rt is not None and rt.election is not None:
-            rt.election.stop()  # hand leadership over now, not when the process is gone
+            # Stopping loops blocks; under gevent a signal handler runs in the event loop, which must not.
+            if worker.cfg.worker_class_str == "gevent":
+                import gevent
+
+                gevent.spawn(rt.election.stop)
+            else:
+                rt.election.stop()
         worker.handle_exit(signum, frame)
 
     signal.signal(signal.SIGTERM, close_sockets_then_exit)

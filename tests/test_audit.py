@@ -192,6 +192,37 @@ def test_kafka_loop_sends_poison_to_the_dlq_and_keeps_going(settings, broker):
         rt.close()
 
 
+def test_kafka_loop_parks_an_event_its_handler_keeps_failing_on_and_keeps_going(settings, broker):
+    """Bounded retries, then the `.dlq` topic: a poison record never blocks the partition forever."""
+    rt = Runtime(with_(settings, kafka_bootstrap_servers=broker.bootstrap, run_background_workers=False))
+    try:
+        user = f"poison-{uuid.uuid4().hex[:8]}"
+        poison, good = envelope(user_id=user), envelope(user_id=user)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        for env in (poison, good):
+            producer.send("tasks.events", key=user.encode(), value=json.dumps(env).encode()).get(10)
+        producer.close()
+        attempts = []
+
+        def handle(events):
+            if any(e.event_id == poison["event_id"] for e in events):
+                attempts.append(1)
+                raise ValueError("this event breaks the handler")
+            return record_events(rt, events)
+
+        from shared.consumer import ConsumerLoop
+        loop = rt.add_consumer(ConsumerLoop(rt.settings, "audit-poison", ("tasks.events",), handle,
+                                            group_id=f"audit-{uuid.uuid4().hex[:8]}", retry_base=0.01))
+        wait_until(lambda: stored(rt, good["event_id"]) == 1, timeout=30, message="the good event stored")
+        dead = read_topic(broker.bootstrap, "tasks.events.dlq", want=lambda r: r.key == user.encode(), count=1)
+        assert json.loads(dead[0].value)["event_id"] == poison["event_id"]
+        assert dict(dead[0].headers)["dlq_error"].startswith(b"ValueError: this event breaks the handler")
+        assert stored(rt, poison["event_id"]) == 0 and loop.dead_lettered == 1
+        assert len(attempts) == 1 + 3, "the batch, then three attempts of its own"
+    finally:
+        rt.close()
+
+
 def test_kafka_loop_crash_between_insert_and_offset_commit_stores_once(settings, broker):
     rt = Runtime(with_(settings, kafka_bootstrap_servers=broker.bootstrap, run_background_workers=False))
     try:

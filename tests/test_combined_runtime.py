@@ -14,7 +14,7 @@ import requests
 import sqlalchemy as sa
 
 from functions.combined import create_app
-from shared.db import make_engine
+from shared.db import make_engine, migrate
 from shared.models import ConsumerOffset, EventLog, Outbox, Reminder, Task
 from shared.pipeline import StreamConsumer, parse, read_stream
 from tests.conftest import JWT_SECRET, with_
@@ -115,8 +115,13 @@ def _answers(base: str) -> bool:
         return False
 
 
-def test_several_workers_every_socket_on_every_worker_gets_every_change_exactly_once(db_url):
-    server = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET, WEB_CONCURRENCY="3").start()
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_several_workers_every_socket_on_every_worker_gets_every_change_exactly_once(database, db_url, tmp_path):
+    url = db_url
+    if database == "sqlite":  # no LISTEN/NOTIFY there: the workers' stream readers poll the file
+        url = f"sqlite:///{tmp_path / 'workers.db'}"
+        migrate(url)
+    server = ServerProcess(DATABASE_URL=url, JWT_SECRET=JWT_SECRET, WEB_CONCURRENCY="3").start()
     try:
         alice = Client(server.url).signup()
         holders: dict = {}

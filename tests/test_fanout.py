@@ -51,7 +51,7 @@ def next_event(ws, timeout=5.0) -> dict:
 
 @pytest.fixture
 def server(db_url):
-    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET, GUNICORN_THREADS="32").start()
+    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET).start()
     yield proc
     proc.stop()
 

@@ -21,7 +21,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 @pytest.fixture
 def server(db_url):
-    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET, GUNICORN_THREADS="32").start()
+    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET).start()
     yield proc
     proc.stop()
 
