@@ -127,6 +127,9 @@ class Outbox(Base):
         # The event stream's order: the relay numbers rows as it publishes them (commit order,
         # one relay at a time), so a reader at position N never misses a row committed later.
         sa.Index("ix_outbox_seq", "seq", unique=True),
+        # A socket resuming with `since` reads its user's part of the stream.
+        sa.Index("ix_outbox_user_seq", "user_id", "seq",
+                 postgresql_where=sa.text("seq IS NOT NULL"), sqlite_where=sa.text("seq IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

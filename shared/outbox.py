@@ -1,6 +1,7 @@
 """Transactional outbox: write events with the change, relay them in order afterwards."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import threading
@@ -159,6 +160,18 @@ class OutboxRelay:
     def pending(self) -> int:
         with self._sessions() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
+
+
+def purge_published(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
+    """Delete one bounded batch of rows published before `cutoff` that every stored consumer has read."""
+    from shared.models import ConsumerOffset
+
+    read_by_all = sa.select(sa.func.min(ConsumerOffset.position)).scalar_subquery()
+    oldest = (sa.select(Outbox.id).where(Outbox.published_at < cutoff,
+                                         sa.or_(Outbox.seq.is_(None), Outbox.seq <= sa.func.coalesce(read_by_all,
+                                                                                                     Outbox.seq)))
+              .order_by(Outbox.id).limit(batch_size))
+    return session.execute(sa.delete(Outbox).where(Outbox.id.in_(oldest))).rowcount or 0
 
 
 def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:

@@ -51,6 +51,7 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     event_retention_days: int = 90
+    outbox_retention_days: int = 7
     reminder_grace_minutes: int = 60
     relay_batch_size: int = 500
     run_background_workers: bool = True
@@ -103,6 +104,7 @@ class Settings:
             port=_int(env, "PORT", 8000),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             event_retention_days=_int(env, "EVENT_RETENTION_DAYS", 90),
+            outbox_retention_days=_int(env, "OUTBOX_RETENTION_DAYS", 7),
             reminder_grace_minutes=_int(env, "REMINDER_GRACE_MINUTES", 60),
             relay_batch_size=_int(env, "RELAY_BATCH_SIZE", 500),
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),

@@ -262,3 +262,23 @@ def test_restart_mid_stream_resumes_at_the_stored_position_with_effects_once(set
     assert count(db_url, sa.select(sa.func.count()).select_from(EventLog)) == 50, "each effect once"
     assert count(db_url, sa.select(ConsumerOffset.position).where(ConsumerOffset.consumer == "audit")) == 50
     rt2.close()
+
+
+def test_old_published_rows_are_purged_only_once_every_consumer_has_read_them(settings, db_url):
+    import functions.outbox
+
+    app = create_app(with_(settings, run_background_workers=False))
+    rt = app.extensions["taskflow"]
+    client = app.test_client()
+    user = client.post("/api/auth/register", json={"email": "p@example.com", "password": "correct horse battery"}).json
+    for i in range(6):
+        client.post(f"/api/{user['user_id']}/tasks", json={"title": f"t{i}"},
+                    headers={"Authorization": f"Bearer {user['token']}"})
+    rt.relay.drain()
+    audit = StreamConsumer(rt.sessions, "audit", ("tasks.events",), rt.pipeline.consumer("audit")._handle, batch_size=4)
+    audit.step()  # audit has read 4 of the 6
+    with rt.sessions.begin() as session:
+        session.execute(sa.update(Outbox).values(published_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8)))
+    assert functions.outbox.purge(rt) == 4, "the two the audit consumer has not read yet stay"
+    assert count(db_url, sa.select(sa.func.min(Outbox.seq))) == 5
+    rt.close()

@@ -29,7 +29,7 @@ from shared.web import make_flask_app
 FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit,
              functions.fanout, functions.notifications)
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
-TIMED = (functions.recurrence, functions.reminders)
+TIMED = (functions.recurrence, functions.reminders, functions.outbox)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -19,7 +19,7 @@ from shared.auth import user_id_from_token
 from shared.consumer import ConsumerLoop
 from shared.errors import ProblemError
 from shared.events import TOPICS, Event
-from shared.models import EventLog
+from shared.models import EventLog, Outbox
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.web import function_app, subscribe
@@ -36,8 +36,21 @@ MAX_MESSAGES_PER_SECOND = 10
 
 
 def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
-    """The user's events after `since` from the audit log, or None when `since` is unknown."""
+    """The user's events after `since`, or None when `since` is unknown or too far behind.
+
+    The event stream (the numbered outbox) answers first: it holds every published event at
+    once, even one the audit consumer has not recorded yet. Older anchors come from the audit log.
+    """
     with rt.sessions() as session:
+        anchor_seq = session.scalar(sa.select(Outbox.seq).where(Outbox.event_id == since[:36],
+                                                                Outbox.user_id == user_id))
+        if anchor_seq is not None:
+            payloads = session.scalars(sa.select(Outbox.payload).where(
+                Outbox.user_id == user_id, Outbox.seq > anchor_seq).order_by(Outbox.seq)
+                .limit(BACKLOG_LIMIT + 1)).all()
+            if len(payloads) > BACKLOG_LIMIT:
+                return None  # too far behind: a reload is cheaper than a replay
+            return [Event.from_dict(p) for p in payloads]
         anchor = session.scalar(sa.select(EventLog.id).where(EventLog.event_id == since[:36],
                                                               EventLog.user_id == user_id))
         if anchor is None:
@@ -45,7 +58,7 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
         rows = session.scalars(sa.select(EventLog).where(EventLog.user_id == user_id, EventLog.id > anchor)
                                .order_by(EventLog.id).limit(BACKLOG_LIMIT + 1)).all()
     if len(rows) > BACKLOG_LIMIT:
-        return None  # too far behind: a reload is cheaper than a replay
+        return None
     return [Event(event_type=r.event_type, user_id=r.user_id, aggregate_id=r.aggregate_id, data=r.data,
                   event_id=r.event_id, timestamp=r.timestamp, correlation_id=r.correlation_id or r.event_id)
             for r in rows]

@@ -22,6 +22,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("seq", BigId, nullable=True))
     # Rows published before this revision keep a NULL seq: the stream starts after them.
     op.create_index("ix_outbox_seq", "outbox", ["seq"], unique=True)
+    op.create_index("ix_outbox_user_seq", "outbox", ["user_id", "seq"],
+                    postgresql_where=sa.text("seq IS NOT NULL"), sqlite_where=sa.text("seq IS NOT NULL"))
     op.create_table(
         "consumer_offsets",
         sa.Column("consumer", sa.String(length=100), nullable=False),
@@ -52,6 +54,7 @@ def downgrade() -> None:
     op.drop_index("ix_dead_letters_open", table_name="dead_letters")
     op.drop_table("dead_letters")
     op.drop_table("consumer_offsets")
+    op.drop_index("ix_outbox_user_seq", table_name="outbox")
     op.drop_index("ix_outbox_seq", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("seq")

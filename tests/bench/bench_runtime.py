@@ -146,13 +146,67 @@ def rss_mb(pid: int) -> dict:
     return {"total_mb": round(sum(per.values()), 1), "processes": len(per), "per_process_mb": sorted(per.values())}
 
 
-def wrk(base: str, users: list[list[str]], cfg: Config) -> dict:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids) -> float:
+    """user + system CPU seconds of these processes so far (/proc/<pid>/stat)."""
+    total = 0
+    for p in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / TICK
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for comm in pathlib.Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+class CpuMeter:
+    """Where the CPU went during a measured window: the server's processes, PostgreSQL, the whole machine."""
+
+    def __init__(self, server_pid: int):
+        self.server = process_tree(server_pid)
+        self.pg = postgres_pids()
+        self.start = (cpu_seconds(self.server), cpu_seconds(self.pg), self._machine(), time.perf_counter())
+
+    @staticmethod
+    def _machine() -> float:
+        fields = pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        idle = int(fields[3]) + int(fields[4])
+        return (sum(int(f) for f in fields[:8]) - idle) / TICK
+
+    def stop(self, requests: int) -> dict:
+        server, pg, machine, t = self.start
+        wall = time.perf_counter() - t
+        server = cpu_seconds(self.server) - server
+        pg = cpu_seconds(postgres_pids()) - pg
+        machine = self._machine() - machine
+        per = (lambda x: round(1000 * x / requests, 2)) if requests else (lambda x: None)
+        return {"wall_s": round(wall, 2), "server_cores": round(server / wall, 2), "postgres_cores": round(pg / wall, 2),
+                "machine_cores": round(machine / wall, 2), "server_ms_per_request": per(server),
+                "postgres_ms_per_request": per(pg), "other_cores": round((machine - server - pg) / wall, 2)}
+
+
+def wrk(base: str, users: list[list[str]], cfg: Config, server_pid: int | None = None) -> dict:
     """A warm-up run (discarded), then the measured run; wrk's done() prints one JSON line."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(f"{u} {t}" for u, t in users) + "\n")
     env = {**os.environ, "WRK_USERS": f.name}
-    result = None
+    result = meter = None
     for seconds in (cfg.warmup, cfg.duration):
+        if seconds == cfg.duration and server_pid is not None:
+            meter = CpuMeter(server_pid)
         out = subprocess.run([ensure_wrk(), f"-t{cfg.wrk_threads}", f"-c{cfg.connections}", f"-d{seconds}s",
                               "--timeout", "10s", "-s", str(WRK_SCRIPT), base], env=env, capture_output=True,
                              text=True, timeout=seconds + 60)
@@ -160,6 +214,8 @@ def wrk(base: str, users: list[list[str]], cfg: Config) -> dict:
         if out.returncode or not lines:
             raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
         result = json.loads(lines[-1])
+    if meter is not None:
+        result["cpu"] = meter.stop(result["requests"])
     os.unlink(f.name)
     return result
 
@@ -289,7 +345,7 @@ def bench_write_paths(cfg: Config, results: dict, only: set[str]) -> None:
             srv = None
             try:
                 srv = server(app, url, **env).start()
-                results[key] = wrk(srv.url, users, cfg)
+                results[key] = wrk(srv.url, users, cfg, srv.proc.pid)
                 results[key]["rss"] = rss_mb(srv.proc.pid)
             except Exception as exc:
                 results[key] = {"error": f"{type(exc).__name__}: {exc}", "server": tail(srv)}
@@ -307,7 +363,7 @@ def bench_write_paths(cfg: Config, results: dict, only: set[str]) -> None:
         try:
             users = make_users(url, cfg.bench_users)
             srv = server(COMBINED, url).start()
-            results["combined"] = wrk(srv.url, users, cfg)
+            results["combined"] = wrk(srv.url, users, cfg, srv.proc.pid)
             backlog = Backlog(url)
             results["combined"]["drain"] = backlog.wait_empty(timeout=180)
             backlog.close()
@@ -362,7 +418,9 @@ def bench_open_loop(cfg: Config, **env: str) -> dict:
                       seconds=warmup + cfg.open_seconds + 6)
         connected = swarm.connected()
         backlog = Backlog(url, () if "KAFKA_BOOTSTRAP_SERVERS" in env else CONSUMERS)
+        meter = CpuMeter(srv.proc.pid)
         load = run_load(srv.url, users, concurrency=250, duration=cfg.open_seconds, warmup=warmup, rate=cfg.open_rate)
+        cpu = meter.stop(int(load["rate"] * (warmup + cfg.open_seconds)))
         drained = backlog.wait_empty(timeout=60)
         relay = backlog.conn.execute(
             "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at))"
@@ -371,7 +429,7 @@ def bench_open_loop(cfg: Config, **env: str) -> dict:
         sockets = swarm.finish()
         return {"generator": "tests/bench/load.py --rate (aiohttp, open loop, 250 clients)",
                 "offered_rate": cfg.open_rate, "load": load, "connected": connected, "sockets": sockets,
-                "backlog": drained, "commit_to_published_p95_ms": round((relay or 0) * 1000, 1)}
+                "backlog": drained, "cpu": cpu, "commit_to_published_p95_ms": round((relay or 0) * 1000, 1)}
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:], "server": tail(srv)}
     finally:
@@ -484,6 +542,14 @@ def fmt(value, digits: int = 0) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
 
 
+def cpu_note(x: dict) -> str:
+    c = x.get("cpu")
+    if not c:
+        return ""
+    return (f"; CPU per create: app {fmt(c['server_ms_per_request'], 2)} ms, PostgreSQL "
+            f"{fmt(c['postgres_ms_per_request'], 2)} ms; machine {c['machine_cores']} of {os.cpu_count()} cores busy")
+
+
 def verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
@@ -497,7 +563,8 @@ def table(r: dict, cfg: Config) -> list[str]:
     floor = r.get("floor", {}).get("rate")
     if "floor" in r:
         rows.append(("stack floor: bare WSGI + psycopg, one CTE insert (wrk)", err("floor") or
-                     f"{fmt(floor)} creates/s, p95 {fmt(r.get('floor', {}).get('p95_ms'), 1)} ms", "–", "–"))
+                     f"{fmt(floor)} creates/s, p95 {fmt(r.get('floor', {}).get('p95_ms'), 1)} ms" + cpu_note(r["floor"]),
+                     "–", "–"))
     for key, label, target in (("api", "API create, write path (loops off)", 0.7),
                                ("combined", "API create, full combined app (loops on)", 0.6)):
         x = r.get(key)
@@ -508,7 +575,7 @@ def table(r: dict, cfg: Config) -> list[str]:
             continue
         ratio = round(x["rate"] / floor, 2) if floor else None
         rows.append((label, f"{fmt(x['rate'])} creates/s = **{fmt(ratio, 2)} × floor**, p95 {fmt(x['p95_ms'], 1)} ms, "
-                     f"{x['errors']} errors", f"≥ {target} × floor", verdict(ratio >= target if ratio else None)))
+                     f"{x['errors']} errors" + cpu_note(x), f"≥ {target} × floor", verdict(ratio >= target if ratio else None)))
         if key == "combined" and "drain" in x:
             d = x["drain"]
             at = d.get("at_stop", {})
@@ -541,7 +608,7 @@ def table(r: dict, cfg: Config) -> list[str]:
         rows.append((f"open loop {cfg.open_rate}/s, {label}: commit → socket p95",
                      f"**{fmt(p95, 1)} ms** (p50 {fmt(s.get('p50_ms'), 1)}, p99 {fmt(s.get('p99_ms'), 1)}; commit → "
                      f"published p95 {x['commit_to_published_p95_ms']} ms; create p95 {fmt(load['p95_ms'], 1)} ms, "
-                     f"{fmt(load['rate'])}/s achieved)", f"≤ {target} ms", verdict(p95 <= target if p95 else None)))
+                     f"{fmt(load['rate'])}/s achieved" + cpu_note(x) + ")", f"≤ {target} ms", verdict(p95 <= target if p95 else None)))
         if key == "openloop":
             empty = b.get("all_caught_up_s")
             rows.append((f"open loop {cfg.open_rate}/s, {label}: backlog empty after the stop",
