@@ -45,14 +45,20 @@ def post_worker_init(worker):
         if hub is not None:
             hub.close_all()
         rt = extensions.get("taskflow")
-        if rt is not None and rt.election is not None:
-            # Stopping loops blocks; under gevent a signal handler runs in the event loop, which must not.
-            if worker.cfg.worker_class_str == "gevent":
-                import gevent
 
-                gevent.spawn(rt.election.stop)
-            else:
+        def stop_loops_then_exit():
+            # Loops stop first: the lease goes to another worker now, and Kafka consumers leave
+            # their groups instead of making the next member wait for a session timeout.
+            if rt is not None and rt.election is not None:
                 rt.election.stop()
-        worker.handle_exit(signum, frame)
+            worker.handle_exit(signum, frame)
+
+        # Stopping loops blocks; under gevent a signal handler runs in the event loop, which must not.
+        if worker.cfg.worker_class_str == "gevent":
+            import gevent
+
+            gevent.spawn(stop_loops_then_exit)
+        else:
+            stop_loops_then_exit()
 
     signal.signal(signal.SIGTERM, close_sockets_then_exit)

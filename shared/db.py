@@ -59,10 +59,11 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
             cur.close()
 
         return engine
-    # Overflow connections are closed on check-in, so the pool must hold as many connections
-    # as the threads that use it at once (gunicorn's gthread `threads`), or each request reconnects.
-    kwargs.setdefault("pool_size", 32)
-    kwargs.setdefault("max_overflow", 16)
+    # Under gevent a request does not hold a thread, so the pool (not the thread count) bounds how
+    # many queries a worker runs at once; PostgreSQL on a small machine gains nothing past ~10, and
+    # every worker of every replica shares the server's max_connections (Render's free plan: ~100).
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 5)
     # No pre-ping: it costs a round trip per request. A dropped connection invalidates the pool
     # on first use instead, and recycling bounds how old a connection gets.
     kwargs.setdefault("pool_recycle", 1800)

@@ -37,19 +37,18 @@ class PostgresLease:
         self._conn = None
 
     def try_acquire(self) -> bool:
+        """Try the lock on our own connection (kept between attempts; a new one after an error)."""
         import psycopg
 
-        self.release()
         try:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
-                                         application_name=f"taskflow-leader-{os.getpid()}")
-            got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()[0]
+            if self._conn is None:
+                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                             application_name=f"taskflow-leader-{os.getpid()}")
+            return bool(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()[0])
         except psycopg.Error as exc:
             log.warning("leader lease unavailable", extra={"error": str(exc)})
-            got = False
-        if not got:
             self.release()
-        return bool(got)
+            return False
 
     def still_held(self) -> bool:
         import psycopg

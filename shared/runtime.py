@@ -83,7 +83,9 @@ class Runtime:
             log.warning("PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
                         "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
                         "to PostgreSQL.", extra={"database_url": settings.database_url})
-        self.engine: sa.Engine = make_engine(settings.database_url)
+        pool = {} if settings.database_url.startswith("sqlite") else {
+            "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        self.engine: sa.Engine = make_engine(settings.database_url, **pool)
         self.sessions = make_sessionmaker(self.engine)
         self.postgres = self.engine.dialect.name == "postgresql"
         self.transport: Transport = transport or make_transport(settings)

@@ -54,6 +54,8 @@ class Settings:
     outbox_retention_days: int = 7
     reminder_grace_minutes: int = 60
     relay_batch_size: int = 500
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
     run_background_workers: bool = True
     ws_ping_seconds: float = 25.0
     ws_queue_size: int = 256
@@ -107,6 +109,8 @@ class Settings:
             outbox_retention_days=_int(env, "OUTBOX_RETENTION_DAYS", 7),
             reminder_grace_minutes=_int(env, "REMINDER_GRACE_MINUTES", 60),
             relay_batch_size=_int(env, "RELAY_BATCH_SIZE", 500),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
             ws_ping_seconds=float(_int(env, "WS_PING_SECONDS", 25)),
             ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256),

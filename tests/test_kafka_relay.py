@@ -91,7 +91,7 @@ def test_outbox_cron_route_relays_what_is_waiting_and_is_guarded(settings, broke
     probe = api.request("OPTIONS", "/outbox-cron", auth=False, headers={"dapr-api-token": "s3cret-app-token"})
     assert probe.status_code == 200
     sweep = api.request("POST", "/outbox-cron", auth=False, headers={"dapr-api-token": "s3cret-app-token"})
-    assert sweep.status_code == 200 and sweep.json() == {"published": 3, "pending": 0}
+    assert sweep.status_code == 200 and sweep.json() == {"published": 3, "pending": 0, "purged": 0}
     records = read_topic(broker.bootstrap, TASKS_TOPIC, want=of_user(api.user_id), count=3)
     assert [envelope(r)["data"]["title"] for r in records] == ["cron 0", "cron 1", "cron 2"]
 

@@ -48,7 +48,6 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.db import make_engine, migrate  # noqa: E402
 from shared.models import Outbox, Task, User  # noqa: E402
-from tests.bench.harness import run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -257,6 +256,27 @@ class Backlog:
         self.conn.close()
 
 
+def open_loop(base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float,
+              rate: float) -> dict:
+    """tests/bench/load.py in its own process (harness.run_load's command line), with its CPU use recorded."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(users, f)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
+                             "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", str(warmup),
+                             "--rate", str(rate)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cpu = 0.0
+    while proc.poll() is None:  # sample until it exits: /proc/<pid> is gone after the wait
+        cpu = cpu_seconds([proc.pid]) or cpu
+        time.sleep(0.1)
+    out, err = proc.communicate()
+    os.unlink(f.name)
+    if proc.returncode:
+        raise RuntimeError(f"load.py exited {proc.returncode}: {err[-600:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["generator_cores"] = round(cpu / (warmup + duration), 2)
+    return result
+
+
 def fill_events(url: str, users: list[list[str]], count: int) -> None:
     """`count` task.created events as the API writes them (task row + outbox row), unpublished."""
     from functions.tasks import service
@@ -339,6 +359,7 @@ def bench_write_paths(cfg: Config, results: dict, only: set[str]) -> None:
     try:
         users = make_users(url, cfg.bench_users)
         for key, app, env in (("floor", "tests.bench.floor_app:app", {}),
+                              ("floor_notify", "tests.bench.floor_app:app", {"FLOOR_NOTIFY": "1"}),
                               ("api", "functions.tasks:create_app()", {"RUN_BACKGROUND_WORKERS": "false"})):
             if key not in only:
                 continue
@@ -419,8 +440,11 @@ def bench_open_loop(cfg: Config, **env: str) -> dict:
         connected = swarm.connected()
         backlog = Backlog(url, () if "KAFKA_BOOTSTRAP_SERVERS" in env else CONSUMERS)
         meter = CpuMeter(srv.proc.pid)
-        load = run_load(srv.url, users, concurrency=250, duration=cfg.open_seconds, warmup=warmup, rate=cfg.open_rate)
+        swarm_cpu = cpu_seconds(p.pid for p in swarm.procs)
+        load = open_loop(srv.url, users, concurrency=250, duration=cfg.open_seconds, warmup=warmup, rate=cfg.open_rate)
         cpu = meter.stop(int(load["rate"] * (warmup + cfg.open_seconds)))
+        cpu["socket_clients_cores"] = round((cpu_seconds(p.pid for p in swarm.procs) - swarm_cpu) / cpu["wall_s"], 2)
+        cpu["load_generator_cores"] = load["generator_cores"]
         drained = backlog.wait_empty(timeout=60)
         relay = backlog.conn.execute(
             "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at))"
@@ -438,6 +462,13 @@ def bench_open_loop(cfg: Config, **env: str) -> dict:
         if srv is not None:
             srv.stop()
         drop_database(url)
+
+
+def crc32c_impl() -> str:
+    """kafka-python checksums every record batch: in C with the `crc32c` package, else in pure Python."""
+    from kafka.record import util
+
+    return "native (crc32c package)" if type(util._crc32c).__name__ == "builtin_function_or_method" else "pure Python"
 
 
 def bench_relay(cfg: Config, bootstrap: str) -> dict:
@@ -493,7 +524,7 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         return {"events": published, "relay_s": round(relay_s, 2), "relay_rate": round(published / relay_s, 1),
                 "raw_s": round(raw_s, 2), "raw_rate": round(len(payloads) / raw_s, 1), "raw_ok": ok,
                 "raw_flush_per_batch_rate": round(len(payloads) / raw_batched_s, 1), "batch": batch,
-                "ratio": round(raw_s / relay_s, 3)}
+                "ratio": round(raw_s / relay_s, 3), "crc32c": crc32c_impl()}
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
     finally:
@@ -510,7 +541,7 @@ def bench_many_sockets(cfg: Config) -> dict:
                             WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "2")).start()
         load_users = users[:20]
         idle_rss = rss_mb(srv.proc.pid)
-        idle = run_load(srv.url, load_users, concurrency=20, duration=cfg.many_seconds, warmup=1, rate=cfg.many_rate)
+        idle = open_loop(srv.url, load_users, concurrency=20, duration=cfg.many_seconds, warmup=1, rate=cfg.many_rate)
         started = time.perf_counter()
         swarm = Swarm(socket_urls(srv.port, users, cfg.sockets_per_user, cfg.many_sockets),
                       seconds=cfg.many_seconds + 25, per_process=5_000)
@@ -518,7 +549,7 @@ def bench_many_sockets(cfg: Config) -> dict:
         connect_s = time.perf_counter() - started
         time.sleep(2)
         open_rss = rss_mb(srv.proc.pid)
-        busy = run_load(srv.url, load_users, concurrency=20, duration=cfg.many_seconds, warmup=1, rate=cfg.many_rate)
+        busy = open_loop(srv.url, load_users, concurrency=20, duration=cfg.many_seconds, warmup=1, rate=cfg.many_rate)
         sockets = swarm.finish(timeout=180)
         return {"sockets": cfg.many_sockets, "connected": connected, "connect_s": round(connect_s, 1),
                 "opened": sockets["opened"], "still_open": sockets["still_open"], "failed": sockets["failed"],
@@ -546,8 +577,11 @@ def cpu_note(x: dict) -> str:
     c = x.get("cpu")
     if not c:
         return ""
+    clients = (f", socket clients {c['socket_clients_cores']}, load generator {c['load_generator_cores']}"
+               if "socket_clients_cores" in c else "")
     return (f"; CPU per create: app {fmt(c['server_ms_per_request'], 2)} ms, PostgreSQL "
-            f"{fmt(c['postgres_ms_per_request'], 2)} ms; machine {c['machine_cores']} of {os.cpu_count()} cores busy")
+            f"{fmt(c['postgres_ms_per_request'], 2)} ms; cores busy: machine {c['machine_cores']} of {os.cpu_count()}"
+            f" (app {c['server_cores']}, PostgreSQL {c['postgres_cores']}{clients})")
 
 
 def verdict(ok: bool | None) -> str:
@@ -565,6 +599,11 @@ def table(r: dict, cfg: Config) -> list[str]:
         rows.append(("stack floor: bare WSGI + psycopg, one CTE insert (wrk)", err("floor") or
                      f"{fmt(floor)} creates/s, p95 {fmt(r.get('floor', {}).get('p95_ms'), 1)} ms" + cpu_note(r["floor"]),
                      "–", "–"))
+    if "floor_notify" in r:
+        x = r["floor_notify"]
+        rows.append(("… floor + `pg_notify` in the same statement (as the app's insert does)", err("floor_notify") or
+                     f"{fmt(x['rate'])} creates/s = {fmt(x['rate'] / floor if floor else None, 2)} × floor, p95 "
+                     f"{fmt(x['p95_ms'], 1)} ms" + cpu_note(x), "–", "–"))
     for key, label, target in (("api", "API create, write path (loops off)", 0.7),
                                ("combined", "API create, full combined app (loops on)", 0.6)):
         x = r.get(key)
@@ -618,7 +657,8 @@ def table(r: dict, cfg: Config) -> list[str]:
     if x is not None:
         rows.append(("outbox → Kafka relay vs raw kafka-python produce", err("relay") or
                      f"relay {fmt(x['relay_rate'])}/s vs raw {fmt(x['raw_rate'])}/s = **{x['ratio']} ×** "
-                     f"({fmt(x['events'])} events; raw with a flush per {x['batch']}: {fmt(x['raw_flush_per_batch_rate'])}/s)",
+                     f"({fmt(x['events'])} events; raw with a flush per {x['batch']}: {fmt(x['raw_flush_per_batch_rate'])}/s; "
+                     f"kafka-python CRC32C {x['crc32c']})",
                      "≥ 0.9 ×", verdict(x["ratio"] >= 0.9)))
     x = r.get("sockets")
     if x is not None:
@@ -638,7 +678,7 @@ def table(r: dict, cfg: Config) -> list[str]:
     return out
 
 
-SECTIONS = ("floor", "api", "combined", "drain", "openloop", "kafka", "relay", "sockets")
+SECTIONS = ("floor", "floor_notify", "api", "combined", "drain", "openloop", "kafka", "relay", "sockets")
 
 
 def main() -> None:
@@ -664,7 +704,7 @@ def main() -> None:
             results[name] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
         print(f"[bench_runtime] {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
-    if only & {"floor", "api", "combined"}:
+    if only & {"floor", "floor_notify", "api", "combined"}:
         t = time.perf_counter()
         try:
             bench_write_paths(cfg, results, only)

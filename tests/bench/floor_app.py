@@ -11,7 +11,7 @@ then answer 201 with the task as JSON. Served by the same gunicorn config as the
 already patched the standard library and psycopg waits cooperatively. The ratio of the API's
 creates/s to this app's is what tests/bench/bench_runtime.py reports.
 
-Environment: DATABASE_URL, JWT_SECRET, FLOOR_POOL_SIZE (connections per worker, default 10).
+Environment: DATABASE_URL, JWT_SECRET, FLOOR_POOL_SIZE (connections per worker, default 10), FLOOR_NOTIFY.
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5
     "postgresql+psycopg://", "postgresql://", 1)
 SECRET = os.environ.get("JWT_SECRET", "dev-only-insecure-jwt-secret-change-me-in-production")
 POOL_SIZE = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
+# FLOOR_NOTIFY=1 adds what the app's statement adds: `SELECT pg_notify('taskflow_outbox', '')` on the same
+# round trip (the relay's wake-up), to tell the cost of NOTIFY at commit apart from the app's own overhead.
+NOTIFY = os.environ.get("FLOOR_NOTIFY", "").lower() in ("1", "true", "yes")
 
 SQL = (
     "WITH new_row AS ("
@@ -39,6 +42,9 @@ SQL = (
     " INSERT INTO outbox (event_id, topic, event_type, user_id, payload, created_at, attempts)"
     " VALUES (%(event_id)s, 'tasks.events', 'task.created', %(user_id)s, %(payload)s, %(now)s, 0)"
 )
+if NOTIFY:
+    SQL = SQL.replace(") INSERT INTO outbox", "), ev AS (INSERT INTO outbox", 1) + (
+        " RETURNING id) SELECT pg_notify('taskflow_outbox', '') FROM ev")
 
 
 class Pool:
