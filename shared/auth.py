@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 
 import jwt
 from argon2 import PasswordHasher
@@ -44,22 +46,35 @@ def user_id_from_token(settings: Settings, token: str | None) -> str:
     if not token:
         raise Unauthorized("A bearer token is required.")
     try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret,
-            algorithms=["HS256"],
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            options={"require": ["sub", "exp"], "verify_aud": settings.jwt_audience is not None},
-        )
+        sub, expires = _verified_claims(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, token)
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired; sign in again.") from exc
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("The token is invalid.") from exc
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
+    if time.time() >= expires:  # checked on every use: the verification below is cached
+        raise Unauthorized("The token has expired; sign in again.")
+    if not sub:
         raise Unauthorized("The token has no subject.")
     return sub
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(secret: str, issuer: str | None, audience: str | None, token: str) -> tuple[str, float]:
+    """Verify signature and claims once per token (an API client sends the same token many times).
+
+    Only tokens that verify are cached (an exception is never cached), so a forged token costs its
+    sender a full verification every time; expiry is re-checked by the caller on every use.
+    """
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        issuer=issuer,
+        audience=audience,
+        options={"require": ["sub", "exp"], "verify_aud": audience is not None},
+    )
+    sub = claims.get("sub")
+    return (sub if isinstance(sub, str) else ""), float(claims["exp"])
 
 
 def bearer_token(header: str | None) -> str | None:

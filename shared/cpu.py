@@ -8,28 +8,30 @@ calling greenlet waits. Without gevent (threaded servers, tests) it calls straig
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-CPU_THREADS = int(os.environ.get("CPU_THREADS", "2"))
-
 
 @functools.cache
 def _pool():
-    """gevent's hub thread pool, bounded, when the process runs under gevent's monkey patching."""
+    """gevent's hub thread pool when the process runs under gevent's monkey patching."""
     try:
         from gevent import get_hub, monkey
     except ImportError:
         return None
     if not monkey.is_module_patched("threading"):
         return None
-    pool = get_hub().threadpool
-    pool.maxsize = max(1, CPU_THREADS)
-    return pool
+    return get_hub().threadpool
+
+
+def bound(threads: int) -> None:
+    """Cap the pool (CPU_THREADS): argon2 takes 64 MiB a hash, so the cap bounds memory as well as CPU."""
+    pool = _pool()
+    if pool is not None:
+        pool.maxsize = max(1, threads)
 
 
 def offload(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import orm
 
+from shared import cpu
 from shared.consumer import ConsumerLoop
 from shared.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.leader import Election, lease_for
@@ -79,6 +80,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, transport: Transport | None = None):
         self.settings = settings
+        cpu.bound(settings.cpu_threads)
         if settings.is_production and settings.database_url.startswith("sqlite"):
             log.warning("PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
                         "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "

@@ -55,6 +55,7 @@ class Settings:
     reminder_grace_minutes: int = 60
     relay_batch_size: int = 500
     db_pool_size: int = 10
+    cpu_threads: int = 2
     db_max_overflow: int = 5
     run_background_workers: bool = True
     ws_ping_seconds: float = 25.0
@@ -110,6 +111,7 @@ class Settings:
             reminder_grace_minutes=_int(env, "REMINDER_GRACE_MINUTES", 60),
             relay_batch_size=_int(env, "RELAY_BATCH_SIZE", 500),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            cpu_threads=_int(env, "CPU_THREADS", 2),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
             ws_ping_seconds=float(_int(env, "WS_PING_SECONDS", 25)),
