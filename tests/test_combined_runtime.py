@@ -100,7 +100,6 @@ def test_the_container_entrypoint_holds_500_sockets_on_postgresql(db_url):
         wait_until(lambda: _answers(base), timeout=120, interval=0.2, message="the entrypoint")
         alice = Client(base).signup()
         result = run_swarm(ws_urls(port, alice, 500), f"{base}/api/{alice.user_id}/tasks", alice.token, changes=20)
-        assert len(socket_owners(port)) >= 1
         assert_every_socket_got_every_change_once(result, 500)
         assert result.create_p95_ms <= 100, f"POST /tasks p95 {result.create_p95_ms:.0f} ms with 500 sockets open"
     finally:
