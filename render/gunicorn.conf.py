@@ -1,7 +1,8 @@
 """Gunicorn settings for the combined app (Render container, `make run`, benchmarks)."""
 import os
 
-bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# A container must listen on every interface; `make run` and the tests set BIND_HOST=127.0.0.1.
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 # gthread: long-lived WebSockets hold a thread each, short API calls share the rest.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from shared.events import Event, MalformedEvent, TOPIC_OF
+from shared.events import TOPIC_OF, Event, MalformedEvent
 
 
 def event_from_delivery(topic: str, headers: Mapping[str, str], body: bytes) -> tuple[Event, str]:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from shared.events import Event, MalformedEvent, TOPIC_OF
+from shared.events import TOPIC_OF, Event, MalformedEvent
 from shared.settings import Settings
 from shared.transports import KafkaTransport
 
@@ -52,7 +52,7 @@ class ConsumerLoop:
         self.ready = threading.Event()
         self.handled = 0
 
-    def start(self) -> "ConsumerLoop":
+    def start(self) -> ConsumerLoop:
         self._thread = threading.Thread(target=self._run_forever, name=f"consumer-{self.name}", daemon=True)
         self._thread.start()
         return self

@@ -82,7 +82,7 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    reminders: Mapped[list["Reminder"]] = orm.relationship(
+    reminders: Mapped[list[Reminder]] = orm.relationship(
         back_populates="task", cascade="all, delete-orphan", passive_deletes=True, order_by="Reminder.remind_at"
     )
 

@@ -37,7 +37,7 @@ def add_event(session: orm.Session, event: Event) -> Event:
     return event
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _row_and_event_statement(table: sa.Table) -> sa.Insert:
     """Build once per table: WITH new_row AS (INSERT INTO table …) INSERT INTO outbox …, all bound."""
     row = {c.key: sa.bindparam(f"r_{c.key}", type_=c.type) for c in table.columns}
@@ -146,7 +146,7 @@ class RelayWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self) -> "RelayWorker":
+    def start(self) -> RelayWorker:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
             self._thread.start()

@@ -86,7 +86,7 @@ class Rule:
             sample.append(self._place(naive))
             if len(sample) >= _GUARD_SAMPLE:
                 break
-        gaps = [b - a for a, b in zip(sample, sample[1:])]
+        gaps = [b - a for a, b in zip(sample, sample[1:], strict=False)]
         return min(gaps) if gaps else None
 
 

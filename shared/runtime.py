@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Metrics:
     """Prometheus collectors in a registry owned by the runtime (none at import time)."""
 
-    def __init__(self, runtime: "Runtime"):
+    def __init__(self, runtime: Runtime):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "taskflow_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry

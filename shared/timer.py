@@ -30,7 +30,7 @@ class SweepTimer:
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self) -> "SweepTimer":
+    def start(self) -> SweepTimer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"timer-{self.name}", daemon=True)
             self._thread.start()
@@ -47,7 +47,7 @@ class SweepTimer:
         due = self._next_due()
         if due is None:
             return self._max_sleep
-        seconds = (due - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        seconds = (due - dt.datetime.now(dt.UTC)).total_seconds()
         return min(self._max_sleep, max(0.0, seconds + 0.002))
 
     def _run(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class BadValue(ValueError):

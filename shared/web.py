@@ -184,7 +184,7 @@ def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handl
             return jsonify(status="DROP")
         with context.bound(context.RequestMeta(correlation_id=event.correlation_id)):
             try:
-                for name, topics, handle in subscribers:
+                for _name, topics, handle in subscribers:
                     if topic in topics:
                         handle([event])
             except SQLAlchemyError:

@@ -7,10 +7,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from kafka import KafkaProducer
 
-from functions.audit import consumer_loop, create_app as audit_app, record_events
+from functions.audit import consumer_loop, record_events
+from functions.audit import create_app as audit_app
 from functions.combined import create_app as combined_app
 from shared.events import Event
 from shared.models import EventLog
@@ -19,7 +22,7 @@ from tests.conftest import with_
 from tests.support.broker import read_topic
 from tests.support.net import wait_until
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def envelope(user_id="u-audit", event_type="task.created", **data):

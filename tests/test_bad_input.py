@@ -127,10 +127,10 @@ def test_bad_registrations_are_422(app_server, make_client, body, field):
 
 def test_missing_or_bad_tokens_are_401(alice):
     def token(**claims):
-        base = {"sub": alice.user_id, "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)}
+        base = {"sub": alice.user_id, "exp": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)}
         return jwt.encode({**base, **claims}, JWT_SECRET, algorithm="HS256")
 
-    expired = token(exp=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
+    expired = token(exp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
     forged = jwt.encode({"sub": alice.user_id, "exp": 4102444800}, "another-secret-another-secret-xx", algorithm="HS256")
     unsigned = jwt.encode({"sub": alice.user_id, "exp": 4102444800}, None, algorithm="none")
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"},

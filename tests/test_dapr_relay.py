@@ -31,7 +31,7 @@ def test_dapr_transport_publishes_each_change_once_keyed_by_user(settings, broke
         envelopes = [ce["data"] for ce in cloudevents]
         assert [e["event_type"] for e in envelopes] == ["task.created", "task.updated", "task.completed", "task.deleted"]
         assert len({r.partition for r in records}) == 1
-        for ce, env in zip(cloudevents, envelopes):
+        for ce, env in zip(cloudevents, envelopes, strict=True):
             assert ce["id"] == env["event_id"] and ce["type"] == env["event_type"]
             assert ce["subject"] == tid and ce["pubsubname"] == "kafka-pubsub"
             assert env["user_id"] == api.user_id and env["aggregate_id"] == tid

@@ -168,7 +168,7 @@ def test_recurrence_form_builds_each_rule_and_previews_the_next_dates(server, br
 def test_a_reminder_three_seconds_ahead_shows_its_toast(server, browser):
     page = new_page(browser, server)
     sign_up(page)
-    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
     page.get_by_label("Time zone").select_option("UTC")
     page.get_by_label("New task", exact=True).fill("Stretch")
     page.locator("#reminder").select_option("custom")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import time
 
-
 from functions.combined import create_app
 from shared.events import TASKS_TOPIC
 from tests.conftest import with_
@@ -31,7 +30,7 @@ def test_each_change_lands_once_on_tasks_events_with_key_and_cloudevent_headers(
     assert len({r.partition for r in records}) == 1, "one key, one partition: per-user order"
     assert events[1]["correlation_id"] == "c-upd"
     assert events[1]["data"]["changes"] == {"title": {"old": "ship it", "new": "ship it now"}}
-    for record, event in zip(records, events):
+    for record, event in zip(records, events, strict=True):
         headers = {k: v.decode() for k, v in record.headers}
         assert headers["ce_id"] == event["event_id"]
         assert headers["ce_type"] == event["event_type"]

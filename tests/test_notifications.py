@@ -24,7 +24,7 @@ from tests.conftest import with_
 from tests.support.live import Client
 from tests.support.net import free_port
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Receiver:

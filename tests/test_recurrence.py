@@ -20,7 +20,7 @@ from shared.models import Outbox, Task
 from tests.conftest import with_
 from tests.support.net import free_port, wait_until
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NY = zoneinfo.ZoneInfo("America/New_York")
 
 

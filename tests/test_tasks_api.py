@@ -98,7 +98,9 @@ def test_list_filters_and_cursor_pagination(api):
         if not cursor:
             break
     assert seen == list(reversed(ids))
-    listing = lambda **p: [t["title"] for t in api.request("GET", "/api/{me}/tasks", params=p).json()["items"]]
+    def listing(**p):
+        return [t["title"] for t in api.request("GET", "/api/{me}/tasks", params=p).json()["items"]]
+
     assert listing(completed="true") == ["task 0"]
     assert len(listing(completed="false")) == 6
     assert listing(tag="even") == ["task 6", "task 4", "task 2", "task 0"]
@@ -128,8 +130,8 @@ def test_probes_metrics_and_openapi_describe_every_route(api):
     spec = api.request("GET", "/openapi.json", auth=False).json()
     assert spec["openapi"].startswith("3.")
     import re
-    from functions.combined import create_app as combined
 
+    from functions.combined import create_app as combined
     from shared.settings import Settings
     app = combined(Settings(database_url="sqlite://", run_background_workers=False))
     documented = set(app.test_client().get("/openapi.json").json["paths"])

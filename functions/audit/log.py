@@ -26,6 +26,7 @@ def audit_row(event: Event) -> dict:
 
 _COLUMNS = ("event_id", "event_type", "topic", "user_id", "aggregate_id", "timestamp", "correlation_id",
             "request_id", "client_ip", "user_agent", "data", "version", "recorded_at")
+# Built once from the constant column list above; values are always bound parameters.
 _PG_INSERT = (f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
               "ON CONFLICT (event_id) DO NOTHING")
 

@@ -63,7 +63,7 @@ def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict:
 def backoff(settings, attempts: int) -> dt.timedelta:
     """Exponential backoff with ±20 % jitter: base, 2×base, 4×base … capped at 12 h."""
     seconds = settings.webhook_retry_base_seconds * 2 ** (attempts - 1)
-    return min(MAX_BACKOFF, dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2)))
+    return min(MAX_BACKOFF, dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2)))  # noqa: S311 (jitter, not a secret)
 
 
 def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 100) -> dict[str, int]:

@@ -6,9 +6,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
-from shared.errors import PreconditionFailed, Unauthorized
 from shared import events
 from shared.db import utcnow
+from shared.errors import PreconditionFailed, Unauthorized
 from shared.outbox import insert_with_event
 from shared.web import require_path_user, runtime
 

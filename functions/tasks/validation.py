@@ -9,8 +9,8 @@ import re
 from typing import Any
 
 from shared.errors import ValidationFailed
-from shared.requests import UNSET, FieldErrors, boolean, json_body  # noqa: F401 (re-exported)
 from shared.recurrence import check_flood_guard, parse_rule
+from shared.requests import UNSET, FieldErrors, boolean, json_body  # noqa: F401 (re-exported)
 from shared.timeutil import BadValue, parse_datetime, parse_timezone
 
 TITLE_MAX = 500

@@ -1,11 +1,11 @@
 """Initial schema: users, tasks, reminders, outbox, event_log (with their indexes).
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 00:23:13.815351
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'

@@ -25,9 +25,9 @@ from shared.events import Event  # noqa: E402
 from shared.models import EventLog  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
-from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 

@@ -25,9 +25,9 @@ from shared.models import Outbox  # noqa: E402
 from shared.outbox import OutboxRelay  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.transports import KafkaTransport  # noqa: E402
+from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
-from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -46,7 +46,9 @@ def bench_creates(db_url: str, broker: Tansu, **extra_env: str) -> dict:
         result = run_load(server.url, users, concurrency=CONCURRENCY, duration=DURATION)
         engine = make_engine(db_url)
         with engine.connect() as conn:
-            pending = lambda: conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+            def pending():
+                return conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+
             started = time.perf_counter()
             if extra_env.get("RUN_BACKGROUND_WORKERS") != "false":
                 wait_until(lambda: pending() == 0 or None, timeout=120, interval=0.2, message="relay to catch up")

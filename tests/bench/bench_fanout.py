@@ -21,8 +21,8 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.db import make_engine, migrate  # noqa: E402
 from shared.models import User  # noqa: E402
-from tests.support.broker import Tansu  # noqa: E402
 from tests.bench.harness import run_load  # noqa: E402
+from tests.support.broker import Tansu  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -34,7 +34,7 @@ WORKER_CLASS = os.environ.get("BENCH_WS_WORKER", "gevent")
 
 
 def token(user_id: str) -> str:
-    exp = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    exp = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     return jwt.encode({"sub": user_id, "exp": exp}, SECRET, algorithm="HS256")
 
 

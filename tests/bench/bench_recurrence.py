@@ -19,7 +19,7 @@ from shared.runtime import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def add_series(rt: Runtime, user_id: str, n: int, next_occurrence: dt.datetime) -> None:

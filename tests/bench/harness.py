@@ -18,7 +18,7 @@ def register_users(base: str, count: int) -> list[list[str]]:
     users = []
     for _ in range(count):
         r = requests.post(f"{base}/api/auth/register",
-                          json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"})
+                          json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"}, timeout=30)
         users.append([r.json()["user_id"], r.json()["token"]])
     return users
 

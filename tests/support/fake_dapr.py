@@ -76,7 +76,7 @@ class FakeDapr:
         self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
         self.http_port = self.http.server_port
 
-    def __enter__(self) -> "FakeDapr":
+    def __enter__(self) -> FakeDapr:
         self.grpc.start()
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         return self

@@ -18,7 +18,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         return self
 
@@ -37,7 +37,7 @@ class Client:
         self.user_id: str | None = None
         self.token: str | None = None
 
-    def signup(self, email: str | None = None, password: str = "correct horse battery") -> "Client":
+    def signup(self, email: str | None = None, password: str = "correct horse battery") -> Client:
         email = email or f"{uuid.uuid4().hex[:12]}@example.com"
         resp = self.http.post(f"{self.base}/api/auth/register", json={"email": email, "password": password})
         assert resp.status_code == 201, resp.text

@@ -27,7 +27,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
 
-    def start(self, ready_path: str = "/ready", timeout: float = 60) -> "ServerProcess":
+    def start(self, ready_path: str = "/ready", timeout: float = 60) -> ServerProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
                                       self.app], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
