@@ -1,4 +1,5 @@
 """Gunicorn settings for the combined app (Render container, `make run`, benchmarks)."""
+
 import os
 
 # A container must listen on every interface; `make run` and the tests set BIND_HOST=127.0.0.1.

@@ -1,4 +1,5 @@
 """Passwords (argon2id, salted and slow) and HS256 JWTs with optional issuer/audience."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Read an event delivery: a Dapr structured CloudEvent or a Knative binary-mode CloudEvent."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Kafka consumer loop (kafka-python) for the combined container: batches, DLQ, commit after the DB."""
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,18 @@ class ConsumerLoop:
     Records that can never be handled go to `<topic>.dlq` with the error in a header.
     """
 
-    def __init__(self, settings: Settings, name: str, topics: Sequence[str], handle: BatchHandler, *,
-                 group_id: str | None = None, from_latest: bool = False, max_records: int = 1000,
-                 before_commit: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        topics: Sequence[str],
+        handle: BatchHandler,
+        *,
+        group_id: str | None = None,
+        from_latest: bool = False,
+        max_records: int = 1000,
+        before_commit: Callable[[], None] | None = None,
+    ):
         self.name = name
         self._settings = settings
         self._topics = list(topics)
@@ -135,10 +145,14 @@ class ConsumerLoop:
             from kafka import KafkaProducer
 
             self._producer = KafkaProducer(**KafkaTransport(self._settings).client_config(), acks="all")
-        log.warning("poison record sent to DLQ", extra={"consumer": self.name, "topic": record.topic,
-                                                         "offset": record.offset, "error": error})
-        headers = list(record.headers or []) + [("dlq_error", error.encode()[:1000]),
-                                                ("dlq_consumer", self.name.encode())]
+        log.warning(
+            "poison record sent to DLQ",
+            extra={"consumer": self.name, "topic": record.topic, "offset": record.offset, "error": error},
+        )
+        headers = list(record.headers or []) + [
+            ("dlq_error", error.encode()[:1000]),
+            ("dlq_consumer", self.name.encode()),
+        ]
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
 
 

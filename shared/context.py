@@ -1,4 +1,5 @@
 """Request metadata that travels with events and log lines instead of through signatures."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Engine, sessions, the unit of work at the edge, and Alembic migrations."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,9 +44,9 @@ def utcnow() -> dt.datetime:
 def make_engine(url: str, **kwargs) -> sa.Engine:
     """Create an engine tuned for the dialect (SQLite: WAL, busy timeout, FKs)."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = sa.create_engine(url, **kwargs)

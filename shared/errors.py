@@ -1,4 +1,5 @@
 """Domain errors and their one translation into RFC 9457 problem details."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,15 @@ class ProblemError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: dict[str, str] | None = None,
-                 status: int | None = None, title: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: dict[str, str] | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors

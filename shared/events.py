@@ -1,4 +1,5 @@
 """The event catalog and envelope (DESIGN.md "Event envelope")."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,7 +58,7 @@ class Event:
     timestamp: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC))
     correlation_id: str = dataclasses.field(default_factory=lambda: context.correlation_id() or str(uuid.uuid4()))
     metadata: dict[str, str] = dataclasses.field(
-        default_factory=lambda: (context.current().as_dict() if context.current() else {})
+        default_factory=lambda: context.current().as_dict() if context.current() else {}
     )
     version: int = ENVELOPE_VERSION
 

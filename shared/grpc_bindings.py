@@ -1,4 +1,5 @@
 """Serve cron sweeps over Dapr's gRPC app protocol (dapr.ext.grpc.App), same handlers as HTTP."""
+
 from __future__ import annotations
 
 import logging
@@ -13,6 +14,7 @@ def binding_app(bindings: dict[str, Callable[[], tuple[dict, bool]]]):
 
     app = App()
     for name, sweep in bindings.items():
+
         def handler(_request, _name=name, _sweep=sweep):
             body, ok = _sweep()
             log.info("binding sweep done", extra={"binding": _name, **body})

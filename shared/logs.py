@@ -1,4 +1,5 @@
 """JSON log lines, each carrying the correlation id of what is being handled."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -2,6 +2,7 @@
 
 Models never open or commit sessions; the unit of work at the edge does.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -196,8 +197,12 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint("channel", "target_id", "event_id"),
-        sa.Index("ix_deliveries_due", "next_attempt_at",
-                 postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+        sa.Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
         sa.Index("ix_deliveries_target", "target_id", "created_at"),
     )
 

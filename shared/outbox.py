@@ -1,4 +1,5 @@
 """Transactional outbox: write events with the change, relay them in order afterwards."""
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,11 @@ def add_event(session: orm.Session, event: Event) -> Event:
 def _row_and_event_statement(table: sa.Table) -> sa.Insert:
     """Build once per table: WITH new_row AS (INSERT INTO table …) INSERT INTO outbox …, all bound."""
     row = {c.key: sa.bindparam(f"r_{c.key}", type_=c.type) for c in table.columns}
-    out = {c.key: sa.bindparam(f"o_{c.key}", type_=c.type) for c in Outbox.__table__.columns
-           if c.key in _OUTBOX_INSERT_COLUMNS}
+    out = {
+        c.key: sa.bindparam(f"o_{c.key}", type_=c.type)
+        for c in Outbox.__table__.columns
+        if c.key in _OUTBOX_INSERT_COLUMNS
+    }
     new_row = sa.insert(table).values(row).cte("new_row")
     return sa.insert(Outbox.__table__).values(out).add_cte(new_row)
 
@@ -72,8 +76,9 @@ def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session]
 class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
-    def __init__(self, sessions: orm.sessionmaker[orm.Session], transport: Transport, batch_size: int = 500,
-                 on_published=None):
+    def __init__(
+        self, sessions: orm.sessionmaker[orm.Session], transport: Transport, batch_size: int = 500, on_published=None
+    ):
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
@@ -101,9 +106,7 @@ class OutboxRelay:
             sent = self._transport.publish([(r.topic, r.payload) for r in rows])
             if sent:
                 session.execute(
-                    sa.update(Outbox)
-                    .where(Outbox.id.in_([r.id for r in rows[:sent]]))
-                    .values(published_at=utcnow())
+                    sa.update(Outbox).where(Outbox.id.in_([r.id for r in rows[:sent]])).values(published_at=utcnow())
                 )
             if sent < len(rows):
                 session.execute(

@@ -3,6 +3,7 @@
 Rules are expanded on naive wall-clock times and each occurrence is then placed in the zone,
 so a daily 09:00 stays 09:00 local across DST transitions.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,7 +98,7 @@ def _localise_until(text: str, tz_name: str) -> str:
         return text
     until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     local = until.astimezone(zone(tz_name)).strftime("%Y%m%dT%H%M%S")
-    return text[:match.start()] + f"UNTIL={local}" + text[match.end():]
+    return text[: match.start()] + f"UNTIL={local}" + text[match.end() :]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -146,8 +147,14 @@ def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:
     return naive.replace(tzinfo=zone(tzid)).astimezone(UTC)
 
 
-def parse_rule(text: object, tz_name: str, dtstart: object = None, *, default_start: dt.datetime | None = None,
-               field: str = "recurrence_rule") -> Rule:
+def parse_rule(
+    text: object,
+    tz_name: str,
+    dtstart: object = None,
+    *,
+    default_start: dt.datetime | None = None,
+    field: str = "recurrence_rule",
+) -> Rule:
     """Validate and parse a rule; raise BadValue (with the field named by the caller) when it is wrong."""
     body, dtstart_line = normalise(text)
     given = None if dtstart is None else parse_datetime(dtstart, tz_name)

@@ -1,4 +1,5 @@
 """Parse request bodies at the edge: JSON objects only, known fields only, errors per field."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,8 +15,9 @@ UNSET: Any = object()
 def json_body(allowed: set[str]) -> dict[str, Any]:
     """Return the JSON object body, refusing malformed JSON, non-objects and unknown fields."""
     if not request.is_json:
-        raise ProblemError("Send a JSON body with Content-Type: application/json.", status=415,
-                           title="Unsupported media type")
+        raise ProblemError(
+            "Send a JSON body with Content-Type: application/json.", status=415, title="Unsupported media type"
+        )
     body = request.get_json(silent=True)
     if body is None:
         raise ProblemError("The request body is not valid JSON.", title="Malformed JSON")
@@ -23,8 +25,9 @@ def json_body(allowed: set[str]) -> dict[str, Any]:
         raise ValidationFailed("The request body must be a JSON object.")
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationFailed("Unknown fields in the request body.",
-                               errors={name[:100]: "unknown field" for name in unknown[:20]})
+        raise ValidationFailed(
+            "Unknown fields in the request body.", errors={name[:100]: "unknown field" for name in unknown[:20]}
+        )
     return body
 
 

@@ -1,4 +1,5 @@
 """The objects one process owns: settings, engine, sessions, transport, relay, metrics."""
+
 from __future__ import annotations
 
 import logging
@@ -24,11 +25,15 @@ class Metrics:
             "taskflow_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "taskflow_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=self.registry,
+            "taskflow_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
         )
-        self.published = Counter("taskflow_outbox_published_total", "Events relayed to the transport",
-                                 registry=self.registry)
+        self.published = Counter(
+            "taskflow_outbox_published_total", "Events relayed to the transport", registry=self.registry
+        )
         pending = Gauge("taskflow_outbox_pending", "Outbox rows not yet published", registry=self.registry)
         pending.set_function(runtime.pending_events)
 
@@ -39,15 +44,19 @@ class Runtime:
     def __init__(self, settings: Settings, transport: Transport | None = None):
         self.settings = settings
         if settings.is_production and settings.database_url.startswith("sqlite"):
-            log.warning("PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
-                        "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
-                        "to PostgreSQL.", extra={"database_url": settings.database_url})
+            log.warning(
+                "PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
+                "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
+                "to PostgreSQL.",
+                extra={"database_url": settings.database_url},
+            )
         self.engine: sa.Engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.transport: Transport = transport or make_transport(settings)
         self.metrics = Metrics(self)
-        self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size,
-                                 on_published=self.metrics.published.inc)
+        self.relay = OutboxRelay(
+            self.sessions, self.transport, settings.relay_batch_size, on_published=self.metrics.published.inc
+        )
         self.relay_worker: RelayWorker | None = None
         self.timers: dict[str, SweepTimer] = {}
         self.consumers: list = []

@@ -1,4 +1,5 @@
 """Typed settings, read from the environment once and passed in everywhere."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """In-process timers for the combined app: sleep until the next due moment, wake early on demand."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,8 +17,13 @@ class SweepTimer:
     replica may have added work without waking this one).
     """
 
-    def __init__(self, name: str, sweep: Callable[[], object], next_due: Callable[[], dt.datetime | None],
-                 max_sleep: float = 30.0):
+    def __init__(
+        self,
+        name: str,
+        sweep: Callable[[], object],
+        next_due: Callable[[], dt.datetime | None],
+        max_sleep: float = 30.0,
+    ):
         self.name = name
         self._sweep = sweep
         self._next_due = next_due

@@ -1,4 +1,5 @@
 """Parsing and formatting of times and IANA timezones at the edge."""
+
 from __future__ import annotations
 
 import datetime as dt

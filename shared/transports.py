@@ -1,4 +1,5 @@
 """Event transports: kafka (kafka-python), dapr (DaprClient.publish_event), local (in-process bus)."""
+
 from __future__ import annotations
 
 import json

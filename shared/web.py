@@ -1,4 +1,5 @@
 """Flask wiring every function shares: correlation ids, errors, metrics, health, trigger guard."""
+
 from __future__ import annotations
 
 import functools
@@ -137,8 +138,9 @@ def cron_binding(app: Flask, name: str, sweep) -> None:
         return jsonify(body), (200 if ok else 503)
 
     view.__doc__ = f"Run the {name} sweep when Dapr's cron binding fires."
-    app.add_url_rule(f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"],
-                     provide_automatic_options=False)
+    app.add_url_rule(
+        f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"], provide_automatic_options=False
+    )
 
 
 def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handle) -> None:
@@ -160,8 +162,17 @@ def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handl
     def dapr_subscribe():
         """Tell Dapr which topics this app consumes and where to deliver them."""
         wanted = sorted({t for _, ts, _ in subscribers for t in ts})
-        return jsonify([{"pubsubname": rt.settings.pubsub_name, "topic": t, "route": f"/events/{t}",
-                         "deadLetterTopic": f"{t}.dlq"} for t in wanted])
+        return jsonify(
+            [
+                {
+                    "pubsubname": rt.settings.pubsub_name,
+                    "topic": t,
+                    "route": f"/events/{t}",
+                    "deadLetterTopic": f"{t}.dlq",
+                }
+                for t in wanted
+            ]
+        )
 
     @app.post("/events/<topic>")
     @trigger_route

@@ -1,4 +1,5 @@
 """Outbox -> Kafka through the real tansu broker: envelope, key, ce_* headers, broker outages."""
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,12 @@ def test_broker_down_keeps_the_api_up_and_loses_nothing(settings, serve, make_cl
 
 
 def test_outbox_cron_route_relays_what_is_waiting_and_is_guarded(settings, broker, serve, make_client):
-    quiet = with_(settings, kafka_bootstrap_servers=broker.bootstrap, run_background_workers=False,
-                  app_api_token="s3cret-app-token")
+    quiet = with_(
+        settings,
+        kafka_bootstrap_servers=broker.bootstrap,
+        run_background_workers=False,
+        app_api_token="s3cret-app-token",
+    )
     server = serve(create_app(quiet))
     api = make_client(server).signup()
     for i in range(3):

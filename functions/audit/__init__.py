@@ -1,4 +1,5 @@
 """The audit function: every event, once, in the audit log; old events purged on schedule."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,12 +60,19 @@ def start_workers(rt: Runtime) -> None:
         last_run["at"] = utcnow()
         return purge(rt)
 
-    rt.add_timer(SweepTimer("audit-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1),
-                            max_sleep=3600))
+    rt.add_timer(
+        SweepTimer("audit-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1), max_sleep=3600)
+    )
     if rt.settings.transport == "kafka":
         rt.add_consumer(consumer_loop(rt))
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the audit function (subscription routes; the Kafka loop when run with Kafka directly)."""
-    return function_app("taskflow.audit", register, settings, runtime, lambda app, rt: rt.settings.transport == "kafka" and rt.add_consumer(consumer_loop(rt)))
+    return function_app(
+        "taskflow.audit",
+        register,
+        settings,
+        runtime,
+        lambda app, rt: rt.settings.transport == "kafka" and rt.add_consumer(consumer_loop(rt)),
+    )

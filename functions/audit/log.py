@@ -1,4 +1,5 @@
 """Write events to the audit log, each once (idempotent by event_id), and purge old ones."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,19 +17,42 @@ from shared.models import EventLog
 def audit_row(event: Event) -> dict:
     meta = event.metadata or {}
     return {
-        "event_id": event.event_id, "event_type": event.event_type, "topic": event.topic,
-        "user_id": event.user_id, "aggregate_id": event.aggregate_id, "timestamp": event.timestamp,
-        "correlation_id": event.correlation_id, "request_id": meta.get("request_id"),
-        "client_ip": meta.get("client_ip"), "user_agent": meta.get("user_agent"),
-        "data": event.data, "version": event.version, "recorded_at": utcnow(),
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "topic": event.topic,
+        "user_id": event.user_id,
+        "aggregate_id": event.aggregate_id,
+        "timestamp": event.timestamp,
+        "correlation_id": event.correlation_id,
+        "request_id": meta.get("request_id"),
+        "client_ip": meta.get("client_ip"),
+        "user_agent": meta.get("user_agent"),
+        "data": event.data,
+        "version": event.version,
+        "recorded_at": utcnow(),
     }
 
 
-_COLUMNS = ("event_id", "event_type", "topic", "user_id", "aggregate_id", "timestamp", "correlation_id",
-            "request_id", "client_ip", "user_agent", "data", "version", "recorded_at")
+_COLUMNS = (
+    "event_id",
+    "event_type",
+    "topic",
+    "user_id",
+    "aggregate_id",
+    "timestamp",
+    "correlation_id",
+    "request_id",
+    "client_ip",
+    "user_agent",
+    "data",
+    "version",
+    "recorded_at",
+)
 # Built once from the constant column list above; values are always bound parameters.
-_PG_INSERT = (f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
-              "ON CONFLICT (event_id) DO NOTHING")
+_PG_INSERT = (
+    f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 def record(session: orm.Session, events: Sequence[Event]) -> int:
@@ -38,8 +62,11 @@ def record(session: orm.Session, events: Sequence[Event]) -> int:
     if session.get_bind().dialect.name == "postgresql":
         return _record_pg(session, events)
     insert = sqlite.insert
-    stmt = insert(EventLog.__table__).on_conflict_do_nothing(index_elements=["event_id"]).returning(
-        EventLog.__table__.c.event_id)
+    stmt = (
+        insert(EventLog.__table__)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(EventLog.__table__.c.event_id)
+    )
     return len(session.connection().execute(stmt, [audit_row(e) for e in events]).all())
 
 

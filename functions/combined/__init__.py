@@ -1,4 +1,5 @@
 """The combined app: every function in one process (embedded mode and the Render container)."""
+
 from __future__ import annotations
 
 import atexit
@@ -18,8 +19,15 @@ from shared.settings import Settings
 from shared.web import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
-FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit,
-             functions.fanout, functions.notifications)
+FUNCTIONS = (
+    functions.tasks,
+    functions.outbox,
+    functions.recurrence,
+    functions.reminders,
+    functions.audit,
+    functions.fanout,
+    functions.notifications,
+)
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
 TIMED = (functions.recurrence, functions.reminders)
 

@@ -1,4 +1,5 @@
 """The fanout function: each user's events pushed to every socket they have open."""
+
 from __future__ import annotations
 
 import atexit
@@ -34,17 +35,31 @@ BACKLOG_LIMIT = 1000
 def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
     """The user's events after `since` from the audit log, or None when `since` is unknown."""
     with rt.sessions() as session:
-        anchor = session.scalar(sa.select(EventLog.id).where(EventLog.event_id == since[:36],
-                                                              EventLog.user_id == user_id))
+        anchor = session.scalar(
+            sa.select(EventLog.id).where(EventLog.event_id == since[:36], EventLog.user_id == user_id)
+        )
         if anchor is None:
             return None
-        rows = session.scalars(sa.select(EventLog).where(EventLog.user_id == user_id, EventLog.id > anchor)
-                               .order_by(EventLog.id).limit(BACKLOG_LIMIT + 1)).all()
+        rows = session.scalars(
+            sa.select(EventLog)
+            .where(EventLog.user_id == user_id, EventLog.id > anchor)
+            .order_by(EventLog.id)
+            .limit(BACKLOG_LIMIT + 1)
+        ).all()
     if len(rows) > BACKLOG_LIMIT:
         return None  # too far behind: a reload is cheaper than a replay
-    return [Event(event_type=r.event_type, user_id=r.user_id, aggregate_id=r.aggregate_id, data=r.data,
-                  event_id=r.event_id, timestamp=r.timestamp, correlation_id=r.correlation_id or r.event_id)
-            for r in rows]
+    return [
+        Event(
+            event_type=r.event_type,
+            user_id=r.user_id,
+            aggregate_id=r.aggregate_id,
+            data=r.data,
+            event_id=r.event_id,
+            timestamp=r.timestamp,
+            correlation_id=r.correlation_id or r.event_id,
+        )
+        for r in rows
+    ]
 
 
 def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
@@ -140,4 +155,10 @@ def start_workers(rt: Runtime, hub: Hub) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the fanout function."""
-    return function_app("taskflow.fanout", register, settings, runtime, lambda app, rt: start_workers(rt, app.extensions["taskflow_hub"]))
+    return function_app(
+        "taskflow.fanout",
+        register,
+        settings,
+        runtime,
+        lambda app, rt: start_workers(rt, app.extensions["taskflow_hub"]),
+    )

@@ -1,4 +1,5 @@
 """Webhook endpoints and notification preferences under /api/<user_id>."""
+
 from __future__ import annotations
 
 import uuid
@@ -26,7 +27,7 @@ def _events(value) -> list[str]:
     if value is None:
         return ["*"]
     if not isinstance(value, list) or not value or len(value) > 20:
-        raise BadValue("must be a non-empty list of event types (or [\"*\"])")
+        raise BadValue('must be a non-empty list of event types (or ["*"])')
     for item in value:
         if item != "*" and item not in TOPIC_OF:
             raise BadValue(f"unknown event type {str(item)[:60]!r}")
@@ -34,22 +35,38 @@ def _events(value) -> list[str]:
 
 
 def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
-    view = {"id": e.id, "url": e.url, "events": e.events, "enabled": e.enabled,
-            "disabled_reason": e.disabled_reason, "created_at": rfc3339(e.created_at)}
+    view = {
+        "id": e.id,
+        "url": e.url,
+        "events": e.events,
+        "enabled": e.enabled,
+        "disabled_reason": e.disabled_reason,
+        "created_at": rfc3339(e.created_at),
+    }
     if secret:
         view["secret"] = e.secret  # shown once, at creation
     return view
 
 
 def delivery_view(d: Delivery) -> dict:
-    return {"id": d.id, "event_id": d.event_id, "event_type": d.event_type, "webhook_id": f"msg_{d.event_id}",
-            "status": d.status, "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error,
-            "next_attempt_at": rfc3339(d.next_attempt_at), "delivered_at": rfc3339(d.delivered_at)}
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "webhook_id": f"msg_{d.event_id}",
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "next_attempt_at": rfc3339(d.next_attempt_at),
+        "delivered_at": rfc3339(d.delivered_at),
+    }
 
 
 def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
-    e = session.scalars(sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
-                                                         WebhookEndpoint.user_id == user_id)).one_or_none()
+    e = session.scalars(
+        sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.user_id == user_id)
+    ).one_or_none()
     if e is None:
         raise NotFound("No such webhook.")
     return e
@@ -65,12 +82,21 @@ def create_webhook(user_id: str):
     events = errors.check("events", _events, body.get("events"))
     errors.raise_if_any()
     with rt.uow() as uow:
-        count = uow.session.scalar(sa.select(sa.func.count()).select_from(WebhookEndpoint)
-                                   .where(WebhookEndpoint.user_id == user_id))
+        count = uow.session.scalar(
+            sa.select(sa.func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
+        )
         if count >= MAX_ENDPOINTS:
             raise ValidationFailed(f"At most {MAX_ENDPOINTS} webhooks per user.", errors={"url": "too many"})
-        endpoint = WebhookEndpoint(id=str(uuid.uuid4()), user_id=user_id, url=url, events=events, secret=new_secret(),
-                                   enabled=True, consecutive_failures=0, created_at=utcnow())
+        endpoint = WebhookEndpoint(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            url=url,
+            events=events,
+            secret=new_secret(),
+            enabled=True,
+            consecutive_failures=0,
+            created_at=utcnow(),
+        )
         uow.session.add(endpoint)
         uow.commit()
         return jsonify(endpoint_view(endpoint, secret=True)), 201
@@ -80,8 +106,9 @@ def create_webhook(user_id: str):
 def list_webhooks(user_id: str):
     """List the user's endpoints (secrets are never shown again)."""
     with runtime().uow() as uow:
-        rows = uow.session.scalars(sa.select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
-                                   .order_by(WebhookEndpoint.created_at)).all()
+        rows = uow.session.scalars(
+            sa.select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id).order_by(WebhookEndpoint.created_at)
+        ).all()
         return jsonify(items=[endpoint_view(e) for e in rows])
 
 
@@ -104,9 +131,19 @@ def test_webhook(user_id: str, endpoint_id: str):
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
         ping = Event(event_type="task.updated", user_id=user_id, aggregate_id=None, data={"ping": True})
         payload = {**ping.to_dict(), "event_type": "webhook.ping"}
-        delivery = Delivery(id=str(uuid.uuid4()), channel="webhook", target_id=endpoint.id, user_id=user_id,
-                            event_id=ping.event_id, event_type="webhook.ping", payload=payload, status="pending",
-                            attempts=0, next_attempt_at=utcnow(), created_at=utcnow())
+        delivery = Delivery(
+            id=str(uuid.uuid4()),
+            channel="webhook",
+            target_id=endpoint.id,
+            user_id=user_id,
+            event_id=ping.event_id,
+            event_type="webhook.ping",
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
         uow.session.add(delivery)
         uow.session.flush()
         attempt(rt, uow.session, delivery)
@@ -119,8 +156,9 @@ def list_deliveries(user_id: str, endpoint_id: str):
     """The delivery log of an endpoint, newest first."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
-        rows = uow.session.scalars(sa.select(Delivery).where(Delivery.target_id == endpoint.id)
-                                   .order_by(Delivery.created_at.desc()).limit(200)).all()
+        rows = uow.session.scalars(
+            sa.select(Delivery).where(Delivery.target_id == endpoint.id).order_by(Delivery.created_at.desc()).limit(200)
+        ).all()
         return jsonify(items=[delivery_view(d) for d in rows])
 
 
@@ -133,8 +171,9 @@ def put_preferences(user_id: str):
     tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else None
     errors.raise_if_any()
     with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id) or Preferences(user_id=user_id, email_reminders=False,
-                                                                     timezone="UTC")
+        prefs = uow.session.get(Preferences, user_id) or Preferences(
+            user_id=user_id, email_reminders=False, timezone="UTC"
+        )
         if email is not None:
             prefs.email_reminders = email
         if tz is not None:
@@ -150,28 +189,51 @@ def get_preferences(user_id: str):
     """The user's notification preferences."""
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id)
-        return jsonify(email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC")
+        return jsonify(
+            email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC"
+        )
 
 
 def _op(summary: str, status: str = "200") -> dict:
-    return {"summary": summary, "responses": {status: {"description": "Success"},
-                                              "4XX": {"description": "Problem details"}}}
+    return {
+        "summary": summary,
+        "responses": {status: {"description": "Success"}, "4XX": {"description": "Problem details"}},
+    }
 
 
 _USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ID = {"name": "endpoint_id", "in": "path", "required": True, "schema": {"type": "string"}}
 OPENAPI_PATHS = {
-    "/api/{user_id}/webhooks": {"parameters": [_USER],
-                                "post": {**_op("Register a webhook ({url, events}); the secret is shown once", "201"),
-                                         "requestBody": {"content": {"application/json": {"schema": {
-                                             "type": "object", "required": ["url"], "properties": {
-                                                 "url": {"type": "string", "format": "uri"},
-                                                 "events": {"type": "array", "items": {"type": "string"}}}}}}}},
-                                "get": _op("List webhooks")},
+    "/api/{user_id}/webhooks": {
+        "parameters": [_USER],
+        "post": {
+            **_op("Register a webhook ({url, events}); the secret is shown once", "201"),
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["url"],
+                            "properties": {
+                                "url": {"type": "string", "format": "uri"},
+                                "events": {"type": "array", "items": {"type": "string"}},
+                            },
+                        }
+                    }
+                }
+            },
+        },
+        "get": _op("List webhooks"),
+    },
     "/api/{user_id}/webhooks/{endpoint_id}": {"parameters": [_USER, _ID], "delete": _op("Remove a webhook", "204")},
     "/api/{user_id}/webhooks/{endpoint_id}/test": {"parameters": [_USER, _ID], "post": _op("Send a signed ping now")},
-    "/api/{user_id}/webhooks/{endpoint_id}/deliveries": {"parameters": [_USER, _ID],
-                                                         "get": _op("Delivery log: attempts, last status and error")},
-    "/api/{user_id}/preferences": {"parameters": [_USER], "get": _op("Notification preferences"),
-                                   "put": _op("Set {email_reminders, timezone}")},
+    "/api/{user_id}/webhooks/{endpoint_id}/deliveries": {
+        "parameters": [_USER, _ID],
+        "get": _op("Delivery log: attempts, last status and error"),
+    },
+    "/api/{user_id}/preferences": {
+        "parameters": [_USER],
+        "get": _op("Notification preferences"),
+        "put": _op("Set {email_reminders, timezone}"),
+    },
 }

@@ -1,4 +1,5 @@
 """The outbox function: Dapr's `outbox-cron` binding publishes what the API could not yet."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """The recurrence function: Dapr's `recurrence-cron` binding spawns due instances of recurring tasks."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """The recurrence sweep: spawn one instance for every due series, in bounded batches."""
+
 from __future__ import annotations
 
 import datetime as dt

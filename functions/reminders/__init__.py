@@ -1,4 +1,5 @@
 """The reminders function: Dapr's `reminder-cron` binding fires due reminders."""
+
 from __future__ import annotations
 
 from flask import Flask

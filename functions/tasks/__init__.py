@@ -1,4 +1,5 @@
 """The tasks function: the HTTP API (auth, tasks, due dates) and the web page."""
+
 from __future__ import annotations
 
 import pathlib

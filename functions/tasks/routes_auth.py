@@ -1,4 +1,5 @@
 """Register and sign in: POST /api/auth/register and /api/auth/login."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

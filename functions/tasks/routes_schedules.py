@@ -1,4 +1,5 @@
 """Recurrence and reminder routes under /api/<user_id>: thin adapters over functions.tasks.schedules."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
@@ -17,8 +18,14 @@ bp.before_request(require_path_user)
 
 
 def series_view(task) -> dict:
-    return {"id": task.id, "title": task.title, "recurrence_rule": task.recurrence_rule, "timezone": task.timezone,
-            "repeat_from": task.repeat_from, "next_occurrence": rfc3339(task.next_occurrence, task.timezone)}
+    return {
+        "id": task.id,
+        "title": task.title,
+        "recurrence_rule": task.recurrence_rule,
+        "timezone": task.timezone,
+        "repeat_from": task.repeat_from,
+        "next_occurrence": rfc3339(task.next_occurrence, task.timezone),
+    }
 
 
 @bp.post("/tasks/<task_id>/recurrence")
@@ -61,8 +68,11 @@ def preview(user_id: str):
     errors = v.FieldErrors()
     tz = errors.check("timezone", parse_timezone, body.get("timezone", "UTC"))
     count = errors.check("count", v.preview_count, body.get("count", 5))
-    after = errors.check("after", parse_datetime, body["after"], tz if isinstance(tz, str) else "UTC") \
-        if "after" in body else utcnow()
+    after = (
+        errors.check("after", parse_datetime, body["after"], tz if isinstance(tz, str) else "UTC")
+        if "after" in body
+        else utcnow()
+    )
     errors.raise_if_any()
     rule = errors.check("recurrence_rule", parse_rule, body.get("recurrence_rule"), tz, body.get("dtstart"))
     errors.raise_if_any()
@@ -109,6 +119,9 @@ def pending(user_id: str):
     """List reminders still to fire, soonest first, with their task's title."""
     with runtime().uow() as uow:
         rows = schedules.pending_reminders(uow.session, user_id)
-        return jsonify(items=[{"id": r.id, "task_id": t.id, "task_title": t.title,
-                               "remind_at": rfc3339(r.remind_at, t.timezone)} for r, t in rows])
-
+        return jsonify(
+            items=[
+                {"id": r.id, "task_id": t.id, "task_title": t.title, "remind_at": rfc3339(r.remind_at, t.timezone)}
+                for r, t in rows
+            ]
+        )

@@ -1,4 +1,5 @@
 """The task routes under /api/<user_id>/tasks: thin adapters over functions.tasks.service."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -29,8 +30,10 @@ def check_if_match(task) -> None:
     """Refuse a write based on a stale version (If-Match, 412)."""
     if "If-Match" in request.headers:
         if not (request.if_match.star_tag or request.if_match.contains(str(task.version))):
-            raise PreconditionFailed(f"The task is at version {task.version}; reload it and try again.",
-                                     headers={"ETag": f'"{task.version}"'})
+            raise PreconditionFailed(
+                f"The task is at version {task.version}; reload it and try again.",
+                headers={"ETag": f'"{task.version}"'},
+            )
 
 
 @bp.post("/tasks")
@@ -62,10 +65,13 @@ def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
     task = service.new_task(user_id, fields)
     rule = repeat = None
     if "recurrence_rule" in body:
-        rule, repeat = v.parse_task_rule({k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body},
-                                       task.timezone, task.due_date or now)
+        rule, repeat = v.parse_task_rule(
+            {k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body}, task.timezone, task.due_date or now
+        )
     elif "repeat_from" in body:
-        raise v.ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
+        raise v.ValidationFailed(
+            "repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"}
+        )
     errors = v.FieldErrors()
     specs = errors.check("reminders", v.reminder_specs, body.get("reminders", []), task.timezone)
     errors.raise_if_any()
@@ -153,8 +159,7 @@ def set_due_date(user_id: str, task_id: str):
     """Set or clear a task's due date."""
     body = v.json_body({"due_date"})
     if "due_date" not in body:
-        raise v.ValidationFailed("Give due_date (a date-time, or null to clear it).",
-                                 errors={"due_date": "required"})
+        raise v.ValidationFailed("Give due_date (a date-time, or null to clear it).", errors={"due_date": "required"})
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)

@@ -1,4 +1,5 @@
 """Task handlers: change rows and stage their events in the caller's unit of work."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,10 @@ from shared.snapshots import snapshot
 
 def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
     """Stage a task event carrying the full snapshot after the change."""
-    return add_event(session, Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id,
-                                    data={**snapshot(task), **extra}))
+    return add_event(
+        session,
+        Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id, data={**snapshot(task), **extra}),
+    )
 
 
 def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
@@ -152,8 +155,9 @@ def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[li
         stmt = stmt.where(_has_tag(session, query.tag))
     if query.cursor is not None:
         created_at, task_id = query.cursor
-        stmt = stmt.where(sa.or_(Task.created_at < created_at,
-                                 sa.and_(Task.created_at == created_at, Task.id < task_id)))
+        stmt = stmt.where(
+            sa.or_(Task.created_at < created_at, sa.and_(Task.created_at == created_at, Task.id < task_id))
+        )
     stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(query.limit + 1)
     rows = list(session.scalars(stmt))
     next_cursor = None

@@ -1,4 +1,5 @@
 """Parse request bodies and query strings into typed values; refuse anything else with 4xx."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """Serve a Flask app over real HTTP on loopback, and a small client for the TaskFlow API."""
+
 from __future__ import annotations
 
 import threading
