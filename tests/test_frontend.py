@@ -247,7 +247,9 @@ def test_an_expired_session_returns_to_sign_in_with_a_message(server, browser):
     session = page.evaluate("JSON.parse(sessionStorage.getItem('taskflow.session'))")
     expired = jwt.encode({"sub": session["userId"], "exp": 1}, JWT_SECRET, algorithm="HS256")
     page.evaluate(
-        f"sessionStorage.setItem('taskflow.session', JSON.stringify({{...JSON.parse(sessionStorage.getItem('taskflow.session')), token: '{expired}'}}))"
+        "([key, token]) => sessionStorage.setItem(key,"
+        " JSON.stringify({...JSON.parse(sessionStorage.getItem(key)), token}))",
+        ["taskflow.session", expired],
     )
     page.reload()
     expect(page.locator("#auth-message")).to_contain_text("expired", timeout=5000)

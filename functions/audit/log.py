@@ -50,7 +50,7 @@ _COLUMNS = (
 )
 # Built once from the constant column list above; values are always bound parameters.
 _PG_INSERT = (
-    f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+    f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "  # noqa: S608
     "ON CONFLICT (event_id) DO NOTHING"
 )
 

@@ -1,6 +1,7 @@
 """Fan-out benchmark: (a) 10,000 concurrent sockets on one fanout process (RSS, all still open?);
 (b) 1,000 connected clients (one socket per user, like one tab each) while tasks are created at
-500/s through the API by 250 of those users: commit -> client receipt latency. Fanout runs under gunicorn's gevent worker (see README for why)."""
+500/s through the API by 250 of those users: commit -> client receipt latency. Fanout runs under
+gunicorn's gevent worker (see README for why)."""
 
 from __future__ import annotations
 
