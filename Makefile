@@ -32,6 +32,7 @@ test: $(STAMP) chromium
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 ## Rewrite the tree into the lint's shape (imports sorted, formatted, safe fixes applied).
 format: $(STAMP)
