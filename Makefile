@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 ## Rewrite the tree into the lint's shape (imports sorted, formatted, safe fixes applied).
 format: $(STAMP)
