@@ -6,7 +6,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from shared.events import TOPIC_OF, Event, MalformedEvent
 from shared.settings import Settings
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[list[Event]], object]
 
 
-def parse_record(record) -> Event:
+def parse_record(record: Any) -> Event:  # Any: a kafka-python ConsumerRecord (untyped)
     """Turn a Kafka record into an Event or raise MalformedEvent (poison)."""
     try:
         event = Event.from_dict(json.loads(record.value))
@@ -58,7 +59,7 @@ class ConsumerLoop:
         self._before_commit = before_commit
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._producer = None
+        self._producer: Any = None  # a kafka-python KafkaProducer for the dead-letter topic (untyped)
         self.ready = threading.Event()
         self.handled = 0
 
@@ -73,7 +74,7 @@ class ConsumerLoop:
             self._thread.join(timeout)
             self._thread = None
 
-    def _consumer(self):
+    def _consumer(self) -> Any:
         from kafka import KafkaConsumer
 
         return KafkaConsumer(
@@ -116,9 +117,9 @@ class ConsumerLoop:
         finally:
             consumer.close()
 
-    def _process(self, consumer, batches) -> None:
+    def _process(self, consumer: Any, batches: dict[Any, list[Any]]) -> None:
         events: list[Event] = []
-        poison = []
+        poison: list[tuple[Any, str]] = []
         for records in batches.values():
             for record in records:
                 try:
@@ -140,7 +141,7 @@ class ConsumerLoop:
         consumer.commit()
         self.handled += len(events)
 
-    def _dead_letter(self, record, error: str) -> None:
+    def _dead_letter(self, record: Any, error: str) -> None:
         if self._producer is None:
             from kafka import KafkaProducer
 
@@ -156,6 +157,6 @@ class ConsumerLoop:
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
 
 
-def wait_ready(loops, timeout: float = 30.0) -> bool:
+def wait_ready(loops: Iterable[ConsumerLoop], timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     return all(loop.ready.wait(max(0.0, deadline - time.monotonic())) for loop in loops)

@@ -46,6 +46,11 @@ def iso(ts: dt.datetime) -> str:
     return ts.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _current_metadata() -> dict[str, str]:
+    meta = context.current()
+    return meta.as_dict() if meta else {}
+
+
 @dataclasses.dataclass(frozen=True)
 class Event:
     """One domain event in the envelope every transport and consumer shares."""
@@ -57,9 +62,7 @@ class Event:
     event_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC))
     correlation_id: str = dataclasses.field(default_factory=lambda: context.correlation_id() or str(uuid.uuid4()))
-    metadata: dict[str, str] = dataclasses.field(
-        default_factory=lambda: context.current().as_dict() if context.current() else {}
-    )
+    metadata: dict[str, str] = dataclasses.field(default_factory=_current_metadata)
     version: int = ENVELOPE_VERSION
 
     @property

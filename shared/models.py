@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -26,6 +26,8 @@ def new_id() -> str:
 
 
 class Base(orm.DeclarativeBase):
+    # Every model maps one Table (no mapped joins or selects), which core insert() needs to know.
+    __table__: ClassVar[sa.Table]
     metadata = sa.MetaData(
         naming_convention={
             "ix": "ix_%(table_name)s_%(column_0_N_name)s",

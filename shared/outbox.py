@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x7A5F10
 
 
-def outbox_values(event: Event) -> dict:
+def outbox_values(event: Event) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
         "topic": event.topic,
@@ -77,7 +79,11 @@ class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
     def __init__(
-        self, sessions: orm.sessionmaker[orm.Session], transport: Transport, batch_size: int = 500, on_published=None
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        transport: Transport,
+        batch_size: int = 500,
+        on_published: Callable[[float], None] | None = None,
     ):
         self._sessions = sessions
         self._transport = transport
@@ -132,7 +138,8 @@ class OutboxRelay:
 
     def pending(self) -> int:
         with self._sessions() as session:
-            return session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
+            count = session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
+            return count or 0
 
 
 class RelayWorker:

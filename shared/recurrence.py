@@ -31,7 +31,7 @@ class Rule:
     def _local_start(self) -> dt.datetime:
         return self.dtstart.astimezone(zone(self.timezone)).replace(tzinfo=None)
 
-    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule:
+    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
         return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
 
     def _place(self, naive: dt.datetime) -> dt.datetime:
@@ -102,7 +102,7 @@ def _localise_until(text: str, tz_name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(text: str, start_local: dt.datetime) -> rrule.rrule:
+def _compile(text: str, start_local: dt.datetime) -> rrule.rrule | rrule.rruleset:
     return rrule.rrulestr(text, dtstart=start_local, ignoretz=True, cache=False)
 
 
@@ -185,4 +185,4 @@ def _minutely_ok(text: str) -> bool:
     if "FREQ=SECONDLY" in text:
         return False
     match = re.search(r"INTERVAL=(\d+)", text)
-    return bool(match) and int(match.group(1)) >= 15 and "BYSECOND" not in text
+    return match is not None and int(match.group(1)) >= 15 and "BYSECOND" not in text

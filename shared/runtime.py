@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -12,6 +13,9 @@ from shared.outbox import OutboxRelay, RelayWorker
 from shared.settings import Settings
 from shared.timer import SweepTimer
 from shared.transports import LocalBus, Transport, make_transport
+
+if TYPE_CHECKING:
+    from shared.consumer import ConsumerLoop
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class Runtime:
         )
         self.relay_worker: RelayWorker | None = None
         self.timers: dict[str, SweepTimer] = {}
-        self.consumers: list = []
+        self.consumers: list[ConsumerLoop] = []
 
     @property
     def bus(self) -> LocalBus | None:
@@ -82,7 +86,7 @@ class Runtime:
         self.timers[timer.name] = timer.start()
         return timer
 
-    def add_consumer(self, loop):
+    def add_consumer(self, loop: ConsumerLoop) -> ConsumerLoop:
         self.consumers.append(loop.start())
         return loop
 

@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def rule_of(series: Task) -> Rule:
+    if series.recurrence_rule is None or series.dtstart is None:
+        raise ValueError(f"task {series.id} is not a recurring series")
     return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart)
 
 
-def _insert_ignoring_duplicates(session: orm.Session):
+def _insert_ignoring_duplicates(session: orm.Session) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(Task.__table__)
@@ -76,7 +78,7 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
             continue
         spawned.append(instance)
         for reminder in series.reminders:
-            if reminder.minutes_before is None:
+            if reminder.minutes_before is None or instance.occurrence_at is None:  # (an instance always has one)
                 continue
             remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
             if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
