@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Flask
 
@@ -27,7 +28,7 @@ def record_events(rt: Runtime, events: list[Event]) -> int:
     return added
 
 
-def purge(rt: Runtime) -> tuple[dict, bool]:
+def purge(rt: Runtime) -> tuple[dict[str, Any], bool]:
     """Delete events older than EVENT_RETENTION_DAYS, in bounded batches."""
     cutoff = utcnow() - dt.timedelta(days=rt.settings.event_retention_days)
     total = 0
@@ -46,7 +47,7 @@ def register(app: Flask, rt: Runtime) -> None:
     cron_binding(app, RETENTION_BINDING, lambda: purge(rt))
 
 
-def consumer_loop(rt: Runtime, **kwargs) -> ConsumerLoop:
+def consumer_loop(rt: Runtime, **kwargs: Any) -> ConsumerLoop:
     """The kafka-python loop for the combined container (group `audit`)."""
     kwargs.setdefault("group_id", CONSUMER_GROUP)
     return ConsumerLoop(rt.settings, "audit", TOPICS, lambda events: record_events(rt, events), **kwargs)
@@ -56,7 +57,7 @@ def start_workers(rt: Runtime) -> None:
     """Combined app: a daily retention timer, and the Kafka loop when Kafka is the transport."""
     last_run = {"at": utcnow()}
 
-    def daily_purge():
+    def daily_purge() -> tuple[dict[str, Any], bool]:
         last_run["at"] = utcnow()
         return purge(rt)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -14,7 +15,7 @@ from shared.events import Event
 from shared.models import EventLog
 
 
-def audit_row(event: Event) -> dict:
+def audit_row(event: Event) -> dict[str, Any]:
     meta = event.metadata or {}
     return {
         "event_id": event.event_id,
@@ -79,14 +80,14 @@ def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
         row = audit_row(event)
         row["data"] = Jsonb(row["data"])
         rows.append(tuple(row[c] for c in _COLUMNS))
-    dbapi = session.connection().connection.driver_connection
+    dbapi: Any = session.connection().connection.driver_connection  # the psycopg connection (executemany)
     with dbapi.cursor() as cursor:
         cursor.executemany(_PG_INSERT, rows)
-        return max(cursor.rowcount, 0)
+        return int(max(cursor.rowcount, 0))
 
 
 def purge_older_than(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
     """Delete one bounded batch of events older than `cutoff`; return how many went."""
     oldest = sa.select(EventLog.id).where(EventLog.timestamp < cutoff).order_by(EventLog.id).limit(batch_size)
-    result = session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest)))
+    result = cast("sa.CursorResult[Any]", session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest))))
     return result.rowcount or 0

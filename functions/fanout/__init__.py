@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, request
@@ -62,7 +63,8 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
     ]
 
 
-def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
+# `ws` (Any): flask-sock's simple_websocket.Server; the package ships no types.
+def serve_socket(ws: Any, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
     """Register first (live events buffer), send the backlog, then live events without duplicates."""
     conn = hub.connect(user_id)
     try:
@@ -80,7 +82,7 @@ def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, pin
         hub.disconnect(conn)
 
 
-def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
+def pump(ws: Any, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
     """Send queued messages as they come, and a ping every `ping_seconds`; block in between."""
     listener = threading.Thread(target=listen, args=(ws, conn), name="ws-listen", daemon=True)
     listener.start()
@@ -103,7 +105,7 @@ def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> N
             next_ping = time.monotonic() + ping_seconds
 
 
-def listen(ws, conn: Connection) -> None:
+def listen(ws: Any, conn: Connection) -> None:
     """Read what the client sends: "ping" is answered with "pong"; a closed socket wakes the pump."""
     try:
         while ws.connected:
@@ -125,8 +127,8 @@ def register(app: Flask, rt: Runtime) -> Hub:
     sock = Sock(app)
     subscribe(app, rt, "fanout", TOPICS, hub.broadcast)
 
-    @sock.route("/ws/user/<user_id>/tasks")
-    def user_socket(ws, user_id: str):
+    @sock.route("/ws/user/<user_id>/tasks")  # type: ignore[untyped-decorator]  # flask-sock is untyped
+    def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
             sub = user_id_from_token(rt.settings, request.args.get("token"))

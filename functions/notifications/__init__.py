@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
 from functions.notifications import routes
@@ -16,7 +18,7 @@ from shared.web import cron_binding, function_app, subscribe
 BINDING = "notification-cron"
 
 
-def sweep(rt: Runtime) -> tuple[dict, bool]:
+def sweep(rt: Runtime) -> tuple[dict[str, Any], bool]:
     return deliver_due(rt), True
 
 

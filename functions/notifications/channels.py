@@ -78,7 +78,10 @@ def send_email(settings: Settings, message: EmailMessage) -> None:
     if not settings.smtp_url:
         raise RuntimeError("SMTP_URL is not set")
     url = urllib.parse.urlsplit(settings.smtp_url)
+    if not url.hostname:
+        raise RuntimeError("SMTP_URL has no host")
     query = urllib.parse.parse_qs(url.query)
+    client: smtplib.SMTP
     if url.scheme == "smtps":
         client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())
     else:

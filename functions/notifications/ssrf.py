@@ -35,7 +35,7 @@ def check_url(url: object, allow_private: bool = False) -> str:
     except (socket.gaierror, UnicodeError, ValueError):
         raise BadValue("host does not resolve") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if (

@@ -14,7 +14,7 @@ BINDING = "outbox-cron"
 def register(app: Flask, rt: Runtime) -> None:
     """Mount POST/OPTIONS /outbox-cron."""
 
-    def sweep():
+    def sweep() -> tuple[dict[str, int], bool]:
         published, failed = rt.relay.drain()
         return {"published": published, "pending": int(rt.pending_events())}, not failed
 

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from shared import events
 from shared.db import utcnow
@@ -44,7 +45,7 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
     return counts
 
 
-def _fire(session, reminder: Reminder, task: Task, now: dt.datetime, grace: dt.timedelta) -> str:
+def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime, grace: dt.timedelta) -> str:
     reminder.notified = True
     reminder.notified_at = now
     if task.completed:
