@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import orm
 
 from functions.notifications.channels import new_secret
 from functions.notifications.deliveries import attempt
@@ -23,7 +26,7 @@ bp.before_request(require_path_user)
 MAX_ENDPOINTS = 20
 
 
-def _events(value) -> list[str]:
+def _events(value: Any) -> list[str]:
     if value is None:
         return ["*"]
     if not isinstance(value, list) or not value or len(value) > 20:
@@ -34,8 +37,8 @@ def _events(value) -> list[str]:
     return sorted(set(value))
 
 
-def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
-    view = {
+def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
         "id": e.id,
         "url": e.url,
         "events": e.events,
@@ -48,7 +51,7 @@ def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
     return view
 
 
-def delivery_view(d: Delivery) -> dict:
+def delivery_view(d: Delivery) -> dict[str, Any]:
     return {
         "id": d.id,
         "event_id": d.event_id,
@@ -63,7 +66,7 @@ def delivery_view(d: Delivery) -> dict:
     }
 
 
-def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
+def _endpoint(session: orm.Session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
     e = session.scalars(
         sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.user_id == user_id)
     ).one_or_none()
@@ -73,7 +76,7 @@ def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
 
 
 @bp.post("/webhooks")
-def create_webhook(user_id: str):
+def create_webhook(user_id: str) -> ResponseReturnValue:
     """Register an endpoint; the signing secret is in this response only."""
     body = v.json_body({"url", "events"})
     rt = runtime()
@@ -85,7 +88,7 @@ def create_webhook(user_id: str):
         count = uow.session.scalar(
             sa.select(sa.func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
         )
-        if count >= MAX_ENDPOINTS:
+        if (count or 0) >= MAX_ENDPOINTS:
             raise ValidationFailed(f"At most {MAX_ENDPOINTS} webhooks per user.", errors={"url": "too many"})
         endpoint = WebhookEndpoint(
             id=str(uuid.uuid4()),
@@ -103,7 +106,7 @@ def create_webhook(user_id: str):
 
 
 @bp.get("/webhooks")
-def list_webhooks(user_id: str):
+def list_webhooks(user_id: str) -> ResponseReturnValue:
     """List the user's endpoints (secrets are never shown again)."""
     with runtime().uow() as uow:
         rows = uow.session.scalars(
@@ -113,7 +116,7 @@ def list_webhooks(user_id: str):
 
 
 @bp.delete("/webhooks/<endpoint_id>")
-def delete_webhook(user_id: str, endpoint_id: str):
+def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Remove an endpoint (pending deliveries to it are dropped)."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -124,7 +127,7 @@ def delete_webhook(user_id: str, endpoint_id: str):
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
-def test_webhook(user_id: str, endpoint_id: str):
+def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Send a signed `webhook.ping` now and report how it went."""
     rt = runtime()
     with rt.uow() as uow:
@@ -152,7 +155,7 @@ def test_webhook(user_id: str, endpoint_id: str):
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")
-def list_deliveries(user_id: str, endpoint_id: str):
+def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """The delivery log of an endpoint, newest first."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -163,7 +166,7 @@ def list_deliveries(user_id: str, endpoint_id: str):
 
 
 @bp.put("/preferences")
-def put_preferences(user_id: str):
+def put_preferences(user_id: str) -> ResponseReturnValue:
     """Turn reminder emails on or off and set the timezone they use."""
     body = v.json_body({"email_reminders", "timezone"})
     errors = v.FieldErrors()
@@ -185,7 +188,7 @@ def put_preferences(user_id: str):
 
 
 @bp.get("/preferences")
-def get_preferences(user_id: str):
+def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id)
@@ -194,7 +197,7 @@ def get_preferences(user_id: str):
         )
 
 
-def _op(summary: str, status: str = "200") -> dict:
+def _op(summary: str, status: str = "200") -> dict[str, Any]:
     return {
         "summary": summary,
         "responses": {status: {"description": "Success"}, "4XX": {"description": "Problem details"}},

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from functions.tasks import validation as v
 from shared.errors import NotFound
@@ -67,7 +68,7 @@ def _text(value: str) -> str:
 
 
 @bp.get("/events")
-def list_events(user_id: str):
+def list_events(user_id: str) -> ResponseReturnValue:
     """The user's events, oldest first, filtered and paginated by cursor."""
     allowed = {"event_type", "aggregate_id", "since", "until", "limit", "cursor"}
     unknown = sorted(set(request.args) - allowed)
@@ -116,7 +117,7 @@ def task_events(user_id: str, task_id: str) -> list[EventLog]:
 
 
 @bp.get("/tasks/<task_id>/events")
-def list_task_events(user_id: str, task_id: str):
+def list_task_events(user_id: str, task_id: str) -> ResponseReturnValue:
     """A task's events in order (kept after the task is deleted)."""
     return jsonify(items=[event_view(r) for r in task_events(user_id, task_id)])
 
@@ -147,6 +148,6 @@ def replay(rows: list[EventLog]) -> dict[str, Any]:
 
 
 @bp.get("/tasks/<task_id>/replay")
-def replay_task(user_id: str, task_id: str):
+def replay_task(user_id: str, task_id: str) -> ResponseReturnValue:
     """The task as rebuilt from its events ({"deleted": true, "task": …} once deleted)."""
     return jsonify(replay(task_events(user_id, task_id)))

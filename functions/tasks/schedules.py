@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,7 +47,7 @@ def clear_recurrence(session: orm.Session, task: Task) -> None:
     _updated(session, task, before, RECURRENCE_FIELDS)
 
 
-def _updated(session: orm.Session, task: Task, before: dict[str, Any], fields) -> None:
+def _updated(session: orm.Session, task: Task, before: dict[str, Any], fields: Iterable[str]) -> None:
     after = snapshot(task)
     changes = {f: {"old": before[f], "new": after[f]} for f in fields if before[f] != after[f]}
     if changes:
@@ -76,8 +77,10 @@ def resolve_reminder(task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[
             )
         remind_at = task.due_date - dt.timedelta(minutes=spec.minutes_before)
         field = "minutes_before"
-    else:
+    elif spec.remind_at is not None:
         remind_at, field = spec.remind_at, "remind_at"
+    else:  # the parser gives exactly one of the two
+        raise ValueError("a reminder spec without remind_at or minutes_before")
     if remind_at <= now:
         raise ValidationFailed("A reminder must be in the future.", errors={field: "is in the past"})
     return remind_at, spec.minutes_before

@@ -16,7 +16,7 @@ from shared.errors import NotFound
 from shared.events import Event
 from shared.models import Reminder, Task, new_id
 from shared.outbox import add_event
-from shared.snapshots import snapshot
+from shared.snapshots import snapshot as snapshot  # re-exported for the routes
 
 
 def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
@@ -88,12 +88,12 @@ def update_task(session: orm.Session, task: Task, fields: TaskFields) -> dict[st
 
 def _move_relative_reminders(session: orm.Session, task: Task) -> None:
     """Relative reminders follow the due date; they go when it is cleared."""
-    relative = [r for r in task.reminders if r.minutes_before is not None and not r.notified]
-    for reminder in relative:
+    relative = [(r, r.minutes_before) for r in task.reminders if r.minutes_before is not None and not r.notified]
+    for reminder, minutes_before in relative:
         if task.due_date is None:
             session.delete(reminder)
         else:
-            reminder.remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
+            reminder.remind_at = task.due_date - dt.timedelta(minutes=minutes_before)
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
@@ -129,7 +129,7 @@ def delete_task(session: orm.Session, task: Task) -> None:
     session.flush()
 
 
-def _has_tag(session: orm.Session, tag: str):
+def _has_tag(session: orm.Session, tag: str) -> sa.ColumnElement[bool]:
     """JSON containment: `@>` on PostgreSQL's JSONB, json_each on SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         return sa.type_coerce(Task.tags, postgresql.JSONB).contains([tag])
