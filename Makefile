@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/deptry .
+	$(BIN)/mypy
 
 ## Rewrite the tree into the lint's shape (imports sorted, formatted, safe fixes applied).
 format: $(STAMP)
