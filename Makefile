@@ -49,6 +49,8 @@ lint: $(STAMP)
 	$(BIN)/deptry .
 	$(BIN)/mypy
 	$(BIN)/python .ci/check_lock.py
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 ## Rewrite the tree into the lint's shape (imports sorted, formatted, safe fixes applied).
 format: $(STAMP)

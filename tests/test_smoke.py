@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -53,7 +54,8 @@ def test_the_smoke_test_passes_against_make_run(tmp_path):
         for step in ("GET /health 200", "registered smoke-", "the task is listed", "recurring series"):
             assert step in result.stdout
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # already gone when it failed to start
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
         reader.join(10)
         server.stdout.close()
