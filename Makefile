@@ -51,6 +51,7 @@ lint: $(STAMP)
 	$(BIN)/python .ci/check_lock.py
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 
 ## Rewrite the tree into the lint's shape (imports sorted, formatted, safe fixes applied).
 format: $(STAMP)
