@@ -10,8 +10,11 @@ LOCKS        := .ci/requirements
 RUNTIME_LOCK := $(LOCKS)/runtime.txt
 DEV_LOCK     := $(LOCKS)/dev.txt
 COMPILE      := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet $(LOCK_FLAGS)
-# Fast tests: the API, validation, recurrence maths and settings on PostgreSQL, no browser, broker or server.
-FAST_TESTS   := tests/test_bad_input.py tests/test_settings.py tests/test_tasks_api.py tests/test_smoke.py
+# The inner loop (make test-fast, under 30 s): the API and its validation on PostgreSQL, settings,
+# migrations, the smoke test against `make run`, the pipeline's rules. No browser, broker or image install.
+FAST_TESTS   := tests/test_tasks_api.py tests/test_bad_input.py tests/test_settings.py tests/test_migrations.py \
+                tests/test_smoke.py tests/test_release.py -k 'not image_install'
+
 
 .PHONY: run test test-fast lint format lock bench install migrate clean chromium
 
@@ -37,7 +40,6 @@ run: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
-## The inner loop: a subset that runs in well under 30 s (no browser, broker or server processes).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q $(FAST_TESTS)
 
