@@ -4,13 +4,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
+# The hashed locks (generated from pyproject.toml by `make lock`): runtime.txt for the image,
+# dev.txt (runtime + test + lint, at runtime.txt's versions) for developers and CI.
+LOCKS        := .ci/requirements
+RUNTIME_LOCK := $(LOCKS)/runtime.txt
+DEV_LOCK     := $(LOCKS)/dev.txt
+COMPILE      := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet $(LOCK_FLAGS)
+# The inner loop (make test-fast, under 30 s even on a busy machine): the task API on PostgreSQL,
+# settings, migrations, the smoke test against `make run`, the pipeline's rules. No browser, broker,
+# image install or the long bad-input matrix (tests/test_bad_input.py): `make test` has them all.
+FAST_TESTS   := tests/test_tasks_api.py tests/test_settings.py tests/test_migrations.py tests/test_smoke.py \
+                tests/test_release.py -k 'not image_install'
 
-.PHONY: run test bench install migrate clean chromium
 
-$(STAMP): pyproject.toml
+.PHONY: run test test-fast lint format lock bench install migrate clean chromium
+
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +40,35 @@ run: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q $(FAST_TESTS)
+
+## Static checks, all configured in pyproject.toml (well under a minute once installed).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
+	$(BIN)/mypy
+	$(BIN)/python .ci/check_lock.py
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
+
+## Rewrite the tree into the lint's shape (imports sorted, formatted, safe fixes applied).
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Re-resolve the hashed locks from pyproject.toml, keeping the locked versions pyproject.toml still allows
+## (`make lock LOCK_FLAGS=--upgrade` moves every unpinned transitive dependency to its latest).
+## uv comes from the venv, or is installed there at the version the lint extra pins.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "$$(grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')"
+	$(COMPILE) -o $(RUNTIME_LOCK)
+	$(COMPILE) --extra test --extra lint -c $(RUNTIME_LOCK) -o $(DEV_LOCK)
 
 ## The frontend tests drive Debian's Chromium with Playwright (Playwright's own browser download
 ## cannot work here).

@@ -1,4 +1,5 @@
 """Passwords (argon2id, salted and slow) and HS256 JWTs with optional issuer/audience."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,7 +33,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def issue_token(settings: Settings, user_id: str) -> str:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     claims = {"sub": user_id, "iat": now, "nbf": now, "exp": now + dt.timedelta(seconds=settings.jwt_ttl_seconds)}
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer

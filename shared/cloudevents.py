@@ -1,13 +1,20 @@
 """Read an event delivery: a Dapr structured CloudEvent or a Knative binary-mode CloudEvent."""
+
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from typing import Protocol
 
-from shared.events import Event, MalformedEvent, TOPIC_OF
+from shared.events import TOPIC_OF, Event, MalformedEvent
 
 
-def event_from_delivery(topic: str, headers: Mapping[str, str], body: bytes) -> tuple[Event, str]:
+class HeaderLookup(Protocol):
+    """Headers as a delivery gives them (a plain mapping, or werkzeug's case-insensitive Headers)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def event_from_delivery(topic: str, headers: HeaderLookup, body: bytes) -> tuple[Event, str]:
     """Return (event, mode) for a delivery on /events/<topic>; raise MalformedEvent to DROP it.
 
     Structured mode (Dapr, `application/cloudevents+json`): the envelope is the CloudEvent's

@@ -1,4 +1,5 @@
 """Request metadata that travels with events and log lines instead of through signatures."""
+
 from __future__ import annotations
 
 import contextlib
@@ -43,11 +44,11 @@ def correlation_id() -> str | None:
     return meta.correlation_id if meta else None
 
 
-def set_meta(meta: RequestMeta | None) -> contextvars.Token:
+def set_meta(meta: RequestMeta | None) -> contextvars.Token[RequestMeta | None]:
     return _current.set(meta)
 
 
-def reset_meta(token: contextvars.Token) -> None:
+def reset_meta(token: contextvars.Token[RequestMeta | None]) -> None:
     _current.reset(token)
 
 

@@ -1,9 +1,11 @@
 """Domain errors and their one translation into RFC 9457 problem details."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -17,8 +19,15 @@ class ProblemError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: dict[str, str] | None = None,
-                 status: int | None = None, title: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: dict[str, str] | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
@@ -59,9 +68,11 @@ class PreconditionFailed(ProblemError):
     title = "Precondition failed"
 
 
-def problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers=None):
+def problem(
+    status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
     """Build a problem+json response."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
     response = jsonify(body)
@@ -78,11 +89,11 @@ def register_error_handlers(app: Flask) -> None:
     """Render every error this app can raise as problem details."""
 
     @app.errorhandler(ProblemError)
-    def _problem(exc: ProblemError):
+    def _problem(exc: ProblemError) -> Response:
         return problem(exc.status, exc.title, exc.detail, exc.errors, exc.headers)
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
+    def _http(exc: HTTPException) -> Response:
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = "The request body is larger than the 1 MiB limit."
@@ -91,6 +102,6 @@ def register_error_handlers(app: Flask) -> None:
         return problem(exc.code or 500, exc.name, detail, headers=headers)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "Something went wrong on our side.")

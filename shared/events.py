@@ -1,4 +1,5 @@
 """The event catalog and envelope (DESIGN.md "Event envelope")."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,12 @@ class MalformedEvent(ValueError):
 
 def iso(ts: dt.datetime) -> str:
     """Format an aware datetime as RFC 3339 UTC with milliseconds and a Z."""
-    return ts.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ts.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _current_metadata() -> dict[str, str]:
+    meta = context.current()
+    return meta.as_dict() if meta else {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +60,9 @@ class Event:
     aggregate_id: str | None
     data: dict[str, Any]
     event_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
-    timestamp: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    timestamp: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC))
     correlation_id: str = dataclasses.field(default_factory=lambda: context.correlation_id() or str(uuid.uuid4()))
-    metadata: dict[str, str] = dataclasses.field(
-        default_factory=lambda: (context.current().as_dict() if context.current() else {})
-    )
+    metadata: dict[str, str] = dataclasses.field(default_factory=_current_metadata)
     version: int = ENVELOPE_VERSION
 
     @property
@@ -81,7 +85,7 @@ class Event:
         return body
 
     @classmethod
-    def from_dict(cls, body: Any) -> "Event":
+    def from_dict(cls, body: Any) -> Event:
         """Parse an envelope, refusing anything malformed with MalformedEvent."""
         if not isinstance(body, dict):
             raise MalformedEvent("envelope must be a JSON object")

@@ -2,11 +2,12 @@
 
 Models never open or commit sessions; the unit of work at the edge does.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -25,6 +26,8 @@ def new_id() -> str:
 
 
 class Base(orm.DeclarativeBase):
+    # Every model maps one Table (no mapped joins or selects), which core insert() needs to know.
+    __table__: ClassVar[sa.Table]
     metadata = sa.MetaData(
         naming_convention={
             "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -82,7 +85,7 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    reminders: Mapped[list["Reminder"]] = orm.relationship(
+    reminders: Mapped[list[Reminder]] = orm.relationship(
         back_populates="task", cascade="all, delete-orphan", passive_deletes=True, order_by="Reminder.remind_at"
     )
 
@@ -235,8 +238,12 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint("channel", "target_id", "event_id"),
-        sa.Index("ix_deliveries_due", "next_attempt_at",
-                 postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+        sa.Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
         sa.Index("ix_deliveries_target", "target_id", "created_at"),
     )
 

@@ -3,6 +3,7 @@
 Rules are expanded on naive wall-clock times and each occurrence is then placed in the zone,
 so a daily 09:00 stays 09:00 local across DST transitions.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,7 +31,7 @@ class Rule:
     def _local_start(self) -> dt.datetime:
         return self.dtstart.astimezone(zone(self.timezone)).replace(tzinfo=None)
 
-    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule:
+    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
         return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
 
     def _place(self, naive: dt.datetime) -> dt.datetime:
@@ -86,7 +87,7 @@ class Rule:
             sample.append(self._place(naive))
             if len(sample) >= _GUARD_SAMPLE:
                 break
-        gaps = [b - a for a, b in zip(sample, sample[1:])]
+        gaps = [b - a for a, b in zip(sample, sample[1:], strict=False)]
         return min(gaps) if gaps else None
 
 
@@ -97,11 +98,11 @@ def _localise_until(text: str, tz_name: str) -> str:
         return text
     until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     local = until.astimezone(zone(tz_name)).strftime("%Y%m%dT%H%M%S")
-    return text[:match.start()] + f"UNTIL={local}" + text[match.end():]
+    return text[: match.start()] + f"UNTIL={local}" + text[match.end() :]
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(text: str, start_local: dt.datetime) -> rrule.rrule:
+def _compile(text: str, start_local: dt.datetime) -> rrule.rrule | rrule.rruleset:
     return rrule.rrulestr(text, dtstart=start_local, ignoretz=True, cache=False)
 
 
@@ -146,8 +147,14 @@ def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:
     return naive.replace(tzinfo=zone(tzid)).astimezone(UTC)
 
 
-def parse_rule(text: object, tz_name: str, dtstart: object = None, *, default_start: dt.datetime | None = None,
-               field: str = "recurrence_rule") -> Rule:
+def parse_rule(
+    text: object,
+    tz_name: str,
+    dtstart: object = None,
+    *,
+    default_start: dt.datetime | None = None,
+    field: str = "recurrence_rule",
+) -> Rule:
     """Validate and parse a rule; raise BadValue (with the field named by the caller) when it is wrong."""
     body, dtstart_line = normalise(text)
     given = None if dtstart is None else parse_datetime(dtstart, tz_name)
@@ -178,4 +185,4 @@ def _minutely_ok(text: str) -> bool:
     if "FREQ=SECONDLY" in text:
         return False
     match = re.search(r"INTERVAL=(\d+)", text)
-    return bool(match) and int(match.group(1)) >= 15 and "BYSECOND" not in text
+    return match is not None and int(match.group(1)) >= 15 and "BYSECOND" not in text

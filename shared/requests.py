@@ -1,6 +1,8 @@
 """Parse request bodies at the edge: JSON objects only, known fields only, errors per field."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
@@ -14,8 +16,9 @@ UNSET: Any = object()
 def json_body(allowed: set[str]) -> dict[str, Any]:
     """Return the JSON object body, refusing malformed JSON, non-objects and unknown fields."""
     if not request.is_json:
-        raise ProblemError("Send a JSON body with Content-Type: application/json.", status=415,
-                           title="Unsupported media type")
+        raise ProblemError(
+            "Send a JSON body with Content-Type: application/json.", status=415, title="Unsupported media type"
+        )
     body = request.get_json(silent=True)
     if body is None:
         raise ProblemError("The request body is not valid JSON.", title="Malformed JSON")
@@ -23,8 +26,9 @@ def json_body(allowed: set[str]) -> dict[str, Any]:
         raise ValidationFailed("The request body must be a JSON object.")
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationFailed("Unknown fields in the request body.",
-                               errors={name[:100]: "unknown field" for name in unknown[:20]})
+        raise ValidationFailed(
+            "Unknown fields in the request body.", errors={name[:100]: "unknown field" for name in unknown[:20]}
+        )
     return body
 
 
@@ -34,7 +38,8 @@ class FieldErrors:
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
 
-    def check(self, field: str, fn, *args):
+    def check(self, field: str, fn: Callable[..., Any], *args: Any) -> Any:
+        # Any: the parsed value of a JSON field, whatever type its parser `fn` returns (or UNSET).
         try:
             return fn(*args)
         except BadValue as exc:

@@ -3,6 +3,7 @@
 Used by the recurrence sweep (schedule-based series) and by task completion
 (`repeat_from=completion` series spawn their next instance when an instance is completed).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def rule_of(series: Task) -> Rule:
+    if series.recurrence_rule is None or series.dtstart is None:
+        raise ValueError(f"task {series.id} is not a recurring series")
     return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart)
 
 
-def _insert_ignoring_duplicates(session: orm.Session):
+def _insert_ignoring_duplicates(session: orm.Session) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(Task.__table__)
@@ -34,10 +37,21 @@ def _insert_ignoring_duplicates(session: orm.Session):
 
 def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
     return Task(
-        id=new_id(), user_id=series.user_id, title=series.title, description=series.description,
-        completed=False, priority=series.priority, tags=list(series.tags or []), due_date=occurrence,
-        timezone=series.timezone, repeat_from="schedule", parent_id=series.id, occurrence_at=occurrence,
-        version=1, created_at=now, updated_at=now,
+        id=new_id(),
+        user_id=series.user_id,
+        title=series.title,
+        description=series.description,
+        completed=False,
+        priority=series.priority,
+        tags=list(series.tags or []),
+        due_date=occurrence,
+        timezone=series.timezone,
+        repeat_from="schedule",
+        parent_id=series.id,
+        occurrence_at=occurrence,
+        version=1,
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -52,8 +66,11 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
     candidates = {(s.id, occ): (s, _instance(s, occ, now)) for s, occ in due}
     rows = [{c.key: getattr(inst, c.key) for c in Task.__table__.columns} for _, inst in candidates.values()]
     conn = session.connection()
-    stmt = (_insert_ignoring_duplicates(session)
-            .on_conflict_do_nothing(index_elements=["parent_id", "occurrence_at"]).returning(Task.__table__.c.id))
+    stmt = (
+        _insert_ignoring_duplicates(session)
+        .on_conflict_do_nothing(index_elements=["parent_id", "occurrence_at"])
+        .returning(Task.__table__.c.id)
+    )
     inserted = set(conn.execute(stmt, rows).scalars())
     spawned, reminders, outbox = [], [], []
     for series, instance in candidates.values():
@@ -61,16 +78,31 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
             continue
         spawned.append(instance)
         for reminder in series.reminders:
-            if reminder.minutes_before is None:
+            if reminder.minutes_before is None or instance.occurrence_at is None:  # (an instance always has one)
                 continue
             remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
             if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
-                reminders.append({"id": new_id(), "task_id": instance.id, "user_id": series.user_id,
-                                  "remind_at": remind_at, "minutes_before": reminder.minutes_before,
-                                  "notified": False, "created_at": now})
-        outbox.append(outbox_values(Event(event_type=events.RECURRING_SPAWNED, user_id=series.user_id,
-                                          aggregate_id=instance.id,
-                                          data={**snapshot(instance), "series_id": series.id})))
+                reminders.append(
+                    {
+                        "id": new_id(),
+                        "task_id": instance.id,
+                        "user_id": series.user_id,
+                        "remind_at": remind_at,
+                        "minutes_before": reminder.minutes_before,
+                        "notified": False,
+                        "created_at": now,
+                    }
+                )
+        outbox.append(
+            outbox_values(
+                Event(
+                    event_type=events.RECURRING_SPAWNED,
+                    user_id=series.user_id,
+                    aggregate_id=instance.id,
+                    data={**snapshot(instance), "series_id": series.id},
+                )
+            )
+        )
     if reminders:
         conn.execute(sa.insert(Reminder.__table__), reminders)
     if outbox:
@@ -108,12 +140,14 @@ def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetim
 
 def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list[Task]:
     """Lock up to `limit` due series; rows another sweeper holds are skipped, not waited for."""
-    stmt = (sa.select(Task)
-            .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now)
-            .order_by(Task.next_occurrence)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Task)
-            .options(orm.selectinload(Task.reminders)))
+    stmt = (
+        sa.select(Task)
+        .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now)
+        .order_by(Task.next_occurrence)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Task)
+        .options(orm.selectinload(Task.reminders))
+    )
     return list(session.scalars(stmt))
 
 

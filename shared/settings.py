@@ -1,4 +1,5 @@
 """Typed settings, read from the environment once and passed in everywhere."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,8 @@ class Settings:
     dapr_api_token: str | None = None
     app_api_token: str | None = None
     pubsub_name: str = "kafka-pubsub"
-    jwt_secret: str = "dev-only-insecure-jwt-secret-change-me-in-production"
+    # The local-only default; production refuses to start without JWT_SECRET (see check).
+    jwt_secret: str = "dev-only-insecure-jwt-secret-change-me-in-production"  # noqa: S105
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_ttl_seconds: int = 24 * 3600
@@ -81,7 +83,7 @@ class Settings:
         return self.environment == "production"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the environment once; refuse to start in production without secrets."""
         env = os.environ if env is None else env
         defaults = cls()

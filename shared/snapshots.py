@@ -1,4 +1,5 @@
 """How tasks and reminders look in API responses and in event data (one definition for both)."""
+
 from __future__ import annotations
 
 from typing import Any

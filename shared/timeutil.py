@@ -1,10 +1,11 @@
 """Parsing and formatting of times and IANA timezones at the edge."""
+
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class BadValue(ValueError):

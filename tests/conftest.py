@@ -1,4 +1,5 @@
 """Fixtures with real parts: PostgreSQL on 127.0.0.1:5432, the tansu broker, live HTTP servers."""
+
 from __future__ import annotations
 
 import dataclasses

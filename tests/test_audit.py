@@ -1,4 +1,5 @@
 """The audit log: every event once whatever the adapter, history and replay, retention, DLQ."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,10 +8,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from kafka import KafkaProducer
 
-from functions.audit import consumer_loop, create_app as audit_app, record_events
+from functions.audit import consumer_loop, record_events
+from functions.audit import create_app as audit_app
 from functions.combined import create_app as combined_app
 from shared.events import Event
 from shared.models import EventLog
@@ -19,12 +23,17 @@ from tests.conftest import with_
 from tests.support.broker import read_topic
 from tests.support.net import wait_until
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def envelope(user_id="u-audit", event_type="task.created", **data):
-    return Event(event_type=event_type, user_id=user_id, aggregate_id=str(uuid.uuid4()),
-                 data={"title": "audited", **data}, correlation_id="corr-1").to_dict()
+    return Event(
+        event_type=event_type,
+        user_id=user_id,
+        aggregate_id=str(uuid.uuid4()),
+        data={"title": "audited", **data},
+        correlation_id="corr-1",
+    ).to_dict()
 
 
 def stored(rt, event_id=None):
@@ -49,12 +58,21 @@ def test_history_shows_the_four_changes_in_order_with_each_correlation_id(combin
     api.request("PUT", f"/api/{{me}}/tasks/{tid}", json={"title": "b"}, headers={"X-Correlation-ID": "c-2"})
     api.request("PATCH", f"/api/{{me}}/tasks/{tid}/complete", headers={"X-Correlation-ID": "c-3"})
     api.request("DELETE", f"/api/{{me}}/tasks/{tid}", headers={"X-Correlation-ID": "c-4"})
-    items = wait_until(lambda: (lambda r: r if len(r) == 4 else None)(
-        api.request("GET", f"/api/{{me}}/tasks/{tid}/events").json().get("items", [])), message="four events")
+    items = wait_until(
+        lambda: (lambda r: r if len(r) == 4 else None)(
+            api.request("GET", f"/api/{{me}}/tasks/{tid}/events").json().get("items", [])
+        ),
+        message="four events",
+    )
     assert [(e["event_type"], e["correlation_id"]) for e in items] == [
-        ("task.created", "c-1"), ("task.updated", "c-2"), ("task.completed", "c-3"), ("task.deleted", "c-4")]
-    assert all(e["client_ip"] == "127.0.0.1" and e["request_id"] and "python-requests" in e["user_agent"]
-               for e in items)
+        ("task.created", "c-1"),
+        ("task.updated", "c-2"),
+        ("task.completed", "c-3"),
+        ("task.deleted", "c-4"),
+    ]
+    assert all(
+        e["client_ip"] == "127.0.0.1" and e["request_id"] and "python-requests" in e["user_agent"] for e in items
+    )
     replayed = api.request("GET", f"/api/{{me}}/tasks/{tid}/replay").json()
     assert replayed["deleted"] is True and replayed["task"]["title"] == "b" and replayed["task"]["completed"]
     page = api.request("GET", "/api/{me}/events", params={"event_type": "task.updated"}).json()
@@ -67,7 +85,9 @@ def test_user_events_paginate_filter_and_stay_private(combined, make_client, ser
     wait_until(lambda: stored(api.rt) == 5, message="five audit rows")
     seen, cursor = [], None
     while True:
-        page = api.request("GET", "/api/{me}/events", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        page = api.request(
+            "GET", "/api/{me}/events", params={"limit": 2, **({"cursor": cursor} if cursor else {})}
+        ).json()
         seen += [e["aggregate_id"] for e in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -90,13 +110,30 @@ def test_the_same_cloudevent_three_ways_is_stored_once(settings, broker, serve, 
     client = make_client(server)
     rt = server.app.extensions["taskflow"]
     env = envelope()
-    structured = {"specversion": "1.0", "id": env["event_id"], "type": env["event_type"], "source": "taskflow",
-                  "datacontenttype": "application/json", "data": env, "topic": "tasks.events"}
-    resp = client.request("POST", "/events/tasks.events", auth=False, data=json.dumps(structured),
-                          headers={"Content-Type": "application/cloudevents+json"})
+    structured = {
+        "specversion": "1.0",
+        "id": env["event_id"],
+        "type": env["event_type"],
+        "source": "taskflow",
+        "datacontenttype": "application/json",
+        "data": env,
+        "topic": "tasks.events",
+    }
+    resp = client.request(
+        "POST",
+        "/events/tasks.events",
+        auth=False,
+        data=json.dumps(structured),
+        headers={"Content-Type": "application/cloudevents+json"},
+    )
     assert resp.json() == {"status": "SUCCESS"}
-    binary_headers = {"ce-id": env["event_id"], "ce-type": env["event_type"], "ce-source": "/taskflow",
-                      "ce-specversion": "1.0", "Content-Type": "application/json"}
+    binary_headers = {
+        "ce-id": env["event_id"],
+        "ce-type": env["event_type"],
+        "ce-source": "/taskflow",
+        "ce-specversion": "1.0",
+        "Content-Type": "application/json",
+    }
     resp = client.request("POST", "/events/tasks.events", auth=False, data=json.dumps(env), headers=binary_headers)
     assert resp.status_code == 200 and resp.json() == {"status": "SUCCESS"}
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
@@ -110,20 +147,52 @@ def test_the_same_cloudevent_three_ways_is_stored_once(settings, broker, serve, 
 def test_dapr_subscription_contract(settings, serve, make_client):
     client = make_client(serve(audit_app(with_(settings, run_background_workers=False))))
     subs = client.request("GET", "/dapr/subscribe", auth=False).json()
-    assert subs == [{"pubsubname": "kafka-pubsub", "topic": t, "route": f"/events/{t}", "deadLetterTopic": f"{t}.dlq"}
-                    for t in ("reminders.events", "tasks.events")]
+    assert subs == [
+        {"pubsubname": "kafka-pubsub", "topic": t, "route": f"/events/{t}", "deadLetterTopic": f"{t}.dlq"}
+        for t in ("reminders.events", "tasks.events")
+    ]
 
 
 MALFORMED = [
     ("not json", b"{{{"),
     ("not a cloudevent", json.dumps({"hello": "world"}).encode()),
     ("no envelope", json.dumps({"specversion": "1.0", "id": "x", "type": "t", "source": "s", "data": 5}).encode()),
-    ("unknown type", json.dumps({"specversion": "1.0", "id": "x", "type": "t", "source": "s",
-                                 "data": envelope(event_type="task.created") | {"event_type": "task.exploded"}}).encode()),
-    ("wrong topic", json.dumps({"specversion": "1.0", "id": "x", "type": "t", "source": "s",
-                                "data": envelope(event_type="reminder.triggered")}).encode()),
-    ("bad event id", json.dumps({"specversion": "1.0", "id": "x", "type": "t", "source": "s",
-                                 "data": envelope() | {"event_id": "1; DROP TABLE event_log"}}).encode()),
+    (
+        "unknown type",
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "x",
+                "type": "t",
+                "source": "s",
+                "data": envelope(event_type="task.created") | {"event_type": "task.exploded"},
+            }
+        ).encode(),
+    ),
+    (
+        "wrong topic",
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "x",
+                "type": "t",
+                "source": "s",
+                "data": envelope(event_type="reminder.triggered"),
+            }
+        ).encode(),
+    ),
+    (
+        "bad event id",
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "x",
+                "type": "t",
+                "source": "s",
+                "data": envelope() | {"event_id": "1; DROP TABLE event_log"},
+            }
+        ).encode(),
+    ),
 ]
 
 
@@ -132,20 +201,36 @@ def test_malformed_deliveries_drop_or_400_and_store_nothing(settings, serve, mak
     server = serve(audit_app(with_(settings, run_background_workers=False)))
     client = make_client(server)
     rt = server.app.extensions["taskflow"]
-    dapr = client.request("POST", "/events/tasks.events", auth=False, data=body,
-                          headers={"Content-Type": "application/cloudevents+json"})
+    dapr = client.request(
+        "POST", "/events/tasks.events", auth=False, data=body, headers={"Content-Type": "application/cloudevents+json"}
+    )
     assert dapr.status_code == 200 and dapr.json() == {"status": "DROP"}
-    knative = client.request("POST", "/events/tasks.events", auth=False, data=body,
-                             headers={"ce-id": "x", "ce-type": "t", "ce-source": "s", "ce-specversion": "1.0",
-                                      "Content-Type": "application/json"})
+    knative = client.request(
+        "POST",
+        "/events/tasks.events",
+        auth=False,
+        data=body,
+        headers={
+            "ce-id": "x",
+            "ce-type": "t",
+            "ce-source": "s",
+            "ce-specversion": "1.0",
+            "Content-Type": "application/json",
+        },
+    )
     assert knative.status_code == 400 and knative.headers["Content-Type"] == "application/problem+json"
     assert stored(rt) == 0
 
 
 def test_unknown_topic_is_dropped(settings, serve, make_client):
     client = make_client(serve(audit_app(with_(settings, run_background_workers=False))))
-    resp = client.request("POST", "/events/passwords.events", auth=False, data=json.dumps({"specversion": "1.0"}),
-                          headers={"Content-Type": "application/cloudevents+json"})
+    resp = client.request(
+        "POST",
+        "/events/passwords.events",
+        auth=False,
+        data=json.dumps({"specversion": "1.0"}),
+        headers={"Content-Type": "application/cloudevents+json"},
+    )
     assert resp.json() == {"status": "DROP"}
 
 
@@ -154,12 +239,27 @@ def test_database_down_answers_retry(settings, serve, make_client):
     client = make_client(serve(audit_app(down)))
     env = envelope()
     structured = {"specversion": "1.0", "id": env["event_id"], "type": env["event_type"], "source": "s", "data": env}
-    resp = client.request("POST", "/events/tasks.events", auth=False, data=json.dumps(structured),
-                          headers={"Content-Type": "application/cloudevents+json"})
+    resp = client.request(
+        "POST",
+        "/events/tasks.events",
+        auth=False,
+        data=json.dumps(structured),
+        headers={"Content-Type": "application/cloudevents+json"},
+    )
     assert resp.status_code == 200 and resp.json() == {"status": "RETRY"}
-    binary = client.request("POST", "/events/tasks.events", auth=False, data=json.dumps(env),
-                            headers={"ce-id": env["event_id"], "ce-type": env["event_type"], "ce-source": "s",
-                                     "ce-specversion": "1.0", "Content-Type": "application/json"})
+    binary = client.request(
+        "POST",
+        "/events/tasks.events",
+        auth=False,
+        data=json.dumps(env),
+        headers={
+            "ce-id": env["event_id"],
+            "ce-type": env["event_type"],
+            "ce-source": "s",
+            "ce-specversion": "1.0",
+            "Content-Type": "application/json",
+        },
+    )
     assert binary.status_code == 503
 
 
@@ -169,7 +269,9 @@ def test_delivery_routes_honour_the_app_token(settings, serve, make_client):
     body = json.dumps({"specversion": "1.0", "id": "1", "type": "t", "source": "s", "data": env})
     headers = {"Content-Type": "application/cloudevents+json"}
     assert client.request("POST", "/events/tasks.events", auth=False, data=body, headers=headers).status_code == 401
-    ok = client.request("POST", "/events/tasks.events", auth=False, data=body, headers={**headers, "dapr-api-token": "tok"})
+    ok = client.request(
+        "POST", "/events/tasks.events", auth=False, data=body, headers={**headers, "dapr-api-token": "tok"}
+    )
     assert ok.json() == {"status": "SUCCESS"}
 
 
@@ -243,9 +345,13 @@ def test_kafka_loop_crash_between_insert_and_offset_commit_stores_once(settings,
                 raise RuntimeError("killed after the insert, before the offset commit")
 
         from shared.consumer import ConsumerLoop
+
         group = f"audit-{uuid.uuid4().hex[:8]}"
-        loop = rt.add_consumer(ConsumerLoop(rt.settings, "audit-crash", ("tasks.events",), handle, group_id=group,
-                                            before_commit=crash_once))
+        loop = rt.add_consumer(
+            ConsumerLoop(
+                rt.settings, "audit-crash", ("tasks.events",), handle, group_id=group, before_commit=crash_once
+            )
+        )
         wait_until(lambda: deliveries.count(env["event_id"]) >= 2, timeout=45, message="redelivery after the crash")
         assert crashes == [1]
         assert stored(rt, env["event_id"]) == 1
@@ -257,8 +363,16 @@ def test_kafka_loop_crash_between_insert_and_offset_commit_stores_once(settings,
 def test_retention_purges_old_events_in_batches(settings, serve, make_client):
     server = serve(audit_app(with_(settings, run_background_workers=False, event_retention_days=30)))
     rt = server.app.extensions["taskflow"]
-    old = [Event(event_type="task.created", user_id="u", aggregate_id="a", data={},
-                 timestamp=dt.datetime.now(UTC) - dt.timedelta(days=31 + i)) for i in range(12)]
+    old = [
+        Event(
+            event_type="task.created",
+            user_id="u",
+            aggregate_id="a",
+            data={},
+            timestamp=dt.datetime.now(UTC) - dt.timedelta(days=31 + i),
+        )
+        for i in range(12)
+    ]
     fresh = [Event(event_type="task.created", user_id="u", aggregate_id="a", data={}) for _ in range(3)]
     record_events(rt, old + fresh)
     resp = make_client(server).request("POST", "/audit-retention-cron", auth=False)
@@ -266,14 +380,18 @@ def test_retention_purges_old_events_in_batches(settings, serve, make_client):
     assert stored(rt) == 3
 
 
-OPERATIONS = st.lists(st.one_of(
-    st.tuples(st.just("title"), st.text(alphabet="abcxyz ", min_size=1, max_size=12).filter(str.strip)),
-    st.tuples(st.just("priority"), st.sampled_from(["none", "low", "high", "urgent"])),
-    st.tuples(st.just("due"), st.sampled_from([None, "2030-01-01T09:00:00Z", "2031-06-15T18:30:00+02:00"])),
-    st.tuples(st.just("complete"), st.booleans()),
-    st.tuples(st.just("tags"), st.lists(st.sampled_from(["a", "b", "c"]), max_size=3)),
-    st.tuples(st.just("delete"), st.none()),
-), min_size=1, max_size=8)
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("title"), st.text(alphabet="abcxyz ", min_size=1, max_size=12).filter(str.strip)),
+        st.tuples(st.just("priority"), st.sampled_from(["none", "low", "high", "urgent"])),
+        st.tuples(st.just("due"), st.sampled_from([None, "2030-01-01T09:00:00Z", "2031-06-15T18:30:00+02:00"])),
+        st.tuples(st.just("complete"), st.booleans()),
+        st.tuples(st.just("tags"), st.lists(st.sampled_from(["a", "b", "c"]), max_size=3)),
+        st.tuples(st.just("delete"), st.none()),
+    ),
+    min_size=1,
+    max_size=8,
+)
 
 
 @pytest.fixture

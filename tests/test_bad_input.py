@@ -1,4 +1,5 @@
 """Isolation and bad input: every client mistake is a problem-details 4xx and stores nothing."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,10 @@ def bob(app_server, make_client):
 def counts(db_url):
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        result = (conn.scalar(sa.select(sa.func.count()).select_from(Task)),
-                  conn.scalar(sa.select(sa.func.count()).select_from(Outbox)))
+        result = (
+            conn.scalar(sa.select(sa.func.count()).select_from(Task)),
+            conn.scalar(sa.select(sa.func.count()).select_from(Outbox)),
+        )
     engine.dispose()
     return result
 
@@ -85,19 +88,23 @@ def test_bad_create_bodies_are_refused_and_store_nothing(alice, db_url, case, bo
 def test_body_over_one_mebibyte_is_413(alice, db_url):
     before = counts(db_url)
     big = b'{"title": "t", "description": "' + b"x" * (1024 * 1024) + b'"}'
-    assert_problem(alice.request("POST", "/api/{me}/tasks", data=big,
-                                 headers={"Content-Type": "application/json"}), 413)
+    assert_problem(
+        alice.request("POST", "/api/{me}/tasks", data=big, headers={"Content-Type": "application/json"}), 413
+    )
     assert counts(db_url) == before
 
 
-@pytest.mark.parametrize("path,params,field", [
-    ("/api/{me}/tasks", {"limit": "0"}, "limit"),
-    ("/api/{me}/tasks", {"limit": "abc"}, "limit"),
-    ("/api/{me}/tasks", {"completed": "maybe"}, "completed"),
-    ("/api/{me}/tasks", {"due_before": "2026-13-01"}, "due_before"),
-    ("/api/{me}/tasks", {"cursor": "not-a-cursor"}, "cursor"),
-    ("/api/{me}/tasks", {"sort": "title; DROP TABLE tasks"}, "sort"),
-])
+@pytest.mark.parametrize(
+    "path,params,field",
+    [
+        ("/api/{me}/tasks", {"limit": "0"}, "limit"),
+        ("/api/{me}/tasks", {"limit": "abc"}, "limit"),
+        ("/api/{me}/tasks", {"completed": "maybe"}, "completed"),
+        ("/api/{me}/tasks", {"due_before": "2026-13-01"}, "due_before"),
+        ("/api/{me}/tasks", {"cursor": "not-a-cursor"}, "cursor"),
+        ("/api/{me}/tasks", {"sort": "title; DROP TABLE tasks"}, "sort"),
+    ],
+)
 def test_bad_query_strings_are_422(alice, path, params, field):
     assert field in assert_problem(alice.request("GET", path, params=params), 422)["errors"]
 
@@ -113,12 +120,15 @@ def test_bad_updates_leave_the_task_unchanged(alice, db_url):
     assert counts(db_url) == (1, 1)
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"email": "not-an-email", "password": "longenough"}, "email"),
-    ({"email": "a@b.example", "password": "short"}, "password"),
-    ({"email": "a@b.example", "password": "p" * 129}, "password"),
-    ({"email": ["a@b.example"], "password": "longenough"}, "email"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"email": "not-an-email", "password": "longenough"}, "email"),
+        ({"email": "a@b.example", "password": "short"}, "password"),
+        ({"email": "a@b.example", "password": "p" * 129}, "password"),
+        ({"email": ["a@b.example"], "password": "longenough"}, "email"),
+    ],
+)
 def test_bad_registrations_are_422(app_server, make_client, body, field):
     client = make_client(app_server)
     resp = client.request("POST", "/api/auth/register", auth=False, json=body)
@@ -127,20 +137,30 @@ def test_bad_registrations_are_422(app_server, make_client, body, field):
 
 def test_missing_or_bad_tokens_are_401(alice):
     def token(**claims):
-        base = {"sub": alice.user_id, "exp": dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)}
+        base = {"sub": alice.user_id, "exp": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)}
         return jwt.encode({**base, **claims}, JWT_SECRET, algorithm="HS256")
 
-    expired = token(exp=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
-    forged = jwt.encode({"sub": alice.user_id, "exp": 4102444800}, "another-secret-another-secret-xx", algorithm="HS256")
+    expired = token(exp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
+    forged = jwt.encode(
+        {"sub": alice.user_id, "exp": 4102444800}, "another-secret-another-secret-xx", algorithm="HS256"
+    )
     unsigned = jwt.encode({"sub": alice.user_id, "exp": 4102444800}, None, algorithm="none")
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"},
-                    {"Authorization": f"Bearer {expired}"}, {"Authorization": f"Bearer {forged}"},
-                    {"Authorization": f"Bearer {unsigned}"}, {"Authorization": "Bearer not.a.jwt"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": f"Bearer {expired}"},
+        {"Authorization": f"Bearer {forged}"},
+        {"Authorization": f"Bearer {unsigned}"},
+        {"Authorization": "Bearer not.a.jwt"},
+    ):
         resp = alice.request("GET", "/api/{me}/tasks", auth=False, headers=headers)
         assert_problem(resp, 401)
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
-    assert alice.request("GET", "/api/{me}/tasks", auth=False,
-                         headers={"Authorization": f"Bearer {token()}"}).status_code == 200
+    assert (
+        alice.request("GET", "/api/{me}/tasks", auth=False, headers={"Authorization": f"Bearer {token()}"}).status_code
+        == 200
+    )
 
 
 def test_another_users_path_is_403_and_task_is_404(alice, bob, db_url):
@@ -148,8 +168,13 @@ def test_another_users_path_is_403_and_task_is_404(alice, bob, db_url):
     before = counts(db_url)
     assert_problem(bob.request("GET", f"/api/{alice.user_id}/tasks"), 403)
     assert_problem(bob.request("POST", f"/api/{alice.user_id}/tasks", json={"title": "intrude"}), 403)
-    for method, suffix, body in [("GET", "", None), ("PUT", "", {"title": "mine"}), ("DELETE", "", None),
-                                 ("PATCH", "/complete", {}), ("PUT", "/due-date", {"due_date": None})]:
+    for method, suffix, body in [
+        ("GET", "", None),
+        ("PUT", "", {"title": "mine"}),
+        ("DELETE", "", None),
+        ("PATCH", "/complete", {}),
+        ("PUT", "/due-date", {"due_date": None}),
+    ]:
         resp = bob.request(method, f"/api/{{me}}/tasks/{secret['id']}{suffix}", json=body)
         assert_problem(resp, 404)
     assert counts(db_url) == before

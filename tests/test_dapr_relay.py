@@ -1,4 +1,5 @@
 """Outbox -> Dapr pub/sub: DaprClient.publish_event against a sidecar stand-in that feeds the real broker."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,16 @@ from tests.support.net import wait_until
 
 def test_dapr_transport_publishes_each_change_once_keyed_by_user(settings, broker, serve, make_client):
     with FakeDapr(broker.bootstrap, api_token="dapr-secret") as dapr:
-        app = create_app(with_(settings, use_dapr=True, dapr_http_port=dapr.http_port, dapr_grpc_port=dapr.grpc_port,
-                               dapr_api_token="dapr-secret", kafka_bootstrap_servers=broker.bootstrap))
+        app = create_app(
+            with_(
+                settings,
+                use_dapr=True,
+                dapr_http_port=dapr.http_port,
+                dapr_grpc_port=dapr.grpc_port,
+                dapr_api_token="dapr-secret",
+                kafka_bootstrap_servers=broker.bootstrap,
+            )
+        )
         server = serve(app)
         rt = app.extensions["taskflow"]
         assert rt.transport.name == "dapr", "USE_DAPR wins over KAFKA_BOOTSTRAP_SERVERS"
@@ -29,9 +38,14 @@ def test_dapr_transport_publishes_each_change_once_keyed_by_user(settings, broke
         records = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == api.user_id.encode(), count=4)
         cloudevents = [json.loads(r.value) for r in records]
         envelopes = [ce["data"] for ce in cloudevents]
-        assert [e["event_type"] for e in envelopes] == ["task.created", "task.updated", "task.completed", "task.deleted"]
+        assert [e["event_type"] for e in envelopes] == [
+            "task.created",
+            "task.updated",
+            "task.completed",
+            "task.deleted",
+        ]
         assert len({r.partition for r in records}) == 1
-        for ce, env in zip(cloudevents, envelopes):
+        for ce, env in zip(cloudevents, envelopes, strict=True):
             assert ce["id"] == env["event_id"] and ce["type"] == env["event_type"]
             assert ce["subject"] == tid and ce["pubsubname"] == "kafka-pubsub"
             assert env["user_id"] == api.user_id and env["aggregate_id"] == tid
@@ -41,8 +55,16 @@ def test_dapr_transport_publishes_each_change_once_keyed_by_user(settings, broke
 
 def test_dapr_sidecar_rejecting_the_token_keeps_events_waiting(settings, broker, serve, make_client):
     with FakeDapr(broker.bootstrap, api_token="the-right-token") as dapr:
-        app = create_app(with_(settings, use_dapr=True, dapr_http_port=dapr.http_port, dapr_grpc_port=dapr.grpc_port,
-                               dapr_api_token="a-wrong-token", run_background_workers=False))
+        app = create_app(
+            with_(
+                settings,
+                use_dapr=True,
+                dapr_http_port=dapr.http_port,
+                dapr_grpc_port=dapr.grpc_port,
+                dapr_api_token="a-wrong-token",
+                run_background_workers=False,
+            )
+        )
         server = serve(app)
         api = make_client(server).signup()
         api.create_task(title="stuck")

@@ -1,4 +1,5 @@
 """Deployment files: validated against the upstream schemas, and their names checked across files."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,12 @@ def built() -> dict[str, list[dict]]:
     assert SCHEMAS.is_dir(), f"upstream schemas expected at {SCHEMAS}"
     out = {}
     for overlay in OVERLAYS:
-        text = subprocess.run(["kubectl", "kustomize", str(ROOT / "knative" / "overlays" / overlay)],
-                              capture_output=True, text=True, check=True).stdout
+        text = subprocess.run(
+            ["kubectl", "kustomize", str(ROOT / "knative" / "overlays" / overlay)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         out[overlay] = [d for d in yaml.safe_load_all(text) if d]
     return out
 
@@ -95,8 +100,9 @@ def test_component_metadata_uses_fields_dapr_knows():
                 continue
             meta = known[doc["spec"]["type"]]
             fields: dict[str, set | None] = {}
-            for m in meta.get("metadata", []) + [m for a in meta.get("authenticationProfiles", [])
-                                                 for m in a.get("metadata", [])]:
+            for m in meta.get("metadata", []) + [
+                m for a in meta.get("authenticationProfiles", []) for m in a.get("metadata", [])
+            ]:
                 values = m.get("allowedValues")
                 if m["name"] in fields and (fields[m["name"]] is None or values is None):
                     fields[m["name"]] = None
@@ -162,8 +168,10 @@ def test_dapr_names_agree_across_files_and_with_the_apps(built):
         app_ids[name] = notes
         if name != "taskflow-tasks":
             assert notes["autoscaling.knative.dev/min-scale"] == "1", f"{name}: Dapr triggers need a replica"
-    assert services["taskflow-tasks"]["spec"]["template"]["metadata"]["annotations"][
-        "autoscaling.knative.dev/min-scale"] == "0"
+    assert (
+        services["taskflow-tasks"]["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
+        == "0"
+    )
     for comp in by_kind(docs, "Component"):
         assert set(comp.get("scopes", [])) <= set(app_ids), comp["metadata"]["name"]
         if comp["spec"]["type"] == "bindings.cron":
@@ -179,7 +187,10 @@ def test_dapr_names_agree_across_files_and_with_the_apps(built):
     fan = [c for c in fanout if "taskflow-fanout" in c.get("scopes", [])][0]
     meta = {m["name"]: m.get("value") for m in fan["spec"]["metadata"]}
     assert meta["consumerID"] == "{uuid}" and meta["initialOffset"] == "newest"
-    env = {e["name"]: e.get("value") for e in services["taskflow-fanout"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value")
+        for e in services["taskflow-fanout"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["PUBSUB_NAME"] == fan["metadata"]["name"]
     kafka = [c for c in fanout if c["metadata"]["name"] == "kafka-pubsub"][0]
     kmeta = {m["name"]: m.get("value") for m in kafka["spec"]["metadata"]}
@@ -237,13 +248,29 @@ def test_render_blueprint_has_the_fields_render_needs():
 def run_entrypoint(env_extra: dict, db_url: str, broker) -> tuple[subprocess.Popen, str, int]:
     """Run the image's entrypoint as the container would (no Docker engine here)."""
     from tests.support.net import free_port
+
     port = free_port()
     venv_bin = pathlib.Path(os.sys.executable).parent
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": db_url, "ENVIRONMENT": "production",
-           "JWT_SECRET": "x" * 40, "PATH": f"{venv_bin}:{os.environ['PATH']}", "BIND_HOST": "127.0.0.1",
-           "WEB_CONCURRENCY": "1", "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, **env_extra}
-    proc = subprocess.Popen([str(ROOT / "render" / "entrypoint.sh")], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": db_url,
+        "ENVIRONMENT": "production",
+        "JWT_SECRET": "x" * 40,
+        "PATH": f"{venv_bin}:{os.environ['PATH']}",
+        "BIND_HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        **env_extra,
+    }
+    proc = subprocess.Popen(
+        [str(ROOT / "render" / "entrypoint.sh")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return proc, f"http://127.0.0.1:{port}", port
 
 
@@ -257,6 +284,7 @@ def wait_up(base: str, path: str = "/health") -> None:
             return requests.get(base + path, timeout=2).status_code == 200
         except requests.RequestException:
             return False
+
     wait_until(up, timeout=90, interval=0.2, message=f"{base}{path}")
 
 
@@ -265,6 +293,7 @@ def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_ur
 
     import requests
     import websocket
+
     dockerfile = (ROOT / "render" / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["render/entrypoint.sh"]' in dockerfile
     proc, base, port = run_entrypoint({}, db_url, broker)
@@ -272,12 +301,18 @@ def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_ur
         wait_up(base, "/ready")
         assert "<title>TaskFlow</title>" in requests.get(base + "/", timeout=5).text
         assert requests.get(base + "/static/app.js", timeout=5).status_code == 200
-        signup = requests.post(base + "/api/auth/register", json={"email": "ops@example.com", "password": "pw-ops-123"},
-                               timeout=10).json()
-        ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/user/{signup['user_id']}/tasks?token={signup['token']}",
-                                         timeout=10)
-        created = requests.post(f"{base}/api/{signup['user_id']}/tasks", json={"title": "deployed"},
-                                headers={"Authorization": f"Bearer {signup['token']}"}, timeout=10)
+        signup = requests.post(
+            base + "/api/auth/register", json={"email": "ops@example.com", "password": "pw-ops-123"}, timeout=10
+        ).json()
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{port}/ws/user/{signup['user_id']}/tasks?token={signup['token']}", timeout=10
+        )
+        created = requests.post(
+            f"{base}/api/{signup['user_id']}/tasks",
+            json={"title": "deployed"},
+            headers={"Authorization": f"Bearer {signup['token']}"},
+            timeout=10,
+        )
         assert created.status_code == 201
         message = json.loads(ws.recv())
         while message["type"] == "ping":
@@ -289,18 +324,26 @@ def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_ur
         proc.wait(30)
 
 
-@pytest.mark.parametrize("module,route,method", [
-    ("tasks", "/openapi.json", "GET"), ("outbox", "/outbox-cron", "OPTIONS"),
-    ("recurrence", "/recurrence-cron", "OPTIONS"), ("reminders", "/reminder-cron", "OPTIONS"),
-    ("audit", "/dapr/subscribe", "GET"), ("fanout", "/dapr/subscribe", "GET"),
-    ("notifications", "/notification-cron", "OPTIONS"),
-])
+@pytest.mark.parametrize(
+    "module,route,method",
+    [
+        ("tasks", "/openapi.json", "GET"),
+        ("outbox", "/outbox-cron", "OPTIONS"),
+        ("recurrence", "/recurrence-cron", "OPTIONS"),
+        ("reminders", "/reminder-cron", "OPTIONS"),
+        ("audit", "/dapr/subscribe", "GET"),
+        ("fanout", "/dapr/subscribe", "GET"),
+        ("notifications", "/notification-cron", "OPTIONS"),
+    ],
+)
 def test_each_function_command_serves_its_routes(db_url, broker, module, route, method):
     import signal
 
     import requests
-    proc, base, _ = run_entrypoint({"TASKFLOW_APP": f"functions.{module}:create_app()",
-                                    "RUN_BACKGROUND_WORKERS": "false"}, db_url, broker)
+
+    proc, base, _ = run_entrypoint(
+        {"TASKFLOW_APP": f"functions.{module}:create_app()", "RUN_BACKGROUND_WORKERS": "false"}, db_url, broker
+    )
     try:
         wait_up(base)
         assert requests.request(method, base + route, timeout=5).status_code == 200
@@ -333,6 +376,7 @@ def test_no_container_uses_a_knative_reserved_port(built):
 
 def test_subscribed_topics_are_published_by_the_code(built):
     from shared.events import TOPIC_OF
+
     published = set(TOPIC_OF.values())
     for sub in by_kind(built["dapr"], "Subscription"):
         assert sub["spec"]["topic"] in published

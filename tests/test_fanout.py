@@ -1,4 +1,5 @@
 """Fan-out over WebSocket with real server processes and real WebSocket clients."""
+
 from __future__ import annotations
 
 import json
@@ -75,13 +76,17 @@ def test_two_tabs_of_a_user_get_the_event_fast_and_another_user_never(server):
 
 def test_close_codes_and_no_query_trick_reaches_another_users_stream(server):
     alice, bob = Client(server.url).signup(), Client(server.url).signup()
-    for url in (f"ws://127.0.0.1:{server.port}/ws/user/{alice.user_id}/tasks",
-                ws_url(server, alice.user_id, "garbage"),
-                ws_url(server, alice.user_id, alice.token + "x")):
+    for url in (
+        f"ws://127.0.0.1:{server.port}/ws/user/{alice.user_id}/tasks",
+        ws_url(server, alice.user_id, "garbage"),
+        ws_url(server, alice.user_id, alice.token + "x"),
+    ):
         assert close_code(websocket.create_connection(url, timeout=5)) == 4001
-    for url in (ws_url(server, bob.user_id, alice.token),
-                ws_url(server, bob.user_id, alice.token, user_id=alice.user_id),
-                f"ws://127.0.0.1:{server.port}/ws/user/{bob.user_id}/tasks?token={alice.token}&token={bob.token}"):
+    for url in (
+        ws_url(server, bob.user_id, alice.token),
+        ws_url(server, bob.user_id, alice.token, user_id=alice.user_id),
+        f"ws://127.0.0.1:{server.port}/ws/user/{bob.user_id}/tasks?token={alice.token}&token={bob.token}",
+    ):
         assert close_code(websocket.create_connection(url, timeout=5)) == 4003
     own = websocket.create_connection(ws_url(server, alice.user_id, alice.token, user_id=bob.user_id), timeout=5)
     bob.create_task(title="bob's secret")
@@ -114,8 +119,9 @@ def test_reconnect_with_since_misses_nothing_and_duplicates_nothing(server):
 
 def test_a_client_that_stops_reading_does_not_slow_the_others(server):
     alice = Client(server.url).signup()
-    slow = websocket.create_connection(ws_url(server, alice.user_id, alice.token), timeout=5,
-                                       sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+    slow = websocket.create_connection(
+        ws_url(server, alice.user_id, alice.token), timeout=5, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),)
+    )
     fast = connect(server, alice)
     latencies = []
     for i in range(40):
@@ -162,6 +168,7 @@ def test_shutdown_closes_sockets_with_1001(db_url):
         time.sleep(0.2)
         import os
         import signal
+
         os.killpg(proc.proc.pid, signal.SIGTERM)
         assert close_code(ws) == 1001
     finally:

@@ -1,4 +1,5 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright, against gunicorn."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,15 @@ from tests.support.process import ServerProcess
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -39,8 +47,12 @@ def new_page(browser, server, width=1280, height=800):
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
     page = context.new_page()
     external = []
-    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1",
-                                                                                 "data:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:")) else None
+        ),
+    )
     page.external_requests = external
     page.goto(server.url + "/")
     return page
@@ -102,29 +114,57 @@ def test_server_restart_goes_reconnecting_then_live_and_catches_up(server, brows
     expect(page.locator("#live")).to_have_attribute("data-status", "reconnecting", timeout=5000)
     server.start()
     expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=40000)
-    resp = requests.post(f"{server.url}/api/{session['userId']}/tasks", json={"title": "After the restart"},
-                         headers={"Authorization": f"Bearer {session['token']}"}, timeout=10)
+    resp = requests.post(
+        f"{server.url}/api/{session['userId']}/tasks",
+        json={"title": "After the restart"},
+        headers={"Authorization": f"Bearer {session['token']}"},
+        timeout=10,
+    )
     assert resp.status_code == 201
     expect(task_row(page, "After the restart")).to_have_count(1, timeout=3000)
 
 
 RULES = [
-    ({"freq": "DAILY", "interval": "2"}, "FREQ=DAILY;INTERVAL=2",
-     ["2030-01-01", "2030-01-03", "2030-01-05", "2030-01-07", "2030-01-09"]),
-    ({"freq": "WEEKLY", "days": ["MO", "TH"]}, "FREQ=WEEKLY;BYDAY=MO,TH",
-     ["2030-01-03", "2030-01-07", "2030-01-10", "2030-01-14", "2030-01-17"]),
-    ({"freq": "MONTHLY", "monthly": "day", "monthday": "15"}, "FREQ=MONTHLY;BYMONTHDAY=15",
-     ["2030-01-15", "2030-02-15", "2030-03-15", "2030-04-15", "2030-05-15"]),
-    ({"freq": "MONTHLY", "monthly": "nth", "nth": "2", "nthday": "TU"}, "FREQ=MONTHLY;BYDAY=2TU",
-     ["2030-01-08", "2030-02-12", "2030-03-12", "2030-04-09", "2030-05-14"]),
-    ({"freq": "MONTHLY", "monthly": "last"}, "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
-     ["2030-01-31", "2030-02-28", "2030-03-29", "2030-04-30", "2030-05-31"]),
-    ({"freq": "YEARLY", "ends": "count", "count": "3"}, "FREQ=YEARLY;COUNT=3",
-     ["2030-01-01", "2031-01-01", "2032-01-01"]),
-    ({"freq": "WEEKLY", "days": ["FR"], "ends": "until", "until": "2030-01-20"}, "FREQ=WEEKLY;BYDAY=FR;UNTIL=20300120T235959Z",
-     ["2030-01-04", "2030-01-11", "2030-01-18"]),
-    ({"freq": "CUSTOM", "custom": "FREQ=MONTHLY;BYDAY=-1FR"}, "FREQ=MONTHLY;BYDAY=-1FR",
-     ["2030-01-25", "2030-02-22", "2030-03-29", "2030-04-26", "2030-05-31"]),
+    (
+        {"freq": "DAILY", "interval": "2"},
+        "FREQ=DAILY;INTERVAL=2",
+        ["2030-01-01", "2030-01-03", "2030-01-05", "2030-01-07", "2030-01-09"],
+    ),
+    (
+        {"freq": "WEEKLY", "days": ["MO", "TH"]},
+        "FREQ=WEEKLY;BYDAY=MO,TH",
+        ["2030-01-03", "2030-01-07", "2030-01-10", "2030-01-14", "2030-01-17"],
+    ),
+    (
+        {"freq": "MONTHLY", "monthly": "day", "monthday": "15"},
+        "FREQ=MONTHLY;BYMONTHDAY=15",
+        ["2030-01-15", "2030-02-15", "2030-03-15", "2030-04-15", "2030-05-15"],
+    ),
+    (
+        {"freq": "MONTHLY", "monthly": "nth", "nth": "2", "nthday": "TU"},
+        "FREQ=MONTHLY;BYDAY=2TU",
+        ["2030-01-08", "2030-02-12", "2030-03-12", "2030-04-09", "2030-05-14"],
+    ),
+    (
+        {"freq": "MONTHLY", "monthly": "last"},
+        "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+        ["2030-01-31", "2030-02-28", "2030-03-29", "2030-04-30", "2030-05-31"],
+    ),
+    (
+        {"freq": "YEARLY", "ends": "count", "count": "3"},
+        "FREQ=YEARLY;COUNT=3",
+        ["2030-01-01", "2031-01-01", "2032-01-01"],
+    ),
+    (
+        {"freq": "WEEKLY", "days": ["FR"], "ends": "until", "until": "2030-01-20"},
+        "FREQ=WEEKLY;BYDAY=FR;UNTIL=20300120T235959Z",
+        ["2030-01-04", "2030-01-11", "2030-01-18"],
+    ),
+    (
+        {"freq": "CUSTOM", "custom": "FREQ=MONTHLY;BYDAY=-1FR"},
+        "FREQ=MONTHLY;BYDAY=-1FR",
+        ["2030-01-25", "2030-02-22", "2030-03-29", "2030-04-26", "2030-05-31"],
+    ),
 ]
 
 
@@ -168,7 +208,7 @@ def test_recurrence_form_builds_each_rule_and_previews_the_next_dates(server, br
 def test_a_reminder_three_seconds_ahead_shows_its_toast(server, browser):
     page = new_page(browser, server)
     sign_up(page)
-    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
     page.get_by_label("Time zone").select_option("UTC")
     page.get_by_label("New task", exact=True).fill("Stretch")
     page.locator("#reminder").select_option("custom")
@@ -201,11 +241,16 @@ def test_delete_with_undo_history_panel_and_search(server, browser):
 
 def test_an_expired_session_returns_to_sign_in_with_a_message(server, browser):
     import jwt
+
     page = new_page(browser, server)
     sign_up(page)
     session = page.evaluate("JSON.parse(sessionStorage.getItem('taskflow.session'))")
     expired = jwt.encode({"sub": session["userId"], "exp": 1}, JWT_SECRET, algorithm="HS256")
-    page.evaluate(f"sessionStorage.setItem('taskflow.session', JSON.stringify({{...JSON.parse(sessionStorage.getItem('taskflow.session')), token: '{expired}'}}))")
+    page.evaluate(
+        "([key, token]) => sessionStorage.setItem(key,"
+        " JSON.stringify({...JSON.parse(sessionStorage.getItem(key)), token}))",
+        ["taskflow.session", expired],
+    )
     page.reload()
     expect(page.locator("#auth-message")).to_contain_text("expired", timeout=5000)
     expect(page.locator("#auth")).to_be_visible()

@@ -1,9 +1,9 @@
 """Outbox -> Kafka through the real tansu broker: envelope, key, ce_* headers, broker outages."""
+
 from __future__ import annotations
 
 import json
 import time
-
 
 from functions.combined import create_app
 from shared.events import TASKS_TOPIC
@@ -31,7 +31,7 @@ def test_each_change_lands_once_on_tasks_events_with_key_and_cloudevent_headers(
     assert len({r.partition for r in records}) == 1, "one key, one partition: per-user order"
     assert events[1]["correlation_id"] == "c-upd"
     assert events[1]["data"]["changes"] == {"title": {"old": "ship it", "new": "ship it now"}}
-    for record, event in zip(records, events):
+    for record, event in zip(records, events, strict=True):
         headers = {k: v.decode() for k, v in record.headers}
         assert headers["ce_id"] == event["event_id"]
         assert headers["ce_type"] == event["event_type"]
@@ -77,8 +77,12 @@ def test_broker_down_keeps_the_api_up_and_loses_nothing(settings, serve, make_cl
 
 
 def test_outbox_cron_route_relays_what_is_waiting_and_is_guarded(settings, broker, serve, make_client):
-    quiet = with_(settings, kafka_bootstrap_servers=broker.bootstrap, run_background_workers=False,
-                  app_api_token="s3cret-app-token")
+    quiet = with_(
+        settings,
+        kafka_bootstrap_servers=broker.bootstrap,
+        run_background_workers=False,
+        app_api_token="s3cret-app-token",
+    )
     server = serve(create_app(quiet))
     api = make_client(server).signup()
     for i in range(3):

@@ -1,4 +1,5 @@
 """Alembic builds the whole schema from empty and takes it back down, on PostgreSQL and SQLite."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,7 +48,9 @@ def test_partial_indexes_are_partial_on_postgresql():
         migrate(url)
         engine = make_engine(url)
         with engine.connect() as conn:
-            defs = dict(conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname='public'")).all())
+            defs = dict(
+                conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname='public'")).all()
+            )
         engine.dispose()
         assert "WHERE (notified = false)" in defs["ix_reminders_pending"]
         assert "WHERE (published_at IS NULL)" in defs["ix_outbox_unpublished"]

@@ -1,4 +1,5 @@
 """Notifications: signed webhooks with durable retries, SSRF guard, idempotency, reminder emails."""
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,7 @@ from tests.conftest import with_
 from tests.support.live import Client
 from tests.support.net import free_port
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Receiver:
@@ -64,8 +65,11 @@ def receiver():
 
 @pytest.fixture
 def app(settings, serve):
-    server = serve(combined_app(with_(settings, run_background_workers=False, webhook_allow_private=True,
-                                      webhook_retry_base_seconds=1)))
+    server = serve(
+        combined_app(
+            with_(settings, run_background_workers=False, webhook_allow_private=True, webhook_retry_base_seconds=1)
+        )
+    )
     client = Client(server.url).signup()
     client.rt = server.app.extensions["taskflow"]
     return client
@@ -107,15 +111,20 @@ def test_a_reminder_reaches_the_receiver_signed_and_verifiable(app, receiver):
 def test_fail_twice_then_succeed_three_attempts_one_webhook_id_surviving_a_restart(app, settings, serve):
     flaky = Receiver(statuses=(500, 503, 200))
     try:
-        hook = app.request("POST", "/api/{me}/webhooks", json={"url": flaky.url, "events": ["reminder.triggered"]}).json()
+        hook = app.request(
+            "POST", "/api/{me}/webhooks", json={"url": flaky.url, "events": ["reminder.triggered"]}
+        ).json()
         fire_a_reminder(app)
         assert deliver_due(app.rt) == {"succeeded": 0, "retrying": 1, "dead": 0}
         [log] = app.request("GET", f"/api/{{me}}/webhooks/{hook['id']}/deliveries").json()["items"]
         assert log["attempts"] == 1 and log["last_status"] == 500 and log["next_attempt_at"]
         # Restart: a new process picks the schedule up from the database.
         app.rt.close()
-        again = serve(combined_app(with_(settings, run_background_workers=False, webhook_allow_private=True,
-                                         webhook_retry_base_seconds=1)))
+        again = serve(
+            combined_app(
+                with_(settings, run_background_workers=False, webhook_allow_private=True, webhook_retry_base_seconds=1)
+            )
+        )
         rt = again.app.extensions["taskflow"]
         assert deliver_due(rt)["retrying"] == 0, "not due yet: the backoff is kept"
         assert deliver_due(rt, now=utcnow() + dt.timedelta(minutes=5))["retrying"] == 1
@@ -133,7 +142,9 @@ def test_fail_twice_then_succeed_three_attempts_one_webhook_id_surviving_a_resta
 def test_a_delivery_that_keeps_failing_goes_dead_and_disables_the_endpoint(app):
     broken = Receiver(statuses=(500,))
     try:
-        hook = app.request("POST", "/api/{me}/webhooks", json={"url": broken.url, "events": ["reminder.triggered"]}).json()
+        hook = app.request(
+            "POST", "/api/{me}/webhooks", json={"url": broken.url, "events": ["reminder.triggered"]}
+        ).json()
         fire_a_reminder(app)
         later = utcnow()
         for _ in range(app.rt.settings.webhook_max_attempts):
@@ -166,10 +177,22 @@ def test_the_test_button_sends_a_signed_ping(app, receiver):
     assert verify(hook["secret"], receiver.requests[0])
 
 
-BLOCKED = ["http://127.0.0.1/x", "http://localhost:8080/", "http://10.1.2.3/", "http://192.168.1.1/",
-           "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/",
-           "http://[fd00:ec2::254]/", "http://metadata.google.internal/", "http://0.0.0.0/",
-           "ftp://example.com/", "file:///etc/passwd", "javascript:alert(1)", "http://user:pw@example.com/"]
+BLOCKED = [
+    "http://127.0.0.1/x",
+    "http://localhost:8080/",
+    "http://10.1.2.3/",
+    "http://192.168.1.1/",
+    "http://172.16.0.1/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/",
+    "http://[fd00:ec2::254]/",
+    "http://metadata.google.internal/",
+    "http://0.0.0.0/",
+    "ftp://example.com/",
+    "file:///etc/passwd",
+    "javascript:alert(1)",
+    "http://user:pw@example.com/",
+]
 
 
 def test_ssrf_guard_refuses_each_class_at_creation(settings, serve):
@@ -193,13 +216,16 @@ def test_ssrf_guard_refuses_again_at_delivery(app, receiver, settings, serve):
         assert s.scalars(sa.select(WebhookEndpoint)).one().enabled is False
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"url": "https://example.com/h", "events": ["task.exploded"]}, "events"),
-    ({"url": "https://example.com/h", "events": []}, "events"),
-    ({"url": "https://example.com/h", "events": "task.created"}, "events"),
-    ({"url": 42}, "url"),
-    ({"url": "https://example.com/h", "secret": "mine"}, "secret"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"url": "https://example.com/h", "events": ["task.exploded"]}, "events"),
+        ({"url": "https://example.com/h", "events": []}, "events"),
+        ({"url": "https://example.com/h", "events": "task.created"}, "events"),
+        ({"url": 42}, "url"),
+        ({"url": "https://example.com/h", "secret": "mine"}, "secret"),
+    ],
+)
 def test_bad_webhook_bodies_are_422(app, body, field):
     resp = app.request("POST", "/api/{me}/webhooks", json=body)
     assert resp.status_code == 422 and field in resp.json()["errors"]
@@ -230,8 +256,16 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        server = serve(combined_app(with_(settings, run_background_workers=False, smtp_url=f"smtp://127.0.0.1:{port}",
-                                          smtp_from="TaskFlow <noreply@taskflow.test>")))
+        server = serve(
+            combined_app(
+                with_(
+                    settings,
+                    run_background_workers=False,
+                    smtp_url=f"smtp://127.0.0.1:{port}",
+                    smtp_from="TaskFlow <noreply@taskflow.test>",
+                )
+            )
+        )
         app = Client(server.url).signup()
         app.rt = server.app.extensions["taskflow"]
         bad = app.request("PUT", "/api/{me}/preferences", json={"timezone": "Mars/Base"})
@@ -245,8 +279,9 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
         message = email.message_from_bytes(envelope.content)
         assert message["Subject"] == "Reminder: Renew passport"
         assert message["From"] == "TaskFlow <noreply@taskflow.test>"
-        parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()
-                 if not p.is_multipart()}
+        parts = {
+            p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()
+        }
         assert set(parts) == {"text/plain", "text/html"}
         assert "Renew passport" in parts["text/plain"] and "JST" in parts["text/plain"]
         assert "<strong>Reminder:</strong> Renew passport" in parts["text/html"]

@@ -1,4 +1,5 @@
 """Recurring tasks: RRULE maths in IANA zones, the spawning sweep, its triggers and its guards."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,14 +21,17 @@ from shared.models import Outbox, Task
 from tests.conftest import with_
 from tests.support.net import free_port, wait_until
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NY = zoneinfo.ZoneInfo("America/New_York")
 
 
 def make_series(api, rule, *, dtstart, tz="UTC", repeat_from="schedule", title="series", **extra):
     task = api.create_task(title=title, **extra)
-    resp = api.request("POST", f"/api/{{me}}/tasks/{task['id']}/recurrence",
-                       json={"recurrence_rule": rule, "timezone": tz, "dtstart": dtstart, "repeat_from": repeat_from})
+    resp = api.request(
+        "POST",
+        f"/api/{{me}}/tasks/{task['id']}/recurrence",
+        json={"recurrence_rule": rule, "timezone": tz, "dtstart": dtstart, "repeat_from": repeat_from},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -43,29 +47,67 @@ def event_types(rt, event_type):
 
 
 def test_preview_keeps_nine_oclock_local_across_both_2026_dst_transitions(api):
-    resp = api.request("POST", "/api/{me}/recurrence/preview", json={
-        "recurrence_rule": "RRULE:FREQ=DAILY", "dtstart": "2026-03-06T09:00:00", "timezone": "America/New_York",
-        "count": 4, "after": "2026-03-06T00:00:00-05:00"})
-    assert resp.json()["occurrences"] == ["2026-03-06T09:00:00-05:00", "2026-03-07T09:00:00-05:00",
-                                          "2026-03-08T09:00:00-04:00", "2026-03-09T09:00:00-04:00"]
-    autumn = api.request("POST", "/api/{me}/recurrence/preview", json={
-        "recurrence_rule": "FREQ=DAILY", "dtstart": "2026-03-06T09:00:00", "timezone": "America/New_York",
-        "count": 3, "after": "2026-10-31T00:00:00Z"}).json()["occurrences"]
+    resp = api.request(
+        "POST",
+        "/api/{me}/recurrence/preview",
+        json={
+            "recurrence_rule": "RRULE:FREQ=DAILY",
+            "dtstart": "2026-03-06T09:00:00",
+            "timezone": "America/New_York",
+            "count": 4,
+            "after": "2026-03-06T00:00:00-05:00",
+        },
+    )
+    assert resp.json()["occurrences"] == [
+        "2026-03-06T09:00:00-05:00",
+        "2026-03-07T09:00:00-05:00",
+        "2026-03-08T09:00:00-04:00",
+        "2026-03-09T09:00:00-04:00",
+    ]
+    autumn = api.request(
+        "POST",
+        "/api/{me}/recurrence/preview",
+        json={
+            "recurrence_rule": "FREQ=DAILY",
+            "dtstart": "2026-03-06T09:00:00",
+            "timezone": "America/New_York",
+            "count": 3,
+            "after": "2026-10-31T00:00:00Z",
+        },
+    ).json()["occurrences"]
     assert autumn == ["2026-10-31T09:00:00-04:00", "2026-11-01T09:00:00-05:00", "2026-11-02T09:00:00-05:00"]
 
 
-@pytest.mark.parametrize("rule,dtstart,expected", [
-    ("FREQ=MONTHLY;BYDAY=-1FR", "2026-01-01T10:00:00", ["2026-01-30", "2026-02-27", "2026-03-27", "2026-04-24"]),
-    ("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", "2026-01-01T10:00:00",
-     ["2026-01-30", "2026-02-27", "2026-03-31", "2026-04-30"]),
-    ("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH;COUNT=3", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-13", "2026-01-15"]),
-    ("FREQ=DAILY;UNTIL=20260103T150000Z", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-02", "2026-01-03"]),
-    ("FREQ=DAILY;UNTIL=20260103T145959Z", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-02"]),
-])
+@pytest.mark.parametrize(
+    "rule,dtstart,expected",
+    [
+        ("FREQ=MONTHLY;BYDAY=-1FR", "2026-01-01T10:00:00", ["2026-01-30", "2026-02-27", "2026-03-27", "2026-04-24"]),
+        (
+            "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+            "2026-01-01T10:00:00",
+            ["2026-01-30", "2026-02-27", "2026-03-31", "2026-04-30"],
+        ),
+        (
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH;COUNT=3",
+            "2026-01-01T10:00:00",
+            ["2026-01-01", "2026-01-13", "2026-01-15"],
+        ),
+        ("FREQ=DAILY;UNTIL=20260103T150000Z", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-02", "2026-01-03"]),
+        ("FREQ=DAILY;UNTIL=20260103T145959Z", "2026-01-01T10:00:00", ["2026-01-01", "2026-01-02"]),
+    ],
+)
 def test_preview_dates_for_monthly_setpos_count_and_utc_until(api, rule, dtstart, expected):
-    resp = api.request("POST", "/api/{me}/recurrence/preview", json={
-        "recurrence_rule": rule, "dtstart": dtstart, "timezone": "America/New_York", "count": 4,
-        "after": "2025-12-31T00:00:00Z"})
+    resp = api.request(
+        "POST",
+        "/api/{me}/recurrence/preview",
+        json={
+            "recurrence_rule": rule,
+            "dtstart": dtstart,
+            "timezone": "America/New_York",
+            "count": 4,
+            "after": "2025-12-31T00:00:00Z",
+        },
+    )
     assert [o[:10] for o in resp.json()["occurrences"]] == expected
 
 
@@ -76,10 +118,25 @@ def test_sweep_spawns_dst_correct_instances_with_copies_and_events(api):
     api.request("POST", f"/api/{{me}}/tasks/{sid}/reminders", json={"remind_at": "2099-01-01T00:00:00Z"})
     with api.rt.sessions.begin() as s:  # a relative reminder on the series, copied to each instance
         from shared.models import Reminder
-        s.add(Reminder(task_id=sid, user_id=api.user_id, remind_at=dt.datetime(2098, 1, 1, tzinfo=UTC),
-                       minutes_before=0, notified=False))
-        s.add(Reminder(task_id=sid, user_id=api.user_id, remind_at=dt.datetime(2097, 1, 1, tzinfo=UTC),
-                       minutes_before=30, notified=False))
+
+        s.add(
+            Reminder(
+                task_id=sid,
+                user_id=api.user_id,
+                remind_at=dt.datetime(2098, 1, 1, tzinfo=UTC),
+                minutes_before=0,
+                notified=False,
+            )
+        )
+        s.add(
+            Reminder(
+                task_id=sid,
+                user_id=api.user_id,
+                remind_at=dt.datetime(2097, 1, 1, tzinfo=UTC),
+                minutes_before=30,
+                notified=False,
+            )
+        )
         s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=dt.datetime(2026, 3, 7, 14, tzinfo=UTC)))
     for day in (7, 8, 9):
         now = dt.datetime(2026, 3, day, 9, 0, 0, tzinfo=NY)
@@ -87,7 +144,10 @@ def test_sweep_spawns_dst_correct_instances_with_copies_and_events(api):
         assert spawn_due(api.rt, now=now) == 0, "a second sweep at the same moment spawns nothing"
     made = instances(api.rt, sid)
     assert [i.occurrence_at.astimezone(NY).strftime("%d %H:%M %z") for i in made] == [
-        "07 09:00 -0500", "08 09:00 -0400", "09 09:00 -0400"]
+        "07 09:00 -0500",
+        "08 09:00 -0400",
+        "09 09:00 -0400",
+    ]
     assert all(i.title == "series" and i.description == "water them" and i.tags == ["home"] for i in made)
     assert all(i.due_date == i.occurrence_at for i in made)
     with api.rt.sessions() as s:
@@ -113,8 +173,16 @@ def test_missed_occurrences_yield_one_instance_and_count_ends_the_series(api):
         assert s.get(Task, sid).next_occurrence is None, "COUNT exhausted"
     assert len(instances(api.rt, sid)) == 2
     listed = api.request("GET", "/api/{me}/tasks/recurring").json()["items"]
-    assert listed == [{"id": sid, "title": "series", "recurrence_rule": "FREQ=DAILY;COUNT=3", "timezone": "UTC",
-                       "repeat_from": "schedule", "next_occurrence": None}]
+    assert listed == [
+        {
+            "id": sid,
+            "title": "series",
+            "recurrence_rule": "FREQ=DAILY;COUNT=3",
+            "timezone": "UTC",
+            "repeat_from": "schedule",
+            "next_occurrence": None,
+        }
+    ]
 
 
 def test_two_concurrent_sweeps_spawn_each_occurrence_once(api):
@@ -133,8 +201,9 @@ def test_two_concurrent_sweeps_spawn_each_occurrence_once(api):
     [t.join() for t in threads]
     assert sum(results) == 120
     with api.rt.sessions() as s:
-        per_series = s.execute(sa.select(Task.parent_id, sa.func.count()).where(Task.parent_id.in_(ids))
-                               .group_by(Task.parent_id)).all()
+        per_series = s.execute(
+            sa.select(Task.parent_id, sa.func.count()).where(Task.parent_id.in_(ids)).group_by(Task.parent_id)
+        ).all()
     assert len(per_series) == 120 and all(n == 1 for _, n in per_series)
     assert len(event_types(api.rt, "recurring.spawned")) == 120
 
@@ -210,9 +279,16 @@ def test_clearing_the_rule_stops_the_series(api):
 
 
 def test_create_accepts_a_rule_and_next_occurrence_is_upcoming(api):
-    resp = api.request("POST", "/api/{me}/tasks", json={
-        "title": "standup", "due_date": "2026-01-05T09:30:00", "timezone": "Europe/Berlin",
-        "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR"})
+    resp = api.request(
+        "POST",
+        "/api/{me}/tasks",
+        json={
+            "title": "standup",
+            "due_date": "2026-01-05T09:30:00",
+            "timezone": "Europe/Berlin",
+            "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+        },
+    )
     assert resp.status_code == 201, resp.text
     task = resp.json()
     nxt = dt.datetime.fromisoformat(task["next_occurrence"])
@@ -243,24 +319,37 @@ def test_bad_rules_are_422_naming_the_field_and_store_nothing(api, body, field):
     assert len(event_types(api.rt, "task.updated")) == 0
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"recurrence_rule": "FREQ=DAILY", "count": 0}, "count"),
-    ({"recurrence_rule": "FREQ=DAILY", "count": 501}, "count"),
-    ({"recurrence_rule": "FREQ=DAILY", "timezone": "Nowhere"}, "timezone"),
-    ({"recurrence_rule": "FREQ=NEVER"}, "recurrence_rule"),
-    ({"recurrence_rule": "FREQ=DAILY", "after": "yesterday"}, "after"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"recurrence_rule": "FREQ=DAILY", "count": 0}, "count"),
+        ({"recurrence_rule": "FREQ=DAILY", "count": 501}, "count"),
+        ({"recurrence_rule": "FREQ=DAILY", "timezone": "Nowhere"}, "timezone"),
+        ({"recurrence_rule": "FREQ=NEVER"}, "recurrence_rule"),
+        ({"recurrence_rule": "FREQ=DAILY", "after": "yesterday"}, "after"),
+    ],
+)
 def test_bad_previews_are_422(api, body, field):
     resp = api.request("POST", "/api/{me}/recurrence/preview", json=body)
     assert resp.status_code == 422 and field in resp.json()["errors"]
 
 
 def test_preview_accepts_any_valid_rule_even_a_fast_one(api):
-    resp = api.request("POST", "/api/{me}/recurrence/preview", json={
-        "recurrence_rule": "FREQ=MINUTELY", "dtstart": "2026-01-01T00:00:00Z", "count": 3,
-        "after": "2026-01-01T00:00:00Z"})
-    assert resp.json()["occurrences"] == ["2026-01-01T00:00:00+00:00", "2026-01-01T00:01:00+00:00",
-                                          "2026-01-01T00:02:00+00:00"]
+    resp = api.request(
+        "POST",
+        "/api/{me}/recurrence/preview",
+        json={
+            "recurrence_rule": "FREQ=MINUTELY",
+            "dtstart": "2026-01-01T00:00:00Z",
+            "count": 3,
+            "after": "2026-01-01T00:00:00Z",
+        },
+    )
+    assert resp.json()["occurrences"] == [
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T00:01:00+00:00",
+        "2026-01-01T00:02:00+00:00",
+    ]
 
 
 def test_another_users_task_cannot_get_a_rule(api, serve, make_client, settings):

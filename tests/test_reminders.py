@@ -1,4 +1,5 @@
 """Reminders: absolute and relative, fired exactly once and on time, missed when far too late."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,13 +12,13 @@ from functions.combined import create_app as combined_app
 from functions.reminders import create_app
 from functions.reminders.firing import fire_due
 from functions.tasks import create_app as tasks_app
-from shared.models import Outbox, Reminder, Task
 from shared.events import REMINDERS_TOPIC
+from shared.models import Outbox, Reminder, Task
 from tests.conftest import with_
 from tests.support.broker import envelope, read_topic
 from tests.support.net import wait_until
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def iso(moment: dt.datetime) -> str:
@@ -26,8 +27,10 @@ def iso(moment: dt.datetime) -> str:
 
 def reminder_events(rt):
     with rt.sessions() as s:
-        return [p for (p,) in s.execute(sa.select(Outbox.payload).where(Outbox.topic == REMINDERS_TOPIC)
-                                        .order_by(Outbox.id))]
+        return [
+            p
+            for (p,) in s.execute(sa.select(Outbox.payload).where(Outbox.topic == REMINDERS_TOPIC).order_by(Outbox.id))
+        ]
 
 
 def reminders_of(rt, task_id):
@@ -44,11 +47,14 @@ def test_add_list_dedupe_pending_and_delete(api):
     body = first.json()
     assert body["task_id"] == tid and body["minutes_before"] == 60 and body["notified"] is False
     assert body["remind_at"].endswith(("+01:00", "+02:00"))
-    again = api.request("POST", f"/api/{{me}}/tasks/{tid}/reminders",
-                        json={"remind_at": iso(now + dt.timedelta(days=2, hours=-1))})
+    again = api.request(
+        "POST", f"/api/{{me}}/tasks/{tid}/reminders", json={"remind_at": iso(now + dt.timedelta(days=2, hours=-1))}
+    )
     assert again.status_code == 200 and again.json()["id"] == body["id"], "same task + same time"
     other = api.create_task(title="call mum")
-    api.request("POST", f"/api/{{me}}/tasks/{other['id']}/reminders", json={"remind_at": iso(now + dt.timedelta(hours=1))})
+    api.request(
+        "POST", f"/api/{{me}}/tasks/{other['id']}/reminders", json={"remind_at": iso(now + dt.timedelta(hours=1))}
+    )
     pending = api.request("GET", "/api/{me}/reminders/pending").json()["items"]
     assert [p["task_title"] for p in pending] == ["call mum", "dentist"]
     assert [r["id"] for r in api.request("GET", f"/api/{{me}}/tasks/{tid}/reminders").json()["items"]] == [body["id"]]
@@ -59,9 +65,15 @@ def test_add_list_dedupe_pending_and_delete(api):
 
 def test_reminders_inline_on_create(api):
     due = dt.datetime.now(UTC) + dt.timedelta(days=1)
-    resp = api.request("POST", "/api/{me}/tasks", json={
-        "title": "flight", "due_date": iso(due),
-        "reminders": [{"minutes_before": 1440 - 1}, {"remind_at": iso(due - dt.timedelta(hours=3))}]})
+    resp = api.request(
+        "POST",
+        "/api/{me}/tasks",
+        json={
+            "title": "flight",
+            "due_date": iso(due),
+            "reminders": [{"minutes_before": 1440 - 1}, {"remind_at": iso(due - dt.timedelta(hours=3))}],
+        },
+    )
     assert resp.status_code == 201, resp.text
     assert len(reminders_of(api.rt, resp.json()["id"])) == 2
 
@@ -70,8 +82,9 @@ def test_moving_the_due_date_moves_relative_reminders_clearing_removes_completin
     due = (dt.datetime.now(UTC) + dt.timedelta(days=3)).replace(microsecond=0)
     tid = api.create_task(title="report", due_date=iso(due))["id"]
     api.request("POST", f"/api/{{me}}/tasks/{tid}/reminders", json={"minutes_before": 30})
-    fixed = api.request("POST", f"/api/{{me}}/tasks/{tid}/reminders",
-                        json={"remind_at": iso(due - dt.timedelta(days=1))}).json()
+    fixed = api.request(
+        "POST", f"/api/{{me}}/tasks/{tid}/reminders", json={"remind_at": iso(due - dt.timedelta(days=1))}
+    ).json()
     later = due + dt.timedelta(days=1)
     assert api.request("PUT", f"/api/{{me}}/tasks/{tid}/due-date", json={"due_date": iso(later)}).status_code == 200
     times = {r.minutes_before: r.remind_at for r in reminders_of(api.rt, tid)}
@@ -87,8 +100,9 @@ def test_moving_the_due_date_moves_relative_reminders_clearing_removes_completin
 def test_firing_marks_once_and_emits_the_design_data(api):
     now = dt.datetime.now(UTC)
     tid = api.create_task(title="stretch", due_date=iso(now + dt.timedelta(hours=1)))["id"]
-    rid = api.request("POST", f"/api/{{me}}/tasks/{tid}/reminders",
-                      json={"remind_at": iso(now + dt.timedelta(seconds=30))}).json()["id"]
+    rid = api.request(
+        "POST", f"/api/{{me}}/tasks/{tid}/reminders", json={"remind_at": iso(now + dt.timedelta(seconds=30))}
+    ).json()["id"]
     assert fire_due(api.rt, now=now) == {"triggered": 0, "missed": 0, "cancelled": 0}
     fired_at = now + dt.timedelta(seconds=31)
     assert fire_due(api.rt, now=fired_at)["triggered"] == 1
@@ -123,9 +137,20 @@ def test_two_concurrent_sweeps_fire_a_thousand_reminders_exactly_once(api):
     now = dt.datetime.now(UTC)
     tid = api.create_task(title="many")["id"]
     with api.rt.sessions.begin() as s:
-        s.execute(sa.insert(Reminder), [
-            {"id": f"r-{i:05d}", "task_id": tid, "user_id": api.user_id, "notified": False,
-             "remind_at": now - dt.timedelta(seconds=i * 3), "created_at": now} for i in range(1000)])
+        s.execute(
+            sa.insert(Reminder),
+            [
+                {
+                    "id": f"r-{i:05d}",
+                    "task_id": tid,
+                    "user_id": api.user_id,
+                    "notified": False,
+                    "remind_at": now - dt.timedelta(seconds=i * 3),
+                    "created_at": now,
+                }
+                for i in range(1000)
+            ],
+        )
     results, barrier = [], threading.Barrier(2)
 
     def sweep():
@@ -140,17 +165,20 @@ def test_two_concurrent_sweeps_fire_a_thousand_reminders_exactly_once(api):
     assert len(events) == 1000 and len({e["data"]["reminder_id"] for e in events}) == 1000
 
 
-@pytest.mark.parametrize("body,field,status", [
-    ({"remind_at": "2020-01-01T00:00:00Z"}, "remind_at", 422),
-    ({"remind_at": "not a time"}, "remind_at", 422),
-    ({"remind_at": "2030-02-30T00:00:00Z"}, "remind_at", 422),
-    ({"minutes_before": -5}, "minutes_before", 422),
-    ({"minutes_before": 600_000}, "minutes_before", 422),
-    ({"minutes_before": "10"}, "minutes_before", 422),
-    ({"minutes_before": True}, "minutes_before", 422),
-    ({"remind_at": "2030-01-01T00:00:00Z", "minutes_before": 5}, "remind_at", 422),
-    ({}, "remind_at", 422),
-])
+@pytest.mark.parametrize(
+    "body,field,status",
+    [
+        ({"remind_at": "2020-01-01T00:00:00Z"}, "remind_at", 422),
+        ({"remind_at": "not a time"}, "remind_at", 422),
+        ({"remind_at": "2030-02-30T00:00:00Z"}, "remind_at", 422),
+        ({"minutes_before": -5}, "minutes_before", 422),
+        ({"minutes_before": 600_000}, "minutes_before", 422),
+        ({"minutes_before": "10"}, "minutes_before", 422),
+        ({"minutes_before": True}, "minutes_before", 422),
+        ({"remind_at": "2030-01-01T00:00:00Z", "minutes_before": 5}, "remind_at", 422),
+        ({}, "remind_at", 422),
+    ],
+)
 def test_bad_reminders_are_refused_and_store_nothing(api, body, field, status):
     tid = api.create_task(title="t", due_date="2031-01-01T00:00:00Z")["id"]
     resp = api.request("POST", f"/api/{{me}}/tasks/{tid}/reminders", json=body)
@@ -182,8 +210,9 @@ def test_cron_route_contract_and_app_token_guard(settings, serve, make_client):
     assert resp.status_code == 200 and resp.json() == {"triggered": 0, "missed": 0, "cancelled": 0}
 
 
-def test_combined_timer_fires_two_seconds_ahead_on_time_and_the_event_reaches_kafka(settings, broker, serve,
-                                                                                    make_client):
+def test_combined_timer_fires_two_seconds_ahead_on_time_and_the_event_reaches_kafka(
+    settings, broker, serve, make_client
+):
     server = serve(combined_app(with_(settings, kafka_bootstrap_servers=broker.bootstrap)))
     api = make_client(server).signup()
     rt = server.app.extensions["taskflow"]
@@ -197,4 +226,6 @@ def test_combined_timer_fires_two_seconds_ahead_on_time_and_the_event_reaches_ka
     records = read_topic(broker.bootstrap, REMINDERS_TOPIC, want=lambda r: r.key == api.user_id.encode(), count=1)
     [event] = [envelope(r) for r in records]
     assert event["event_type"] == "reminder.triggered" and event["data"]["task_title"] == "tea"
-    assert event["data"]["task_id"] == tid and event["data"]["remind_at"].startswith(remind_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert event["data"]["task_id"] == tid and event["data"]["remind_at"].startswith(
+        remind_at.strftime("%Y-%m-%dT%H:%M:%S")
+    )

@@ -1,4 +1,5 @@
 """The tasks API over real HTTP on PostgreSQL: CRUD, filters, pagination, ETags, outbox rows."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -16,9 +17,18 @@ def outbox_rows(db_url):
 
 
 def test_create_returns_the_task_with_location_and_etag(api):
-    resp = api.request("POST", "/api/{me}/tasks", json={
-        "title": "  Pay rent ", "description": "by transfer", "due_date": "2026-12-01T09:00",
-        "timezone": "Europe/Paris", "priority": "high", "tags": ["home", "money", "home"]})
+    resp = api.request(
+        "POST",
+        "/api/{me}/tasks",
+        json={
+            "title": "  Pay rent ",
+            "description": "by transfer",
+            "due_date": "2026-12-01T09:00",
+            "timezone": "Europe/Paris",
+            "priority": "high",
+            "tags": ["home", "money", "home"],
+        },
+    )
     assert resp.status_code == 201
     task = resp.json()
     assert task["title"] == "Pay rent"
@@ -36,21 +46,40 @@ def test_each_change_writes_exactly_one_event_with_the_snapshot(api, db_url):
     assert api.request("PUT", f"/api/{{me}}/tasks/{tid}", json={"title": "two", "priority": "low"}).status_code == 200
     assert api.request("PATCH", f"/api/{{me}}/tasks/{tid}/complete").status_code == 200
     assert api.request("PATCH", f"/api/{{me}}/tasks/{tid}/complete", json={"completed": False}).status_code == 200
-    assert api.request("PUT", f"/api/{{me}}/tasks/{tid}/due-date", json={"due_date": "2030-01-02T03:04:05Z"}).status_code == 200
+    assert (
+        api.request("PUT", f"/api/{{me}}/tasks/{tid}/due-date", json={"due_date": "2030-01-02T03:04:05Z"}).status_code
+        == 200
+    )
     assert api.request("DELETE", f"/api/{{me}}/tasks/{tid}").status_code == 204
     rows = outbox_rows(db_url)
-    assert [r.event_type for r in rows] == ["task.created", "task.updated", "task.completed", "task.uncompleted",
-                                            "task.updated", "task.deleted"]
+    assert [r.event_type for r in rows] == [
+        "task.created",
+        "task.updated",
+        "task.completed",
+        "task.uncompleted",
+        "task.updated",
+        "task.deleted",
+    ]
     updated = rows[1].payload
-    assert updated["data"]["changes"] == {"title": {"old": "one", "new": "two"},
-                                          "priority": {"old": "none", "new": "low"}}
+    assert updated["data"]["changes"] == {
+        "title": {"old": "one", "new": "two"},
+        "priority": {"old": "none", "new": "low"},
+    }
     assert updated["data"]["title"] == "two" and updated["data"]["version"] == 2
     assert rows[4].payload["data"]["changes"]["due_date"] == {"old": None, "new": "2030-01-02T03:04:05+00:00"}
     assert rows[5].payload["data"]["deleted"] is True
     for row in rows:
         env = row.payload
-        assert set(env) >= {"event_id", "event_type", "user_id", "aggregate_id", "timestamp",
-                            "correlation_id", "data", "version"}
+        assert set(env) >= {
+            "event_id",
+            "event_type",
+            "user_id",
+            "aggregate_id",
+            "timestamp",
+            "correlation_id",
+            "data",
+            "version",
+        }
         assert env["user_id"] == api.user_id and env["aggregate_id"] == tid
         assert env["timestamp"].endswith("Z")
 
@@ -86,8 +115,12 @@ def test_if_match_guards_against_stale_writes(api):
 
 
 def test_list_filters_and_cursor_pagination(api):
-    ids = [api.create_task(title=f"task {i}", tags=["even"] if i % 2 == 0 else [],
-                           due_date=f"2030-01-{i + 1:02d}T00:00:00Z")["id"] for i in range(7)]
+    ids = [
+        api.create_task(
+            title=f"task {i}", tags=["even"] if i % 2 == 0 else [], due_date=f"2030-01-{i + 1:02d}T00:00:00Z"
+        )["id"]
+        for i in range(7)
+    ]
     api.request("PATCH", f"/api/{{me}}/tasks/{ids[0]}/complete")
     seen, cursor = [], None
     while True:
@@ -98,7 +131,10 @@ def test_list_filters_and_cursor_pagination(api):
         if not cursor:
             break
     assert seen == list(reversed(ids))
-    listing = lambda **p: [t["title"] for t in api.request("GET", "/api/{me}/tasks", params=p).json()["items"]]
+
+    def listing(**p):
+        return [t["title"] for t in api.request("GET", "/api/{me}/tasks", params=p).json()["items"]]
+
     assert listing(completed="true") == ["task 0"]
     assert len(listing(completed="false")) == 6
     assert listing(tag="even") == ["task 6", "task 4", "task 2", "task 0"]
@@ -111,7 +147,9 @@ def test_list_filters_and_cursor_pagination(api):
 def test_auth_register_login_and_duplicates(api):
     again = api.http.post(f"{api.base}/api/auth/register", json={"email": api.email, "password": "whatever123"})
     assert again.status_code == 409
-    login = api.http.post(f"{api.base}/api/auth/login", json={"email": api.email.upper(), "password": "correct horse battery"})
+    login = api.http.post(
+        f"{api.base}/api/auth/login", json={"email": api.email.upper(), "password": "correct horse battery"}
+    )
     assert login.status_code == 200 and login.json()["user_id"] == api.user_id
     wrong = api.http.post(f"{api.base}/api/auth/login", json={"email": api.email, "password": "wrong password"})
     assert wrong.status_code == 401
@@ -128,14 +166,17 @@ def test_probes_metrics_and_openapi_describe_every_route(api):
     spec = api.request("GET", "/openapi.json", auth=False).json()
     assert spec["openapi"].startswith("3.")
     import re
-    from functions.combined import create_app as combined
 
+    from functions.combined import create_app as combined
     from shared.settings import Settings
+
     app = combined(Settings(database_url="sqlite://", run_background_workers=False))
     documented = set(app.test_client().get("/openapi.json").json["paths"])
     assert set(spec["paths"]) <= documented
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in {"index", "frontend_static", "dapr_subscribe", "deliver"} or rule.endpoint.endswith("-cron"):
+        if rule.endpoint in {"index", "frontend_static", "dapr_subscribe", "deliver"} or rule.endpoint.endswith(
+            "-cron"
+        ):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         assert path in documented, f"{path} is not in /openapi.json"

@@ -1,7 +1,9 @@
 """The audit function: every event, once, in the audit log; old events purged on schedule."""
+
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Flask
 
@@ -26,7 +28,7 @@ def record_events(rt: Runtime, events: list[Event]) -> int:
     return added
 
 
-def purge(rt: Runtime) -> tuple[dict, bool]:
+def purge(rt: Runtime) -> tuple[dict[str, Any], bool]:
     """Delete events older than EVENT_RETENTION_DAYS, in bounded batches."""
     cutoff = utcnow() - dt.timedelta(days=rt.settings.event_retention_days)
     total = 0
@@ -45,7 +47,7 @@ def register(app: Flask, rt: Runtime) -> None:
     cron_binding(app, RETENTION_BINDING, lambda: purge(rt))
 
 
-def consumer_loop(rt: Runtime, **kwargs) -> ConsumerLoop:
+def consumer_loop(rt: Runtime, **kwargs: Any) -> ConsumerLoop:
     """The kafka-python loop for the combined container (group `audit`)."""
     kwargs.setdefault("group_id", CONSUMER_GROUP)
     return ConsumerLoop(rt.settings, "audit", TOPICS, lambda events: record_events(rt, events), **kwargs)
@@ -55,16 +57,23 @@ def start_workers(rt: Runtime) -> None:
     """Combined app: a daily retention timer, and the Kafka loop when Kafka is the transport."""
     last_run = {"at": utcnow()}
 
-    def daily_purge():
+    def daily_purge() -> tuple[dict[str, Any], bool]:
         last_run["at"] = utcnow()
         return purge(rt)
 
-    rt.add_timer(SweepTimer("audit-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1),
-                            max_sleep=3600))
+    rt.add_timer(
+        SweepTimer("audit-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1), max_sleep=3600)
+    )
     if rt.settings.transport == "kafka":
         rt.add_consumer(consumer_loop(rt))
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the audit function (subscription routes; the Kafka loop when run with Kafka directly)."""
-    return function_app("taskflow.audit", register, settings, runtime, lambda app, rt: rt.settings.transport == "kafka" and rt.add_consumer(consumer_loop(rt)))
+    return function_app(
+        "taskflow.audit",
+        register,
+        settings,
+        runtime,
+        lambda app, rt: rt.settings.transport == "kafka" and rt.add_consumer(consumer_loop(rt)),
+    )

@@ -1,8 +1,10 @@
 """Write events to the audit log, each once (idempotent by event_id), and purge old ones."""
+
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -13,21 +15,45 @@ from shared.events import Event
 from shared.models import EventLog
 
 
-def audit_row(event: Event) -> dict:
+def audit_row(event: Event) -> dict[str, Any]:
     meta = event.metadata or {}
     return {
-        "event_id": event.event_id, "event_type": event.event_type, "topic": event.topic,
-        "user_id": event.user_id, "aggregate_id": event.aggregate_id, "timestamp": event.timestamp,
-        "correlation_id": event.correlation_id, "request_id": meta.get("request_id"),
-        "client_ip": meta.get("client_ip"), "user_agent": meta.get("user_agent"),
-        "data": event.data, "version": event.version, "recorded_at": utcnow(),
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "topic": event.topic,
+        "user_id": event.user_id,
+        "aggregate_id": event.aggregate_id,
+        "timestamp": event.timestamp,
+        "correlation_id": event.correlation_id,
+        "request_id": meta.get("request_id"),
+        "client_ip": meta.get("client_ip"),
+        "user_agent": meta.get("user_agent"),
+        "data": event.data,
+        "version": event.version,
+        "recorded_at": utcnow(),
     }
 
 
-_COLUMNS = ("event_id", "event_type", "topic", "user_id", "aggregate_id", "timestamp", "correlation_id",
-            "request_id", "client_ip", "user_agent", "data", "version", "recorded_at")
-_PG_INSERT = (f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
-              "ON CONFLICT (event_id) DO NOTHING")
+_COLUMNS = (
+    "event_id",
+    "event_type",
+    "topic",
+    "user_id",
+    "aggregate_id",
+    "timestamp",
+    "correlation_id",
+    "request_id",
+    "client_ip",
+    "user_agent",
+    "data",
+    "version",
+    "recorded_at",
+)
+# Built once from the constant column list above; values are always bound parameters.
+_PG_INSERT = (
+    f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "  # noqa: S608
+    "ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 def record(session: orm.Session, events: Sequence[Event]) -> int:
@@ -37,8 +63,11 @@ def record(session: orm.Session, events: Sequence[Event]) -> int:
     if session.get_bind().dialect.name == "postgresql":
         return _record_pg(session, events)
     insert = sqlite.insert
-    stmt = insert(EventLog.__table__).on_conflict_do_nothing(index_elements=["event_id"]).returning(
-        EventLog.__table__.c.event_id)
+    stmt = (
+        insert(EventLog.__table__)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(EventLog.__table__.c.event_id)
+    )
     return len(session.connection().execute(stmt, [audit_row(e) for e in events]).all())
 
 
@@ -51,14 +80,14 @@ def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
         row = audit_row(event)
         row["data"] = Jsonb(row["data"])
         rows.append(tuple(row[c] for c in _COLUMNS))
-    dbapi = session.connection().connection.driver_connection
+    dbapi: Any = session.connection().connection.driver_connection  # the psycopg connection (executemany)
     with dbapi.cursor() as cursor:
         cursor.executemany(_PG_INSERT, rows)
-        return max(cursor.rowcount, 0)
+        return int(max(cursor.rowcount, 0))
 
 
 def purge_older_than(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
     """Delete one bounded batch of events older than `cutoff`; return how many went."""
     oldest = sa.select(EventLog.id).where(EventLog.timestamp < cutoff).order_by(EventLog.id).limit(batch_size)
-    result = session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest)))
+    result = cast("sa.CursorResult[Any]", session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest))))
     return result.rowcount or 0

@@ -1,4 +1,5 @@
 """The hub: each user's open sockets, a bounded queue per socket, broadcast without blocking."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def message_for(event: Event) -> str:
-    return json.dumps({"type": event.event_type, "event_id": event.event_id, "data": event.data,
-                       "timestamp": iso(event.timestamp), "correlation_id": event.correlation_id})
+    return json.dumps(
+        {
+            "type": event.event_type,
+            "event_id": event.event_id,
+            "data": event.data,
+            "timestamp": iso(event.timestamp),
+            "correlation_id": event.correlation_id,
+        }
+    )
 
 
 class Connection:

@@ -1,5 +1,8 @@
 """The notifications function: signed webhooks with durable retries, and reminder emails."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Flask
 
@@ -15,7 +18,7 @@ from shared.web import cron_binding, function_app, subscribe
 BINDING = "notification-cron"
 
 
-def sweep(rt: Runtime) -> tuple[dict, bool]:
+def sweep(rt: Runtime) -> tuple[dict[str, Any], bool]:
     return deliver_due(rt), True
 
 
@@ -31,8 +34,11 @@ def start_workers(rt: Runtime) -> None:
     """Combined app: a timer that sleeps until the next due attempt; the Kafka loop with Kafka."""
     rt.add_timer(SweepTimer("notifications", lambda: sweep(rt), lambda: next_due(rt)))
     if rt.settings.transport == "kafka":
-        rt.add_consumer(ConsumerLoop(rt.settings, "notifications", TOPICS, lambda events: enqueue(rt, events),
-                                     group_id="notifications"))
+        rt.add_consumer(
+            ConsumerLoop(
+                rt.settings, "notifications", TOPICS, lambda events: enqueue(rt, events), group_id="notifications"
+            )
+        )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

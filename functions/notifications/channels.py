@@ -1,4 +1,5 @@
 """The two channels: signed webhooks (Standard Webhooks) and reminder emails over SMTP."""
+
 from __future__ import annotations
 
 import base64
@@ -36,9 +37,13 @@ def post_webhook(url: str, secret: str, msg_id: str, payload: dict[str, Any]) ->
     """POST the payload; return the HTTP status (raises requests exceptions on network errors)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
-    headers = {"Content-Type": "application/json", "User-Agent": "TaskFlow-Webhooks/1",
-               "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-               "webhook-signature": sign(secret, msg_id, timestamp, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "TaskFlow-Webhooks/1",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    }
     response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
     return response.status_code
 
@@ -62,7 +67,9 @@ def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: 
     message.set_content(f"Reminder: {title}\nDue: {due_text}\n\nOpen TaskFlow: {link}\n")
     message.add_alternative(
         f"<p><strong>Reminder:</strong> {escape(title)}</p><p>Due: {escape(due_text)}</p>"
-        f'<p><a href="{escape(link)}">Open TaskFlow</a></p>', subtype="html")
+        f'<p><a href="{escape(link)}">Open TaskFlow</a></p>',
+        subtype="html",
+    )
     return message
 
 
@@ -71,7 +78,10 @@ def send_email(settings: Settings, message: EmailMessage) -> None:
     if not settings.smtp_url:
         raise RuntimeError("SMTP_URL is not set")
     url = urllib.parse.urlsplit(settings.smtp_url)
+    if not url.hostname:
+        raise RuntimeError("SMTP_URL has no host")
     query = urllib.parse.parse_qs(url.query)
+    client: smtplib.SMTP
     if url.scheme == "smtps":
         client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())
     else:

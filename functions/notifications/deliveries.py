@@ -1,13 +1,16 @@
 """Deliveries: one row per (channel, target, event), retried with backoff from the database."""
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import random
 import uuid
+from typing import Any
 
 import requests
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from functions.notifications import channels
@@ -16,6 +19,7 @@ from shared.db import utcnow
 from shared.events import Event
 from shared.models import Delivery, Preferences, User, WebhookEndpoint
 from shared.runtime import Runtime
+from shared.settings import Settings
 from shared.timeutil import BadValue
 
 log = logging.getLogger(__name__)
@@ -34,10 +38,16 @@ def enqueue(rt: Runtime, events: list[Event]) -> int:
     users = {e.user_id for e in events}
     rows = []
     with rt.uow() as uow:
-        endpoints = uow.session.scalars(sa.select(WebhookEndpoint).where(
-            WebhookEndpoint.user_id.in_(users), WebhookEndpoint.enabled.is_(True))).all()
-        emailers = set(uow.session.scalars(sa.select(Preferences.user_id).where(
-            Preferences.user_id.in_(users), Preferences.email_reminders.is_(True))))
+        endpoints = uow.session.scalars(
+            sa.select(WebhookEndpoint).where(WebhookEndpoint.user_id.in_(users), WebhookEndpoint.enabled.is_(True))
+        ).all()
+        emailers = set(
+            uow.session.scalars(
+                sa.select(Preferences.user_id).where(
+                    Preferences.user_id.in_(users), Preferences.email_reminders.is_(True)
+                )
+            )
+        )
         for event in events:
             for endpoint in endpoints:
                 if endpoint.user_id == event.user_id and wants(endpoint, event.event_type):
@@ -46,24 +56,36 @@ def enqueue(rt: Runtime, events: list[Event]) -> int:
                 rows.append(_row("email", event.user_id, event, now))
         if rows:
             insert = postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-            uow.session.execute(insert(Delivery.__table__).on_conflict_do_nothing(
-                index_elements=["channel", "target_id", "event_id"]), rows)
+            uow.session.execute(
+                insert(Delivery.__table__).on_conflict_do_nothing(index_elements=["channel", "target_id", "event_id"]),
+                rows,
+            )
         uow.commit()
     if rows:
         rt.wake("notifications")
     return len(rows)
 
 
-def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict:
-    return {"id": str(uuid.uuid4()), "channel": channel, "target_id": target, "user_id": event.user_id,
-            "event_id": event.event_id, "event_type": event.event_type, "payload": event.to_dict(),
-            "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "channel": channel,
+        "target_id": target,
+        "user_id": event.user_id,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "payload": event.to_dict(),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
-def backoff(settings, attempts: int) -> dt.timedelta:
+def backoff(settings: Settings, attempts: int) -> dt.timedelta:
     """Exponential backoff with ±20 % jitter: base, 2×base, 4×base … capped at 12 h."""
     seconds = settings.webhook_retry_base_seconds * 2 ** (attempts - 1)
-    return min(MAX_BACKOFF, dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2)))
+    return min(MAX_BACKOFF, dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2)))  # noqa: S311 (jitter, not a secret)
 
 
 def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 100) -> dict[str, int]:
@@ -73,8 +95,12 @@ def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 1
         now = now or utcnow()
         with rt.uow() as uow:
             due = uow.session.scalars(
-                sa.select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at).limit(batch_size).with_for_update(skip_locked=True)).all()
+                sa.select(Delivery)
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+                .order_by(Delivery.next_attempt_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
             for delivery in due:
                 counts[attempt(rt, uow.session, delivery)] += 1
             uow.commit()
@@ -83,7 +109,7 @@ def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 1
         now = None
 
 
-def attempt(rt: Runtime, session, delivery: Delivery) -> str:
+def attempt(rt: Runtime, session: orm.Session, delivery: Delivery) -> str:
     """One attempt at one delivery; returns succeeded | retrying | dead."""
     delivery.attempts += 1
     endpoint = session.get(WebhookEndpoint, delivery.target_id) if delivery.channel == "webhook" else None
@@ -92,16 +118,18 @@ def attempt(rt: Runtime, session, delivery: Delivery) -> str:
             if endpoint is None or not endpoint.enabled:
                 raise PermissionError("endpoint deleted or disabled")
             check_url(endpoint.url, rt.settings.webhook_allow_private)  # again: DNS answers change
-            status = channels.post_webhook(endpoint.url, endpoint.secret, f"msg_{delivery.event_id}",
-                                           delivery.payload)
+            status = channels.post_webhook(endpoint.url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload)
             delivery.last_status = status
             if not 200 <= status < 300:
                 raise RuntimeError(f"receiver answered {status}")
         else:
             user = session.get(User, delivery.target_id)
+            if user is None:  # deleted since the reminder fired: nobody to write to
+                raise RuntimeError("the user no longer exists")
             prefs = session.get(Preferences, delivery.target_id)
-            message = channels.reminder_email(rt.settings, user.email, delivery.payload,
-                                              prefs.timezone if prefs else "UTC")
+            message = channels.reminder_email(
+                rt.settings, user.email, delivery.payload, prefs.timezone if prefs else "UTC"
+            )
             channels.send_email(rt.settings, message)
     except (requests.RequestException, OSError, RuntimeError, BadValue, PermissionError) as exc:
         delivery.last_error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -112,8 +140,9 @@ def attempt(rt: Runtime, session, delivery: Delivery) -> str:
             delivery.status, delivery.next_attempt_at = "dead", None
             if endpoint is not None and endpoint.enabled:
                 endpoint.enabled = False
-                endpoint.disabled_reason = f"gave up on {delivery.event_type} after {delivery.attempts} attempts: " \
-                                           f"{delivery.last_error}"[:500]
+                endpoint.disabled_reason = (
+                    f"gave up on {delivery.event_type} after {delivery.attempts} attempts: {delivery.last_error}"[:500]
+                )
             log.warning("delivery dead", extra={"delivery": delivery.id, "error": delivery.last_error})
             return "dead"
         delivery.next_attempt_at = utcnow() + backoff(rt.settings, delivery.attempts)

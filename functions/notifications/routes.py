@@ -1,10 +1,14 @@
 """Webhook endpoints and notification preferences under /api/<user_id>."""
+
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import orm
 
 from functions.notifications.channels import new_secret
 from functions.notifications.deliveries import attempt
@@ -22,41 +26,57 @@ bp.before_request(require_path_user)
 MAX_ENDPOINTS = 20
 
 
-def _events(value) -> list[str]:
+def _events(value: Any) -> list[str]:
     if value is None:
         return ["*"]
     if not isinstance(value, list) or not value or len(value) > 20:
-        raise BadValue("must be a non-empty list of event types (or [\"*\"])")
+        raise BadValue('must be a non-empty list of event types (or ["*"])')
     for item in value:
         if item != "*" and item not in TOPIC_OF:
             raise BadValue(f"unknown event type {str(item)[:60]!r}")
     return sorted(set(value))
 
 
-def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
-    view = {"id": e.id, "url": e.url, "events": e.events, "enabled": e.enabled,
-            "disabled_reason": e.disabled_reason, "created_at": rfc3339(e.created_at)}
+def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": e.id,
+        "url": e.url,
+        "events": e.events,
+        "enabled": e.enabled,
+        "disabled_reason": e.disabled_reason,
+        "created_at": rfc3339(e.created_at),
+    }
     if secret:
         view["secret"] = e.secret  # shown once, at creation
     return view
 
 
-def delivery_view(d: Delivery) -> dict:
-    return {"id": d.id, "event_id": d.event_id, "event_type": d.event_type, "webhook_id": f"msg_{d.event_id}",
-            "status": d.status, "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error,
-            "next_attempt_at": rfc3339(d.next_attempt_at), "delivered_at": rfc3339(d.delivered_at)}
+def delivery_view(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "webhook_id": f"msg_{d.event_id}",
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "next_attempt_at": rfc3339(d.next_attempt_at),
+        "delivered_at": rfc3339(d.delivered_at),
+    }
 
 
-def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
-    e = session.scalars(sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
-                                                         WebhookEndpoint.user_id == user_id)).one_or_none()
+def _endpoint(session: orm.Session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
+    e = session.scalars(
+        sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.user_id == user_id)
+    ).one_or_none()
     if e is None:
         raise NotFound("No such webhook.")
     return e
 
 
 @bp.post("/webhooks")
-def create_webhook(user_id: str):
+def create_webhook(user_id: str) -> ResponseReturnValue:
     """Register an endpoint; the signing secret is in this response only."""
     body = v.json_body({"url", "events"})
     rt = runtime()
@@ -65,28 +85,38 @@ def create_webhook(user_id: str):
     events = errors.check("events", _events, body.get("events"))
     errors.raise_if_any()
     with rt.uow() as uow:
-        count = uow.session.scalar(sa.select(sa.func.count()).select_from(WebhookEndpoint)
-                                   .where(WebhookEndpoint.user_id == user_id))
-        if count >= MAX_ENDPOINTS:
+        count = uow.session.scalar(
+            sa.select(sa.func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
+        )
+        if (count or 0) >= MAX_ENDPOINTS:
             raise ValidationFailed(f"At most {MAX_ENDPOINTS} webhooks per user.", errors={"url": "too many"})
-        endpoint = WebhookEndpoint(id=str(uuid.uuid4()), user_id=user_id, url=url, events=events, secret=new_secret(),
-                                   enabled=True, consecutive_failures=0, created_at=utcnow())
+        endpoint = WebhookEndpoint(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            url=url,
+            events=events,
+            secret=new_secret(),
+            enabled=True,
+            consecutive_failures=0,
+            created_at=utcnow(),
+        )
         uow.session.add(endpoint)
         uow.commit()
         return jsonify(endpoint_view(endpoint, secret=True)), 201
 
 
 @bp.get("/webhooks")
-def list_webhooks(user_id: str):
+def list_webhooks(user_id: str) -> ResponseReturnValue:
     """List the user's endpoints (secrets are never shown again)."""
     with runtime().uow() as uow:
-        rows = uow.session.scalars(sa.select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
-                                   .order_by(WebhookEndpoint.created_at)).all()
+        rows = uow.session.scalars(
+            sa.select(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id).order_by(WebhookEndpoint.created_at)
+        ).all()
         return jsonify(items=[endpoint_view(e) for e in rows])
 
 
 @bp.delete("/webhooks/<endpoint_id>")
-def delete_webhook(user_id: str, endpoint_id: str):
+def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Remove an endpoint (pending deliveries to it are dropped)."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -97,16 +127,26 @@ def delete_webhook(user_id: str, endpoint_id: str):
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
-def test_webhook(user_id: str, endpoint_id: str):
+def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Send a signed `webhook.ping` now and report how it went."""
     rt = runtime()
     with rt.uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
         ping = Event(event_type="task.updated", user_id=user_id, aggregate_id=None, data={"ping": True})
         payload = {**ping.to_dict(), "event_type": "webhook.ping"}
-        delivery = Delivery(id=str(uuid.uuid4()), channel="webhook", target_id=endpoint.id, user_id=user_id,
-                            event_id=ping.event_id, event_type="webhook.ping", payload=payload, status="pending",
-                            attempts=0, next_attempt_at=utcnow(), created_at=utcnow())
+        delivery = Delivery(
+            id=str(uuid.uuid4()),
+            channel="webhook",
+            target_id=endpoint.id,
+            user_id=user_id,
+            event_id=ping.event_id,
+            event_type="webhook.ping",
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
         uow.session.add(delivery)
         uow.session.flush()
         attempt(rt, uow.session, delivery)
@@ -115,17 +155,18 @@ def test_webhook(user_id: str, endpoint_id: str):
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")
-def list_deliveries(user_id: str, endpoint_id: str):
+def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """The delivery log of an endpoint, newest first."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
-        rows = uow.session.scalars(sa.select(Delivery).where(Delivery.target_id == endpoint.id)
-                                   .order_by(Delivery.created_at.desc()).limit(200)).all()
+        rows = uow.session.scalars(
+            sa.select(Delivery).where(Delivery.target_id == endpoint.id).order_by(Delivery.created_at.desc()).limit(200)
+        ).all()
         return jsonify(items=[delivery_view(d) for d in rows])
 
 
 @bp.put("/preferences")
-def put_preferences(user_id: str):
+def put_preferences(user_id: str) -> ResponseReturnValue:
     """Turn reminder emails on or off and set the timezone they use."""
     body = v.json_body({"email_reminders", "timezone"})
     errors = v.FieldErrors()
@@ -133,8 +174,9 @@ def put_preferences(user_id: str):
     tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else None
     errors.raise_if_any()
     with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id) or Preferences(user_id=user_id, email_reminders=False,
-                                                                     timezone="UTC")
+        prefs = uow.session.get(Preferences, user_id) or Preferences(
+            user_id=user_id, email_reminders=False, timezone="UTC"
+        )
         if email is not None:
             prefs.email_reminders = email
         if tz is not None:
@@ -146,32 +188,55 @@ def put_preferences(user_id: str):
 
 
 @bp.get("/preferences")
-def get_preferences(user_id: str):
+def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id)
-        return jsonify(email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC")
+        return jsonify(
+            email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC"
+        )
 
 
-def _op(summary: str, status: str = "200") -> dict:
-    return {"summary": summary, "responses": {status: {"description": "Success"},
-                                              "4XX": {"description": "Problem details"}}}
+def _op(summary: str, status: str = "200") -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "responses": {status: {"description": "Success"}, "4XX": {"description": "Problem details"}},
+    }
 
 
 _USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ID = {"name": "endpoint_id", "in": "path", "required": True, "schema": {"type": "string"}}
 OPENAPI_PATHS = {
-    "/api/{user_id}/webhooks": {"parameters": [_USER],
-                                "post": {**_op("Register a webhook ({url, events}); the secret is shown once", "201"),
-                                         "requestBody": {"content": {"application/json": {"schema": {
-                                             "type": "object", "required": ["url"], "properties": {
-                                                 "url": {"type": "string", "format": "uri"},
-                                                 "events": {"type": "array", "items": {"type": "string"}}}}}}}},
-                                "get": _op("List webhooks")},
+    "/api/{user_id}/webhooks": {
+        "parameters": [_USER],
+        "post": {
+            **_op("Register a webhook ({url, events}); the secret is shown once", "201"),
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["url"],
+                            "properties": {
+                                "url": {"type": "string", "format": "uri"},
+                                "events": {"type": "array", "items": {"type": "string"}},
+                            },
+                        }
+                    }
+                }
+            },
+        },
+        "get": _op("List webhooks"),
+    },
     "/api/{user_id}/webhooks/{endpoint_id}": {"parameters": [_USER, _ID], "delete": _op("Remove a webhook", "204")},
     "/api/{user_id}/webhooks/{endpoint_id}/test": {"parameters": [_USER, _ID], "post": _op("Send a signed ping now")},
-    "/api/{user_id}/webhooks/{endpoint_id}/deliveries": {"parameters": [_USER, _ID],
-                                                         "get": _op("Delivery log: attempts, last status and error")},
-    "/api/{user_id}/preferences": {"parameters": [_USER], "get": _op("Notification preferences"),
-                                   "put": _op("Set {email_reminders, timezone}")},
+    "/api/{user_id}/webhooks/{endpoint_id}/deliveries": {
+        "parameters": [_USER, _ID],
+        "get": _op("Delivery log: attempts, last status and error"),
+    },
+    "/api/{user_id}/preferences": {
+        "parameters": [_USER],
+        "get": _op("Notification preferences"),
+        "put": _op("Set {email_reminders, timezone}"),
+    },
 }

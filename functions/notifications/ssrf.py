@@ -1,4 +1,5 @@
 """Refuse webhook URLs that point inside the network (SSRF): loopback, private, link-local, metadata."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -28,14 +29,23 @@ def check_url(url: object, allow_private: bool = False) -> str:
     if host in METADATA_HOSTS or host.endswith(".internal") or host == "localhost" or host.endswith(".localhost"):
         raise BadValue("points at an internal host")
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
     except (socket.gaierror, UnicodeError, ValueError):
         raise BadValue("host does not resolve") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
-        if (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-                or address.is_reserved or address.is_unspecified or not address.is_global):
+        if (
+            address.is_loopback
+            or address.is_private
+            or address.is_link_local
+            or address.is_multicast
+            or address.is_reserved
+            or address.is_unspecified
+            or not address.is_global
+        ):
             raise BadValue(f"resolves to a non-public address ({address})")
     return url

@@ -1,5 +1,8 @@
 """The recurrence function: Dapr's `recurrence-cron` binding spawns due instances of recurring tasks."""
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -9,10 +12,13 @@ from shared.settings import Settings
 from shared.timer import SweepTimer
 from shared.web import cron_binding, function_app
 
+if TYPE_CHECKING:
+    from dapr.ext.grpc import App
+
 BINDING = "recurrence-cron"
 
 
-def sweep(rt: Runtime) -> tuple[dict, bool]:
+def sweep(rt: Runtime) -> tuple[dict[str, Any], bool]:
     """The one handler every trigger calls (HTTP cron, gRPC binding, in-process timer)."""
     return {"spawned": spawn_due(rt)}, True
 
@@ -27,7 +33,7 @@ def start_timer(rt: Runtime) -> SweepTimer:
     return rt.add_timer(SweepTimer("recurrence", lambda: sweep(rt), lambda: next_due(rt)))
 
 
-def grpc_app(rt: Runtime):
+def grpc_app(rt: Runtime) -> App:
     """The same sweep as a Dapr gRPC input binding (`dapr.ext.grpc.App`)."""
     from shared.grpc_bindings import binding_app
 

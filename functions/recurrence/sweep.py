@@ -1,4 +1,5 @@
 """The recurrence sweep: spawn one instance for every due series, in bounded batches."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,8 @@ def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500
             due = series.claim_due_series(uow.session, now, batch_size)
             if not due:
                 break
-            occurrences = [(s, s.next_occurrence) for s in due]
+            # claim_due_series only returns series with a next occurrence.
+            occurrences = [(s, s.next_occurrence) for s in due if s.next_occurrence is not None]
             spawned += len(series.spawn_instances(uow.session, occurrences, now))
             for s, occurrence in occurrences:
                 series.advance(s, occurrence, now)

@@ -1,10 +1,12 @@
 """Fire due reminders exactly once: claim, mark notified and stage the event in one transaction."""
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from shared import events
 from shared.db import utcnow
@@ -25,7 +27,8 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
     while True:
         with rt.uow() as uow:
             rows = uow.session.execute(
-                sa.select(Reminder, Task).join(Task, Task.id == Reminder.task_id)
+                sa.select(Reminder, Task)
+                .join(Task, Task.id == Reminder.task_id)
                 .where(Reminder.notified.is_(False), Reminder.remind_at <= now)
                 .order_by(Reminder.remind_at)
                 .limit(batch_size)
@@ -42,7 +45,7 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
     return counts
 
 
-def _fire(session, reminder: Reminder, task: Task, now: dt.datetime, grace: dt.timedelta) -> str:
+def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime, grace: dt.timedelta) -> str:
     reminder.notified = True
     reminder.notified_at = now
     if task.completed:
@@ -50,14 +53,22 @@ def _fire(session, reminder: Reminder, task: Task, now: dt.datetime, grace: dt.t
         return "cancelled"
     late = now - reminder.remind_at > grace
     reminder.outcome = "missed" if late else "triggered"
-    add_event(session, Event(
-        event_type=events.REMINDER_MISSED if late else events.REMINDER_TRIGGERED,
-        user_id=task.user_id,
-        aggregate_id=task.id,
-        data={"reminder_id": reminder.id, "task_id": task.id, "task_title": task.title,
-              "remind_at": rfc3339(reminder.remind_at, task.timezone),
-              "due_date": rfc3339(task.due_date, task.timezone), "fired_at": rfc3339(now)},
-    ))
+    add_event(
+        session,
+        Event(
+            event_type=events.REMINDER_MISSED if late else events.REMINDER_TRIGGERED,
+            user_id=task.user_id,
+            aggregate_id=task.id,
+            data={
+                "reminder_id": reminder.id,
+                "task_id": task.id,
+                "task_title": task.title,
+                "remind_at": rfc3339(reminder.remind_at, task.timezone),
+                "due_date": rfc3339(task.due_date, task.timezone),
+                "fired_at": rfc3339(now),
+            },
+        ),
+    )
     return reminder.outcome
 
 

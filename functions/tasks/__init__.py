@@ -1,9 +1,11 @@
 """The tasks function: the HTTP API (auth, tasks, due dates) and the web page."""
+
 from __future__ import annotations
 
 import pathlib
 
 from flask import Flask, jsonify, send_from_directory
+from flask.typing import ResponseReturnValue
 
 from functions.tasks import openapi, routes_auth, routes_history, routes_schedules, routes_tasks
 from shared.runtime import Runtime
@@ -22,17 +24,17 @@ def register(app: Flask, rt: Runtime) -> None:
     app.extensions.setdefault("openapi_paths", {})
 
     @app.get("/openapi.json")
-    def openapi_json():
+    def openapi_json() -> ResponseReturnValue:
         """Describe every route of the API."""
         return jsonify(openapi.build_spec(app.extensions["openapi_paths"]))
 
     @app.get("/")
-    def index():
+    def index() -> ResponseReturnValue:
         """Serve the web page."""
         return send_from_directory(FRONTEND_DIR, "index.html")
 
     @app.get("/static/<path:filename>")
-    def frontend_static(filename: str):
+    def frontend_static(filename: str) -> ResponseReturnValue:
         """Serve the web page's assets."""
         return send_from_directory(FRONTEND_DIR, filename)
 

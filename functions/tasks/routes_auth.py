@@ -1,8 +1,10 @@
 """Register and sign in: POST /api/auth/register and /api/auth/login."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from functions.tasks import validation as v
 from shared.auth import hash_password, issue_token, verify_password
@@ -23,7 +25,7 @@ def _credentials() -> tuple[str, str]:
 
 
 @bp.post("/register")
-def register():
+def register() -> ResponseReturnValue:
     """Create an account and return a token for it."""
     email, password = _credentials()
     rt = runtime()
@@ -40,12 +42,13 @@ def register():
 
 
 @bp.post("/login")
-def login():
+def login() -> ResponseReturnValue:
     """Check a password and return a fresh token."""
     email, password = _credentials()
     rt = runtime()
     with rt.uow() as uow:
         user = uow.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
-    if not verify_password(user.password_hash if user else None, password):
+    # verify_password runs even without a user (same time either way); `user is None` is for the type checker.
+    if not verify_password(user.password_hash if user else None, password) or user is None:
         raise Unauthorized("Wrong email or password.")
     return jsonify(user_id=user.id, token=issue_token(rt.settings, user.id))

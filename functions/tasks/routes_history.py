@@ -1,4 +1,5 @@
 """Event history from the audit log: per user, per task, and a task rebuilt from its events."""
+
 from __future__ import annotations
 
 import base64
@@ -6,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from functions.tasks import validation as v
 from shared.errors import NotFound
@@ -17,15 +19,29 @@ from shared.web import require_path_user, runtime
 bp = Blueprint("history", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 
-TASK_EVENTS = ("task.created", "task.updated", "task.completed", "task.uncompleted", "task.deleted",
-               "recurring.spawned")
+TASK_EVENTS = (
+    "task.created",
+    "task.updated",
+    "task.completed",
+    "task.uncompleted",
+    "task.deleted",
+    "recurring.spawned",
+)
 
 
 def event_view(row: EventLog) -> dict[str, Any]:
-    return {"event_id": row.event_id, "event_type": row.event_type, "aggregate_id": row.aggregate_id,
-            "timestamp": rfc3339(row.timestamp), "correlation_id": row.correlation_id,
-            "request_id": row.request_id, "client_ip": row.client_ip, "user_agent": row.user_agent,
-            "data": row.data, "version": row.version}
+    return {
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "aggregate_id": row.aggregate_id,
+        "timestamp": rfc3339(row.timestamp),
+        "correlation_id": row.correlation_id,
+        "request_id": row.request_id,
+        "client_ip": row.client_ip,
+        "user_agent": row.user_agent,
+        "data": row.data,
+        "version": row.version,
+    }
 
 
 def _event_type(value: str) -> str:
@@ -52,12 +68,14 @@ def _text(value: str) -> str:
 
 
 @bp.get("/events")
-def list_events(user_id: str):
+def list_events(user_id: str) -> ResponseReturnValue:
     """The user's events, oldest first, filtered and paginated by cursor."""
     allowed = {"event_type", "aggregate_id", "since", "until", "limit", "cursor"}
     unknown = sorted(set(request.args) - allowed)
     if unknown:
-        raise v.ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
+        raise v.ValidationFailed(
+            "Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]}
+        )
     errors = v.FieldErrors()
     args = request.args
     event_type = errors.check("event_type", _event_type, args["event_type"]) if "event_type" in args else None
@@ -86,16 +104,20 @@ def list_events(user_id: str):
 
 def task_events(user_id: str, task_id: str) -> list[EventLog]:
     with runtime().uow() as uow:
-        rows = list(uow.session.scalars(
-            sa.select(EventLog).where(EventLog.user_id == user_id, EventLog.aggregate_id == task_id)
-            .order_by(EventLog.timestamp, EventLog.id)))
+        rows = list(
+            uow.session.scalars(
+                sa.select(EventLog)
+                .where(EventLog.user_id == user_id, EventLog.aggregate_id == task_id)
+                .order_by(EventLog.timestamp, EventLog.id)
+            )
+        )
     if not rows:
         raise NotFound("No such task.")
     return rows
 
 
 @bp.get("/tasks/<task_id>/events")
-def list_task_events(user_id: str, task_id: str):
+def list_task_events(user_id: str, task_id: str) -> ResponseReturnValue:
     """A task's events in order (kept after the task is deleted)."""
     return jsonify(items=[event_view(r) for r in task_events(user_id, task_id)])
 
@@ -110,8 +132,12 @@ def replay(rows: list[EventLog]) -> dict[str, Any]:
         if row.event_type in ("task.created", "recurring.spawned") or state is None:
             state = snapshot
         elif row.event_type == "task.updated":
-            state = {**state, **{f: c["new"] for f, c in row.data.get("changes", {}).items()},
-                     "version": snapshot["version"], "updated_at": snapshot["updated_at"]}
+            state = {
+                **state,
+                **{f: c["new"] for f, c in row.data.get("changes", {}).items()},
+                "version": snapshot["version"],
+                "updated_at": snapshot["updated_at"],
+            }
         else:
             state = {**state, **snapshot}
         if row.event_type == "task.deleted":
@@ -122,6 +148,6 @@ def replay(rows: list[EventLog]) -> dict[str, Any]:
 
 
 @bp.get("/tasks/<task_id>/replay")
-def replay_task(user_id: str, task_id: str):
+def replay_task(user_id: str, task_id: str) -> ResponseReturnValue:
     """The task as rebuilt from its events ({"deleted": true, "task": …} once deleted)."""
     return jsonify(replay(task_events(user_id, task_id)))

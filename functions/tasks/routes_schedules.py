@@ -1,12 +1,17 @@
 """Recurrence and reminder routes under /api/<user_id>: thin adapters over functions.tasks.schedules."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
 from functions.tasks.routes_tasks import check_if_match
 from shared.db import utcnow
+from shared.models import Task
 from shared.recurrence import parse_rule
 from shared.snapshots import reminder_view
 from shared.timeutil import parse_datetime, parse_timezone, rfc3339
@@ -16,13 +21,19 @@ bp = Blueprint("schedules", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 
 
-def series_view(task) -> dict:
-    return {"id": task.id, "title": task.title, "recurrence_rule": task.recurrence_rule, "timezone": task.timezone,
-            "repeat_from": task.repeat_from, "next_occurrence": rfc3339(task.next_occurrence, task.timezone)}
+def series_view(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "title": task.title,
+        "recurrence_rule": task.recurrence_rule,
+        "timezone": task.timezone,
+        "repeat_from": task.repeat_from,
+        "next_occurrence": rfc3339(task.next_occurrence, task.timezone),
+    }
 
 
 @bp.post("/tasks/<task_id>/recurrence")
-def set_recurrence(user_id: str, task_id: str):
+def set_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
     """Make a task recur (RFC 5545 RRULE in its IANA timezone)."""
     body = v.json_body({"recurrence_rule", "timezone", "dtstart", "repeat_from"})
     rt = runtime()
@@ -38,7 +49,7 @@ def set_recurrence(user_id: str, task_id: str):
 
 
 @bp.delete("/tasks/<task_id>/recurrence")
-def clear_recurrence(user_id: str, task_id: str):
+def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
     """Stop a task recurring (instances already spawned stay)."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -48,21 +59,24 @@ def clear_recurrence(user_id: str, task_id: str):
 
 
 @bp.get("/tasks/recurring")
-def list_recurring(user_id: str):
+def list_recurring(user_id: str) -> ResponseReturnValue:
     """List the user's recurring series with their next occurrence."""
     with runtime().uow() as uow:
         return jsonify(items=[series_view(t) for t in schedules.list_series(uow.session, user_id)])
 
 
 @bp.post("/recurrence/preview")
-def preview(user_id: str):
+def preview(user_id: str) -> ResponseReturnValue:
     """Expand any valid rule: the occurrences at or after `after` (default now), at most `count`."""
     body = v.json_body({"recurrence_rule", "dtstart", "timezone", "count", "after"})
     errors = v.FieldErrors()
     tz = errors.check("timezone", parse_timezone, body.get("timezone", "UTC"))
     count = errors.check("count", v.preview_count, body.get("count", 5))
-    after = errors.check("after", parse_datetime, body["after"], tz if isinstance(tz, str) else "UTC") \
-        if "after" in body else utcnow()
+    after = (
+        errors.check("after", parse_datetime, body["after"], tz if isinstance(tz, str) else "UTC")
+        if "after" in body
+        else utcnow()
+    )
     errors.raise_if_any()
     rule = errors.check("recurrence_rule", parse_rule, body.get("recurrence_rule"), tz, body.get("dtstart"))
     errors.raise_if_any()
@@ -70,7 +84,7 @@ def preview(user_id: str):
 
 
 @bp.post("/tasks/<task_id>/reminders")
-def add_reminder(user_id: str, task_id: str):
+def add_reminder(user_id: str, task_id: str) -> ResponseReturnValue:
     """Add a reminder at a time or some minutes before the due date (same time twice: 200)."""
     body = v.json_body({"remind_at", "minutes_before"})
     rt = runtime()
@@ -88,7 +102,7 @@ def add_reminder(user_id: str, task_id: str):
 
 
 @bp.get("/tasks/<task_id>/reminders")
-def list_reminders(user_id: str, task_id: str):
+def list_reminders(user_id: str, task_id: str) -> ResponseReturnValue:
     """List a task's reminders, soonest first."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id)
@@ -96,7 +110,7 @@ def list_reminders(user_id: str, task_id: str):
 
 
 @bp.delete("/reminders/<reminder_id>")
-def delete_reminder(user_id: str, reminder_id: str):
+def delete_reminder(user_id: str, reminder_id: str) -> ResponseReturnValue:
     """Remove a reminder."""
     with runtime().uow() as uow:
         uow.session.delete(schedules.get_reminder(uow.session, user_id, reminder_id))
@@ -105,10 +119,13 @@ def delete_reminder(user_id: str, reminder_id: str):
 
 
 @bp.get("/reminders/pending")
-def pending(user_id: str):
+def pending(user_id: str) -> ResponseReturnValue:
     """List reminders still to fire, soonest first, with their task's title."""
     with runtime().uow() as uow:
         rows = schedules.pending_reminders(uow.session, user_id)
-        return jsonify(items=[{"id": r.id, "task_id": t.id, "task_title": t.title,
-                               "remind_at": rfc3339(r.remind_at, t.timezone)} for r, t in rows])
-
+        return jsonify(
+            items=[
+                {"id": r.id, "task_id": t.id, "task_title": t.title, "remind_at": rfc3339(r.remind_at, t.timezone)}
+                for r, t in rows
+            ]
+        )

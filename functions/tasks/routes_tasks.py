@@ -1,15 +1,21 @@
 """The task routes under /api/<user_id>/tasks: thin adapters over functions.tasks.service."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
-from shared.errors import PreconditionFailed, Unauthorized
 from shared import events
 from shared.db import utcnow
+from shared.errors import PreconditionFailed, Unauthorized
+from shared.models import Task
 from shared.outbox import insert_with_event
+from shared.recurrence import Rule
 from shared.web import require_path_user, runtime
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
@@ -18,23 +24,25 @@ bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 
 
-def task_response(task, status: int = 200) -> Response:
+def task_response(task: Task, status: int = 200) -> Response:
     response = jsonify(service.snapshot(task))
     response.status_code = status
     response.set_etag(str(task.version))
     return response
 
 
-def check_if_match(task) -> None:
+def check_if_match(task: Task) -> None:
     """Refuse a write based on a stale version (If-Match, 412)."""
     if "If-Match" in request.headers:
         if not (request.if_match.star_tag or request.if_match.contains(str(task.version))):
-            raise PreconditionFailed(f"The task is at version {task.version}; reload it and try again.",
-                                     headers={"ETag": f'"{task.version}"'})
+            raise PreconditionFailed(
+                f"The task is at version {task.version}; reload it and try again.",
+                headers={"ETag": f'"{task.version}"'},
+            )
 
 
 @bp.post("/tasks")
-def create(user_id: str):
+def create(user_id: str) -> ResponseReturnValue:
     """Create a task (optionally recurring, optionally with reminders)."""
     body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
     fields = v.task_fields({k: body[k] for k in v.TASK_FIELDS if k in body}, default_tz="UTC", require_title=True)
@@ -55,17 +63,21 @@ def create(user_id: str):
     return response
 
 
-def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
+def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -> Response:
     """The general create path: the task, its rule and its reminders in one transaction."""
     rt = runtime()
     now = utcnow()
     task = service.new_task(user_id, fields)
-    rule = repeat = None
+    rule: Rule | None = None
+    repeat = "schedule"  # only read with a rule, which parse_task_rule returns with its repeat_from
     if "recurrence_rule" in body:
-        rule, repeat = v.parse_task_rule({k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body},
-                                       task.timezone, task.due_date or now)
+        rule, repeat = v.parse_task_rule(
+            {k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body}, task.timezone, task.due_date or now
+        )
     elif "repeat_from" in body:
-        raise v.ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
+        raise v.ValidationFailed(
+            "repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"}
+        )
     errors = v.FieldErrors()
     specs = errors.check("reminders", v.reminder_specs, body.get("reminders", []), task.timezone)
     errors.raise_if_any()
@@ -92,7 +104,7 @@ def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
 
 
 @bp.get("/tasks")
-def list_(user_id: str):
+def list_(user_id: str) -> ResponseReturnValue:
     """List tasks with filters and cursor pagination."""
     query = v.task_query(request.args)
     with runtime().uow() as uow:
@@ -101,7 +113,7 @@ def list_(user_id: str):
 
 
 @bp.get("/tasks/<task_id>")
-def get(user_id: str, task_id: str):
+def get(user_id: str, task_id: str) -> ResponseReturnValue:
     """Fetch one task with its ETag."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id)
@@ -110,7 +122,7 @@ def get(user_id: str, task_id: str):
 
 
 @bp.put("/tasks/<task_id>")
-def update(user_id: str, task_id: str):
+def update(user_id: str, task_id: str) -> ResponseReturnValue:
     """Change some fields of a task."""
     body = v.json_body(v.TASK_FIELDS)
     with runtime().uow() as uow:
@@ -123,7 +135,7 @@ def update(user_id: str, task_id: str):
 
 
 @bp.delete("/tasks/<task_id>")
-def delete(user_id: str, task_id: str):
+def delete(user_id: str, task_id: str) -> ResponseReturnValue:
     """Delete a task (its reminders go with it)."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -134,7 +146,7 @@ def delete(user_id: str, task_id: str):
 
 
 @bp.patch("/tasks/<task_id>/complete")
-def complete(user_id: str, task_id: str):
+def complete(user_id: str, task_id: str) -> ResponseReturnValue:
     """Mark a task completed (default) or not completed."""
     body = v.json_body({"completed"}) if request.content_length else {}
     errors = v.FieldErrors()
@@ -149,12 +161,11 @@ def complete(user_id: str, task_id: str):
 
 
 @bp.put("/tasks/<task_id>/due-date")
-def set_due_date(user_id: str, task_id: str):
+def set_due_date(user_id: str, task_id: str) -> ResponseReturnValue:
     """Set or clear a task's due date."""
     body = v.json_body({"due_date"})
     if "due_date" not in body:
-        raise v.ValidationFailed("Give due_date (a date-time, or null to clear it).",
-                                 errors={"due_date": "required"})
+        raise v.ValidationFailed("Give due_date (a date-time, or null to clear it).", errors={"due_date": "required"})
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)

@@ -1,4 +1,5 @@
 """Task handlers: change rows and stage their events in the caller's unit of work."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,13 +16,15 @@ from shared.errors import NotFound
 from shared.events import Event
 from shared.models import Reminder, Task, new_id
 from shared.outbox import add_event
-from shared.snapshots import snapshot
+from shared.snapshots import snapshot as snapshot  # re-exported for the routes
 
 
 def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
     """Stage a task event carrying the full snapshot after the change."""
-    return add_event(session, Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id,
-                                    data={**snapshot(task), **extra}))
+    return add_event(
+        session,
+        Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id, data={**snapshot(task), **extra}),
+    )
 
 
 def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
@@ -85,12 +88,12 @@ def update_task(session: orm.Session, task: Task, fields: TaskFields) -> dict[st
 
 def _move_relative_reminders(session: orm.Session, task: Task) -> None:
     """Relative reminders follow the due date; they go when it is cleared."""
-    relative = [r for r in task.reminders if r.minutes_before is not None and not r.notified]
-    for reminder in relative:
+    relative = [(r, r.minutes_before) for r in task.reminders if r.minutes_before is not None and not r.notified]
+    for reminder, minutes_before in relative:
         if task.due_date is None:
             session.delete(reminder)
         else:
-            reminder.remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
+            reminder.remind_at = task.due_date - dt.timedelta(minutes=minutes_before)
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
@@ -126,7 +129,7 @@ def delete_task(session: orm.Session, task: Task) -> None:
     session.flush()
 
 
-def _has_tag(session: orm.Session, tag: str):
+def _has_tag(session: orm.Session, tag: str) -> sa.ColumnElement[bool]:
     """JSON containment: `@>` on PostgreSQL's JSONB, json_each on SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         return sa.type_coerce(Task.tags, postgresql.JSONB).contains([tag])
@@ -152,8 +155,9 @@ def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[li
         stmt = stmt.where(_has_tag(session, query.tag))
     if query.cursor is not None:
         created_at, task_id = query.cursor
-        stmt = stmt.where(sa.or_(Task.created_at < created_at,
-                                 sa.and_(Task.created_at == created_at, Task.id < task_id)))
+        stmt = stmt.where(
+            sa.or_(Task.created_at < created_at, sa.and_(Task.created_at == created_at, Task.id < task_id))
+        )
     stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(query.limit + 1)
     rows = list(session.scalars(stmt))
     next_cursor = None

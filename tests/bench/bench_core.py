@@ -3,6 +3,7 @@ a separate process on loopback. Reports task creates/s with p50/p95/p99 at 50 co
 clients, the outbox -> Kafka relay rate, and the floors: raw psycopg INSERT+COMMIT/s and raw
 kafka-python produce/s.  Run with `make bench`.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,9 @@ from shared.models import Outbox  # noqa: E402
 from shared.outbox import OutboxRelay  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.transports import KafkaTransport  # noqa: E402
+from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
-from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -39,14 +40,22 @@ SECRET = "bench-secret-bench-secret-bench-secret-0123"
 
 
 def bench_creates(db_url: str, broker: Tansu, **extra_env: str) -> dict:
-    server = ServerProcess(DATABASE_URL=db_url, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, WEB_CONCURRENCY=WORKERS,
-                           JWT_SECRET=SECRET, **extra_env).start(ready_path="/health")
+    server = ServerProcess(
+        DATABASE_URL=db_url,
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
+        WEB_CONCURRENCY=WORKERS,
+        JWT_SECRET=SECRET,
+        **extra_env,
+    ).start(ready_path="/health")
     try:
         users = register_users(server.url, CONCURRENCY)
         result = run_load(server.url, users, concurrency=CONCURRENCY, duration=DURATION)
         engine = make_engine(db_url)
         with engine.connect() as conn:
-            pending = lambda: conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+
+            def pending():
+                return conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+
             started = time.perf_counter()
             if extra_env.get("RUN_BACKGROUND_WORKERS") != "false":
                 wait_until(lambda: pending() == 0 or None, timeout=120, interval=0.2, message="relay to catch up")
@@ -64,10 +73,21 @@ def bench_relay(db_url: str, broker: Tansu) -> dict:
         session.execute(sa.text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL"))
         rows = []
         for i in range(RELAY_EVENTS):
-            e = Event(event_type="task.created", user_id=f"user-{i % 500}", aggregate_id=str(uuid.uuid4()),
-                      data={"title": f"relay {i}", "tags": ["bench"], "description": "x" * 200})
-            rows.append({"event_id": e.event_id, "topic": e.topic, "event_type": e.event_type,
-                         "user_id": e.user_id, "payload": e.to_dict()})
+            e = Event(
+                event_type="task.created",
+                user_id=f"user-{i % 500}",
+                aggregate_id=str(uuid.uuid4()),
+                data={"title": f"relay {i}", "tags": ["bench"], "description": "x" * 200},
+            )
+            rows.append(
+                {
+                    "event_id": e.event_id,
+                    "topic": e.topic,
+                    "event_type": e.event_type,
+                    "user_id": e.user_id,
+                    "payload": e.to_dict(),
+                }
+            )
         session.execute(sa.insert(Outbox), rows)
     settings = Settings(database_url=db_url, kafka_bootstrap_servers=broker.bootstrap, relay_batch_size=2000)
     relay = OutboxRelay(sessions, KafkaTransport(settings), settings.relay_batch_size)
@@ -118,21 +138,35 @@ def main() -> None:
         drop_database(db_url)
         broker.stop()
     print()
-    print(f"| measure (2 cores, {WORKERS} gunicorn workers, {CONCURRENCY} clients, {DURATION:.0f}s) | result | target |")
+    print(
+        f"| measure (2 cores, {WORKERS} gunicorn workers, {CONCURRENCY} clients, {DURATION:.0f}s) | result | target |"
+    )
     print("|---|---|---|")
-    print(f"| task creates/s, full combined app (relay + audit/fanout/notifications consumers in each worker) | "
-          f"{creates['rate']} ({creates['requests']} requests, {creates['errors']} errors) | >= 1,000 |")
-    print(f"| create latency p50 / p95 / p99, full combined app | {creates['p50_ms']} / {creates['p95_ms']} / "
-          f"{creates['p99_ms']} ms | p95 <= 25 ms |")
-    print(f"| task creates/s, write path only (RUN_BACKGROUND_WORKERS=false) | {api_only['rate']} "
-          f"({api_only['errors']} errors) | >= 1,000 |")
-    print(f"| create latency p50 / p95 / p99, write path only | {api_only['p50_ms']} / {api_only['p95_ms']} / "
-          f"{api_only['p99_ms']} ms | p95 <= 25 ms |")
+    print(
+        f"| task creates/s, full combined app (relay + audit/fanout/notifications consumers in each worker) | "
+        f"{creates['rate']} ({creates['requests']} requests, {creates['errors']} errors) | >= 1,000 |"
+    )
+    print(
+        f"| create latency p50 / p95 / p99, full combined app | {creates['p50_ms']} / {creates['p95_ms']} / "
+        f"{creates['p99_ms']} ms | p95 <= 25 ms |"
+    )
+    print(
+        f"| task creates/s, write path only (RUN_BACKGROUND_WORKERS=false) | {api_only['rate']} "
+        f"({api_only['errors']} errors) | >= 1,000 |"
+    )
+    print(
+        f"| create latency p50 / p95 / p99, write path only | {api_only['p50_ms']} / {api_only['p95_ms']} / "
+        f"{api_only['p99_ms']} ms | p95 <= 25 ms |"
+    )
     print(f"| outbox drained after load | {creates['relay_catch_up_s']} s | |")
     print(f"| outbox -> Kafka relay | {relay['rate']} events/s ({relay['events']} events) | >= 10,000 |")
     print(f"| floor: raw psycopg INSERT+COMMIT | {raw_pg['rate']} /s (one connection) | |")
     print(f"| floor: raw kafka-python produce | {raw_kafka['rate']} msgs/s (acks=all) | |")
-    print(json.dumps({"creates": creates, "api_only": api_only, "relay": relay, "raw_psycopg": raw_pg, "raw_kafka": raw_kafka}))
+    print(
+        json.dumps(
+            {"creates": creates, "api_only": api_only, "relay": relay, "raw_psycopg": raw_pg, "raw_kafka": raw_kafka}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Fan-out benchmark: (a) 10,000 concurrent sockets on one fanout process (RSS, all still open?);
 (b) 1,000 connected clients (one socket per user, like one tab each) while tasks are created at
-500/s through the API by 250 of those users: commit -> client receipt latency. Fanout runs under gunicorn's gevent worker (see README for why)."""
+500/s through the API by 250 of those users: commit -> client receipt latency. Fanout runs under
+gunicorn's gevent worker (see README for why)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +23,8 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.db import make_engine, migrate  # noqa: E402
 from shared.models import User  # noqa: E402
-from tests.support.broker import Tansu  # noqa: E402
 from tests.bench.harness import run_load  # noqa: E402
+from tests.support.broker import Tansu  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -34,7 +36,7 @@ WORKER_CLASS = os.environ.get("BENCH_WS_WORKER", "gevent")
 
 
 def token(user_id: str) -> str:
-    exp = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    exp = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     return jwt.encode({"sub": user_id, "exp": exp}, SECRET, algorithm="HS256")
 
 
@@ -51,8 +53,11 @@ def worker_rss_mb(master_pid: int) -> float:
 def swarm(urls: list[str], seconds: float, on_connected=None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(urls))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/bench/ws_clients.py"), "--urls", f.name,
-                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/bench/ws_clients.py"), "--urls", f.name, "--seconds", str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     first = json.loads(proc.stdout.readline())
     extra = on_connected() if on_connected else None
     last = json.loads(proc.stdout.readline())
@@ -61,9 +66,14 @@ def swarm(urls: list[str], seconds: float, on_connected=None) -> dict:
 
 
 def fanout_env(url: str, broker: Tansu) -> dict:
-    return {"DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "JWT_SECRET": SECRET,
-            "GUNICORN_WORKER_CLASS": WORKER_CLASS, "GUNICORN_WORKER_CONNECTIONS": "12000",
-            "GUNICORN_THREADS": os.environ.get("BENCH_WS_THREADS", "64")}
+    return {
+        "DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "JWT_SECRET": SECRET,
+        "GUNICORN_WORKER_CLASS": WORKER_CLASS,
+        "GUNICORN_WORKER_CONNECTIONS": "12000",
+        "GUNICORN_THREADS": os.environ.get("BENCH_WS_THREADS", "64"),
+    }
 
 
 def bench_many_sockets(url: str, broker: Tansu) -> dict:
@@ -72,9 +82,15 @@ def bench_many_sockets(url: str, broker: Tansu) -> dict:
         base_rss = worker_rss_mb(fanout.proc.pid)
         urls = [f"ws://127.0.0.1:{fanout.port}/ws/user/u{i}/tasks?token={token(f'u{i}')}" for i in range(SOCKETS)]
         result = swarm(urls, 10, on_connected=lambda: worker_rss_mb(fanout.proc.pid))
-        return {"sockets": SOCKETS, "opened": result["opened"], "still_open": result["still_open"],
-                "failed": result["failed"], "errors": result["errors"], "rss_idle_mb": base_rss,
-                "rss_mb": result["extra"]}
+        return {
+            "sockets": SOCKETS,
+            "opened": result["opened"],
+            "still_open": result["still_open"],
+            "failed": result["failed"],
+            "errors": result["errors"],
+            "rss_idle_mb": base_rss,
+            "rss_mb": result["extra"],
+        }
     finally:
         fanout.stop()
 
@@ -90,8 +106,9 @@ def bench_latency(url: str, broker: Tansu, rate: float) -> dict:
         users = [[str(uuid.uuid4()), None] for _ in range(CLIENTS)]
         engine = make_engine(url)
         with engine.begin() as conn:
-            conn.execute(sa.insert(User), [{"id": u, "email": f"{u}@bench.example", "password_hash": "-"}
-                                           for u, _ in users])
+            conn.execute(
+                sa.insert(User), [{"id": u, "email": f"{u}@bench.example", "password_hash": "-"} for u, _ in users]
+            )
         engine.dispose()
         users = [[u, token(u)] for u, _ in users]
         urls = [f"ws://127.0.0.1:{fanout.port}/ws/user/{u}/tasks?token={t}" for u, t in users]
@@ -102,17 +119,28 @@ def bench_latency(url: str, broker: Tansu, rate: float) -> dict:
         result = swarm(urls, 14, on_connected=load)  # 10 s of load, then time for the tail to arrive
         engine = make_engine(url)
         with engine.connect() as conn:
-            relay_p50, relay_p95 = conn.execute(sa.text(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at)),"
-                " percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at))"
-                " FROM outbox WHERE published_at IS NOT NULL")).one()
+            relay_p50, relay_p95 = conn.execute(
+                sa.text(
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at)),"
+                    " percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at))"
+                    " FROM outbox WHERE published_at IS NOT NULL"
+                )
+            ).one()
             conn.execute(sa.text("DELETE FROM outbox"))
             conn.commit()
         engine.dispose()
-        return {"clients": CLIENTS, "offered_rate": rate, "achieved_rate": result["extra"]["rate"],
-                "deliveries": result["received"], "p50_ms": result.get("p50_ms"), "p95_ms": result.get("p95_ms"),
-                "p99_ms": result.get("p99_ms"), "still_open": result["still_open"],
-                "relay_p50_ms": round(relay_p50 * 1000, 1), "relay_p95_ms": round(relay_p95 * 1000, 1)}
+        return {
+            "clients": CLIENTS,
+            "offered_rate": rate,
+            "achieved_rate": result["extra"]["rate"],
+            "deliveries": result["received"],
+            "p50_ms": result.get("p50_ms"),
+            "p95_ms": result.get("p95_ms"),
+            "p99_ms": result.get("p99_ms"),
+            "still_open": result["still_open"],
+            "relay_p50_ms": round(relay_p50 * 1000, 1),
+            "relay_p95_ms": round(relay_p95 * 1000, 1),
+        }
     finally:
         fanout.stop()
         api.stop()
@@ -136,14 +164,18 @@ def main() -> None:
     print()
     print(f"| measure (fanout: gunicorn {WORKER_CLASS} worker, 1 process) | result | target |")
     print("|---|---|---|")
-    print(f"| {many['sockets']:,} concurrent sockets | {many['opened']:,} opened, {many['still_open']:,} still open "
-          f"after 10 s, {many['failed']} failed; worker RSS {many['rss_idle_mb']} MB idle -> {many['rss_mb']} MB | "
-          f"all stay open |")
+    print(
+        f"| {many['sockets']:,} concurrent sockets | {many['opened']:,} opened, {many['still_open']:,} still open "
+        f"after 10 s, {many['failed']} failed; worker RSS {many['rss_idle_mb']} MB idle -> {many['rss_mb']} MB | "
+        f"all stay open |"
+    )
     for latency in latencies:
-        print(f"| commit -> receipt, {latency['clients']:,} clients, {latency['offered_rate']:.0f} creates/s offered "
-              f"({latency['achieved_rate']}/s achieved, {latency['deliveries']:,} deliveries) | p50 "
-              f"{latency['p50_ms']} / p95 {latency['p95_ms']} / p99 {latency['p99_ms']} ms (of which commit -> "
-              f"published: p50 {latency['relay_p50_ms']} / p95 {latency['relay_p95_ms']} ms) | p95 <= 50 ms |")
+        print(
+            f"| commit -> receipt, {latency['clients']:,} clients, {latency['offered_rate']:.0f} creates/s offered "
+            f"({latency['achieved_rate']}/s achieved, {latency['deliveries']:,} deliveries) | p50 "
+            f"{latency['p50_ms']} / p95 {latency['p95_ms']} / p99 {latency['p99_ms']} ms (of which commit -> "
+            f"published: p50 {latency['relay_p50_ms']} / p95 {latency['relay_p95_ms']} ms) | p95 <= 50 ms |"
+        )
     print(json.dumps({"many_sockets": many, "latency": latencies}))
 
 

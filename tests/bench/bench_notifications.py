@@ -1,5 +1,6 @@
 """Notifications benchmark: 1,000 webhook deliveries to a local receiver (real HTTP on loopback):
 deliveries/s and event -> receipt latency."""
+
 from __future__ import annotations
 
 import http.server
@@ -48,15 +49,26 @@ def main() -> None:
         rt = Runtime(Settings(database_url=url, run_background_workers=False, webhook_allow_private=True))
         with rt.sessions.begin() as s:
             s.add(User(id="u", email="u@bench.example", password_hash="-"))
-            s.add(WebhookEndpoint(id=str(uuid.uuid4()), user_id="u", url=f"http://127.0.0.1:{server.server_port}/h",
-                                  events=["*"], secret="whsec_" + "A" * 32, enabled=True, consecutive_failures=0))
-        events = [Event(event_type="task.created", user_id="u", aggregate_id=str(i), data={"title": f"t{i}"})
-                  for i in range(N)]
+            s.add(
+                WebhookEndpoint(
+                    id=str(uuid.uuid4()),
+                    user_id="u",
+                    url=f"http://127.0.0.1:{server.server_port}/h",
+                    events=["*"],
+                    secret="whsec_" + "A" * 32,
+                    enabled=True,
+                    consecutive_failures=0,
+                )
+            )
+        events = [
+            Event(event_type="task.created", user_id="u", aggregate_id=str(i), data={"title": f"t{i}"})
+            for i in range(N)
+        ]
         for e in events:
             sent_at[f"msg_{e.event_id}"] = e.timestamp.timestamp()
         started = time.perf_counter()
         for start in range(0, N, 100):
-            enqueue(rt, events[start:start + 100])
+            enqueue(rt, events[start : start + 100])
         while len(received) < N:
             deliver_due(rt)
         elapsed = time.perf_counter() - started

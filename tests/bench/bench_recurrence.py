@@ -1,5 +1,6 @@
 """Recurrence sweep benchmark on PostgreSQL: 10,000 series due at once, and a sweep over
 100,000 series none of which is due (it must use the partial index on next_occurrence)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,18 +20,33 @@ from shared.runtime import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def add_series(rt: Runtime, user_id: str, n: int, next_occurrence: dt.datetime) -> None:
     now = dt.datetime.now(UTC)
-    rows = [{"id": str(uuid.uuid4()), "user_id": user_id, "title": f"series {i}", "completed": False,
-             "priority": "none", "tags": ["bench"], "timezone": "Europe/Paris", "recurrence_rule": "FREQ=DAILY;BYHOUR=9",
-             "dtstart": now - dt.timedelta(days=1), "repeat_from": "schedule", "next_occurrence": next_occurrence,
-             "version": 1, "created_at": now, "updated_at": now} for i in range(n)]
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "title": f"series {i}",
+            "completed": False,
+            "priority": "none",
+            "tags": ["bench"],
+            "timezone": "Europe/Paris",
+            "recurrence_rule": "FREQ=DAILY;BYHOUR=9",
+            "dtstart": now - dt.timedelta(days=1),
+            "repeat_from": "schedule",
+            "next_occurrence": next_occurrence,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(n)
+    ]
     with rt.sessions.begin() as s:
         for start in range(0, n, 5000):
-            s.execute(sa.insert(Task), rows[start:start + 5000])
+            s.execute(sa.insert(Task), rows[start : start + 5000])
 
 
 def main() -> None:
@@ -50,16 +66,23 @@ def main() -> None:
             assert spawn_due(rt, now=now) == 0
             timings.append((time.perf_counter() - started) * 1000)
         with rt.engine.connect() as conn:
-            plan = "\n".join(r[0] for r in conn.execute(sa.text(
-                "EXPLAIN SELECT * FROM tasks WHERE next_occurrence IS NOT NULL AND next_occurrence <= now() "
-                "ORDER BY next_occurrence LIMIT 500 FOR UPDATE SKIP LOCKED")))
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    sa.text(
+                        "EXPLAIN SELECT * FROM tasks WHERE next_occurrence IS NOT NULL AND next_occurrence <= now() "
+                        "ORDER BY next_occurrence LIMIT 500 FOR UPDATE SKIP LOCKED"
+                    )
+                )
+            )
         add_series(rt, "bench-user", 10_000, now - dt.timedelta(minutes=1))
         started = time.perf_counter()
         spawned = spawn_due(rt, now=now)
         elapsed = time.perf_counter() - started
         with rt.sessions() as s:
-            events = s.scalar(sa.select(sa.func.count()).select_from(Outbox)
-                              .where(Outbox.event_type == "recurring.spawned"))
+            events = s.scalar(
+                sa.select(sa.func.count()).select_from(Outbox).where(Outbox.event_type == "recurring.spawned")
+            )
         rt.close()
     finally:
         drop_database(url)
@@ -68,8 +91,10 @@ def main() -> None:
     print("| measure (PostgreSQL, one sweep, batches of 500) | result | target |")
     print("|---|---|---|")
     print(f"| 10,000 due series spawned | {elapsed:.2f} s ({spawned / elapsed:,.0f} spawns/s) | <= 5 s |")
-    print(f"| sweep over 100,000 not-due series | best {min(timings):.1f} ms, median {sorted(timings)[2]:.1f} ms"
-          f" | <= 50 ms |")
+    print(
+        f"| sweep over 100,000 not-due series | best {min(timings):.1f} ms, median {sorted(timings)[2]:.1f} ms"
+        f" | <= 50 ms |"
+    )
     print("\nplan of the claim query:\n" + plan)
 
 

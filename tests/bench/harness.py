@@ -1,4 +1,5 @@
 """What the benchmarks share: accounts through the API, and the load generator as its own process."""
+
 from __future__ import annotations
 
 import json
@@ -17,18 +18,40 @@ def register_users(base: str, count: int) -> list[list[str]]:
     """Sign up `count` accounts through the API; return [[user_id, token], …]."""
     users = []
     for _ in range(count):
-        r = requests.post(f"{base}/api/auth/register",
-                          json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"})
+        r = requests.post(
+            f"{base}/api/auth/register",
+            json={"email": f"{uuid.uuid4().hex}@bench.example", "password": "bench-password"},
+            timeout=30,
+        )
         users.append([r.json()["user_id"], r.json()["token"]])
     return users
 
 
-def run_load(base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float = 3,
-             rate: float = 0) -> dict:
+def run_load(
+    base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float = 3, rate: float = 0
+) -> dict:
     """Run tests/bench/load.py in a separate process and return its JSON result."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(users, f)
-    out = subprocess.run([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
-                          "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", str(warmup),
-                          "--rate", str(rate)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/bench/load.py"),
+            "--url",
+            base,
+            "--users",
+            f.name,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+            "--warmup",
+            str(warmup),
+            "--rate",
+            str(rate),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])

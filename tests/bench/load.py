@@ -2,6 +2,7 @@
 
 Prints one JSON line: requests, errors, seconds, rate and latency percentiles in ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ async def client(session, url, user_id, token, deadline, latencies, errors, inte
             delay = next_at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        body = json.dumps({"title": f"bench task {n}", "priority": "medium", "tags": ["bench"],
-                           "due_date": "2030-01-01T09:00:00Z"})
+        body = json.dumps(
+            {"title": f"bench task {n}", "priority": "medium", "tags": ["bench"], "due_date": "2030-01-01T09:00:00Z"}
+        )
         started = time.perf_counter()
         async with session.post(f"{url}/api/{user_id}/tasks", data=body, headers=headers) as resp:
             await resp.read()
@@ -42,18 +44,28 @@ async def run(url, users, concurrency, duration, warmup, rate=0.0):
     interval = concurrency / rate if rate else 0.0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for phase, seconds in (("warmup", warmup), ("measure", duration)):
+        for _phase, seconds in (("warmup", warmup), ("measure", duration)):
             latencies: list[float] = []
             errors: list[int] = []
             deadline = time.perf_counter() + seconds
             started = time.perf_counter()
-            await asyncio.gather(*(client(session, url, *users[i % len(users)], deadline, latencies, errors,
-                                          interval) for i in range(concurrency)))
+            await asyncio.gather(
+                *(
+                    client(session, url, *users[i % len(users)], deadline, latencies, errors, interval)
+                    for i in range(concurrency)
+                )
+            )
             elapsed = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "errors": len(errors), "seconds": round(elapsed, 2),
-            "rate": round(len(latencies) / elapsed, 1), "p50_ms": round(q[49] * 1000, 2),
-            "p95_ms": round(q[94] * 1000, 2), "p99_ms": round(q[98] * 1000, 2)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "seconds": round(elapsed, 2),
+        "rate": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(q[49] * 1000, 2),
+        "p95_ms": round(q[94] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+    }
 
 
 def main() -> None:

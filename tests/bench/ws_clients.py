@@ -2,6 +2,7 @@
 
 Prints one JSON line when done: opened, still_open, and latency percentiles (receipt time minus
 the event's timestamp, the moment the API wrote it)."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ async def hold(session, url, latencies, state, stop, sockets):
                     latencies.append((time.time() - sent) * 1000)
             if not stop.is_set():
                 state["closed_early"] += 1
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         state["failed"] += 1
         state.setdefault("errors", set()).add(type(exc).__name__)
 
@@ -55,8 +56,13 @@ async def main(urls, seconds, ramp):
         stop.set()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
-    result = {"opened": state["open"], "failed": state["failed"], "still_open": still_open,
-              "errors": sorted(state.get("errors", ())), "received": len(latencies)}
+    result = {
+        "opened": state["open"],
+        "failed": state["failed"],
+        "still_open": still_open,
+        "errors": sorted(state.get("errors", ())),
+        "received": len(latencies),
+    }
     if len(latencies) >= 2:
         q = statistics.quantiles(latencies, n=100)
         result.update(p50_ms=round(q[49], 1), p95_ms=round(q[94], 1), p99_ms=round(q[98], 1))

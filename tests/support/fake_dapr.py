@@ -6,6 +6,7 @@ package's own generated `dapr.proto.runtime.v1` servicer. Like daprd's pubsub.ka
 the data in a structured CloudEvent (honouring `cloudevent.*` metadata overrides) and produces
 it to the real broker with the `partitionKey` metadata as the Kafka key.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -49,8 +50,9 @@ class _Sidecar(dapr_pb2_grpc.DaprServicer):
             "data": data,
         }
         key = meta.get("partitionKey")
-        self.producer.send(request.topic, key=key.encode() if key else None,
-                           value=json.dumps(cloudevent).encode()).get(timeout=10)
+        self.producer.send(request.topic, key=key.encode() if key else None, value=json.dumps(cloudevent).encode()).get(
+            timeout=10
+        )
         self.calls += 1
         return empty_pb2.Empty()
 
@@ -76,7 +78,7 @@ class FakeDapr:
         self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
         self.http_port = self.http.server_port
 
-    def __enter__(self) -> "FakeDapr":
+    def __enter__(self) -> FakeDapr:
         self.grpc.start()
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         return self

@@ -1,4 +1,5 @@
 """Serve a Flask app over real HTTP on loopback, and a small client for the TaskFlow API."""
+
 from __future__ import annotations
 
 import threading
@@ -16,9 +17,10 @@ class LiveServer:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, once per test that serves an app.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         return self
 
@@ -37,7 +39,7 @@ class Client:
         self.user_id: str | None = None
         self.token: str | None = None
 
-    def signup(self, email: str | None = None, password: str = "correct horse battery") -> "Client":
+    def signup(self, email: str | None = None, password: str = "correct horse battery") -> Client:
         email = email or f"{uuid.uuid4().hex[:12]}@example.com"
         resp = self.http.post(f"{self.base}/api/auth/register", json={"email": email, "password": password})
         assert resp.status_code == 201, resp.text

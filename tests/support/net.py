@@ -1,4 +1,5 @@
 """Ports and waiting."""
+
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
 """Fresh PostgreSQL databases on the local server (trust auth), dropped afterwards."""
+
 from __future__ import annotations
 
 import os

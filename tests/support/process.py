@@ -1,4 +1,5 @@
 """Run the app as a real server process (gunicorn, the deployed command) for end-to-end tests."""
+
 from __future__ import annotations
 
 import os
@@ -22,15 +23,27 @@ class ServerProcess:
         self.app = app
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PORT": str(self.port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
-                    "LOG_LEVEL": "WARNING", **env}
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "BIND_HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": "1",
+            "LOG_LEVEL": "WARNING",
+            **env,
+        }
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
 
-    def start(self, ready_path: str = "/ready", timeout: float = 60) -> "ServerProcess":
-        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py",
-                                      self.app], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    def start(self, ready_path: str = "/ready", timeout: float = 60) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py", self.app],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self._reader = threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True)
         self._reader.start()
         wait_until(self._answers(ready_path), timeout=timeout, interval=0.1, message=f"{self.app} on {self.url}")
@@ -44,6 +57,7 @@ class ServerProcess:
                 return requests.get(self.url + path, timeout=1).status_code == 200
             except requests.RequestException:
                 return False
+
         return check
 
     def stop(self) -> None:
