@@ -4,7 +4,10 @@ The routes are mounted only when APP_API_TOKEN is set and need it in the `dapr-a
 header (the same guard as every trigger route); without a token, use `taskflow-dlq`
 (functions/combined/dlq.py).
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify, request
 
@@ -14,12 +17,23 @@ from shared.runtime import Runtime
 from shared.timeutil import rfc3339
 from shared.web import trigger_route
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
-def letter_json(letter: DeadLetter) -> dict:
-    return {"id": letter.id, "consumer": letter.consumer, "event_id": letter.event_id, "seq": letter.seq,
-            "topic": letter.topic, "event_type": (letter.payload or {}).get("event_type"), "error": letter.error,
-            "attempts": letter.attempts, "created_at": rfc3339(letter.created_at),
-            "replayed_at": rfc3339(letter.replayed_at)}
+
+def letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": letter.id,
+        "consumer": letter.consumer,
+        "event_id": letter.event_id,
+        "seq": letter.seq,
+        "topic": letter.topic,
+        "event_type": (letter.payload or {}).get("event_type"),
+        "error": letter.error,
+        "attempts": letter.attempts,
+        "created_at": rfc3339(letter.created_at),
+        "replayed_at": rfc3339(letter.replayed_at),
+    }
 
 
 def register(app: Flask, rt: Runtime) -> None:
@@ -29,7 +43,7 @@ def register(app: Flask, rt: Runtime) -> None:
 
     @app.get("/admin/dead-letters")
     @trigger_route
-    def list_dead_letters():
+    def list_dead_letters() -> ResponseReturnValue:
         """List parked events (?consumer=, ?all=true for replayed ones too)."""
         consumer = request.args.get("consumer") or None
         if consumer is not None and len(consumer) > 100:
@@ -39,7 +53,7 @@ def register(app: Flask, rt: Runtime) -> None:
 
     @app.post("/admin/dead-letters/<int:letter_id>/replay")
     @trigger_route
-    def replay_dead_letter(letter_id: int):
+    def replay_dead_letter(letter_id: int) -> ResponseReturnValue:
         """Hand a parked event to its consumer again; 200 with the letter once applied."""
         try:
             letter = rt.pipeline.replay(letter_id)

@@ -1,4 +1,5 @@
 """Kafka consumer loop (kafka-python) for the combined container: batches, DLQ, commit after the DB."""
+
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from shared.events import TOPIC_OF, Event, MalformedEvent
 from shared.loops import Loop, RetryLater
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[list[Event]], object]
 
 
-def parse_record(record) -> Event:
+def parse_record(record: Any) -> Event:  # Any: a kafka-python ConsumerRecord (untyped)
     """Turn a Kafka record into an Event or raise MalformedEvent (poison)."""
     try:
         event = Event.from_dict(json.loads(record.value))
@@ -40,10 +42,20 @@ class ConsumerLoop:
     batch is rewound and retried until the database is back.
     """
 
-    def __init__(self, settings: Settings, name: str, topics: Sequence[str], handle: BatchHandler, *,
-                 group_id: str | None = None, from_latest: bool = False, max_records: int = 1000,
-                 before_commit: Callable[[], None] | None = None, max_attempts: int = 3,
-                 retry_base: float = 0.2):
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        topics: Sequence[str],
+        handle: BatchHandler,
+        *,
+        group_id: str | None = None,
+        from_latest: bool = False,
+        max_records: int = 1000,
+        before_commit: Callable[[], None] | None = None,
+        max_attempts: int = 3,
+        retry_base: float = 0.2,
+    ):
         self.name = name
         self._settings = settings
         self._topics = list(topics)
@@ -54,8 +66,8 @@ class ConsumerLoop:
         self._before_commit = before_commit
         self._max_attempts = max_attempts
         self._retry_base = retry_base
-        self._consumer = None
-        self._producer = None
+        self._consumer: Any = None  # kafka-python's KafkaConsumer / KafkaProducer (untyped)
+        self._producer: Any = None
         self.ready = threading.Event()
         self.handled = 0
         self.dead_lettered = 0
@@ -68,7 +80,7 @@ class ConsumerLoop:
     def stop(self, timeout: float = 10.0) -> None:
         self.loop.stop(timeout)
 
-    def _new_consumer(self):
+    def _new_consumer(self) -> Any:
         from kafka import KafkaConsumer
 
         return KafkaConsumer(
@@ -109,9 +121,9 @@ class ConsumerLoop:
             except Exception:  # a broken consumer is discarded either way
                 log.debug("consumer close failed", exc_info=True)
 
-    def _process(self, consumer, batches) -> None:
-        events: list[tuple[object, Event]] = []
-        poison = []
+    def _process(self, consumer: Any, batches: dict[Any, list[Any]]) -> None:
+        events: list[tuple[Any, Event]] = []
+        poison: list[tuple[Any, str]] = []
         for records in batches.values():
             for record in records:
                 try:
@@ -131,7 +143,7 @@ class ConsumerLoop:
         consumer.commit()
         self.handled += len(events)
 
-    def _handle_all(self, events: list[tuple[object, Event]], poison: list) -> None:
+    def _handle_all(self, events: list[tuple[Any, Event]], poison: list[tuple[Any, str]]) -> None:
         """Handle the batch; on a failure that is not an outage, event by event with bounded retries."""
         try:
             self._handle([e for _, e in events])
@@ -139,8 +151,9 @@ class ConsumerLoop:
         except Exception as exc:
             if is_outage(exc):
                 raise RetryLater(f"database unavailable: {exc}") from exc
-            log.warning("consumer batch failed; retrying event by event",
-                        extra={"consumer": self.name, "error": str(exc)[:500]})
+            log.warning(
+                "consumer batch failed; retrying event by event", extra={"consumer": self.name, "error": str(exc)[:500]}
+            )
         for record, event in events:
             error = ""
             for attempt in range(self._max_attempts):
@@ -152,23 +165,27 @@ class ConsumerLoop:
                         raise RetryLater(f"database unavailable: {exc}") from exc
                     error = f"{type(exc).__name__}: {exc}"
                     if attempt + 1 < self._max_attempts:
-                        time.sleep(self._retry_base * 2 ** attempt)
+                        time.sleep(self._retry_base * 2**attempt)
             else:
                 poison.append((record, error))
 
-    def _dead_letter(self, record, error: str) -> None:
+    def _dead_letter(self, record: Any, error: str) -> None:
         if self._producer is None:
             from kafka import KafkaProducer
 
             self._producer = KafkaProducer(**KafkaTransport(self._settings).client_config(), acks="all")
-        log.warning("poison record sent to DLQ", extra={"consumer": self.name, "topic": record.topic,
-                                                         "offset": record.offset, "error": error})
-        headers = list(record.headers or []) + [("dlq_error", error.encode()[:1000]),
-                                                ("dlq_consumer", self.name.encode())]
+        log.warning(
+            "poison record sent to DLQ",
+            extra={"consumer": self.name, "topic": record.topic, "offset": record.offset, "error": error},
+        )
+        headers = list(record.headers or []) + [
+            ("dlq_error", error.encode()[:1000]),
+            ("dlq_consumer", self.name.encode()),
+        ]
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
         self.dead_lettered += 1
 
 
-def wait_ready(loops, timeout: float = 30.0) -> bool:
+def wait_ready(loops: Sequence[ConsumerLoop], timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     return all(loop.ready.wait(max(0.0, deadline - time.monotonic())) for loop in loops)

@@ -5,18 +5,19 @@ stall every open socket of the worker. `offload` runs the call on gevent's threa
 threads, at most `CPU_THREADS` at once, so memory-hungry hashing stays bounded too) and only the
 calling greenlet waits. Without gevent (threaded servers, tests) it calls straight through.
 """
+
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 @functools.cache
-def _pool():
+def _pool() -> Any:  # Any: gevent's ThreadPool (gevent ships no types)
     """gevent's hub thread pool when the process runs under gevent's monkey patching."""
     try:
         from gevent import get_hub, monkey
@@ -39,4 +40,4 @@ def offload(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     pool = _pool()
     if pool is None:
         return fn(*args, **kwargs)
-    return pool.apply(fn, args, kwargs)
+    return cast(R, pool.apply(fn, args, kwargs))

@@ -86,8 +86,12 @@ class UnitOfWork:
     After a successful commit, the `on_commit` callbacks run (e.g. wake the outbox relay).
     """
 
-    def __init__(self, sessions: orm.sessionmaker[orm.Session], on_commit: Callable[[], None] | None = None,
-                 before_commit: Callable[[orm.Session], None] | None = None):
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        on_commit: Callable[[], None] | None = None,
+        before_commit: Callable[[orm.Session], None] | None = None,
+    ):
         self._sessions = sessions
         self._on_commit = on_commit
         self._before_commit = before_commit

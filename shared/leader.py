@@ -6,15 +6,20 @@ takes over on its next attempt (every `interval` seconds). On SQLite (one machin
 definition) an exclusive `flock` on a file beside the database plays the same role: the kernel
 releases it when the process dies.
 """
+
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
+import tempfile
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.loops import Loop
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,7 @@ class PostgresLease:
 
     def __init__(self, url: str):
         self._url = url
-        self._conn = None
+        self._conn: psycopg.Connection[Any] | None = None
 
     def try_acquire(self) -> bool:
         """Try the lock on our own connection (kept between attempts; a new one after an error)."""
@@ -42,9 +47,11 @@ class PostgresLease:
 
         try:
             if self._conn is None:
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
-                                             application_name=f"taskflow-leader-{os.getpid()}")
-            return bool(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()[0])
+                self._conn = psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=5, application_name=f"taskflow-leader-{os.getpid()}"
+                )
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
+            return bool(row and row[0])
         except psycopg.Error as exc:
             log.warning("leader lease unavailable", extra={"error": str(exc)})
             self.release()
@@ -103,21 +110,23 @@ def lease_for(database_url: str, sqlalchemy_url: str) -> Lease:
     """Pick the lease for this database: an advisory lock on PostgreSQL, a file lock on SQLite."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1] or "taskflow.db"
-        return FileLease(f"{path}.leader" if path != ":memory:" else f"/tmp/taskflow-{os.getpid()}.leader")
+        if path == ":memory:":  # one process by definition: a private lock file
+            path = os.path.join(tempfile.gettempdir(), f"taskflow-{os.getpid()}")
+        return FileLease(f"{path}.leader")
     return PostgresLease(sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1))
 
 
 class Election:
     """Try for leadership every `interval` seconds; start `loops` while leader, stop them when not."""
 
-    def __init__(self, lease: Lease, *, interval: float = 1.0,
-                 on_change: Callable[[bool], None] | None = None):
+    def __init__(self, lease: Lease, *, interval: float = 1.0, on_change: Callable[[bool], None] | None = None):
         self._lease = lease
         self._loops: list[Loop] = []
         self._on_change = on_change
         self.is_leader = False
-        self.loop = Loop("leader-election", self._step, idle=interval, max_backoff=interval * 5,
-                         on_stop=self._step_down)
+        self.loop = Loop(
+            "leader-election", self._step, idle=interval, max_backoff=interval * 5, on_stop=self._step_down
+        )
         self._interval = interval
 
     def add(self, loop: Loop) -> Loop:
@@ -141,8 +150,9 @@ class Election:
                 self._step_down()
         elif self._lease.try_acquire():
             self.is_leader = True
-            log.info("elected leader; starting the background loops", extra={"pid": os.getpid(),
-                                                                              "loops": len(self._loops)})
+            log.info(
+                "elected leader; starting the background loops", extra={"pid": os.getpid(), "loops": len(self._loops)}
+            )
             for loop in self._loops:
                 loop.start()
             if self._on_change is not None:

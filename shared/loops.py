@@ -4,6 +4,7 @@ A `Loop` runs `step()` in its own thread (a greenlet under gevent's monkey patch
 for the delay `step` returns, or until `wake()` is called. A step that raises is logged and retried
 with exponential backoff, so a database or broker outage never kills the loop.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,15 @@ class RetryLater(Exception):
 class Loop:
     """Run `step` repeatedly until stopped; wake early on demand; back off when it fails."""
 
-    def __init__(self, name: str, step: Step, *, idle: float = 30.0, max_backoff: float = 30.0,
-                 on_stop: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        name: str,
+        step: Step,
+        *,
+        idle: float = 30.0,
+        max_backoff: float = 30.0,
+        on_stop: Callable[[], None] | None = None,
+    ):
         self.name = name
         self._step = step
         self._idle = idle
@@ -74,11 +82,14 @@ class Loop:
                     self.failures += 1
                     delay = min(self._max_backoff, 0.1 * 2 ** min(self.failures, 10))
                     if isinstance(exc, RetryLater):
-                        log.warning("background loop backing off", extra={"loop": self.name, "error": str(exc),
-                                                                           "retry_in": delay})
+                        log.warning(
+                            "background loop backing off",
+                            extra={"loop": self.name, "error": str(exc), "retry_in": delay},
+                        )
                     else:
-                        log.exception("background loop step failed", extra={"loop": self.name,
-                                                                              "failures": self.failures})
+                        log.exception(
+                            "background loop step failed", extra={"loop": self.name, "failures": self.failures}
+                        )
                     # While failing, retry on the growing timer, not on every wake-up.
                     self._stop.wait(delay)
                     continue

@@ -131,8 +131,13 @@ class Outbox(Base):
         # one relay at a time), so a reader at position N never misses a row committed later.
         sa.Index("ix_outbox_seq", "seq", unique=True),
         # A socket resuming with `since` reads its user's part of the stream.
-        sa.Index("ix_outbox_user_seq", "user_id", "seq",
-                 postgresql_where=sa.text("seq IS NOT NULL"), sqlite_where=sa.text("seq IS NOT NULL")),
+        sa.Index(
+            "ix_outbox_user_seq",
+            "user_id",
+            "seq",
+            postgresql_where=sa.text("seq IS NOT NULL"),
+            sqlite_where=sa.text("seq IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -164,8 +169,13 @@ class DeadLetter(Base):
     __tablename__ = "dead_letters"
     __table_args__ = (
         sa.UniqueConstraint("consumer", "event_id"),
-        sa.Index("ix_dead_letters_open", "consumer", "id",
-                 postgresql_where=sa.text("replayed_at IS NULL"), sqlite_where=sa.text("replayed_at IS NULL")),
+        sa.Index(
+            "ix_dead_letters_open",
+            "consumer",
+            "id",
+            postgresql_where=sa.text("replayed_at IS NULL"),
+            sqlite_where=sa.text("replayed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -6,13 +6,18 @@ commit), so the leader's relay wakes whichever worker served the request; the re
 worker's socket feed reads them at once. A notification only wakes a loop: the rows themselves
 are always read from the database, so a lost notification costs latency, never an event.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shared.loops import Loop
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +31,7 @@ class Listener:
     def __init__(self, url: str):
         self._url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._callbacks: dict[str, list[Callable[[], None]]] = defaultdict(list)
-        self._conn = None
+        self._conn: psycopg.Connection[Any] | None = None
         self.loop = Loop("listen", self._step, idle=0.0, on_stop=self._close)
 
     def on(self, channel: str, callback: Callable[[], None]) -> None:

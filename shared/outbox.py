@@ -1,4 +1,5 @@
 """Transactional outbox: write events with the change, relay them in order afterwards."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +7,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x7A5F10
 
 
-def outbox_values(event: Event) -> dict:
+def outbox_values(event: Event) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
         "topic": event.topic,
@@ -48,12 +50,15 @@ def notify_relay(session: orm.Session) -> None:
         session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
 
 
-@functools.lru_cache(maxsize=None)
-def _row_and_event_statement(table: sa.Table) -> sa.Select:
+@functools.cache
+def _row_and_event_statement(table: sa.Table) -> sa.Select[Any]:
     """Build once per table: WITH new_row AS (INSERT …), ev AS (INSERT INTO outbox …) SELECT pg_notify(…)."""
     row = {c.key: sa.bindparam(f"r_{c.key}", type_=c.type) for c in table.columns}
-    out = {c.key: sa.bindparam(f"o_{c.key}", type_=c.type) for c in Outbox.__table__.columns
-           if c.key in _OUTBOX_INSERT_COLUMNS}
+    out = {
+        c.key: sa.bindparam(f"o_{c.key}", type_=c.type)
+        for c in Outbox.__table__.columns
+        if c.key in _OUTBOX_INSERT_COLUMNS
+    }
     new_row = sa.insert(table).values(row).cte("new_row")
     event = sa.insert(Outbox.__table__).values(out).returning(Outbox.__table__.c.id).cte("ev")
     return sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")).select_from(event).add_cte(new_row)
@@ -85,8 +90,13 @@ def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session]
 class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
-    def __init__(self, sessions: orm.sessionmaker[orm.Session], transport: Transport, batch_size: int = 500,
-                 on_published: Callable[[int], object] | None = None):
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        transport: Transport,
+        batch_size: int = 500,
+        on_published: Callable[[int], object] | None = None,
+    ):
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
@@ -140,10 +150,14 @@ class OutboxRelay:
         """Mark rows published and give them the next stream positions, in id order, in one statement."""
         base = session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0)))
         table = Outbox.__table__
-        ranked = (sa.select(table.c.id.label("rid"), sa.func.row_number().over(order_by=table.c.id).label("rn"))
-                  .where(table.c.id.in_(ids)).subquery())
-        session.execute(sa.update(table).where(table.c.id == ranked.c.rid)
-                        .values(seq=base + ranked.c.rn, published_at=utcnow()))
+        ranked = (
+            sa.select(table.c.id.label("rid"), sa.func.row_number().over(order_by=table.c.id).label("rn"))
+            .where(table.c.id.in_(ids))
+            .subquery()
+        )
+        session.execute(
+            sa.update(table).where(table.c.id == ranked.c.rid).values(seq=base + ranked.c.rn, published_at=utcnow())
+        )
 
     def drain(self, max_batches: int = 1000) -> tuple[int, bool]:
         """Relay batches until nothing is left or the transport fails; return (published, failed)."""
@@ -159,7 +173,8 @@ class OutboxRelay:
 
     def pending(self) -> int:
         with self._sessions() as session:
-            return session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
+            unpublished = sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))
+            return session.scalar(unpublished) or 0
 
 
 def purge_published(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
@@ -167,11 +182,17 @@ def purge_published(session: orm.Session, cutoff: dt.datetime, batch_size: int =
     from shared.models import ConsumerOffset
 
     read_by_all = sa.select(sa.func.min(ConsumerOffset.position)).scalar_subquery()
-    oldest = (sa.select(Outbox.id).where(Outbox.published_at < cutoff,
-                                         sa.or_(Outbox.seq.is_(None), Outbox.seq <= sa.func.coalesce(read_by_all,
-                                                                                                     Outbox.seq)))
-              .order_by(Outbox.id).limit(batch_size))
-    return session.execute(sa.delete(Outbox).where(Outbox.id.in_(oldest))).rowcount or 0
+    oldest = (
+        sa.select(Outbox.id)
+        .where(
+            Outbox.published_at < cutoff,
+            sa.or_(Outbox.seq.is_(None), Outbox.seq <= sa.func.coalesce(read_by_all, Outbox.seq)),
+        )
+        .order_by(Outbox.id)
+        .limit(batch_size)
+    )
+    result = session.execute(sa.delete(Outbox).where(Outbox.id.in_(oldest)))
+    return cast("sa.CursorResult[Any]", result).rowcount or 0
 
 
 def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:

@@ -11,12 +11,14 @@ consumer then reads the stream on its own:
 
 No consumer waits for another, and none blocks the relay.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -34,7 +36,8 @@ BatchHandler = Callable[[list[Event]], object]
 def is_outage(exc: BaseException) -> bool:
     """True when the failure is the database connection, not the event: retry, never dead-letter."""
     return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, RetryLater)) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +45,7 @@ class StreamRow:
     seq: int
     topic: str
     event_id: str
-    payload: dict
+    payload: dict[str, Any]
 
 
 def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
@@ -52,8 +55,12 @@ def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
 
 
 def read_stream(session: orm.Session, after: int, limit: int, topics: Sequence[str] | None = None) -> list[StreamRow]:
-    query = (sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload)
-             .where(Outbox.seq > after).order_by(Outbox.seq).limit(limit))
+    query = (
+        sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload)
+        .where(Outbox.seq > after)
+        .order_by(Outbox.seq)
+        .limit(limit)
+    )
     if topics is not None:
         query = query.where(Outbox.topic.in_(list(topics)))
     return [StreamRow(*row) for row in session.execute(query).all()]
@@ -72,9 +79,18 @@ def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], lis
 class StreamConsumer:
     """One named consumer of the stream with a stored position, batches, retries and dead letters."""
 
-    def __init__(self, sessions: orm.sessionmaker[orm.Session], name: str, topics: Sequence[str],
-                 handle: BatchHandler, *, batch_size: int = 500, max_attempts: int = 3,
-                 retry_base: float = 0.2, idle: float = 1.0):
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        name: str,
+        topics: Sequence[str],
+        handle: BatchHandler,
+        *,
+        batch_size: int = 500,
+        max_attempts: int = 3,
+        retry_base: float = 0.2,
+        idle: float = 1.0,
+    ):
         self.name = name
         self.topics = tuple(topics)
         self._sessions = sessions
@@ -91,14 +107,19 @@ class StreamConsumer:
     def position(self) -> int:
         if self._position is None:
             with self._sessions() as session:
-                self._position = session.scalar(
-                    sa.select(ConsumerOffset.position).where(ConsumerOffset.consumer == self.name)) or 0
+                self._position = (
+                    session.scalar(sa.select(ConsumerOffset.position).where(ConsumerOffset.consumer == self.name)) or 0
+                )
         return self._position
 
     def _store_position(self, position: int) -> None:
         with self._sessions.begin() as session:
-            updated = session.execute(sa.update(ConsumerOffset).where(ConsumerOffset.consumer == self.name)
-                                      .values(position=position, updated_at=utcnow())).rowcount
+            result = session.execute(
+                sa.update(ConsumerOffset)
+                .where(ConsumerOffset.consumer == self.name)
+                .values(position=position, updated_at=utcnow())
+            )
+            updated = cast("sa.CursorResult[Any]", result).rowcount
             if not updated:
                 session.add(ConsumerOffset(consumer=self.name, position=position, updated_at=utcnow()))
         self._position = position
@@ -124,8 +145,10 @@ class StreamConsumer:
             except Exception as exc:
                 if is_outage(exc):
                     raise
-                log.warning("consumer batch failed; retrying event by event",
-                            extra={"consumer": self.name, "error": str(exc)[:500]})
+                log.warning(
+                    "consumer batch failed; retrying event by event",
+                    extra={"consumer": self.name, "error": str(exc)[:500]},
+                )
                 self._one_by_one(events)
         self._store_position(rows[-1].seq)
         self.handled += len(events)
@@ -143,20 +166,32 @@ class StreamConsumer:
                         raise
                     error = f"{type(exc).__name__}: {exc}"
                     if attempt + 1 < self._max_attempts:
-                        time.sleep(self._retry_base * 2 ** attempt)
+                        time.sleep(self._retry_base * 2**attempt)
             else:
                 self._park(row, error, attempts=self._max_attempts)
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
-        log.error("event parked in dead letters", extra={"consumer": self.name, "event_id": row.event_id,
-                                                           "seq": row.seq, "error": error[:500]})
+        log.error(
+            "event parked in dead letters",
+            extra={"consumer": self.name, "event_id": row.event_id, "seq": row.seq, "error": error[:500]},
+        )
         with self._sessions.begin() as session:
-            exists = session.scalar(sa.select(DeadLetter.id).where(DeadLetter.consumer == self.name,
-                                                                   DeadLetter.event_id == row.event_id))
+            exists = session.scalar(
+                sa.select(DeadLetter.id).where(DeadLetter.consumer == self.name, DeadLetter.event_id == row.event_id)
+            )
             if exists is None:
-                session.add(DeadLetter(consumer=self.name, event_id=row.event_id[:36], seq=row.seq,
-                                       topic=row.topic, payload=row.payload, error=error[:2000],
-                                       attempts=attempts, created_at=utcnow()))
+                session.add(
+                    DeadLetter(
+                        consumer=self.name,
+                        event_id=row.event_id[:36],
+                        seq=row.seq,
+                        topic=row.topic,
+                        payload=row.payload,
+                        error=error[:2000],
+                        attempts=attempts,
+                        created_at=utcnow(),
+                    )
+                )
         self.dead_lettered += 1
 
     def replay(self, letter: DeadLetter) -> None:
@@ -173,8 +208,15 @@ class StreamConsumer:
 class StreamFollower:
     """Read the stream from its head as it grows and hand each batch on (every worker, no stored position)."""
 
-    def __init__(self, sessions: orm.sessionmaker[orm.Session], name: str, handle: BatchHandler, *,
-                 batch_size: int = 1000, idle: float = 1.0):
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        name: str,
+        handle: BatchHandler,
+        *,
+        batch_size: int = 1000,
+        idle: float = 1.0,
+    ):
         self.name = name
         self._sessions = sessions
         self._handle = handle
@@ -221,8 +263,9 @@ class Pipeline:
         self._run_once: Callable[[Loop], Loop] | None = None
         self._run_here: Callable[[Loop], Loop] | None = None
 
-    def subscribe(self, name: str, topics: Sequence[str], handle: BatchHandler, *, every_process: bool = False,
-                  **options) -> Subscriber:
+    def subscribe(
+        self, name: str, topics: Sequence[str], handle: BatchHandler, *, every_process: bool = False, **options: Any
+    ) -> Subscriber:
         sub = Subscriber(name, tuple(topics), handle, every_process)
         self.subscribers.append(sub)
         if self._run_once is not None:
@@ -235,7 +278,9 @@ class Pipeline:
         for sub in self.subscribers:
             self._attach(sub)
 
-    def _attach(self, sub: Subscriber, **options) -> None:
+    def _attach(self, sub: Subscriber, **options: Any) -> None:
+        if self._run_once is None or self._run_here is None:
+            raise RuntimeError("Pipeline.start() attaches subscribers; call it first")
         if sub.every_process:
             follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
             self.followers[sub.name] = follower
@@ -266,8 +311,9 @@ class Pipeline:
         return self.consumers[name]
 
     # -- dead letters -----------------------------------------------------------------------
-    def dead_letters(self, consumer: str | None = None, include_replayed: bool = False,
-                     limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, consumer: str | None = None, include_replayed: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
         with self._sessions() as session:
             query = sa.select(DeadLetter).order_by(DeadLetter.id).limit(limit)
             if consumer:
@@ -285,13 +331,15 @@ class Pipeline:
         if letter.replayed_at is None:
             self.consumer(letter.consumer).replay(letter)
             with self._sessions.begin() as session:
-                session.execute(sa.update(DeadLetter).where(DeadLetter.id == letter_id)
-                                .values(replayed_at=utcnow()))
+                session.execute(sa.update(DeadLetter).where(DeadLetter.id == letter_id).values(replayed_at=utcnow()))
             letter.replayed_at = utcnow()
         return letter
 
     def open_dead_letters(self) -> dict[str, int]:
         with self._sessions() as session:
-            rows = session.execute(sa.select(DeadLetter.consumer, sa.func.count()).where(
-                DeadLetter.replayed_at.is_(None)).group_by(DeadLetter.consumer)).all()
+            rows = session.execute(
+                sa.select(DeadLetter.consumer, sa.func.count())
+                .where(DeadLetter.replayed_at.is_(None))
+                .group_by(DeadLetter.consumer)
+            ).all()
         return {name: count for name, count in rows}

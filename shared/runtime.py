@@ -1,7 +1,10 @@
 """The objects one process owns: settings, engine, sessions, transport, relay, loops, metrics."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import TypeVar
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -21,6 +24,8 @@ from shared.transports import Transport, make_transport
 
 log = logging.getLogger(__name__)
 
+L = TypeVar("L", bound=Loop)
+
 
 class PipelineCollector:
     """Lag and open dead letters per in-process consumer, read when Prometheus scrapes."""
@@ -28,11 +33,13 @@ class PipelineCollector:
     def __init__(self, runtime: Runtime):
         self._rt = runtime
 
-    def collect(self):
-        lag = GaugeMetricFamily("taskflow_consumer_lag_events", "Events a consumer has not read yet",
-                                labels=["consumer"])
-        dead = GaugeMetricFamily("taskflow_consumer_dead_letters", "Parked events not replayed yet",
-                                 labels=["consumer"])
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "taskflow_consumer_lag_events", "Events a consumer has not read yet", labels=["consumer"]
+        )
+        dead = GaugeMetricFamily(
+            "taskflow_consumer_dead_letters", "Parked events not replayed yet", labels=["consumer"]
+        )
         pipeline = self._rt.pipeline
         if pipeline.consumers:
             try:
@@ -57,11 +64,15 @@ class Metrics:
             "taskflow_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "taskflow_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=self.registry,
+            "taskflow_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
         )
-        self.published = Counter("taskflow_outbox_published_total", "Events relayed to the transport",
-                                 registry=self.registry)
+        self.published = Counter(
+            "taskflow_outbox_published_total", "Events relayed to the transport", registry=self.registry
+        )
         pending = Gauge("taskflow_outbox_pending", "Outbox rows not yet published", registry=self.registry)
         pending.set_function(runtime.pending_events)
         leader = Gauge("taskflow_leader", "1 in the process that runs the background loops", registry=self.registry)
@@ -82,11 +93,17 @@ class Runtime:
         self.settings = settings
         cpu.bound(settings.cpu_threads)
         if settings.is_production and settings.database_url.startswith("sqlite"):
-            log.warning("PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
-                        "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
-                        "to PostgreSQL.", extra={"database_url": settings.database_url})
-        pool = {} if settings.database_url.startswith("sqlite") else {
-            "pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+            log.warning(
+                "PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
+                "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
+                "to PostgreSQL.",
+                extra={"database_url": settings.database_url},
+            )
+        pool = (
+            {}
+            if settings.database_url.startswith("sqlite")
+            else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        )
         self.engine: sa.Engine = make_engine(settings.database_url, **pool)
         self.sessions = make_sessionmaker(self.engine)
         self.postgres = self.engine.dialect.name == "postgresql"
@@ -95,8 +112,7 @@ class Runtime:
         self.poll_seconds = 1.0 if self.postgres else 0.2
         self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds)
         self.metrics = Metrics(self)
-        self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size,
-                                 on_published=self._published)
+        self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
         self.consumers: list[ConsumerLoop] = []
@@ -129,8 +145,9 @@ class Runtime:
     def elect_leader(self) -> Election:
         """Run the once-per-deployment loops only in the process holding the leader lease."""
         if self.election is None:
-            self.election = Election(lease_for(self.settings.database_url,
-                                               self.engine.url.render_as_string(hide_password=False)))
+            self.election = Election(
+                lease_for(self.settings.database_url, self.engine.url.render_as_string(hide_password=False))
+            )
             self.election.start()
         return self.election
 
@@ -161,7 +178,7 @@ class Runtime:
         self.pipeline.start(self.run_once, self.run_here)
         self.listen()
 
-    def add_timer(self, timer: Loop) -> Loop:
+    def add_timer(self, timer: L) -> L:
         self.timers[timer.name] = self.run_once(timer)
         return timer
 

@@ -1,4 +1,5 @@
 """In-process timers for the combined app: sleep until the next due moment, wake early on demand."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,13 @@ class SweepTimer(Loop):
     replica may have added work without waking this one).
     """
 
-    def __init__(self, name: str, sweep: Callable[[], object], next_due: Callable[[], dt.datetime | None],
-                 max_sleep: float = 30.0):
+    def __init__(
+        self,
+        name: str,
+        sweep: Callable[[], object],
+        next_due: Callable[[], dt.datetime | None],
+        max_sleep: float = 30.0,
+    ):
         self._sweep = sweep
         self._next_due = next_due
         self._max_sleep = max_sleep
@@ -30,5 +36,5 @@ class SweepTimer(Loop):
         due = self._next_due()
         if due is None:
             return self._max_sleep
-        seconds = (due - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        seconds = (due - dt.datetime.now(dt.UTC)).total_seconds()
         return min(self._max_sleep, max(0.0, seconds + 0.002))

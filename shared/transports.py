@@ -1,4 +1,5 @@
 """Event transports: kafka (kafka-python), dapr (DaprClient.publish_event), local (the in-process stream)."""
+
 from __future__ import annotations
 
 import functools
@@ -7,15 +8,16 @@ import logging
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.events import Event, kafka_headers
+from shared.events import kafka_headers
 from shared.settings import Settings
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from dapr.clients import DaprClient
 
-Handler = Callable[[Event], None]
+log = logging.getLogger(__name__)
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -60,13 +62,13 @@ class KafkaTransport:
     def __init__(self, settings: Settings, *, flush_timeout: float = 15.0):
         self._settings = settings
         self._flush_timeout = flush_timeout
-        self._producer = None
+        self._producer: Any = None  # a kafka-python KafkaProducer (the package is untyped)
         self._lock = threading.Lock()
 
     def client_config(self) -> dict[str, Any]:
         s = self._settings
         config: dict[str, Any] = {
-            "bootstrap_servers": s.kafka_bootstrap_servers.split(","),
+            "bootstrap_servers": (s.kafka_bootstrap_servers or "").split(","),
             "security_protocol": s.kafka_security_protocol,
         }
         if s.kafka_sasl_mechanism:
@@ -77,7 +79,7 @@ class KafkaTransport:
             )
         return config
 
-    def _get_producer(self):
+    def _get_producer(self) -> Any:
         if self._producer is None:
             from kafka import KafkaProducer
 
@@ -133,7 +135,7 @@ class KafkaTransport:
                 log.debug("producer close failed", exc_info=True)
 
     def healthy(self) -> bool:
-        for server in self._settings.kafka_bootstrap_servers.split(","):
+        for server in (self._settings.kafka_bootstrap_servers or "").split(","):
             host, _, port = server.strip().rpartition(":")
             try:
                 with socket.create_connection((host or "localhost", int(port)), timeout=1):
@@ -156,7 +158,7 @@ def cooperative_grpc() -> bool:
         return False
     if not monkey.is_module_patched("socket"):
         return False
-    from grpc.experimental import gevent as grpc_gevent
+    from grpc.experimental import gevent as grpc_gevent  # grpcio: a dependency of dapr, used with it
 
     grpc_gevent.init_gevent()
     return True
@@ -169,10 +171,10 @@ class DaprTransport:
 
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._client = None
+        self._client: DaprClient | None = None
         self._lock = threading.Lock()
 
-    def _get_client(self):
+    def _get_client(self) -> DaprClient:
         if self._client is None:
             cooperative_grpc()
             from dapr.clients import DaprClient
@@ -181,10 +183,11 @@ class DaprTransport:
 
             # The SDK reads its sidecar address from its own settings object (health check on
             # DAPR_HTTP_PORT); point it at ours and do not block a minute when the sidecar is away.
-            dapr_settings.DAPR_HTTP_PORT = self._settings.dapr_http_port
-            dapr_settings.DAPR_GRPC_PORT = self._settings.dapr_grpc_port
-            dapr_settings.DAPR_API_TOKEN = self._settings.dapr_api_token
-            dapr_settings.DAPR_HEALTH_TIMEOUT = 5
+            # The SDK's settings object creates these attributes at run time, so they are set by name.
+            setattr(dapr_settings, "DAPR_HTTP_PORT", self._settings.dapr_http_port)  # noqa: B010
+            setattr(dapr_settings, "DAPR_GRPC_PORT", self._settings.dapr_grpc_port)  # noqa: B010
+            setattr(dapr_settings, "DAPR_API_TOKEN", self._settings.dapr_api_token)  # noqa: B010
+            setattr(dapr_settings, "DAPR_HEALTH_TIMEOUT", 5)  # noqa: B010
             token = self._settings.dapr_api_token
             self._client = DaprClient(
                 address=f"127.0.0.1:{self._settings.dapr_grpc_port}",
@@ -221,7 +224,7 @@ class DaprTransport:
         client, self._client = self._client, None
         if client is not None:
             try:
-                client.close()
+                client.close()  # type: ignore[no-untyped-call]  # the SDK leaves close() unannotated
             except Exception:
                 log.debug("dapr client close failed", exc_info=True)
 
@@ -229,7 +232,7 @@ class DaprTransport:
         url = f"http://127.0.0.1:{self._settings.dapr_http_port}/v1.0/healthz/outbound"
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - fixed loopback URL
-                return 200 <= resp.status < 300
+                return bool(200 <= resp.status < 300)
         except OSError:
             return False
 

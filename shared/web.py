@@ -1,4 +1,5 @@
 """Flask wiring every function shares: correlation ids, errors, metrics, health, trigger guard."""
+
 from __future__ import annotations
 
 import functools
@@ -6,6 +7,8 @@ import hmac
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,13 +17,22 @@ from shared import context
 from shared.errors import Forbidden, Unauthorized, register_error_handlers
 from shared.runtime import Runtime
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from shared.pipeline import BatchHandler
+    from shared.settings import Settings
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["taskflow"]
+    return cast(Runtime, current_app.extensions["taskflow"])
 
 
 def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Flask:
@@ -32,7 +44,7 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
     app = Flask(name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["TASKFLOW_TRIGGER_ROUTES"] = trigger_routes
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's option; Flask types the base
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
     _install_request_hooks(app, rt)
@@ -42,7 +54,7 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
     @app.before_request
-    def _bind_request_meta():
+    def _bind_request_meta() -> None:
         meta = context.RequestMeta(
             correlation_id=context.clean_correlation_id(request.headers.get("X-Correlation-ID")),
             request_id=str(uuid.uuid4()),
@@ -53,7 +65,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         g.started = time.perf_counter()
 
     @app.after_request
-    def _finish(response: Response):
+    def _finish(response: Response) -> Response:
         cid = context.correlation_id()
         if cid:
             response.headers["X-Correlation-ID"] = cid
@@ -71,7 +83,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         return response
 
     @app.teardown_request
-    def _unbind(_exc):
+    def _unbind(_exc: BaseException | None) -> None:
         token = g.pop("meta_token", None)
         if token is not None:
             context.reset_meta(token)
@@ -79,12 +91,12 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
 
 def _install_probes(app: Flask, rt: Runtime) -> None:
     @app.get("/health")
-    def health():
+    def health() -> ResponseReturnValue:
         """Report liveness: the process answers."""
         return jsonify(status="ok")
 
     @app.get("/ready")
-    def ready():
+    def ready() -> ResponseReturnValue:
         """Report readiness: the database answers, and the broker when one is configured."""
         checks = {"database": rt.database_ready()}
         if rt.settings.transport != "local":
@@ -95,7 +107,7 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
         return jsonify(status="ready" if ok else "not ready", checks=checks), 200 if ok else 503
 
     @app.get("/metrics")
-    def metrics():
+    def metrics() -> ResponseReturnValue:
         """Expose Prometheus metrics in the text format."""
         return Response(generate_latest(rt.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
@@ -110,11 +122,11 @@ def require_path_user() -> None:
     g.user_id = sub
 
 
-def trigger_route(view):
+def trigger_route(view: Callable[_P, _R]) -> Callable[_P, _R]:
     """Guard a route only Dapr (or the cluster) may call: `dapr-api-token` must match APP_API_TOKEN."""
 
     @functools.wraps(view)
-    def guarded(*args, **kwargs):
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         expected = runtime().settings.app_api_token
         if expected:
             given = request.headers.get("dapr-api-token")
@@ -127,7 +139,7 @@ def trigger_route(view):
     return guarded
 
 
-def cron_binding(app: Flask, name: str, sweep) -> None:
+def cron_binding(app: Flask, name: str, sweep: Callable[[], tuple[object, bool]]) -> None:
     """Serve a Dapr cron binding (or PingSource) at POST /<name>, with the OPTIONS start-up probe.
 
     `sweep()` returns (body, ok); the route answers 200 when the sweep is done and 503 when it
@@ -137,19 +149,27 @@ def cron_binding(app: Flask, name: str, sweep) -> None:
         return
 
     @trigger_route
-    def view():
+    def view() -> ResponseReturnValue:
         if request.method == "OPTIONS":
             return "", 200
         body, ok = sweep()
         return jsonify(body), (200 if ok else 503)
 
     view.__doc__ = f"Run the {name} sweep when Dapr's cron binding fires."
-    app.add_url_rule(f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"],
-                     provide_automatic_options=False)
+    app.add_url_rule(
+        f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"], provide_automatic_options=False
+    )
 
 
-def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handle, *,
-              every_process: bool = False) -> None:
+def subscribe(
+    app: Flask,
+    rt: Runtime,
+    name: str,
+    topics: tuple[str, ...],
+    handle: BatchHandler,
+    *,
+    every_process: bool = False,
+) -> None:
     """Deliver `topics` to `handle(events)` through every adapter this app serves.
 
     Dapr: `GET /dapr/subscribe` and structured CloudEvents on `POST /events/<topic>`;
@@ -159,21 +179,30 @@ def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handl
     routes and each gets every event.
     """
     rt.pipeline.subscribe(name, topics, handle, every_process=every_process)
-    subscribers = app.extensions.setdefault("taskflow_subscribers", [])
+    subscribers: list[tuple[str, tuple[str, ...], BatchHandler]] = app.extensions.setdefault("taskflow_subscribers", [])
     subscribers.append((name, topics, handle))
     if len(subscribers) > 1 or not app.config.get("TASKFLOW_TRIGGER_ROUTES", True):
         return
 
     @app.get("/dapr/subscribe")
-    def dapr_subscribe():
+    def dapr_subscribe() -> ResponseReturnValue:
         """Tell Dapr which topics this app consumes and where to deliver them."""
         wanted = sorted({t for _, ts, _ in subscribers for t in ts})
-        return jsonify([{"pubsubname": rt.settings.pubsub_name, "topic": t, "route": f"/events/{t}",
-                         "deadLetterTopic": f"{t}.dlq"} for t in wanted])
+        return jsonify(
+            [
+                {
+                    "pubsubname": rt.settings.pubsub_name,
+                    "topic": t,
+                    "route": f"/events/{t}",
+                    "deadLetterTopic": f"{t}.dlq",
+                }
+                for t in wanted
+            ]
+        )
 
     @app.post("/events/<topic>")
     @trigger_route
-    def deliver(topic: str):
+    def deliver(topic: str) -> ResponseReturnValue:
         """Receive one event (Dapr structured or KafkaSource binary CloudEvent)."""
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -192,7 +221,7 @@ def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handl
             return jsonify(status="DROP")
         with context.bound(context.RequestMeta(correlation_id=event.correlation_id)):
             try:
-                for name, topics, handle in subscribers:
+                for _name, topics, handle in subscribers:
                     if topic in topics:
                         handle([event])
             except SQLAlchemyError:
@@ -201,7 +230,13 @@ def subscribe(app: Flask, rt: Runtime, name: str, topics: tuple[str, ...], handl
         return jsonify(status="SUCCESS")
 
 
-def function_app(name: str, register, settings=None, runtime: Runtime | None = None, start_workers=None) -> Flask:
+def function_app(
+    name: str,
+    register: Callable[[Flask, Runtime], object],
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    start_workers: Callable[[Flask, Runtime], object] | None = None,
+) -> Flask:
     """Build one function's app: settings read once, JSON logs, a runtime, its routes, its workers."""
     from shared import logs
     from shared.settings import Settings

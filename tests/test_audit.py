@@ -313,8 +313,17 @@ def test_kafka_loop_parks_an_event_its_handler_keeps_failing_on_and_keeps_going(
             return record_events(rt, events)
 
         from shared.consumer import ConsumerLoop
-        loop = rt.add_consumer(ConsumerLoop(rt.settings, "audit-poison", ("tasks.events",), handle,
-                                            group_id=f"audit-{uuid.uuid4().hex[:8]}", retry_base=0.01))
+
+        loop = rt.add_consumer(
+            ConsumerLoop(
+                rt.settings,
+                "audit-poison",
+                ("tasks.events",),
+                handle,
+                group_id=f"audit-{uuid.uuid4().hex[:8]}",
+                retry_base=0.01,
+            )
+        )
         wait_until(lambda: stored(rt, good["event_id"]) == 1, timeout=30, message="the good event stored")
         dead = read_topic(broker.bootstrap, "tasks.events.dlq", want=lambda r: r.key == user.encode(), count=1)
         assert json.loads(dead[0].value)["event_id"] == poison["event_id"]

@@ -1,4 +1,5 @@
 """The combined runtime as people run it: many sockets, several workers, a leader killed, a bad event."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -49,29 +50,45 @@ def leader_pid(url: str) -> int | None:
     """The worker holding the leader lease, from PostgreSQL's own lock table."""
     engine = make_engine(url)
     with engine.connect() as conn:
-        name = conn.scalar(sa.text(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'taskflow-leader-%'"))
+        name = conn.scalar(
+            sa.text(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'taskflow-leader-%'"
+            )
+        )
     engine.dispose()
     return int(name.rsplit("-", 1)[1]) if name else None
 
 
 def socket_owners(port: int) -> set[int]:
     """The pids of the processes holding established connections on `port` (ss -tnp)."""
-    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True, check=True
+    ).stdout
     return {int(part.split("pid=")[1].split(",")[0]) for part in out.split() if "pid=" in part}
 
 
 # -- many sockets in the modes people run -----------------------------------------------------------
 
+
 def test_make_run_holds_500_sockets_and_every_one_gets_every_change(tmp_path):
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-           "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "JWT_SECRET": JWT_SECRET,
+        "LOG_LEVEL": "WARNING",
+    }
     env.pop("MAKEFLAGS", None)
-    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(base), timeout=120, interval=0.2, message="make run")
@@ -90,11 +107,27 @@ def test_the_container_entrypoint_holds_500_sockets_on_postgresql(db_url):
     venv_bin = pathlib.Path(os.sys.executable).parent
     # The Dockerfile's environment and defaults (workers, worker class); loopback instead of 0.0.0.0.
     env = {key: value for key, value in os.environ.items() if key not in {"WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS"}}
-    env.update({"PORT": str(port), "BIND_HOST": "127.0.0.1", "DATABASE_URL": db_url, "ENVIRONMENT": "production",
-                "JWT_SECRET": "y" * 40, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-                "PATH": f"{venv_bin}:{os.environ['PATH']}", "LOG_LEVEL": "WARNING"})
-    proc = subprocess.Popen([str(ROOT / "render" / "entrypoint.sh")], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        {
+            "PORT": str(port),
+            "BIND_HOST": "127.0.0.1",
+            "DATABASE_URL": db_url,
+            "ENVIRONMENT": "production",
+            "JWT_SECRET": "y" * 40,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": f"{venv_bin}:{os.environ['PATH']}",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    proc = subprocess.Popen(
+        [str(ROOT / "render" / "entrypoint.sh")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(base), timeout=120, interval=0.2, message="the entrypoint")
@@ -126,13 +159,17 @@ def test_several_workers_every_socket_on_every_worker_gets_every_change_exactly_
         holders: dict = {}
 
         def swarm():
-            holders["result"] = run_swarm(ws_urls(server.port, alice, 60), f"{server.url}/api/{alice.user_id}/tasks",
-                                          alice.token, changes=10)
+            holders["result"] = run_swarm(
+                ws_urls(server.port, alice, 60), f"{server.url}/api/{alice.user_id}/tasks", alice.token, changes=10
+            )
 
         thread = threading.Thread(target=swarm)
         thread.start()
-        wait_until(lambda: len(socket_owners(server.port)) >= 2, timeout=30,
-                   message="sockets held by at least two different workers")
+        wait_until(
+            lambda: len(socket_owners(server.port)) >= 2,
+            timeout=30,
+            message="sockets held by at least two different workers",
+        )
         owners = socket_owners(server.port)
         thread.join(120)
         assert len(owners) >= 2, owners
@@ -143,42 +180,81 @@ def test_several_workers_every_socket_on_every_worker_gets_every_change_exactly_
 
 # -- each background loop once, and failover -----------------------------------------------------------
 
+
 def test_the_leader_is_killed_another_worker_takes_over_nothing_lost_nothing_twice(db_url):
     server = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET, WEB_CONCURRENCY="2").start()
     try:
         wait_until(lambda: leader_pid(db_url) is not None, timeout=10, message="a leader")
         first = leader_pid(db_url)
         alice = Client(server.url).signup()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         soon = (now + dt.timedelta(seconds=6)).replace(microsecond=0)
         series = alice.create_task(title="daily", recurrence_rule="FREQ=DAILY", due_date=soon.isoformat())
-        reminded = alice.create_task(title="remind me", due_date=(soon + dt.timedelta(hours=1)).isoformat(),
-                                     reminders=[{"remind_at": soon.isoformat()}])
+        reminded = alice.create_task(
+            title="remind me",
+            due_date=(soon + dt.timedelta(hours=1)).isoformat(),
+            reminders=[{"remind_at": soon.isoformat()}],
+        )
         os.kill(first, signal.SIGKILL)
-        wait_until(lambda: leader_pid(db_url) not in (None, first), timeout=5, interval=0.1,
-                   message="another worker to take the lease within a few seconds")
+        wait_until(
+            lambda: leader_pid(db_url) not in (None, first),
+            timeout=5,
+            interval=0.1,
+            message="another worker to take the lease within a few seconds",
+        )
         during = [alice.create_task(title=f"after the kill {i}")["id"] for i in range(5)]
-        wait_until(lambda: count(db_url, sa.select(sa.func.count()).select_from(Task)
-                                 .where(Task.parent_id == series["id"])) >= 1, timeout=20,
-                   message="the new leader to spawn the occurrence")
-        wait_until(lambda: count(db_url, sa.select(sa.func.count()).select_from(Reminder)
-                                 .where(Reminder.task_id == reminded["id"], Reminder.notified.is_(True))) == 1,
-                   timeout=20, message="the reminder to fire")
-        wait_until(lambda: count(db_url, sa.select(sa.func.count()).select_from(Outbox)
-                                 .where(Outbox.published_at.is_(None))) == 0, timeout=10, message="the relay")
-        wait_until(lambda: count(db_url, sa.select(sa.func.count()).select_from(EventLog)
-                                 .where(EventLog.aggregate_id.in_(during))) == 5, timeout=10, message="audit")
+        wait_until(
+            lambda: (
+                count(db_url, sa.select(sa.func.count()).select_from(Task).where(Task.parent_id == series["id"])) >= 1
+            ),
+            timeout=20,
+            message="the new leader to spawn the occurrence",
+        )
+        wait_until(
+            lambda: (
+                count(
+                    db_url,
+                    sa.select(sa.func.count())
+                    .select_from(Reminder)
+                    .where(Reminder.task_id == reminded["id"], Reminder.notified.is_(True)),
+                )
+                == 1
+            ),
+            timeout=20,
+            message="the reminder to fire",
+        )
+        wait_until(
+            lambda: (
+                count(db_url, sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))) == 0
+            ),
+            timeout=10,
+            message="the relay",
+        )
+        wait_until(
+            lambda: (
+                count(db_url, sa.select(sa.func.count()).select_from(EventLog).where(EventLog.aggregate_id.in_(during)))
+                == 5
+            ),
+            timeout=10,
+            message="audit",
+        )
         time.sleep(2)  # a second leader, if there were one, would spawn or fire again by now
         assert count(db_url, sa.select(sa.func.count()).select_from(Task).where(Task.parent_id == series["id"])) == 1
-        assert count(db_url, sa.select(sa.func.count()).select_from(Outbox)
-                     .where(Outbox.event_type == "reminder.triggered")) == 1
+        assert (
+            count(
+                db_url, sa.select(sa.func.count()).select_from(Outbox).where(Outbox.event_type == "reminder.triggered")
+            )
+            == 1
+        )
         assert count(db_url, sa.select(sa.func.count()).select_from(EventLog)) == count(
-            db_url, sa.select(sa.func.count()).select_from(Outbox)), "every event audited exactly once"
+            db_url, sa.select(sa.func.count()).select_from(Outbox)
+        ), "every event audited exactly once"
     finally:
         server.stop()
 
 
 # -- the in-process pipeline as a consumer group --------------------------------------------------------
+
 
 @pytest.fixture
 def combined(settings, serve):
@@ -209,8 +285,12 @@ def test_a_consumer_that_raises_on_one_event_parks_it_and_nothing_else_waits(com
     assert letter.payload["data"]["id"] == ids[1] and "ValueError: cannot handle a poison title" in letter.error
     assert letter.attempts == 3
     # The relay and the other consumers never waited.
-    wait_until(lambda: count(db_url, sa.select(sa.func.count()).select_from(EventLog)
-                             .where(EventLog.aggregate_id.in_(ids))) == 3, message="audit has all three")
+    wait_until(
+        lambda: (
+            count(db_url, sa.select(sa.func.count()).select_from(EventLog).where(EventLog.aggregate_id.in_(ids))) == 3
+        ),
+        message="audit has all three",
+    )
     assert count(db_url, sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))) == 0
     later = combined.create_task(title="later")["id"]
     wait_until(lambda: len(applied) == 3, message="the consumer moved on")
@@ -240,8 +320,9 @@ def test_restart_mid_stream_resumes_at_the_stored_position_with_effects_once(set
     for i in range(50):
         assert client.post(f"/api/{user['user_id']}/tasks", json={"title": f"t{i}"}, headers=headers).status_code == 201
     rt.relay.drain()
-    audit = StreamConsumer(rt.sessions, "audit", ("tasks.events",), rt.pipeline.consumer("audit")._handle,
-                           batch_size=20)
+    audit = StreamConsumer(
+        rt.sessions, "audit", ("tasks.events",), rt.pipeline.consumer("audit")._handle, batch_size=20
+    )
     audit.step()  # events 1-20 handled and the position stored ...
     assert audit.position() == 20
     with rt.sessions() as session:  # ... then 21-40 handled, and the process dies before storing it
@@ -271,13 +352,16 @@ def test_old_published_rows_are_purged_only_once_every_consumer_has_read_them(se
     client = app.test_client()
     user = client.post("/api/auth/register", json={"email": "p@example.com", "password": "correct horse battery"}).json
     for i in range(6):
-        client.post(f"/api/{user['user_id']}/tasks", json={"title": f"t{i}"},
-                    headers={"Authorization": f"Bearer {user['token']}"})
+        client.post(
+            f"/api/{user['user_id']}/tasks",
+            json={"title": f"t{i}"},
+            headers={"Authorization": f"Bearer {user['token']}"},
+        )
     rt.relay.drain()
     audit = StreamConsumer(rt.sessions, "audit", ("tasks.events",), rt.pipeline.consumer("audit")._handle, batch_size=4)
     audit.step()  # audit has read 4 of the 6
     with rt.sessions.begin() as session:
-        session.execute(sa.update(Outbox).values(published_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8)))
+        session.execute(sa.update(Outbox).values(published_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=8)))
     assert functions.outbox.purge(rt) == 4, "the two the audit consumer has not read yet stay"
     assert count(db_url, sa.select(sa.func.min(Outbox.seq))) == 5
     rt.close()

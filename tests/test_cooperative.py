@@ -4,6 +4,7 @@ Each check runs in a fresh interpreter that patches first, exactly as the worker
 imports the app's modules: psycopg, kafka-python and the Dapr gRPC client wait cooperatively, and
 CPU-heavy calls go to the bounded pool of real threads instead of stalling the loop.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,40 +43,53 @@ def while_ticking(work):
 """
 
 
-def run_patched(body: str, **env: str) -> dict:
-    script = PRELUDE + textwrap.dedent(body)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={"PATH": "/usr/bin:/bin", **env})
+def run_patched(body: str, **constants: object) -> dict:
+    """Run `body` in a fresh patched interpreter, with `constants` defined as globals."""
+    script = PRELUDE + "".join(f"{name} = {value!r}\n" for name, value in constants.items()) + textwrap.dedent(body)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_psycopg_queries_wait_cooperatively(pg_url):
-    result = run_patched("""
+    result = run_patched(
+        """
         import sqlalchemy as sa
         from shared.db import make_engine
-        engine = make_engine(%r)
+        engine = make_engine(PG_URL)
         def sleep_in_db():
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT pg_sleep(0.5)"))
         def five_at_once():
             gevent.joinall([gevent.spawn(sleep_in_db) for _ in range(5)], raise_error=True)
         print(json.dumps(while_ticking(five_at_once)))
-    """ % pg_url)
+    """,
+        PG_URL=pg_url,
+    )
     assert result["elapsed"] < 1.5, f"five 0.5 s queries ran one after another: {result}"
     assert result["max_gap"] < 0.2, f"the loop stalled while the database worked: {result}"
 
 
 def test_kafka_poll_waits_cooperatively(broker):
-    result = run_patched("""
+    result = run_patched(
+        """
         from kafka import KafkaConsumer
         def poll_an_empty_topic():
-            consumer = KafkaConsumer("coop-empty", bootstrap_servers=%r, group_id=None,
+            consumer = KafkaConsumer("coop-empty", bootstrap_servers=BOOTSTRAP, group_id=None,
                                      consumer_timeout_ms=1000, fetch_max_wait_ms=500)
             consumer.poll(timeout_ms=1500)
             consumer.close()
         print(json.dumps(while_ticking(poll_an_empty_topic)))
-    """ % broker.bootstrap)
+    """,
+        BOOTSTRAP=broker.bootstrap,
+    )
     assert result["elapsed"] >= 1.0 and result["max_gap"] < 0.2, result
 
 
@@ -97,10 +111,11 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
     from tests.support.fake_dapr import FakeDapr
 
     with FakeDapr(broker.bootstrap) as sidecar:
-        result = run_patched("""
+        result = run_patched(
+            """
             from shared.settings import Settings
             from shared.transports import DaprTransport, cooperative_grpc
-            settings = Settings(use_dapr=True, dapr_http_port=%d, dapr_grpc_port=%d, jwt_secret=%r)
+            settings = Settings(use_dapr=True, dapr_http_port=HTTP_PORT, dapr_grpc_port=GRPC_PORT, jwt_secret=SECRET)
             transport = DaprTransport(settings)
             def publish():
                 message = ("tasks.events", {"event_id": "e1", "event_type": "task.created", "user_id": "u",
@@ -110,5 +125,9 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
             outcome["grpc_on_gevent"] = cooperative_grpc()
             transport.close()
             print(json.dumps(outcome))
-        """ % (sidecar.http_port, sidecar.grpc_port, JWT_SECRET))
+        """,
+            HTTP_PORT=sidecar.http_port,
+            GRPC_PORT=sidecar.grpc_port,
+            SECRET=JWT_SECRET,
+        )
     assert result["result"] == 3 and result["grpc_on_gevent"] is True, result

@@ -133,7 +133,8 @@ def function_routes() -> set[str]:
     routes: set[str] = set()
     for module in ("tasks", "outbox", "recurrence", "reminders", "audit", "fanout", "notifications"):
         app = importlib.import_module(f"functions.{module}").create_app(
-            Settings(database_url="sqlite://", run_background_workers=False))
+            Settings(database_url="sqlite://", run_background_workers=False)
+        )
         routes |= {r.rule for r in app.url_map.iter_rules()}
         app.extensions["taskflow"].close()
     return routes
@@ -142,8 +143,15 @@ def function_routes() -> set[str]:
 def test_the_combined_app_mounts_no_trigger_route_without_the_app_token():
     bare = combined_app(Settings(database_url="sqlite://", run_background_workers=False))
     guarded = combined_app(Settings(database_url="sqlite://", run_background_workers=False, app_api_token="t" * 32))
-    triggers = {"/outbox-cron", "/recurrence-cron", "/reminder-cron", "/audit-retention-cron", "/notification-cron",
-                "/events/<topic>", "/admin/dead-letters"}
+    triggers = {
+        "/outbox-cron",
+        "/recurrence-cron",
+        "/reminder-cron",
+        "/audit-retention-cron",
+        "/notification-cron",
+        "/events/<topic>",
+        "/admin/dead-letters",
+    }
     assert triggers & {r.rule for r in bare.url_map.iter_rules()} == set()
     assert triggers <= {r.rule for r in guarded.url_map.iter_rules()}
     client = guarded.test_client()

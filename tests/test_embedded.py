@@ -1,4 +1,5 @@
 """Embedded mode: SQLite + the in-process bus, through create_app and through `make run`."""
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,9 @@ def test_a_failing_consumer_retries_the_event_without_holding_up_the_relay(tmp_p
     rt.pipeline.subscribe("flaky", ("tasks.events",), flaky)
     client = app.test_client()
     signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "password123"}).json
-    client.post(f"/api/{signup['user_id']}/tasks", json={"title": "t"},
-                headers={"Authorization": f"Bearer {signup['token']}"})
+    client.post(
+        f"/api/{signup['user_id']}/tasks", json={"title": "t"}, headers={"Authorization": f"Bearer {signup['token']}"}
+    )
     assert rt.relay.drain() == (1, False) and pending(url) == 0, "the relay never waits for a consumer"
     rt.pipeline.catch_up()
     assert len(calls) == 2 and calls[0] == calls[1], "the failed event is retried"
@@ -81,11 +83,23 @@ def test_a_failing_consumer_retries_the_event_without_holding_up_the_relay(tmp_p
 def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
     port = free_port()
     db = tmp_path / "run.db"
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": f"sqlite:///{db}", "JWT_SECRET": JWT_SECRET,
-           "GUNICORN_ACCESSLOG": ""}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{db}",
+        "JWT_SECRET": JWT_SECRET,
+        "GUNICORN_ACCESSLOG": "",
+    }
     env.pop("MAKEFLAGS", None)
-    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
     reader.start()

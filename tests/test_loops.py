@@ -1,4 +1,5 @@
 """The one background-loop abstraction and the leader lease it runs under."""
+
 from __future__ import annotations
 
 import subprocess
@@ -38,7 +39,7 @@ def test_a_failing_step_backs_off_ignores_wakeups_and_recovers():
     loop = Loop("flaky", step, idle=30.0, max_backoff=0.4).start()
     try:
         wait_until(lambda: len(calls) >= 4, timeout=5, message="retries")
-        gaps = [b - a for a, b in zip(calls, calls[1:])]
+        gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
         assert gaps[1] > gaps[0] * 1.5, f"the backoff grows: {gaps}"
         for _ in range(20):
             loop.wake()  # commits keep waking it: a failing loop must not spin on them

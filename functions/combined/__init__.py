@@ -7,6 +7,7 @@ a stored position (audit, notifications). Every worker feeds its own sockets fro
 stream. Trigger routes (cron bindings, event deliveries) are not mounted unless APP_API_TOKEN is
 set, and then only behind it: here the timers and the stream drive that work.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -26,8 +27,15 @@ from shared.settings import Settings
 from shared.web import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
-FUNCTIONS = (functions.tasks, functions.outbox, functions.recurrence, functions.reminders, functions.audit,
-             functions.fanout, functions.notifications)
+FUNCTIONS = (
+    functions.tasks,
+    functions.outbox,
+    functions.recurrence,
+    functions.reminders,
+    functions.audit,
+    functions.fanout,
+    functions.notifications,
+)
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
 TIMED = (functions.recurrence, functions.reminders, functions.outbox)
 

@@ -1,4 +1,5 @@
 """`taskflow-dlq`: list and replay the events the in-process consumers parked."""
+
 from __future__ import annotations
 
 import argparse

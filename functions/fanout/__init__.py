@@ -1,4 +1,5 @@
 """The fanout function: each user's events pushed to every socket they have open."""
+
 from __future__ import annotations
 
 import atexit
@@ -9,6 +10,7 @@ import queue
 import threading
 import time
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, request
@@ -42,29 +44,48 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
     once, even one the audit consumer has not recorded yet. Older anchors come from the audit log.
     """
     with rt.sessions() as session:
-        anchor_seq = session.scalar(sa.select(Outbox.seq).where(Outbox.event_id == since[:36],
-                                                                Outbox.user_id == user_id))
+        anchor_seq = session.scalar(
+            sa.select(Outbox.seq).where(Outbox.event_id == since[:36], Outbox.user_id == user_id)
+        )
         if anchor_seq is not None:
-            payloads = session.scalars(sa.select(Outbox.payload).where(
-                Outbox.user_id == user_id, Outbox.seq > anchor_seq).order_by(Outbox.seq)
-                .limit(BACKLOG_LIMIT + 1)).all()
+            payloads = session.scalars(
+                sa.select(Outbox.payload)
+                .where(Outbox.user_id == user_id, Outbox.seq > anchor_seq)
+                .order_by(Outbox.seq)
+                .limit(BACKLOG_LIMIT + 1)
+            ).all()
             if len(payloads) > BACKLOG_LIMIT:
                 return None  # too far behind: a reload is cheaper than a replay
             return [Event.from_dict(p) for p in payloads]
-        anchor = session.scalar(sa.select(EventLog.id).where(EventLog.event_id == since[:36],
-                                                              EventLog.user_id == user_id))
+        anchor = session.scalar(
+            sa.select(EventLog.id).where(EventLog.event_id == since[:36], EventLog.user_id == user_id)
+        )
         if anchor is None:
             return None
-        rows = session.scalars(sa.select(EventLog).where(EventLog.user_id == user_id, EventLog.id > anchor)
-                               .order_by(EventLog.id).limit(BACKLOG_LIMIT + 1)).all()
+        rows = session.scalars(
+            sa.select(EventLog)
+            .where(EventLog.user_id == user_id, EventLog.id > anchor)
+            .order_by(EventLog.id)
+            .limit(BACKLOG_LIMIT + 1)
+        ).all()
     if len(rows) > BACKLOG_LIMIT:
         return None
-    return [Event(event_type=r.event_type, user_id=r.user_id, aggregate_id=r.aggregate_id, data=r.data,
-                  event_id=r.event_id, timestamp=r.timestamp, correlation_id=r.correlation_id or r.event_id)
-            for r in rows]
+    return [
+        Event(
+            event_type=r.event_type,
+            user_id=r.user_id,
+            aggregate_id=r.aggregate_id,
+            data=r.data,
+            event_id=r.event_id,
+            timestamp=r.timestamp,
+            correlation_id=r.correlation_id or r.event_id,
+        )
+        for r in rows
+    ]
 
 
-def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
+# `ws` (Any): flask-sock's simple_websocket.Server; the package ships no types.
+def serve_socket(ws: Any, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
     """Register first (live events buffer), send the backlog, then live events without duplicates."""
     conn = hub.connect(user_id)
     try:
@@ -82,7 +103,7 @@ def serve_socket(ws, rt: Runtime, hub: Hub, user_id: str, since: str | None, pin
         hub.disconnect(conn)
 
 
-def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
+def pump(ws: Any, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
     """Send queued messages as they come, and a ping every `ping_seconds`; block in between."""
     listener = threading.Thread(target=listen, args=(ws, conn), name="ws-listen", daemon=True)
     listener.start()
@@ -105,7 +126,7 @@ def pump(ws, conn: Connection, already_sent: set[str], ping_seconds: float) -> N
             next_ping = time.monotonic() + ping_seconds
 
 
-def listen(ws, conn: Connection) -> None:
+def listen(ws: Any, conn: Connection) -> None:
     """Read what the client sends: "ping" is answered with "pong"; a closed socket wakes the pump.
 
     A client sending more than MAX_MESSAGES_PER_SECOND is closed with 1008 (policy violation);
@@ -141,8 +162,8 @@ def register(app: Flask, rt: Runtime) -> Hub:
     sock = Sock(app)
     subscribe(app, rt, "fanout", TOPICS, hub.broadcast, every_process=True)
 
-    @sock.route("/ws/user/<user_id>/tasks")
-    def user_socket(ws, user_id: str):
+    @sock.route("/ws/user/<user_id>/tasks")  # type: ignore[untyped-decorator]  # flask-sock is untyped
+    def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
             sub = user_id_from_token(rt.settings, request.args.get("token"))
@@ -172,4 +193,10 @@ def start_workers(rt: Runtime, hub: Hub) -> None:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the fanout function."""
-    return function_app("taskflow.fanout", register, settings, runtime, lambda app, rt: start_workers(rt, app.extensions["taskflow_hub"]))
+    return function_app(
+        "taskflow.fanout",
+        register,
+        settings,
+        runtime,
+        lambda app, rt: start_workers(rt, app.extensions["taskflow_hub"]),
+    )

@@ -3,6 +3,7 @@
 Each sweep also deletes published rows older than OUTBOX_RETENTION_DAYS that every stored
 consumer has read (the combined app runs the same purge on a daily timer).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,7 +33,7 @@ def purge(rt: Runtime) -> int:
             return total
 
 
-def sweep(rt: Runtime) -> tuple[dict, bool]:
+def sweep(rt: Runtime) -> tuple[dict[str, int], bool]:
     """The one handler every trigger calls: relay what waits, then purge what is old."""
     published, failed = rt.relay.drain()
     return {"published": published, "pending": int(rt.pending_events()), "purged": purge(rt)}, not failed
@@ -51,8 +52,9 @@ def start_timer(rt: Runtime) -> SweepTimer:
         last_run["at"] = utcnow()
         return purge(rt)
 
-    return rt.add_timer(SweepTimer("outbox-retention", daily_purge,
-                                   lambda: last_run["at"] + dt.timedelta(days=1), max_sleep=3600))
+    return rt.add_timer(
+        SweepTimer("outbox-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1), max_sleep=3600)
+    )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23 19:40:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -22,8 +23,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("seq", BigId, nullable=True))
     # Rows published before this revision keep a NULL seq: the stream starts after them.
     op.create_index("ix_outbox_seq", "outbox", ["seq"], unique=True)
-    op.create_index("ix_outbox_user_seq", "outbox", ["user_id", "seq"],
-                    postgresql_where=sa.text("seq IS NOT NULL"), sqlite_where=sa.text("seq IS NOT NULL"))
+    op.create_index(
+        "ix_outbox_user_seq",
+        "outbox",
+        ["user_id", "seq"],
+        postgresql_where=sa.text("seq IS NOT NULL"),
+        sqlite_where=sa.text("seq IS NOT NULL"),
+    )
     op.create_table(
         "consumer_offsets",
         sa.Column("consumer", sa.String(length=100), nullable=False),
@@ -46,8 +52,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
         sa.UniqueConstraint("consumer", "event_id", name=op.f("uq_dead_letters_consumer_event_id")),
     )
-    op.create_index("ix_dead_letters_open", "dead_letters", ["consumer", "id"],
-                    postgresql_where=sa.text("replayed_at IS NULL"), sqlite_where=sa.text("replayed_at IS NULL"))
+    op.create_index(
+        "ix_dead_letters_open",
+        "dead_letters",
+        ["consumer", "id"],
+        postgresql_where=sa.text("replayed_at IS NULL"),
+        sqlite_where=sa.text("replayed_at IS NULL"),
+    )
 
 
 def downgrade() -> None:

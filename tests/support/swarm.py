@@ -1,4 +1,5 @@
 """Many WebSockets at once from the test process (aiohttp), with API calls timed while they are open."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,7 @@ async def _swarm(ws_urls: list[str], api_url: str, token: str, changes: int, set
                 while not done.is_set():
                     try:
                         msg = await asyncio.wait_for(ws.receive(), timeout=0.5)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         continue
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         return
