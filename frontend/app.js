@@ -224,8 +224,10 @@ function renderTask(task) {
   check.checked = task.completed;
   check.addEventListener("change", () => complete(task, check.checked));
   const title = el("input", { class: "title", value: task.title, "aria-label": "Title", maxlength: "500" });
-  title.addEventListener("change", () => rename(task, title.value));
-  title.addEventListener("keydown", (e) => { if (e.key === "Enter") title.blur(); });
+  // Enter saves explicitly: after a live update re-rendered the row mid-typing, the browser no
+  // longer sees the typed text as a change, so relying on `change` alone would drop the edit.
+  title.addEventListener("change", () => rename(task.id, title.value));
+  title.addEventListener("keydown", (e) => { if (e.key === "Enter") { rename(task.id, title.value); title.blur(); } });
   return el("li", { class: `task${task.completed ? " done" : ""}`, "data-id": task.id },
     check, title,
     task.priority !== "none" ? el("span", { class: `badge prio-${task.priority}` }, task.priority) : "",
@@ -242,10 +244,16 @@ async function complete(task, completed) {
   catch (error) { toast(error.message); render(); }
 }
 
-async function rename(task, title) {
+const saving = new Map();  // task id -> the title being saved (Enter and change fire for one edit)
+
+async function rename(id, title) {
+  const task = state.tasks.get(id);
+  if (!task || saving.get(id) === title) return;
   if (!title.trim() || title === task.title) { render(); return; }
-  try { upsert(await api("PUT", `/api/{me}/tasks/${task.id}`, { title })); render(); }
-  catch (error) { toast(error.message); render(); }
+  saving.set(id, title);
+  try { upsert(await api("PUT", `/api/{me}/tasks/${id}`, { title })); }
+  catch (error) { toast(error.message); }
+  finally { saving.delete(id); render(); }
 }
 
 function remove(task) {
