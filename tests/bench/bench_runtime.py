@@ -6,6 +6,7 @@ Measures, each independently (a failure is recorded and the run goes on):
 
 1. floor     — a bare WSGI app (tests/bench/floor_app.py: psycopg pool, one `WITH new_row AS (INSERT INTO
                tasks …) INSERT INTO outbox …` per request) under the same gunicorn config and worker count;
+   floor_notify — the same plus the app's `pg_notify` in that statement, to price NOTIFY at commit apart;
 2. api       — `functions.tasks:create_app()` with RUN_BACKGROUND_WORKERS=false (the write path);
 3. combined  — `functions.combined:create_app()` with its loops on, then how long the backlog (unpublished
                outbox rows, the audit consumer's lag) takes to drain after the load stops;
@@ -21,8 +22,13 @@ Measures, each independently (a failure is recorded and the run goes on):
 8. sockets   — 10,000 sockets on the combined app (default config, PostgreSQL), two client processes:
                opened count, gunicorn RSS (master + workers, /proc), create p95 at 100/s open vs idle.
 
-Prints a markdown table, then one JSON line with every raw result.
+Prints a markdown table, then one JSON line with every raw result. Beside each throughput it reports where
+the CPU went in the measured window (/proc: the gunicorn processes per worker, every PostgreSQL backend, the
+load generator and socket clients, the whole machine), and before each part how busy the machine already
+was with work that is not the bench's: on a shared 2-core box that decides whether the numbers mean anything.
+Profile a worker while it runs with `py-spy dump --pid <worker>` (py-spy is not a project dependency).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,7 +87,8 @@ class Config:
 def ensure_wrk() -> str:
     path = shutil.which("wrk")
     if path is None:  # Debian's package, like the Makefile's chromium target
-        subprocess.run("apt-get update -qq && apt-get install -y -qq wrk >/dev/null", shell=True, check=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
         path = shutil.which("wrk")
     return path
 
@@ -97,7 +104,7 @@ def fresh_database() -> str:
 
 
 def token(user_id: str) -> str:
-    exp = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+    exp = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
     return jwt.encode({"sub": user_id, "exp": exp}, SECRET, algorithm="HS256")
 
 
@@ -171,12 +178,20 @@ def postgres_pids() -> list[int]:
     return pids
 
 
+def background_cores(seconds: float = 2.0) -> float:
+    """Cores the rest of the machine keeps busy while the bench runs nothing (other users' work)."""
+    before = CpuMeter._machine()
+    time.sleep(seconds)
+    return round((CpuMeter._machine() - before) / seconds, 2)
+
+
 class CpuMeter:
     """Where the CPU went during a measured window: the server's processes, PostgreSQL, the whole machine."""
 
     def __init__(self, server_pid: int):
         self.server = process_tree(server_pid)
         self.pg = postgres_pids()
+        self.per_process = [cpu_seconds([p]) for p in self.server]
         self.start = (cpu_seconds(self.server), cpu_seconds(self.pg), self._machine(), time.perf_counter())
 
     @staticmethod
@@ -192,9 +207,20 @@ class CpuMeter:
         pg = cpu_seconds(postgres_pids()) - pg
         machine = self._machine() - machine
         per = (lambda x: round(1000 * x / requests, 2)) if requests else (lambda x: None)
-        return {"wall_s": round(wall, 2), "server_cores": round(server / wall, 2), "postgres_cores": round(pg / wall, 2),
-                "machine_cores": round(machine / wall, 2), "server_ms_per_request": per(server),
-                "postgres_ms_per_request": per(pg), "other_cores": round((machine - server - pg) / wall, 2)}
+        return {
+            "wall_s": round(wall, 2),
+            "server_cores": round(server / wall, 2),
+            "postgres_cores": round(pg / wall, 2),
+            "machine_cores": round(machine / wall, 2),
+            "server_ms_per_request": per(server),
+            "postgres_ms_per_request": per(pg),
+            "other_cores": round((machine - server - pg) / wall, 2),
+            # master first, then each worker: one gevent worker can use one core at most
+            "server_process_cores": [
+                round((cpu_seconds([p]) - before) / wall, 2)
+                for p, before in zip(self.server, self.per_process, strict=True)
+            ],
+        }
 
 
 def wrk(base: str, users: list[list[str]], cfg: Config, server_pid: int | None = None) -> dict:
@@ -206,9 +232,23 @@ def wrk(base: str, users: list[list[str]], cfg: Config, server_pid: int | None =
     for seconds in (cfg.warmup, cfg.duration):
         if seconds == cfg.duration and server_pid is not None:
             meter = CpuMeter(server_pid)
-        out = subprocess.run([ensure_wrk(), f"-t{cfg.wrk_threads}", f"-c{cfg.connections}", f"-d{seconds}s",
-                              "--timeout", "10s", "-s", str(WRK_SCRIPT), base], env=env, capture_output=True,
-                             text=True, timeout=seconds + 60)
+        out = subprocess.run(
+            [
+                ensure_wrk(),
+                f"-t{cfg.wrk_threads}",
+                f"-c{cfg.connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(WRK_SCRIPT),
+                base,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
         lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
         if out.returncode or not lines:
             raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
@@ -228,10 +268,10 @@ class Backlog:
 
     def read(self) -> dict:
         pending, head = self.conn.execute(
-            "SELECT count(*) FILTER (WHERE published_at IS NULL), coalesce(max(seq), 0) FROM outbox").fetchone()
+            "SELECT count(*) FILTER (WHERE published_at IS NULL), coalesce(max(seq), 0) FROM outbox"
+        ).fetchone()
         positions = dict(self.conn.execute("SELECT consumer, position FROM consumer_offsets").fetchall())
-        return {"pending": pending, "head": head,
-                "lag": {c: head - positions.get(c, 0) for c in self.consumers}}
+        return {"pending": pending, "head": head, "lag": {c: head - positions.get(c, 0) for c in self.consumers}}
 
     def wait_empty(self, timeout: float, want_total: int | None = None) -> dict:
         """Poll every 20 ms until nothing is unpublished and every consumer stands at the head."""
@@ -247,23 +287,61 @@ class Backlog:
             if audit_s is None and outbox_s is not None and state["lag"].get("audit", 0) == 0:
                 audit_s = elapsed
             if outbox_s is not None and all(v == 0 for v in state["lag"].values()):
-                return {"at_stop": first, "outbox_empty_s": round(outbox_s, 3), "audit_caught_up_s": round(audit_s, 3),
-                        "all_caught_up_s": round(elapsed, 3)}
+                return {
+                    "at_stop": first,
+                    "outbox_empty_s": round(outbox_s, 3),
+                    "audit_caught_up_s": round(audit_s, 3),
+                    "all_caught_up_s": round(elapsed, 3),
+                }
             time.sleep(0.02)
-        return {"at_stop": first, "timeout_s": timeout, "left": state, "outbox_empty_s": outbox_s and round(outbox_s, 3)}
+        return {
+            "at_stop": first,
+            "timeout_s": timeout,
+            "left": state,
+            "outbox_empty_s": outbox_s and round(outbox_s, 3),
+        }
 
     def close(self) -> None:
         self.conn.close()
 
 
-def open_loop(base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float,
-              rate: float) -> dict:
+def open_loop(base: str, users: list[list[str]], **kwargs) -> dict:
+    """load.py stops at the first client exception (a reset connection): one retry, the failure kept."""
+    try:
+        return load_process(base, users, **kwargs)
+    except RuntimeError as exc:
+        result = load_process(base, users, **kwargs)
+        result["retried_after"] = str(exc)[-300:]
+        return result
+
+
+def load_process(
+    base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float, rate: float
+) -> dict:
     """tests/bench/load.py in its own process (harness.run_load's command line), with its CPU use recorded."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(users, f)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/bench/load.py"), "--url", base, "--users", f.name,
-                             "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", str(warmup),
-                             "--rate", str(rate)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests/bench/load.py"),
+            "--url",
+            base,
+            "--users",
+            f.name,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+            "--warmup",
+            str(warmup),
+            "--rate",
+            str(rate),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     cpu = 0.0
     while proc.poll() is None:  # sample until it exits: /proc/<pid> is gone after the wait
         cpu = cpu_seconds([proc.pid]) or cpu
@@ -285,8 +363,11 @@ def fill_events(url: str, users: list[list[str]], count: int) -> None:
 
     tasks, outbox = [], []
     for i in range(count):
-        fields = v.task_fields({"title": f"drain task {i}", "priority": "medium", "tags": ["bench"],
-                                "due_date": "2030-01-01T09:00:00Z"}, default_tz="UTC", require_title=True)
+        fields = v.task_fields(
+            {"title": f"drain task {i}", "priority": "medium", "tags": ["bench"], "due_date": "2030-01-01T09:00:00Z"},
+            default_tz="UTC",
+            require_title=True,
+        )
         task = service.new_task(users[i % len(users)][0], fields)
         event = service.created_event(task)
         tasks.append({c.key: getattr(task, c.key) for c in Task.__table__.columns})
@@ -294,8 +375,8 @@ def fill_events(url: str, users: list[list[str]], count: int) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         for start in range(0, count, 2000):
-            conn.execute(sa.insert(Task), tasks[start:start + 2000])
-            conn.execute(sa.insert(Outbox), outbox[start:start + 2000])
+            conn.execute(sa.insert(Task), tasks[start : start + 2000])
+            conn.execute(sa.insert(Outbox), outbox[start : start + 2000])
     engine.dispose()
 
 
@@ -307,11 +388,23 @@ class Swarm:
         self.files = []
         for start in range(0, len(urls), per_process):
             with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-                f.write("\n".join(urls[start:start + per_process]))
+                f.write("\n".join(urls[start : start + per_process]))
             self.files.append(f.name)
-            self.procs.append(subprocess.Popen([sys.executable, str(ROOT / "tests/bench/ws_clients.py"), "--urls",
-                                                f.name, "--seconds", str(seconds)], stdout=subprocess.PIPE,
-                                               stderr=subprocess.PIPE, text=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(ROOT / "tests/bench/ws_clients.py"),
+                        "--urls",
+                        f.name,
+                        "--seconds",
+                        str(seconds),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
 
     def connected(self) -> dict:
         phases = [json.loads(p.stdout.readline() or '{"open": 0, "failed": -1}') for p in self.procs]
@@ -325,11 +418,13 @@ class Swarm:
             results.append(json.loads(lines[-1]) if lines else {"error": err[-500:]})
         for name in self.files:
             os.unlink(name)
-        merged = {"opened": sum(r.get("opened", 0) for r in results),
-                  "still_open": sum(r.get("still_open", 0) for r in results),
-                  "failed": sum(r.get("failed", 0) for r in results),
-                  "received": sum(r.get("received", 0) for r in results),
-                  "errors": sorted({e for r in results for e in r.get("errors", [])})}
+        merged = {
+            "opened": sum(r.get("opened", 0) for r in results),
+            "still_open": sum(r.get("still_open", 0) for r in results),
+            "failed": sum(r.get("failed", 0) for r in results),
+            "received": sum(r.get("received", 0) for r in results),
+            "errors": sorted({e for r in results for e in r.get("errors", [])}),
+        }
         if len(results) == 1:  # percentiles only merge exactly from one process
             merged.update({k: results[0].get(k) for k in ("p50_ms", "p95_ms", "p99_ms")})
         else:
@@ -358,9 +453,11 @@ def bench_write_paths(cfg: Config, results: dict, only: set[str]) -> None:
     url = fresh_database()
     try:
         users = make_users(url, cfg.bench_users)
-        for key, app, env in (("floor", "tests.bench.floor_app:app", {}),
-                              ("floor_notify", "tests.bench.floor_app:app", {"FLOOR_NOTIFY": "1"}),
-                              ("api", "functions.tasks:create_app()", {"RUN_BACKGROUND_WORKERS": "false"})):
+        for key, app, env in (
+            ("floor", "tests.bench.floor_app:app", {}),
+            ("floor_notify", "tests.bench.floor_app:app", {"FLOOR_NOTIFY": "1"}),
+            ("api", "functions.tasks:create_app()", {"RUN_BACKGROUND_WORKERS": "false"}),
+        ):
             if key not in only:
                 continue
             srv = None
@@ -411,14 +508,21 @@ def bench_drain(cfg: Config) -> dict:
         # From the database's own clock: first row published -> last consumer position stored.
         first, last = backlog.conn.execute(
             "SELECT (SELECT min(published_at) FROM outbox),"
-            " (SELECT max(updated_at) FROM consumer_offsets WHERE consumer = ANY(%s))", (list(CONSUMERS),)).fetchone()
+            " (SELECT max(updated_at) FROM consumer_offsets WHERE consumer = ANY(%s))",
+            (list(CONSUMERS),),
+        ).fetchone()
         relay_last = backlog.conn.execute("SELECT max(published_at) FROM outbox").fetchone()[0]
         backlog.close()
         pipeline_s = (last - first).total_seconds()
-        return {"events": cfg.drain_events, "wall_s_from_spawn": round(wall, 2), "pipeline_s": round(pipeline_s, 2),
-                "relay_s": round((relay_last - first).total_seconds(), 2),
-                "rate": round(cfg.drain_events / pipeline_s, 1) if pipeline_s > 0 else None,
-                "rate_from_spawn": round(cfg.drain_events / wall, 1), "wait": waited}
+        return {
+            "events": cfg.drain_events,
+            "wall_s_from_spawn": round(wall, 2),
+            "pipeline_s": round(pipeline_s, 2),
+            "relay_s": round((relay_last - first).total_seconds(), 2),
+            "rate": round(cfg.drain_events / pipeline_s, 1) if pipeline_s > 0 else None,
+            "rate_from_spawn": round(cfg.drain_events / wall, 1),
+            "wait": waited,
+        }
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "server": tail(srv)}
     finally:
@@ -435,8 +539,9 @@ def bench_open_loop(cfg: Config, **env: str) -> dict:
         users = make_users(url, max(1, cfg.open_sockets // cfg.sockets_per_user))
         srv = server(COMBINED, url, **env).start()
         warmup = 2
-        swarm = Swarm(socket_urls(srv.port, users, cfg.sockets_per_user, cfg.open_sockets),
-                      seconds=warmup + cfg.open_seconds + 6)
+        swarm = Swarm(
+            socket_urls(srv.port, users, cfg.sockets_per_user, cfg.open_sockets), seconds=warmup + cfg.open_seconds + 6
+        )
         connected = swarm.connected()
         backlog = Backlog(url, () if "KAFKA_BOOTSTRAP_SERVERS" in env else CONSUMERS)
         meter = CpuMeter(srv.proc.pid)
@@ -448,12 +553,20 @@ def bench_open_loop(cfg: Config, **env: str) -> dict:
         drained = backlog.wait_empty(timeout=60)
         relay = backlog.conn.execute(
             "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM published_at - created_at))"
-            " FROM outbox WHERE published_at IS NOT NULL").fetchone()[0]
+            " FROM outbox WHERE published_at IS NOT NULL"
+        ).fetchone()[0]
         backlog.close()
         sockets = swarm.finish()
-        return {"generator": "tests/bench/load.py --rate (aiohttp, open loop, 250 clients)",
-                "offered_rate": cfg.open_rate, "load": load, "connected": connected, "sockets": sockets,
-                "backlog": drained, "cpu": cpu, "commit_to_published_p95_ms": round((relay or 0) * 1000, 1)}
+        return {
+            "generator": "tests/bench/load.py --rate (aiohttp, open loop, 250 clients)",
+            "offered_rate": cfg.open_rate,
+            "load": load,
+            "connected": connected,
+            "sockets": sockets,
+            "backlog": drained,
+            "cpu": cpu,
+            "commit_to_published_p95_ms": round((relay or 0) * 1000, 1),
+        }
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:], "server": tail(srv)}
     finally:
@@ -483,9 +596,20 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap)
         # Warm the broker (topic creation, first connection) outside both timings.
         warm = KafkaTransport(settings)
-        sent = warm.publish([("tasks.events", Event(event_type="task.created", user_id=users[0][0],
-                                                     aggregate_id=str(uuid.uuid4()), data={"title": "warm"}).to_dict())
-                             for _ in range(200)])
+        sent = warm.publish(
+            [
+                (
+                    "tasks.events",
+                    Event(
+                        event_type="task.created",
+                        user_id=users[0][0],
+                        aggregate_id=str(uuid.uuid4()),
+                        data={"title": "warm"},
+                    ).to_dict(),
+                )
+                for _ in range(200)
+            ]
+        )
         warm.close()
         if sent != 200:
             raise RuntimeError(f"warm-up: {sent} of 200 sent")
@@ -507,8 +631,10 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         raw = KafkaTransport(settings)
         producer = raw._get_producer()
         started = time.perf_counter()
-        futures = [producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=kafka_headers(p))
-                   for topic, p in payloads]
+        futures = [
+            producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=kafka_headers(p))
+            for topic, p in payloads
+        ]
         producer.flush()
         raw_s = time.perf_counter() - started
         ok = sum(1 for f in futures if f.succeeded())
@@ -516,15 +642,23 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         batch = settings.relay_batch_size
         started = time.perf_counter()
         for i in range(0, len(payloads), batch):
-            for topic, p in payloads[i:i + batch]:
+            for topic, p in payloads[i : i + batch]:
                 producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=kafka_headers(p))
             producer.flush()
         raw_batched_s = time.perf_counter() - started
         raw.close()
-        return {"events": published, "relay_s": round(relay_s, 2), "relay_rate": round(published / relay_s, 1),
-                "raw_s": round(raw_s, 2), "raw_rate": round(len(payloads) / raw_s, 1), "raw_ok": ok,
-                "raw_flush_per_batch_rate": round(len(payloads) / raw_batched_s, 1), "batch": batch,
-                "ratio": round(raw_s / relay_s, 3), "crc32c": crc32c_impl()}
+        return {
+            "events": published,
+            "relay_s": round(relay_s, 2),
+            "relay_rate": round(published / relay_s, 1),
+            "raw_s": round(raw_s, 2),
+            "raw_rate": round(len(payloads) / raw_s, 1),
+            "raw_ok": ok,
+            "raw_flush_per_batch_rate": round(len(payloads) / raw_batched_s, 1),
+            "batch": batch,
+            "ratio": round(raw_s / relay_s, 3),
+            "crc32c": crc32c_impl(),
+        }
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
     finally:
@@ -537,25 +671,39 @@ def bench_many_sockets(cfg: Config) -> dict:
     try:
         users = make_users(url, max(1, cfg.many_sockets // cfg.sockets_per_user))
         # The container as deployed: default config (no worker count forced by the bench).
-        srv = ServerProcess(COMBINED, DATABASE_URL=url, JWT_SECRET=SECRET,
-                            WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "2")).start()
+        srv = ServerProcess(
+            COMBINED, DATABASE_URL=url, JWT_SECRET=SECRET, WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "2")
+        ).start()
         load_users = users[:20]
         idle_rss = rss_mb(srv.proc.pid)
         idle = open_loop(srv.url, load_users, concurrency=20, duration=cfg.many_seconds, warmup=1, rate=cfg.many_rate)
         started = time.perf_counter()
-        swarm = Swarm(socket_urls(srv.port, users, cfg.sockets_per_user, cfg.many_sockets),
-                      seconds=cfg.many_seconds + 25, per_process=5_000)
+        swarm = Swarm(
+            socket_urls(srv.port, users, cfg.sockets_per_user, cfg.many_sockets),
+            seconds=cfg.many_seconds + 25,
+            per_process=5_000,
+        )
         connected = swarm.connected()
         connect_s = time.perf_counter() - started
         time.sleep(2)
         open_rss = rss_mb(srv.proc.pid)
         busy = open_loop(srv.url, load_users, concurrency=20, duration=cfg.many_seconds, warmup=1, rate=cfg.many_rate)
         sockets = swarm.finish(timeout=180)
-        return {"sockets": cfg.many_sockets, "connected": connected, "connect_s": round(connect_s, 1),
-                "opened": sockets["opened"], "still_open": sockets["still_open"], "failed": sockets["failed"],
-                "errors": sockets["errors"], "received": sockets["received"], "rss_idle": idle_rss,
-                "rss_open": open_rss, "idle": idle, "busy": busy,
-                "p95_ratio": round(busy["p95_ms"] / idle["p95_ms"], 2) if idle.get("p95_ms") else None}
+        return {
+            "sockets": cfg.many_sockets,
+            "connected": connected,
+            "connect_s": round(connect_s, 1),
+            "opened": sockets["opened"],
+            "still_open": sockets["still_open"],
+            "failed": sockets["failed"],
+            "errors": sockets["errors"],
+            "received": sockets["received"],
+            "rss_idle": idle_rss,
+            "rss_open": open_rss,
+            "idle": idle,
+            "busy": busy,
+            "p95_ratio": round(busy["p95_ms"] / idle["p95_ms"], 2) if idle.get("p95_ms") else None,
+        }
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:], "server": tail(srv)}
     finally:
@@ -577,11 +725,17 @@ def cpu_note(x: dict) -> str:
     c = x.get("cpu")
     if not c:
         return ""
-    clients = (f", socket clients {c['socket_clients_cores']}, load generator {c['load_generator_cores']}"
-               if "socket_clients_cores" in c else "")
-    return (f"; CPU per create: app {fmt(c['server_ms_per_request'], 2)} ms, PostgreSQL "
-            f"{fmt(c['postgres_ms_per_request'], 2)} ms; cores busy: machine {c['machine_cores']} of {os.cpu_count()}"
-            f" (app {c['server_cores']}, PostgreSQL {c['postgres_cores']}{clients})")
+    clients = (
+        f", socket clients {c['socket_clients_cores']}, load generator {c['load_generator_cores']}"
+        if "socket_clients_cores" in c
+        else ""
+    )
+    return (
+        f"; CPU per create: app {fmt(c['server_ms_per_request'], 2)} ms, PostgreSQL "
+        f"{fmt(c['postgres_ms_per_request'], 2)} ms; cores busy: machine {c['machine_cores']} of {os.cpu_count()}"
+        f" (app {c['server_cores']} = {' + '.join(str(x) for x in c['server_process_cores'][1:])} per worker, "
+        f"PostgreSQL {c['postgres_cores']}{clients})"
+    )
 
 
 def verdict(ok: bool | None) -> str:
@@ -596,16 +750,32 @@ def table(r: dict, cfg: Config) -> list[str]:
 
     floor = r.get("floor", {}).get("rate")
     if "floor" in r:
-        rows.append(("stack floor: bare WSGI + psycopg, one CTE insert (wrk)", err("floor") or
-                     f"{fmt(floor)} creates/s, p95 {fmt(r.get('floor', {}).get('p95_ms'), 1)} ms" + cpu_note(r["floor"]),
-                     "–", "–"))
+        rows.append(
+            (
+                "stack floor: bare WSGI + psycopg, one CTE insert (wrk)",
+                err("floor")
+                or f"{fmt(floor)} creates/s, p95 {fmt(r.get('floor', {}).get('p95_ms'), 1)} ms" + cpu_note(r["floor"]),
+                "–",
+                "–",
+            )
+        )
     if "floor_notify" in r:
         x = r["floor_notify"]
-        rows.append(("… floor + `pg_notify` in the same statement (as the app's insert does)", err("floor_notify") or
-                     f"{fmt(x['rate'])} creates/s = {fmt(x['rate'] / floor if floor else None, 2)} × floor, p95 "
-                     f"{fmt(x['p95_ms'], 1)} ms" + cpu_note(x), "–", "–"))
-    for key, label, target in (("api", "API create, write path (loops off)", 0.7),
-                               ("combined", "API create, full combined app (loops on)", 0.6)):
+        rows.append(
+            (
+                "… floor + `pg_notify` in the same statement (as the app's insert does)",
+                err("floor_notify")
+                or f"{fmt(x['rate'])} creates/s = {fmt(x['rate'] / floor if floor else None, 2)} × floor, p95 "
+                f"{fmt(x['p95_ms'], 1)} ms"
+                + cpu_note(x),
+                "–",
+                "–",
+            )
+        )
+    for key, label, target in (
+        ("api", "API create, write path (loops off)", 0.7),
+        ("combined", "API create, full combined app (loops on)", 0.6),
+    ):
         x = r.get(key)
         if x is None:
             continue
@@ -613,22 +783,41 @@ def table(r: dict, cfg: Config) -> list[str]:
             rows.append((label, err(key), f"≥ {target} × floor", "–"))
             continue
         ratio = round(x["rate"] / floor, 2) if floor else None
-        rows.append((label, f"{fmt(x['rate'])} creates/s = **{fmt(ratio, 2)} × floor**, p95 {fmt(x['p95_ms'], 1)} ms, "
-                     f"{x['errors']} errors" + cpu_note(x), f"≥ {target} × floor", verdict(ratio >= target if ratio else None)))
+        rows.append(
+            (
+                label,
+                f"{fmt(x['rate'])} creates/s = **{fmt(ratio, 2)} × floor**, p95 {fmt(x['p95_ms'], 1)} ms, "
+                f"{x['errors']} errors" + cpu_note(x),
+                f"≥ {target} × floor",
+                verdict(ratio >= target if ratio else None),
+            )
+        )
         if key == "combined" and "drain" in x:
             d = x["drain"]
             at = d.get("at_stop", {})
-            rows.append(("… backlog after the load stops (combined)",
-                         f"{fmt(at.get('pending'))} unpublished, audit lag {fmt(at.get('lag', {}).get('audit'))} at stop; "
-                         f"outbox empty in {fmt(d.get('outbox_empty_s'), 2)} s, audit caught up in "
-                         f"{fmt(d.get('audit_caught_up_s'), 2)} s" + (f" (timeout; left {d.get('left')})"
-                                                                    if "timeout_s" in d else ""), "–", "–"))
+            rows.append(
+                (
+                    "… backlog after the load stops (combined)",
+                    f"{fmt(at.get('pending'))} unpublished, audit lag {fmt(at.get('lag', {}).get('audit'))} at stop; "
+                    f"outbox empty in {fmt(d.get('outbox_empty_s'), 2)} s, audit caught up in "
+                    f"{fmt(d.get('audit_caught_up_s'), 2)} s"
+                    + (f" (timeout; left {d.get('left')})" if "timeout_s" in d else ""),
+                    "–",
+                    "–",
+                )
+            )
     x = r.get("drain")
     if x is not None:
-        rows.append(("in-process pipeline drain (relay + audit + notifications)", err("drain") or
-                     f"**{fmt(x['rate'])} events/s** ({fmt(x['events'])} events in {x['pipeline_s']} s; relay alone "
-                     f"{x['relay_s']} s; {fmt(x['rate_from_spawn'])}/s counting gunicorn start)",
-                     "≥ 2,000 events/s", verdict(x["rate"] >= 2000 if x.get("rate") else None)))
+        rows.append(
+            (
+                "in-process pipeline drain (relay + audit + notifications)",
+                err("drain")
+                or f"**{fmt(x['rate'])} events/s** ({fmt(x['events'])} events in {x['pipeline_s']} s; relay alone "
+                f"{x['relay_s']} s; {fmt(x['rate_from_spawn'])}/s counting gunicorn start)",
+                "≥ 2,000 events/s",
+                verdict(x["rate"] >= 2000 if x.get("rate") else None),
+            )
+        )
     for key, label in (("openloop", "in-process bus"), ("kafka", "Kafka (tansu)")):
         x = r.get(key)
         if x is None:
@@ -639,40 +828,76 @@ def table(r: dict, cfg: Config) -> list[str]:
         load, s, b = x["load"], x["sockets"], x["backlog"]
         sockets = f"{s['opened']:,}/{cfg.open_sockets:,} sockets, {s['received']:,} deliveries"
         if key == "openloop":
-            rows.append((f"open loop {cfg.open_rate}/s offered, {label}: create p95", f"**{fmt(load['p95_ms'], 1)} ms** "
-                         f"(p50 {fmt(load['p50_ms'], 1)}, achieved {fmt(load['rate'])}/s, {load['errors']} errors; {sockets})",
-                         "≤ 50 ms", verdict(load["p95_ms"] <= 50)))
+            rows.append(
+                (
+                    f"open loop {cfg.open_rate}/s offered, {label}: create p95",
+                    f"**{fmt(load['p95_ms'], 1)} ms** "
+                    f"(p50 {fmt(load['p50_ms'], 1)}, achieved {fmt(load['rate'])}/s, {load['errors']} errors; "
+                    f"{sockets})",
+                    "≤ 50 ms",
+                    verdict(load["p95_ms"] <= 50),
+                )
+            )
         target = 100 if key == "openloop" else 50
         p95 = s.get("p95_ms")
-        rows.append((f"open loop {cfg.open_rate}/s, {label}: commit → socket p95",
-                     f"**{fmt(p95, 1)} ms** (p50 {fmt(s.get('p50_ms'), 1)}, p99 {fmt(s.get('p99_ms'), 1)}; commit → "
-                     f"published p95 {x['commit_to_published_p95_ms']} ms; create p95 {fmt(load['p95_ms'], 1)} ms, "
-                     f"{fmt(load['rate'])}/s achieved" + cpu_note(x) + ")", f"≤ {target} ms", verdict(p95 <= target if p95 else None)))
+        rows.append(
+            (
+                f"open loop {cfg.open_rate}/s, {label}: commit → socket p95",
+                f"**{fmt(p95, 1)} ms** (p50 {fmt(s.get('p50_ms'), 1)}, p99 {fmt(s.get('p99_ms'), 1)}; commit → "
+                f"published p95 {x['commit_to_published_p95_ms']} ms; create p95 {fmt(load['p95_ms'], 1)} ms, "
+                f"{fmt(load['rate'])}/s achieved" + cpu_note(x) + ")",
+                f"≤ {target} ms",
+                verdict(p95 <= target if p95 else None),
+            )
+        )
         if key == "openloop":
             empty = b.get("all_caught_up_s")
-            rows.append((f"open loop {cfg.open_rate}/s, {label}: backlog empty after the stop",
-                         f"**{fmt(empty, 2)} s** (at stop: {b.get('at_stop', {}).get('pending')} unpublished, "
-                         f"lags {b.get('at_stop', {}).get('lag')})", "≤ 1 s", verdict(empty <= 1 if empty is not None else False)))
+            rows.append(
+                (
+                    f"open loop {cfg.open_rate}/s, {label}: backlog empty after the stop",
+                    f"**{fmt(empty, 2)} s** (at stop: {b.get('at_stop', {}).get('pending')} unpublished, "
+                    f"lags {b.get('at_stop', {}).get('lag')})",
+                    "≤ 1 s",
+                    verdict(empty <= 1 if empty is not None else False),
+                )
+            )
     x = r.get("relay")
     if x is not None:
-        rows.append(("outbox → Kafka relay vs raw kafka-python produce", err("relay") or
-                     f"relay {fmt(x['relay_rate'])}/s vs raw {fmt(x['raw_rate'])}/s = **{x['ratio']} ×** "
-                     f"({fmt(x['events'])} events; raw with a flush per {x['batch']}: {fmt(x['raw_flush_per_batch_rate'])}/s; "
-                     f"kafka-python CRC32C {x['crc32c']})",
-                     "≥ 0.9 ×", verdict(x["ratio"] >= 0.9)))
+        rows.append(
+            (
+                "outbox → Kafka relay vs raw kafka-python produce",
+                err("relay")
+                or f"relay {fmt(x['relay_rate'])}/s vs raw {fmt(x['raw_rate'])}/s = **{x['ratio']} ×** "
+                f"({fmt(x['events'])} events; raw with a flush per {x['batch']}: "
+                f"{fmt(x['raw_flush_per_batch_rate'])}/s; "
+                f"kafka-python CRC32C {x['crc32c']})",
+                "≥ 0.9 ×",
+                verdict(x["ratio"] >= 0.9),
+            )
+        )
     x = r.get("sockets")
     if x is not None:
         if "error" in x:
             rows.append(("open sockets in one container", err("sockets"), "10,000", "–"))
         else:
-            rows.append((f"open sockets in one container ({WORKERS} workers)",
-                         f"**{x['opened']:,} opened**, {x['still_open']:,} still open, {x['failed']} failed "
-                         f"(in {x['connect_s']} s); gunicorn RSS {x['rss_idle']['total_mb']} MB idle → "
-                         f"{x['rss_open']['total_mb']} MB open ({x['rss_open']['per_process_mb']})",
-                         f"{cfg.many_sockets:,}", verdict(x["still_open"] >= cfg.many_sockets)))
-            rows.append((f"API create p95 at {cfg.many_rate}/s, sockets open vs idle",
-                         f"{fmt(x['busy']['p95_ms'], 1)} ms vs {fmt(x['idle']['p95_ms'], 1)} ms = **{x['p95_ratio']} ×**",
-                         "≤ 1.5 ×", verdict(x["p95_ratio"] <= 1.5 if x["p95_ratio"] else None)))
+            rows.append(
+                (
+                    f"open sockets in one container ({WORKERS} workers)",
+                    f"**{x['opened']:,} opened**, {x['still_open']:,} still open, {x['failed']} failed "
+                    f"(in {x['connect_s']} s); gunicorn RSS {x['rss_idle']['total_mb']} MB idle → "
+                    f"{x['rss_open']['total_mb']} MB open ({x['rss_open']['per_process_mb']})",
+                    f"{cfg.many_sockets:,}",
+                    verdict(x["still_open"] >= cfg.many_sockets),
+                )
+            )
+            rows.append(
+                (
+                    f"API create p95 at {cfg.many_rate}/s, sockets open vs idle",
+                    f"{fmt(x['busy']['p95_ms'], 1)} ms vs {fmt(x['idle']['p95_ms'], 1)} ms = **{x['p95_ratio']} ×**",
+                    "≤ 1.5 ×",
+                    verdict(x["p95_ratio"] <= 1.5 if x["p95_ratio"] else None),
+                )
+            )
     out = ["| measure | result | target | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return out
@@ -685,18 +910,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short durations and small counts (smoke run)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be idle (other work < 0.25 cores)",
+    )
     args = parser.parse_args()
     cfg = Config(args.quick)
+    waited = time.perf_counter()
+    while args.wait_quiet and time.perf_counter() - waited < args.wait_quiet and background_cores() >= 0.25:
+        pass
     only = set(args.only.split(","))
     ensure_wrk()
     results: dict = {}
-    machine = {"cpus": os.cpu_count(), "load_before": os.getloadavg(), "workers": WORKERS, "quick": cfg.quick,
-               "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    machine = {
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+        "workers": WORKERS,
+        "quick": cfg.quick,
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "waited_for_quiet_s": round(time.perf_counter() - waited),
+    }
     started = time.perf_counter()
+
+    background: dict[str, float] = {}
 
     def step(name, fn):
         if name not in only:
             return
+        background[name] = background_cores()
         t = time.perf_counter()
         try:
             results[name] = fn()
@@ -705,6 +949,7 @@ def main() -> None:
         print(f"[bench_runtime] {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
     if only & {"floor", "floor_notify", "api", "combined"}:
+        background["write paths"] = background_cores()
         t = time.perf_counter()
         try:
             bench_write_paths(cfg, results, only)
@@ -725,12 +970,22 @@ def main() -> None:
     step("sockets", lambda: bench_many_sockets(cfg))
     machine["seconds"] = round(time.perf_counter() - started)
     machine["load_after"] = os.getloadavg()
+    machine["background_cores"] = background
     print()
-    print(f"Combined runtime, {os.cpu_count()} cores, gunicorn gevent × {WORKERS} workers, PostgreSQL on loopback; "
-          f"wrk -t{cfg.wrk_threads} -c{cfg.connections} -d{cfg.duration}s after {cfg.warmup}s warm-up"
-          f"{' (--quick)' if cfg.quick else ''}")
+    print(
+        f"Combined runtime, {os.cpu_count()} cores, gunicorn gevent × {WORKERS} workers, PostgreSQL on loopback; "
+        f"wrk -t{cfg.wrk_threads} -c{cfg.connections} -d{cfg.duration}s after {cfg.warmup}s warm-up"
+        f"{' (--quick)' if cfg.quick else ''}"
+    )
     print()
     print("\n".join(table(results, cfg)))
+    print()
+    print(
+        "Other work on the machine, measured for 2 s before each part (cores busy, none of it the bench's): "
+        + ", ".join(f"{k} {v}" for k, v in background.items())
+        + f"; load average before/after "
+        f"{machine['load_before'][0]:.1f}/{machine['load_after'][0]:.1f}."
+    )
     print()
     print(json.dumps({"machine": machine, **results}, default=str))
 
