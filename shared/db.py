@@ -90,11 +90,9 @@ class UnitOfWork:
         self,
         sessions: orm.sessionmaker[orm.Session],
         on_commit: Callable[[], None] | None = None,
-        before_commit: Callable[[orm.Session], None] | None = None,
     ):
         self._sessions = sessions
         self._on_commit = on_commit
-        self._before_commit = before_commit
         self.session: orm.Session
 
     def __enter__(self) -> UnitOfWork:
@@ -106,8 +104,6 @@ class UnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
-        if self._before_commit is not None:
-            self._before_commit(self.session)
         self.session.commit()
         if self._on_commit is not None:
             self._on_commit()

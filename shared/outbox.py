@@ -16,7 +16,7 @@ from shared.db import utcnow
 from shared.events import Event
 from shared.loops import Loop, RetryLater
 from shared.models import Outbox
-from shared.notify import OUTBOX_CHANNEL, STREAM_CHANNEL
+from shared.notify import STREAM_CHANNEL
 from shared.transports import Transport
 
 log = logging.getLogger(__name__)
@@ -40,19 +40,12 @@ def outbox_values(event: Event) -> dict[str, Any]:
 def add_event(session: orm.Session, event: Event) -> Event:
     """Stage an event in the caller's transaction; it is published only if that commits."""
     session.add(Outbox(**outbox_values(event)))
-    session.info["outbox_rows"] = True  # the unit of work wakes the relay on commit
     return event
 
 
-def notify_relay(session: orm.Session) -> None:
-    """Inside the transaction that adds outbox rows: wake the relay, wherever it runs, on commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
-
-
 @functools.cache
-def _row_and_event_statement(table: sa.Table) -> sa.Select[Any]:
-    """Build once per table: WITH new_row AS (INSERT …), ev AS (INSERT INTO outbox …) SELECT pg_notify(…)."""
+def _row_and_event_statement(table: sa.Table) -> sa.Insert:
+    """Build once per table: WITH new_row AS (INSERT INTO table …) INSERT INTO outbox …, all bound."""
     row = {c.key: sa.bindparam(f"r_{c.key}", type_=c.type) for c in table.columns}
     out = {
         c.key: sa.bindparam(f"o_{c.key}", type_=c.type)
@@ -60,20 +53,19 @@ def _row_and_event_statement(table: sa.Table) -> sa.Select[Any]:
         if c.key in _OUTBOX_INSERT_COLUMNS
     }
     new_row = sa.insert(table).values(row).cte("new_row")
-    event = sa.insert(Outbox.__table__).values(out).returning(Outbox.__table__.c.id).cte("ev")
-    return sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")).select_from(event).add_cte(new_row)
+    return sa.insert(Outbox.__table__).values(out).add_cte(new_row)
 
 
 _OUTBOX_INSERT_COLUMNS = ("event_id", "topic", "event_type", "user_id", "payload", "created_at", "attempts")
 
 
 def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session], row: object, event: Event) -> None:
-    """Insert a new, fully populated row and its event atomically, and wake the relay.
+    """Insert a new, fully populated row and its event atomically.
 
-    On PostgreSQL this is one prepared statement (`WITH new_row AS (INSERT …), ev AS (INSERT INTO
-    outbox …) SELECT pg_notify(…)`) run in autocommit: a single statement is atomic, and it costs
-    one round trip instead of five (BEGIN, two INSERTs, NOTIFY, COMMIT) on the hot path of task
-    creation. Elsewhere, one transaction.
+    On PostgreSQL this is one prepared `WITH new_row AS (INSERT …) INSERT INTO outbox …` statement
+    run in autocommit: a single statement is atomic, and it costs one round trip instead of four
+    (BEGIN, two INSERTs, COMMIT) on the hot path of task creation. Elsewhere, one transaction.
+    The caller wakes the relay after it returns (`Runtime.after_commit`).
     """
     if engine.dialect.name != "postgresql":
         with sessions.begin() as session:

@@ -9,15 +9,14 @@ from typing import TypeVar
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import orm
 
 from shared import cpu
 from shared.consumer import ConsumerLoop
 from shared.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.leader import Election, lease_for
 from shared.loops import Loop
-from shared.notify import OUTBOX_CHANNEL, STREAM_CHANNEL, Listener
-from shared.outbox import OutboxRelay, notify_relay, relay_loop
+from shared.notify import STREAM_CHANNEL, Listener, LocalWake, wake_path
+from shared.outbox import OutboxRelay, relay_loop
 from shared.pipeline import Pipeline, stream_head
 from shared.settings import Settings
 from shared.transports import Transport, make_transport
@@ -118,6 +117,7 @@ class Runtime:
         self.consumers: list[ConsumerLoop] = []
         self.election: Election | None = None
         self.listener: Listener | None = None
+        self.local_wake: LocalWake | None = None
         self._here: list[Loop] = []
 
     @property
@@ -125,15 +125,16 @@ class Runtime:
         return self.election.is_leader if self.election is not None else self.relay_loop is not None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_commit=self.after_commit, before_commit=self._before_commit)
-
-    @staticmethod
-    def _before_commit(session: orm.Session) -> None:
-        if session.info.pop("outbox_rows", False):
-            notify_relay(session)
+        return UnitOfWork(self.sessions, on_commit=self.after_commit)
 
     def after_commit(self) -> None:
-        """Wake the relay right after a commit when it runs here (NOTIFY reaches it elsewhere)."""
+        """Wake the relay right after a commit: in this process when it runs here, else the leader's."""
+        if self.relay_loop is not None and self.relay_loop.running:
+            self.relay_loop.wake()
+        elif self.local_wake is not None:
+            self.local_wake.send()
+
+    def _wake_relay(self) -> None:
         if self.relay_loop is not None:
             self.relay_loop.wake()
 
@@ -161,16 +162,19 @@ class Runtime:
         return loop
 
     def listen(self) -> None:
-        """Wake the relay and the stream readers when another process notifies (PostgreSQL)."""
+        """Wake the stream readers when the relay (in another process) publishes (PostgreSQL)."""
         if self.listener is None and self.postgres:
             self.listener = Listener(self.engine.url.render_as_string(hide_password=False))
-            self.listener.on(OUTBOX_CHANNEL, self.after_commit)
             self.listener.on(STREAM_CHANNEL, self.pipeline.wake)
             self.listener.start()
 
     def start_relay(self) -> Loop:
+        """Run the relay (on the leader when elected; other workers wake it with a datagram)."""
         if self.relay_loop is None:
             self.relay_loop = self.run_once(relay_loop(self.relay, idle=self.poll_seconds))
+            if self.election is not None:
+                self.local_wake = LocalWake(wake_path(self.settings.database_url), self._wake_relay)
+                self.run_once(self.local_wake.loop)
         return self.relay_loop
 
     def start_pipeline(self) -> None:
@@ -227,6 +231,9 @@ class Runtime:
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
+        if self.local_wake is not None:
+            self.local_wake.close()
+            self.local_wake = None
         self.timers.clear()
         self.consumers.clear()
         self.relay_loop = None

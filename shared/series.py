@@ -107,7 +107,6 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
         conn.execute(sa.insert(Reminder.__table__), reminders)
     if outbox:
         conn.execute(sa.insert(Outbox.__table__), outbox)
-        session.info["outbox_rows"] = True  # the unit of work wakes the relay on commit
     return spawned
 
 

@@ -94,3 +94,27 @@ def test_an_election_starts_its_loops_only_while_it_holds_the_lease(tmp_path):
     finally:
         election.stop()
     assert not election.is_leader
+
+
+def test_a_local_wake_reaches_the_leaders_loop_at_once_and_never_blocks_a_sender(tmp_path):
+    from shared.notify import LocalWake
+
+    path = str(tmp_path / "wake.sock")
+    woken = threading.Event()
+    nobody = LocalWake(str(tmp_path / "nobody.sock"), lambda: None)
+    nobody.send()  # no leader listening: the writer carries on
+    leader = LocalWake(path, woken.set)
+    leader.loop.start()
+    writer = LocalWake(path, lambda: None)
+    try:
+        wait_until(lambda: (tmp_path / "wake.sock").exists(), timeout=3, message="the leader's socket")
+        started = time.monotonic()
+        writer.send()
+        assert woken.wait(1.0) and time.monotonic() - started < 0.2
+        for _ in range(10_000):  # far more than the socket buffers: never blocks, never raises
+            writer.send()
+    finally:
+        leader.close()
+        writer.close()
+        nobody.close()
+    assert not (tmp_path / "wake.sock").exists()
