@@ -6,6 +6,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from shared.timeutil import BadValue
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -80,6 +82,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ProblemError)
     def _problem(exc: ProblemError):
         return problem(exc.status, exc.title, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(BadValue)
+    def _bad_value(exc: BadValue):
+        # A client's value found unusable past the edge's field checks (e.g. a rule over its budget).
+        field = getattr(exc, "field", "request")
+        return problem(422, ValidationFailed.title, f"{field} {exc}", {field: str(exc)})
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
