@@ -104,6 +104,8 @@ def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetim
     series = session.get(Task, instance.parent_id, with_for_update=True)
     if series is None or not series.recurrence_rule or series.repeat_from != "completion":
         return None
+    if _has_successor(session, instance):
+        return None  # completed before, reopened, completed again: its successor already exists
     try:
         occurrence = rule_of(series).step_from(now)
     except UnusableRule:
@@ -112,6 +114,13 @@ def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetim
     if occurrence is None:
         return None
     return spawn_instance(session, series, occurrence, now)
+
+
+def _has_successor(session: orm.Session, instance: Task) -> bool:
+    """Whether the series spawned an instance after this one (the series row lock serialises this)."""
+    later = sa.select(Task.id).where(Task.parent_id == instance.parent_id, Task.id != instance.id,
+                                     Task.created_at > instance.created_at).limit(1)
+    return session.scalar(later) is not None
 
 
 def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list[Task]:
