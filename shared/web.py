@@ -30,9 +30,21 @@ def make_flask_app(name: str, rt: Runtime) -> Flask:
     app.json.sort_keys = False
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
+    _install_broker_gauge(rt)
     _install_request_hooks(app, rt)
     _install_probes(app, rt)
     return app
+
+
+def _install_broker_gauge(rt: Runtime) -> None:
+    """Export `taskflow_broker_up` (1 reachable, 0 not) once per runtime, checked at each scrape."""
+    if rt.settings.transport == "local" or getattr(rt.metrics, "broker_up", None) is not None:
+        return
+    from prometheus_client import Gauge
+
+    rt.metrics.broker_up = Gauge("taskflow_broker_up", "Whether the event broker is reachable",
+                                 ["transport"], registry=rt.metrics.registry)
+    rt.metrics.broker_up.labels(rt.settings.transport).set_function(lambda: float(rt.transport.healthy()))
 
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
@@ -75,15 +87,15 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
 def _install_probes(app: Flask, rt: Runtime) -> None:
     @app.get("/health")
     def health():
-        """Report liveness: the process answers."""
-        return jsonify(status="ok")
+        """Report liveness (the process answers), with the broker's reachability as a detail."""
+        if rt.settings.transport == "local":
+            return jsonify(status="ok")
+        return jsonify(status="ok", broker={"transport": rt.settings.transport, "reachable": rt.transport.healthy()})
 
     @app.get("/ready")
     def ready():
-        """Report readiness: the database answers, and the broker when one is configured."""
+        """Report readiness: the database answers. A broker outage is not one: the outbox keeps serving."""
         checks = {"database": rt.database_ready()}
-        if rt.settings.transport != "local":
-            checks[rt.settings.transport] = rt.transport.healthy()
         if rt.consumers:
             checks["consumers"] = all(loop.ready.is_set() for loop in rt.consumers)
         ok = all(checks.values())
