@@ -62,6 +62,8 @@ class Settings:
     smtp_url: str | None = None
     smtp_from: str = "TaskFlow <taskflow@localhost>"
     app_url: str = "http://127.0.0.1:8000"
+    # Proxies in front of the app that append to X-Forwarded-For (Render: 1). 0 trusts none.
+    trusted_proxy_hops: int = 0
 
     @property
     def transport(self) -> str:
@@ -114,12 +116,15 @@ class Settings:
             smtp_url=env.get("SMTP_URL") or None,
             smtp_from=env.get("SMTP_FROM") or defaults.smtp_from,
             app_url=env.get("APP_URL") or defaults.app_url,
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Stop start-up with a clear message when production would run unsafely."""
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise SettingsError(f"TRUSTED_PROXY_HOPS must be between 0 and 5, got {self.trusted_proxy_hops}")
         if self.environment not in {"local", "production"}:
             raise SettingsError(f"ENVIRONMENT must be 'local' or 'production', got {self.environment!r}")
         if self.is_production and self.jwt_secret == Settings.jwt_secret:

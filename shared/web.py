@@ -26,6 +26,11 @@ def runtime() -> Runtime:
 def make_flask_app(name: str, rt: Runtime) -> Flask:
     """Create a Flask app bound to a runtime, with the shared request plumbing."""
     app = Flask(name, static_folder=None)
+    if rt.settings.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = rt.settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     app.extensions["taskflow"] = rt
@@ -50,11 +55,13 @@ def _install_broker_gauge(rt: Runtime) -> None:
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
     @app.before_request
     def _bind_request_meta():
+        # remote_addr is the peer, or with TRUSTED_PROXY_HOPS the address the trusted proxies saw
+        # (ProxyFix); a client's own X-Forwarded-For entries are never believed.
         meta = context.RequestMeta(
             correlation_id=context.clean_correlation_id(request.headers.get("X-Correlation-ID")),
             request_id=str(uuid.uuid4()),
-            client_ip=(request.access_route[0] if request.access_route else request.remote_addr),
-            user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+            client_ip=context.clean_ip(request.remote_addr),
+            user_agent=context.bounded(request.headers.get("User-Agent"), context.MAX_USER_AGENT),
         )
         g.meta_token = context.set_meta(meta)
         g.started = time.perf_counter()

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import sqlite
 
+from shared import context
 from shared.db import utcnow
 from shared.events import Event
 from shared.models import EventLog
@@ -18,8 +19,10 @@ def audit_row(event: Event) -> dict:
     return {
         "event_id": event.event_id, "event_type": event.event_type, "topic": event.topic,
         "user_id": event.user_id, "aggregate_id": event.aggregate_id, "timestamp": event.timestamp,
-        "correlation_id": event.correlation_id, "request_id": meta.get("request_id"),
-        "client_ip": meta.get("client_ip"), "user_agent": meta.get("user_agent"),
+        "correlation_id": context.bounded(event.correlation_id, 128),
+        "request_id": context.bounded(meta.get("request_id"), context.MAX_REQUEST_ID),
+        "client_ip": context.clean_ip(meta.get("client_ip")),
+        "user_agent": context.bounded(meta.get("user_agent"), context.MAX_USER_AGENT),
         "data": event.data, "version": event.version, "recorded_at": utcnow(),
     }
 
