@@ -30,7 +30,7 @@ UTC = dt.timezone.utc
 class Receiver:
     """A real HTTP server on loopback that records requests and answers from a script."""
 
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), host="127.0.0.1", port=0):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
         receiver = self
@@ -46,8 +46,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -252,3 +252,46 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
         assert "<strong>Reminder:</strong> Renew passport" in parts["text/html"]
     finally:
         controller.stop()
+
+
+def test_delivery_connects_to_the_address_it_checked_not_a_rebound_one(settings, serve, monkeypatch):
+    """DNS rebinding: the name answers a "public" address to the check and an internal one after.
+
+    Both addresses are loopback receivers run by this test: 127.0.0.2 stands in for the public
+    one (the check is told to accept it), 127.0.0.1 for the internal service under attack.
+    """
+    import socket
+
+    from functions.notifications import ssrf
+
+    internal = Receiver()
+    port = internal.server.server_port
+    public = Receiver(host="127.0.0.2", port=port)
+    try:
+        server = serve(combined_app(with_(settings, run_background_workers=False, webhook_retry_base_seconds=1)))
+        app = Client(server.url).signup()
+        app.rt = server.app.extensions["taskflow"]
+        real_getaddrinfo, answers = socket.getaddrinfo, []
+
+        def rebinding(host, *args, **kwargs):
+            if host != "hooks.rebind.test":
+                return real_getaddrinfo(host, *args, **kwargs)
+            address = "127.0.0.2" if len(answers) % 2 == 0 else "127.0.0.1"  # check, then "connect"
+            answers.append(address)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        real_is_public = ssrf.is_public
+        monkeypatch.setattr(ssrf, "is_public", lambda a: str(a) == "127.0.0.2" or real_is_public(a))
+        hook = app.request("POST", "/api/{me}/webhooks",
+                           json={"url": f"http://hooks.rebind.test:{port}/hook", "events": ["reminder.triggered"]})
+        assert hook.status_code == 201, hook.text
+        answers.clear()
+        fire_a_reminder(app)
+        assert deliver_due(app.rt)["succeeded"] == 1
+        assert internal.requests == [], "the rebound (internal) address was contacted"
+        [req] = public.requests
+        assert req["headers"]["Host"] == f"hooks.rebind.test:{port}"
+    finally:
+        public.close()
+        internal.close()

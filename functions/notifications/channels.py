@@ -13,7 +13,9 @@ import urllib.parse
 from email.message import EmailMessage
 from typing import Any
 
+import certifi
 import requests
+import urllib3
 
 from shared.settings import Settings
 from shared.timeutil import zone
@@ -32,15 +34,49 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def post_webhook(url: str, secret: str, msg_id: str, payload: dict[str, Any]) -> int:
-    """POST the payload; return the HTTP status (raises requests exceptions on network errors)."""
+def post_webhook(url: str, secret: str, msg_id: str, payload: dict[str, Any], addresses: list[str] | None = None) -> int:
+    """POST the payload; return the HTTP status (raises OSError/requests exceptions on network errors).
+
+    With `addresses` (those the SSRF check approved) the connection goes to one of them, with
+    the URL's host in the Host header and for TLS in SNI and certificate checks: the host
+    name is never resolved again.
+    """
     body = json.dumps(payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {"Content-Type": "application/json", "User-Agent": "TaskFlow-Webhooks/1",
                "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
                "webhook-signature": sign(secret, msg_id, timestamp, body)}
-    response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
-    return response.status_code
+    if not addresses:
+        response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
+        return response.status_code
+    return _post_pinned(url, addresses, body, headers)
+
+
+def _post_pinned(url: str, addresses: list[str], body: bytes, headers: dict[str, str]) -> int:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    timeout = urllib3.Timeout(connect=TIMEOUT[0], read=TIMEOUT[1])
+    last_error: Exception | None = None
+    for address in addresses:
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                address, port, timeout=timeout, retries=False, server_hostname=parts.hostname,
+                assert_hostname=parts.hostname, ssl_context=ssl.create_default_context(cafile=certifi.where()))
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+        try:
+            with pool:
+                response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": parts.netloc},
+                                        redirect=False, preload_content=True)
+                return response.status
+        except urllib3.exceptions.NewConnectionError as exc:
+            last_error = exc  # this address refuses: try the next approved one
+        except urllib3.exceptions.HTTPError as exc:
+            raise ConnectionError(f"webhook request to {address} failed: {exc}") from None
+    raise ConnectionError(f"could not connect to any approved address: {last_error}")
 
 
 def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: str) -> EmailMessage:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from functions.notifications import channels
-from functions.notifications.ssrf import check_url
+from functions.notifications.ssrf import resolve_public
 from shared.db import utcnow
 from shared.events import Event
 from shared.models import Delivery, Preferences, User, WebhookEndpoint
@@ -91,9 +91,10 @@ def attempt(rt: Runtime, session, delivery: Delivery) -> str:
         if delivery.channel == "webhook":
             if endpoint is None or not endpoint.enabled:
                 raise PermissionError("endpoint deleted or disabled")
-            check_url(endpoint.url, rt.settings.webhook_allow_private)  # again: DNS answers change
-            status = channels.post_webhook(endpoint.url, endpoint.secret, f"msg_{delivery.event_id}",
-                                           delivery.payload)
+            # Checked again (DNS answers change), and the connection goes to what was checked.
+            url, addresses = resolve_public(endpoint.url, rt.settings.webhook_allow_private)
+            status = channels.post_webhook(url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload,
+                                           addresses)
             delivery.last_status = status
             if not 200 <= status < 300:
                 raise RuntimeError(f"receiver answered {status}")
