@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from shared.timeutil import BadValue
@@ -11,6 +12,7 @@ from shared.timeutil import BadValue
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ProblemError(Exception):
@@ -97,6 +99,14 @@ def register_error_handlers(app: Flask) -> None:
         headers = dict(exc.get_headers()) if exc.code == 405 else {}
         headers.pop("Content-Type", None)
         return problem(exc.code or 500, exc.name, detail, headers=headers)
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    def _database_unavailable(exc: sa_exc.DBAPIError):
+        # The database is down or unreachable: nothing the client did; ask it to retry shortly.
+        log.warning("database unavailable", extra={"error": str(exc.orig)[:300] if exc.orig else type(exc).__name__})
+        return problem(503, "Service unavailable", "The database is unavailable; try again shortly.",
+                       headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import context
-from shared.errors import Forbidden, Unauthorized, register_error_handlers
+from shared.errors import Forbidden, ProblemError, Unauthorized, ValidationFailed, register_error_handlers
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         )
         g.meta_token = context.set_meta(meta)
         g.started = time.perf_counter()
+        _refuse_unstorable_url()
 
     @app.after_request
     def _finish(response: Response):
@@ -89,6 +90,18 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         token = g.pop("meta_token", None)
         if token is not None:
             context.reset_meta(token)
+
+
+def _refuse_unstorable_url() -> None:
+    """Path ids and query values reach SQL: refuse NUL characters there once, for every route."""
+    from shared.requests import storable
+
+    if not storable(request.path):
+        raise ProblemError("The path contains a NUL character.", title="Bad request")
+    for key, value in request.args.items(multi=True):
+        if not (storable(key) and storable(value)):
+            raise ValidationFailed("Query parameters must not contain NUL characters.",
+                                   errors={key[:100] if storable(key) else "query": "contains a NUL character"})
 
 
 def _install_probes(app: Flask, rt: Runtime) -> None:

@@ -28,6 +28,8 @@ def _events(value) -> list[str]:
     if not isinstance(value, list) or not value or len(value) > 20:
         raise BadValue("must be a non-empty list of event types (or [\"*\"])")
     for item in value:
+        if not isinstance(item, str):
+            raise BadValue("must be a list of event type names")
         if item != "*" and item not in TOPIC_OF:
             raise BadValue(f"unknown event type {str(item)[:60]!r}")
     return sorted(set(value))

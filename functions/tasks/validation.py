@@ -17,6 +17,7 @@ TITLE_MAX = 500
 DESCRIPTION_MAX = 10_000
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
 TAG_MAX, TAGS_MAX = 50, 20
+_ID_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 
 
@@ -138,7 +139,7 @@ def _query_bool(value: str) -> bool:
 
 
 def _query_limit(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 200:
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= 200:
         raise BadValue("must be an integer from 1 to 200")
     return int(value)
 
@@ -159,10 +160,13 @@ def decode_cursor(value: str) -> tuple[dt.datetime, str]:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         created, task_id = json.loads(raw)
         parsed = dt.datetime.fromisoformat(created)
-        if parsed.tzinfo is None or not isinstance(task_id, str):
+        if parsed.tzinfo is None or not isinstance(task_id, str) or not _ID_RE.fullmatch(task_id):
+            raise ValueError
+        parsed = parsed.astimezone(dt.timezone.utc)
+        if not 1900 <= parsed.year <= 9999:
             raise ValueError
         return parsed, task_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise BadValue("is not a cursor this API issued") from None
 
 
