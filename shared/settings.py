@@ -64,6 +64,9 @@ class Settings:
     app_url: str = "http://127.0.0.1:8000"
     # Proxies in front of the app that append to X-Forwarded-For (Render: 1). 0 trusts none.
     trusted_proxy_hops: int = 0
+    # Sign-in throttles (flask-limiter syntax): every auth request per client IP, failed logins per account.
+    auth_rate_limit: str = "30 per minute;300 per hour"
+    auth_account_limit: str = "5 per minute;20 per hour"
 
     @property
     def transport(self) -> str:
@@ -117,6 +120,8 @@ class Settings:
             smtp_from=env.get("SMTP_FROM") or defaults.smtp_from,
             app_url=env.get("APP_URL") or defaults.app_url,
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+            auth_rate_limit=env.get("AUTH_RATE_LIMIT") or defaults.auth_rate_limit,
+            auth_account_limit=env.get("AUTH_ACCOUNT_LIMIT") or defaults.auth_account_limit,
         )
         settings.check()
         return settings

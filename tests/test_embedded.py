@@ -68,7 +68,7 @@ def test_a_failing_local_handler_keeps_the_event_for_a_retry(tmp_path):
 
     rt.bus.subscribe("tasks.events", "flaky", flaky)
     client = app.test_client()
-    signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "password123"}).json
+    signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "embedded pass 42"}).json
     client.post(f"/api/{signup['user_id']}/tasks", json={"title": "t"},
                 headers={"Authorization": f"Bearer {signup['token']}"})
     assert rt.relay.drain() == (0, True) and pending(url) == 1

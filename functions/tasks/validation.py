@@ -4,9 +4,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import json
+import pathlib
 import re
 from typing import Any
+
+import shared
 
 from shared.errors import ValidationFailed
 from shared.requests import UNSET, FieldErrors, boolean, json_body  # noqa: F401 (re-exported)
@@ -76,6 +80,31 @@ def password(value: Any) -> str:
     if not isinstance(value, str) or not 8 <= len(value) <= 128:
         raise BadValue("must be a string of 8 to 128 characters")
     return value
+
+
+def new_password(value: Any, email_address: Any) -> str:
+    """A password for a new account: long enough, not common, not the email (NIST SP 800-63B)."""
+    value = password(value)
+    folded = value.casefold()
+    if not value.strip():
+        raise BadValue("must not be only whitespace")
+    if len(set(folded)) < 3:
+        raise BadValue("must not repeat one or two characters")
+    if folded in common_passwords() or folded.strip() in common_passwords():
+        raise BadValue("is too common; choose a longer, less guessable one")
+    if isinstance(email_address, str) and email_address:
+        address = email_address.strip().casefold()
+        local = address.split("@", 1)[0]
+        if address in folded or (len(local) >= 4 and local in folded) or "taskflow" in folded:
+            raise BadValue("must not contain your email address or the service name")
+    return value
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The blocklist shipped in shared/common_passwords.txt (no network)."""
+    text = (pathlib.Path(shared.__file__).parent / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().casefold() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 @dataclasses.dataclass

@@ -23,7 +23,9 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PORT": str(self.port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
-                    "LOG_LEVEL": "WARNING", **env}
+                    "LOG_LEVEL": "WARNING",
+                    # Load generators sign many users up from one address: lift the per-IP sign-in throttle.
+                    "AUTH_RATE_LIMIT": "100000 per minute", **env}
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
 
