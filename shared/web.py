@@ -75,7 +75,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         origin = request.headers.get("Origin")
         if origin and origin in rt.settings.cors_origins:
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, If-Match, X-Correlation-ID"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, If-Match, X-Correlation-ID, Idempotency-Key"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "ETag, X-Correlation-ID"
             response.headers["Vary"] = "Origin"

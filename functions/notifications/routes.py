@@ -11,6 +11,7 @@ from functions.notifications.deliveries import attempt
 from functions.notifications.ssrf import check_url
 from shared import requests as v
 from shared.db import utcnow
+from shared.idempotency import idempotent
 from shared.errors import NotFound, ValidationFailed
 from shared.events import TOPIC_OF, Event
 from shared.models import Delivery, Preferences, WebhookEndpoint
@@ -58,6 +59,7 @@ def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
 
 
 @bp.post("/webhooks")
+@idempotent
 def create_webhook(user_id: str):
     """Register an endpoint; the signing secret is in this response only."""
     body = v.json_body({"url", "events"})

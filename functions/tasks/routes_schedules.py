@@ -7,6 +7,7 @@ from functions.tasks import schedules, service
 from functions.tasks import validation as v
 from functions.tasks.routes_tasks import check_if_match
 from shared.db import utcnow
+from shared.idempotency import idempotent
 from shared.recurrence import parse_rule
 from shared.snapshots import reminder_view
 from shared.timeutil import parse_datetime, parse_timezone, rfc3339
@@ -70,6 +71,7 @@ def preview(user_id: str):
 
 
 @bp.post("/tasks/<task_id>/reminders")
+@idempotent
 def add_reminder(user_id: str, task_id: str):
     """Add a reminder at a time or some minutes before the due date (same time twice: 200)."""
     body = v.json_body({"remind_at", "minutes_before"})

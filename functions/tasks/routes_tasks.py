@@ -9,6 +9,7 @@ from functions.tasks import validation as v
 from shared.errors import PreconditionFailed, Unauthorized
 from shared import events
 from shared.db import utcnow
+from shared.idempotency import idempotent
 from shared.outbox import insert_with_event
 from shared.web import require_path_user, runtime
 
@@ -34,6 +35,7 @@ def check_if_match(task) -> None:
 
 
 @bp.post("/tasks")
+@idempotent
 def create(user_id: str):
     """Create a task (optionally recurring, optionally with reminders)."""
     body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
