@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
+
+
+# The placeholders of knative/base/secrets.yaml ("CHANGE-ME…"): never a real secret, however long.
+_PLACEHOLDER = re.compile(r"change[-_ ]?me", re.IGNORECASE)
 
 
 class SettingsError(RuntimeError):
@@ -128,6 +133,14 @@ class Settings:
 
     def check(self) -> None:
         """Stop start-up with a clear message when production would run unsafely."""
+        secrets = {"JWT_SECRET": self.jwt_secret, "APP_API_TOKEN": self.app_api_token,
+                   "DAPR_API_TOKEN": self.dapr_api_token, "DATABASE_URL": self.database_url,
+                   "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+                   "KAFKA_SASL_USERNAME": self.kafka_sasl_username, "KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
+        for name, value in secrets.items():
+            if value and value != getattr(Settings, "jwt_secret") and _PLACEHOLDER.search(value):
+                raise SettingsError(f"{name} still holds a CHANGE-ME placeholder (knative/base/secrets.yaml); "
+                                    "set a real value")
         if not 0 <= self.trusted_proxy_hops <= 5:
             raise SettingsError(f"TRUSTED_PROXY_HOPS must be between 0 and 5, got {self.trusted_proxy_hops}")
         if self.environment not in {"local", "production"}:
