@@ -9,6 +9,7 @@ import uuid
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.routing import BaseConverter
 
 from shared import context
 from shared.errors import Forbidden, ProblemError, Unauthorized, ValidationFailed, register_error_handlers
@@ -17,6 +18,13 @@ from shared.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class IdConverter(BaseConverter):
+    """A row id in a path (a UUID: hex digits and dashes), so `/tasks/recurring` and
+    `/reminders/pending` are never also `/tasks/<id>` or `/reminders/<id>` (OPTIONS, Allow)."""
+
+    regex = r"[0-9A-Fa-f][0-9A-Fa-f-]{0,63}"
 
 
 def runtime() -> Runtime:
@@ -32,6 +40,7 @@ def make_flask_app(name: str, rt: Runtime) -> Flask:
         hops = rt.settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.url_map.converters["id"] = IdConverter
     app.json.sort_keys = False
     app.extensions["taskflow"] = rt
     register_error_handlers(app)

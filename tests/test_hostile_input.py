@@ -183,3 +183,27 @@ def test_a_database_outage_is_503_with_retry_after_and_recovers(own_cluster, ser
     if resp.status_code == 503:  # the pool's first use of a dead connection invalidates the pool
         resp = api.request("GET", "/api/{me}/tasks")
     assert resp.status_code == 200 and [t["title"] for t in resp.json()["items"]] == ["before the outage"]
+
+
+@pytest.mark.parametrize("path,allowed", [("/api/{me}/reminders/pending", {"GET", "HEAD", "OPTIONS"}),
+                                          ("/api/{me}/tasks/recurring", {"GET", "HEAD", "OPTIONS"})])
+def test_options_advertises_only_the_methods_a_path_has(alice, path, allowed):
+    resp = alice.request("OPTIONS", path)
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == allowed
+
+
+def test_the_replay_schema_tells_a_live_task_from_a_deleted_one(app_server, alice):
+    import jsonschema
+
+    spec = alice.request("GET", "/openapi.json", auth=False).json()
+    schema = {**spec["paths"]["/api/{user_id}/tasks/{task_id}/replay"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"], "components": spec["components"]}
+    relay = app_server.app.extensions["taskflow"].relay
+    tid = alice.create_task(title="replayed")["id"]
+    relay.drain()  # no background workers here: deliver the events to the audit log now
+    jsonschema.validate(alice.request("GET", f"/api/{{me}}/tasks/{tid}/replay").json(), schema)
+    alice.request("DELETE", f"/api/{{me}}/tasks/{tid}")
+    relay.drain()
+    gone = alice.request("GET", f"/api/{{me}}/tasks/{tid}/replay").json()
+    assert gone["deleted"] is True
+    jsonschema.validate(gone, schema)

@@ -20,6 +20,7 @@ _TASK_INPUT = {
 }
 _TASK = {
     "type": "object",
+    "required": ["id", "user_id", "title", "completed", "version"],
     "properties": {
         "id": {"type": "string"}, "user_id": {"type": "string"}, "title": {"type": "string"},
         "description": {"type": ["string", "null"]}, "completed": {"type": "boolean"},
@@ -86,6 +87,8 @@ def _op(summary: str, *, body: dict | None = None, ok: tuple[str, dict | None] =
     op: dict[str, Any] = {"summary": summary, "responses": {
         ok[0]: {"description": "Success", **({"content": {"application/json": {"schema": ok[1]}}} if ok[1] else {})},
         "4XX": {"description": "Problem details", "content": {"application/problem+json": {"schema": _ref("Problem")}}},
+        "503": {"description": "The database is unavailable (Retry-After says when to try again)",
+                "content": {"application/problem+json": {"schema": _ref("Problem")}}},
     }}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
@@ -96,6 +99,12 @@ def _op(summary: str, *, body: dict | None = None, ok: tuple[str, dict | None] =
     return op
 
 
+def _also(op: dict[str, Any], status: str, schema: dict) -> dict[str, Any]:
+    """Document a second success status of an operation."""
+    op["responses"][status] = {"description": "Success", "content": {"application/json": {"schema": schema}}}
+    return op
+
+
 def _q(name: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
@@ -103,6 +112,9 @@ def _q(name: str, schema: dict) -> dict:
 _USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+_IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                    "description": "Retry-safe create: the same key and body replay the first response",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
 
 
 def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
@@ -115,7 +127,8 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
         "/api/auth/login": {"post": _op("Sign in", body=_CREDENTIALS, ok=("200", token), auth=False)},
         "/api/{user_id}/tasks": {
             "parameters": [_USER],
-            "post": _op("Create a task", body={**_TASK_INPUT, "required": ["title"]}, ok=("201", _ref("Task"))),
+            "post": _op("Create a task", body={**_TASK_INPUT, "required": ["title"]}, ok=("201", _ref("Task")),
+                        params=[_IDEMPOTENCY_KEY]),
             "get": _op("List tasks (newest first)", ok=("200", task_list), params=[
                 _q("completed", {"type": "boolean"}), _q("due_before", {"type": "string", "format": "date-time"}),
                 _q("due_after", {"type": "string", "format": "date-time"}), _q("q", {"type": "string"}),
@@ -157,8 +170,9 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
         },
         "/api/{user_id}/tasks/{task_id}/reminders": {
             "parameters": [_USER, _TASK_ID],
-            "post": _op("Add a reminder (the same time twice answers 200 with the existing one)",
-                        body=_REMINDER_INPUT, ok=("201", _REMINDER)),
+            "post": _also(_op("Add a reminder (the same time twice answers 200 with the existing one)",
+                              body=_REMINDER_INPUT, ok=("201", _REMINDER), params=[_IDEMPOTENCY_KEY]),
+                          "200", _REMINDER),
             "get": _op("List a task's reminders", ok=("200", {"type": "object", "properties": {
                 "items": {"type": "array", "items": _REMINDER}}})),
         },
@@ -188,7 +202,8 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
         "/api/{user_id}/tasks/{task_id}/replay": {
             "parameters": [_USER, _TASK_ID],
             "get": _op("The task rebuilt from its events", ok=("200", {"oneOf": [_ref("Task"), {
-                "type": "object", "properties": {"deleted": {"const": True}, "task": _ref("Task")}}]})),
+                "type": "object", "required": ["deleted", "task"], "additionalProperties": False,
+                "properties": {"deleted": {"const": True}, "task": _ref("Task")}}]})),
         },
         "/ws/user/{user_id}/tasks": {
             "parameters": [_USER],
@@ -200,7 +215,7 @@ def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
                                    "is unknown. Send \"ping\" to get \"pong\"."},
         },
         "/health": {"get": _op("Liveness", auth=False)},
-        "/ready": {"get": _op("Readiness: database and broker", auth=False)},
+        "/ready": {"get": _op("Readiness: the database (a broker outage is reported by /health)", auth=False)},
         "/metrics": {"get": _op("Prometheus metrics", auth=False)},
         "/openapi.json": {"get": _op("This document", auth=False)},
     }

@@ -97,7 +97,7 @@ def list_reminders(user_id: str, task_id: str):
         return jsonify(items=[reminder_view(r, task.timezone) for r in task.reminders])
 
 
-@bp.delete("/reminders/<reminder_id>")
+@bp.delete("/reminders/<id:reminder_id>")
 def delete_reminder(user_id: str, reminder_id: str):
     """Remove a reminder."""
     with runtime().uow() as uow:

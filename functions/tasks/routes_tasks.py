@@ -102,7 +102,7 @@ def list_(user_id: str):
         return jsonify(items=[service.snapshot(t) for t in tasks], next_cursor=next_cursor)
 
 
-@bp.get("/tasks/<task_id>")
+@bp.get("/tasks/<id:task_id>")
 def get(user_id: str, task_id: str):
     """Fetch one task with its ETag."""
     with runtime().uow() as uow:
@@ -111,7 +111,7 @@ def get(user_id: str, task_id: str):
         return response.make_conditional(request)
 
 
-@bp.put("/tasks/<task_id>")
+@bp.put("/tasks/<id:task_id>")
 def update(user_id: str, task_id: str):
     """Change some fields of a task."""
     body = v.json_body(v.TASK_FIELDS)
@@ -124,7 +124,7 @@ def update(user_id: str, task_id: str):
         return task_response(task)
 
 
-@bp.delete("/tasks/<task_id>")
+@bp.delete("/tasks/<id:task_id>")
 def delete(user_id: str, task_id: str):
     """Delete a task (its reminders go with it)."""
     with runtime().uow() as uow:
