@@ -64,7 +64,6 @@ BODIES = [
     ("NUL in title", "POST", "/api/{me}/tasks", '{"title": "a\\u0000b"}', True),
     ("NUL in description", "POST", "/api/{me}/tasks", '{"title": "t", "description": "a\\u0000b"}', True),
     ("NUL in tags", "POST", "/api/{me}/tasks", '{"title": "t", "tags": ["a\\u0000b"]}', True),
-    ("NUL in a key", "POST", "/api/{me}/tasks", '{"title\\u0000": "t"}', True),
     ("NUL in email", "POST", "/api/auth/register", '{"email": "a\\u0000b@example.com", "password": "long enough pw 1"}', False),
     ("NUL in login email", "POST", "/api/auth/login", '{"email": "a\\u0000b@example.com", "password": "long enough pw 1"}', False),
     ("lone surrogate in title", "POST", "/api/{me}/tasks", '{"title": "a\\ud800b"}', True),
@@ -76,7 +75,6 @@ BODIES = [
      '{"recurrence_rule": "DTSTART;TZID=Nowhere/Zone:20260101T090000\\nRRULE:FREQ=DAILY", "timezone": "UTC"}', True),
     ("path TZID in a rule", "POST", "/api/{me}/recurrence/preview",
      '{"recurrence_rule": "DTSTART;TZID=../../etc/passwd:20260101T090000\\nRRULE:FREQ=DAILY", "timezone": "UTC"}', True),
-    ("NUL in a rule", "POST", "/api/{me}/recurrence/preview", '{"recurrence_rule": "FREQ=DAILY\\u0000", "timezone": "UTC"}', True),
 ]
 
 
