@@ -51,14 +51,17 @@ def make_flask_app(name: str, rt: Runtime) -> Flask:
 
 
 def _install_broker_gauge(rt: Runtime) -> None:
-    """Export `taskflow_broker_up` (1 reachable, 0 not) once per runtime, checked at each scrape."""
-    if rt.settings.transport == "local" or getattr(rt.metrics, "broker_up", None) is not None:
+    """Once per runtime: a BrokerProbe and `taskflow_broker_up` (1 reachable, 0 not, NaN not known yet)."""
+    if rt.settings.transport == "local" or getattr(rt.metrics, "broker_probe", None) is not None:
         return
     from prometheus_client import Gauge
 
-    rt.metrics.broker_up = Gauge("taskflow_broker_up", "Whether the event broker is reachable",
-                                 ["transport"], registry=rt.metrics.registry)
-    rt.metrics.broker_up.labels(rt.settings.transport).set_function(lambda: float(rt.transport.healthy()))
+    from shared.probes import BrokerProbe
+
+    rt.metrics.broker_probe = BrokerProbe(rt.transport)
+    gauge = Gauge("taskflow_broker_up", "Whether the event broker is reachable", ["transport"],
+                  registry=rt.metrics.registry)
+    gauge.labels(rt.settings.transport).set_function(rt.metrics.broker_probe.gauge_value)
 
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
@@ -119,7 +122,8 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
         """Report liveness (the process answers), with the broker's reachability as a detail."""
         if rt.settings.transport == "local":
             return jsonify(status="ok")
-        return jsonify(status="ok", broker={"transport": rt.settings.transport, "reachable": rt.transport.healthy()})
+        return jsonify(status="ok", broker={"transport": rt.settings.transport,
+                                            "reachable": rt.metrics.broker_probe.reachable()})
 
     @app.get("/ready")
     def ready():
