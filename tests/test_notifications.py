@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import http.server
 import json
+import pathlib
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -30,7 +33,7 @@ UTC = dt.timezone.utc
 class Receiver:
     """A real HTTP server on loopback that records requests and answers from a script."""
 
-    def __init__(self, statuses=(200,), host="127.0.0.1", port=0):
+    def __init__(self, statuses=(200,), host="127.0.0.1", port=0, tls=None):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
         receiver = self
@@ -48,6 +51,11 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer((host, port), Handler)
         self.url = f"http://{host}:{self.server.server_port}/hook"
+        if tls is not None:  # (certfile, keyfile)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://{host}:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -252,6 +260,61 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
         assert "<strong>Reminder:</strong> Renew passport" in parts["text/html"]
     finally:
         controller.stop()
+
+
+def _self_signed(tmp_path, name: str) -> tuple[str, str]:
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return str(cert), str(key)
+
+
+def _pretend_public(monkeypatch, name: str, address: str) -> None:
+    """Resolve `name` to `address` (a loopback alias) and let the SSRF check treat it as public."""
+    import socket
+
+    from functions.notifications import ssrf
+
+    real_getaddrinfo, real_is_public = socket.getaddrinfo, ssrf.is_public
+
+    def resolve(host, port, *args, **kwargs):
+        if host == name:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(ssrf, "is_public", lambda a: str(a) == address or real_is_public(a))
+
+
+def test_a_pinned_https_delivery_keeps_sni_and_checks_the_certificate_against_the_host_name(
+        settings, serve, monkeypatch, tmp_path):
+    import certifi
+
+    right, wrong = _self_signed(tmp_path, "hooks.tls.test"), _self_signed(tmp_path, "someone-else.test")
+    bundle = tmp_path / "trusted.pem"
+    bundle.write_text(pathlib.Path(right[0]).read_text() + pathlib.Path(wrong[0]).read_text())
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))  # trust only this test's certificates
+    good, impostor = Receiver(host="127.0.0.2", tls=right), Receiver(host="127.0.0.3", tls=wrong)
+    try:
+        _pretend_public(monkeypatch, "hooks.tls.test", "127.0.0.2")
+        server = serve(combined_app(with_(settings, run_background_workers=False)))
+        app = Client(server.url).signup()
+        app.rt = server.app.extensions["taskflow"]
+        url = f"https://hooks.tls.test:{good.server.server_port}/hook"
+        assert app.request("POST", "/api/{me}/webhooks", json={"url": url, "events": ["reminder.triggered"]}).ok
+        fire_a_reminder(app)
+        assert deliver_due(app.rt)["succeeded"] == 1 and len(good.requests) == 1
+
+        _pretend_public(monkeypatch, "hooks.tls.test", "127.0.0.3")  # now answered by a certificate for another name
+        url = f"https://hooks.tls.test:{impostor.server.server_port}/hook"
+        assert app.request("POST", "/api/{me}/webhooks", json={"url": url, "events": ["reminder.triggered"]}).ok
+        fire_a_reminder(app, title="second")
+        deliver_due(app.rt)
+        assert impostor.requests == [], "the certificate's name is still checked"
+    finally:
+        good.close()
+        impostor.close()
 
 
 def test_delivery_connects_to_the_address_it_checked_not_a_rebound_one(settings, serve, monkeypatch):
