@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import functools
 import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -85,7 +86,9 @@ def _charge() -> None:
         current.charge()
 
 
-@functools.cache
+_hook_lock = threading.Lock()
+
+
 def _install_period_hook() -> None:
     """Charge the budget on every period dateutil examines, also those that yield nothing.
 
@@ -94,8 +97,18 @@ def _install_period_hook() -> None:
     periods without yielding, so checking the budget between yields alone is not enough.
     The subclass behaves exactly like the original when no budget is active.
     """
+    with _hook_lock:
+        if getattr(rrule._iterinfo, "charges_budget", False):
+            return
+        rrule._iterinfo = _budgeted(rrule._iterinfo)
 
-    class BudgetedIterinfo(rrule._iterinfo):  # no __slots__ of its own: the base's __init__ reads them
+
+def _budgeted(iterinfo: type) -> type:
+    """dateutil's _iterinfo, charging the active budget once per period."""
+
+    class BudgetedIterinfo(iterinfo):  # no __slots__ of its own: the base's __init__ reads them
+        charges_budget = True
+
         def ydayset(self, *args):
             _charge()
             return super().ydayset(*args)
@@ -112,7 +125,7 @@ def _install_period_hook() -> None:
             _charge()
             return super().ddayset(*args)
 
-    rrule._iterinfo = BudgetedIterinfo
+    return BudgetedIterinfo
 
 
 @dataclasses.dataclass(frozen=True)
