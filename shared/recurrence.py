@@ -151,8 +151,9 @@ class Rule:
     def _expand(self, from_moment: dt.datetime | None = None) -> Iterator[dt.datetime]:
         """Yield occurrences (aware UTC) from about `from_moment` on, charging the active budget.
 
-        A day's margin before `from_moment` keeps DST offsets from hiding a boundary
-        occurrence; callers filter exactly.
+        Expansion starts a whole number of rule periods after dtstart, just before
+        `from_moment` less any nearby DST shift (see _dst_margin); callers filter exactly.
+        A rule with COUNT is walked from dtstart (the count starts there), within the budget.
         """
         start = self._local_start()
         text = _localise_until(self.text, self.timezone)
