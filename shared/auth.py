@@ -1,9 +1,10 @@
-"""Passwords (argon2id, salted and slow) and HS256 JWTs with optional issuer/audience."""
+"""Passwords (argon2id, salted and slow, a bounded number at once, off the serving loop) and HS256 JWTs."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 import time
 
 import jwt
@@ -11,25 +12,71 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from shared.cpu import offload
-from shared.errors import Unauthorized
+from shared.errors import ProblemError, Unauthorized
 from shared.settings import Settings
 
-_hasher = PasswordHasher()
-# Verifying against this keeps unknown-email logins as slow as wrong-password ones.
-_DUMMY_HASH = _hasher.hash("taskflow-dummy-password")
+# OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 — sized for a 512 MB container.
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_PARALLELISM = 1
+# At most this many hashes run at once (2 cores; 19 MiB each); others wait up to HASH_WAIT_SECONDS.
+MAX_CONCURRENT_HASHES = 2
+HASH_WAIT_SECONDS = 10.0
+
+
+class _Hashing:
+    """The hasher, its concurrency bound and a dummy hash for unknown accounts."""
+
+    def __init__(self) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
+        )
+        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+        # Verifying against this keeps unknown-email logins as slow as wrong-password ones.
+        self.dummy_hash = self.hasher.hash("taskflow-dummy-password")
+
+    def run(self, fn, *args):
+        if not self.slots.acquire(timeout=HASH_WAIT_SECONDS):
+            raise ProblemError(
+                "Too many sign-ins at once; try again shortly.",
+                status=503,
+                title="Service unavailable",
+                headers={"Retry-After": "2"},
+            )
+        try:
+            return offload(fn, *args)  # on a real thread: the gevent loop keeps serving meanwhile
+        finally:
+            self.slots.release()
+
+
+@functools.cache
+def _hashing() -> _Hashing:
+    return _Hashing()
 
 
 def hash_password(password: str) -> str:
     """Hash on the CPU pool: a slow hash must not stall the worker's other requests and sockets."""
-    return offload(_hasher.hash, password)
+    return _hashing().run(_hashing().hasher.hash, password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password in constant-ish time, also when the user does not exist."""
+    hashing = _hashing()
     try:
-        return offload(_hasher.verify, password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            hashing.run(hashing.hasher.verify, password_hash or hashing.dummy_hash, password)
+            and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than today's (rehash on next login)."""
+    try:
+        return _hashing().hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
 
 
 def issue_token(settings: Settings, user_id: str) -> str:

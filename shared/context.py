@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import ipaddress
 import re
 import uuid
 from collections.abc import Iterator
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Column sizes of the audit log: what is stored never fails the insert.
+MAX_REQUEST_ID = 128
+MAX_USER_AGENT = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,23 @@ def clean_correlation_id(raw: str | None) -> str:
     if raw and _SAFE_ID.match(raw):
         return raw
     return str(uuid.uuid4())
+
+
+def clean_ip(raw: object) -> str | None:
+    """A client IP as stored: a valid IPv4/IPv6 address in canonical form, or None."""
+    if not isinstance(raw, str) or not raw or len(raw) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        return None
+
+
+def bounded(raw: object, limit: int) -> str | None:
+    """Header-derived text cut to `limit` characters, without NULs (PostgreSQL refuses them)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    return raw.replace("\x00", "")[:limit] or None
 
 
 def current() -> RequestMeta | None:

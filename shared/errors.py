@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
-from flask import Flask, Response, jsonify
+from flask import Flask, jsonify
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
+
+from shared.timeutil import BadValue
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ProblemError(Exception):
@@ -68,11 +71,9 @@ class PreconditionFailed(ProblemError):
     title = "Precondition failed"
 
 
-def problem(
-    status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers: Mapping[str, str] | None = None
-) -> Response:
+def problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers=None):
     """Build a problem+json response."""
-    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
     response = jsonify(body)
@@ -89,11 +90,17 @@ def register_error_handlers(app: Flask) -> None:
     """Render every error this app can raise as problem details."""
 
     @app.errorhandler(ProblemError)
-    def _problem(exc: ProblemError) -> Response:
+    def _problem(exc: ProblemError):
         return problem(exc.status, exc.title, exc.detail, exc.errors, exc.headers)
 
+    @app.errorhandler(BadValue)
+    def _bad_value(exc: BadValue):
+        # A client's value found unusable past the edge's field checks (e.g. a rule over its budget).
+        field = getattr(exc, "field", "request")
+        return problem(422, ValidationFailed.title, f"{field} {exc}", {field: str(exc)})
+
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
+    def _http(exc: HTTPException):
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = "The request body is larger than the 1 MiB limit."
@@ -101,7 +108,19 @@ def register_error_handlers(app: Flask) -> None:
         headers.pop("Content-Type", None)
         return problem(exc.code or 500, exc.name, detail, headers=headers)
 
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    def _database_unavailable(exc: sa_exc.DBAPIError):
+        # The database is down or unreachable: nothing the client did; ask it to retry shortly.
+        log.warning("database unavailable", extra={"error": str(exc.orig)[:300] if exc.orig else type(exc).__name__})
+        return problem(
+            503,
+            "Service unavailable",
+            "The database is unavailable; try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(exc: Exception):
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "Something went wrong on our side.")

@@ -271,3 +271,22 @@ class Delivery(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """The first response to a creating request sent with an `Idempotency-Key`, kept until it expires.
+
+    `status` is null while the first request runs; the fingerprint (method, path, body) tells
+    a retry (same request: replay the response) from a key reused for another request (422).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    user_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[int | None] = mapped_column(sa.Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -2,22 +2,133 @@
 
 Rules are expanded on naive wall-clock times and each occurrence is then placed in the zone,
 so a daily 09:00 stays 09:00 local across DST transitions.
+
+Every expansion is bounded: it starts near the moment asked about (not at a dtstart that may
+be centuries back) and runs under a step and CPU-time budget, so no rule, however hostile,
+holds a thread for long. What cannot be answered within the budget raises
+`RecurrenceTooComplex` (a BadValue: the API answers 422). These are plain functions with no
+Flask or database access, so a worker pool can run them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import functools
 import re
+import threading
+import time
+from collections.abc import Iterator
 
 from dateutil import rrule
 
-from shared.timeutil import UTC, BadValue, parse_datetime, zone
+from shared.timeutil import UTC, BadValue, parse_datetime, parse_timezone, zone
 
 MIN_GAP = dt.timedelta(minutes=15)
 _GUARD_SAMPLE = 300
+_GUARD_HORIZON = dt.timedelta(days=800)
+_AROUND = (dt.timedelta(days=-2), dt.timedelta(0), dt.timedelta(days=2))
 _DTSTART_RE = re.compile(r"^DTSTART(?:;TZID=(?P<tzid>[^:]+))?:(?P<value>\S+)$", re.IGNORECASE)
+# One expansion may take at most this many rule periods/occurrences and this much CPU time.
+MAX_STEPS = 200_000
+MAX_CPU_SECONDS = 0.04
+# Times of day a rule may name per period (BYHOUR x BYMINUTE x BYSECOND); dateutil builds them all.
+MAX_TIMES_PER_PERIOD = 3600
+
+
+class UnusableRule(BadValue):
+    """A rule that parsed but cannot be expanded (the API answers 422 naming the rule)."""
+
+    field = "recurrence_rule"
+
+
+class RecurrenceTooComplex(UnusableRule):
+    """The rule cannot be expanded within the budget (it is impossible, or far too sparse or dense)."""
+
+
+class _Budget:
+    """Steps and thread CPU time one expansion may spend; charged once per period and occurrence."""
+
+    def __init__(self, steps: int, cpu_seconds: float):
+        self.steps = steps
+        self.deadline = time.thread_time() + cpu_seconds
+
+    def charge(self) -> None:
+        self.steps -= 1
+        if self.steps < 0 or time.thread_time() > self.deadline:
+            raise RecurrenceTooComplex(
+                "cannot be expanded within the time budget; simplify the rule "
+                "(it may never occur, or occur too rarely or too often)"
+            )
+
+
+_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("taskflow_rrule_budget", default=None)
+
+
+@contextlib.contextmanager
+def budget(steps: int = MAX_STEPS, cpu_seconds: float = MAX_CPU_SECONDS) -> Iterator[_Budget]:
+    """Bound the expansions in this block (a block nested in another shares the outer budget)."""
+    outer = _budget.get()
+    if outer is not None:
+        yield outer
+        return
+    _install_period_hook()
+    current = _Budget(steps, cpu_seconds)
+    token = _budget.set(current)
+    try:
+        yield current
+    finally:
+        _budget.reset(token)
+
+
+def _charge() -> None:
+    current = _budget.get()
+    if current is not None:
+        current.charge()
+
+
+_hook_lock = threading.Lock()
+
+
+def _install_period_hook() -> None:
+    """Charge the budget on every period dateutil examines, also those that yield nothing.
+
+    dateutil's rrule._iter asks its `_iterinfo` for the day set of each period (year, month,
+    week or day); a rule such as FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30 loops over millions of
+    periods without yielding, so checking the budget between yields alone is not enough.
+    The subclass behaves exactly like the original when no budget is active.
+    """
+    with _hook_lock:
+        if getattr(rrule._iterinfo, "charges_budget", False):
+            return
+        rrule._iterinfo = _budgeted(rrule._iterinfo)
+
+
+def _budgeted(iterinfo: type) -> type:
+    """dateutil's _iterinfo, charging the active budget once per period."""
+
+    class BudgetedIterinfo(iterinfo):  # no __slots__ of its own: the base's __init__ reads them
+        charges_budget = True
+
+        def ydayset(self, *args):
+            _charge()
+            return super().ydayset(*args)
+
+        def mdayset(self, *args):
+            _charge()
+            return super().mdayset(*args)
+
+        def wdayset(self, *args):
+            _charge()
+            return super().wdayset(*args)
+
+        def ddayset(self, *args):
+            _charge()
+            return super().ddayset(*args)
+
+    return BudgetedIterinfo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,67 +139,189 @@ class Rule:
     timezone: str
     dtstart: dt.datetime  # aware UTC
 
-    def _local_start(self) -> dt.datetime:
-        return self.dtstart.astimezone(zone(self.timezone)).replace(tzinfo=None)
+    def _local(self, moment: dt.datetime) -> dt.datetime:
+        return moment.astimezone(zone(self.timezone)).replace(tzinfo=None)
 
-    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
+    def _local_start(self) -> dt.datetime:
+        return self._local(self.dtstart)
+
+    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule:
         return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
 
     def _place(self, naive: dt.datetime) -> dt.datetime:
         return naive.replace(tzinfo=zone(self.timezone)).astimezone(UTC)
 
+    def _expand(self, from_moment: dt.datetime | None = None) -> Iterator[dt.datetime]:
+        """Yield occurrences (aware UTC) from about `from_moment` on, charging the active budget.
+
+        Expansion starts a whole number of rule periods after dtstart, just before
+        `from_moment` less any nearby DST shift (see _dst_margin); callers filter exactly.
+        A rule with COUNT is walked from dtstart (the count starts there), within the budget.
+        """
+        start = self._local_start()
+        text = _localise_until(self.text, self.timezone)
+        if from_moment is not None:
+            target = self._local(from_moment) - self._dst_margin(from_moment)
+            if target > start and "COUNT=" not in text:
+                text, start = realign(text, start, target)
+        yield from self._walk(_compile(text, start))
+
+    def _dst_margin(self, moment: dt.datetime) -> dt.timedelta:
+        """How far before `moment`'s wall-clock time an occurrence placed after it can be.
+
+        Wall-clock times in a spring-forward gap are placed an offset change later, so
+        expansion starts that much earlier; with no change around `moment`, not at all.
+        """
+        tz = zone(self.timezone)
+        try:
+            offsets = [(moment + shift).astimezone(tz).utcoffset() for shift in _AROUND]
+        except OverflowError:
+            return dt.timedelta(days=1)
+        return max(offsets) - min(offsets)
+
+    def _walk(self, compiled: rrule.rrule) -> Iterator[dt.datetime]:
+        iterator = iter(compiled)
+        while True:
+            _charge()
+            try:
+                naive = next(iterator)
+            except StopIteration:
+                return
+            except RecurrenceTooComplex:
+                raise
+            except (OverflowError, ValueError):  # ran past year 9999
+                return
+            except (IndexError, KeyError, TypeError):  # dateutil trips over e.g. BYDAY=53MO with BYMONTH
+                raise UnusableRule("cannot be expanded; check its BYDAY/BYMONTH/BYWEEKNO parts") from None
+            try:
+                yield self._place(naive)
+            except (OverflowError, ValueError):
+                return
+
     def occurrences(self, after: dt.datetime, count: int, inclusive: bool = True) -> list[dt.datetime]:
         """Up to `count` occurrences at (or strictly after) `after`, as aware UTC datetimes."""
-        local_after = after.astimezone(zone(self.timezone)).replace(tzinfo=None)
-        # Step back a day so DST offsets never hide a boundary occurrence; filter exactly below.
-        cursor = local_after - dt.timedelta(days=1)
         out: list[dt.datetime] = []
-        for naive in self._rrule():
-            if naive < cursor:
-                continue
-            placed = self._place(naive)
-            if placed > after or (inclusive and placed == after):
-                out.append(placed)
-                if len(out) >= count:
-                    break
+        with budget():
+            for placed in self._expand(after):
+                if placed > after or (inclusive and placed == after):
+                    out.append(placed)
+                    if len(out) >= count:
+                        break
         return out
 
     def next_after(self, moment: dt.datetime) -> dt.datetime | None:
         """The first occurrence strictly after `moment` (None when COUNT/UNTIL is exhausted)."""
-        found = self._after(moment)
-        return found
-
-    def _after(self, moment: dt.datetime) -> dt.datetime | None:
-        local = moment.astimezone(zone(self.timezone)).replace(tzinfo=None) - dt.timedelta(days=1)
-        for naive in self._rrule().xafter(local, inc=True):
-            placed = self._place(naive)
-            if placed > moment:
-                return placed
-        return None
+        found = self.occurrences(moment, 1, inclusive=False)
+        return found[0] if found else None
 
     def first(self) -> dt.datetime | None:
         """The first occurrence of the series (at or after dtstart)."""
-        return self._after(self.dtstart - dt.timedelta(microseconds=1))
+        return self.next_after(self.dtstart - dt.timedelta(microseconds=1))
 
     def step_from(self, moment: dt.datetime) -> dt.datetime | None:
         """One rule step after `moment`, as if the series restarted there (Todoist's "every!")."""
-        local = moment.astimezone(zone(self.timezone)).replace(tzinfo=None, microsecond=0)
+        local = self._local(moment).replace(microsecond=0)
         text = re.sub(r"(COUNT|UNTIL)=[^;]*;?", "", self.text).strip(";")
-        for naive in _compile(text, local):
-            placed = self._place(naive)
-            if placed > moment:
-                return placed
+        with budget():
+            for placed in self._walk(_compile(text, local)):
+                if placed > moment:
+                    return placed
         return None
 
-    def min_gap(self) -> dt.timedelta | None:
-        """The smallest distance between consecutive occurrences in a long sample."""
-        sample = []
-        for naive in self._rrule():
-            sample.append(self._place(naive))
-            if len(sample) >= _GUARD_SAMPLE:
-                break
+    def min_gap(self, around: dt.datetime | None = None) -> dt.timedelta | None:
+        """The smallest distance between consecutive occurrences in a sample from about `around`."""
+        sample: list[dt.datetime] = []
+        start = max(self.dtstart, around) if around is not None else self.dtstart
+        with budget():
+            for placed in self._expand(start):
+                if sample and placed - sample[0] > _GUARD_HORIZON:
+                    break
+                sample.append(placed)
+                if len(sample) >= _GUARD_SAMPLE:
+                    break
         gaps = [b - a for a, b in zip(sample, sample[1:], strict=False)]
         return min(gaps) if gaps else None
+
+
+_FREQS = {
+    "YEARLY": rrule.YEARLY,
+    "MONTHLY": rrule.MONTHLY,
+    "WEEKLY": rrule.WEEKLY,
+    "DAILY": rrule.DAILY,
+    "HOURLY": rrule.HOURLY,
+    "MINUTELY": rrule.MINUTELY,
+    "SECONDLY": rrule.SECONDLY,
+}
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_DAY_PARTS = ("BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYWEEKDAY", "BYEASTER")
+
+
+def _parts(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def realign(text: str, start: dt.datetime, target: dt.datetime) -> tuple[str, dt.datetime]:
+    """Restate a rule (without COUNT) to start at the beginning of a period at or before `target`.
+
+    The period is a whole number of INTERVALs after `start`'s own, so the occurrences from
+    there on are the original rule's. Parts dateutil would derive from dtstart (BYHOUR,
+    BYMINUTE, BYSECOND, BYMONTHDAY, BYMONTH, BYDAY) are written out first, because the new
+    start no longer carries them. Both times are naive wall-clock.
+    """
+    parts = _parts(text)
+    freq = _FREQS[parts["FREQ"]]
+    interval = int(parts.get("INTERVAL", "1"))
+    extra: list[str] = []
+    if not any(p in parts for p in _DAY_PARTS):
+        if freq == rrule.YEARLY:
+            if "BYMONTH" not in parts:
+                extra.append(f"BYMONTH={start.month}")
+            extra.append(f"BYMONTHDAY={start.day}")
+        elif freq == rrule.MONTHLY:
+            extra.append(f"BYMONTHDAY={start.day}")
+        elif freq == rrule.WEEKLY:
+            extra.append(f"BYDAY={_WEEKDAYS[start.weekday()]}")
+    if freq < rrule.HOURLY and "BYHOUR" not in parts:
+        extra.append(f"BYHOUR={start.hour}")
+    if freq < rrule.MINUTELY and "BYMINUTE" not in parts:
+        extra.append(f"BYMINUTE={start.minute}")
+    if freq < rrule.SECONDLY and "BYSECOND" not in parts:
+        extra.append(f"BYSECOND={start.second}")
+    new_start = _period_start(freq, interval, start, target, _WEEKDAYS.index(parts.get("WKST", "MO")))
+    if new_start <= start:  # still in dtstart's own period: nothing to skip
+        return text, start
+    return ";".join([text, *extra]), new_start
+
+
+def _period_start(freq: int, interval: int, start: dt.datetime, target: dt.datetime, wkst: int) -> dt.datetime:
+    """The start of the last period at or before `target` that is k*interval periods after `start`'s."""
+    if freq == rrule.YEARLY:
+        k = (target.year - start.year) // interval * interval
+        return dt.datetime(start.year + k, 1, 1)
+    if freq == rrule.MONTHLY:
+        first = start.year * 12 + start.month - 1
+        k = (target.year * 12 + target.month - 1 - first) // interval * interval
+        year, month = divmod(first + k, 12)
+        return dt.datetime(year, month + 1, 1)
+    if freq == rrule.WEEKLY:
+        week = start.date() - dt.timedelta(days=(start.weekday() - wkst) % 7)
+        k = (target.date() - week).days // 7 // interval * interval
+        return dt.datetime.combine(week + dt.timedelta(weeks=k), dt.time())
+    if freq == rrule.DAILY:
+        k = (target.date() - start.date()).days // interval * interval
+        return dt.datetime.combine(start.date() + dt.timedelta(days=k), dt.time())
+    unit = {
+        rrule.HOURLY: dt.timedelta(hours=1),
+        rrule.MINUTELY: dt.timedelta(minutes=1),
+        rrule.SECONDLY: dt.timedelta(seconds=1),
+    }[freq]
+    base = {
+        rrule.HOURLY: start.replace(minute=0, second=0),
+        rrule.MINUTELY: start.replace(second=0),
+        rrule.SECONDLY: start,
+    }[freq]
+    k = (target - base) // unit // interval * interval
+    return base + k * unit
 
 
 def _localise_until(text: str, tz_name: str) -> str:
@@ -96,13 +329,24 @@ def _localise_until(text: str, tz_name: str) -> str:
     match = re.search(r"UNTIL=(\d{8}T\d{6})Z", text)
     if not match:
         return text
-    until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    local = until.astimezone(zone(tz_name)).strftime("%Y%m%dT%H%M%S")
+    try:
+        until = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        local = until.astimezone(zone(tz_name)).strftime("%Y%m%dT%H%M%S")
+    except (ValueError, OverflowError):
+        return text  # an UNTIL at the edge of year 9999 (or invalid: rrulestr says so) stays as given
     return text[: match.start()] + f"UNTIL={local}" + text[match.end() :]
 
 
+def _compile(text: str, start_local: dt.datetime) -> rrule.rrule:
+    """Build the dateutil rule; one that cannot start at `start_local` is an UnusableRule."""
+    try:
+        return _compile_cached(text, start_local)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise UnusableRule(f"cannot be expanded from {start_local:%Y-%m-%d %H:%M:%S}: {str(exc)[:120]}") from None
+
+
 @functools.lru_cache(maxsize=4096)
-def _compile(text: str, start_local: dt.datetime) -> rrule.rrule | rrule.rruleset:
+def _compile_cached(text: str, start_local: dt.datetime) -> rrule.rrule:
     return rrule.rrulestr(text, dtstart=start_local, ignoretz=True, cache=False)
 
 
@@ -128,6 +372,17 @@ def normalise(text: object) -> tuple[str, str | None]:
     body = rule_lines[0].upper().strip(";")
     if "FREQ=" not in body:
         raise BadValue("needs a FREQ part, e.g. FREQ=WEEKLY")
+    parts = _parts(body)
+    if parts.get("FREQ") not in _FREQS:
+        raise BadValue(f"FREQ must be one of {', '.join(_FREQS)}")
+    if not re.fullmatch(r"[1-9]\d{0,5}", parts.get("INTERVAL", "1")):
+        raise BadValue("INTERVAL must be a whole number from 1 to 999999")
+    times = 1
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        if name in parts:
+            times *= len(set(parts[name].split(",")))
+    if times > MAX_TIMES_PER_PERIOD:
+        raise BadValue(f"names more than {MAX_TIMES_PER_PERIOD} times of day (BYHOUR x BYMINUTE x BYSECOND)")
     return body, dtstart_line
 
 
@@ -135,7 +390,7 @@ def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:
     match = _DTSTART_RE.match(line.strip())
     if not match:
         raise BadValue("has a DTSTART line that cannot be read")
-    tzid = match.group("tzid") or tz_name
+    tzid = parse_timezone(match.group("tzid")) if match.group("tzid") else tz_name
     value = match.group("value")
     try:
         if value.endswith("Z"):
@@ -144,7 +399,12 @@ def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:
         naive = dt.datetime.strptime(value, "%Y%m%dT%H%M%S") if "T" in value else dt.datetime.strptime(value, "%Y%m%d")
     except ValueError:
         raise BadValue("has a DTSTART that is not a valid date-time") from None
-    return naive.replace(tzinfo=zone(tzid)).astimezone(UTC)
+    if not 1900 <= naive.year <= 9999:
+        raise BadValue("has a DTSTART whose year is not between 1900 and 9999")
+    try:
+        return naive.replace(tzinfo=zone(tzid)).astimezone(UTC)
+    except OverflowError:
+        raise BadValue("has a DTSTART out of range") from None
 
 
 def parse_rule(
@@ -167,16 +427,16 @@ def parse_rule(
     rule = Rule(text=body, timezone=tz_name, dtstart=start)
     try:
         rule._rrule()
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, IndexError) as exc:
         raise BadValue(f"is not a valid RRULE: {str(exc)[:120]}") from None
     return rule
 
 
-def check_flood_guard(rule: Rule) -> None:
-    """Refuse a task rule whose occurrences can fall closer than 15 minutes."""
+def check_flood_guard(rule: Rule, now: dt.datetime | None = None) -> None:
+    """Refuse a task rule whose occurrences can fall closer than 15 minutes (sampled from about now)."""
     if re.search(r"FREQ=(SECONDLY|MINUTELY)", rule.text) and not _minutely_ok(rule.text):
         raise BadValue("recurs more often than every 15 minutes")
-    gap = rule.min_gap()
+    gap = rule.min_gap(now or dt.datetime.now(UTC))
     if gap is not None and gap < MIN_GAP:
         raise BadValue("recurs more often than every 15 minutes")
 
@@ -185,4 +445,4 @@ def _minutely_ok(text: str) -> bool:
     if "FREQ=SECONDLY" in text:
         return False
     match = re.search(r"INTERVAL=(\d+)", text)
-    return match is not None and int(match.group(1)) >= 15 and "BYSECOND" not in text
+    return bool(match) and int(match.group(1)) >= 15 and "BYSECOND" not in text

@@ -17,7 +17,7 @@ from shared import events
 from shared.events import Event
 from shared.models import Outbox, Reminder, Task, new_id
 from shared.outbox import outbox_values
-from shared.recurrence import Rule
+from shared.recurrence import Rule, UnusableRule
 from shared.snapshots import snapshot
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,13 @@ def advance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> None:
     """Move next_occurrence past now (missed occurrences are skipped, not back-filled)."""
     if series.repeat_from == "completion":
         series.next_occurrence = None  # the next one spawns when this instance is completed
-    else:
+        return
+    try:
         series.next_occurrence = rule_of(series).next_after(max(now, occurrence))
+    except UnusableRule:
+        # Stored before rules were bounded: stop the series rather than stall every sweep on it.
+        log.warning("series rule over its expansion budget; series stopped", extra={"series_id": series.id})
+        series.next_occurrence = None
 
 
 def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetime) -> Task | None:
@@ -131,10 +136,26 @@ def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetim
     series = session.get(Task, instance.parent_id, with_for_update=True)
     if series is None or not series.recurrence_rule or series.repeat_from != "completion":
         return None
-    occurrence = rule_of(series).step_from(now)
+    if _has_successor(session, instance):
+        return None  # completed before, reopened, completed again: its successor already exists
+    try:
+        occurrence = rule_of(series).step_from(now)
+    except UnusableRule:
+        log.warning("series rule over its expansion budget; nothing spawned", extra={"series_id": series.id})
+        return None
     if occurrence is None:
         return None
     return spawn_instance(session, series, occurrence, now)
+
+
+def _has_successor(session: orm.Session, instance: Task) -> bool:
+    """Whether the series spawned an instance after this one (the series row lock serialises this)."""
+    later = (
+        sa.select(Task.id)
+        .where(Task.parent_id == instance.parent_id, Task.id != instance.id, Task.created_at > instance.created_at)
+        .limit(1)
+    )
+    return session.scalar(later) is not None
 
 
 def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list[Task]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
+
+# The placeholders of knative/base/secrets.yaml ("CHANGE-ME…"): never a real secret, however long.
+_PLACEHOLDER = re.compile(r"change[-_ ]?me", re.IGNORECASE)
 
 
 class SettingsError(RuntimeError):
@@ -68,6 +72,11 @@ class Settings:
     smtp_url: str | None = None
     smtp_from: str = "TaskFlow <taskflow@localhost>"
     app_url: str = "http://127.0.0.1:8000"
+    # Proxies in front of the app that append to X-Forwarded-For (Render: 1). 0 trusts none.
+    trusted_proxy_hops: int = 0
+    # Sign-in throttles (flask-limiter syntax): every auth request per client IP, failed logins per account.
+    auth_rate_limit: str = "30 per minute;300 per hour"
+    auth_account_limit: str = "5 per minute;20 per hour"
 
     @property
     def transport(self) -> str:
@@ -124,12 +133,31 @@ class Settings:
             smtp_url=env.get("SMTP_URL") or None,
             smtp_from=env.get("SMTP_FROM") or defaults.smtp_from,
             app_url=env.get("APP_URL") or defaults.app_url,
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+            auth_rate_limit=env.get("AUTH_RATE_LIMIT") or defaults.auth_rate_limit,
+            auth_account_limit=env.get("AUTH_ACCOUNT_LIMIT") or defaults.auth_account_limit,
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Stop start-up with a clear message when production would run unsafely."""
+        secrets = {
+            "JWT_SECRET": self.jwt_secret,
+            "APP_API_TOKEN": self.app_api_token,
+            "DAPR_API_TOKEN": self.dapr_api_token,
+            "DATABASE_URL": self.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+        }
+        for name, value in secrets.items():
+            if value and value != Settings.jwt_secret and _PLACEHOLDER.search(value):
+                raise SettingsError(
+                    f"{name} still holds a CHANGE-ME placeholder (knative/base/secrets.yaml); set a real value"
+                )
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise SettingsError(f"TRUSTED_PROXY_HOPS must be between 0 and 5, got {self.trusted_proxy_hops}")
         if self.environment not in {"local", "production"}:
             raise SettingsError(f"ENVIRONMENT must be 'local' or 'production', got {self.environment!r}")
         if self.is_production and self.jwt_secret == Settings.jwt_secret:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.routing import BaseConverter
 
 from shared import context
-from shared.errors import Forbidden, Unauthorized, register_error_handlers
+from shared.errors import Forbidden, ProblemError, Unauthorized, ValidationFailed, register_error_handlers
 from shared.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 
+class IdConverter(BaseConverter):
+    """A row id in a path (a UUID: hex digits and dashes), so `/tasks/recurring` and
+    `/reminders/pending` are never also `/tasks/<id>` or `/reminders/<id>` (OPTIONS, Allow)."""
+
+    regex = r"[0-9A-Fa-f][0-9A-Fa-f-]{0,63}"
+
+
 def runtime() -> Runtime:
     return cast(Runtime, current_app.extensions["taskflow"])
 
@@ -42,27 +50,52 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
     drives that work with its own timers and stream, so nobody outside may trigger it.
     """
     app = Flask(name, static_folder=None)
+    if rt.settings.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = rt.settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["TASKFLOW_TRIGGER_ROUTES"] = trigger_routes
+    app.url_map.converters["id"] = IdConverter
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's option; Flask types the base
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
+    _install_broker_gauge(rt)
     _install_request_hooks(app, rt)
     _install_probes(app, rt)
     return app
 
 
+def _install_broker_gauge(rt: Runtime) -> None:
+    """Once per runtime: a BrokerProbe and `taskflow_broker_up` (1 reachable, 0 not, NaN not known yet)."""
+    if rt.settings.transport == "local" or getattr(rt.metrics, "broker_probe", None) is not None:
+        return
+    from prometheus_client import Gauge
+
+    from shared.probes import BrokerProbe
+
+    rt.metrics.broker_probe = BrokerProbe(rt.transport)
+    gauge = Gauge(
+        "taskflow_broker_up", "Whether the event broker is reachable", ["transport"], registry=rt.metrics.registry
+    )
+    gauge.labels(rt.settings.transport).set_function(rt.metrics.broker_probe.gauge_value)
+
+
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
     @app.before_request
     def _bind_request_meta() -> None:
+        # remote_addr is the peer, or with TRUSTED_PROXY_HOPS the address the trusted proxies saw
+        # (ProxyFix); a client's own X-Forwarded-For entries are never believed.
         meta = context.RequestMeta(
             correlation_id=context.clean_correlation_id(request.headers.get("X-Correlation-ID")),
             request_id=str(uuid.uuid4()),
-            client_ip=(request.access_route[0] if request.access_route else request.remote_addr),
-            user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+            client_ip=context.clean_ip(request.remote_addr),
+            user_agent=context.bounded(request.headers.get("User-Agent"), context.MAX_USER_AGENT),
         )
         g.meta_token = context.set_meta(meta)
         g.started = time.perf_counter()
+        _refuse_unstorable_url()
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -72,7 +105,9 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         origin = request.headers.get("Origin")
         if origin and origin in rt.settings.cors_origins:
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, If-Match, X-Correlation-ID"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, If-Match, X-Correlation-ID, Idempotency-Key"
+            )
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "ETag, X-Correlation-ID"
             response.headers["Vary"] = "Origin"
@@ -89,18 +124,34 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
             context.reset_meta(token)
 
 
+def _refuse_unstorable_url() -> None:
+    """Path ids and query values reach SQL: refuse NUL characters there once, for every route."""
+    from shared.requests import storable
+
+    if not storable(request.path):
+        raise ProblemError("The path contains a NUL character.", title="Bad request")
+    for key, value in request.args.items(multi=True):
+        if not (storable(key) and storable(value)):
+            raise ValidationFailed(
+                "Query parameters must not contain NUL characters.",
+                errors={key[:100] if storable(key) else "query": "contains a NUL character"},
+            )
+
+
 def _install_probes(app: Flask, rt: Runtime) -> None:
     @app.get("/health")
     def health() -> ResponseReturnValue:
-        """Report liveness: the process answers."""
-        return jsonify(status="ok")
+        """Report liveness (the process answers), with the broker's reachability as a detail."""
+        if rt.settings.transport == "local":
+            return jsonify(status="ok")
+        return jsonify(
+            status="ok", broker={"transport": rt.settings.transport, "reachable": rt.metrics.broker_probe.reachable()}
+        )
 
     @app.get("/ready")
     def ready() -> ResponseReturnValue:
-        """Report readiness: the database answers, and the broker when one is configured."""
+        """Report readiness: the database answers. A broker outage is not one: the outbox keeps serving."""
         checks = {"database": rt.database_ready()}
-        if rt.settings.transport != "local":
-            checks[rt.settings.transport] = rt.transport.healthy()
         if any(c.loop.running for c in rt.consumers):
             checks["consumers"] = rt.consumers_ready()
         ok = all(checks.values())

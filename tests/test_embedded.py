@@ -69,7 +69,7 @@ def test_a_failing_consumer_retries_the_event_without_holding_up_the_relay(tmp_p
 
     rt.pipeline.subscribe("flaky", ("tasks.events",), flaky)
     client = app.test_client()
-    signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "password123"}).json
+    signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "embedded pass 42"}).json
     client.post(
         f"/api/{signup['user_id']}/tasks", json={"title": "t"}, headers={"Authorization": f"Bearer {signup['token']}"}
     )

@@ -8,7 +8,17 @@ import sqlalchemy as sa
 from shared.db import downgrade, make_engine, migrate
 from tests.support.pg import create_database, drop_database
 
-TABLES = {"users", "tasks", "reminders", "outbox", "event_log", "preferences", "webhook_endpoints", "deliveries"}
+TABLES = {
+    "users",
+    "tasks",
+    "reminders",
+    "outbox",
+    "event_log",
+    "preferences",
+    "webhook_endpoints",
+    "deliveries",
+    "idempotency_keys",
+}
 
 
 def schema(url: str) -> tuple[set[str], set[str]]:

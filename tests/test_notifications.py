@@ -9,6 +9,9 @@ import hashlib
 import hmac
 import http.server
 import json
+import pathlib
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -31,7 +34,7 @@ UTC = dt.UTC
 class Receiver:
     """A real HTTP server on loopback that records requests and answers from a script."""
 
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), host="127.0.0.1", port=0, tls=None):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
         receiver = self
@@ -47,8 +50,13 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self.server.server_port}/hook"
+        if tls is not None:  # (certfile, keyfile)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://{host}:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -287,3 +295,125 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
         assert "<strong>Reminder:</strong> Renew passport" in parts["text/html"]
     finally:
         controller.stop()
+
+
+def _self_signed(tmp_path, name: str) -> tuple[str, str]:
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return str(cert), str(key)
+
+
+def _pretend_public(monkeypatch, name: str, address: str) -> None:
+    """Resolve `name` to `address` (a loopback alias) and let the SSRF check treat it as public."""
+    import socket
+
+    from functions.notifications import ssrf
+
+    real_getaddrinfo, real_is_public = socket.getaddrinfo, ssrf.is_public
+
+    def resolve(host, port, *args, **kwargs):
+        if host == name:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(ssrf, "is_public", lambda a: str(a) == address or real_is_public(a))
+
+
+def test_a_pinned_https_delivery_keeps_sni_and_checks_the_certificate_against_the_host_name(
+    settings, serve, monkeypatch, tmp_path
+):
+    import certifi
+
+    right, wrong = _self_signed(tmp_path, "hooks.tls.test"), _self_signed(tmp_path, "someone-else.test")
+    bundle = tmp_path / "trusted.pem"
+    bundle.write_text(pathlib.Path(right[0]).read_text() + pathlib.Path(wrong[0]).read_text())
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))  # trust only this test's certificates
+    good, impostor = Receiver(host="127.0.0.2", tls=right), Receiver(host="127.0.0.3", tls=wrong)
+    try:
+        _pretend_public(monkeypatch, "hooks.tls.test", "127.0.0.2")
+        server = serve(combined_app(with_(settings, run_background_workers=False)))
+        app = Client(server.url).signup()
+        app.rt = server.app.extensions["taskflow"]
+        url = f"https://hooks.tls.test:{good.server.server_port}/hook"
+        assert app.request("POST", "/api/{me}/webhooks", json={"url": url, "events": ["reminder.triggered"]}).ok
+        fire_a_reminder(app)
+        assert deliver_due(app.rt)["succeeded"] == 1 and len(good.requests) == 1
+
+        _pretend_public(monkeypatch, "hooks.tls.test", "127.0.0.3")  # now answered by a certificate for another name
+        url = f"https://hooks.tls.test:{impostor.server.server_port}/hook"
+        assert app.request("POST", "/api/{me}/webhooks", json={"url": url, "events": ["reminder.triggered"]}).ok
+        fire_a_reminder(app, title="second")
+        deliver_due(app.rt)
+        assert impostor.requests == [], "the certificate's name is still checked"
+    finally:
+        good.close()
+        impostor.close()
+
+
+def test_delivery_connects_to_the_address_it_checked_not_a_rebound_one(settings, serve, monkeypatch):
+    """DNS rebinding: the name answers a "public" address to the check and an internal one after.
+
+    Both addresses are loopback receivers run by this test: 127.0.0.2 stands in for the public
+    one (the check is told to accept it), 127.0.0.1 for the internal service under attack.
+    """
+    import socket
+
+    from functions.notifications import ssrf
+
+    internal = Receiver()
+    port = internal.server.server_port
+    public = Receiver(host="127.0.0.2", port=port)
+    try:
+        server = serve(combined_app(with_(settings, run_background_workers=False, webhook_retry_base_seconds=1)))
+        app = Client(server.url).signup()
+        app.rt = server.app.extensions["taskflow"]
+        real_getaddrinfo, answers = socket.getaddrinfo, []
+
+        def rebinding(host, *args, **kwargs):
+            if host != "hooks.rebind.test":
+                return real_getaddrinfo(host, *args, **kwargs)
+            address = "127.0.0.2" if len(answers) % 2 == 0 else "127.0.0.1"  # check, then "connect"
+            answers.append(address)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        real_is_public = ssrf.is_public
+        monkeypatch.setattr(ssrf, "is_public", lambda a: str(a) == "127.0.0.2" or real_is_public(a))
+        hook = app.request(
+            "POST",
+            "/api/{me}/webhooks",
+            json={"url": f"http://hooks.rebind.test:{port}/hook", "events": ["reminder.triggered"]},
+        )
+        assert hook.status_code == 201, hook.text
+        answers.clear()
+        fire_a_reminder(app)
+        assert deliver_due(app.rt)["succeeded"] == 1
+        assert internal.requests == [], "the rebound (internal) address was contacted"
+        [req] = public.requests
+        assert req["headers"]["Host"] == f"hooks.rebind.test:{port}"
+    finally:
+        public.close()
+        internal.close()

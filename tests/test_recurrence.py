@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import zoneinfo
 
 import grpc
@@ -402,3 +403,22 @@ def test_combined_app_timer_spawns_when_the_occurrence_comes(settings, serve, ma
     wait_until(lambda: instances(rt, sid), timeout=10, message="the timer to spawn the instance")
     spawned_at = instances(rt, sid)[0].created_at
     assert start <= spawned_at <= start + dt.timedelta(seconds=1)
+
+
+def test_toggling_completion_of_one_instance_spawns_its_successor_once(api):
+    series = make_series(api, "FREQ=DAILY;INTERVAL=3", dtstart="2026-02-01T07:00:00Z", repeat_from="completion")
+    sid = series["id"]
+    with api.rt.sessions.begin() as s:
+        s.execute(sa.update(Task).where(Task.id == sid).values(next_occurrence=dt.datetime(2026, 2, 1, 7, tzinfo=UTC)))
+    assert spawn_due(api.rt, now=dt.datetime(2026, 2, 1, 7, tzinfo=UTC)) == 1
+    first = instances(api.rt, sid)[0]
+    for completed in (True, False, True, False, True):
+        resp = api.request("PATCH", f"/api/{{me}}/tasks/{first.id}/complete", json={"completed": completed})
+        assert resp.status_code == 200, resp.text
+        time.sleep(1.1)  # each completion is a different second, so a naive spawn would not collide
+    made = instances(api.rt, sid)
+    assert len(made) == 2, [m.due_date for m in made]
+    assert len(event_types(api.rt, "recurring.spawned")) == 2
+    second = made[1]
+    assert api.request("PATCH", f"/api/{{me}}/tasks/{second.id}/complete").status_code == 200
+    assert len(instances(api.rt, sid)) == 3, "completing the successor spawns the next one"

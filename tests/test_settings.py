@@ -74,3 +74,62 @@ def test_production_on_sqlite_warns_loudly():
     finally:
         logging.getLogger("shared.runtime").removeHandler(handler)
     assert any("PRODUCTION IS RUNNING ON SQLITE" in r.getMessage() for r in records)
+
+
+def _knative_secret_env() -> dict[str, str]:
+    """The environment a pod gets from knative/base/secrets.yaml applied unchanged."""
+    import pathlib
+
+    import yaml
+
+    docs = {
+        d["metadata"]["name"]: d["stringData"]
+        for d in yaml.safe_load_all((pathlib.Path(__file__).parents[1] / "knative/base/secrets.yaml").read_text())
+    }
+    main = docs["taskflow-secrets"]
+    return {
+        "DATABASE_URL": main["DATABASE_URL"],
+        "JWT_SECRET": main["JWT_SECRET"],
+        "KAFKA_BOOTSTRAP_SERVERS": main["KAFKA_BROKERS"],
+        "KAFKA_SASL_USERNAME": main["KAFKA_SASL_USERNAME"],
+        "KAFKA_SASL_PASSWORD": main["KAFKA_SASL_PASSWORD"],
+        "APP_API_TOKEN": docs["taskflow-app-token"]["token"],
+        "DAPR_API_TOKEN": docs["taskflow-dapr-api-token"]["token"],
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
+        "APP_API_TOKEN",
+        "DAPR_API_TOKEN",
+    ],
+)
+def test_each_placeholder_secret_from_the_knative_template_is_refused_at_start_up(name):
+    real = {
+        "ENVIRONMENT": "production",
+        "USE_DAPR": "true",
+        "JWT_SECRET": "r" * 40,
+        "APP_API_TOKEN": "a-real-token",
+        "DATABASE_URL": "postgresql://taskflow:s3cret@db:5432/taskflow",
+    }
+    placeholder = _knative_secret_env()[name]
+    assert len(placeholder) >= 8
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**real, name: placeholder})
+    Settings.from_env(real)
+
+
+def test_the_render_blueprint_generates_the_app_token():
+    import pathlib
+
+    import yaml
+
+    render = yaml.safe_load((pathlib.Path(__file__).parents[1] / "render/render.yaml").read_text())
+    env = {e["key"]: e for e in render["services"][0]["envVars"]}
+    assert env["APP_API_TOKEN"] == {"key": "APP_API_TOKEN", "generateValue": True}

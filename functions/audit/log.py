@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import sqlite
 
+from shared import context
 from shared.db import utcnow
 from shared.events import Event
 from shared.models import EventLog
 
 
-def audit_row(event: Event) -> dict[str, Any]:
+def audit_row(event: Event) -> dict:
     meta = event.metadata or {}
     return {
         "event_id": event.event_id,
@@ -24,10 +24,10 @@ def audit_row(event: Event) -> dict[str, Any]:
         "user_id": event.user_id,
         "aggregate_id": event.aggregate_id,
         "timestamp": event.timestamp,
-        "correlation_id": event.correlation_id,
-        "request_id": meta.get("request_id"),
-        "client_ip": meta.get("client_ip"),
-        "user_agent": meta.get("user_agent"),
+        "correlation_id": context.bounded(event.correlation_id, 128),
+        "request_id": context.bounded(meta.get("request_id"), context.MAX_REQUEST_ID),
+        "client_ip": context.clean_ip(meta.get("client_ip")),
+        "user_agent": context.bounded(meta.get("user_agent"), context.MAX_USER_AGENT),
         "data": event.data,
         "version": event.version,
         "recorded_at": utcnow(),
@@ -49,8 +49,8 @@ _COLUMNS = (
     "version",
     "recorded_at",
 )
-# Built once from the constant column list above; values are always bound parameters.
 _PG_INSERT = (
+    # Built once from the constant column names above; every value is a bound parameter.
     f"INSERT INTO event_log ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "  # noqa: S608
     "ON CONFLICT (event_id) DO NOTHING"
 )
@@ -80,14 +80,14 @@ def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
         row = audit_row(event)
         row["data"] = Jsonb(row["data"])
         rows.append(tuple(row[c] for c in _COLUMNS))
-    dbapi: Any = session.connection().connection.driver_connection  # the psycopg connection (executemany)
+    dbapi = session.connection().connection.driver_connection
     with dbapi.cursor() as cursor:
         cursor.executemany(_PG_INSERT, rows)
-        return int(max(cursor.rowcount, 0))
+        return max(cursor.rowcount, 0)
 
 
 def purge_older_than(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
     """Delete one bounded batch of events older than `cutoff`; return how many went."""
     oldest = sa.select(EventLog.id).where(EventLog.timestamp < cutoff).order_by(EventLog.id).limit(batch_size)
-    result = cast("sa.CursorResult[Any]", session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest))))
+    result = session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest)))
     return result.rowcount or 0

@@ -14,7 +14,9 @@ import urllib.parse
 from email.message import EmailMessage
 from typing import Any
 
+import certifi
 import requests
+import urllib3
 
 from shared.settings import Settings
 from shared.timeutil import zone
@@ -33,8 +35,15 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def post_webhook(url: str, secret: str, msg_id: str, payload: dict[str, Any]) -> int:
-    """POST the payload; return the HTTP status (raises requests exceptions on network errors)."""
+def post_webhook(
+    url: str, secret: str, msg_id: str, payload: dict[str, Any], addresses: list[str] | None = None
+) -> int:
+    """POST the payload; return the HTTP status (raises OSError/requests exceptions on network errors).
+
+    With `addresses` (those the SSRF check approved) the connection goes to one of them, with
+    the URL's host in the Host header and for TLS in SNI and certificate checks: the host
+    name is never resolved again.
+    """
     body = json.dumps(payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {
@@ -44,8 +53,49 @@ def post_webhook(url: str, secret: str, msg_id: str, payload: dict[str, Any]) ->
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secret, msg_id, timestamp, body),
     }
-    response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
-    return response.status_code
+    if not addresses:
+        response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
+        return response.status_code
+    return _post_pinned(url, addresses, body, headers)
+
+
+def _post_pinned(url: str, addresses: list[str], body: bytes, headers: dict[str, str]) -> int:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    timeout = urllib3.Timeout(connect=TIMEOUT[0], read=TIMEOUT[1])
+    last_error: Exception | None = None
+    for address in addresses:
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                address,
+                port,
+                timeout=timeout,
+                retries=False,
+                server_hostname=parts.hostname,
+                assert_hostname=parts.hostname,
+                ssl_context=ssl.create_default_context(cafile=certifi.where()),
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+        try:
+            with pool:
+                response = pool.urlopen(
+                    "POST",
+                    path,
+                    body=body,
+                    headers={**headers, "Host": parts.netloc},
+                    redirect=False,
+                    preload_content=True,
+                )
+                return response.status
+        except urllib3.exceptions.NewConnectionError as exc:
+            last_error = exc  # this address refuses: try the next approved one
+        except urllib3.exceptions.HTTPError as exc:
+            raise ConnectionError(f"webhook request to {address} failed: {exc}") from None
+    raise ConnectionError(f"could not connect to any approved address: {last_error}")
 
 
 def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: str) -> EmailMessage:
@@ -78,10 +128,7 @@ def send_email(settings: Settings, message: EmailMessage) -> None:
     if not settings.smtp_url:
         raise RuntimeError("SMTP_URL is not set")
     url = urllib.parse.urlsplit(settings.smtp_url)
-    if not url.hostname:
-        raise RuntimeError("SMTP_URL has no host")
     query = urllib.parse.parse_qs(url.query)
-    client: smtplib.SMTP
     if url.scheme == "smtps":
         client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())
     else:

@@ -6,20 +6,17 @@ import datetime as dt
 import logging
 import random
 import uuid
-from typing import Any
 
 import requests
 import sqlalchemy as sa
-from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from functions.notifications import channels
-from functions.notifications.ssrf import check_url
+from functions.notifications.ssrf import resolve_public
 from shared.db import utcnow
 from shared.events import Event
 from shared.models import Delivery, Preferences, User, WebhookEndpoint
 from shared.runtime import Runtime
-from shared.settings import Settings
 from shared.timeutil import BadValue
 
 log = logging.getLogger(__name__)
@@ -66,7 +63,7 @@ def enqueue(rt: Runtime, events: list[Event]) -> int:
     return len(rows)
 
 
-def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict[str, Any]:
+def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict:
     return {
         "id": str(uuid.uuid4()),
         "channel": channel,
@@ -82,7 +79,7 @@ def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict[str,
     }
 
 
-def backoff(settings: Settings, attempts: int) -> dt.timedelta:
+def backoff(settings, attempts: int) -> dt.timedelta:
     """Exponential backoff with ±20 % jitter: base, 2×base, 4×base … capped at 12 h."""
     seconds = settings.webhook_retry_base_seconds * 2 ** (attempts - 1)
     return min(MAX_BACKOFF, dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2)))  # noqa: S311 (jitter, not a secret)
@@ -109,7 +106,7 @@ def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 1
         now = None
 
 
-def attempt(rt: Runtime, session: orm.Session, delivery: Delivery) -> str:
+def attempt(rt: Runtime, session, delivery: Delivery) -> str:
     """One attempt at one delivery; returns succeeded | retrying | dead."""
     delivery.attempts += 1
     endpoint = session.get(WebhookEndpoint, delivery.target_id) if delivery.channel == "webhook" else None
@@ -117,15 +114,16 @@ def attempt(rt: Runtime, session: orm.Session, delivery: Delivery) -> str:
         if delivery.channel == "webhook":
             if endpoint is None or not endpoint.enabled:
                 raise PermissionError("endpoint deleted or disabled")
-            check_url(endpoint.url, rt.settings.webhook_allow_private)  # again: DNS answers change
-            status = channels.post_webhook(endpoint.url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload)
+            # Checked again (DNS answers change), and the connection goes to what was checked.
+            url, addresses = resolve_public(endpoint.url, rt.settings.webhook_allow_private)
+            status = channels.post_webhook(
+                url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload, addresses
+            )
             delivery.last_status = status
             if not 200 <= status < 300:
                 raise RuntimeError(f"receiver answered {status}")
         else:
             user = session.get(User, delivery.target_id)
-            if user is None:  # deleted since the reminder fired: nobody to write to
-                raise RuntimeError("the user no longer exists")
             prefs = session.get(Preferences, delivery.target_id)
             message = channels.reminder_email(
                 rt.settings, user.email, delivery.payload, prefs.timezone if prefs else "UTC"

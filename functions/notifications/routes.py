@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
-from flask.typing import ResponseReturnValue
-from sqlalchemy import orm
 
 from functions.notifications.channels import new_secret
 from functions.notifications.deliveries import attempt
@@ -17,6 +14,7 @@ from shared import requests as v
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.events import TOPIC_OF, Event
+from shared.idempotency import idempotent
 from shared.models import Delivery, Preferences, WebhookEndpoint
 from shared.timeutil import BadValue, parse_timezone, rfc3339
 from shared.web import require_path_user, runtime
@@ -26,19 +24,21 @@ bp.before_request(require_path_user)
 MAX_ENDPOINTS = 20
 
 
-def _events(value: Any) -> list[str]:
+def _events(value) -> list[str]:
     if value is None:
         return ["*"]
     if not isinstance(value, list) or not value or len(value) > 20:
         raise BadValue('must be a non-empty list of event types (or ["*"])')
     for item in value:
+        if not isinstance(item, str):
+            raise BadValue("must be a list of event type names")
         if item != "*" and item not in TOPIC_OF:
             raise BadValue(f"unknown event type {str(item)[:60]!r}")
     return sorted(set(value))
 
 
-def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict[str, Any]:
-    view: dict[str, Any] = {
+def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
+    view = {
         "id": e.id,
         "url": e.url,
         "events": e.events,
@@ -51,7 +51,7 @@ def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict[str, Any]:
     return view
 
 
-def delivery_view(d: Delivery) -> dict[str, Any]:
+def delivery_view(d: Delivery) -> dict:
     return {
         "id": d.id,
         "event_id": d.event_id,
@@ -66,7 +66,7 @@ def delivery_view(d: Delivery) -> dict[str, Any]:
     }
 
 
-def _endpoint(session: orm.Session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
+def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
     e = session.scalars(
         sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.user_id == user_id)
     ).one_or_none()
@@ -76,7 +76,8 @@ def _endpoint(session: orm.Session, user_id: str, endpoint_id: str) -> WebhookEn
 
 
 @bp.post("/webhooks")
-def create_webhook(user_id: str) -> ResponseReturnValue:
+@idempotent
+def create_webhook(user_id: str):
     """Register an endpoint; the signing secret is in this response only."""
     body = v.json_body({"url", "events"})
     rt = runtime()
@@ -88,7 +89,7 @@ def create_webhook(user_id: str) -> ResponseReturnValue:
         count = uow.session.scalar(
             sa.select(sa.func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
         )
-        if (count or 0) >= MAX_ENDPOINTS:
+        if count >= MAX_ENDPOINTS:
             raise ValidationFailed(f"At most {MAX_ENDPOINTS} webhooks per user.", errors={"url": "too many"})
         endpoint = WebhookEndpoint(
             id=str(uuid.uuid4()),
@@ -106,7 +107,7 @@ def create_webhook(user_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/webhooks")
-def list_webhooks(user_id: str) -> ResponseReturnValue:
+def list_webhooks(user_id: str):
     """List the user's endpoints (secrets are never shown again)."""
     with runtime().uow() as uow:
         rows = uow.session.scalars(
@@ -116,7 +117,7 @@ def list_webhooks(user_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/webhooks/<endpoint_id>")
-def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
+def delete_webhook(user_id: str, endpoint_id: str):
     """Remove an endpoint (pending deliveries to it are dropped)."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -127,7 +128,7 @@ def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
-def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
+def test_webhook(user_id: str, endpoint_id: str):
     """Send a signed `webhook.ping` now and report how it went."""
     rt = runtime()
     with rt.uow() as uow:
@@ -155,7 +156,7 @@ def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")
-def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
+def list_deliveries(user_id: str, endpoint_id: str):
     """The delivery log of an endpoint, newest first."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -166,7 +167,7 @@ def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 
 @bp.put("/preferences")
-def put_preferences(user_id: str) -> ResponseReturnValue:
+def put_preferences(user_id: str):
     """Turn reminder emails on or off and set the timezone they use."""
     body = v.json_body({"email_reminders", "timezone"})
     errors = v.FieldErrors()
@@ -188,7 +189,7 @@ def put_preferences(user_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/preferences")
-def get_preferences(user_id: str) -> ResponseReturnValue:
+def get_preferences(user_id: str):
     """The user's notification preferences."""
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id)
@@ -197,7 +198,7 @@ def get_preferences(user_id: str) -> ResponseReturnValue:
         )
 
 
-def _op(summary: str, status: str = "200") -> dict[str, Any]:
+def _op(summary: str, status: str = "200") -> dict:
     return {
         "summary": summary,
         "responses": {status: {"description": "Success"}, "4XX": {"description": "Problem details"}},

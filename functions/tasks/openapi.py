@@ -25,6 +25,7 @@ _TASK_INPUT = {
 }
 _TASK = {
     "type": "object",
+    "required": ["id", "user_id", "title", "completed", "version"],
     "properties": {
         "id": {"type": "string"},
         "user_id": {"type": "string"},
@@ -151,10 +152,10 @@ def _ref(name: str) -> dict[str, str]:
 def _op(
     summary: str,
     *,
-    body: dict[str, Any] | None = None,
-    ok: tuple[str, dict[str, Any] | None] = ("200", None),
+    body: dict | None = None,
+    ok: tuple[str, dict | None] = ("200", None),
     auth: bool = True,
-    params: list[dict[str, Any]] | None = None,
+    params: list[dict] | None = None,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -165,6 +166,10 @@ def _op(
             },
             "4XX": {
                 "description": "Problem details",
+                "content": {"application/problem+json": {"schema": _ref("Problem")}},
+            },
+            "503": {
+                "description": "The database is unavailable (Retry-After says when to try again)",
                 "content": {"application/problem+json": {"schema": _ref("Problem")}},
             },
         },
@@ -178,28 +183,46 @@ def _op(
     return op
 
 
-def _q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _also(op: dict[str, Any], status: str, schema: dict) -> dict[str, Any]:
+    """Document a second success status of an operation."""
+    op["responses"][status] = {"description": "Success", "content": {"application/json": {"schema": schema}}}
+    return op
+
+
+def _q(name: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 _USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry-safe create: the same key and body replay the first response",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
 
 
-def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
     """Return the OpenAPI document; other functions may add their paths."""
     task_list = {
         "type": "object",
         "properties": {"items": {"type": "array", "items": _ref("Task")}, "next_cursor": {"type": ["string", "null"]}},
     }
     token = {"type": "object", "properties": {"user_id": {"type": "string"}, "token": {"type": "string"}}}
-    paths: dict[str, dict[str, Any]] = {
+    paths: dict[str, dict] = {
         "/api/auth/register": {"post": _op("Create an account", body=_CREDENTIALS, ok=("201", token), auth=False)},
         "/api/auth/login": {"post": _op("Sign in", body=_CREDENTIALS, ok=("200", token), auth=False)},
         "/api/{user_id}/tasks": {
             "parameters": [_USER],
-            "post": _op("Create a task", body={**_TASK_INPUT, "required": ["title"]}, ok=("201", _ref("Task"))),
+            "post": _op(
+                "Create a task",
+                body={**_TASK_INPUT, "required": ["title"]},
+                ok=("201", _ref("Task")),
+                params=[_IDEMPOTENCY_KEY],
+            ),
             "get": _op(
                 "List tasks (newest first)",
                 ok=("200", task_list),
@@ -273,10 +296,15 @@ def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str
         },
         "/api/{user_id}/tasks/{task_id}/reminders": {
             "parameters": [_USER, _TASK_ID],
-            "post": _op(
-                "Add a reminder (the same time twice answers 200 with the existing one)",
-                body=_REMINDER_INPUT,
-                ok=("201", _REMINDER),
+            "post": _also(
+                _op(
+                    "Add a reminder (the same time twice answers 200 with the existing one)",
+                    body=_REMINDER_INPUT,
+                    ok=("201", _REMINDER),
+                    params=[_IDEMPOTENCY_KEY],
+                ),
+                "200",
+                _REMINDER,
             ),
             "get": _op(
                 "List a task's reminders",
@@ -344,7 +372,12 @@ def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str
                     {
                         "oneOf": [
                             _ref("Task"),
-                            {"type": "object", "properties": {"deleted": {"const": True}, "task": _ref("Task")}},
+                            {
+                                "type": "object",
+                                "required": ["deleted", "task"],
+                                "additionalProperties": False,
+                                "properties": {"deleted": {"const": True}, "task": _ref("Task")},
+                            },
                         ]
                     },
                 ),
@@ -365,7 +398,7 @@ def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str
             },
         },
         "/health": {"get": _op("Liveness", auth=False)},
-        "/ready": {"get": _op("Readiness: database and broker", auth=False)},
+        "/ready": {"get": _op("Readiness: the database (a broker outage is reported by /health)", auth=False)},
         "/metrics": {"get": _op("Prometheus metrics", auth=False)},
         "/openapi.json": {"get": _op("This document", auth=False)},
     }

@@ -1,54 +1,82 @@
-"""Register and sign in: POST /api/auth/register and /api/auth/login."""
+"""Register and sign in: POST /api/auth/register and /api/auth/login (throttled: functions.tasks.throttle)."""
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
-from flask.typing import ResponseReturnValue
 
 from functions.tasks import validation as v
-from shared.auth import hash_password, issue_token, verify_password
-from shared.errors import Conflict, Unauthorized
+from shared.auth import hash_password, issue_token, needs_rehash, verify_password
+from shared.errors import Unauthorized
 from shared.models import User
 from shared.web import runtime
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
-def _credentials() -> tuple[str, str]:
+def _credentials(*, new_account: bool) -> tuple[str, str]:
     body = v.json_body({"email", "password"})
     errors = v.FieldErrors()
     email = errors.check("email", v.email, body.get("email"))
-    password = errors.check("password", v.password, body.get("password"))
+    if new_account:
+        password = errors.check("password", v.new_password, body.get("password"), body.get("email"))
+    else:
+        password = errors.check("password", v.password, body.get("password"))
     errors.raise_if_any()
     return email, password
 
 
+def _find(session, email: str) -> User | None:
+    return session.scalars(sa.select(User).where(User.email == email)).one_or_none()
+
+
 @bp.post("/register")
-def register() -> ResponseReturnValue:
-    """Create an account and return a token for it."""
-    email, password = _credentials()
+def register():
+    """Create an account and return a token for it; an existing email is not revealed.
+
+    Every answer is 201 {user_id, token} after one argon2 run. For an email already registered
+    the password is checked instead of hashed: the owner gets their own token (as a login
+    would), anyone else a token for no account, which owns nothing and can store nothing.
+    """
+    email, password = _credentials(new_account=True)
     rt = runtime()
     with rt.uow() as uow:
-        if uow.session.scalar(sa.select(User.id).where(User.email == email)):
-            raise Conflict("An account with this email already exists.")
-        user = User(email=email, password_hash=hash_password(password))
-        uow.session.add(user)
-        try:
-            uow.commit()
-        except sa.exc.IntegrityError:
-            raise Conflict("An account with this email already exists.") from None
-        return jsonify(user_id=user.id, token=issue_token(rt.settings, user.id)), 201
+        existing = _find(uow.session, email)
+        if existing is None:
+            user = User(email=email, password_hash=hash_password(password))
+            uow.session.add(user)
+            try:
+                uow.commit()
+                return jsonify(user_id=user.id, token=issue_token(rt.settings, user.id)), 201
+            except sa.exc.IntegrityError:  # registered concurrently: answer like any existing email
+                uow.session.rollback()
+                existing = _find(uow.session, email)
+                if existing is None:
+                    raise
+                return _existing_account(existing, password, check=False)
+        return _existing_account(existing, password)
+
+
+def _existing_account(user: User, password: str, check: bool = True):
+    settings = runtime().settings
+    if check and verify_password(user.password_hash, password):
+        return jsonify(user_id=user.id, token=issue_token(settings, user.id)), 201
+    nobody = str(uuid.uuid4())
+    return jsonify(user_id=nobody, token=issue_token(settings, nobody)), 201
 
 
 @bp.post("/login")
-def login() -> ResponseReturnValue:
+def login():
     """Check a password and return a fresh token."""
-    email, password = _credentials()
+    email, password = _credentials(new_account=False)
     rt = runtime()
     with rt.uow() as uow:
-        user = uow.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
-    # verify_password runs even without a user (same time either way); `user is None` is for the type checker.
-    if not verify_password(user.password_hash if user else None, password) or user is None:
-        raise Unauthorized("Wrong email or password.")
+        user = _find(uow.session, email)
+        if not verify_password(user.password_hash if user else None, password):
+            raise Unauthorized("Wrong email or password.")
+        if needs_rehash(user.password_hash):  # made with older argon2 parameters: upgrade it now
+            user.password_hash = hash_password(password)
+            uow.commit()
     return jsonify(user_id=user.id, token=issue_token(rt.settings, user.id))

@@ -52,9 +52,12 @@ def _event_type(value: str) -> str:
 
 def _cursor(value: str) -> int:
     try:
-        return int(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
+        row_id = int(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
         raise BadValue("is not a cursor this API issued") from None
+    if not 0 <= row_id < 2**63:  # a bigint column: anything else overflows the query
+        raise BadValue("is not a cursor this API issued")
+    return row_id
 
 
 def _encode_cursor(row_id: int) -> str:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
-from flask.typing import ResponseReturnValue
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
 from functions.tasks.routes_tasks import check_if_match
 from shared.db import utcnow
-from shared.models import Task
+from shared.idempotency import idempotent
 from shared.recurrence import parse_rule
 from shared.snapshots import reminder_view
 from shared.timeutil import parse_datetime, parse_timezone, rfc3339
@@ -21,7 +18,7 @@ bp = Blueprint("schedules", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 
 
-def series_view(task: Task) -> dict[str, Any]:
+def series_view(task) -> dict:
     return {
         "id": task.id,
         "title": task.title,
@@ -33,7 +30,7 @@ def series_view(task: Task) -> dict[str, Any]:
 
 
 @bp.post("/tasks/<task_id>/recurrence")
-def set_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
+def set_recurrence(user_id: str, task_id: str):
     """Make a task recur (RFC 5545 RRULE in its IANA timezone)."""
     body = v.json_body({"recurrence_rule", "timezone", "dtstart", "repeat_from"})
     rt = runtime()
@@ -49,7 +46,7 @@ def set_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/tasks/<task_id>/recurrence")
-def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
+def clear_recurrence(user_id: str, task_id: str):
     """Stop a task recurring (instances already spawned stay)."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -59,14 +56,14 @@ def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/tasks/recurring")
-def list_recurring(user_id: str) -> ResponseReturnValue:
+def list_recurring(user_id: str):
     """List the user's recurring series with their next occurrence."""
     with runtime().uow() as uow:
         return jsonify(items=[series_view(t) for t in schedules.list_series(uow.session, user_id)])
 
 
 @bp.post("/recurrence/preview")
-def preview(user_id: str) -> ResponseReturnValue:
+def preview(user_id: str):
     """Expand any valid rule: the occurrences at or after `after` (default now), at most `count`."""
     body = v.json_body({"recurrence_rule", "dtstart", "timezone", "count", "after"})
     errors = v.FieldErrors()
@@ -84,7 +81,8 @@ def preview(user_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/tasks/<task_id>/reminders")
-def add_reminder(user_id: str, task_id: str) -> ResponseReturnValue:
+@idempotent
+def add_reminder(user_id: str, task_id: str):
     """Add a reminder at a time or some minutes before the due date (same time twice: 200)."""
     body = v.json_body({"remind_at", "minutes_before"})
     rt = runtime()
@@ -102,15 +100,15 @@ def add_reminder(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/tasks/<task_id>/reminders")
-def list_reminders(user_id: str, task_id: str) -> ResponseReturnValue:
+def list_reminders(user_id: str, task_id: str):
     """List a task's reminders, soonest first."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id)
         return jsonify(items=[reminder_view(r, task.timezone) for r in task.reminders])
 
 
-@bp.delete("/reminders/<reminder_id>")
-def delete_reminder(user_id: str, reminder_id: str) -> ResponseReturnValue:
+@bp.delete("/reminders/<id:reminder_id>")
+def delete_reminder(user_id: str, reminder_id: str):
     """Remove a reminder."""
     with runtime().uow() as uow:
         uow.session.delete(schedules.get_reminder(uow.session, user_id, reminder_id))
@@ -119,7 +117,7 @@ def delete_reminder(user_id: str, reminder_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/reminders/pending")
-def pending(user_id: str) -> ResponseReturnValue:
+def pending(user_id: str):
     """List reminders still to fire, soonest first, with their task's title."""
     with runtime().uow() as uow:
         rows = schedules.pending_reminders(uow.session, user_id)

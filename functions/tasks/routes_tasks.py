@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
-from flask.typing import ResponseReturnValue
 
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
 from shared import events
 from shared.db import utcnow
 from shared.errors import PreconditionFailed, Unauthorized
-from shared.models import Task
+from shared.idempotency import idempotent
 from shared.outbox import insert_with_event
-from shared.recurrence import Rule
 from shared.web import require_path_user, runtime
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
@@ -24,14 +20,14 @@ bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 
 
-def task_response(task: Task, status: int = 200) -> Response:
+def task_response(task, status: int = 200) -> Response:
     response = jsonify(service.snapshot(task))
     response.status_code = status
     response.set_etag(str(task.version))
     return response
 
 
-def check_if_match(task: Task) -> None:
+def check_if_match(task) -> None:
     """Refuse a write based on a stale version (If-Match, 412)."""
     if "If-Match" in request.headers:
         if not (request.if_match.star_tag or request.if_match.contains(str(task.version))):
@@ -42,7 +38,8 @@ def check_if_match(task: Task) -> None:
 
 
 @bp.post("/tasks")
-def create(user_id: str) -> ResponseReturnValue:
+@idempotent
+def create(user_id: str):
     """Create a task (optionally recurring, optionally with reminders)."""
     body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
     fields = v.task_fields({k: body[k] for k in v.TASK_FIELDS if k in body}, default_tz="UTC", require_title=True)
@@ -63,13 +60,12 @@ def create(user_id: str) -> ResponseReturnValue:
     return response
 
 
-def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -> Response:
+def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
     """The general create path: the task, its rule and its reminders in one transaction."""
     rt = runtime()
     now = utcnow()
     task = service.new_task(user_id, fields)
-    rule: Rule | None = None
-    repeat = "schedule"  # only read with a rule, which parse_task_rule returns with its repeat_from
+    rule = repeat = None
     if "recurrence_rule" in body:
         rule, repeat = v.parse_task_rule(
             {k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body}, task.timezone, task.due_date or now
@@ -104,7 +100,7 @@ def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -
 
 
 @bp.get("/tasks")
-def list_(user_id: str) -> ResponseReturnValue:
+def list_(user_id: str):
     """List tasks with filters and cursor pagination."""
     query = v.task_query(request.args)
     with runtime().uow() as uow:
@@ -112,8 +108,8 @@ def list_(user_id: str) -> ResponseReturnValue:
         return jsonify(items=[service.snapshot(t) for t in tasks], next_cursor=next_cursor)
 
 
-@bp.get("/tasks/<task_id>")
-def get(user_id: str, task_id: str) -> ResponseReturnValue:
+@bp.get("/tasks/<id:task_id>")
+def get(user_id: str, task_id: str):
     """Fetch one task with its ETag."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id)
@@ -121,8 +117,8 @@ def get(user_id: str, task_id: str) -> ResponseReturnValue:
         return response.make_conditional(request)
 
 
-@bp.put("/tasks/<task_id>")
-def update(user_id: str, task_id: str) -> ResponseReturnValue:
+@bp.put("/tasks/<id:task_id>")
+def update(user_id: str, task_id: str):
     """Change some fields of a task."""
     body = v.json_body(v.TASK_FIELDS)
     with runtime().uow() as uow:
@@ -134,8 +130,8 @@ def update(user_id: str, task_id: str) -> ResponseReturnValue:
         return task_response(task)
 
 
-@bp.delete("/tasks/<task_id>")
-def delete(user_id: str, task_id: str) -> ResponseReturnValue:
+@bp.delete("/tasks/<id:task_id>")
+def delete(user_id: str, task_id: str):
     """Delete a task (its reminders go with it)."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -146,7 +142,7 @@ def delete(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.patch("/tasks/<task_id>/complete")
-def complete(user_id: str, task_id: str) -> ResponseReturnValue:
+def complete(user_id: str, task_id: str):
     """Mark a task completed (default) or not completed."""
     body = v.json_body({"completed"}) if request.content_length else {}
     errors = v.FieldErrors()
@@ -161,7 +157,7 @@ def complete(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.put("/tasks/<task_id>/due-date")
-def set_due_date(user_id: str, task_id: str) -> ResponseReturnValue:
+def set_due_date(user_id: str, task_id: str):
     """Set or clear a task's due date."""
     body = v.json_body({"due_date"})
     if "due_date" not in body:

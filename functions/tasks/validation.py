@@ -5,36 +5,35 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import json
+import pathlib
 import re
-from collections.abc import Callable, Mapping
 from typing import Any
 
-# Re-exported (`X as X`) for the routes, which parse bodies through this module.
-from shared.errors import ValidationFailed as ValidationFailed
-from shared.recurrence import Rule, check_flood_guard, parse_rule
-from shared.requests import UNSET as UNSET
-from shared.requests import FieldErrors as FieldErrors
-from shared.requests import boolean as boolean
-from shared.requests import json_body as json_body
+import shared
+from shared.errors import ValidationFailed
+from shared.recurrence import check_flood_guard, parse_rule
+from shared.requests import UNSET, FieldErrors, boolean, json_body  # noqa: F401 (re-exported)
 from shared.timeutil import BadValue, parse_datetime, parse_timezone
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 10_000
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
 TAG_MAX, TAGS_MAX = 50, 20
+_ID_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 
 
 def title(value: Any) -> str:
     if not isinstance(value, str):
         raise BadValue("must be a string")
-    text = value.strip()
-    if not text:
+    value = value.strip()
+    if not value:
         raise BadValue("must not be empty")
-    if len(text) > TITLE_MAX:
+    if len(value) > TITLE_MAX:
         raise BadValue(f"must be at most {TITLE_MAX} characters")
-    return text
+    return value
 
 
 def description(value: Any) -> str | None:
@@ -50,7 +49,7 @@ def description(value: Any) -> str | None:
 def priority(value: Any) -> str:
     if value not in PRIORITIES:
         raise BadValue(f"must be one of {', '.join(PRIORITIES)}")
-    return str(value)
+    return value
 
 
 def tags(value: Any) -> list[str]:
@@ -81,6 +80,31 @@ def password(value: Any) -> str:
     if not isinstance(value, str) or not 8 <= len(value) <= 128:
         raise BadValue("must be a string of 8 to 128 characters")
     return value
+
+
+def new_password(value: Any, email_address: Any) -> str:
+    """A password for a new account: long enough, not common, not the email (NIST SP 800-63B)."""
+    value = password(value)
+    folded = value.casefold()
+    if not value.strip():
+        raise BadValue("must not be only whitespace")
+    if len(set(folded)) < 3:
+        raise BadValue("must not repeat one or two characters")
+    if folded in common_passwords() or folded.strip() in common_passwords():
+        raise BadValue("is too common; choose a longer, less guessable one")
+    if isinstance(email_address, str) and email_address:
+        address = email_address.strip().casefold()
+        local = address.split("@", 1)[0]
+        if address in folded or (len(local) >= 4 and local in folded) or "taskflow" in folded:
+            raise BadValue("must not contain your email address or the service name")
+    return value
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The blocklist shipped in shared/common_passwords.txt (no network)."""
+    text = (pathlib.Path(shared.__file__).parent / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().casefold() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 @dataclasses.dataclass
@@ -144,7 +168,7 @@ def _query_bool(value: str) -> bool:
 
 
 def _query_limit(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 200:
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= 200:
         raise BadValue("must be an integer from 1 to 200")
     return int(value)
 
@@ -165,14 +189,17 @@ def decode_cursor(value: str) -> tuple[dt.datetime, str]:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         created, task_id = json.loads(raw)
         parsed = dt.datetime.fromisoformat(created)
-        if parsed.tzinfo is None or not isinstance(task_id, str):
+        if parsed.tzinfo is None or not isinstance(task_id, str) or not _ID_RE.fullmatch(task_id):
+            raise ValueError
+        parsed = parsed.astimezone(dt.UTC)
+        if not 1900 <= parsed.year <= 9999:
             raise ValueError
         return parsed, task_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise BadValue("is not a cursor this API issued") from None
 
 
-def task_query(args: Mapping[str, str]) -> TaskQuery:
+def task_query(args) -> TaskQuery:
     """Parse the task list query string."""
     errors = FieldErrors()
     allowed = {"completed", "due_before", "due_after", "q", "tag", "priority", "limit", "cursor"}
@@ -180,7 +207,7 @@ def task_query(args: Mapping[str, str]) -> TaskQuery:
     if unknown:
         raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
 
-    def opt(name: str, fn: Callable[..., Any], *extra: Any) -> Any:
+    def opt(name, fn, *extra):
         return errors.check(name, fn, args[name], *extra) if name in args else None
 
     query = TaskQuery(
@@ -204,7 +231,7 @@ MAX_MINUTES_BEFORE = 366 * 24 * 60
 def repeat_from(value: Any) -> str:
     if value not in REPEAT_FROM:
         raise BadValue("must be 'schedule' or 'completion'")
-    return str(value)
+    return value
 
 
 def minutes_before(value: Any) -> int:
@@ -253,14 +280,14 @@ def reminder_specs(value: Any, tz_name: str) -> list[ReminderSpec]:
     return specs
 
 
-def parse_task_rule(body: dict[str, Any], task_tz: str, default_start: dt.datetime) -> tuple[Rule, str]:
+def parse_task_rule(body: dict, task_tz: str, default_start):
     """Validate {recurrence_rule, timezone?, dtstart?, repeat_from?} for a task (flood guard on)."""
     errors = FieldErrors()
     tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else task_tz
     repeat = errors.check("repeat_from", repeat_from, body.get("repeat_from", "schedule"))
     errors.raise_if_any()
 
-    def rule_with_guard() -> Rule:
+    def rule_with_guard():
         rule = parse_rule(body.get("recurrence_rule"), tz, body.get("dtstart"), default_start=default_start)
         check_flood_guard(rule)
         return rule

@@ -1,0 +1,42 @@
+"""Throttle sign-in and registration: per client IP, and failed logins per account (429 + Retry-After)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, request
+from flask_limiter import Limiter
+from werkzeug.exceptions import HTTPException
+
+from shared.requests import storable
+from shared.settings import Settings
+
+
+def client_key() -> str:
+    """The client's address (the trusted proxy's view of it when TRUSTED_PROXY_HOPS is set)."""
+    return request.remote_addr or "unknown"
+
+
+def account_key() -> str:
+    """The account a sign-in is for: the email in the body, normalised like the handler does."""
+    try:
+        body = request.get_json(silent=True)
+    except (RecursionError, HTTPException):  # the handler reports bad bodies; this only picks a key
+        body = None
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str) or not storable(email):
+        return "account:unreadable"
+    return "account:" + email.strip().lower()[:320]
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def install(app: Flask, settings: Settings, auth_blueprint: Blueprint) -> Limiter:
+    """Attach an in-memory limiter (per process) to the auth routes of this app."""
+    limiter = Limiter(client_key, app=app, storage_uri="memory://", headers_enabled=True, strategy="fixed-window")
+    # Shared limits: one counter across login and register, not one per route.
+    limiter.shared_limit(settings.auth_rate_limit, scope="auth-ip", key_func=client_key)(auth_blueprint)
+    limiter.shared_limit(settings.auth_account_limit, scope="auth-account", key_func=account_key, deduct_when=_failed)(
+        auth_blueprint
+    )
+    return limiter

@@ -1,0 +1,158 @@
+"""Accounts under abuse: throttled sign-ins, bounded argon2, no account enumeration, no weak passwords."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from functions.tasks import create_app
+from shared import auth
+from shared.models import User
+from tests.conftest import with_
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def server(settings, serve):
+    return serve(
+        create_app(
+            with_(
+                settings,
+                run_background_workers=False,
+                auth_rate_limit="8 per minute",
+                auth_account_limit="3 per minute",
+            )
+        )
+    )
+
+
+def post(client, path, **body):
+    return client.request("POST", path, auth=False, json=body)
+
+
+def assert_throttled(resp):
+    assert resp.status_code == 429, resp.text
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_failed_logins_are_throttled_per_account_even_with_the_right_password(server, make_client):
+    victim = make_client(server).signup(password=PASSWORD)
+    attacker = make_client(server)
+    for _ in range(3):
+        assert post(attacker, "/api/auth/login", email=victim.email, password="wrong guess 123").status_code == 401
+    assert_throttled(post(attacker, "/api/auth/login", email=victim.email, password=PASSWORD))
+    assert_throttled(post(attacker, "/api/auth/login", email=victim.email.upper(), password=PASSWORD))
+
+
+def test_sign_ins_are_throttled_per_client_address(server, make_client):
+    client = make_client(server)
+    answers = [
+        post(client, "/api/auth/login", email=f"{uuid.uuid4().hex}@example.com", password="wrong guess 123")
+        for _ in range(8)
+    ]
+    assert {a.status_code for a in answers} == {401}, "different accounts: only the address limit applies"
+    assert_throttled(post(client, "/api/auth/register", email="new@example.com", password="a fine password 9"))
+
+
+def test_registering_an_existing_email_looks_like_registering_a_new_one(settings, serve, make_client):
+    server = serve(create_app(with_(settings, run_background_workers=False, auth_rate_limit="1000 per minute")))
+    owner = make_client(server).signup(password=PASSWORD)
+    client = make_client(server)
+    new_times, existing_times = [], []
+    for _ in range(7):
+        started = time.perf_counter()
+        fresh = post(
+            client, "/api/auth/register", email=f"{uuid.uuid4().hex}@example.com", password="a fine password 9"
+        )
+        new_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        taken = post(client, "/api/auth/register", email=owner.email, password="a fine password 9")
+        existing_times.append(time.perf_counter() - started)
+        assert fresh.status_code == taken.status_code == 201
+        assert set(fresh.json()) == set(taken.json()) == {"user_id", "token"}
+        assert taken.json()["user_id"] != owner.user_id, "a stranger gets nothing of the owner's"
+    ratio = statistics.median(existing_times) / statistics.median(new_times)
+    assert 1 / 3 < ratio < 3, (new_times, existing_times)
+    mine = post(client, "/api/auth/register", email=owner.email, password=PASSWORD)
+    assert mine.status_code == 201 and mine.json()["user_id"] == owner.user_id, "the owner registering again signs in"
+    with server.app.extensions["taskflow"].sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(User).where(User.email == owner.email)) == 1
+
+
+@pytest.mark.parametrize(
+    "password,why",
+    [
+        ("password", "common"),
+        ("Password1", "common"),
+        ("12345678", "common"),
+        ("iloveyou", "common"),
+        ("        ", "whitespace"),
+        ("\t\t\t\t\t\t\t\t", "whitespace"),
+        ("aaaaaaaaaaaa", "one character"),
+        ("{email}", "the email"),
+        ("{local}-2026!", "the email's local part"),
+        ("my taskflow pw", "the service"),
+    ],
+)
+def test_weak_and_context_specific_passwords_are_refused(server, make_client, password, why):
+    email = f"someone.{uuid.uuid4().hex[:6]}@example.com"
+    resp = post(
+        make_client(server),
+        "/api/auth/register",
+        email=email,
+        password=password.format(email=email, local=email.split("@")[0]),
+    )
+    assert resp.status_code == 422, (why, resp.text)
+    assert "password" in resp.json()["errors"]
+
+
+def test_argon2_uses_owasp_parameters_and_upgrades_old_hashes_on_login(server, make_client):
+    client = make_client(server).signup(password=PASSWORD)
+    rt = server.app.extensions["taskflow"]
+    with rt.sessions() as s:
+        user = s.scalars(sa.select(User).where(User.email == client.email)).one()
+        assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        from argon2 import PasswordHasher
+
+        user.password_hash = PasswordHasher(memory_cost=65536, time_cost=3, parallelism=4).hash(PASSWORD)
+        s.commit()
+    assert post(client, "/api/auth/login", email=client.email, password=PASSWORD).status_code == 200
+    with rt.sessions() as s:
+        assert (
+            s.scalars(sa.select(User.password_hash).where(User.email == client.email))
+            .one()
+            .startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        )
+
+
+def test_concurrent_hashing_is_bounded(monkeypatch):
+    hashing = auth._hashing()
+    running, peak, lock = [0], [0], threading.Lock()
+    real_hash = hashing.hasher.hash
+
+    class Spy:
+        def hash(self, password):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                time.sleep(0.05)
+                return real_hash(password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    monkeypatch.setattr(hashing, "hasher", Spy())
+    threads = [threading.Thread(target=auth.hash_password, args=(f"pw-{i}-long",)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == auth.MAX_CONCURRENT_HASHES
