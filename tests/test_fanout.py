@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import requests
 import websocket
 
 from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Hub
@@ -206,3 +207,42 @@ def test_ping_every_interval_and_pong_for_the_clients_ping(db_url):
         ws.close()
     finally:
         proc.stop()
+
+
+def test_an_oversized_client_message_is_closed_with_1009(server):
+    alice = Client(server.url).signup()
+    ws = connect(server, alice)
+    ws.send("x" * (64 * 1024))
+    assert close_code(ws) == 1009
+
+
+def test_a_client_flooding_messages_is_closed_with_1008_and_others_are_unaffected(server):
+    alice = Client(server.url).signup()
+    flood, calm = connect(server, alice), connect(server, alice)
+    for _ in range(50):
+        try:
+            flood.send("ping")
+        except (websocket.WebSocketConnectionClosedException, BrokenPipeError, ConnectionResetError):
+            break
+    assert close_code(flood) == 1008
+    task = alice.create_task(title="still live")
+    assert next_event(calm)["data"]["id"] == task["id"]
+    calm.close()
+
+
+def test_the_socket_token_never_reaches_the_access_log(db_url):
+    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET, GUNICORN_ACCESSLOG="-").start()
+    try:
+        alice = Client(proc.url).signup()
+        ws = connect(proc, alice)
+        alice.create_task(title="logged")
+        next_event(ws)
+        ws.close()
+        # The access format logs paths without query strings, whatever the route.
+        assert requests.get(f"{proc.url}/health?token={alice.token}", timeout=5).status_code == 200
+        wait_until(lambda: any("/health " in line for line in proc.output), message="the access line")
+    finally:
+        proc.stop()
+    logged = "".join(proc.output)
+    assert '"GET /health HTTP/1.1" 200' in logged
+    assert alice.token not in logged and "token=" not in logged
