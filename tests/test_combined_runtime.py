@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import pathlib
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -302,6 +304,16 @@ def test_a_consumer_that_raises_on_one_event_parks_it_and_nothing_else_waits(com
     auth = {"dapr-api-token": APP_TOKEN}
     listed = requests.get(f"{combined.base}/admin/dead-letters?consumer=picky", headers=auth, timeout=5).json()
     assert [item["event_id"] for item in listed["items"]] == [letter.event_id]
+    # The same list from the command line an operator without the token uses.
+    cli = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / "taskflow-dlq"), "list", "--consumer", "picky"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_URL": db_url, "JWT_SECRET": JWT_SECRET},
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert [json.loads(line)["event_id"] for line in cli.stdout.splitlines()] == [letter.event_id]
     broken["on"] = False  # the fix is deployed
     for _ in range(2):
         resp = requests.post(f"{combined.base}/admin/dead-letters/{letter.id}/replay", headers=auth, timeout=5)
