@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.events import TOPIC_OF, Event, MalformedEvent
 from shared.loops import Loop, RetryLater
-from shared.pipeline import is_outage
+from shared.pipeline import handle_with_retries, is_outage
 from shared.settings import Settings
 from shared.transports import KafkaTransport
 
@@ -144,30 +144,17 @@ class ConsumerLoop:
         self.handled += len(events)
 
     def _handle_all(self, events: list[tuple[Any, Event]], poison: list[tuple[Any, str]]) -> None:
-        """Handle the batch; on a failure that is not an outage, event by event with bounded retries."""
+        """Handle the batch; records whose events keep failing join `poison` (for the `.dlq` topic)."""
         try:
-            self._handle([e for _, e in events])
-            return
+            poison.extend(
+                handle_with_retries(
+                    self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
+                )
+            )
         except Exception as exc:
             if is_outage(exc):
                 raise RetryLater(f"database unavailable: {exc}") from exc
-            log.warning(
-                "consumer batch failed; retrying event by event", extra={"consumer": self.name, "error": str(exc)[:500]}
-            )
-        for record, event in events:
-            error = ""
-            for attempt in range(self._max_attempts):
-                try:
-                    self._handle([event])
-                    break
-                except Exception as exc:
-                    if is_outage(exc):
-                        raise RetryLater(f"database unavailable: {exc}") from exc
-                    error = f"{type(exc).__name__}: {exc}"
-                    if attempt + 1 < self._max_attempts:
-                        time.sleep(self._retry_base * 2**attempt)
-            else:
-                poison.append((record, error))
+            raise
 
     def _dead_letter(self, record: Any, error: str) -> None:
         if self._producer is None:

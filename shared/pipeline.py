@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -31,6 +31,7 @@ from shared.models import ConsumerOffset, DeadLetter, Outbox
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Event]], object]
+T = TypeVar("T")
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -74,6 +75,39 @@ def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], lis
         except (MalformedEvent, KeyError, TypeError, ValueError) as exc:
             malformed.append((row, f"malformed event: {exc}"))
     return events, malformed
+
+
+def handle_with_retries(
+    handle: BatchHandler, items: Sequence[tuple[T, Event]], *, name: str, max_attempts: int, retry_base: float
+) -> list[tuple[T, str]]:
+    """Handle a batch; if that fails (not an outage), each event alone with bounded retries and backoff.
+
+    Returns the (item, error) pairs that still fail, for the caller to park (a dead-letter row, a
+    `.dlq` record). An outage (the database away) is raised instead: it is not the events' fault.
+    """
+    try:
+        handle([event for _, event in items])
+        return []
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        log.warning("consumer batch failed; retrying event by event", extra={"consumer": name, "error": str(exc)[:500]})
+    failed: list[tuple[T, str]] = []
+    for item, event in items:
+        error = ""
+        for attempt in range(max_attempts):
+            try:
+                handle([event])
+                break
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                error = f"{type(exc).__name__}: {exc}"
+                if attempt + 1 < max_attempts:
+                    time.sleep(retry_base * 2**attempt)
+        else:
+            failed.append((item, error))
+    return failed
 
 
 class StreamConsumer:
@@ -140,35 +174,13 @@ class StreamConsumer:
         for row, error in malformed:
             self._park(row, error, attempts=1)
         if events:
-            try:
-                self._handle([e for _, e in events])
-            except Exception as exc:
-                if is_outage(exc):
-                    raise
-                log.warning(
-                    "consumer batch failed; retrying event by event",
-                    extra={"consumer": self.name, "error": str(exc)[:500]},
-                )
-                self._one_by_one(events)
+            for row, error in handle_with_retries(
+                self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
+            ):
+                self._park(row, error, attempts=self._max_attempts)
         self._store_position(rows[-1].seq)
         self.handled += len(events)
         return 0.0 if len(rows) == self._batch_size else None
-
-    def _one_by_one(self, events: list[tuple[StreamRow, Event]]) -> None:
-        for row, event in events:
-            error = ""
-            for attempt in range(self._max_attempts):
-                try:
-                    self._handle([event])
-                    break
-                except Exception as exc:
-                    if is_outage(exc):
-                        raise
-                    error = f"{type(exc).__name__}: {exc}"
-                    if attempt + 1 < self._max_attempts:
-                        time.sleep(self._retry_base * 2**attempt)
-            else:
-                self._park(row, error, attempts=self._max_attempts)
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
         log.error(
