@@ -22,7 +22,7 @@ from shared.models import ConsumerOffset, EventLog, Outbox, Reminder, Task
 from shared.pipeline import StreamConsumer, parse, read_stream
 from tests.conftest import JWT_SECRET, with_
 from tests.support.live import Client
-from tests.support.net import free_port, wait_until
+from tests.support.net import wait_until
 from tests.support.process import ServerProcess
 from tests.support.swarm import run_swarm
 
@@ -74,79 +74,28 @@ def socket_owners(port: int) -> set[int]:
 
 
 def test_make_run_holds_500_sockets_and_every_one_gets_every_change(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-        "JWT_SECRET": JWT_SECRET,
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("MAKEFLAGS", None)
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = ServerProcess.make_run(DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}", JWT_SECRET=JWT_SECRET)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(base), timeout=120, interval=0.2, message="make run")
-        alice = Client(base).signup()
-        result = run_swarm(ws_urls(port, alice, 500), f"{base}/api/{alice.user_id}/tasks", alice.token, changes=20)
+        server.start(ready_path="/health", timeout=120)
+        alice = Client(server.url).signup()
+        result = run_swarm(ws_urls(server.port, alice, 500), f"{server.url}/api/{alice.user_id}/tasks", alice.token)
         assert_every_socket_got_every_change_once(result, 500)
         assert result.create_p95_ms <= 100, f"POST /tasks p95 {result.create_p95_ms:.0f} ms with 500 sockets open"
-        assert requests.get(f"{base}/health", timeout=5).status_code == 200
+        assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        server.stop()
 
 
 def test_the_container_entrypoint_holds_500_sockets_on_postgresql(db_url):
-    port = free_port()
-    venv_bin = pathlib.Path(os.sys.executable).parent
-    # The Dockerfile's environment and defaults (workers, worker class); loopback instead of 0.0.0.0.
-    env = {key: value for key, value in os.environ.items() if key not in {"WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS"}}
-    env.update(
-        {
-            "PORT": str(port),
-            "BIND_HOST": "127.0.0.1",
-            "DATABASE_URL": db_url,
-            "ENVIRONMENT": "production",
-            "JWT_SECRET": "y" * 40,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PATH": f"{venv_bin}:{os.environ['PATH']}",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    proc = subprocess.Popen(
-        [str(ROOT / "render" / "entrypoint.sh")],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = ServerProcess.entrypoint(DATABASE_URL=db_url, ENVIRONMENT="production", JWT_SECRET="y" * 40)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(base), timeout=120, interval=0.2, message="the entrypoint")
-        alice = Client(base).signup()
-        result = run_swarm(ws_urls(port, alice, 500), f"{base}/api/{alice.user_id}/tasks", alice.token, changes=20)
+        server.start(ready_path="/health", timeout=120)
+        alice = Client(server.url).signup()
+        result = run_swarm(ws_urls(server.port, alice, 500), f"{server.url}/api/{alice.user_id}/tasks", alice.token)
         assert_every_socket_got_every_change_once(result, 500)
         assert result.create_p95_ms <= 100, f"POST /tasks p95 {result.create_p95_ms:.0f} ms with 500 sockets open"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-
-
-def _answers(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/health", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+        server.stop()
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])

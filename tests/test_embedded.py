@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import signal
-import subprocess
 import threading
 
 import requests
@@ -17,7 +14,8 @@ from shared.models import Outbox
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.support.live import Client
-from tests.support.net import free_port, wait_until
+from tests.support.net import wait_until
+from tests.support.process import ServerProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -81,46 +79,15 @@ def test_a_failing_consumer_retries_the_event_without_holding_up_the_relay(tmp_p
 
 
 def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
-    port = free_port()
     db = tmp_path / "run.db"
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{db}",
-        "JWT_SECRET": JWT_SECRET,
-        "GUNICORN_ACCESSLOG": "",
-    }
-    env.pop("MAKEFLAGS", None)
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
-    reader.start()
+    server = ServerProcess.make_run(DATABASE_URL=f"sqlite:///{db}", JWT_SECRET=JWT_SECRET, LOG_LEVEL="INFO")
     try:
-        base = f"http://127.0.0.1:{port}"
-
-        def healthy():
-            try:
-                return requests.get(f"{base}/health", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(healthy, timeout=120, interval=0.2, message="make run to answer /health")
-        api = Client(base).signup()
+        server.start(ready_path="/health", timeout=120)
+        api = Client(server.url).signup()
         task = api.create_task(title="from make run")
         assert api.request("GET", f"/api/{{me}}/tasks/{task['id']}").json()["title"] == "from make run"
-        assert requests.get(f"{base}/ready", timeout=5).json()["checks"] == {"database": True}
+        assert requests.get(f"{server.url}/ready", timeout=5).json()["checks"] == {"database": True}
         wait_until(lambda: pending(f"sqlite:///{db}") == 0, message="the background relay to publish")
-        assert any(f"127.0.0.1:{port}" in line for line in output), "make run logs where it listens"
+        assert any(f"127.0.0.1:{server.port}" in line for line in server.output), "make run logs where it listens"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-        reader.join(10)
-        proc.stdout.close()
+        server.stop()

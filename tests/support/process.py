@@ -17,10 +17,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:
-    """`gunicorn -c render/gunicorn.conf.py <app>` on a free loopback port."""
+    """`gunicorn -c render/gunicorn.conf.py <app>` on a free loopback port (or `make run`, or the
+    container's entrypoint: see the constructors below), in its own process group, output kept."""
 
-    def __init__(self, app: str = "functions.combined:create_app()", port: int | None = None, **env: str):
+    def __init__(
+        self,
+        app: str = "functions.combined:create_app()",
+        port: int | None = None,
+        *,
+        command: list[str] | None = None,
+        **env: str,
+    ):
         self.app = app
+        self.command = command or [sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py", app]
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -38,7 +47,7 @@ class ServerProcess:
 
     def start(self, ready_path: str = "/ready", timeout: float = 60) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "render/gunicorn.conf.py", self.app],
+            self.command,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -50,6 +59,26 @@ class ServerProcess:
         self._reader.start()
         wait_until(self._answers(ready_path), timeout=timeout, interval=0.1, message=f"{self.app} on {self.url}")
         return self
+
+    @classmethod
+    def make_run(cls, **env: str) -> ServerProcess:
+        """`make run` as a developer types it: its own defaults (one worker, SQLite unless DATABASE_URL)."""
+        server = cls(command=["make", "--no-print-directory", "run"], **env)
+        for inherited in ("MAKEFLAGS", "WEB_CONCURRENCY", "BIND_HOST"):
+            if inherited not in env:
+                server.env.pop(inherited, None)
+        return server
+
+    @classmethod
+    def entrypoint(cls, **env: str) -> ServerProcess:
+        """`render/entrypoint.sh` with the Dockerfile's environment and defaults (loopback, not 0.0.0.0)."""
+        server = cls(command=[str(ROOT / "render" / "entrypoint.sh")], **env)
+        for inherited in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS"):
+            if inherited not in env:
+                server.env.pop(inherited, None)
+        venv_bin = pathlib.Path(sys.executable).parent
+        server.env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", PATH=f"{venv_bin}:{os.environ['PATH']}")
+        return server
 
     def _answers(self, path: str):
         def check():
