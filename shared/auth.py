@@ -6,6 +6,8 @@ import datetime as dt
 import functools
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -14,6 +16,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from shared.cpu import offload
 from shared.errors import ProblemError, Unauthorized
 from shared.settings import Settings
+
+R = TypeVar("R")
 
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 — sized for a 512 MB container.
 ARGON2_TIME_COST = 2
@@ -35,7 +39,7 @@ class _Hashing:
         # Verifying against this keeps unknown-email logins as slow as wrong-password ones.
         self.dummy_hash = self.hasher.hash("taskflow-dummy-password")
 
-    def run(self, fn, *args):
+    def run(self, fn: Callable[..., R], *args: object) -> R:
         if not self.slots.acquire(timeout=HASH_WAIT_SECONDS):
             raise ProblemError(
                 "Too many sign-ins at once; try again shortly.",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
@@ -71,9 +72,11 @@ class PreconditionFailed(ProblemError):
     title = "Precondition failed"
 
 
-def problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers=None):
+def problem(
+    status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
     """Build a problem+json response."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
     response = jsonify(body)
@@ -90,17 +93,17 @@ def register_error_handlers(app: Flask) -> None:
     """Render every error this app can raise as problem details."""
 
     @app.errorhandler(ProblemError)
-    def _problem(exc: ProblemError):
+    def _problem(exc: ProblemError) -> Response:
         return problem(exc.status, exc.title, exc.detail, exc.errors, exc.headers)
 
     @app.errorhandler(BadValue)
-    def _bad_value(exc: BadValue):
+    def _bad_value(exc: BadValue) -> Response:
         # A client's value found unusable past the edge's field checks (e.g. a rule over its budget).
         field = getattr(exc, "field", "request")
         return problem(422, ValidationFailed.title, f"{field} {exc}", {field: str(exc)})
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
+    def _http(exc: HTTPException) -> Response:
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = "The request body is larger than the 1 MiB limit."
@@ -110,7 +113,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)
-    def _database_unavailable(exc: sa_exc.DBAPIError):
+    def _database_unavailable(exc: sa_exc.DBAPIError) -> Response:
         # The database is down or unreachable: nothing the client did; ask it to retry shortly.
         log.warning("database unavailable", extra={"error": str(exc.orig)[:300] if exc.orig else type(exc).__name__})
         return problem(
@@ -121,6 +124,6 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "Something went wrong on our side.")

@@ -11,6 +11,8 @@ import datetime as dt
 import functools
 import hashlib
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
@@ -20,6 +22,11 @@ from shared.errors import Conflict, ValidationFailed
 from shared.models import IdempotencyKey
 from shared.web import runtime
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+_P = ParamSpec("_P")
+
 HEADER = "Idempotency-Key"
 KEY_TTL = dt.timedelta(hours=24)
 # A key still "running" after this long belongs to a request that died: a retry may take it over.
@@ -28,11 +35,11 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
 
 
-def idempotent(view):
+def idempotent(view: Callable[_P, ResponseReturnValue]) -> Callable[_P, ResponseReturnValue]:
     """Honour an Idempotency-Key header on a creating route (after the path-user guard ran)."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> ResponseReturnValue:
         key = request.headers.get(HEADER)
         if key is None:
             return view(*args, **kwargs)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.transports import Transport
 
 
 class BrokerProbe:
     """Whether the transport's broker answered, checked at most every `interval` seconds."""
 
-    def __init__(self, transport, interval: float = 5.0):
+    def __init__(self, transport: Transport, interval: float = 5.0) -> None:
         self._transport = transport
         self._interval = interval
         self._lock = threading.Lock()

@@ -20,7 +20,8 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import cast
 
 from dateutil import rrule
 
@@ -90,6 +91,8 @@ def _charge() -> None:
 
 
 _hook_lock = threading.Lock()
+# What dateutil's _iterinfo.*dayset return: (day set, start, end).
+_DaySet = tuple[Iterable[int | None], int, int]
 
 
 def _install_period_hook() -> None:
@@ -103,30 +106,30 @@ def _install_period_hook() -> None:
     with _hook_lock:
         if getattr(rrule._iterinfo, "charges_budget", False):
             return
-        rrule._iterinfo = _budgeted(rrule._iterinfo)
+        rrule._iterinfo = _budgeted(rrule._iterinfo)  # type: ignore[misc]  # deliberately replaces dateutil's private class
 
 
-def _budgeted(iterinfo: type) -> type:
+def _budgeted(iterinfo: type[rrule._iterinfo]) -> type[rrule._iterinfo]:
     """dateutil's _iterinfo, charging the active budget once per period."""
 
-    class BudgetedIterinfo(iterinfo):  # no __slots__ of its own: the base's __init__ reads them
+    class BudgetedIterinfo(iterinfo):  # type: ignore[misc,valid-type]  # mypy cannot follow a variable base; no __slots__ of its own: the base's __init__ reads them
         charges_budget = True
 
-        def ydayset(self, *args):
+        def ydayset(self, *args: int) -> _DaySet:
             _charge()
-            return super().ydayset(*args)
+            return cast(_DaySet, super().ydayset(*args))  # dateutil's day set, passed through
 
-        def mdayset(self, *args):
+        def mdayset(self, *args: int) -> _DaySet:
             _charge()
-            return super().mdayset(*args)
+            return cast(_DaySet, super().mdayset(*args))  # dateutil's day set, passed through
 
-        def wdayset(self, *args):
+        def wdayset(self, *args: int) -> _DaySet:
             _charge()
-            return super().wdayset(*args)
+            return cast(_DaySet, super().wdayset(*args))  # dateutil's day set, passed through
 
-        def ddayset(self, *args):
+        def ddayset(self, *args: int) -> _DaySet:
             _charge()
-            return super().ddayset(*args)
+            return cast(_DaySet, super().ddayset(*args))  # dateutil's day set, passed through
 
     return BudgetedIterinfo
 
@@ -145,7 +148,7 @@ class Rule:
     def _local_start(self) -> dt.datetime:
         return self._local(self.dtstart)
 
-    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule:
+    def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
         return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
 
     def _place(self, naive: dt.datetime) -> dt.datetime:
@@ -174,12 +177,13 @@ class Rule:
         """
         tz = zone(self.timezone)
         try:
-            offsets = [(moment + shift).astimezone(tz).utcoffset() for shift in _AROUND]
+            # An aware datetime in a real zone always has an offset (never None).
+            offsets = cast("list[dt.timedelta]", [(moment + shift).astimezone(tz).utcoffset() for shift in _AROUND])
         except OverflowError:
             return dt.timedelta(days=1)
         return max(offsets) - min(offsets)
 
-    def _walk(self, compiled: rrule.rrule) -> Iterator[dt.datetime]:
+    def _walk(self, compiled: rrule.rrule | rrule.rruleset) -> Iterator[dt.datetime]:
         iterator = iter(compiled)
         while True:
             _charge()
@@ -337,7 +341,7 @@ def _localise_until(text: str, tz_name: str) -> str:
     return text[: match.start()] + f"UNTIL={local}" + text[match.end() :]
 
 
-def _compile(text: str, start_local: dt.datetime) -> rrule.rrule:
+def _compile(text: str, start_local: dt.datetime) -> rrule.rrule | rrule.rruleset:
     """Build the dateutil rule; one that cannot start at `start_local` is an UnusableRule."""
     try:
         return _compile_cached(text, start_local)
@@ -346,7 +350,7 @@ def _compile(text: str, start_local: dt.datetime) -> rrule.rrule:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile_cached(text: str, start_local: dt.datetime) -> rrule.rrule:
+def _compile_cached(text: str, start_local: dt.datetime) -> rrule.rrule | rrule.rruleset:
     return rrule.rrulestr(text, dtstart=start_local, ignoretz=True, cache=False)
 
 
@@ -445,4 +449,4 @@ def _minutely_ok(text: str) -> bool:
     if "FREQ=SECONDLY" in text:
         return False
     match = re.search(r"INTERVAL=(\d+)", text)
-    return bool(match) and int(match.group(1)) >= 15 and "BYSECOND" not in text
+    return match is not None and int(match.group(1)) >= 15 and "BYSECOND" not in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -20,6 +20,9 @@ from shared.outbox import OutboxRelay, relay_loop
 from shared.pipeline import Pipeline, stream_head
 from shared.settings import Settings
 from shared.transports import Transport, make_transport
+
+if TYPE_CHECKING:
+    from shared.probes import BrokerProbe
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,9 @@ class PipelineCollector:
 
 class Metrics:
     """Prometheus collectors in a registry owned by the runtime (none at import time)."""
+
+    # Set by shared.web._install_broker_gauge, and only when a broker is configured (transport != local).
+    broker_probe: BrokerProbe
 
     def __init__(self, runtime: Runtime):
         self.registry = CollectorRegistry()

@@ -54,7 +54,7 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = rt.settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]  # Flask's documented way to wrap the WSGI app
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["TASKFLOW_TRIGGER_ROUTES"] = trigger_routes
     app.url_map.converters["id"] = IdConverter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -14,8 +15,11 @@ from shared.db import utcnow
 from shared.events import Event
 from shared.models import EventLog
 
+if TYPE_CHECKING:
+    import psycopg
 
-def audit_row(event: Event) -> dict:
+
+def audit_row(event: Event) -> dict[str, Any]:  # Any: column values of one event_log row
     meta = event.metadata or {}
     return {
         "event_id": event.event_id,
@@ -80,7 +84,7 @@ def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
         row = audit_row(event)
         row["data"] = Jsonb(row["data"])
         rows.append(tuple(row[c] for c in _COLUMNS))
-    dbapi = session.connection().connection.driver_connection
+    dbapi = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)  # PostgreSQL here
     with dbapi.cursor() as cursor:
         cursor.executemany(_PG_INSERT, rows)
         return max(cursor.rowcount, 0)
@@ -89,5 +93,5 @@ def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
 def purge_older_than(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
     """Delete one bounded batch of events older than `cutoff`; return how many went."""
     oldest = sa.select(EventLog.id).where(EventLog.timestamp < cutoff).order_by(EventLog.id).limit(batch_size)
-    result = session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest)))
+    result = cast("sa.CursorResult[Any]", session.execute(sa.delete(EventLog).where(EventLog.id.in_(oldest))))
     return result.rowcount or 0

@@ -68,6 +68,7 @@ def _post_pinned(url: str, addresses: list[str], body: bytes, headers: dict[str,
     timeout = urllib3.Timeout(connect=TIMEOUT[0], read=TIMEOUT[1])
     last_error: Exception | None = None
     for address in addresses:
+        pool: urllib3.HTTPConnectionPool  # or its HTTPS subclass
         if parts.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address,
@@ -129,10 +130,11 @@ def send_email(settings: Settings, message: EmailMessage) -> None:
         raise RuntimeError("SMTP_URL is not set")
     url = urllib.parse.urlsplit(settings.smtp_url)
     query = urllib.parse.parse_qs(url.query)
+    client: smtplib.SMTP
     if url.scheme == "smtps":
-        client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())
+        client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())  # type: ignore[arg-type]  # a URL without host: smtplib does not connect (kept as is)
     else:
-        client = smtplib.SMTP(url.hostname, url.port or 25, timeout=10)
+        client = smtplib.SMTP(url.hostname, url.port or 25, timeout=10)  # type: ignore[arg-type]  # a URL without host: smtplib does not connect (kept as is)
     with client:
         if url.scheme == "smtp" and query.get("starttls", ["false"])[0] == "true":
             client.starttls(context=ssl.create_default_context())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
@@ -19,12 +20,16 @@ from shared.models import Delivery, Preferences, WebhookEndpoint
 from shared.timeutil import BadValue, parse_timezone, rfc3339
 from shared.web import require_path_user, runtime
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from sqlalchemy import orm
+
 bp = Blueprint("notifications", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 MAX_ENDPOINTS = 20
 
 
-def _events(value) -> list[str]:
+def _events(value: Any) -> list[str]:  # Any: the client's JSON value
     if value is None:
         return ["*"]
     if not isinstance(value, list) or not value or len(value) > 20:
@@ -37,8 +42,8 @@ def _events(value) -> list[str]:
     return sorted(set(value))
 
 
-def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
-    view = {
+def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict[str, Any]:  # Any: a JSON object
+    view: dict[str, Any] = {
         "id": e.id,
         "url": e.url,
         "events": e.events,
@@ -51,7 +56,7 @@ def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict:
     return view
 
 
-def delivery_view(d: Delivery) -> dict:
+def delivery_view(d: Delivery) -> dict[str, Any]:  # Any: a JSON object
     return {
         "id": d.id,
         "event_id": d.event_id,
@@ -66,7 +71,7 @@ def delivery_view(d: Delivery) -> dict:
     }
 
 
-def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
+def _endpoint(session: orm.Session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
     e = session.scalars(
         sa.select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.user_id == user_id)
     ).one_or_none()
@@ -77,7 +82,7 @@ def _endpoint(session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
 
 @bp.post("/webhooks")
 @idempotent
-def create_webhook(user_id: str):
+def create_webhook(user_id: str) -> ResponseReturnValue:
     """Register an endpoint; the signing secret is in this response only."""
     body = v.json_body({"url", "events"})
     rt = runtime()
@@ -86,8 +91,11 @@ def create_webhook(user_id: str):
     events = errors.check("events", _events, body.get("events"))
     errors.raise_if_any()
     with rt.uow() as uow:
-        count = uow.session.scalar(
-            sa.select(sa.func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
+        count = cast(  # count(*) always returns one row
+            int,
+            uow.session.scalar(
+                sa.select(sa.func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
+            ),
         )
         if count >= MAX_ENDPOINTS:
             raise ValidationFailed(f"At most {MAX_ENDPOINTS} webhooks per user.", errors={"url": "too many"})
@@ -107,7 +115,7 @@ def create_webhook(user_id: str):
 
 
 @bp.get("/webhooks")
-def list_webhooks(user_id: str):
+def list_webhooks(user_id: str) -> ResponseReturnValue:
     """List the user's endpoints (secrets are never shown again)."""
     with runtime().uow() as uow:
         rows = uow.session.scalars(
@@ -117,7 +125,7 @@ def list_webhooks(user_id: str):
 
 
 @bp.delete("/webhooks/<endpoint_id>")
-def delete_webhook(user_id: str, endpoint_id: str):
+def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Remove an endpoint (pending deliveries to it are dropped)."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -128,7 +136,7 @@ def delete_webhook(user_id: str, endpoint_id: str):
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
-def test_webhook(user_id: str, endpoint_id: str):
+def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Send a signed `webhook.ping` now and report how it went."""
     rt = runtime()
     with rt.uow() as uow:
@@ -156,7 +164,7 @@ def test_webhook(user_id: str, endpoint_id: str):
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")
-def list_deliveries(user_id: str, endpoint_id: str):
+def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """The delivery log of an endpoint, newest first."""
     with runtime().uow() as uow:
         endpoint = _endpoint(uow.session, user_id, endpoint_id)
@@ -167,7 +175,7 @@ def list_deliveries(user_id: str, endpoint_id: str):
 
 
 @bp.put("/preferences")
-def put_preferences(user_id: str):
+def put_preferences(user_id: str) -> ResponseReturnValue:
     """Turn reminder emails on or off and set the timezone they use."""
     body = v.json_body({"email_reminders", "timezone"})
     errors = v.FieldErrors()
@@ -189,7 +197,7 @@ def put_preferences(user_id: str):
 
 
 @bp.get("/preferences")
-def get_preferences(user_id: str):
+def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id)
@@ -198,7 +206,7 @@ def get_preferences(user_id: str):
         )
 
 
-def _op(summary: str, status: str = "200") -> dict:
+def _op(summary: str, status: str = "200") -> dict[str, Any]:  # Any: an OpenAPI operation object
     return {
         "summary": summary,
         "responses": {status: {"description": "Success"}, "4XX": {"description": "Problem details"}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import urllib.parse
+from typing import cast
 
 from shared.timeutil import BadValue
 
@@ -45,7 +46,8 @@ def resolve_public(url: object, allow_private: bool = False) -> tuple[str, list[
         raise BadValue("host does not resolve") from None
     addresses: list[str] = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        # An IP socket address: its host is a str (typeshed also allows the int of other families).
+        address = ipaddress.ip_address(cast(str, info[4][0]).split("%")[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if not is_public(address):

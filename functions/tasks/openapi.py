@@ -152,10 +152,10 @@ def _ref(name: str) -> dict[str, str]:
 def _op(
     summary: str,
     *,
-    body: dict | None = None,
-    ok: tuple[str, dict | None] = ("200", None),
+    body: dict[str, Any] | None = None,
+    ok: tuple[str, dict[str, Any] | None] = ("200", None),
     auth: bool = True,
-    params: list[dict] | None = None,
+    params: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -183,13 +183,13 @@ def _op(
     return op
 
 
-def _also(op: dict[str, Any], status: str, schema: dict) -> dict[str, Any]:
+def _also(op: dict[str, Any], status: str, schema: dict[str, Any]) -> dict[str, Any]:
     """Document a second success status of an operation."""
     op["responses"][status] = {"description": "Success", "content": {"application/json": {"schema": schema}}}
     return op
 
 
-def _q(name: str, schema: dict) -> dict:
+def _q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
@@ -205,14 +205,14 @@ _IDEMPOTENCY_KEY = {
 }
 
 
-def build_spec(extra_paths: dict[str, dict] | None = None) -> dict[str, Any]:
+def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Return the OpenAPI document; other functions may add their paths."""
     task_list = {
         "type": "object",
         "properties": {"items": {"type": "array", "items": _ref("Task")}, "next_cursor": {"type": ["string", "null"]}},
     }
     token = {"type": "object", "properties": {"user_id": {"type": "string"}, "token": {"type": "string"}}}
-    paths: dict[str, dict] = {
+    paths: dict[str, dict[str, Any]] = {
         "/api/auth/register": {"post": _op("Create an account", body=_CREDENTIALS, ok=("201", token), auth=False)},
         "/api/auth/login": {"post": _op("Sign in", body=_CREDENTIALS, ok=("200", token), auth=False)},
         "/api/{user_id}/tasks": {

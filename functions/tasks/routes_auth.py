@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
 from functions.tasks import validation as v
 from shared.auth import hash_password, issue_token, needs_rehash, verify_password
 from shared.errors import Unauthorized
 from shared.models import User
 from shared.web import runtime
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from sqlalchemy import orm
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -28,12 +33,12 @@ def _credentials(*, new_account: bool) -> tuple[str, str]:
     return email, password
 
 
-def _find(session, email: str) -> User | None:
+def _find(session: orm.Session, email: str) -> User | None:
     return session.scalars(sa.select(User).where(User.email == email)).one_or_none()
 
 
 @bp.post("/register")
-def register():
+def register() -> ResponseReturnValue:
     """Create an account and return a token for it; an existing email is not revealed.
 
     Every answer is 201 {user_id, token} after one argon2 run. For an email already registered
@@ -59,7 +64,7 @@ def register():
         return _existing_account(existing, password)
 
 
-def _existing_account(user: User, password: str, check: bool = True):
+def _existing_account(user: User, password: str, check: bool = True) -> tuple[Response, int]:
     settings = runtime().settings
     if check and verify_password(user.password_hash, password):
         return jsonify(user_id=user.id, token=issue_token(settings, user.id)), 201
@@ -68,13 +73,14 @@ def _existing_account(user: User, password: str, check: bool = True):
 
 
 @bp.post("/login")
-def login():
+def login() -> ResponseReturnValue:
     """Check a password and return a fresh token."""
     email, password = _credentials(new_account=False)
     rt = runtime()
     with rt.uow() as uow:
         user = _find(uow.session, email)
-        if not verify_password(user.password_hash if user else None, password):
+        # verify_password runs even without a user (same time either way); `user is None` is for the type checker.
+        if not verify_password(user.password_hash if user else None, password) or user is None:
             raise Unauthorized("Wrong email or password.")
         if needs_rehash(user.password_hash):  # made with older argon2 parameters: upgrade it now
             user.password_hash = hash_password(password)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from flask import Blueprint, Response, jsonify
 
 from functions.tasks import schedules, service
@@ -14,11 +16,16 @@ from shared.snapshots import reminder_view
 from shared.timeutil import parse_datetime, parse_timezone, rfc3339
 from shared.web import require_path_user, runtime
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from shared.models import Task
+
 bp = Blueprint("schedules", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 
 
-def series_view(task) -> dict:
+def series_view(task: Task) -> dict[str, Any]:  # Any: a JSON object
     return {
         "id": task.id,
         "title": task.title,
@@ -30,7 +37,7 @@ def series_view(task) -> dict:
 
 
 @bp.post("/tasks/<task_id>/recurrence")
-def set_recurrence(user_id: str, task_id: str):
+def set_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
     """Make a task recur (RFC 5545 RRULE in its IANA timezone)."""
     body = v.json_body({"recurrence_rule", "timezone", "dtstart", "repeat_from"})
     rt = runtime()
@@ -46,7 +53,7 @@ def set_recurrence(user_id: str, task_id: str):
 
 
 @bp.delete("/tasks/<task_id>/recurrence")
-def clear_recurrence(user_id: str, task_id: str):
+def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
     """Stop a task recurring (instances already spawned stay)."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -56,14 +63,14 @@ def clear_recurrence(user_id: str, task_id: str):
 
 
 @bp.get("/tasks/recurring")
-def list_recurring(user_id: str):
+def list_recurring(user_id: str) -> ResponseReturnValue:
     """List the user's recurring series with their next occurrence."""
     with runtime().uow() as uow:
         return jsonify(items=[series_view(t) for t in schedules.list_series(uow.session, user_id)])
 
 
 @bp.post("/recurrence/preview")
-def preview(user_id: str):
+def preview(user_id: str) -> ResponseReturnValue:
     """Expand any valid rule: the occurrences at or after `after` (default now), at most `count`."""
     body = v.json_body({"recurrence_rule", "dtstart", "timezone", "count", "after"})
     errors = v.FieldErrors()
@@ -82,7 +89,7 @@ def preview(user_id: str):
 
 @bp.post("/tasks/<task_id>/reminders")
 @idempotent
-def add_reminder(user_id: str, task_id: str):
+def add_reminder(user_id: str, task_id: str) -> ResponseReturnValue:
     """Add a reminder at a time or some minutes before the due date (same time twice: 200)."""
     body = v.json_body({"remind_at", "minutes_before"})
     rt = runtime()
@@ -100,7 +107,7 @@ def add_reminder(user_id: str, task_id: str):
 
 
 @bp.get("/tasks/<task_id>/reminders")
-def list_reminders(user_id: str, task_id: str):
+def list_reminders(user_id: str, task_id: str) -> ResponseReturnValue:
     """List a task's reminders, soonest first."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id)
@@ -108,7 +115,7 @@ def list_reminders(user_id: str, task_id: str):
 
 
 @bp.delete("/reminders/<id:reminder_id>")
-def delete_reminder(user_id: str, reminder_id: str):
+def delete_reminder(user_id: str, reminder_id: str) -> ResponseReturnValue:
     """Remove a reminder."""
     with runtime().uow() as uow:
         uow.session.delete(schedules.get_reminder(uow.session, user_id, reminder_id))
@@ -117,7 +124,7 @@ def delete_reminder(user_id: str, reminder_id: str):
 
 
 @bp.get("/reminders/pending")
-def pending(user_id: str):
+def pending(user_id: str) -> ResponseReturnValue:
     """List reminders still to fire, soonest first, with their task's title."""
     with runtime().uow() as uow:
         rows = schedules.pending_reminders(uow.session, user_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
@@ -14,20 +16,26 @@ from shared.idempotency import idempotent
 from shared.outbox import insert_with_event
 from shared.web import require_path_user, runtime
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from shared.models import Task
+    from shared.recurrence import Rule
+
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
 
 
 bp.before_request(require_path_user)
 
 
-def task_response(task, status: int = 200) -> Response:
+def task_response(task: Task, status: int = 200) -> Response:
     response = jsonify(service.snapshot(task))
     response.status_code = status
     response.set_etag(str(task.version))
     return response
 
 
-def check_if_match(task) -> None:
+def check_if_match(task: Task) -> None:
     """Refuse a write based on a stale version (If-Match, 412)."""
     if "If-Match" in request.headers:
         if not (request.if_match.star_tag or request.if_match.contains(str(task.version))):
@@ -39,7 +47,7 @@ def check_if_match(task) -> None:
 
 @bp.post("/tasks")
 @idempotent
-def create(user_id: str):
+def create(user_id: str) -> ResponseReturnValue:
     """Create a task (optionally recurring, optionally with reminders)."""
     body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
     fields = v.task_fields({k: body[k] for k in v.TASK_FIELDS if k in body}, default_tz="UTC", require_title=True)
@@ -60,11 +68,14 @@ def create(user_id: str):
     return response
 
 
-def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
+def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -> Response:
     """The general create path: the task, its rule and its reminders in one transaction."""
+    # Any (body): values of the client's JSON body.
     rt = runtime()
     now = utcnow()
     task = service.new_task(user_id, fields)
+    rule: Rule | None
+    repeat: str | None
     rule = repeat = None
     if "recurrence_rule" in body:
         rule, repeat = v.parse_task_rule(
@@ -81,7 +92,8 @@ def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
         uow.session.add(task)
         uow.session.flush()
         if rule is not None:
-            task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, repeat
+            # repeat is set together with rule (parse_task_rule returns both).
+            task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, cast(str, repeat)
             upcoming = rule.occurrences(now, 1)
             task.next_occurrence = upcoming[0] if upcoming else None
         for spec in specs:
@@ -100,7 +112,7 @@ def create_scheduled(user_id: str, body: dict, fields: v.TaskFields):
 
 
 @bp.get("/tasks")
-def list_(user_id: str):
+def list_(user_id: str) -> ResponseReturnValue:
     """List tasks with filters and cursor pagination."""
     query = v.task_query(request.args)
     with runtime().uow() as uow:
@@ -109,7 +121,7 @@ def list_(user_id: str):
 
 
 @bp.get("/tasks/<id:task_id>")
-def get(user_id: str, task_id: str):
+def get(user_id: str, task_id: str) -> ResponseReturnValue:
     """Fetch one task with its ETag."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id)
@@ -118,7 +130,7 @@ def get(user_id: str, task_id: str):
 
 
 @bp.put("/tasks/<id:task_id>")
-def update(user_id: str, task_id: str):
+def update(user_id: str, task_id: str) -> ResponseReturnValue:
     """Change some fields of a task."""
     body = v.json_body(v.TASK_FIELDS)
     with runtime().uow() as uow:
@@ -131,7 +143,7 @@ def update(user_id: str, task_id: str):
 
 
 @bp.delete("/tasks/<id:task_id>")
-def delete(user_id: str, task_id: str):
+def delete(user_id: str, task_id: str) -> ResponseReturnValue:
     """Delete a task (its reminders go with it)."""
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -142,7 +154,7 @@ def delete(user_id: str, task_id: str):
 
 
 @bp.patch("/tasks/<task_id>/complete")
-def complete(user_id: str, task_id: str):
+def complete(user_id: str, task_id: str) -> ResponseReturnValue:
     """Mark a task completed (default) or not completed."""
     body = v.json_body({"completed"}) if request.content_length else {}
     errors = v.FieldErrors()
@@ -157,7 +169,7 @@ def complete(user_id: str, task_id: str):
 
 
 @bp.put("/tasks/<task_id>/due-date")
-def set_due_date(user_id: str, task_id: str):
+def set_due_date(user_id: str, task_id: str) -> ResponseReturnValue:
     """Set or clear a task's due date."""
     body = v.json_body({"due_date"})
     if "due_date" not in body:

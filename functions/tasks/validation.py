@@ -9,12 +9,18 @@ import functools
 import json
 import pathlib
 import re
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import shared
-from shared.errors import ValidationFailed
-from shared.recurrence import check_flood_guard, parse_rule
-from shared.requests import UNSET, FieldErrors, boolean, json_body  # noqa: F401 (re-exported)
+
+# Re-exported (`X as X`) for the routes, which parse bodies through this module.
+from shared.errors import ValidationFailed as ValidationFailed
+from shared.recurrence import Rule, check_flood_guard, parse_rule
+from shared.requests import UNSET as UNSET
+from shared.requests import FieldErrors as FieldErrors
+from shared.requests import boolean as boolean
+from shared.requests import json_body as json_body
 from shared.timeutil import BadValue, parse_datetime, parse_timezone
 
 TITLE_MAX = 500
@@ -33,7 +39,7 @@ def title(value: Any) -> str:
         raise BadValue("must not be empty")
     if len(value) > TITLE_MAX:
         raise BadValue(f"must be at most {TITLE_MAX} characters")
-    return value
+    return cast(str, value)
 
 
 def description(value: Any) -> str | None:
@@ -49,7 +55,7 @@ def description(value: Any) -> str | None:
 def priority(value: Any) -> str:
     if value not in PRIORITIES:
         raise BadValue(f"must be one of {', '.join(PRIORITIES)}")
-    return value
+    return cast(str, value)
 
 
 def tags(value: Any) -> list[str]:
@@ -97,7 +103,7 @@ def new_password(value: Any, email_address: Any) -> str:
         local = address.split("@", 1)[0]
         if address in folded or (len(local) >= 4 and local in folded) or "taskflow" in folded:
             raise BadValue("must not contain your email address or the service name")
-    return value
+    return cast(str, value)
 
 
 @functools.cache
@@ -199,7 +205,7 @@ def decode_cursor(value: str) -> tuple[dt.datetime, str]:
         raise BadValue("is not a cursor this API issued") from None
 
 
-def task_query(args) -> TaskQuery:
+def task_query(args: Mapping[str, str]) -> TaskQuery:
     """Parse the task list query string."""
     errors = FieldErrors()
     allowed = {"completed", "due_before", "due_after", "q", "tag", "priority", "limit", "cursor"}
@@ -207,7 +213,8 @@ def task_query(args) -> TaskQuery:
     if unknown:
         raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
 
-    def opt(name, fn, *extra):
+    def opt(name: str, fn: Callable[..., Any], *extra: Any) -> Any:
+        # Any: each query parameter has its own parser and parsed type.
         return errors.check(name, fn, args[name], *extra) if name in args else None
 
     query = TaskQuery(
@@ -231,7 +238,7 @@ MAX_MINUTES_BEFORE = 366 * 24 * 60
 def repeat_from(value: Any) -> str:
     if value not in REPEAT_FROM:
         raise BadValue("must be 'schedule' or 'completion'")
-    return value
+    return cast(str, value)
 
 
 def minutes_before(value: Any) -> int:
@@ -280,14 +287,14 @@ def reminder_specs(value: Any, tz_name: str) -> list[ReminderSpec]:
     return specs
 
 
-def parse_task_rule(body: dict, task_tz: str, default_start):
+def parse_task_rule(body: dict[str, Any], task_tz: str, default_start: dt.datetime) -> tuple[Rule, str]:
     """Validate {recurrence_rule, timezone?, dtstart?, repeat_from?} for a task (flood guard on)."""
     errors = FieldErrors()
     tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else task_tz
     repeat = errors.check("repeat_from", repeat_from, body.get("repeat_from", "schedule"))
     errors.raise_if_any()
 
-    def rule_with_guard():
+    def rule_with_guard() -> Rule:
         rule = parse_rule(body.get("recurrence_rule"), tz, body.get("dtstart"), default_start=default_start)
         check_flood_guard(rule)
         return rule
