@@ -131,10 +131,12 @@ def send_email(settings: Settings, message: EmailMessage) -> None:
     url = urllib.parse.urlsplit(settings.smtp_url)
     query = urllib.parse.parse_qs(url.query)
     client: smtplib.SMTP
+    if not url.hostname:  # a failed delivery (retried, then dead), not an AttributeError in the dispatcher
+        raise RuntimeError("SMTP_URL has no host")
     if url.scheme == "smtps":
-        client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())  # type: ignore[arg-type]  # a URL without host: smtplib does not connect (kept as is)
+        client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=10, context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(url.hostname, url.port or 25, timeout=10)  # type: ignore[arg-type]  # a URL without host: smtplib does not connect (kept as is)
+        client = smtplib.SMTP(url.hostname, url.port or 25, timeout=10)
     with client:
         if url.scheme == "smtp" and query.get("starttls", ["false"])[0] == "true":
             client.starttls(context=ssl.create_default_context())

@@ -130,10 +130,12 @@ def attempt(rt: Runtime, session: orm.Session, delivery: Delivery) -> str:
                 raise RuntimeError(f"receiver answered {status}")
         else:
             user = session.get(User, delivery.target_id)
+            if user is None:  # deleted since the reminder fired: a failed delivery, retried then dead
+                raise RuntimeError("the user no longer exists")
             prefs = session.get(Preferences, delivery.target_id)
             message = channels.reminder_email(
                 rt.settings,
-                user.email,  # type: ignore[union-attr]  # a deleted user is not handled yet (kept as is; see report)
+                user.email,
                 delivery.payload,
                 prefs.timezone if prefs else "UTC",
             )
