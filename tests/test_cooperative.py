@@ -131,3 +131,25 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
             SECRET=JWT_SECRET,
         )
     assert result["result"] == 3 and result["grpc_on_gevent"] is True, result
+
+
+def test_recurrence_expansion_runs_on_the_thread_pool_not_the_loop():
+    result = run_patched(
+        """
+        import datetime as dt
+        from functions.tasks import validation as v
+        def refuse_a_rule_that_never_occurs():
+            try:
+                v.parse_task_rule({"recurrence_rule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "UTC",
+                                  dt.datetime.now(dt.timezone.utc))
+            except Exception as exc:
+                return type(exc).__name__
+        def four_at_once():
+            jobs = [gevent.spawn(refuse_a_rule_that_never_occurs) for _ in range(4)]
+            gevent.joinall(jobs, raise_error=True)
+            return [job.value for job in jobs]
+        print(json.dumps(while_ticking(four_at_once)))
+    """
+    )
+    assert result["result"] == ["ValidationFailed"] * 4, result
+    assert result["max_gap"] < 0.1, f"an expansion stalled the loop: {result}"

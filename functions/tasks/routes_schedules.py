@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 from functions.tasks import schedules, service
 from functions.tasks import validation as v
 from functions.tasks.routes_tasks import check_if_match
+from shared.cpu import offload
 from shared.db import utcnow
 from shared.idempotency import idempotent
 from shared.recurrence import parse_rule
@@ -82,9 +83,10 @@ def preview(user_id: str) -> ResponseReturnValue:
         else utcnow()
     )
     errors.raise_if_any()
-    rule = errors.check("recurrence_rule", parse_rule, body.get("recurrence_rule"), tz, body.get("dtstart"))
+    # RRULE expansion is CPU work: on the bounded thread pool, so the worker's sockets keep moving.
+    rule = errors.check("recurrence_rule", offload, parse_rule, body.get("recurrence_rule"), tz, body.get("dtstart"))
     errors.raise_if_any()
-    return jsonify(occurrences=[rfc3339(o, tz) for o in rule.occurrences(after, count)])
+    return jsonify(occurrences=[rfc3339(o, tz) for o in offload(rule.occurrences, after, count)])
 
 
 @bp.post("/tasks/<task_id>/reminders")

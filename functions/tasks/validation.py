@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import shared
+from shared.cpu import offload
 
 # Re-exported (`X as X`) for the routes, which parse bodies through this module.
 from shared.errors import ValidationFailed as ValidationFailed
@@ -299,7 +300,8 @@ def parse_task_rule(body: dict[str, Any], task_tz: str, default_start: dt.dateti
         check_flood_guard(rule)
         return rule
 
-    rule = errors.check("recurrence_rule", rule_with_guard)
+    # RRULE expansion is CPU work: on the bounded thread pool, so the worker's sockets keep moving.
+    rule = errors.check("recurrence_rule", offload, rule_with_guard)
     if rule is UNSET and "dtstart" in body and "contradicts dtstart" in errors.errors.get("recurrence_rule", ""):
         errors.errors["dtstart"] = "contradicts the DTSTART inside recurrence_rule"
     errors.raise_if_any()
