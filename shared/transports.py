@@ -26,6 +26,8 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 class Transport(Protocol):
     name: str
+    #: False when `publish` only counts the messages (the in-process stream): the relay then skips payloads.
+    needs_payload: bool
 
     def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """Publish (topic, envelope) pairs in order; return how many, from the first, went out."""
@@ -43,6 +45,7 @@ class LocalStream:
     """
 
     name = "local"
+    needs_payload = False
 
     def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
         return len(messages)
@@ -58,6 +61,7 @@ class KafkaTransport:
     """kafka-python producer: key = user_id, acks=all, CloudEvents binary-mode headers."""
 
     name = "kafka"
+    needs_payload = True
 
     def __init__(self, settings: Settings, *, flush_timeout: float = 15.0):
         self._settings = settings
@@ -168,6 +172,7 @@ class DaprTransport:
     """Publish through the Dapr sidecar's pub/sub API (DaprClient.publish_event)."""
 
     name = "dapr"
+    needs_payload = True
 
     def __init__(self, settings: Settings):
         self._settings = settings

@@ -178,7 +178,7 @@ def test_shutdown_closes_sockets_with_1001(db_url):
 
 def test_two_fanout_processes_each_deliver_to_their_own_sockets(db_url, broker):
     common = {"DATABASE_URL": db_url, "JWT_SECRET": JWT_SECRET, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
-    api = ServerProcess(**common).start()
+    api = ServerProcess(**common).start(ready_path="/health")  # its audit group may still be rebalancing
     fanouts = [ServerProcess("functions.fanout:create_app()", **common) for _ in range(2)]
     try:
         for f in fanouts:
@@ -211,9 +211,18 @@ def test_ping_every_interval_and_pong_for_the_clients_ping(db_url):
 
 def test_an_oversized_client_message_is_closed_with_1009(server):
     alice = Client(server.url).signup()
-    ws = connect(server, alice)
-    ws.send("x" * (64 * 1024))
-    assert close_code(ws) == 1009
+    ws, calm = connect(server, alice), connect(server, alice)
+    ws.send("x" * (8 * 1024))  # over the 4 KiB cap
+    try:
+        code = close_code(ws)
+    except ConnectionResetError:
+        # The server closed with the rest of the frame unread, so the kernel answered with a reset that
+        # can overtake the close frame: closed all the same, and nothing buffered for it.
+        code = "reset"
+    assert code in (1009, "reset")
+    task = alice.create_task(title="the worker is fine")
+    assert next_event(calm)["data"]["id"] == task["id"]
+    calm.close()
 
 
 def test_a_client_flooding_messages_is_closed_with_1008_and_others_are_unaffected(server):
