@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
@@ -22,6 +22,8 @@ from shared.settings import Settings
 from shared.transports import Transport, make_transport
 
 if TYPE_CHECKING:
+    from sqlalchemy import orm
+
     from shared.probes import BrokerProbe
 
 log = logging.getLogger(__name__)
@@ -206,6 +208,19 @@ class Runtime:
         timer = self.timers.get(name)
         if timer is not None:
             timer.wake()
+
+    def delete_in_batches(self, delete_batch: Callable[[orm.Session], int]) -> int:
+        """Run `delete_batch` in a transaction of its own until it deletes nothing; return the total.
+
+        Retention sweeps delete in bounded batches so no transaction holds locks for long."""
+        total = 0
+        while True:
+            with self.uow() as uow:
+                deleted = delete_batch(uow.session)
+                uow.commit()
+            total += deleted
+            if deleted == 0:
+                return total
 
     def deliver_pending(self) -> None:
         """Relay everything and let every in-process consumer read it, in this thread (tests, CLI)."""

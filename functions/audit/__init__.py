@@ -31,14 +31,7 @@ def record_events(rt: Runtime, events: list[Event]) -> int:
 def purge(rt: Runtime) -> tuple[dict[str, Any], bool]:
     """Delete events older than EVENT_RETENTION_DAYS, in bounded batches."""
     cutoff = utcnow() - dt.timedelta(days=rt.settings.event_retention_days)
-    total = 0
-    while True:
-        with rt.uow() as uow:
-            purged = purge_older_than(uow.session, cutoff)
-            uow.commit()
-        total += purged
-        if purged == 0:
-            return {"purged": total}, True
+    return {"purged": rt.delete_in_batches(lambda session: purge_older_than(session, cutoff))}, True
 
 
 def register(app: Flask, rt: Runtime) -> None:

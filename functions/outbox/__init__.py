@@ -23,14 +23,7 @@ BINDING = "outbox-cron"
 def purge(rt: Runtime) -> int:
     """Delete old published rows in bounded batches; return how many went."""
     cutoff = utcnow() - dt.timedelta(days=rt.settings.outbox_retention_days)
-    total = 0
-    while True:
-        with rt.uow() as uow:
-            purged = purge_published(uow.session, cutoff)
-            uow.commit()
-        total += purged
-        if purged == 0:
-            return total
+    return rt.delete_in_batches(lambda session: purge_published(session, cutoff))
 
 
 def sweep(rt: Runtime) -> tuple[dict[str, int], bool]:
