@@ -17,7 +17,7 @@ from shared.events import Event
 from shared.loops import Loop, RetryLater
 from shared.models import Outbox
 from shared.notify import STREAM_CHANNEL
-from shared.transports import RAW_ENVELOPE, Transport
+from shared.transports import Transport
 
 log = logging.getLogger(__name__)
 
@@ -116,68 +116,29 @@ class OutboxRelay:
                     return 0, False, False
             # The in-process stream needs no payload here (its consumers read the rows themselves):
             # not decoding 500 JSON documents a batch is most of that relay's cost.
-            if postgres and getattr(self._transport, "takes_raw_envelope", False):
-                messages, ids = self._raw_batch(session)
-            else:
-                payload = Outbox.payload if getattr(self._transport, "needs_payload", True) else sa.null()
-                rows = session.execute(
-                    sa.select(Outbox.id, Outbox.topic, payload.label("payload"))
-                    .where(Outbox.published_at.is_(None))
-                    .order_by(Outbox.id)
-                    .limit(self._batch_size)
-                ).all()
-                messages, ids = [(r.topic, r.payload) for r in rows], [r.id for r in rows]
-            if not ids:
+            payload = Outbox.payload if getattr(self._transport, "needs_payload", True) else sa.null().label("payload")
+            rows = session.execute(
+                sa.select(Outbox.id, Outbox.topic, payload)
+                .where(Outbox.published_at.is_(None))
+                .order_by(Outbox.id)
+                .limit(self._batch_size)
+            ).all()
+            if not rows:
                 return 0, False, False
-            sent = self._transport.publish(messages)
+            sent = self._transport.publish([(r.topic, r.payload) for r in rows])
             if sent:
-                self._number(session, ids[:sent])
+                self._number(session, [r.id for r in rows[:sent]])
                 if postgres:
                     session.execute(sa.select(sa.func.pg_notify(STREAM_CHANNEL, "")))
-            if sent < len(ids):
+            if sent < len(rows):
                 session.execute(
                     sa.update(Outbox)
-                    .where(Outbox.id == ids[sent])
+                    .where(Outbox.id == rows[sent].id)
                     .values(attempts=Outbox.attempts + 1, last_error=f"{self._transport.name} publish failed")
                 )
         if sent and self._on_published:
             self._on_published(sent)
-        return sent, sent == len(ids) == self._batch_size, sent < len(ids)
-
-    def _raw_batch(self, session: orm.Session) -> tuple[list[tuple[str, dict[str, Any]]], list[int]]:
-        """The next batch with each envelope as stored JSON text (no decode and re-encode in the relay),
-        and the few fields the Kafka key and CloudEvents headers need, read by PostgreSQL."""
-        field = Outbox.payload.op("->>")
-        rows = session.execute(
-            sa.select(
-                Outbox.id,
-                Outbox.topic,
-                sa.cast(Outbox.payload, sa.Text).label("raw"),
-                Outbox.event_id,
-                Outbox.event_type,
-                Outbox.user_id,
-                field("timestamp").label("timestamp"),
-                field("aggregate_id").label("aggregate_id"),
-            )
-            .where(Outbox.published_at.is_(None))
-            .order_by(Outbox.id)
-            .limit(self._batch_size)
-        ).all()
-        messages = [
-            (
-                r.topic,
-                {
-                    RAW_ENVELOPE: r.raw,
-                    "event_id": r.event_id,
-                    "event_type": r.event_type,
-                    "user_id": r.user_id,
-                    "timestamp": r.timestamp,
-                    "aggregate_id": r.aggregate_id,
-                },
-            )
-            for r in rows
-        ]
-        return messages, [r.id for r in rows]
+        return sent, sent == len(rows) == self._batch_size, sent < len(rows)
 
     @staticmethod
     def _number(session: orm.Session, ids: list[int]) -> None:

@@ -20,15 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: Key of a relay message that carries the stored envelope as JSON text already (see `RAW_ENVELOPE`).
-RAW_ENVELOPE = "__envelope_json__"
-
-
 def encode(payload: dict[str, Any]) -> bytes:
-    """The envelope as JSON bytes; a relay message that carries its stored JSON text is sent unchanged."""
-    raw = payload.get(RAW_ENVELOPE)
-    if raw is not None:
-        return str(raw).encode()
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
 
@@ -70,8 +62,6 @@ class KafkaTransport:
 
     name = "kafka"
     needs_payload = True
-    #: The relay may hand over the envelope as stored JSON text plus the fields the key and headers need.
-    takes_raw_envelope = True
 
     def __init__(self, settings: Settings, *, flush_timeout: float = 15.0):
         self._settings = settings
