@@ -57,7 +57,11 @@ class ServerProcess:
         )
         self._reader = threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True)
         self._reader.start()
-        wait_until(self._answers(ready_path), timeout=timeout, interval=0.1, message=f"{self.app} on {self.url}")
+        try:
+            wait_until(self._answers(ready_path), timeout=timeout, interval=0.1, message=f"{self.app} on {self.url}")
+        except BaseException:
+            self.stop()  # a server that never became ready must not outlive the test
+            raise
         return self
 
     @classmethod
