@@ -13,7 +13,6 @@ import fcntl
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.loops import Loop
@@ -106,23 +105,22 @@ class FileLease:
             os.close(fd)
 
 
-def lease_for(database_url: str, sqlalchemy_url: str) -> Lease:
+def lease_for(database_url: str, libpq_url: str) -> Lease:
     """Pick the lease for this database: an advisory lock on PostgreSQL, a file lock on SQLite."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1] or "taskflow.db"
         if path == ":memory:":  # one process by definition: a private lock file
             path = os.path.join(tempfile.gettempdir(), f"taskflow-{os.getpid()}")
         return FileLease(f"{path}.leader")
-    return PostgresLease(sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1))
+    return PostgresLease(libpq_url)
 
 
 class Election:
     """Try for leadership every `interval` seconds; start `loops` while leader, stop them when not."""
 
-    def __init__(self, lease: Lease, *, interval: float = 1.0, on_change: Callable[[bool], None] | None = None):
+    def __init__(self, lease: Lease, *, interval: float = 1.0):
         self._lease = lease
         self._loops: list[Loop] = []
-        self._on_change = on_change
         self.is_leader = False
         self.loop = Loop(
             "leader-election", self._step, idle=interval, max_backoff=interval * 5, on_stop=self._step_down
@@ -155,8 +153,6 @@ class Election:
             )
             for loop in self._loops:
                 loop.start()
-            if self._on_change is not None:
-                self._on_change(True)
         return self._interval
 
     def _step_down(self) -> None:
@@ -164,6 +160,4 @@ class Election:
             self.is_leader = False
             for loop in self._loops:
                 loop.stop()
-            if self._on_change is not None:
-                self._on_change(False)
         self._lease.release()

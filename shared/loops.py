@@ -66,10 +66,6 @@ class Loop:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def sleep(self, seconds: float) -> bool:
-        """Sleep inside a step without missing a stop; return False when the loop is stopping."""
-        return not self._stop.wait(seconds)
-
     def _run(self) -> None:
         try:
             while not self._stop.is_set():

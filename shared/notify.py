@@ -95,7 +95,7 @@ class Listener:
     """One LISTEN connection per process; calls each channel's callbacks when it is notified."""
 
     def __init__(self, url: str):
-        self._url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._url = url
         self._callbacks: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._conn: psycopg.Connection[Any] | None = None
         self.loop = Loop("listen", self._step, idle=0.0, on_stop=self._close)

@@ -16,7 +16,7 @@ from sqlalchemy import orm
 from shared.db import utcnow
 from shared.events import Event
 from shared.loops import Loop, RetryLater
-from shared.models import Outbox
+from shared.models import ConsumerOffset, Outbox
 from shared.notify import STREAM_CHANNEL
 from shared.transports import Transport
 
@@ -97,12 +97,7 @@ def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session]
 def _compiled_for_psycopg(table: sa.Table, dialect: sa.Dialect) -> tuple[str, tuple[str, ...]]:
     """The insert as psycopg SQL (named parameters) and which parameters are JSON (wrapped as Jsonb)."""
     compiled = _row_and_event_statement(table).compile(dialect=dialect)
-    json_params = tuple(
-        name
-        for name, bind in compiled.binds.items()
-        if isinstance(bind.type, (sa.JSON, sa.types.TypeDecorator))
-        and isinstance(getattr(bind.type, "impl", bind.type), sa.JSON)
-    )
+    json_params = tuple(name for name, bind in compiled.binds.items() if isinstance(bind.type, sa.JSON))
     return str(compiled), json_params
 
 
@@ -208,8 +203,6 @@ class OutboxRelay:
 
 def purge_published(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:
     """Delete one bounded batch of rows published before `cutoff` that every stored consumer has read."""
-    from shared.models import ConsumerOffset
-
     read_by_all = sa.select(sa.func.min(ConsumerOffset.position)).scalar_subquery()
     oldest = (
         sa.select(Outbox.id)

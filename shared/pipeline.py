@@ -55,15 +55,13 @@ def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
         return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
 
 
-def read_stream(session: orm.Session, after: int, limit: int, topics: Sequence[str] | None = None) -> list[StreamRow]:
+def read_stream(session: orm.Session, after: int, limit: int) -> list[StreamRow]:
     query = (
         sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload)
         .where(Outbox.seq > after)
         .order_by(Outbox.seq)
         .limit(limit)
     )
-    if topics is not None:
-        query = query.where(Outbox.topic.in_(list(topics)))
     return [StreamRow(*row) for row in session.execute(query).all()]
 
 
@@ -133,8 +131,6 @@ class StreamConsumer:
         self._max_attempts = max_attempts
         self._retry_base = retry_base
         self._position: int | None = None
-        self.handled = 0
-        self.dead_lettered = 0
         self.loop = Loop(f"consumer-{name}", self.step, idle=idle)
 
     # -- position -------------------------------------------------------------------------
@@ -179,7 +175,6 @@ class StreamConsumer:
             ):
                 self._park(row, error, attempts=self._max_attempts)
         self._store_position(rows[-1].seq)
-        self.handled += len(events)
         return 0.0 if len(rows) == self._batch_size else None
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
@@ -204,7 +199,6 @@ class StreamConsumer:
                         created_at=utcnow(),
                     )
                 )
-        self.dead_lettered += 1
 
     def replay(self, letter: DeadLetter) -> None:
         """Hand a parked event to the handler again (raises if it still fails)."""

@@ -154,9 +154,7 @@ class Runtime:
     def elect_leader(self) -> Election:
         """Run the once-per-deployment loops only in the process holding the leader lease."""
         if self.election is None:
-            self.election = Election(
-                lease_for(self.settings.database_url, self.engine.url.render_as_string(hide_password=False))
-            )
+            self.election = Election(lease_for(self.settings.database_url, self._libpq_url()))
             self.election.start()
         return self.election
 
@@ -172,9 +170,13 @@ class Runtime:
     def listen(self) -> None:
         """Wake the stream readers when the relay (in another process) publishes (PostgreSQL)."""
         if self.listener is None and self.postgres:
-            self.listener = Listener(self.engine.url.render_as_string(hide_password=False))
+            self.listener = Listener(self._libpq_url())
             self.listener.on(STREAM_CHANNEL, self.pipeline.wake)
             self.listener.start()
+
+    def _libpq_url(self) -> str:
+        """The database URL for a plain psycopg connection of its own (leader lease, LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def start_relay(self) -> Loop:
         """Run the relay (on the leader when elected; other workers wake it with a datagram)."""

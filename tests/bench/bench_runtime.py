@@ -54,6 +54,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.db import make_engine, migrate  # noqa: E402
 from shared.models import Outbox, Task, User  # noqa: E402
+from tests.bench.harness import load_command  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
 
@@ -318,26 +319,11 @@ def open_loop(base: str, users: list[list[str]], **kwargs) -> dict:
 def load_process(
     base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float, rate: float
 ) -> dict:
-    """tests/bench/load.py in its own process (harness.run_load's command line), with its CPU use recorded."""
+    """tests/bench/load.py in its own process (harness.load_command), with its CPU use recorded."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(users, f)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests/bench/load.py"),
-            "--url",
-            base,
-            "--users",
-            f.name,
-            "--concurrency",
-            str(concurrency),
-            "--duration",
-            str(duration),
-            "--warmup",
-            str(warmup),
-            "--rate",
-            str(rate),
-        ],
+        load_command(base, f.name, concurrency=concurrency, duration=duration, warmup=warmup, rate=rate),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

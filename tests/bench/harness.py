@@ -27,6 +27,28 @@ def register_users(base: str, count: int) -> list[list[str]]:
     return users
 
 
+def load_command(
+    base: str, users_file: str, *, concurrency: int, duration: float, warmup: float = 3, rate: float = 0
+) -> list[str]:
+    """The command line of tests/bench/load.py (users from a JSON file of [user_id, token] pairs)."""
+    return [
+        sys.executable,
+        str(ROOT / "tests/bench/load.py"),
+        "--url",
+        base,
+        "--users",
+        users_file,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--rate",
+        str(rate),
+    ]
+
+
 def run_load(
     base: str, users: list[list[str]], *, concurrency: int, duration: float, warmup: float = 3, rate: float = 0
 ) -> dict:
@@ -34,22 +56,7 @@ def run_load(
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(users, f)
     out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests/bench/load.py"),
-            "--url",
-            base,
-            "--users",
-            f.name,
-            "--concurrency",
-            str(concurrency),
-            "--duration",
-            str(duration),
-            "--warmup",
-            str(warmup),
-            "--rate",
-            str(rate),
-        ],
+        load_command(base, f.name, concurrency=concurrency, duration=duration, warmup=warmup, rate=rate),
         capture_output=True,
         text=True,
         check=True,
