@@ -1,4 +1,4 @@
-"""Parse request bodies at the edge: JSON objects only, known fields only, errors per field."""
+"""Read request bodies at the edge: JSON objects only, storable text only (shared.contract checks fields)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from shared.timeutil import BadValue
 UNSET: Any = object()
 
 
-def json_body(allowed: set[str]) -> dict[str, Any]:
-    """Return the JSON object body, refusing malformed JSON, non-objects and unknown fields."""
+def json_object() -> dict[str, Any]:
+    """Return the JSON object body, refusing other media types, malformed JSON, non-objects and NUL text."""
     if not request.is_json:
         raise ProblemError(
             "Send a JSON body with Content-Type: application/json.", status=415, title="Unsupported media type"
@@ -34,11 +34,6 @@ def json_body(allowed: set[str]) -> dict[str, Any]:
         raise ValidationFailed(
             "Text must not contain NUL characters or unpaired surrogates.",
             errors={bad[:100]: "contains a NUL character or an unpaired surrogate"},
-        )
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationFailed(
-            "Unknown fields in the request body.", errors={name[:100]: "unknown field" for name in unknown[:20]}
         )
     return body
 
