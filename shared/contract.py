@@ -176,7 +176,8 @@ def field_errors(exc: pydantic.ValidationError, *, unknown: str) -> dict[str, st
             message = str(error["ctx"]["error"])
         else:
             message = error["msg"]
-        inner = ".".join(str(part) for part in loc[1:] if not isinstance(part, str) or not part.startswith("function-"))
+        # Union members add their tags ("constrained-int", "function-after[…]") to loc: keep names and indexes.
+        inner = ".".join(str(part) for part in loc[1:] if isinstance(part, int) or part.isidentifier())
         errors.setdefault(field, f"{inner}: {message}" if inner else message)
         if len(errors) >= MAX_FIELD_ERRORS:
             break

@@ -49,12 +49,20 @@ def _wall_clock(value: object) -> dt.datetime:
 
 
 _DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 64}
+_LOCAL_DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?$"
 
 #: A time in a request body; without an offset it is wall-clock time in the task's timezone.
 WallClock = Annotated[
     dt.datetime,
     PlainValidator(_wall_clock),
-    WithJsonSchema({**_DATE_TIME, "description": "RFC 3339; without an offset, in the task's timezone"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 64,
+            "anyOf": [{"format": "date-time"}, {"pattern": _LOCAL_DATE_TIME}],
+            "description": "RFC 3339, or a local date-time without offset: wall-clock time in the task's timezone",
+        }
+    ),
 ]
 #: A time in a query string, UTC when it has no offset.
 UtcTime = Annotated[dt.datetime, PlainValidator(parse_datetime), WithJsonSchema(_DATE_TIME)]
