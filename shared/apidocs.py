@@ -7,7 +7,6 @@ page loads nothing from another origin, and its Content-Security-Policy says so.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import pathlib
 from typing import TYPE_CHECKING
 
@@ -68,7 +67,10 @@ class OpenApiDocument(Out):
 
 @functools.cache
 def swagger_ui_dir() -> pathlib.Path:
-    return pathlib.Path(str(importlib.resources.files("swagger_ui") / "static"))
+    """Where the swagger-ui-py wheel keeps Swagger UI's files (imported on first use, not at start-up)."""
+    import swagger_ui
+
+    return pathlib.Path(swagger_ui.__file__).parent / "static"
 
 
 def register(app: Flask) -> None:
