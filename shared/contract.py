@@ -25,7 +25,7 @@ from flask import Flask, request
 from pydantic.json_schema import models_json_schema
 
 from shared.errors import ProblemError, ValidationFailed
-from shared.requests import json_object
+from shared.requests import json_object, refuse_oversized_stream
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -90,11 +90,9 @@ def operation(
     `body_required=False` lets an empty body through as the model's defaults. `problems` adds
     statuses the route can answer besides those its shape implies.
     """
-    statuses = set(problems)
+    statuses, headers = set(problems), []
     if if_match:
         statuses.add(412)
-    headers: list[Mapping[str, Any]] = []
-    if if_match:
         headers.append(IF_MATCH)
     op = Operation(
         summary=summary,
@@ -150,6 +148,7 @@ def _text_body(media_type: str) -> str:
         raise ProblemError(
             f"Send the body with Content-Type: {media_type}.", status=415, title="Unsupported media type"
         )
+    refuse_oversized_stream()
     try:
         return request.get_data().decode("utf-8")
     except UnicodeDecodeError:

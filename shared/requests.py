@@ -20,7 +20,7 @@ def json_object() -> dict[str, Any]:
         raise ProblemError(
             "Send a JSON body with Content-Type: application/json.", status=415, title="Unsupported media type"
         )
-    _refuse_oversized_stream()
+    refuse_oversized_stream()
     try:
         body = request.get_json(silent=True)
     except RecursionError:
@@ -38,7 +38,7 @@ def json_object() -> dict[str, Any]:
     return body
 
 
-def _refuse_oversized_stream() -> None:
+def refuse_oversized_stream() -> None:
     """413 for a body without Content-Length (chunked) that reaches the limit.
 
     werkzeug stops reading such a stream at MAX_CONTENT_LENGTH without complaint, which

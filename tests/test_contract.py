@@ -274,3 +274,43 @@ def test_docs_render_every_operation_in_a_browser_without_leaving_the_origin(ser
             assert requested and all(url.startswith(server.url) for url in requested), requested
         finally:
             browser.close()
+
+
+def test_a_non_json_body_and_response_are_declared_and_checked():
+    from flask import Response
+
+    from shared.contract import operation
+    from shared.runtime import Runtime
+    from shared.web import make_flask_app
+
+    rt = Runtime(_settings())
+    app = make_flask_app("calendar", rt)
+
+    @app.post("/import.ics")
+    @operation(
+        body_media_type="text/calendar",
+        response_media_type="text/calendar",
+        responses={200: None},
+        auth="none",
+        summary="Echo a calendar",
+        tags=["calendar"],
+    )
+    def echo(body: str):
+        return Response(body, mimetype="text/calendar")
+
+    try:
+        client = app.test_client()
+        ics = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+        ok = client.post("/import.ics", data=ics, content_type="text/calendar; charset=utf-8")
+        assert ok.status_code == 200 and ok.get_data(as_text=True) == ics
+        wrong = client.post("/import.ics", json={"x": 1})
+        assert wrong.status_code == 415 and wrong.mimetype == "application/problem+json"
+        assert client.post("/import.ics", data=b"\xff\xfe", content_type="text/calendar").status_code == 400
+        document = build_spec(app, title="t", version="1", description="d")
+        validate(document)
+        op = document["paths"]["/import.ics"]["post"]
+        assert op["requestBody"]["content"] == {"text/calendar": {"schema": {"type": "string"}}}
+        assert op["responses"]["200"]["content"] == {"text/calendar": {"schema": {"type": "string"}}}
+        assert {"400", "413", "415"} <= set(op["responses"]) and op["security"] == []
+    finally:
+        rt.close()
