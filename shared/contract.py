@@ -190,7 +190,7 @@ IF_MATCH = {
     "in": "header",
     "required": False,
     "description": "The ETag of the version this change is based on (412 when stale)",
-    "schema": {"type": "string", "maxLength": 200},
+    "schema": {"type": "string"},
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",

@@ -7,9 +7,19 @@ the way a query string carries them; `Out` models describe responses (the spec, 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, RootModel, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    RootModel,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shared.errors import ValidationFailed
 from shared.timeutil import BadValue, parse_datetime, parse_timezone
@@ -24,10 +34,39 @@ def example(*values: Any, extra: Literal["forbid"] | None = None, **schema: Any)
     return config
 
 
+class _Null:
+    """Stands in for an explicit null the schema does not allow, so that the field's own check refuses it."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
 class Body(BaseModel):
-    """A JSON request body: types exactly as JSON sends them, no unknown fields."""
+    """A JSON request body: types exactly as JSON sends them, no unknown fields, null only where allowed."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_only_where_the_schema_allows(cls, data: Any) -> Any:  # Any: the client's JSON value
+        # An optional field that is not nullable may be left out but not sent as null: what the spec says.
+        if not isinstance(data, dict):
+            return data
+        nullable = _nullable_fields(cls)
+        return {k: _Null() if v is None and k in cls.model_fields and k not in nullable else v for k, v in data.items()}
+
+
+@functools.cache
+def _nullable_fields(model: type[BaseModel]) -> frozenset[str]:
+    properties = model.model_json_schema(ref_template="#/$defs/{model}")["properties"]
+    return frozenset(name for name, schema in properties.items() if _allows_null(schema))
+
+
+def _allows_null(schema: Any) -> bool:  # Any: a JSON Schema node
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(_allows_null(branch) for branch in schema.get("anyOf", []) + schema.get("oneOf", []))
 
 
 class Query(BaseModel):

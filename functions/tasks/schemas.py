@@ -106,19 +106,12 @@ class TaskFields(Body):
     """The fields a create or update may set; unset ones are left alone."""
 
     model_config = example({"title": "Water the plants", "due_date": "2026-03-01T09:00:00", "priority": "low"})
-    title: Title | SkipJsonSchema[None] = None  # never null (below): the default only lets an update omit it
+    title: Title | SkipJsonSchema[None] = None  # never null (Body): the default only lets an update omit it
     description: Annotated[str | None, Field(max_length=10_000)] = None
     due_date: WallClock | None = None
     timezone: Timezone = "UTC"
     priority: Priority = "none"
     tags: Tags = None
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _title_not_null(cls, value: Any) -> Any:  # Any: the client's JSON value
-        if value is None:
-            raise BadValue("must be a string")
-        return value
 
     def given(self, default_tz: str) -> dict[str, Any]:
         """The fields the client sent, with a due date read in the (new) task timezone; Any: their types vary."""
