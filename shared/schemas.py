@@ -87,7 +87,7 @@ def _wall_clock(value: object) -> dt.datetime:
     return parsed.replace(tzinfo=None) if naive else parsed
 
 
-_DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 64}
+_DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 64, "description": "RFC 3339; years 1900-9999"}
 _LOCAL_DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?$"
 
 #: A time in a request body; without an offset it is wall-clock time in the task's timezone.
@@ -99,7 +99,8 @@ WallClock = Annotated[
             "type": "string",
             "maxLength": 64,
             "anyOf": [{"format": "date-time"}, {"pattern": _LOCAL_DATE_TIME}],
-            "description": "RFC 3339, or a local date-time without offset: wall-clock time in the task's timezone",
+            "description": "RFC 3339, or a local date-time without offset (wall-clock time in the task's "
+            "timezone); years 1900-9999",
         }
     ),
 ]
@@ -108,7 +109,13 @@ UtcTime = Annotated[dt.datetime, PlainValidator(parse_datetime), WithJsonSchema(
 #: An IANA timezone name.
 Timezone = Annotated[
     str,
-    Field(min_length=1, max_length=64, examples=["Europe/Paris"], description="IANA timezone name"),
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z][A-Za-z0-9_+/-]*$",
+        examples=["Europe/Paris"],
+        description="IANA timezone name (one the server's tz database knows)",
+    ),
     AfterValidator(parse_timezone),
 ]
 

@@ -77,6 +77,14 @@ class Login(Body):
 class Registration(Login):
     """A new account's password must also be uncommon and unrelated to the email."""
 
+    password: Annotated[
+        Password,
+        Field(
+            description="8-128 characters; not blank, not one or two repeated characters, not a common "
+            "password, not containing the email or the service name (NIST SP 800-63B)"
+        ),
+    ]
+
     @field_validator("password")
     @classmethod
     def _strong(cls, value: str, info: ValidationInfo) -> str:
