@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.errors import ProblemError, ValidationFailed
-from shared.timeutil import BadValue
-
-UNSET: Any = object()
 
 
 def json_object() -> dict[str, Any]:
@@ -78,28 +74,3 @@ def _unstorable_text(value: Any, field: str = "body") -> str | None:
             if found:
                 return found
     return None
-
-
-class FieldErrors:
-    """Collect per-field messages and raise them together as one 422."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, str] = {}
-
-    def check(self, field: str, fn: Callable[..., Any], *args: Any) -> Any:
-        # Any: the parsed value of a JSON field, whatever type its parser `fn` returns (or UNSET).
-        try:
-            return fn(*args)
-        except BadValue as exc:
-            self.errors[field] = str(exc)
-            return UNSET
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise ValidationFailed("Some fields are invalid.", errors=self.errors)
-
-
-def boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise BadValue("must be true or false")
-    return value
