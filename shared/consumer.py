@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shared.cloudevents import event_from_record
 from shared.events import TOPIC_OF, Event, MalformedEvent
 from shared.loops import Loop, RetryLater
 from shared.pipeline import handle_with_retries, is_outage
@@ -21,11 +21,11 @@ BatchHandler = Callable[[list[Event]], object]
 
 
 def parse_record(record: Any) -> Event:  # Any: a kafka-python ConsumerRecord (untyped)
-    """Turn a Kafka record into an Event or raise MalformedEvent (poison)."""
-    try:
-        event = Event.from_dict(json.loads(record.value))
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise MalformedEvent(f"not a JSON envelope: {exc}") from exc
+    """Turn a Kafka record (a binary CloudEvent, or a bare envelope) into an Event or raise MalformedEvent (poison).
+
+    The event carries the record's trace context (`ce_traceparent`, else `traceparent`).
+    """
+    event = event_from_record(record.headers, record.key, record.value)
     if TOPIC_OF[event.event_type] != record.topic:
         raise MalformedEvent(f"{event.event_type} does not belong on {record.topic}")
     return event
@@ -148,7 +148,12 @@ class ConsumerLoop:
         try:
             poison.extend(
                 handle_with_retries(
-                    self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
+                    self._handle,
+                    events,
+                    name=self.name,
+                    system="kafka",
+                    max_attempts=self._max_attempts,
+                    retry_base=self._retry_base,
                 )
             )
         except Exception as exc:

@@ -12,6 +12,7 @@ from functions.notifications.channels import new_secret
 from functions.notifications.deliveries import attempt
 from functions.notifications.ssrf import check_url
 from shared import requests as v
+from shared import tracing
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.events import TOPIC_OF, Event
@@ -158,7 +159,7 @@ def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
         )
         uow.session.add(delivery)
         uow.session.flush()
-        attempt(rt, uow.session, delivery)
+        attempt(rt, uow.session, delivery, tracing.current_traceparent())
         uow.commit()
         return jsonify(delivery_view(delivery))
 
