@@ -73,9 +73,7 @@ def event_from_record(headers: list[tuple[str, bytes]] | None, key: bytes | None
     header_map = {name.lower(): raw for name, raw in headers or []}
     try:
         if "ce_specversion" in header_map:
-            ce = ce_kafka.from_binary(
-                ce_kafka.KafkaMessage(header_map, key, value), data_unmarshaller=_json_value
-            )
+            ce = ce_kafka.from_binary(ce_kafka.KafkaMessage(header_map, key, value), data_unmarshaller=_json_value)
             envelope, traceparent = ce.get_data(), ce.get("traceparent")
         else:
             envelope = _json_value(value)

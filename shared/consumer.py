@@ -71,6 +71,8 @@ class ConsumerLoop:
         self.ready = threading.Event()
         self.handled = 0
         self.dead_lettered = 0
+        #: Records behind the partitions' high watermarks after the last poll (None until known).
+        self.lag: int | None = None
         self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._close)
 
     def start(self) -> ConsumerLoop:
@@ -104,14 +106,26 @@ class ConsumerLoop:
             if self._consumer is None:
                 self._consumer = self._new_consumer()
             batches = self._consumer.poll(timeout_ms=200)
-            if self._consumer.assignment():
+            assigned = self._consumer.assignment()
+            if assigned:
                 self.ready.set()
+                self._measure_lag(self._consumer, assigned)
             if batches:
                 self._process(self._consumer, batches)
         except Exception:  # broker gone or a bug: drop this consumer, the loop backs off and builds a fresh one
             self._close()
             raise
         return 0.0
+
+    def _measure_lag(self, consumer: Any, partitions: set[Any]) -> None:
+        """Sum of (high watermark - position) over this consumer's partitions, from the last fetch."""
+        total = 0
+        for tp in partitions:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                return  # not fetched yet: keep the last known value
+            total += max(0, highwater - consumer.position(tp))
+        self.lag = total
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None

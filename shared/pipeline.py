@@ -146,6 +146,7 @@ class StreamConsumer:
         self._max_attempts = max_attempts
         self._retry_base = retry_base
         self._position: int | None = None
+        self.dead_lettered = 0
         self.loop = Loop(f"consumer-{name}", self.step, idle=idle)
 
     # -- position -------------------------------------------------------------------------
@@ -193,6 +194,7 @@ class StreamConsumer:
         return 0.0 if len(rows) == self._batch_size else None
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
+        self.dead_lettered += 1
         log.error(
             "event parked in dead letters",
             extra={"consumer": self.name, "event_id": row.event_id, "seq": row.seq, "error": error[:500]},

@@ -81,7 +81,7 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    FlaskInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)
+    FlaskInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)  # type: ignore[no-untyped-call]  # untyped upstream
     if not getattr(engine, "_taskflow_traced", False):
         SQLAlchemyInstrumentor().instrument(engine=engine, enable_commenter=False)
         engine._taskflow_traced = True  # type: ignore[attr-defined]  # one set of listeners per engine

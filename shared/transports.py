@@ -111,7 +111,12 @@ class KafkaTransport:
                 for topic, payload, traceparent in messages:
                     record = kafka_record(payload, traceparent)
                     futures.append(
-                        producer.send(topic, key=record.key.encode(), value=record.value, headers=list(record.headers.items()))
+                        producer.send(
+                            topic,
+                            key=str(payload["user_id"]).encode(),
+                            value=record.value,
+                            headers=list(record.headers.items()),
+                        )
                     )
                 producer.flush(timeout=self._flush_timeout)
             except Exception as exc:

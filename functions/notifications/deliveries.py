@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,11 @@ def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 1
                 with tracing.delivering(
                     delivery.channel, delivery.id, delivery.event_type, delivery.traceparent
                 ) as traceparent:
-                    counts[attempt(rt, uow.session, delivery, traceparent)] += 1
+                    started = time.perf_counter()
+                    outcome = attempt(rt, uow.session, delivery, traceparent)
+                rt.metrics.notification_duration.labels(delivery.channel).observe(time.perf_counter() - started)
+                rt.metrics.notifications_sent.labels(delivery.channel, outcome).inc()
+                counts[outcome] += 1
             uow.commit()
         if len(due) < batch_size:
             return counts

@@ -619,7 +619,9 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         producer = raw._get_producer()
         started = time.perf_counter()
         futures = [
-            producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=list(kafka_record(p).headers.items()))
+            producer.send(
+                topic, key=str(p["user_id"]).encode(), value=encode(p), headers=list(kafka_record(p).headers.items())
+            )
             for topic, p in payloads
         ]
         producer.flush()
@@ -630,7 +632,12 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         started = time.perf_counter()
         for i in range(0, len(payloads), batch):
             for topic, p in payloads[i : i + batch]:
-                producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=list(kafka_record(p).headers.items()))
+                producer.send(
+                    topic,
+                    key=str(p["user_id"]).encode(),
+                    value=encode(p),
+                    headers=list(kafka_record(p).headers.items()),
+                )
             producer.flush()
         raw_batched_s = time.perf_counter() - started
         raw.close()
