@@ -56,17 +56,21 @@ class PipelineCollector:
                 lag.add_metric([loop.name], loop.lag)
             parked_total.add_metric([loop.name], loop.dead_lettered)
         pipeline = self._rt.pipeline
-        if pipeline.consumers:
+        # Parked rows per stored-position consumer (0 with Kafka, whose consumers park in <topic>.dlq).
+        stored = [s.name for s in pipeline.subscribers if not s.every_process]
+        if stored:
             try:
-                head = stream_head(self._rt.sessions)
                 parked = pipeline.open_dead_letters()
+                head = stream_head(self._rt.sessions) if pipeline.consumers else 0
             except sa.exc.SQLAlchemyError:
                 parked = None
-            for name, consumer in pipeline.consumers.items():
-                if parked is not None:
+            if parked is not None:
+                for name in stored:
+                    dead.add_metric([name], parked.get(name, 0))
+                for name, consumer in pipeline.consumers.items():
                     consumer.position()
                     lag.add_metric([name], consumer.lag(head))
-                    dead.add_metric([name], parked.get(name, 0))
+            for name, consumer in pipeline.consumers.items():
                 parked_total.add_metric([name], consumer.dead_lettered)
         yield lag
         yield dead

@@ -1,0 +1,254 @@
+"""Observability: one user action is one trace across Kafka; dashboards and alerts use metrics that exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client.parser import text_string_to_metric_families
+
+import functions.fanout
+import functions.reminders
+from functions.combined import create_app
+from shared.consumer import wait_ready
+from shared.db import make_engine, utcnow
+from shared.events import TASKS_TOPIC
+from shared.models import Base
+from shared.settings import Settings
+from tests.conftest import JWT_SECRET
+from tests.support.broker import read_topic
+from tests.support.live import Client, LiveServer
+from tests.support.net import wait_until
+from tests.test_notifications import Receiver
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OBSERVABILITY = ROOT / "knative" / "observability"
+METRIC = re.compile(r"\btaskflow_[a-z0-9_]+\b")
+#: Metrics one function registers for itself (the rest come with every function's runtime).
+OWNED_BY = {
+    "taskflow_reminders_scheduled": functions.reminders,
+    "taskflow_reminders_overdue": functions.reminders,
+    "taskflow_websocket_connections": functions.fanout,
+}
+
+
+@pytest.fixture(scope="module")
+def spans():
+    """An SDK provider exporting to memory (installed once per process: OpenTelemetry's provider is global)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    yield exporter
+    processor.shutdown()  # later tests' spans go nowhere
+
+
+@pytest.fixture(scope="module")
+def stack(pg_url, broker, spans):
+    """The combined app in Kafka mode with tracing on, its consumer groups joined, and a webhook receiver."""
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} RESTART IDENTITY"))
+    engine.dispose()
+    settings = Settings(
+        database_url=pg_url,
+        jwt_secret=JWT_SECRET,
+        kafka_bootstrap_servers=broker.bootstrap,
+        tracing=True,
+        webhook_allow_private=True,
+    )
+    receiver = Receiver()
+    server = LiveServer(create_app(settings)).__enter__()
+    rt = server.app.extensions["taskflow"]
+    try:
+        assert wait_ready(rt.consumers), "audit, notifications and fanout joined their groups"
+        api = Client(server.url).signup()
+        api.request("POST", "/api/{me}/webhooks", json={"url": receiver.url, "events": ["*"]}).raise_for_status()
+        yield server, api, receiver, settings
+    finally:
+        server.__exit__(None, None, None)
+        rt.close()
+        receiver.close()
+
+
+def _span_id(span) -> str:
+    return f"{span.context.span_id:016x}"
+
+
+def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_and_the_webhook(stack, spans, broker):
+    server, api, receiver, _ = stack
+    spans.clear()
+    tid = api.request(
+        "POST", "/api/{me}/tasks", json={"title": "trace me"}, headers={"X-Correlation-ID": "trace-corr-1"}
+    ).json()["id"]
+
+    def finished(kind, name=None, **attributes):
+        return [
+            s
+            for s in spans.get_finished_spans()
+            if s.kind == kind
+            and (name is None or s.name == name)
+            and all(s.attributes.get(k) == v for k, v in attributes.items())
+        ]
+
+    group = "messaging.consumer.group.name"
+    wait_until(
+        lambda: (
+            finished(SpanKind.SERVER, "POST /api/<user_id>/tasks")
+            and finished(SpanKind.PRODUCER, "publish tasks.events")
+            and all(finished(SpanKind.CONSUMER, **{group: g}) for g in ("audit", "fanout", "notifications"))
+            and finished(SpanKind.CLIENT, "notify webhook")
+            and receiver.requests
+        ),
+        timeout=20,
+        message="request, publish, consumer and webhook spans",
+    )
+    [request] = finished(SpanKind.SERVER, "POST /api/<user_id>/tasks")
+    trace_id = request.context.trace_id
+    assert request.parent is None, "the request starts the trace"
+    [publish] = finished(SpanKind.PRODUCER, "publish tasks.events")
+    assert publish.parent.span_id == request.context.span_id, "the relay publishes from the stored context"
+    assert publish.attributes["messaging.system"] == "kafka"
+
+    # The context crossed Kafka: the record carries the publish span, as a header and as the CloudEvent extension.
+    [record] = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == api.user_id.encode(), count=1)
+    headers = {k: v.decode() for k, v in record.headers}
+    sent = f"00-{trace_id:032x}-{_span_id(publish)}-01"
+    assert headers["traceparent"] == headers["ce_traceparent"] == sent
+    assert json.loads(record.value)["aggregate_id"] == tid
+
+    for consumer in ("audit", "fanout", "notifications"):
+        [handled] = finished(SpanKind.CONSUMER, **{group: consumer})
+        assert handled.context.trace_id == trace_id, consumer
+        assert handled.parent.span_id == publish.context.span_id, f"{consumer} handles as a child of the publish"
+        assert handled.attributes["taskflow.correlation_id"] == "trace-corr-1"
+        assert handled.attributes["taskflow.event_type"] == "task.created"
+        assert handled.attributes["messaging.system"] == "kafka"
+
+    [notify] = finished(SpanKind.CLIENT, "notify webhook")
+    [queued_by] = finished(SpanKind.CONSUMER, **{group: "notifications"})
+    assert notify.parent.span_id == queued_by.context.span_id
+    [hook] = receiver.requests
+    assert hook["headers"]["traceparent"] == f"00-{trace_id:032x}-{_span_id(notify)}-01"
+
+    in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
+    ids = {s.context.span_id for s in in_trace}
+    assert [s for s in in_trace if s.parent is None] == [request], "one root: one action, one trace"
+    assert all(s.parent.span_id in ids for s in in_trace if s.parent is not None), "no dangling parent"
+    assert any(s.attributes.get("db.system.name", s.attributes.get("db.system")) for s in in_trace), "SQL spans"
+
+
+def metric_names(exposition: str) -> set[str]:
+    return {sample.name for family in text_string_to_metric_families(exposition) for sample in family.samples}
+
+
+def used_metrics() -> dict[str, set[str]]:
+    """Every taskflow_* name each observability file's queries use."""
+    dashboard = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    rules = yaml.safe_load((OBSERVABILITY / "rules.yaml").read_text())
+    rule_exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    return {
+        "grafana-dashboard.json": {m for e in exprs for m in METRIC.findall(e)},
+        "rules.yaml": {m for e in rule_exprs for m in METRIC.findall(e)},
+    }
+
+
+def test_dashboard_and_rules_use_only_metrics_the_functions_expose_after_a_short_exercise(stack):
+    server, api, receiver, settings = stack
+    rt = server.app.extensions["taskflow"]
+    # A reminder due in a second: the timer fires it, the webhook gets reminder.triggered.
+    due = utcnow() + dt.timedelta(minutes=30)
+    remind_at = utcnow() + dt.timedelta(seconds=2)
+    task = api.create_task(title="exercise", due_date=due.isoformat())
+    api.request("POST", f"/api/{{me}}/tasks/{task['id']}/reminders", json={"remind_at": remind_at.isoformat()})
+    api.request("GET", "/api/{me}/nowhere")  # a 404 for the status breakdown
+
+    def exposition() -> str:
+        return api.request("GET", "/metrics", auth=False).text
+
+    wait_until(
+        lambda: 'taskflow_reminders_fired_total{outcome="triggered"} 1.0' in exposition()
+        and any(r["body"].find(b"reminder.triggered") >= 0 for r in receiver.requests),
+        timeout=20,
+        message="the reminder fired and its webhook went out",
+    )
+    wait_until(lambda: rt.pending_events() == 0, message="everything relayed")
+    text = exposition()
+    exposed = metric_names(text)
+    assert 'taskflow_events_published_total{topic="reminders.events"}' in text
+    assert re.search(r'taskflow_notifications_sent_total\{channel="webhook",status="succeeded"\} [1-9]', text)
+    assert re.search(r"taskflow_reminder_firing_lag_seconds_count [1-9]", text)
+    assert re.search(r'taskflow_events_persisted_total\{event_type="task.created"\} [1-9]', text)
+    assert re.search(r'taskflow_consumer_lag_events\{consumer="audit"\} \d', text), "Kafka consumer lag"
+
+    # The functions that register a metric of their own expose it when deployed alone.
+    own = Settings(database_url=settings.database_url, jwt_secret=JWT_SECRET, run_background_workers=False)
+    alone: dict[str, set[str]] = {}
+    for function in set(OWNED_BY.values()):
+        app = function.create_app(own)
+        try:
+            alone[function.__name__] = metric_names(app.test_client().get("/metrics").get_data(as_text=True))
+        finally:
+            app.extensions["taskflow"].close()
+
+    for source, names in used_metrics().items():
+        assert names, f"{source} queries no taskflow metric"
+        for name in sorted(names):
+            assert name in exposed, f"{source} uses {name}, which the combined app does not expose"
+            if name in OWNED_BY:
+                assert name in alone[OWNED_BY[name].__name__], f"{name} missing from its own function"
+
+
+def test_alert_rules_pass_promtool_and_the_prometheusrule_holds_the_same_groups(tmp_path):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian's prometheus package; `make test` installs it)"
+    result = subprocess.run([promtool, "check", "rules", str(OBSERVABILITY / "rules.yaml")], capture_output=True)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    plain = yaml.safe_load((OBSERVABILITY / "rules.yaml").read_text())
+    crd = yaml.safe_load((OBSERVABILITY / "prometheusrule.yaml").read_text())
+    assert (crd["apiVersion"], crd["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert crd["spec"] == plain, "prometheusrule.yaml and rules.yaml hold the same rules"
+    alerts = {r["alert"] for g in plain["groups"] for r in g["rules"]}
+    assert {
+        "TaskflowOutboxStuck",
+        "TaskflowConsumerLagHigh",
+        "TaskflowReminderLatenessHigh",
+        "TaskflowDeadLetters",
+        "TaskflowHigh5xxRate",
+    } <= alerts
+    readme = (ROOT / "README.md").read_text()
+    for alert in alerts:
+        assert alert in readme, f"README's Operating TaskFlow explains {alert}"
+    # promtool rejects a broken rule: the check above can fail.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: rate(taskflow_x[5m]\n")
+    assert subprocess.run([promtool, "check", "rules", str(broken)], capture_output=True).returncode != 0
+
+
+def test_dashboard_loads_with_unique_panel_ids_and_grid_positions():
+    dashboard = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    for panel in panels:
+        assert {"h", "w", "x", "y"} <= panel["gridPos"].keys() and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        for target in panel.get("targets", []):
+            assert target["expr"].count("(") == target["expr"].count(")"), target["expr"]
+    titles = {p["title"] for p in panels if p["type"] == "row"}
+    assert titles == {"RED per function", "Event pipeline", "Reminders", "Notifications", "Sockets and workers"}
