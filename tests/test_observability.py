@@ -86,8 +86,10 @@ def stack(pg_url, broker, spans):
         receiver.close()
 
 
-def _span_id(span) -> str:
-    return f"{span.context.span_id:016x}"
+def traceparent(span) -> str:
+    """The W3C traceparent naming `span` (written here independently of shared/tracing.py)."""
+    ctx = span.context
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
 def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_and_the_webhook(stack, spans, broker):
@@ -128,8 +130,7 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
     # The context crossed Kafka: the record carries the publish span, as a header and as the CloudEvent extension.
     [record] = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == api.user_id.encode(), count=1)
     headers = {k: v.decode() for k, v in record.headers}
-    sent = f"00-{trace_id:032x}-{_span_id(publish)}-01"
-    assert headers["traceparent"] == headers["ce_traceparent"] == sent
+    assert headers["traceparent"] == headers["ce_traceparent"] == traceparent(publish)
     assert json.loads(record.value)["aggregate_id"] == tid
 
     for consumer in ("audit", "fanout", "notifications"):
@@ -144,7 +145,7 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
     [queued_by] = finished(SpanKind.CONSUMER, **{group: "notifications"})
     assert notify.parent.span_id == queued_by.context.span_id
     [hook] = receiver.requests
-    assert hook["headers"]["traceparent"] == f"00-{trace_id:032x}-{_span_id(notify)}-01"
+    assert hook["headers"]["traceparent"] == traceparent(notify)
 
     in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
     ids = {s.context.span_id for s in in_trace}
@@ -184,8 +185,10 @@ def test_dashboard_and_rules_use_only_metrics_the_functions_expose_after_a_short
         return api.request("GET", "/metrics", auth=False).text
 
     wait_until(
-        lambda: 'taskflow_reminders_fired_total{outcome="triggered"} 1.0' in exposition()
-        and any(r["body"].find(b"reminder.triggered") >= 0 for r in receiver.requests),
+        lambda: (
+            'taskflow_reminders_fired_total{outcome="triggered"} 1.0' in exposition()
+            and any(r["body"].find(b"reminder.triggered") >= 0 for r in receiver.requests)
+        ),
         timeout=20,
         message="the reminder fired and its webhook went out",
     )
