@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -159,12 +159,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0, False, False
-            name = self._transport.name
-            with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
-                sent = self._transport.publish(
-                    [(r.topic, r.payload, tp) for r, tp in zip(rows, spans.traceparents, strict=True)]
-                )
-                spans.unsent(sent, f"{name} publish failed")
+            sent = self._publish(rows)
             if sent:
                 self._number(session, [r.id for r in rows[:sent]])
                 if postgres:
@@ -178,6 +173,22 @@ class OutboxRelay:
         if sent and self._on_published:
             self._on_published([r.topic for r in rows[:sent]])
         return sent, sent == len(rows) == self._batch_size, sent < len(rows)
+
+    def _publish(self, rows: Sequence[Any]) -> int:  # Any: result rows (id, event_id, topic, traceparent, payload)
+        """Hand the rows to the transport; a broker transport gets one traced publish per message.
+
+        The in-process stream publishes nothing (its consumers read the rows, and their stored
+        trace context, themselves), so it gets no publish spans.
+        """
+        if not getattr(self._transport, "needs_payload", True):
+            return self._transport.publish([(r.topic, r.payload, r.traceparent) for r in rows])
+        name = self._transport.name
+        with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
+            sent = self._transport.publish(
+                [(r.topic, r.payload, tp) for r, tp in zip(rows, spans.traceparents, strict=True)]
+            )
+            spans.unsent(sent, f"{name} publish failed")
+        return sent
 
     @staticmethod
     def _number(session: orm.Session, ids: list[int]) -> None:

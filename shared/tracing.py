@@ -89,6 +89,15 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
         engine._taskflow_traced = True  # type: ignore[attr-defined]  # one set of listeners per engine
 
 
+def annotate_request(correlation_id: str, request_id: str | None) -> None:
+    """Put the request's correlation and request ids on its server span (a no-op when not recording)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("taskflow.correlation_id", correlation_id)
+        if request_id:
+            span.set_attribute("taskflow.request_id", request_id)
+
+
 # -- the context as text -------------------------------------------------------------------------
 def traceparent_of(span: trace.Span) -> str | None:
     """The W3C traceparent naming `span` (None for an invalid, no-op span)."""
@@ -135,6 +144,9 @@ def publishing(system: str, rows: Sequence[tuple[str, str, str | None]]) -> Iter
     The traceparent sent with each message is its publish span's, so the consumers' spans become
     its children. The spans end when the block does (the batch is out, or not).
     """
+    if not recording() and not any(row[2] for row in rows):  # tracing off, no caller's context to pass on
+        yield Publishing([], [None] * len(rows))
+        return
     t = tracer()
     spans = [
         t.start_span(
@@ -160,6 +172,9 @@ def consuming(consumer: str, system: str, events: Sequence[Event]) -> Iterator[l
     notification delivery, its webhook) joins the same trace. With one event, its span is also
     the active one (SQL spans nest under it). A failure marks every span of the batch.
     """
+    if not recording() and not any(event.traceparent for event in events):  # tracing off: nothing to pass on
+        yield list(events)
+        return
     t = tracer()
     spans = []
     stamped = []

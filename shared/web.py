@@ -96,6 +96,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         )
         g.meta_token = context.set_meta(meta)
         g.started = time.perf_counter()
+        tracing.annotate_request(meta.correlation_id, meta.request_id)
         _refuse_unstorable_url()
 
     @app.after_request

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 
 import pytest
-import sqlalchemy as sa
 import yaml
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,14 +22,14 @@ import functions.fanout
 import functions.reminders
 from functions.combined import create_app
 from shared.consumer import wait_ready
-from shared.db import make_engine, utcnow
+from shared.db import migrate, utcnow
 from shared.events import TASKS_TOPIC
-from shared.models import Base
 from shared.settings import Settings
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, with_
 from tests.support.broker import read_topic
 from tests.support.live import Client, LiveServer
 from tests.support.net import wait_until
+from tests.support.pg import create_database, drop_database
 from tests.test_notifications import Receiver
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,14 +58,15 @@ def spans():
 
 
 @pytest.fixture(scope="module")
-def stack(pg_url, broker, spans):
-    """The combined app in Kafka mode with tracing on, its consumer groups joined, and a webhook receiver."""
-    engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} RESTART IDENTITY"))
-    engine.dispose()
+def stack(broker, spans):
+    """The combined app in Kafka mode with tracing on, its consumer groups joined, and a webhook receiver.
+
+    On a database of its own: the function-scoped fixtures empty the session database under it.
+    """
+    url = create_database("taskflow_test_otel")
+    migrate(url)
     settings = Settings(
-        database_url=pg_url,
+        database_url=url,
         jwt_secret=JWT_SECRET,
         kafka_bootstrap_servers=broker.bootstrap,
         tracing=True,
@@ -84,6 +84,7 @@ def stack(pg_url, broker, spans):
         server.__exit__(None, None, None)
         rt.close()
         receiver.close()
+        drop_database(url)
 
 
 def traceparent(span) -> str:
@@ -123,6 +124,7 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
     [request] = finished(SpanKind.SERVER, "POST /api/<user_id>/tasks")
     trace_id = request.context.trace_id
     assert request.parent is None, "the request starts the trace"
+    assert request.attributes["taskflow.correlation_id"] == "trace-corr-1"
     [publish] = finished(SpanKind.PRODUCER, "publish tasks.events")
     assert publish.parent.span_id == request.context.span_id, "the relay publishes from the stored context"
     assert publish.attributes["messaging.system"] == "kafka"
@@ -152,6 +154,32 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
     assert [s for s in in_trace if s.parent is None] == [request], "one root: one action, one trace"
     assert all(s.parent.span_id in ids for s in in_trace if s.parent is not None), "no dangling parent"
     assert any(s.attributes.get("db.system.name", s.attributes.get("db.system")) for s in in_trace), "SQL spans"
+
+
+def test_in_the_combined_app_the_stream_consumers_join_the_request_trace_through_the_outbox_row(
+    settings, serve, make_client, spans
+):
+    """Local transport: the relay and the consumers run in other threads; the row carries the context."""
+    server = serve(create_app(with_(settings, tracing=True)))
+    api = make_client(server).signup()
+    spans.clear()
+    api.request("POST", "/api/{me}/tasks", json={"title": "in process"}, headers={"X-Correlation-ID": "local-1"})
+    group = "messaging.consumer.group.name"
+
+    def consumer_spans():
+        found = {
+            s.attributes.get(group): s
+            for s in spans.get_finished_spans()
+            if s.kind == SpanKind.CONSUMER and s.attributes.get("taskflow.correlation_id") == "local-1"
+        }
+        return found if {"audit", "fanout", "notifications"} <= found.keys() else None
+
+    handled = wait_until(consumer_spans, message="audit, fanout and notifications spans")
+    [request] = [s for s in spans.get_finished_spans() if s.name == "POST /api/<user_id>/tasks"]
+    for consumer, span in handled.items():
+        assert span.parent.span_id == request.context.span_id, consumer
+        assert span.attributes["messaging.system"] == "taskflow-stream"
+    assert not [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER], "no broker, no publish"
 
 
 def metric_names(exposition: str) -> set[str]:
