@@ -82,11 +82,12 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     FlaskInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)  # type: ignore[no-untyped-call]  # untyped upstream
-    if not getattr(engine, "_taskflow_traced", False):
-        # The instrumentation declares sqlalchemy < 2.1 but only uses the engine's cursor events, which
-        # 2.1 keeps; tests/test_observability.py checks that SQL spans come out.
-        SQLAlchemyInstrumentor().instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
-        engine._taskflow_traced = True  # type: ignore[attr-defined]  # one set of listeners per engine
+    instrumentor = SQLAlchemyInstrumentor()
+    # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
+    # It declares sqlalchemy < 2.1 but only uses the engine's cursor events, which 2.1 keeps
+    # (tests/test_observability.py checks that SQL spans come out).
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
 
 
 def annotate_request(correlation_id: str, request_id: str | None) -> None:

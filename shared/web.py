@@ -274,9 +274,10 @@ def subscribe(
             return jsonify(status="DROP")
         from shared.pipeline import handle_traced
 
-        # With tracing on, the request's span already continues the caller's trace (the sidecar's
-        # or the broker's traceparent header): the handling hangs below it.
-        event = event.with_traceparent(tracing.current_traceparent() or event.traceparent)
+        # The CloudEvent's `traceparent` names the publish that sent it; a delivery without one
+        # (another producer) hangs below this request's span instead, when tracing is on.
+        if not event.traceparent:
+            event = event.with_traceparent(tracing.current_traceparent())
         with context.bound(context.RequestMeta(correlation_id=event.correlation_id)):
             try:
                 for name, topics, handle in subscribers:

@@ -18,8 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
+import functions.audit
 import functions.fanout
 import functions.reminders
+import functions.tasks
 from functions.combined import create_app
 from shared.consumer import wait_ready
 from shared.db import migrate, utcnow
@@ -27,6 +29,7 @@ from shared.events import TASKS_TOPIC
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET, with_
 from tests.support.broker import read_topic
+from tests.support.fake_dapr import FakeDapr
 from tests.support.live import Client, LiveServer
 from tests.support.net import wait_until
 from tests.support.pg import create_database, drop_database
@@ -180,6 +183,38 @@ def test_in_the_combined_app_the_stream_consumers_join_the_request_trace_through
         assert span.parent.span_id == request.context.span_id, consumer
         assert span.attributes["messaging.system"] == "taskflow-stream"
     assert not [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER], "no broker, no publish"
+
+
+def test_with_dapr_the_trace_rides_in_the_cloudevent_from_the_publish_to_the_subscription_route(
+    settings, broker, serve, make_client, spans
+):
+    """tasks publishes through the sidecar (cloudevent.traceparent); the delivery to audit continues the trace."""
+    with FakeDapr(broker.bootstrap) as dapr:
+        dapr_settings = with_(
+            settings, use_dapr=True, dapr_http_port=dapr.http_port, dapr_grpc_port=dapr.grpc_port, tracing=True
+        )
+        tasks = make_client(serve(functions.tasks.create_app(dapr_settings))).signup()
+        audit = make_client(serve(functions.audit.create_app(with_(dapr_settings, run_background_workers=False))))
+        spans.clear()
+        tasks.request("POST", "/api/{me}/tasks", json={"title": "via the sidecar"})
+        [record] = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == tasks.user_id.encode(), count=1)
+    [publish] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert publish.attributes["messaging.system"] == "dapr"
+    cloudevent = json.loads(record.value)
+    assert cloudevent["traceparent"] == traceparent(publish)
+
+    delivered = audit.request(
+        "POST",
+        "/events/tasks.events",
+        auth=False,
+        data=record.value,
+        headers={"Content-Type": "application/cloudevents+json"},
+    )
+    assert delivered.json() == {"status": "SUCCESS"}
+    [handled] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert handled.attributes["messaging.consumer.group.name"] == "audit"
+    assert handled.context.trace_id == publish.context.trace_id
+    assert handled.parent.span_id == publish.context.span_id
 
 
 def metric_names(exposition: str) -> set[str]:
