@@ -189,14 +189,22 @@ def test_with_dapr_the_trace_rides_in_the_cloudevent_from_the_publish_to_the_sub
     settings, broker, serve, make_client, spans
 ):
     """tasks publishes through the sidecar (cloudevent.traceparent); the delivery to audit continues the trace."""
-    with FakeDapr(broker.bootstrap) as dapr:
+    with FakeDapr(broker.bootstrap, api_token="dapr-secret") as dapr:
         dapr_settings = with_(
-            settings, use_dapr=True, dapr_http_port=dapr.http_port, dapr_grpc_port=dapr.grpc_port, tracing=True
+            settings,
+            use_dapr=True,
+            dapr_http_port=dapr.http_port,
+            dapr_grpc_port=dapr.grpc_port,
+            dapr_api_token="dapr-secret",
+            tracing=True,
         )
-        tasks = make_client(serve(functions.tasks.create_app(dapr_settings))).signup()
+        tasks_server = serve(functions.tasks.create_app(dapr_settings))
+        tasks = make_client(tasks_server).signup()
         audit = make_client(serve(functions.audit.create_app(with_(dapr_settings, run_background_workers=False))))
         spans.clear()
         tasks.request("POST", "/api/{me}/tasks", json={"title": "via the sidecar"})
+        rt = tasks_server.app.extensions["taskflow"]
+        wait_until(lambda: rt.pending_events() == 0, timeout=20, message="relayed through the sidecar")
         [record] = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == tasks.user_id.encode(), count=1)
     [publish] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER]
     assert publish.attributes["messaging.system"] == "dapr"
