@@ -79,7 +79,7 @@ def stack(broker, spans):
     server = LiveServer(create_app(settings)).__enter__()
     rt = server.app.extensions["taskflow"]
     try:
-        assert wait_ready(rt.consumers), "audit, notifications and fanout joined their groups"
+        assert wait_ready(rt.consumers, timeout=60), "audit, notifications and fanout joined their groups"
         api = Client(server.url).signup()
         api.request("POST", "/api/{me}/webhooks", json={"url": receiver.url, "events": ["*"]}).raise_for_status()
         yield server, api, receiver, settings
