@@ -71,7 +71,8 @@ def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], lis
     events, malformed = [], []
     for row in rows:
         try:
-            events.append((row, Event.from_dict(row.payload).with_traceparent(row.traceparent)))
+            event = Event.from_dict(row.payload)
+            events.append((row, event.with_traceparent(row.traceparent) if row.traceparent else event))
         except (MalformedEvent, KeyError, TypeError, ValueError) as exc:
             malformed.append((row, f"malformed event: {exc}"))
     return events, malformed

@@ -242,7 +242,7 @@ def used_metrics() -> dict[str, set[str]]:
     }
 
 
-def test_dashboard_and_rules_use_only_metrics_the_functions_expose_after_a_short_exercise(stack):
+def test_dashboard_and_rules_use_only_metrics_the_functions_expose_after_a_short_exercise(stack, spans):
     server, api, receiver, settings = stack
     rt = server.app.extensions["taskflow"]
     # A reminder due in a second: the timer fires it, the webhook gets reminder.triggered.
@@ -271,6 +271,10 @@ def test_dashboard_and_rules_use_only_metrics_the_functions_expose_after_a_short
     assert re.search(r"taskflow_reminder_firing_lag_seconds_count [1-9]", text)
     assert re.search(r'taskflow_events_persisted_total\{event_type="task.created"\} [1-9]', text)
     assert re.search(r'taskflow_consumer_lag_events\{consumer="audit"\} \d', text), "Kafka consumer lag"
+    # A fired reminder is a trace too: the timer's sweep span, down to the webhook.
+    [fired] = [r for r in receiver.requests if b"reminder.triggered" in r["body"]]
+    sweep_traces = {f"{s.context.trace_id:032x}" for s in spans.get_finished_spans() if s.name == "sweep reminders"}
+    assert fired["headers"]["traceparent"].split("-")[1] in sweep_traces
 
     # The functions that register a metric of their own expose it when deployed alone.
     own = Settings(database_url=settings.database_url, jwt_secret=JWT_SECRET, run_background_workers=False)
