@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -223,6 +225,40 @@ def test_with_dapr_the_trace_rides_in_the_cloudevent_from_the_publish_to_the_sub
     assert handled.attributes["messaging.consumer.group.name"] == "audit"
     assert handled.context.trace_id == publish.context.trace_id
     assert handled.parent.span_id == publish.context.span_id
+
+
+def test_otlp_export_is_off_by_default_and_on_with_the_standard_endpoint_variable(tmp_path):
+    assert Settings.from_env({}).tracing is False
+    assert Settings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}).tracing is True
+    assert (
+        Settings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318", "OTEL_SDK_DISABLED": "true"}).tracing
+        is False
+    )
+    collector = Receiver()  # stands in for an OpenTelemetry collector's OTLP/HTTP receiver
+    try:
+        # A process of its own: the provider OTLP export installs is process-wide.
+        script = (
+            "from shared.db import migrate; from functions.tasks import create_app; from opentelemetry import trace;"
+            f"migrate('sqlite:///{tmp_path}/otel.db');"
+            "app = create_app();"
+            "app.test_client().post('/api/auth/login', json={'email': 'nobody@example.com', 'password': 'x'});"
+            "app.extensions['taskflow'].close(); trace.get_tracer_provider().shutdown()"
+        )
+        env = {
+            "PATH": os.environ["PATH"],
+            "DATABASE_URL": f"sqlite:///{tmp_path}/otel.db",
+            "RUN_BACKGROUND_WORKERS": "false",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url.removesuffix("/hook"),
+            "OTEL_SERVICE_NAME": "taskflow-test",
+        }
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    finally:
+        collector.close()
+    [export] = collector.requests
+    headers = {k.lower(): v for k, v in export["headers"].items()}
+    assert headers["content-type"] == "application/x-protobuf"
+    assert b"taskflow-test" in export["body"] and b"/api/auth/login" in export["body"]
 
 
 def metric_names(exposition: str) -> set[str]:
