@@ -171,7 +171,8 @@ def consuming(consumer: str, system: str, events: Sequence[Event]) -> Iterator[l
 
     Yields the events carrying their own span's traceparent, so what handling them causes (a
     notification delivery, its webhook) joins the same trace. With one event, its span is also
-    the active one (SQL spans nest under it). A failure marks every span of the batch.
+    the active one (SQL spans nest under it); with several, a batch span linked to each is. A
+    failure marks every span of the batch.
     """
     if not recording() and not any(event.traceparent for event in events):  # tracing off: nothing to pass on
         yield list(events)
@@ -194,7 +195,16 @@ def consuming(consumer: str, system: str, events: Sequence[Event]) -> Iterator[l
         spans.append(span)
         own = traceparent_of(span)
         stamped.append(event.with_traceparent(own) if own and own != event.traceparent else event)
-    token = otel_context.attach(trace.set_span_in_context(spans[0])) if len(spans) == 1 else None
+    if len(spans) > 1:  # the batch's own work (one INSERT for all) hangs below a span linked to each event
+        spans.append(
+            t.start_span(
+                f"process {consumer} batch",
+                kind=SpanKind.CONSUMER,
+                links=[trace.Link(span.get_span_context()) for span in spans],
+                attributes={"messaging.system": system, "messaging.batch.message_count": len(events)},
+            )
+        )
+    token = otel_context.attach(trace.set_span_in_context(spans[-1])) if spans else None
     try:
         yield stamped
     except BaseException as exc:
