@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shared.cloudevents import event_from_record
 from shared.events import TOPIC_OF, Event, MalformedEvent
 from shared.loops import Loop, RetryLater
 from shared.pipeline import handle_with_retries, is_outage
@@ -21,11 +21,11 @@ BatchHandler = Callable[[list[Event]], object]
 
 
 def parse_record(record: Any) -> Event:  # Any: a kafka-python ConsumerRecord (untyped)
-    """Turn a Kafka record into an Event or raise MalformedEvent (poison)."""
-    try:
-        event = Event.from_dict(json.loads(record.value))
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise MalformedEvent(f"not a JSON envelope: {exc}") from exc
+    """Turn a Kafka record (a binary CloudEvent, or a bare envelope) into an Event or raise MalformedEvent (poison).
+
+    The event carries the record's trace context (`ce_traceparent`, else `traceparent`).
+    """
+    event = event_from_record(record.headers, record.key, record.value)
     if TOPIC_OF[event.event_type] != record.topic:
         raise MalformedEvent(f"{event.event_type} does not belong on {record.topic}")
     return event
@@ -71,6 +71,8 @@ class ConsumerLoop:
         self.ready = threading.Event()
         self.handled = 0
         self.dead_lettered = 0
+        #: Records behind the partitions' high watermarks after the last poll (None until known).
+        self.lag: int | None = None
         self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._close)
 
     def start(self) -> ConsumerLoop:
@@ -104,14 +106,26 @@ class ConsumerLoop:
             if self._consumer is None:
                 self._consumer = self._new_consumer()
             batches = self._consumer.poll(timeout_ms=200)
-            if self._consumer.assignment():
+            assigned = self._consumer.assignment()
+            if assigned:
                 self.ready.set()
+                self._measure_lag(self._consumer, assigned)
             if batches:
                 self._process(self._consumer, batches)
         except Exception:  # broker gone or a bug: drop this consumer, the loop backs off and builds a fresh one
             self._close()
             raise
         return 0.0
+
+    def _measure_lag(self, consumer: Any, partitions: set[Any]) -> None:
+        """Sum of (high watermark - position) over this consumer's partitions, from the last fetch."""
+        total = 0
+        for tp in partitions:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                return  # not fetched yet: keep the last known value
+            total += max(0, highwater - consumer.position(tp))
+        self.lag = total
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -148,7 +162,12 @@ class ConsumerLoop:
         try:
             poison.extend(
                 handle_with_retries(
-                    self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
+                    self._handle,
+                    events,
+                    name=self.name,
+                    system="kafka",
+                    max_attempts=self._max_attempts,
+                    retry_base=self._retry_base,
                 )
             )
         except Exception as exc:

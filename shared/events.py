@@ -64,10 +64,17 @@ class Event:
     correlation_id: str = dataclasses.field(default_factory=lambda: context.correlation_id() or str(uuid.uuid4()))
     metadata: dict[str, str] = dataclasses.field(default_factory=_current_metadata)
     version: int = ENVELOPE_VERSION
+    #: The W3C trace context the event travelled with (outbox row, record header, CloudEvent
+    #: extension); not part of the envelope, so it never changes what is stored or replayed.
+    traceparent: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def topic(self) -> str:
         return TOPIC_OF[self.event_type]
+
+    def with_traceparent(self, traceparent: str | None) -> Event:
+        """The same event, carrying another trace context."""
+        return dataclasses.replace(self, traceparent=traceparent)
 
     def to_dict(self) -> dict[str, Any]:
         body = {
@@ -120,16 +127,3 @@ class Event:
             metadata={str(k): str(v)[:512] for k, v in metadata.items()} if isinstance(metadata, dict) else {},
             version=int(body.get("version") or ENVELOPE_VERSION),
         )
-
-
-def kafka_headers(payload: dict[str, Any]) -> list[tuple[str, bytes]]:
-    """CloudEvents Kafka binary-mode headers (ce_*) for a stored envelope."""
-    return [
-        ("ce_id", str(payload["event_id"]).encode()),
-        ("ce_type", str(payload["event_type"]).encode()),
-        ("ce_source", CE_SOURCE.encode()),
-        ("ce_specversion", b"1.0"),
-        ("ce_time", str(payload["timestamp"]).encode()),
-        ("ce_subject", str(payload.get("aggregate_id") or "").encode()),
-        ("content-type", b"application/json"),
-    ]

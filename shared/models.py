@@ -151,6 +151,8 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     seq: Mapped[int | None] = mapped_column(BigId)
+    # The W3C trace context of the change that wrote the event (shared/tracing.py).
+    traceparent: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class ConsumerOffset(Base):
@@ -271,6 +273,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The trace context of the consumer that queued it: the webhook request joins the event's trace.
+    traceparent: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class IdempotencyKey(Base):

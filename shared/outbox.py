@@ -6,13 +6,14 @@ import datetime as dt
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy import orm
 
+from shared import tracing
 from shared.db import utcnow
 from shared.events import Event
 from shared.loops import Loop, RetryLater
@@ -30,6 +31,7 @@ RELAY_LOCK_KEY = 0x7A5F10
 
 
 def outbox_values(event: Event) -> dict[str, Any]:
+    """The outbox row for an event, with the trace context of the change that wrote it."""
     return {
         "event_id": event.event_id,
         "topic": event.topic,
@@ -38,6 +40,7 @@ def outbox_values(event: Event) -> dict[str, Any]:
         "payload": event.to_dict(),
         "created_at": event.timestamp,
         "attempts": 0,
+        "traceparent": event.traceparent or tracing.current_traceparent(),
     }
 
 
@@ -60,7 +63,16 @@ def _row_and_event_statement(table: sa.Table) -> sa.Insert:
     return sa.insert(Outbox.__table__).values(out).add_cte(new_row)
 
 
-_OUTBOX_INSERT_COLUMNS = ("event_id", "topic", "event_type", "user_id", "payload", "created_at", "attempts")
+_OUTBOX_INSERT_COLUMNS = (
+    "event_id",
+    "topic",
+    "event_type",
+    "user_id",
+    "payload",
+    "created_at",
+    "attempts",
+    "traceparent",
+)
 
 
 def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session], row: object, event: Event) -> None:
@@ -109,7 +121,7 @@ class OutboxRelay:
         sessions: orm.sessionmaker[orm.Session],
         transport: Transport,
         batch_size: int = 500,
-        on_published: Callable[[int], object] | None = None,
+        on_published: Callable[[list[str]], object] | None = None,
     ):
         self._sessions = sessions
         self._transport = transport
@@ -140,14 +152,14 @@ class OutboxRelay:
             # not decoding 500 JSON documents a batch is most of that relay's cost.
             payload = Outbox.payload if getattr(self._transport, "needs_payload", True) else sa.null().label("payload")
             rows = session.execute(
-                sa.select(Outbox.id, Outbox.topic, payload)
+                sa.select(Outbox.id, Outbox.event_id, Outbox.topic, Outbox.traceparent, payload)
                 .where(Outbox.published_at.is_(None))
                 .order_by(Outbox.id)
                 .limit(self._batch_size)
             ).all()
             if not rows:
                 return 0, False, False
-            sent = self._transport.publish([(r.topic, r.payload) for r in rows])
+            sent = self._publish(rows)
             if sent:
                 self._number(session, [r.id for r in rows[:sent]])
                 if postgres:
@@ -159,8 +171,24 @@ class OutboxRelay:
                     .values(attempts=Outbox.attempts + 1, last_error=f"{self._transport.name} publish failed")
                 )
         if sent and self._on_published:
-            self._on_published(sent)
+            self._on_published([r.topic for r in rows[:sent]])
         return sent, sent == len(rows) == self._batch_size, sent < len(rows)
+
+    def _publish(self, rows: Sequence[Any]) -> int:  # Any: result rows (id, event_id, topic, traceparent, payload)
+        """Hand the rows to the transport; a broker transport gets one traced publish per message.
+
+        The in-process stream publishes nothing (its consumers read the rows, and their stored
+        trace context, themselves), so it gets no publish spans.
+        """
+        if not getattr(self._transport, "needs_payload", True):
+            return self._transport.publish([(r.topic, r.payload, r.traceparent) for r in rows])
+        name = self._transport.name
+        with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
+            sent = self._transport.publish(
+                [(r.topic, r.payload, tp) for r, tp in zip(rows, spans.traceparents, strict=True)]
+            )
+            spans.unsent(sent, f"{name} publish failed")
+        return sent
 
     @staticmethod
     def _number(session: orm.Session, ids: list[int]) -> None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from shared import tracing
 from shared.db import utcnow
 from shared.events import Event, MalformedEvent
 from shared.loops import Loop, RetryLater
@@ -47,6 +48,7 @@ class StreamRow:
     topic: str
     event_id: str
     payload: dict[str, Any]
+    traceparent: str | None = None
 
 
 def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
@@ -57,7 +59,7 @@ def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
 
 def read_stream(session: orm.Session, after: int, limit: int) -> list[StreamRow]:
     query = (
-        sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload)
+        sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload, Outbox.traceparent)
         .where(Outbox.seq > after)
         .order_by(Outbox.seq)
         .limit(limit)
@@ -69,22 +71,36 @@ def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], lis
     events, malformed = [], []
     for row in rows:
         try:
-            events.append((row, Event.from_dict(row.payload)))
+            event = Event.from_dict(row.payload)
+            events.append((row, event.with_traceparent(row.traceparent) if row.traceparent else event))
         except (MalformedEvent, KeyError, TypeError, ValueError) as exc:
             malformed.append((row, f"malformed event: {exc}"))
     return events, malformed
 
 
+def handle_traced(handle: BatchHandler, consumer: str, system: str, events: Sequence[Event]) -> object:
+    """Call `handle` inside one consumer span per event, each a child of the context the event came with."""
+    with tracing.consuming(consumer, system, events) as traced:
+        return handle(traced)
+
+
 def handle_with_retries(
-    handle: BatchHandler, items: Sequence[tuple[T, Event]], *, name: str, max_attempts: int, retry_base: float
+    handle: BatchHandler,
+    items: Sequence[tuple[T, Event]],
+    *,
+    name: str,
+    max_attempts: int,
+    retry_base: float,
+    system: str = "taskflow-stream",
 ) -> list[tuple[T, str]]:
     """Handle a batch; if that fails (not an outage), each event alone with bounded retries and backoff.
 
     Returns the (item, error) pairs that still fail, for the caller to park (a dead-letter row, a
     `.dlq` record). An outage (the database away) is raised instead: it is not the events' fault.
+    Every attempt is traced (`system` names the transport the events came through).
     """
     try:
-        handle([event for _, event in items])
+        handle_traced(handle, name, system, [event for _, event in items])
         return []
     except Exception as exc:
         if is_outage(exc):
@@ -95,7 +111,7 @@ def handle_with_retries(
         error = ""
         for attempt in range(max_attempts):
             try:
-                handle([event])
+                handle_traced(handle, name, system, [event])
                 break
             except Exception as exc:
                 if is_outage(exc):
@@ -131,6 +147,7 @@ class StreamConsumer:
         self._max_attempts = max_attempts
         self._retry_base = retry_base
         self._position: int | None = None
+        self.dead_lettered = 0
         self.loop = Loop(f"consumer-{name}", self.step, idle=idle)
 
     # -- position -------------------------------------------------------------------------
@@ -178,6 +195,7 @@ class StreamConsumer:
         return 0.0 if len(rows) == self._batch_size else None
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
+        self.dead_lettered += 1
         log.error(
             "event parked in dead letters",
             extra={"consumer": self.name, "event_id": row.event_id, "seq": row.seq, "error": error[:500]},
@@ -243,7 +261,7 @@ class StreamFollower:
             log.warning("follower skipped a malformed event", extra={"seq": row.seq, "error": error})
         self.position = rows[-1].seq
         try:
-            self._handle([e for _, e in events])
+            handle_traced(self._handle, self.name, "taskflow-stream", [e for _, e in events])
         except Exception:  # fan-out is best effort: a client that missed it resumes with `since`
             log.exception("follower handler failed", extra={"follower": self.name})
         return 0.0 if len(rows) == self._batch_size else None

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from shared import cpu
 from shared.consumer import ConsumerLoop
-from shared.db import UnitOfWork, make_engine, make_sessionmaker
+from shared.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
+from shared.events import TOPIC_OF, TOPICS
 from shared.leader import Election, lease_for
 from shared.loops import Loop
+from shared.models import Outbox
 from shared.notify import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.outbox import OutboxRelay, relay_loop
 from shared.pipeline import Pipeline, stream_head
@@ -32,31 +34,47 @@ L = TypeVar("L", bound=Loop)
 
 
 class PipelineCollector:
-    """Lag and open dead letters per in-process consumer, read when Prometheus scrapes."""
+    """Lag and dead letters per consumer (in-process stream or Kafka group), read when Prometheus scrapes."""
 
     def __init__(self, runtime: Runtime):
         self._rt = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         lag = GaugeMetricFamily(
             "taskflow_consumer_lag_events", "Events a consumer has not read yet", labels=["consumer"]
         )
         dead = GaugeMetricFamily(
             "taskflow_consumer_dead_letters", "Parked events not replayed yet", labels=["consumer"]
         )
+        parked_total = CounterMetricFamily(
+            "taskflow_consumer_dead_lettered",
+            "Events a consumer gave up on since start (dead_letters row or <topic>.dlq record)",
+            labels=["consumer"],
+        )
+        for loop in self._rt.consumers:  # Kafka consumer groups running in this process
+            if loop.lag is not None:
+                lag.add_metric([loop.name], loop.lag)
+            parked_total.add_metric([loop.name], loop.dead_lettered)
         pipeline = self._rt.pipeline
-        if pipeline.consumers:
+        # Parked rows per stored-position consumer (0 with Kafka, whose consumers park in <topic>.dlq).
+        stored = [s.name for s in pipeline.subscribers if not s.every_process]
+        if stored:
             try:
-                head = stream_head(self._rt.sessions)
                 parked = pipeline.open_dead_letters()
+                head = stream_head(self._rt.sessions) if pipeline.consumers else 0
             except sa.exc.SQLAlchemyError:
-                return
+                parked = None
+            if parked is not None:
+                for name in stored:
+                    dead.add_metric([name], parked.get(name, 0))
+                for name, consumer in pipeline.consumers.items():
+                    consumer.position()
+                    lag.add_metric([name], consumer.lag(head))
             for name, consumer in pipeline.consumers.items():
-                consumer.position()
-                lag.add_metric([name], consumer.lag(head))
-                dead.add_metric([name], parked.get(name, 0))
+                parked_total.add_metric([name], consumer.dead_lettered)
         yield lag
         yield dead
+        yield parked_total
 
 
 class Metrics:
@@ -77,11 +95,61 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        # The event pipeline. Label values known up front are created at start, so every series
+        # exists (at 0) before its first event and rate() and absent() behave.
         self.published = Counter(
-            "taskflow_outbox_published_total", "Events relayed to the transport", registry=self.registry
+            "taskflow_events_published_total", "Events relayed to the transport", ["topic"], registry=self.registry
         )
+        for topic in TOPICS:
+            self.published.labels(topic)
+        self.events_persisted = Counter(
+            "taskflow_events_persisted_total",
+            "Events written to the audit log for the first time",
+            ["event_type"],
+            registry=self.registry,
+        )
+        for event_type in TOPIC_OF:
+            self.events_persisted.labels(event_type)
         pending = Gauge("taskflow_outbox_pending", "Outbox rows not yet published", registry=self.registry)
         pending.set_function(runtime.pending_events)
+        oldest = Gauge(
+            "taskflow_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row not yet published (0 when none waits)",
+            registry=self.registry,
+        )
+        oldest.set_function(runtime.oldest_pending_age)
+        # Reminders (functions/reminders) and notifications (functions/notifications).
+        self.reminders_fired = Counter(
+            "taskflow_reminders_fired_total",
+            "Due reminders handled, by outcome (triggered, missed: past the grace period, cancelled: task done)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("triggered", "missed", "cancelled"):
+            self.reminders_fired.labels(outcome)
+        self.reminder_lag = Histogram(
+            "taskflow_reminder_firing_lag_seconds",
+            "How long after its remind_at a reminder fired",
+            buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 4 * 3600),
+            registry=self.registry,
+        )
+        self.notifications_sent = Counter(
+            "taskflow_notifications_sent_total",
+            "Notification attempts, by channel and outcome (succeeded, retrying, dead)",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.notification_duration = Histogram(
+            "taskflow_notification_delivery_duration_seconds",
+            "Time one notification attempt took (the webhook request, the SMTP exchange)",
+            ["channel"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+            registry=self.registry,
+        )
+        for channel in ("webhook", "email"):
+            self.notification_duration.labels(channel)
+            for status in ("succeeded", "retrying", "dead"):
+                self.notifications_sent.labels(channel, status)
         leader = Gauge("taskflow_leader", "1 in the process that runs the background loops", registry=self.registry)
         leader.set_function(lambda: float(runtime.is_leader))
         self.registry.register(PipelineCollector(runtime))
@@ -146,8 +214,9 @@ class Runtime:
         if self.relay_loop is not None:
             self.relay_loop.wake()
 
-    def _published(self, count: int) -> None:
-        self.metrics.published.inc(count)
+    def _published(self, topics: list[str]) -> None:
+        for topic in set(topics):
+            self.metrics.published.labels(topic).inc(topics.count(topic))
         self.pipeline.wake()
 
     # -- where loops run -----------------------------------------------------------------------
@@ -236,6 +305,17 @@ class Runtime:
             return float(self.relay.pending())
         except sa.exc.SQLAlchemyError:
             return float("nan")
+
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest unpublished outbox row has waited (0 when none; NaN without a database)."""
+        try:
+            with self.sessions() as session:
+                oldest = session.scalar(
+                    sa.select(Outbox.created_at).where(Outbox.published_at.is_(None)).order_by(Outbox.id).limit(1)
+                )
+        except sa.exc.SQLAlchemyError:
+            return float("nan")
+        return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
 
     def database_ready(self) -> bool:
         try:

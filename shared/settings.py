@@ -77,6 +77,8 @@ class Settings:
     # Sign-in throttles (flask-limiter syntax): every auth request per client IP, failed logins per account.
     auth_rate_limit: str = "30 per minute;300 per hour"
     auth_account_limit: str = "5 per minute;20 per hour"
+    # Traces (shared/tracing.py): on when an OTLP endpoint is configured (the OTEL_* variables).
+    tracing: bool = False
 
     @property
     def transport(self) -> str:
@@ -136,6 +138,8 @@ class Settings:
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
             auth_rate_limit=env.get("AUTH_RATE_LIMIT") or defaults.auth_rate_limit,
             auth_account_limit=env.get("AUTH_ACCOUNT_LIMIT") or defaults.auth_account_limit,
+            tracing=bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+            and not _bool(env.get("OTEL_SDK_DISABLED")),
         )
         settings.check()
         return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from shared import tracing
 from shared.loops import Loop
 
 
@@ -32,7 +33,9 @@ class SweepTimer(Loop):
         return self.steps
 
     def _sweep_then_delay(self) -> float:
-        self._sweep()
+        # A span per sweep: the events it writes (reminder.triggered, recurring.spawned) start their trace here.
+        with tracing.tracer().start_as_current_span(f"sweep {self.name}"):
+            self._sweep()
         due = self._next_due()
         if due is None:
             return self._max_sleep

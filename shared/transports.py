@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import socket
 import threading
@@ -11,7 +10,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.events import kafka_headers
+from shared.cloudevents import encode, kafka_record
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,8 +19,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), default=str).encode()
+#: (topic, envelope, W3C traceparent or None): what the relay hands a transport, in order.
+Message = tuple[str, dict[str, Any], str | None]
 
 
 class Transport(Protocol):
@@ -29,7 +28,7 @@ class Transport(Protocol):
     #: False when `publish` only counts the messages (the in-process stream): the relay then skips payloads.
     needs_payload: bool
 
-    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    def publish(self, messages: Sequence[Message]) -> int:
         """Publish (topic, envelope) pairs in order; return how many, from the first, went out."""
 
     def healthy(self) -> bool: ...
@@ -47,7 +46,7 @@ class LocalStream:
     name = "local"
     needs_payload = False
 
-    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    def publish(self, messages: Sequence[Message]) -> int:
         return len(messages)
 
     def healthy(self) -> bool:
@@ -100,7 +99,7 @@ class KafkaTransport:
             )
         return self._producer
 
-    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    def publish(self, messages: Sequence[Message]) -> int:
         with self._lock:
             try:
                 producer = self._get_producer()
@@ -109,13 +108,14 @@ class KafkaTransport:
                 return 0
             futures = []
             try:
-                for topic, payload in messages:
+                for topic, payload, traceparent in messages:
+                    record = kafka_record(payload, traceparent)
                     futures.append(
                         producer.send(
                             topic,
                             key=str(payload["user_id"]).encode(),
-                            value=encode(payload),
-                            headers=kafka_headers(payload),
+                            value=record.value,
+                            headers=list(record.headers.items()),
                         )
                     )
                 producer.flush(timeout=self._flush_timeout)
@@ -200,12 +200,15 @@ class DaprTransport:
             )
         return self._client
 
-    def publish(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    def publish(self, messages: Sequence[Message]) -> int:
         with self._lock:
             sent = 0
             try:
                 client = self._get_client()
-                for topic, payload in messages:
+                for topic, payload, traceparent in messages:
+                    # The sidecar puts `traceparent` into the CloudEvent it builds: its spans and
+                    # the subscribers' join the trace of the change.
+                    trace_metadata = {"cloudevent.traceparent": traceparent} if traceparent else {}
                     client.publish_event(
                         pubsub_name=self._settings.pubsub_name,
                         topic_name=topic,
@@ -217,6 +220,7 @@ class DaprTransport:
                             "cloudevent.type": str(payload["event_type"]),
                             "cloudevent.source": "taskflow",
                             "cloudevent.subject": str(payload.get("aggregate_id") or ""),
+                            **trace_metadata,
                         },
                     )
                     sent += 1

@@ -14,7 +14,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.routing import BaseConverter
 
-from shared import context
+from shared import context, tracing
 from shared.contract import describe
 from shared.errors import Forbidden, ProblemError, Unauthorized, ValidationFailed, register_error_handlers
 from shared.runtime import Runtime
@@ -63,6 +63,7 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's option; Flask types the base
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
+    tracing.instrument(app, rt.engine, rt.settings, name.replace(".", "-"))
     _install_broker_gauge(rt)
     _install_request_hooks(app, rt)
     _install_probes(app, rt)
@@ -97,6 +98,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         )
         g.meta_token = context.set_meta(meta)
         g.started = time.perf_counter()
+        tracing.annotate_request(meta.correlation_id, meta.request_id)
         _refuse_unstorable_url()
 
     @app.after_request
@@ -296,11 +298,17 @@ def subscribe(
 
                 return problem(400, "Malformed event", str(exc))
             return jsonify(status="DROP")
+        from shared.pipeline import handle_traced
+
+        # The CloudEvent's `traceparent` names the publish that sent it; a delivery without one
+        # (another producer) hangs below this request's span instead, when tracing is on.
+        if not event.traceparent:
+            event = event.with_traceparent(tracing.current_traceparent())
         with context.bound(context.RequestMeta(correlation_id=event.correlation_id)):
             try:
-                for _name, topics, handle in subscribers:
+                for name, topics, handle in subscribers:
                     if topic in topics:
-                        handle([event])
+                        handle_traced(handle, name, rt.transport.name, [event])
             except SQLAlchemyError:
                 log.exception("delivery failed; asking for a retry", extra={"event_id": event.event_id})
                 return (jsonify(status="RETRY"), 503) if binary else jsonify(status="RETRY")

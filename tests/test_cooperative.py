@@ -119,7 +119,7 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
             transport = DaprTransport(settings)
             def publish():
                 message = ("tasks.events", {"event_id": "e1", "event_type": "task.created", "user_id": "u",
-                                            "aggregate_id": "a", "data": {}})
+                                            "aggregate_id": "a", "data": {}}, None)
                 return transport.publish([message] * 3)
             outcome = while_ticking(publish)
             outcome["grpc_on_gevent"] = cooperative_grpc()

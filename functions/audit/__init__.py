@@ -25,7 +25,9 @@ def record_events(rt: Runtime, events: list[Event]) -> int:
     with rt.uow() as uow:
         added = record(uow.session, events)
         uow.commit()
-    return added
+    for event_type, count in added.items():
+        rt.metrics.events_persisted.labels(event_type).inc(count)
+    return added.total()
 
 
 def purge(rt: Runtime) -> tuple[dict[str, Any], bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -60,25 +61,26 @@ _PG_INSERT = (
 )
 
 
-def record(session: orm.Session, events: Sequence[Event]) -> int:
-    """Insert events not seen before; a redelivered event is a no-op. Return how many were new."""
+def record(session: orm.Session, events: Sequence[Event]) -> collections.Counter[str]:
+    """Insert events not seen before; a redelivered event is a no-op. Return how many were new, per event type."""
     if not events:
-        return 0
+        return collections.Counter()
     if session.get_bind().dialect.name == "postgresql":
         return _record_pg(session, events)
     insert = sqlite.insert
     stmt = (
         insert(EventLog.__table__)
         .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(EventLog.__table__.c.event_id)
+        .returning(EventLog.__table__.c.event_type)
     )
-    return len(session.connection().execute(stmt, [audit_row(e) for e in events]).all())
+    return collections.Counter(t for (t,) in session.connection().execute(stmt, [audit_row(e) for e in events]))
 
 
-def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
+def _record_pg(session: orm.Session, events: Sequence[Event]) -> collections.Counter[str]:
     """psycopg's pipelined, prepared executemany: the ingest hot path (no giant VALUES list to build)."""
     from psycopg.types.json import Jsonb
 
+    started = utcnow()
     rows = []
     for event in events:
         row = audit_row(event)
@@ -87,7 +89,18 @@ def _record_pg(session: orm.Session, events: Sequence[Event]) -> int:
     dbapi = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)  # PostgreSQL here
     with dbapi.cursor() as cursor:
         cursor.executemany(_PG_INSERT, rows)
-        return max(cursor.rowcount, 0)
+        added = max(cursor.rowcount, 0)
+    if added == len(events):  # the usual case: every event is new
+        return collections.Counter(e.event_type for e in events)
+    if added == 0:
+        return collections.Counter()
+    # Some were redeliveries: the new rows are those this batch stamped (recorded_at from `started`).
+    new = session.execute(
+        sa.select(EventLog.event_type, sa.func.count())
+        .where(EventLog.event_id.in_([e.event_id for e in events]), EventLog.recorded_at >= started)
+        .group_by(EventLog.event_type)
+    ).all()
+    return collections.Counter({event_type: count for event_type, count in new})
 
 
 def purge_older_than(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
+from prometheus_client import Gauge
 
 from functions.fanout.hub import Connection, Hub, message_for
 from shared.auth import user_id_from_token
@@ -163,6 +164,8 @@ def register(app: Flask, rt: Runtime) -> Hub:
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None, "max_message_size": MAX_MESSAGE_BYTES})
     sock = Sock(app)
     subscribe(app, rt, "fanout", TOPICS, hub.broadcast, every_process=True)
+    sockets = Gauge("taskflow_websocket_connections", "Open WebSockets in this process", registry=rt.metrics.registry)
+    sockets.set_function(hub.count)
 
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""

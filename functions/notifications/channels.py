@@ -36,7 +36,12 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def post_webhook(
-    url: str, secret: str, msg_id: str, payload: dict[str, Any], addresses: list[str] | None = None
+    url: str,
+    secret: str,
+    msg_id: str,
+    payload: dict[str, Any],
+    addresses: list[str] | None = None,
+    traceparent: str | None = None,
 ) -> int:
     """POST the payload; return the HTTP status (raises OSError/requests exceptions on network errors).
 
@@ -53,6 +58,8 @@ def post_webhook(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secret, msg_id, timestamp, body),
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
     if not addresses:
         response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
         return response.status_code

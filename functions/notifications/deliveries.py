@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from functions.notifications import channels
 from functions.notifications.ssrf import resolve_public
+from shared import tracing
 from shared.db import utcnow
 from shared.events import Event
 from shared.models import Delivery, Preferences, User, WebhookEndpoint
@@ -82,6 +84,8 @@ def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict[str,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        # The consumer span that queued it (shared/tracing.py): the attempt and its webhook join that trace.
+        "traceparent": event.traceparent,
     }
 
 
@@ -105,15 +109,25 @@ def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 1
                 .with_for_update(skip_locked=True)
             ).all()
             for delivery in due:
-                counts[attempt(rt, uow.session, delivery)] += 1
+                with tracing.delivering(
+                    delivery.channel, delivery.id, delivery.event_type, delivery.traceparent
+                ) as traceparent:
+                    started = time.perf_counter()
+                    outcome = attempt(rt, uow.session, delivery, traceparent)
+                rt.metrics.notification_duration.labels(delivery.channel).observe(time.perf_counter() - started)
+                rt.metrics.notifications_sent.labels(delivery.channel, outcome).inc()
+                counts[outcome] += 1
             uow.commit()
         if len(due) < batch_size:
             return counts
         now = None
 
 
-def attempt(rt: Runtime, session: orm.Session, delivery: Delivery) -> str:
-    """One attempt at one delivery; returns succeeded | retrying | dead."""
+def attempt(rt: Runtime, session: orm.Session, delivery: Delivery, traceparent: str | None = None) -> str:
+    """One attempt at one delivery; returns succeeded | retrying | dead.
+
+    A webhook carries `traceparent` (W3C Trace Context) so the receiver can join the trace.
+    """
     delivery.attempts += 1
     endpoint = session.get(WebhookEndpoint, delivery.target_id) if delivery.channel == "webhook" else None
     try:
@@ -123,7 +137,7 @@ def attempt(rt: Runtime, session: orm.Session, delivery: Delivery) -> str:
             # Checked again (DNS answers change), and the connection goes to what was checked.
             url, addresses = resolve_public(endpoint.url, rt.settings.webhook_allow_private)
             status = channels.post_webhook(
-                url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload, addresses
+                url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload, addresses, traceparent
             )
             delivery.last_status = status
             if not 200 <= status < 300:

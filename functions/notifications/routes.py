@@ -20,6 +20,7 @@ from functions.notifications.schemas import (
 )
 from functions.notifications.schemas import Preferences as PreferencesOut
 from functions.notifications.ssrf import check_url
+from shared import tracing
 from shared.contract import operation
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
@@ -163,7 +164,7 @@ def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
         )
         uow.session.add(delivery)
         uow.session.flush()
-        attempt(rt, uow.session, delivery)
+        attempt(rt, uow.session, delivery, tracing.current_traceparent())
         uow.commit()
         return jsonify(delivery_view(delivery))
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from flask import Flask
+from prometheus_client.core import GaugeMetricFamily
 
-from functions.reminders.firing import fire_due, next_due
+from functions.reminders.firing import fire_due, next_due, pending_counts
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.timer import SweepTimer
@@ -23,9 +26,27 @@ def sweep(rt: Runtime) -> tuple[dict[str, Any], bool]:
     return fire_due(rt), True
 
 
+class ReminderCollector:
+    """Scheduled (not fired yet) and overdue (due, not fired yet) reminders, counted when Prometheus scrapes."""
+
+    def __init__(self, rt: Runtime):
+        self._rt = rt
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            pending, due = pending_counts(self._rt)
+        except sa.exc.SQLAlchemyError:
+            return
+        yield GaugeMetricFamily("taskflow_reminders_scheduled", "Reminders not fired yet", value=pending)
+        yield GaugeMetricFamily(
+            "taskflow_reminders_overdue", "Reminders due but not fired yet (the firing sweep is behind)", value=due
+        )
+
+
 def register(app: Flask, rt: Runtime) -> None:
-    """Mount POST/OPTIONS /reminder-cron."""
+    """Mount POST/OPTIONS /reminder-cron; count scheduled and overdue reminders on /metrics."""
     cron_binding(app, BINDING, lambda: sweep(rt))
+    rt.metrics.registry.register(ReminderCollector(rt))
 
 
 def start_timer(rt: Runtime) -> SweepTimer:

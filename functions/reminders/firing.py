@@ -25,6 +25,7 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
     grace = dt.timedelta(minutes=rt.settings.reminder_grace_minutes)
     counts = {"triggered": 0, "missed": 0, "cancelled": 0}
     while True:
+        fired: list[tuple[str, float]] = []
         with rt.uow() as uow:
             rows = uow.session.execute(
                 sa.select(Reminder, Task)
@@ -37,7 +38,12 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
             for reminder, task in rows:
                 outcome = _fire(uow.session, reminder, task, now, grace)
                 counts[outcome] += 1
+                fired.append((outcome, (now - reminder.remind_at).total_seconds()))
             uow.commit()
+        for outcome, lateness in fired:  # counted once committed: a rolled-back claim fired nothing
+            rt.metrics.reminders_fired.labels(outcome).inc()
+            if outcome != "cancelled":
+                rt.metrics.reminder_lag.observe(max(0.0, lateness))
         if len(rows) < batch_size:
             break
     if any(counts.values()):
@@ -70,6 +76,18 @@ def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime
         ),
     )
     return reminder.outcome
+
+
+def pending_counts(rt: Runtime, now: dt.datetime | None = None) -> tuple[int, int]:
+    """(reminders not fired yet, those of them already due): the second should stay near 0."""
+    now = now or utcnow()
+    with rt.sessions() as session:
+        pending, due = session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(Reminder.remind_at <= now)).where(
+                Reminder.notified.is_(False)
+            )
+        ).one()
+    return int(pending), int(due)
 
 
 def next_due(rt: Runtime) -> dt.datetime | None:

@@ -569,7 +569,8 @@ def crc32c_impl() -> str:
 
 
 def bench_relay(cfg: Config, bootstrap: str) -> dict:
-    from shared.events import Event, kafka_headers
+    from shared.cloudevents import kafka_record
+    from shared.events import Event
     from shared.runtime import Runtime
     from shared.settings import Settings
     from shared.transports import KafkaTransport, encode
@@ -616,7 +617,9 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         producer = raw._get_producer()
         started = time.perf_counter()
         futures = [
-            producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=kafka_headers(p))
+            producer.send(
+                topic, key=str(p["user_id"]).encode(), value=encode(p), headers=list(kafka_record(p).headers.items())
+            )
             for topic, p in payloads
         ]
         producer.flush()
@@ -627,7 +630,12 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
         started = time.perf_counter()
         for i in range(0, len(payloads), batch):
             for topic, p in payloads[i : i + batch]:
-                producer.send(topic, key=str(p["user_id"]).encode(), value=encode(p), headers=kafka_headers(p))
+                producer.send(
+                    topic,
+                    key=str(p["user_id"]).encode(),
+                    value=encode(p),
+                    headers=list(kafka_record(p).headers.items()),
+                )
             producer.flush()
         raw_batched_s = time.perf_counter() - started
         raw.close()

@@ -49,6 +49,8 @@ class _Sidecar(dapr_pb2_grpc.DaprServicer):
             "pubsubname": request.pubsub_name,
             "data": data,
         }
+        if "cloudevent.traceparent" in meta:  # daprd's override of the distributed-tracing extension
+            cloudevent["traceparent"] = meta["cloudevent.traceparent"]
         key = meta.get("partitionKey")
         self.producer.send(request.topic, key=key.encode() if key else None, value=json.dumps(cloudevent).encode()).get(
             timeout=10
