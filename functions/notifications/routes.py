@@ -176,11 +176,16 @@ def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 @bp.put("/preferences")
 def put_preferences(user_id: str) -> ResponseReturnValue:
-    """Turn reminder emails on or off and set the timezone they use."""
-    body = v.json_body({"email_reminders", "timezone"})
+    """Set the user's time zone, reminder emails on or off, and the default reminder (minutes before)."""
+    body = v.json_body({"email_reminders", "timezone", "default_reminder_minutes"})
     errors = v.FieldErrors()
     email = errors.check("email_reminders", v.boolean, body["email_reminders"]) if "email_reminders" in body else None
     tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else None
+    default_reminder = (
+        errors.check("default_reminder_minutes", _minutes_or_none, body["default_reminder_minutes"])
+        if "default_reminder_minutes" in body
+        else v.UNSET
+    )
     errors.raise_if_any()
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id) or Preferences(
@@ -190,20 +195,37 @@ def put_preferences(user_id: str) -> ResponseReturnValue:
             prefs.email_reminders = email
         if tz is not None:
             prefs.timezone = tz
+        if default_reminder is not v.UNSET:
+            prefs.default_reminder_minutes = default_reminder
         prefs.updated_at = utcnow()
         uow.session.add(prefs)
         uow.commit()
-        return jsonify(email_reminders=prefs.email_reminders, timezone=prefs.timezone)
+        return jsonify(_preferences_view(user_id, prefs))
 
 
 @bp.get("/preferences")
 def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id)
-        return jsonify(
-            email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC"
-        )
+        return jsonify(_preferences_view(user_id, uow.session.get(Preferences, user_id)))
+
+
+def _preferences_view(user_id: str, prefs: Preferences | None) -> dict[str, Any]:  # Any: JSON values
+    """The preferences as the API shows them; `configured` is false until the first PUT."""
+    return {
+        "email_reminders": bool(prefs and prefs.email_reminders),
+        "timezone": prefs.timezone if prefs else "UTC",
+        "default_reminder_minutes": prefs.default_reminder_minutes if prefs else None,
+        "configured": prefs is not None,
+    }
+
+
+def _minutes_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366 * 24 * 60:
+        raise BadValue("must be a whole number of minutes (0 to 527040) or null")
+    return value
 
 
 def _op(summary: str, status: str = "200") -> dict[str, Any]:  # Any: an OpenAPI operation object

@@ -14,6 +14,8 @@ _TASK_INPUT = {
         "timezone": {"type": "string", "description": "IANA timezone name"},
         "priority": {"enum": ["none", "low", "medium", "high", "urgent"]},
         "tags": {"type": "array", "items": {"type": "string", "maxLength": 50}, "maxItems": 20},
+        "list_id": {"type": ["string", "null"], "description": "one of the user's lists (another's: 422)"},
+        "position": {"type": ["number", "null"], "description": "manual order (drag to reorder)"},
         "recurrence_rule": {"type": "string", "description": "on create only; see POST …/recurrence"},
         "repeat_from": {"enum": ["schedule", "completion"]},
         "reminders": {
@@ -42,9 +44,65 @@ _TASK = {
         "next_occurrence": {"type": ["string", "null"], "format": "date-time"},
         "parent_id": {"type": ["string", "null"]},
         "occurrence_at": {"type": ["string", "null"], "format": "date-time"},
+        "list_id": {"type": ["string", "null"]},
+        "position": {"type": ["number", "null"]},
         "version": {"type": "integer"},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+_LIST_INPUT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+        "archived": {"type": "boolean", "description": "on update only"},
+        "position": {"type": ["number", "null"]},
+    },
+}
+_LIST = {
+    "type": "object",
+    "required": ["id", "name", "color", "archived", "position"],
+    "properties": {
+        "id": {"type": "string"},
+        "user_id": {"type": "string"},
+        "name": {"type": "string"},
+        "color": {"type": "string"},
+        "archived": {"type": "boolean"},
+        "position": {"type": "number"},
+        "version": {"type": "integer"},
+        "task_count": {"type": "integer", "description": "open tasks (in GET …/lists)"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+_PARSE_INPUT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["text"],
+    "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": 500},
+        "timezone": {"type": ["string", "null"], "description": "default: the user's preferences"},
+        "now": {"type": ["string", "null"], "format": "date-time", "description": "reference time"},
+    },
+}
+_PARSED = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "due_date": {"type": ["string", "null"], "format": "date-time"},
+        "timezone": {"type": "string"},
+        "priority": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "list": {"type": ["string", "null"]},
+        "list_id": {"type": ["string", "null"]},
+        "recurrence_rule": {"type": ["string", "null"]},
+        "repeat_from": {"enum": ["schedule", "completion"]},
+        "reminders": {"type": "array", "items": {"type": "object"}},
+        "occurrences": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+        "chips": {"type": "array", "items": {"type": "object"}},
+        "questions": {"type": "array", "items": {"type": "object"}},
     },
 }
 _CREDENTIALS = {
@@ -215,6 +273,24 @@ def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str
     paths: dict[str, dict[str, Any]] = {
         "/api/auth/register": {"post": _op("Create an account", body=_CREDENTIALS, ok=("201", token), auth=False)},
         "/api/auth/login": {"post": _op("Sign in", body=_CREDENTIALS, ok=("200", token), auth=False)},
+        "/api/{user_id}/lists": {
+            "parameters": [_USER],
+            "get": _op(
+                "List the lists",
+                ok=("200", {"type": "object", "properties": {"items": {"type": "array", "items": _LIST}}}),
+            ),
+            "post": _op("Create a list", body={**_LIST_INPUT, "required": ["name"]}, ok=("201", _LIST)),
+        },
+        "/api/{user_id}/lists/{list_id}": {
+            "parameters": [_USER, {"name": "list_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": _op("Fetch a list", ok=("200", _LIST)),
+            "put": _op("Rename, recolour, archive or move a list", body=_LIST_INPUT, ok=("200", _LIST)),
+            "delete": _op("Delete a list and its tasks", ok=("204", None)),
+        },
+        "/api/{user_id}/parse": {
+            "parameters": [_USER],
+            "post": _op("Read one line of plain English as a task (quick add)", body=_PARSE_INPUT, ok=("200", _PARSED)),
+        },
         "/api/{user_id}/tasks": {
             "parameters": [_USER],
             "post": _op(
@@ -233,6 +309,7 @@ def build_spec(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str
                     _q("q", {"type": "string"}),
                     _q("tag", {"type": "string"}),
                     _q("priority", {"type": "string"}),
+                    _q("list_id", {"type": "string", "description": "a list id, or none for the Inbox"}),
                     _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
                     _q("cursor", {"type": "string"}),
                 ],

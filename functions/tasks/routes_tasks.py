@@ -51,7 +51,7 @@ def create(user_id: str) -> ResponseReturnValue:
     """Create a task (optionally recurring, optionally with reminders)."""
     body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
     fields = v.task_fields({k: body[k] for k in v.TASK_FIELDS if k in body}, default_tz="UTC", require_title=True)
-    if {"recurrence_rule", "repeat_from", "reminders"} & set(body):
+    if {"recurrence_rule", "repeat_from", "reminders"} & set(body) or body.get("list_id") is not None:
         return create_scheduled(user_id, body, fields)
     rt = runtime()
     task = service.new_task(user_id, fields)
@@ -89,6 +89,7 @@ def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -
     specs = errors.check("reminders", v.reminder_specs, body.get("reminders", []), task.timezone)
     errors.raise_if_any()
     with rt.uow() as uow:
+        service.check_list(uow.session, user_id, task.list_id)
         uow.session.add(task)
         uow.session.flush()
         if rule is not None:

@@ -124,13 +124,31 @@ class TaskFields:
     timezone: Any = UNSET
     priority: Any = UNSET
     tags: Any = UNSET
+    list_id: Any = UNSET
+    position: Any = UNSET
 
     def given(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {k: v for k, v in values.items() if v is not UNSET}
 
 
-TASK_FIELDS = {"title", "description", "due_date", "timezone", "priority", "tags"}
+TASK_FIELDS = {"title", "description", "due_date", "timezone", "priority", "tags", "list_id", "position"}
+
+
+def list_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise BadValue("must be a list id or null")
+    return value
+
+
+def position(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -1e12 < value < 1e12:
+        raise BadValue("must be a number or null")
+    return float(value)
 
 
 def task_fields(body: dict[str, Any], *, default_tz: str, require_title: bool) -> TaskFields:
@@ -150,6 +168,10 @@ def task_fields(body: dict[str, Any], *, default_tz: str, require_title: bool) -
         fields.priority = errors.check("priority", priority, body["priority"])
     if "tags" in body:
         fields.tags = errors.check("tags", tags, body["tags"])
+    if "list_id" in body:
+        fields.list_id = errors.check("list_id", list_id, body["list_id"])
+    if "position" in body:
+        fields.position = errors.check("position", position, body["position"])
     errors.raise_if_any()
     return fields
 
@@ -162,6 +184,7 @@ class TaskQuery:
     q: str | None
     tag: str | None
     priority: str | None
+    list_id: str | None  # "none" = the Inbox (no list)
     limit: int
     cursor: tuple[dt.datetime, str] | None
 
@@ -209,7 +232,7 @@ def decode_cursor(value: str) -> tuple[dt.datetime, str]:
 def task_query(args: Mapping[str, str]) -> TaskQuery:
     """Parse the task list query string."""
     errors = FieldErrors()
-    allowed = {"completed", "due_before", "due_after", "q", "tag", "priority", "limit", "cursor"}
+    allowed = {"completed", "due_before", "due_after", "q", "tag", "priority", "list_id", "limit", "cursor"}
     unknown = sorted(set(args) - allowed)
     if unknown:
         raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
@@ -225,6 +248,7 @@ def task_query(args: Mapping[str, str]) -> TaskQuery:
         q=opt("q", _query_text),
         tag=opt("tag", _query_text),
         priority=opt("priority", priority),
+        list_id=opt("list_id", lambda value: "none" if value == "none" else list_id(value)),
         limit=opt("limit", _query_limit) or 50,
         cursor=opt("cursor", decode_cursor),
     )
