@@ -36,6 +36,13 @@ def register(app: Flask, rt: Runtime) -> None:
         """Serve the web page."""
         return send_from_directory(FRONTEND_DIR, "index.html")
 
+    @app.get("/sw.js")
+    def service_worker() -> ResponseReturnValue:
+        """Serve the service worker from the root, so its scope is the whole app."""
+        response = send_from_directory(FRONTEND_DIR, "sw.js", max_age=0)
+        response.headers["Service-Worker-Allowed"] = "/"
+        return response
+
     @app.get("/static/<path:filename>")
     def frontend_static(filename: str) -> ResponseReturnValue:
         """Serve the web page's assets."""
