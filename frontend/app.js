@@ -13,6 +13,7 @@ const state = {
   lists: new Map(),       // id -> list
   tz: null,               // the user's time zone (preferences), detected on first sign-in
   selected: null,         // task id under the keyboard cursor
+  reminderTasks: new Set(), // ids of tasks with a pending reminder (the bell)
   search: "",
   ws: null,
   lastEventId: null,
@@ -244,7 +245,7 @@ function renderTask(task) {
       (task.tags || []).map((t) => el("span", { class: "badge" }, `@${t}`)),
       list ? el("span", { class: "badge list-badge" }, el("span", { class: "swatch", style: `background:${list.color}` }), list.name) : "",
       task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, `↻ ${rule ? ruleInWords(rule, task) : "recurring"}`) : "",
-      task.has_reminders ? el("span", { class: "bell", title: "has reminders" }, "🔔") : "",
+      state.reminderTasks.has(task.id) ? el("span", { class: "bell", title: "has reminders" }, "🔔") : "",
     ),
     el("button", { type: "button", class: "secondary", onclick: () => openPanel(task.id), "aria-label": `Details of ${task.title}` }, "Details"),
     el("button", { type: "button", class: "secondary", onclick: () => remove(task), "aria-label": `Delete ${task.title}` }, "Delete"),
@@ -427,7 +428,7 @@ function connect() {
   ws.onopen = () => {
     state.attempt = 0;
     setDot("live");
-    if (!resuming) loadTasks().then(saveOffline).catch((e) => toast(e.message));
+    if (!resuming) loadTasks().then(saveOffline).then(loadReminderMarks).catch((e) => toast(e.message));
   };
   ws.onmessage = (message) => {
     if (message.data === "pong") return;

@@ -101,8 +101,8 @@ function groupRows(items) {
   if (state.view === "today") {
     const overdue = items.filter((t) => dueKeyOf(t) < todayKey());
     const today = items.filter((t) => dueKeyOf(t) === todayKey());
-    if (overdue.length) rows.push(el("li", { class: "group", role: "presentation" }, el("h3", {}, "Overdue")), ...overdue.map(renderTask));
-    if (today.length) rows.push(el("li", { class: "group", role: "presentation" }, el("h3", {}, "Today")), ...today.map(renderTask));
+    if (overdue.length) rows.push(el("li", { class: "group" }, el("h3", {}, "Overdue")), ...overdue.map(renderTask));
+    if (today.length) rows.push(el("li", { class: "group" }, el("h3", {}, "Today")), ...today.map(renderTask));
     return rows;
   }
   if (state.view === "upcoming") {
@@ -112,7 +112,7 @@ function groupRows(items) {
       if (key !== last) {
         last = key;
         const label = new Intl.DateTimeFormat("en-GB", { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" }).format(new Date(`${key}T12:00:00Z`));
-        rows.push(el("li", { class: "group", role: "presentation", "data-day": key }, el("h3", {}, key === todayKey() ? `Today · ${label}` : label)));
+        rows.push(el("li", { class: "group", "data-day": key }, el("h3", {}, key === todayKey() ? `Today · ${label}` : label)));
       }
       rows.push(renderTask(task));
     }
@@ -152,7 +152,6 @@ function renderNav() {
   });
   $("view-title").textContent = viewTitle();
   $("list-tools").hidden = !state.view.startsWith("list:");
-  document.querySelector(".filters").hidden = state.view !== "all" && !state.search;
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
@@ -161,6 +160,7 @@ function renderNav() {
 function setView(view) {
   state.view = view;
   state.selected = null;
+  closePanel();
   render();
 }
 
@@ -275,7 +275,7 @@ async function quickAdd(event) {
   $("chips").replaceChildren(); $("questions").replaceChildren();
   try {
     const task = await api("POST", "/api/{me}/tasks", body);
-    if (body.reminders) task.has_reminders = true;
+    if (body.reminders) state.reminderTasks.add(task.id);
     upsert(task);
     render();
   } catch (error) {
@@ -402,7 +402,7 @@ function onKey(event) {
   const task = state.selected && state.tasks.get(state.selected);
   switch (event.key) {
     case "q": event.preventDefault(); $("quick").focus(); break;
-    case "/": event.preventDefault(); document.querySelector(".filters").hidden = false; $("search").focus(); break;
+    case "/": event.preventDefault(); $("search").focus(); break;
     case "j": moveSelection(1); break;
     case "k": moveSelection(-1); break;
     case "x": case "e": if (task) complete(task, !task.completed); break;
@@ -430,6 +430,16 @@ function onDrop(event) {
     }
   });
   render();
+}
+
+// ---------- reminders (the bell in the rows) ----------
+
+async function loadReminderMarks() {
+  try {
+    const pending = await api("GET", "/api/{me}/reminders/pending");
+    state.reminderTasks = new Set(pending.items.map((r) => r.task_id));
+    render();
+  } catch (_) { /* the bell is a hint; the panel lists the reminders */ }
 }
 
 // ---------- offline ----------

@@ -1,0 +1,154 @@
+"""The web app as a Todoist user meets it: quick add, views, lists, the side panel, keys, axe-core, offline.
+
+One server and one browser for the module (Playwright is slow); screenshots of each view at
+1280x800 and 390x844 go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import JWT_SECRET
+from tests.support.process import ServerProcess
+from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up
+
+AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+VIEWS = ("inbox", "today", "upcoming", "completed")
+
+
+@pytest.fixture(scope="module")
+def server(pg_url):
+    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
+    assert AXE.exists(), "make test installs axe-core (npm ci --prefix tests/js)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_app(browser, server, width=1280, height=800, tz="Europe/Paris"):
+    context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=tz)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    return context, page
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [f"{v['id']}: {v['help']}" for v in result if v["impact"] in ("serious", "critical")]
+
+
+def quick_add(page, line):
+    page.keyboard.press("Escape")
+    page.locator("body").press("q")
+    expect(page.locator("#quick")).to_be_focused()
+    page.locator("#quick").fill(line)
+    expect(page.locator("#chips li").first).to_be_visible()
+    page.locator("#quick").press("Enter")
+    expect(page.locator("#quick")).to_have_value("")
+
+
+def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context, page = open_app(browser, server)
+    sign_up(page)
+    # the browser's zone became the user's, once
+    expect(page.locator("#settings-open")).to_be_visible()
+    page.get_by_label("New list name").fill("Home")
+    page.get_by_role("button", name="Add list").click()
+    expect(page.locator("#view-title")).to_have_text("Home")
+    page.locator(".views button[data-view='inbox']").click()
+
+    quick_add(page, "Pay rent every month on the 1st at 9am #home !high remind 1 day before")
+    page.locator("#sidenav button", has_text="Home").click()
+    row = page.locator("li.task:has(input.title[value='Pay rent'])")
+    expect(row).to_be_visible()
+    expect(row.locator(".badge.recurring")).to_have_text("↻ every month on the 1st at 09:00")
+    expect(row.locator(".badge.prio-high")).to_be_visible()
+    expect(row.locator(".list-badge")).to_have_text("Home")
+    expect(row.locator(".bell")).to_be_visible()
+    expect(page.locator("#sidenav button", has_text="Home").locator(".count")).to_have_text("1")
+
+    page.locator(".views button[data-view='inbox']").click()
+    quick_add(page, "call mom tomorrow 6pm @family")
+    mom = page.locator("li.task:has(input.title[value='call mom'])")
+    expect(mom.locator(".due")).to_have_text("Tomorrow 18:00")
+    expect(mom.locator(".badge", has_text="@family")).to_be_visible()
+    quick_add(page, "standup every weekday at 9:30 until March")
+    quick_add(page, "overdue thing 2020-01-02 10:00")
+    expect(page.locator("li.task:has(input.title[value='overdue thing']) .due.overdue")).to_be_visible()
+
+    # an ambiguous line asks instead of guessing
+    page.locator("#quick").fill("dentist at 6")
+    expect(page.locator("#questions li")).to_contain_text("morning or in the evening")
+    page.locator("#questions button", has_text="6pm").click()
+    expect(page.locator("#quick")).to_have_value("dentist at 6pm")
+    page.locator("#quick").fill("")
+
+    # keyboard: j moves, x completes, Enter opens the panel, Esc closes, ? helps
+    page.locator("#tasks").click(position={"x": 2, "y": 2})
+    page.keyboard.press("j")
+    expect(page.locator("li.task.selected")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#panel")).to_be_hidden()
+    page.locator("#tasks input.complete").first.focus()
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # the side panel edits fields and another tab sees it live
+    _, other = open_app(browser, server)
+    other.evaluate(f"sessionStorage.setItem('taskflow.session', {page.evaluate('sessionStorage.getItem(`taskflow.session`)')!r})")
+    other.reload()
+    expect(other.locator("#live")).to_have_attribute("data-status", "live")
+    mom.get_by_role("button", name="Details of call mom").click()
+    page.locator("#p-title").fill("call mom and dad")
+    page.locator("#p-priority").select_option("urgent")
+    page.locator("#p-description").fill("see https://example.org/plan")
+    page.locator("#panel-form button[type=submit]").click()
+    expect(other.locator("li.task:has(input.title[value='call mom and dad']) .badge.prio-urgent")).to_be_visible()
+
+    # views with their grouping, axe on each, screenshots at both sizes
+    for view in VIEWS:
+        page.locator(f".views button[data-view='{view}']").click()
+        assert axe_violations(page) == [], view
+    page.locator(".views button[data-view='today']").click()
+    expect(page.locator("#tasks li.group h3").first).to_have_text("Overdue")
+    page.locator(".views button[data-view='upcoming']").click()
+    expect(page.locator("#tasks li.group").first).to_be_visible()
+    for name, (width, height) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
+        page.set_viewport_size({"width": width, "height": height})
+        for view in VIEWS:
+            page.locator(f".views button[data-view='{view}']").click()
+            page.screenshot(path=str(ARTIFACTS / f"view-{view}-{name}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (view, name)
+
+    # deleting a list hides it and its tasks, undo brings them back
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.locator("#sidenav button", has_text="Home").click()
+    page.get_by_role("button", name="Delete list").click()
+    expect(page.locator("#sidenav button", has_text="Home")).to_have_count(0)
+    page.locator(".toast button", has_text="Undo").click()
+    expect(page.locator("#sidenav button", has_text="Home")).to_have_count(1)
+
+    # offline: the shell and the last loaded tasks, read-only
+    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null || true")
+    context.set_offline(True)
+    page.evaluate("window.dispatchEvent(new Event('offline'))")
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.locator("#quick-form")).to_be_hidden()
+    context.set_offline(False)
+    context.close()
