@@ -58,6 +58,13 @@ function ordinal(n) {
   return n + (s[(v - 20) % 10] || s[v] || s[0]);
 }
 
+function bellIcon() {
+  // An inline SVG: emoji fonts are not everywhere (and nothing is fetched from outside).
+  const span = el("span", { class: "bell", title: "Has a reminder", role: "img", "aria-label": "Has a reminder" });
+  span.innerHTML = '<svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true"><path fill="currentColor" d="M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11a6 6 0 0 0-5-5.9V4a1 1 0 0 0-2 0v1.1A6 6 0 0 0 6 11v5l-2 2v1h16v-1z"/></svg>';
+  return span;
+}
+
 // ---------- views ----------
 
 function dueKeyOf(task) {
@@ -152,6 +159,7 @@ function renderNav() {
   });
   $("view-title").textContent = viewTitle();
   $("list-tools").hidden = !state.view.startsWith("list:");
+  document.querySelectorAll(".filters button").forEach((b) => { b.hidden = state.view !== "all"; });
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
