@@ -236,8 +236,8 @@ function renderTask(task) {
   title.addEventListener("keydown", (e) => { if (e.key === "Enter") { rename(task.id, title.value); title.blur(); } });
   const list = task.list_id ? state.lists.get(task.list_id) : null;
   const rule = task.recurrence_rule || (task.parent_id && state.tasks.get(task.parent_id) || {}).recurrence_rule;
-  return el("li", { class: `task prio-row-${task.priority}${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}`,
-      "data-id": task.id, draggable: "true" },
+  return el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}`,
+      "data-id": task.id, "data-priority": task.priority, draggable: "true" },
     check,
     el("div", { class: "body" }, title, el("span", { class: "meta" },
       when ? el("span", { class: `due${overdue ? " overdue" : ""}` }, when) : "",

@@ -159,7 +159,6 @@ function renderNav() {
   });
   $("view-title").textContent = viewTitle();
   $("list-tools").hidden = !state.view.startsWith("list:");
-  document.querySelectorAll(".filters button").forEach((b) => { b.hidden = state.view !== "all"; });
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
@@ -474,6 +473,8 @@ function showOffline() {
 
 function initViews() {
   document.querySelectorAll(".views button[data-view]").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
+  // The filter buttons filter every task: choosing one shows "All tasks" with it.
+  document.querySelectorAll(".filters button").forEach((b) => b.addEventListener("click", () => setView("all")));
   $("quick-form").addEventListener("submit", quickAdd);
   $("quick").addEventListener("input", scheduleParse);
   $("new-list").addEventListener("submit", createList);
