@@ -152,3 +152,72 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(page.locator("#quick-form")).to_be_hidden()
     context.set_offline(False)
     context.close()
+
+
+def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, pg_url):
+    import json
+
+    import requests
+    import sqlalchemy as sa
+
+    from shared.db import make_engine
+
+    context, page = open_app(browser, server)
+    sign_up(page)
+    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    base = f"{server.url}/api/{session['userId']}/tasks"
+
+    def series(title):
+        body = {"title": title, "due_date": "2030-01-01T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=DAILY"}
+        resp = requests.post(base, json=body, headers=headers, timeout=10)
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    water = series("Water plants")
+    # Make the series due now; creating another series wakes the recurrence timer, which spawns it.
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE tasks SET next_occurrence = now() - interval '1 minute' WHERE id = :id"), {"id": water["id"]}
+        )
+    engine.dispose()
+    series("Wake the timer")
+    page.locator(".views button[data-view='all']").click()
+    rows = page.locator("li.task:has(input.title[value='Water plants'])")
+    expect(rows).to_have_count(2, timeout=10_000)
+    instance = page.locator(f"li.task:has(input.title[value='Water plants']):not([data-id='{water['id']}'])")
+    instance.get_by_role("button", name="Details of Water plants").click()
+    expect(page.locator("#p-skip")).to_be_visible()
+    page.locator("#p-skip").click()
+    expect(rows).to_have_count(1)
+    series_row = page.locator(f"li.task[data-id='{water['id']}']")
+    expect(series_row.locator(".badge.recurring")).to_be_visible()
+    series_row.get_by_role("button", name="Details of Water plants").click()
+    expect(page.locator("#p-skip")).to_be_hidden()
+    page.locator("#p-stop").click()
+    expect(series_row.locator(".badge.recurring")).to_have_count(0)
+    resp = requests.get(f"{base}/{water['id']}", headers=headers, timeout=10)
+    assert resp.json()["recurrence_rule"] is None
+    context.close()
+
+
+def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
+    context, page = open_app(browser, server)
+    sign_up(page)
+    for title in ("first", "second", "third"):
+        quick_add(page, title)
+    titles = "els => els.map(e => e.value)"
+    rows = page.locator("#tasks li.task input.title")
+    expect(rows).to_have_count(3)
+    before = rows.evaluate_all(titles)
+    page.locator(f"li.task[data-id] >> nth=2").drag_to(page.locator("li.task[data-id] >> nth=0"))
+    moved = [before[2], before[0], before[1]]
+    expect(rows).to_have_count(3)
+    page.wait_for_function(f"[...document.querySelectorAll('#tasks input.title')].map(e => e.value).join() === {','.join(moved)!r}")
+    page.wait_for_timeout(300)  # the PUTs of the new positions
+    page.reload()
+    expect(page.locator("#live")).to_have_attribute("data-status", "live")
+    expect(rows).to_have_count(3)
+    assert rows.evaluate_all(titles) == moved
+    context.close()
