@@ -89,6 +89,7 @@ function startApp() {
   $("signout").hidden = false;
   $("who").textContent = state.session.email || "";
   $("settings-open").hidden = false;
+  showOffline();
   loadPreferences();
   loadLists();
   connect();

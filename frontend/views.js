@@ -158,6 +158,7 @@ function renderNav() {
     if (b.dataset.view === state.view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   });
   $("view-title").textContent = viewTitle();
+  saveOfflineSoon();
   $("list-tools").hidden = !state.view.startsWith("list:");
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
@@ -451,7 +452,14 @@ async function loadReminderMarks() {
 
 // ---------- offline ----------
 
+let offlineTimer = null;
+function saveOfflineSoon() {
+  clearTimeout(offlineTimer);
+  if (navigator.onLine !== false && state.session && !state.loading) offlineTimer = setTimeout(saveOffline, 500);
+}
+
 function saveOffline() {
+  if (!state.session) return;
   try { localStorage.setItem(OFFLINE_KEY, JSON.stringify({ user: state.session.userId, tasks: [...state.tasks.values()], lists: [...state.lists.values()] })); }
   catch (_) { /* storage full or disabled: the offline copy is a convenience */ }
 }
