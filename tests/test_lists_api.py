@@ -143,3 +143,18 @@ def test_parse_refuses_bad_input_and_is_throttled(settings, serve):
     resp = client.request("POST", "/api/{me}/parse", json={"text": "a"})
     assert resp.status_code == 429 and "Retry-After" in resp.headers
     assert client.request("POST", "/api/{me}/parse", json={"text": "a"}, auth=False).status_code in (401, 429)
+
+
+def test_a_spawned_instance_stays_in_its_series_list(api, db_url):
+    from functions.recurrence import sweep
+
+    a = api.request("POST", "/api/{me}/lists", json={"name": "Chores"}).json()
+    body = {"title": "Water", "due_date": "2030-01-01T09:00", "recurrence_rule": "FREQ=DAILY", "list_id": a["id"]}
+    series = api.create_task(**body)
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(Task).where(Task.id == series["id"]).values(next_occurrence=sa.func.now()))
+    engine.dispose()
+    sweep(api.rt)
+    spawned = [p["data"] for t, p in events_of(db_url) if t == "recurring.spawned"]
+    assert len(spawned) == 1 and spawned[0]["list_id"] == a["id"] and spawned[0]["parent_id"] == series["id"]
