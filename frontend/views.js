@@ -45,7 +45,7 @@ function ruleInWords(rule, task) {
     else words = `every ${days.map((d) => `${ordinal(parseInt(d, 10) || 1)} ${WEEKDAY_WORDS[d.slice(-2)]}`).join(", ")}`;
   }
   if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY === "-1" ? "last day" : ordinal(parseInt(parts.BYMONTHDAY, 10))}`;
-  const at = task && (task.due_date || task.next_occurrence);
+  const at = task && (task.next_occurrence || task.due_date);
   if (at && parts.FREQ !== "HOURLY") words += ` at ${clock(at)}`;
   if (parts.COUNT) words += `, ${parts.COUNT} times`;
   if (task && task.repeat_from === "completion") words = words.replace("every", "every!");
@@ -311,8 +311,48 @@ function fillPanelForm(task, refresh) {
   $("p-priority").value = task.priority;
   $("p-tags").value = (task.tags || []).join(", ");
   $("p-list").value = task.list_id || "";
+  $("p-repeat").value = task.recurrence_rule ? ruleInWords(task.recurrence_rule, task) : "";
+  $("p-repeat").dataset.initial = $("p-repeat").value;
+  $("p-preview").replaceChildren();
+  $("p-reminder").value = "";
+  repeatParsed = null;
   $("p-skip").hidden = !task.parent_id;
   $("p-stop").hidden = !(task.parent_id || task.recurrence_rule);
+}
+
+let repeatTimer = null;
+let repeatParsed = null;
+
+function scheduleRepeatPreview() {
+  clearTimeout(repeatTimer);
+  repeatParsed = null;
+  const words = $("p-repeat").value.trim();
+  if (!words) { $("p-preview").replaceChildren(); return; }
+  repeatTimer = setTimeout(async () => {
+    try {
+      const result = await api("POST", "/api/{me}/parse", { text: `task ${words}`, timezone: userTz() });
+      if ($("p-repeat").value.trim() !== words) return;
+      repeatParsed = result.recurrence_rule ? result : null;
+      $("p-preview").replaceChildren(...(repeatParsed
+        ? result.occurrences.map((o) => el("li", { "data-iso": o }, dueInWords(o)))
+        : [el("li", {}, (result.questions[0] || { question: "Say how it repeats, e.g. “every monday at 9am”." }).question)]));
+    } catch (error) { $("p-preview").replaceChildren(el("li", {}, error.message)); }
+  }, 150);
+}
+
+async function saveSchedule(id) {
+  const words = $("p-repeat").value.trim();
+  if (words !== $("p-repeat").dataset.initial) {
+    if (!words) await api("DELETE", `/api/{me}/tasks/${id}/recurrence`);
+    else if (repeatParsed) {
+      await api("POST", `/api/{me}/tasks/${id}/recurrence`, { recurrence_rule: repeatParsed.recurrence_rule,
+        repeat_from: repeatParsed.repeat_from, timezone: userTz(), dtstart: repeatParsed.due_date });
+    } else throw new Error("Repeat: say how it repeats, e.g. “every monday at 9am”.");
+  }
+  if ($("p-reminder").value !== "") {
+    await api("POST", `/api/{me}/tasks/${id}/reminders`, { minutes_before: parseInt($("p-reminder").value, 10) });
+    state.reminderTasks.add(id);
+  }
 }
 
 async function savePanel(event) {
@@ -327,8 +367,16 @@ async function savePanel(event) {
     tags: $("p-tags").value.split(",").map((t) => t.trim()).filter(Boolean),
     list_id: $("p-list").value || null,
   };
-  try { upsert(await api("PUT", `/api/{me}/tasks/${id}`, body)); render(); toast("Saved."); }
-  catch (error) { toast(error.message); }
+  // A new rule moves the due date to its first occurrence (as Todoist does).
+  if (repeatParsed && $("p-repeat").value.trim() !== $("p-repeat").dataset.initial) body.due_date = repeatParsed.due_date;
+  try {
+    upsert(await api("PUT", `/api/{me}/tasks/${id}`, body));
+    await saveSchedule(id);
+    upsert(await api("GET", `/api/{me}/tasks/${id}`));
+    render();
+    openPanel(id);
+    toast("Saved.");
+  } catch (error) { toast(error.message); }
 }
 
 async function skipInstance() {
@@ -453,9 +501,12 @@ async function loadReminderMarks() {
 // ---------- offline ----------
 
 let offlineTimer = null;
+let offlineSavedAt = 0;
 function saveOfflineSoon() {
-  clearTimeout(offlineTimer);
-  if (navigator.onLine !== false && state.session && !state.loading) offlineTimer = setTimeout(saveOffline, 500);
+  // At most one copy every 300 ms, the latest one always written (leading and trailing).
+  if (navigator.onLine === false || !state.session || state.loading || offlineTimer) return;
+  const wait = Math.max(0, offlineSavedAt + 300 - Date.now());
+  offlineTimer = setTimeout(() => { offlineTimer = null; offlineSavedAt = Date.now(); saveOffline(); }, wait);
 }
 
 function saveOffline() {
@@ -496,6 +547,7 @@ function initViews() {
   $("list-delete").addEventListener("click", deleteList);
   $("panel-form").addEventListener("submit", savePanel);
   $("p-skip").addEventListener("click", skipInstance);
+  $("p-repeat").addEventListener("input", scheduleRepeatPreview);
   $("p-stop").addEventListener("click", stopSeries);
   $("settings-open").addEventListener("click", openSettings);
   $("settings-form").addEventListener("submit", saveSettings);
@@ -507,6 +559,7 @@ function initViews() {
   $("more").open = localStorage.getItem(MORE_KEY) === "open";
   $("more").addEventListener("toggle", () => localStorage.setItem(MORE_KEY, $("more").open ? "open" : "closed"));
   window.addEventListener("online", showOffline);
+  window.addEventListener("pagehide", () => { if (navigator.onLine !== false) saveOffline(); });
   window.addEventListener("offline", showOffline);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
   showOffline();

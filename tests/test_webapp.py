@@ -122,6 +122,14 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.locator("#p-description").fill("see https://example.org/plan")
     page.locator("#panel-form button[type=submit]").click()
     expect(other.locator("li.task:has(input.title[value='call mom and dad']) .badge.prio-urgent")).to_be_visible()
+    expect(page.locator("#p-links a")).to_have_attribute("href", "https://example.org/plan")
+    page.locator("#p-repeat").fill("every weekday at 9:30")
+    expect(page.locator("#p-preview li")).to_have_count(5)
+    page.locator("#p-reminder").select_option("30")
+    page.locator("#panel-form button[type=submit]").click()
+    dad = other.locator("li.task:has(input.title[value='call mom and dad'])")
+    expect(dad.locator(".badge.recurring")).to_have_text("↻ every weekday at 09:30")
+    expect(page.locator("li.task:has(input.title[value='call mom and dad']) .bell")).to_be_visible()
 
     # views with their grouping, axe on each, screenshots at both sizes
     for view in VIEWS:
