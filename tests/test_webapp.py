@@ -237,3 +237,39 @@ def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
     expect(rows).to_have_count(3)
     assert rows.evaluate_all(titles) == moved
     context.close()
+
+
+def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo", color_scheme="dark")
+    page = context.new_page()
+    page.goto(server.url + "/")
+    assert axe_violations(page) == [], "sign-in"
+    page.screenshot(path=str(ARTIFACTS / "view-signin-dark-phone.png"), full_page=True)
+    sign_up(page)
+    quick_add(page, "Pay rent every month on the 1st at 9am !high remind 1 day before")
+    quick_add(page, "overdue thing 2020-01-02 10:00 @late")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
+    for view in VIEWS:
+        page.locator(f".views button[data-view='{view}']").click()
+        assert axe_violations(page) == [], view
+        page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-phone.png"), full_page=True)
+    # settings: the zone detected on first sign-in is stored, and can be changed
+    page.get_by_role("button", name="Settings").click()
+    expect(page.locator("#s-tz")).to_have_value("Asia/Tokyo")
+    assert axe_violations(page) == [], "settings"
+    page.screenshot(path=str(ARTIFACTS / "view-settings-dark-phone.png"))
+    page.locator("#s-tz").select_option("Europe/Paris")
+    page.locator("#s-reminder").select_option("60")
+    page.locator("#settings-form button[type=submit]").click()
+    expect(page.locator("#settings")).to_be_hidden()
+    prefs = page.evaluate(
+        """() => {
+          const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
+          return fetch(`/api/${s.userId}/preferences`, {headers: {Authorization: `Bearer ${s.token}`}}).then(r => r.json());
+        }"""
+    )
+    assert prefs["timezone"] == "Europe/Paris" and prefs["default_reminder_minutes"] == 60
+    # 10:00 in Tokyo is shown as 02:00 once the user's zone is Paris: one zone everywhere
+    page.locator(".views button[data-view='today']").click()
+    expect(page.locator("li.task .due.overdue")).to_have_text("2 Jan 2020 02:00")
+    context.close()
