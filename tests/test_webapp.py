@@ -265,7 +265,8 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
     prefs = page.evaluate(
         """() => {
           const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
-          return fetch(`/api/${s.userId}/preferences`, {headers: {Authorization: `Bearer ${s.token}`}}).then(r => r.json());
+          const headers = {Authorization: `Bearer ${s.token}`};
+          return fetch(`/api/${s.userId}/preferences`, {headers}).then(r => r.json());
         }"""
     )
     assert prefs["timezone"] == "Europe/Paris" and prefs["default_reminder_minutes"] == 60
