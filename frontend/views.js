@@ -119,7 +119,7 @@ function groupRows(items) {
       if (key !== last) {
         last = key;
         const label = new Intl.DateTimeFormat("en-GB", { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" }).format(new Date(`${key}T12:00:00Z`));
-        rows.push(el("li", { class: "group", "data-day": key }, el("h3", {}, key === todayKey() ? `Today · ${label}` : label)));
+        rows.push(el("li", { class: "group", "data-day": key }, el("h3", {}, key === todayKey() ? `Today · ${label}` : key === todayKey(1) ? `Tomorrow · ${label}` : label)));
       }
       rows.push(renderTask(task));
     }

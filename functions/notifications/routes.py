@@ -267,7 +267,24 @@ OPENAPI_PATHS = {
     },
     "/api/{user_id}/preferences": {
         "parameters": [_USER],
-        "get": _op("Notification preferences"),
-        "put": _op("Set {email_reminders, timezone}"),
+        "get": _op("Preferences: {email_reminders, timezone, default_reminder_minutes, configured}"),
+        "put": {
+            **_op("Set {email_reminders, timezone, default_reminder_minutes}"),
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "email_reminders": {"type": "boolean"},
+                                "timezone": {"type": "string"},
+                                "default_reminder_minutes": {"type": ["integer", "null"], "minimum": 0},
+                            },
+                        }
+                    }
+                }
+            },
+        },
     },
 }
