@@ -274,3 +274,35 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
     page.locator(".views button[data-view='today']").click()
     expect(page.locator("li.task .due.overdue")).to_have_text("2 Jan 2020 02:00")
     context.close()
+
+
+def test_list_events_reach_open_sockets_and_the_audit_log(server):
+    import json
+
+    import websocket
+
+    from tests.support.live import Client
+    from tests.support.net import wait_until
+
+    client = Client(server.url).signup()
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.port}/ws/user/{client.user_id}/tasks?token={client.token}", timeout=5
+    )
+    try:
+        created = client.request("POST", "/api/{me}/lists", json={"name": "Garden", "color": "#22aa55"}).json()
+        client.request("PUT", f"/api/{{me}}/lists/{created['id']}", json={"name": "Yard"})
+        seen = []
+        while len(seen) < 2:
+            message = json.loads(ws.recv())
+            if message["type"] != "ping":
+                seen.append((message["type"], message["data"]["name"]))
+        assert seen == [("list.created", "Garden"), ("list.updated", "Yard")]
+    finally:
+        ws.close()
+    history = wait_until(
+        lambda: (lambda items: items if len(items) == 2 else None)(
+            client.request("GET", f"/api/{{me}}/events?aggregate_id={created['id']}").json()["items"]
+        ),
+        message="two list events in the audit log",
+    )
+    assert [e["event_type"] for e in history] == ["list.created", "list.updated"]
