@@ -114,18 +114,63 @@ function groupRows(items) {
   }
   if (state.view === "upcoming") {
     let last = null;
-    for (const task of items) {
-      const key = dueKeyOf(task);
+    const entries = items.map((task) => ({ task, at: task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date }))
+      .concat(laterOccurrences(items))
+      .sort((a, b) => new Date(a.at) - new Date(b.at));
+    for (const { task, at, ghost } of entries) {
+      const key = dayKey(at);
       if (key !== last) {
         last = key;
         const label = new Intl.DateTimeFormat("en-GB", { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" }).format(new Date(`${key}T12:00:00Z`));
         rows.push(el("li", { class: "group", "data-day": key }, el("h3", {}, key === todayKey() ? `Today · ${label}` : key === todayKey(1) ? `Tomorrow · ${label}` : label)));
       }
-      rows.push(renderTask(task));
+      rows.push(ghost ? renderOccurrence(task, at) : renderTask(task));
     }
     return rows;
   }
   return items.map(renderTask);
+}
+
+// A series shows in Upcoming on each day it occurs in the next 14 days, not only at its next one.
+const occurrenceCache = new Map(); // `${id}:${version}` -> ISO occurrences (or "pending")
+
+function laterOccurrences(items) {
+  const ghosts = [];
+  const horizon = Date.now() + 14 * DAY_MS;
+  const spawned = new Set([...state.tasks.values()].filter((t) => t.parent_id && t.occurrence_at)
+    .map((t) => `${t.parent_id}:${new Date(t.occurrence_at).getTime()}`));
+  for (const task of items) {
+    if (!task.recurrence_rule || !task.next_occurrence) continue;
+    const key = `${task.id}:${task.version}`;
+    const cached = occurrenceCache.get(key);
+    if (!cached) { fetchOccurrences(task, key); continue; }
+    if (cached === "pending") continue;
+    for (const at of cached.slice(1)) {
+      const ms = new Date(at).getTime();
+      if (ms > horizon) break;
+      if (!spawned.has(`${task.id}:${ms}`)) ghosts.push({ task, at, ghost: true });
+    }
+  }
+  return ghosts;
+}
+
+async function fetchOccurrences(task, key) {
+  occurrenceCache.set(key, "pending");
+  try {
+    const body = { recurrence_rule: task.recurrence_rule, dtstart: task.next_occurrence, timezone: task.timezone,
+      count: 60, after: task.next_occurrence };
+    occurrenceCache.set(key, (await api("POST", "/api/{me}/recurrence/preview", body)).occurrences);
+    if (state.view === "upcoming") render();
+  } catch (_) { occurrenceCache.set(key, []); }
+}
+
+function renderOccurrence(task, at) {
+  return el("li", { class: "task occurrence", "data-series": task.id },
+    el("span", { class: "ghost-mark", "aria-hidden": "true" }, "↻"),
+    el("div", { class: "body" },
+      el("button", { type: "button", class: "link", onclick: () => openPanel(task.id), "aria-label": `${task.title}, ${dueInWords(at)} (a later occurrence)` }, task.title),
+      el("span", { class: "meta" }, el("span", { class: "due" }, dueInWords(at)),
+        el("span", { class: "badge recurring" }, `↻ ${ruleInWords(task.recurrence_rule, task)}`))));
 }
 
 function emptyText() {
@@ -442,7 +487,7 @@ async function saveSettings(event) {
 function typing(target) { return target.closest("input, textarea, select, [contenteditable], dialog"); }
 
 function moveSelection(step) {
-  const rows = [...document.querySelectorAll("#tasks li.task")];
+  const rows = [...document.querySelectorAll("#tasks li.task[data-id]")];
   if (!rows.length) return;
   const index = rows.findIndex((r) => r.dataset.id === state.selected);
   const next = rows[Math.max(0, Math.min(rows.length - 1, index + step))];
@@ -475,7 +520,7 @@ function onDrop(event) {
   const id = event.dataTransfer.getData("text/plain");
   const target = event.target.closest("li.task");
   if (!id || !target || target.dataset.id === id) return;
-  const rows = [...document.querySelectorAll("#tasks li.task")].map((r) => r.dataset.id).filter((r) => r !== id);
+  const rows = [...document.querySelectorAll("#tasks li.task[data-id]")].map((r) => r.dataset.id).filter((r) => r !== id);
   const at = rows.indexOf(target.dataset.id);
   rows.splice(at, 0, id);
   rows.forEach((rowId, index) => {

@@ -139,6 +139,12 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(page.locator("#tasks li.group h3").first).to_have_text("Overdue")
     page.locator(".views button[data-view='upcoming']").click()
     expect(page.locator("#tasks li.group").first).to_be_visible()
+    # a series shows on each of its days in the next 14 days: standup on every weekday
+    page.wait_for_function(
+        "[...document.querySelectorAll('#tasks li.task')].filter(li => li.textContent.includes('standup')).length >= 9"
+    )
+    days = page.locator("#tasks li.group").evaluate_all("els => els.map(e => e.dataset.day)")
+    assert len(days) == len(set(days)) >= 9 and days == sorted(days)
     for name, (width, height) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
         page.set_viewport_size({"width": width, "height": height})
         for view in VIEWS:
