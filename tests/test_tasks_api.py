@@ -177,7 +177,7 @@ def test_probes_metrics_and_openapi_describe_every_route(api):
         if rule.endpoint in {
             "index",
             "frontend_static",
-            "service_worker",
+            "docs_asset",
             "dapr_subscribe",
             "deliver",
         } or rule.endpoint.endswith("-cron"):

@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks import service
-from functions.tasks import validation as v
+from functions.tasks.schemas_lists import ListCreate
 from shared import events
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.events import Event
 from shared.models import Task, TaskList, new_id
 from shared.outbox import add_event
-from shared.requests import FieldErrors
-from shared.timeutil import BadValue, rfc3339
+from shared.timeutil import rfc3339
 
-NAME_MAX = 100
 MAX_LISTS = 300
-COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
-LIST_FIELDS = {"name", "color", "archived", "position"}
-
-
-def name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadValue("must be a non-empty string")
-    if len(value.strip()) > NAME_MAX:
-        raise BadValue(f"must be at most {NAME_MAX} characters")
-    return value.strip()
-
-
-def color(value: Any) -> str:
-    if not isinstance(value, str) or not COLOR_RE.fullmatch(value):
-        raise BadValue("must be a colour like '#3b82f6'")
-    return value.lower()
-
-
-def list_fields(body: dict[str, Any], *, require_name: bool) -> dict[str, Any]:
-    """Validate a list body (create: name required)."""
-    errors = FieldErrors()
-    fields: dict[str, Any] = {}
-    if "name" in body or require_name:
-        fields["name"] = errors.check("name", name, body.get("name"))
-    if "color" in body:
-        fields["color"] = errors.check("color", color, body["color"])
-    if "archived" in body:
-        fields["archived"] = errors.check("archived", v.boolean, body["archived"])
-    if "position" in body:
-        fields["position"] = errors.check("position", v.position, body["position"])
-    errors.raise_if_any()
-    return fields
 
 
 def view(task_list: TaskList, task_count: int | None = None) -> dict[str, Any]:
@@ -112,7 +77,7 @@ def all_lists(session: orm.Session, user_id: str) -> list[dict[str, Any]]:
     return [view(task_list, count) for task_list, count in rows]
 
 
-def create_list(session: orm.Session, user_id: str, fields: dict[str, Any]) -> TaskList:
+def create_list(session: orm.Session, user_id: str, fields: ListCreate) -> TaskList:
     count = session.scalar(sa.select(sa.func.count()).select_from(TaskList).where(TaskList.user_id == user_id)) or 0
     if count >= MAX_LISTS:
         raise ValidationFailed(f"At most {MAX_LISTS} lists.", errors={"name": "too many lists"})
@@ -121,10 +86,10 @@ def create_list(session: orm.Session, user_id: str, fields: dict[str, Any]) -> T
     task_list = TaskList(
         id=new_id(),
         user_id=user_id,
-        name=fields["name"],
-        color=fields.get("color", "#808080"),
+        name=fields.name,
+        color=fields.color,
         archived=False,
-        position=fields.get("position") if fields.get("position") is not None else (last or 0) + 1,
+        position=fields.position if fields.position is not None else (last or 0) + 1,
         version=1,
         created_at=now,
         updated_at=now,

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
 from functions.tasks import lists, quickadd
-from functions.tasks import validation as v
+from functions.tasks.schemas_lists import ListCreate, ListOut, ListPage, ListUpdate, Parsed, ParseRequest
+from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
 from shared.errors import Unauthorized
 from shared.models import Preferences, TaskList
-from shared.timeutil import BadValue, parse_datetime, parse_timezone
 from shared.web import require_path_user, runtime
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def _list_response(task_list: TaskList, status: int = 200) -> Response:
 
 
 @bp.get("/lists")
+@operation(responses={200: ListPage}, summary="The lists, in order, each with its open tasks' count", tags=["lists"])
 def index(user_id: str) -> ResponseReturnValue:
     """Every list of the user, in order, with its number of open tasks."""
     with runtime().uow() as uow:
@@ -41,11 +42,11 @@ def index(user_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/lists")
-def create(user_id: str) -> ResponseReturnValue:
+@operation(body=ListCreate, responses={201: ListOut}, summary="Create a list", tags=["lists"])
+def create(user_id: str, body: ListCreate) -> ResponseReturnValue:
     """Create a list."""
-    fields = lists.list_fields(v.json_body(lists.LIST_FIELDS - {"archived"}), require_name=True)
     with runtime().uow() as uow:
-        task_list = lists.create_list(uow.session, user_id, fields)
+        task_list = lists.create_list(uow.session, user_id, body)
         try:
             uow.commit()
         except sa.exc.IntegrityError:
@@ -56,6 +57,7 @@ def create(user_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/lists/<id:list_id>")
+@operation(responses={200: ListOut}, summary="Fetch a list", tags=["lists"])
 def get(user_id: str, list_id: str) -> ResponseReturnValue:
     """Fetch one list."""
     with runtime().uow() as uow:
@@ -63,17 +65,20 @@ def get(user_id: str, list_id: str) -> ResponseReturnValue:
 
 
 @bp.put("/lists/<id:list_id>")
-def update(user_id: str, list_id: str) -> ResponseReturnValue:
+@operation(
+    body=ListUpdate, responses={200: ListOut}, summary="Rename, recolour, archive or move a list", tags=["lists"]
+)
+def update(user_id: str, list_id: str, body: ListUpdate) -> ResponseReturnValue:
     """Rename, recolour, archive or move a list."""
-    fields = lists.list_fields(v.json_body(lists.LIST_FIELDS), require_name=False)
     with runtime().uow() as uow:
         task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
-        lists.update_list(uow.session, task_list, fields)
+        lists.update_list(uow.session, task_list, body.given())
         uow.commit()
         return _list_response(task_list)
 
 
 @bp.delete("/lists/<id:list_id>")
+@operation(responses={204: None}, summary="Delete a list and its tasks (one task.deleted each)", tags=["lists"])
 def delete(user_id: str, list_id: str) -> ResponseReturnValue:
     """Delete a list and its tasks (each with its task.deleted event)."""
     with runtime().uow() as uow:
@@ -84,31 +89,25 @@ def delete(user_id: str, list_id: str) -> ResponseReturnValue:
 
 
 @parse_bp.post("/parse")
-def parse(user_id: str) -> ResponseReturnValue:
+@operation(
+    body=ParseRequest,
+    responses={200: Parsed},
+    problems=[429],
+    summary="Read one line of plain English as a task (quick add)",
+    tags=["lists"],
+)
+def parse(user_id: str, body: ParseRequest) -> ResponseReturnValue:
     """Read one line of plain English as a task: fields, RRULE, next occurrences, chips, questions."""
-    body = v.json_body({"text", "timezone", "now"})
-    errors = v.FieldErrors()
-    text = errors.check("text", _text, body.get("text"))
-    tz = errors.check("timezone", parse_timezone, body["timezone"]) if body.get("timezone") is not None else None
-    now = errors.check("now", parse_datetime, body["now"]) if body.get("now") is not None else utcnow()
-    errors.raise_if_any()
+    now = body.now or utcnow()
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id)
         rows = uow.session.execute(
             sa.select(TaskList.id, TaskList.name).where(TaskList.user_id == user_id, TaskList.archived.is_(False))
         )
         names = {row.id: row.name for row in rows}
-    timezone = tz or (prefs.timezone if prefs else "UTC")
+    timezone = body.timezone or (prefs.timezone if prefs else "UTC")
     default_reminder = prefs.default_reminder_minutes if prefs and prefs.default_reminder_minutes is not None else 0
     parser = quickadd.QuickAdd(timezone, now, names, default_reminder)
     # Any: the JSON body. RRULE expansion is CPU work: on the bounded pool, like the recurrence routes.
-    result: dict[str, Any] = offload(lambda: quickadd.as_json(parser.parse(text), timezone))
+    result: dict[str, Any] = offload(lambda: quickadd.as_json(parser.parse(body.text), timezone))
     return jsonify(result)
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadValue("must be a non-empty string")
-    if len(value) > quickadd.MAX_TEXT:
-        raise BadValue(f"must be at most {quickadd.MAX_TEXT} characters")
-    return value
