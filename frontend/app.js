@@ -110,6 +110,7 @@ async function loadTasks() {
       cursor = page.next_cursor;
     } while (cursor);
     state.tasks = fresh;
+    state.fromOffline = false;
   } finally {
     state.loading = false;
     state.buffered.splice(0).forEach(applyEvent);

@@ -199,6 +199,14 @@ function renderNav() {
       onclick: () => setView(`list:${l.id}`) },
       el("span", { class: "swatch", style: `background:${l.color}` }), l.name,
       el("span", { class: "count" }, String(open.filter((t) => !t.completed && t.list_id === l.id).length || ""))))));
+  const archived = [...state.lists.values()].filter((l) => l.archived && !state.pendingDeletes.has(l.id));
+  $("archived-wrap").hidden = archived.length === 0;
+  $("archived").replaceChildren(...archived.map((l) => el("li", { class: "archived-row" },
+    el("span", { class: "swatch", style: `background:${l.color}` }), el("span", {}, l.name),
+    el("button", { type: "button", class: "secondary", "aria-label": `Restore ${l.name}`, onclick: async () => {
+      try { state.lists.set(l.id, await api("PUT", `/api/{me}/lists/${l.id}`, { archived: false })); setView(`list:${l.id}`); }
+      catch (error) { toast(error.message); }
+    } }, "Restore"))));
   document.querySelectorAll(".views button[data-view]").forEach((b) => {
     if (b.dataset.view === state.view) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   });
@@ -566,6 +574,7 @@ function showOffline() {
   if (navigator.onLine === false && state.session && !state.tasks.size) {
     const saved = JSON.parse(localStorage.getItem(OFFLINE_KEY) || "null");
     if (saved && saved.user === state.session.userId) {
+      state.fromOffline = true;
       state.tasks = new Map(saved.tasks.map((t) => [t.id, t]));
       state.lists = new Map(saved.lists.map((l) => [l.id, l]));
       render();
@@ -604,7 +613,8 @@ function initViews() {
   $("more").open = localStorage.getItem(MORE_KEY) === "open";
   $("more").addEventListener("toggle", () => localStorage.setItem(MORE_KEY, $("more").open ? "open" : "closed"));
   window.addEventListener("online", showOffline);
-  window.addEventListener("pagehide", () => { if (navigator.onLine !== false) saveOffline(); });
+  // The last state this page saw live is the offline copy (not a copy it was itself showing offline).
+  window.addEventListener("pagehide", () => { if (!state.fromOffline) saveOffline(); });
   window.addEventListener("offline", showOffline);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
   showOffline();

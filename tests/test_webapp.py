@@ -160,6 +160,15 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.locator(".toast button", has_text="Undo").click()
     expect(page.locator("#sidenav button", has_text="Home")).to_have_count(1)
 
+    # archiving hides a list from the navigation; restoring brings it back
+    page.locator("#lists button", has_text="Home").click()
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.locator("#lists button", has_text="Home")).to_have_count(0)
+    page.locator("#archived-wrap summary").click()
+    page.get_by_role("button", name="Restore Home").click()
+    expect(page.locator("#view-title")).to_have_text("Home")
+    expect(page.locator("#lists button", has_text="Home")).to_have_count(1)
+
     # offline: the shell and the last loaded tasks, read-only
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     context.set_offline(True)
