@@ -17,7 +17,7 @@ FAST_TESTS   := tests/test_tasks_api.py tests/test_settings.py tests/test_migrat
                 tests/test_release.py -k 'not image_install'
 
 
-.PHONY: run test test-fast lint format lock bench install migrate clean chromium promtool
+.PHONY: run test test-fast lint format lock bench install migrate clean chromium promtool axe
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ run: $(STAMP)
 	WEB_CONCURRENCY=$${WEB_CONCURRENCY:-1} \
 	$(BIN)/gunicorn --config render/gunicorn.conf.py 'functions.combined:create_app()'
 
-test: $(STAMP) chromium promtool
+test: $(STAMP) chromium promtool axe
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
@@ -79,6 +79,12 @@ chromium:
 ## prometheus package ships it.
 promtool:
 	@command -v promtool >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+## axe-core (pinned in tests/js/package-lock.json), injected by Playwright for the accessibility audit.
+axe: tests/js/node_modules/.installed
+tests/js/node_modules/.installed: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
+	touch $@
 
 ## Benchmarks (not part of make test): PostgreSQL + tansu, load from separate processes.
 bench: $(STAMP)

@@ -9,6 +9,11 @@ const state = {
   session: null,          // {userId, token, email}
   tasks: new Map(),       // id -> task snapshot
   filter: "open",
+  view: "inbox",          // inbox | today | upcoming | all | completed | list:<id>
+  lists: new Map(),       // id -> list
+  tz: null,               // the user's time zone (preferences), detected on first sign-in
+  selected: null,         // task id under the keyboard cursor
+  reminderTasks: new Set(), // ids of tasks with a pending reminder (the bell)
   search: "",
   ws: null,
   lastEventId: null,
@@ -83,8 +88,12 @@ function startApp() {
   $("app").hidden = false;
   $("signout").hidden = false;
   $("who").textContent = state.session.email || "";
+  $("settings-open").hidden = false;
+  showOffline();
+  loadPreferences();
+  loadLists();
   connect();
-  $("title").focus();
+  $("quick").focus();
 }
 
 // ---------- tasks ----------
@@ -101,6 +110,7 @@ async function loadTasks() {
       cursor = page.next_cursor;
     } while (cursor);
     state.tasks = fresh;
+    state.fromOffline = false;
   } finally {
     state.loading = false;
     state.buffered.splice(0).forEach(applyEvent);
@@ -128,6 +138,12 @@ function applyEvent(event) {
     case "task.deleted":
       state.tasks.delete(event.data.id);
       break;
+    case "list.created": case "list.updated":
+      state.lists.set(event.data.id, { ...state.lists.get(event.data.id), ...snapshotOf(event.data) });
+      break;
+    case "list.deleted":
+      state.lists.delete(event.data.id);
+      break;
     case "reminder.triggered":
       notify(`Reminder: ${event.data.task_title}`);
       break;
@@ -139,11 +155,11 @@ function applyEvent(event) {
   }
   render();
   if (state.panelTask && event.data && (event.data.id === state.panelTask || event.data.task_id === state.panelTask)) {
-    openPanel(state.panelTask);
+    openPanel(state.panelTask, true);
   }
 }
 
-function tzOf(task) { return task.timezone || selectedTz(); }
+function tzOf(task) { return state.tz || task.timezone || selectedTz(); }
 
 function formatWhen(iso, tz) {
   if (!iso) return "";
@@ -159,22 +175,12 @@ function isToday(iso) {
 }
 
 function visibleTasks() {
-  const now = Date.now();
   const q = state.search.toLowerCase();
   return [...state.tasks.values()]
-    .filter((t) => !state.pendingDeletes.has(t.id))
+    .filter((t) => !state.pendingDeletes.has(t.id) && !(t.list_id && state.pendingDeletes.has(t.list_id)))
     .filter((t) => !q || t.title.toLowerCase().includes(q) || (t.description || "").toLowerCase().includes(q))
-    .filter((t) => {
-      switch (state.filter) {
-        case "open": return !t.completed;
-        case "done": return t.completed;
-        case "today": return !t.completed && isToday(t.due_date);
-        case "overdue": return !t.completed && t.due_date && new Date(t.due_date).getTime() < now;
-        case "recurring": return Boolean(t.recurrence_rule || t.parent_id);
-        default: return true;
-      }
-    })
-    .sort((a, b) => (a.due_date || "9999").localeCompare(b.due_date || "9999") || b.created_at.localeCompare(a.created_at));
+    .filter((t) => (q ? true : inView(t, state.view)))
+    .sort(viewOrder);
 }
 
 const EMPTY = {
@@ -193,7 +199,7 @@ function render() {
     ? { id: document.activeElement.closest("li").dataset.id, value: document.activeElement.value,
         caret: document.activeElement.selectionStart }
     : null;
-  list.replaceChildren(...items.map(renderTask));
+  list.replaceChildren(...groupRows(items));
   if (editing) {
     const input = list.querySelector(`li[data-id="${editing.id}"] input.title`);
     if (input) {
@@ -203,7 +209,8 @@ function render() {
     }
   }
   $("empty").hidden = items.length > 0;
-  $("empty").textContent = state.search ? `No task matches “${state.search}”.` : EMPTY[state.filter];
+  $("empty").textContent = state.search ? `No task matches “${state.search}”.` : (state.view === "all" ? EMPTY[state.filter] : emptyText());
+  renderNav();
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -219,6 +226,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function renderTask(task) {
+  const when = task.due_date ? dueInWords(task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date) : null;
   const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
@@ -228,12 +236,19 @@ function renderTask(task) {
   // longer sees the typed text as a change, so relying on `change` alone would drop the edit.
   title.addEventListener("change", () => rename(task.id, title.value));
   title.addEventListener("keydown", (e) => { if (e.key === "Enter") { rename(task.id, title.value); title.blur(); } });
-  return el("li", { class: `task${task.completed ? " done" : ""}`, "data-id": task.id },
-    check, title,
-    task.priority !== "none" ? el("span", { class: `badge prio-${task.priority}` }, task.priority) : "",
-    (task.tags || []).map((t) => el("span", { class: "badge" }, `#${t}`)),
-    task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, "↻ recurring") : "",
-    task.due_date ? el("span", { class: `due${overdue ? " overdue" : ""}` }, `due ${formatWhen(task.due_date, tzOf(task))}`) : "",
+  const list = task.list_id ? state.lists.get(task.list_id) : null;
+  const rule = task.recurrence_rule || (task.parent_id && state.tasks.get(task.parent_id) || {}).recurrence_rule;
+  return el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}`,
+      "data-id": task.id, "data-priority": task.priority, draggable: "true" },
+    check,
+    el("div", { class: "body" }, title, el("span", { class: "meta" },
+      when ? el("span", { class: `due${overdue ? " overdue" : ""}` }, when) : "",
+      task.priority !== "none" ? el("span", { class: `badge prio-${task.priority}` }, task.priority) : "",
+      (task.tags || []).map((t) => el("span", { class: "badge" }, `@${t}`)),
+      list ? el("span", { class: "badge list-badge" }, el("span", { class: "swatch", style: `background:${list.color}` }), list.name) : "",
+      task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, `↻ ${rule ? ruleInWords(rule, task) : "recurring"}`) : "",
+      state.reminderTasks.has(task.id) ? bellIcon() : "",
+    )),
     el("button", { type: "button", class: "secondary", onclick: () => openPanel(task.id), "aria-label": `Details of ${task.title}` }, "Details"),
     el("button", { type: "button", class: "secondary", onclick: () => remove(task), "aria-label": `Delete ${task.title}` }, "Delete"),
   );
@@ -370,12 +385,13 @@ async function createTask(event) {
 
 // ---------- details panel: reminders and history ----------
 
-async function openPanel(taskId) {
+async function openPanel(taskId, refresh = false) {
   const task = state.tasks.get(taskId);
   if (!task) { $("panel").hidden = true; state.panelTask = null; return; }
   state.panelTask = taskId;
   $("panel").hidden = false;
   $("panel-title").textContent = task.title;
+  fillPanelForm(task, refresh);
   try {
     const [reminders, history] = await Promise.all([
       api("GET", `/api/{me}/tasks/${taskId}/reminders`),
@@ -414,7 +430,7 @@ function connect() {
   ws.onopen = () => {
     state.attempt = 0;
     setDot("live");
-    if (!resuming) loadTasks().catch((e) => toast(e.message));
+    if (!resuming) loadTasks().then(saveOffline).then(loadReminderMarks).catch((e) => toast(e.message));
   };
   ws.onmessage = (message) => {
     if (message.data === "pong") return;
@@ -485,8 +501,7 @@ function init() {
   if ("Notification" in window && Notification.permission === "default") {
     document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), { once: true });
   }
+  initViews();
   const saved = sessionStorage.getItem(SESSION_KEY);
   if (saved) { saveSession(JSON.parse(saved)); startApp(); } else { $("email").focus(); }
 }
-
-init();

@@ -18,6 +18,9 @@ TASK_COMPLETED = "task.completed"
 TASK_UNCOMPLETED = "task.uncompleted"
 TASK_DELETED = "task.deleted"
 RECURRING_SPAWNED = "recurring.spawned"
+LIST_CREATED = "list.created"
+LIST_UPDATED = "list.updated"
+LIST_DELETED = "list.deleted"
 REMINDER_TRIGGERED = "reminder.triggered"
 REMINDER_MISSED = "reminder.missed"
 
@@ -29,6 +32,9 @@ TOPIC_OF: dict[str, str] = {
     TASK_UNCOMPLETED: TASKS_TOPIC,
     TASK_DELETED: TASKS_TOPIC,
     RECURRING_SPAWNED: TASKS_TOPIC,
+    LIST_CREATED: TASKS_TOPIC,
+    LIST_UPDATED: TASKS_TOPIC,
+    LIST_DELETED: TASKS_TOPIC,
     REMINDER_TRIGGERED: REMINDERS_TOPIC,
     REMINDER_MISSED: REMINDERS_TOPIC,
 }

@@ -49,12 +49,30 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class TaskList(Base):
+    """A list (Todoist's project): a named, coloured group of tasks; a task is in at most one."""
+
+    __tablename__ = "lists"
+    __table_args__ = (sa.Index("ix_lists_user_position", "user_id", "position"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    color: Mapped[str] = mapped_column(sa.String(7), default="#808080")
+    archived: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    position: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         sa.UniqueConstraint("parent_id", "occurrence_at"),
         sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_tasks_user_due", "user_id", "due_date"),
+        sa.Index("ix_tasks_list", "list_id"),
         sa.Index(
             "ix_tasks_next_occurrence",
             "next_occurrence",
@@ -81,6 +99,10 @@ class Task(Base):
     next_occurrence: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     parent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     occurrence_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The list it is in (deleting a list deletes its tasks, each with its task.deleted event).
+    list_id: Mapped[str | None] = mapped_column(sa.ForeignKey("lists.id", ondelete="CASCADE"))
+    # Manual order within a view (drag to reorder); null = after the ordered ones, by creation.
+    position: Mapped[float | None] = mapped_column(sa.Float)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -226,6 +248,8 @@ class Preferences(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     email_reminders: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # The reminder quick add and the side panel offer first (minutes before the due date).
+    default_reminder_minutes: Mapped[int | None] = mapped_column(sa.Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

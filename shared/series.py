@@ -44,6 +44,8 @@ def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
         completed=False,
         priority=series.priority,
         tags=list(series.tags or []),
+        list_id=series.list_id,
+        position=None,
         due_date=occurrence,
         timezone=series.timezone,
         repeat_from="schedule",

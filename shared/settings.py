@@ -79,6 +79,8 @@ class Settings:
     auth_account_limit: str = "5 per minute;20 per hour"
     # Traces (shared/tracing.py): on when an OTLP endpoint is configured (the OTEL_* variables).
     tracing: bool = False
+    # Quick-add parsing (POST /api/<user_id>/parse, called as the user types): per client IP.
+    parse_rate_limit: str = "120 per minute;2000 per hour"
 
     @property
     def transport(self) -> str:
@@ -140,6 +142,7 @@ class Settings:
             auth_account_limit=env.get("AUTH_ACCOUNT_LIMIT") or defaults.auth_account_limit,
             tracing=bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
             and not _bool(env.get("OTEL_SDK_DISABLED")),
+            parse_rate_limit=env.get("PARSE_RATE_LIMIT") or defaults.parse_rate_limit,
         )
         settings.check()
         return settings

@@ -27,6 +27,8 @@ def snapshot(task: Task) -> dict[str, Any]:
         "next_occurrence": rfc3339(task.next_occurrence, tz),
         "parent_id": task.parent_id,
         "occurrence_at": rfc3339(task.occurrence_at, tz),
+        "list_id": task.list_id,
+        "position": task.position,
         "version": task.version,
         "created_at": rfc3339(task.created_at),
         "updated_at": rfc3339(task.updated_at),

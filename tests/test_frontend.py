@@ -45,6 +45,8 @@ def browser():
 
 def new_page(browser, server, width=1280, height=800):
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
+    # These tests drive the full form, which sits behind "More" (quick add is the main way in).
+    context.add_init_script("localStorage.setItem('taskflow.more', 'open')")
     page = context.new_page()
     external = []
     page.on(

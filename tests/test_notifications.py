@@ -279,7 +279,16 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
         bad = app.request("PUT", "/api/{me}/preferences", json={"timezone": "Mars/Base"})
         assert bad.status_code == 422
         prefs = app.request("PUT", "/api/{me}/preferences", json={"email_reminders": True, "timezone": "Asia/Tokyo"})
-        assert prefs.json() == {"email_reminders": True, "timezone": "Asia/Tokyo"}
+        assert prefs.json() == {
+            "email_reminders": True,
+            "timezone": "Asia/Tokyo",
+            "default_reminder_minutes": None,
+            "configured": True,
+        }
+        bad = app.request("PUT", "/api/{me}/preferences", json={"default_reminder_minutes": -5})
+        assert bad.status_code == 422 and "default_reminder_minutes" in bad.json()["errors"]
+        prefs = app.request("PUT", "/api/{me}/preferences", json={"default_reminder_minutes": 30})
+        assert prefs.json()["default_reminder_minutes"] == 30 and prefs.json()["timezone"] == "Asia/Tokyo"
         fire_a_reminder(app, title="Renew passport")
         assert deliver_due(app.rt)["succeeded"] == 1
         [envelope] = inbox.messages

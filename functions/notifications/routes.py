@@ -187,11 +187,11 @@ def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 @operation(
     body=PreferencesUpdate,
     responses={200: PreferencesOut},
-    summary="Turn reminder emails on or off; set their timezone",
+    summary="Set the time zone, reminder emails on or off, and the default reminder",
     tags=["notifications"],
 )
 def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValue:
-    """Turn reminder emails on or off and set the timezone they use."""
+    """Set the user's time zone, reminder emails on or off, and the default reminder (minutes before)."""
     email, tz = body.email_reminders, body.timezone
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id) or Preferences(
@@ -201,10 +201,12 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
             prefs.email_reminders = email
         if tz is not None:
             prefs.timezone = tz
+        if "default_reminder_minutes" in body.model_fields_set:
+            prefs.default_reminder_minutes = body.default_reminder_minutes
         prefs.updated_at = utcnow()
         uow.session.add(prefs)
         uow.commit()
-        return jsonify(email_reminders=prefs.email_reminders, timezone=prefs.timezone)
+        return jsonify(preferences_view(prefs))
 
 
 @bp.get("/preferences")
@@ -212,7 +214,14 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
 def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id)
-        return jsonify(
-            email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC"
-        )
+        return jsonify(preferences_view(uow.session.get(Preferences, user_id)))
+
+
+def preferences_view(prefs: Preferences | None) -> dict[str, Any]:  # Any: JSON values
+    """The preferences as the API shows them; `configured` is false until the first PUT."""
+    return {
+        "email_reminders": bool(prefs and prefs.email_reminders),
+        "timezone": prefs.timezone if prefs else "UTC",
+        "default_reminder_minutes": prefs.default_reminder_minutes if prefs else None,
+        "configured": prefs is not None,
+    }

@@ -96,12 +96,19 @@ class DeliveryList(Out):
 
 
 class PreferencesUpdate(Body):
-    model_config = example({"email_reminders": True, "timezone": "Europe/Paris"})
+    model_config = example({"email_reminders": True, "timezone": "Europe/Paris"}, {"default_reminder_minutes": 30})
     email_reminders: bool | SkipJsonSchema[None] = None
     timezone: Timezone | SkipJsonSchema[None] = None
+    default_reminder_minutes: Annotated[int, Field(ge=0, le=366 * 24 * 60)] | None = Field(
+        default=None, description="What a bare `remind me` in quick add means (minutes before the due date)"
+    )
 
 
 class Preferences(Out):
-    model_config = example({"email_reminders": False, "timezone": "UTC"})
+    model_config = example(
+        {"email_reminders": False, "timezone": "UTC", "default_reminder_minutes": None, "configured": False}
+    )
     email_reminders: bool
     timezone: str
+    default_reminder_minutes: int | None
+    configured: bool = Field(description="false until the first PUT (the web app then stores the browser's zone)")

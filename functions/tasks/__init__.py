@@ -7,7 +7,7 @@ import pathlib
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks import routes_auth, routes_history, routes_schedules, routes_tasks, throttle
+from functions.tasks import routes_auth, routes_history, routes_lists, routes_schedules, routes_tasks, throttle
 from shared import apidocs
 from shared.contract import describe
 from shared.runtime import Runtime
@@ -20,8 +20,10 @@ FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
 def register(app: Flask, rt: Runtime) -> None:
     """Mount the API, the OpenAPI document, the API docs and the frontend on an app."""
     app.register_blueprint(routes_auth.bp)
-    throttle.install(app, rt.settings, routes_auth.bp)
+    app.register_blueprint(routes_lists.parse_bp)
+    throttle.install(app, rt.settings, routes_auth.bp, routes_lists.parse_bp)
     app.register_blueprint(routes_tasks.bp)
+    app.register_blueprint(routes_lists.bp)
     app.register_blueprint(routes_schedules.bp)
     app.register_blueprint(routes_history.bp)
     apidocs.register(app)
@@ -31,6 +33,13 @@ def register(app: Flask, rt: Runtime) -> None:
         """Serve the web page."""
         return send_from_directory(FRONTEND_DIR, "index.html")
 
+    @app.get("/sw.js")
+    def service_worker() -> ResponseReturnValue:
+        """Serve the service worker from the root, so its scope is the whole app."""
+        response = send_from_directory(FRONTEND_DIR, "sw.js", max_age=0)
+        response.headers["Service-Worker-Allowed"] = "/"
+        return response
+
     @app.get("/static/<path:filename>")
     def frontend_static(filename: str) -> ResponseReturnValue:
         """Serve the web page's assets."""
@@ -38,6 +47,14 @@ def register(app: Flask, rt: Runtime) -> None:
 
     describe(
         index, responses={200: None}, response_media_type="text/html", auth="none", summary="The web app", tags=["meta"]
+    )
+    describe(
+        service_worker,
+        responses={200: None},
+        response_media_type="text/javascript",
+        auth="none",
+        summary="The web app's service worker (the shell offline)",
+        tags=["meta"],
     )
 
 

@@ -52,7 +52,7 @@ def check_if_match(task: Task) -> None:
 @idempotent
 def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:
     """Create a task (optionally recurring, optionally with reminders)."""
-    if {"recurrence_rule", "repeat_from", "reminders"} & body.model_fields_set:
+    if {"recurrence_rule", "repeat_from", "reminders"} & body.model_fields_set or body.list_id is not None:
         return create_scheduled(user_id, body)
     rt = runtime()
     task = service.new_task(user_id, body.given("UTC"))
@@ -80,6 +80,7 @@ def create_scheduled(user_id: str, body: TaskCreate) -> Response:
     elif "repeat_from" in body.model_fields_set:
         raise ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
     with rt.uow() as uow:
+        service.check_list(uow.session, user_id, task.list_id)
         uow.session.add(task)
         uow.session.flush()
         if rule is not None:

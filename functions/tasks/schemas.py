@@ -120,6 +120,12 @@ class TaskFields(Body):
     timezone: Timezone = "UTC"
     priority: Priority = "none"
     tags: Tags = None
+    list_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
+        default=None, description="One of the user's lists (another user's list: 422), or null for the Inbox"
+    )
+    position: Annotated[float, Field(gt=-1e12, lt=1e12)] | None = Field(
+        default=None, description="Manual order (drag to reorder); null sorts after the ordered ones"
+    )
 
     def given(self, default_tz: str) -> dict[str, Any]:
         """The fields the client sent, with a due date read in the (new) task timezone; Any: their types vary."""
@@ -208,6 +214,8 @@ TASK_EXAMPLE: dict[str, Any] = {
     "next_occurrence": None,
     "parent_id": None,
     "occurrence_at": None,
+    "list_id": None,
+    "position": None,
     "version": 1,
     "created_at": "2026-02-14T15:30:45.123Z",
     "updated_at": "2026-02-14T15:30:45.123Z",
@@ -233,6 +241,8 @@ class TaskOut(Out):
     next_occurrence: dt.datetime | None
     parent_id: str | None
     occurrence_at: dt.datetime | None
+    list_id: str | None
+    position: float | None
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -276,6 +286,9 @@ class TaskQuery(Query):
     q: SearchText | None = Field(default=None, description="Text in the title or description")
     tag: SearchText | None = None
     priority: Priority | None = None
+    list_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
+        default=None, description="A list's id, or `none` for the Inbox (tasks in no list)"
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: TaskCursor | None = None
 

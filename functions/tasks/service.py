@@ -13,9 +13,9 @@ from sqlalchemy.dialects import postgresql
 from functions.tasks.schemas import TaskQuery, encode_cursor
 from shared import events, series
 from shared.db import utcnow
-from shared.errors import NotFound
+from shared.errors import NotFound, ValidationFailed
 from shared.events import Event
-from shared.models import Reminder, Task, new_id
+from shared.models import Reminder, Task, TaskList, new_id
 from shared.outbox import add_event
 from shared.snapshots import snapshot as snapshot  # re-exported for the routes
 
@@ -51,6 +51,8 @@ def new_task(user_id: str, given: Mapping[str, Any]) -> Task:
         timezone=given.get("timezone") or "UTC",
         priority=given.get("priority") or "none",
         tags=given.get("tags") or [],
+        list_id=given.get("list_id"),
+        position=given.get("position"),
         completed=False,
         repeat_from="schedule",
         version=1,
@@ -67,8 +69,18 @@ def _json_value(task: Task, field: str) -> Any:
     return snapshot(task)[field]
 
 
+def check_list(session: orm.Session, user_id: str, list_id: Any) -> None:
+    """A task may only join one of its owner's lists: another user's list id is a 422, never linked."""
+    if (
+        isinstance(list_id, str)
+        and session.scalar(sa.select(TaskList.id).where(TaskList.id == list_id, TaskList.user_id == user_id)) is None
+    ):
+        raise ValidationFailed("No such list.", errors={"list_id": "no such list"})
+
+
 def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
+    check_list(session, task.user_id, given.get("list_id"))
     changes: dict[str, dict[str, Any]] = {}
     for field, value in given.items():
         if getattr(task, field) == value:
@@ -153,6 +165,10 @@ def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[li
         stmt = stmt.where(sa.or_(Task.title.ilike(pattern, escape="\\"), Task.description.ilike(pattern, escape="\\")))
     if query.tag:
         stmt = stmt.where(_has_tag(session, query.tag))
+    if query.list_id == "none":
+        stmt = stmt.where(Task.list_id.is_(None))
+    elif query.list_id is not None:
+        stmt = stmt.where(Task.list_id == query.list_id)
     if query.cursor is not None:
         created_at, task_id = query.cursor
         stmt = stmt.where(

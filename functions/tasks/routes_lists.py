@@ -1,0 +1,113 @@
+"""Lists under /api/<user_id>/lists and quick-add parsing (POST /api/<user_id>/parse): thin adapters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify
+
+from functions.tasks import lists, quickadd
+from functions.tasks.schemas_lists import ListCreate, ListOut, ListPage, ListUpdate, Parsed, ParseRequest
+from shared.contract import operation
+from shared.cpu import offload
+from shared.db import utcnow
+from shared.errors import Unauthorized
+from shared.models import Preferences, TaskList
+from shared.web import require_path_user, runtime
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+bp = Blueprint("lists", __name__, url_prefix="/api/<user_id>")
+bp.before_request(require_path_user)
+# A blueprint of its own so the limiter can throttle it alone (functions/tasks/throttle.py).
+parse_bp = Blueprint("parse", __name__, url_prefix="/api/<user_id>")
+parse_bp.before_request(require_path_user)
+
+
+def _list_response(task_list: TaskList, status: int = 200) -> Response:
+    response = jsonify(lists.view(task_list))
+    response.status_code = status
+    response.set_etag(str(task_list.version))
+    return response
+
+
+@bp.get("/lists")
+@operation(responses={200: ListPage}, summary="The lists, in order, each with its open tasks' count", tags=["lists"])
+def index(user_id: str) -> ResponseReturnValue:
+    """Every list of the user, in order, with its number of open tasks."""
+    with runtime().uow() as uow:
+        return jsonify(items=lists.all_lists(uow.session, user_id))
+
+
+@bp.post("/lists")
+@operation(body=ListCreate, responses={201: ListOut}, summary="Create a list", tags=["lists"])
+def create(user_id: str, body: ListCreate) -> ResponseReturnValue:
+    """Create a list."""
+    with runtime().uow() as uow:
+        task_list = lists.create_list(uow.session, user_id, body)
+        try:
+            uow.commit()
+        except sa.exc.IntegrityError:
+            raise Unauthorized("This account no longer exists.") from None
+        response = _list_response(task_list, 201)
+    response.headers["Location"] = f"/api/{user_id}/lists/{task_list.id}"
+    return response
+
+
+@bp.get("/lists/<id:list_id>")
+@operation(responses={200: ListOut}, summary="Fetch a list", tags=["lists"])
+def get(user_id: str, list_id: str) -> ResponseReturnValue:
+    """Fetch one list."""
+    with runtime().uow() as uow:
+        return _list_response(lists.get_list(uow.session, user_id, list_id))
+
+
+@bp.put("/lists/<id:list_id>")
+@operation(
+    body=ListUpdate, responses={200: ListOut}, summary="Rename, recolour, archive or move a list", tags=["lists"]
+)
+def update(user_id: str, list_id: str, body: ListUpdate) -> ResponseReturnValue:
+    """Rename, recolour, archive or move a list."""
+    with runtime().uow() as uow:
+        task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
+        lists.update_list(uow.session, task_list, body.given())
+        uow.commit()
+        return _list_response(task_list)
+
+
+@bp.delete("/lists/<id:list_id>")
+@operation(responses={204: None}, summary="Delete a list and its tasks (one task.deleted each)", tags=["lists"])
+def delete(user_id: str, list_id: str) -> ResponseReturnValue:
+    """Delete a list and its tasks (each with its task.deleted event)."""
+    with runtime().uow() as uow:
+        task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
+        lists.delete_list(uow.session, task_list)
+        uow.commit()
+    return Response(status=204)
+
+
+@parse_bp.post("/parse")
+@operation(
+    body=ParseRequest,
+    responses={200: Parsed},
+    problems=[429],
+    summary="Read one line of plain English as a task (quick add)",
+    tags=["lists"],
+)
+def parse(user_id: str, body: ParseRequest) -> ResponseReturnValue:
+    """Read one line of plain English as a task: fields, RRULE, next occurrences, chips, questions."""
+    now = body.now or utcnow()
+    with runtime().uow() as uow:
+        prefs = uow.session.get(Preferences, user_id)
+        rows = uow.session.execute(
+            sa.select(TaskList.id, TaskList.name).where(TaskList.user_id == user_id, TaskList.archived.is_(False))
+        )
+        names = {row.id: row.name for row in rows}
+    timezone = body.timezone or (prefs.timezone if prefs else "UTC")
+    default_reminder = prefs.default_reminder_minutes if prefs and prefs.default_reminder_minutes is not None else 0
+    parser = quickadd.QuickAdd(timezone, now, names, default_reminder)
+    # Any: the JSON body. RRULE expansion is CPU work: on the bounded pool, like the recurrence routes.
+    result: dict[str, Any] = offload(lambda: quickadd.as_json(parser.parse(body.text), timezone))
+    return jsonify(result)

@@ -1,0 +1,160 @@
+"""Lists (projects) and quick-add parsing over real HTTP on PostgreSQL: CRUD, events, isolation, throttling."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shared.db import make_engine
+from shared.models import Outbox, Task, TaskList
+from tests.support.live import Client
+
+
+def events_of(db_url: str) -> list[tuple[str, dict]]:
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(Outbox.event_type, Outbox.payload).order_by(Outbox.id)).all()
+    engine.dispose()
+    return [(r.event_type, r.payload) for r in rows]
+
+
+def test_list_crud_with_counts_and_events(api, db_url):
+    resp = api.request("POST", "/api/{me}/lists", json={"name": " Home ", "color": "#3B82F6"})
+    assert resp.status_code == 201, resp.text
+    home = resp.json()
+    assert home["name"] == "Home" and home["color"] == "#3b82f6" and home["archived"] is False
+    work = api.request("POST", "/api/{me}/lists", json={"name": "Work"}).json()
+    assert work["position"] > home["position"]
+    api.create_task(title="in home", list_id=home["id"])
+    api.create_task(title="inbox")
+    items = api.request("GET", "/api/{me}/lists").json()["items"]
+    assert [(i["name"], i["task_count"]) for i in items] == [("Home", 1), ("Work", 0)]
+    in_home = api.request("GET", f"/api/{{me}}/tasks?list_id={home['id']}").json()["items"]
+    assert [t["title"] for t in in_home] == ["in home"] and in_home[0]["list_id"] == home["id"]
+    inbox = api.request("GET", "/api/{me}/tasks?list_id=none").json()["items"]
+    assert [t["title"] for t in inbox] == ["inbox"]
+    renamed = api.request("PUT", f"/api/{{me}}/lists/{home['id']}", json={"name": "House", "archived": True})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "House" and renamed.json()["archived"] is True
+    types = [t for t, _ in events_of(db_url)]
+    assert types == ["list.created", "list.created", "task.created", "task.created", "list.updated"]
+    updated = events_of(db_url)[-1][1]["data"]
+    assert updated["changes"] == {"name": {"old": "Home", "new": "House"}, "archived": {"old": False, "new": True}}
+
+
+def test_moving_a_task_between_lists_and_out(api, db_url):
+    a = api.request("POST", "/api/{me}/lists", json={"name": "A"}).json()
+    task = api.create_task(title="t")
+    moved = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}", json={"list_id": a["id"], "position": 2.5})
+    assert moved.status_code == 200 and moved.json()["list_id"] == a["id"] and moved.json()["position"] == 2.5
+    out = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}", json={"list_id": None})
+    assert out.json()["list_id"] is None
+    changes = [p["data"].get("changes") for t, p in events_of(db_url) if t == "task.updated"]
+    assert changes[0]["list_id"] == {"old": None, "new": a["id"]}
+
+
+def test_deleting_a_list_deletes_its_tasks_each_with_an_event(api, db_url):
+    doomed = api.request("POST", "/api/{me}/lists", json={"name": "Doomed"}).json()
+    t1 = api.create_task(title="one", list_id=doomed["id"])
+    t2 = api.create_task(title="two", list_id=doomed["id"])
+    keep = api.create_task(title="keep")
+    assert api.request("DELETE", f"/api/{{me}}/lists/{doomed['id']}").status_code == 204
+    assert api.request("GET", f"/api/{{me}}/lists/{doomed['id']}").status_code == 404
+    assert api.request("GET", f"/api/{{me}}/tasks/{t1['id']}").status_code == 404
+    assert api.request("GET", f"/api/{{me}}/tasks/{keep['id']}").status_code == 200
+    tail = [(t, p["aggregate_id"]) for t, p in events_of(db_url)][-3:]
+    assert sorted(tail[:2]) == sorted([("task.deleted", t1["id"]), ("task.deleted", t2["id"])])
+    assert tail[2] == ("list.deleted", doomed["id"])
+
+
+def test_another_users_list_is_never_found_nor_linked(api, serve, db_url):
+    mine = api.request("POST", "/api/{me}/lists", json={"name": "Mine"}).json()
+    other = Client(api.base).signup()
+    theirs = other.request("POST", "/api/{me}/lists", json={"name": "Theirs"}).json()
+    for method, body in (("GET", None), ("PUT", {"name": "x"}), ("DELETE", None)):
+        resp = api.request(method, f"/api/{{me}}/lists/{theirs['id']}", json=body)
+        assert resp.status_code == 404, (method, resp.text)
+        assert resp.headers["Content-Type"].startswith("application/problem+json")
+    created = api.request("POST", "/api/{me}/tasks", json={"title": "sneak", "list_id": theirs["id"]})
+    assert created.status_code == 422 and created.json()["errors"] == {"list_id": "no such list"}
+    task = api.create_task(title="mine", list_id=mine["id"])
+    moved = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}", json={"list_id": theirs["id"]})
+    assert moved.status_code == 422
+    assert api.request("GET", f"/api/{other.user_id}/lists", auth=True).status_code == 403
+    assert [i["name"] for i in other.request("GET", "/api/{me}/lists").json()["items"]] == ["Theirs"]
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Task).where(Task.list_id == theirs["id"])) == 0
+        assert conn.scalar(sa.select(TaskList.name).where(TaskList.id == theirs["id"])) == "Theirs"
+    engine.dispose()
+
+
+def test_bad_list_bodies_are_422_with_field_errors(api):
+    cases = [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 101}, "name"),
+        ({"name": "ok", "color": "red"}, "color"),
+        ({"name": "ok", "position": "first"}, "position"),
+    ]
+    for body, field in cases:
+        resp = api.request("POST", "/api/{me}/lists", json=body)
+        assert resp.status_code == 422 and field in resp.json()["errors"], (body, resp.text)
+    assert api.request("POST", "/api/{me}/lists", json={"name": "a", "owner": "x"}).status_code in (400, 422)
+    assert api.request("GET", "/api/{me}/tasks?list_id=%25%25").status_code == 422
+    assert api.request("GET", "/api/{me}/lists").json()["items"] == []
+
+
+def test_parse_reads_the_line_in_the_users_zone_with_their_lists(api):
+    home = api.request("POST", "/api/{me}/lists", json={"name": "Home"}).json()
+    resp = api.request(
+        "POST",
+        "/api/{me}/parse",
+        json={
+            "text": "Pay rent every month on the 1st at 9am #home !high remind 1 day before",
+            "timezone": "Europe/Paris",
+            "now": "2026-11-29T15:00:00Z",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["title"] == "Pay rent" and body["list_id"] == home["id"] and body["priority"] == "high"
+    assert body["recurrence_rule"] == "FREQ=MONTHLY;BYMONTHDAY=1"
+    assert body["due_date"] == "2026-12-01T09:00:00+01:00"
+    assert body["occurrences"][:2] == ["2026-12-01T09:00:00+01:00", "2027-01-01T09:00:00+01:00"]
+    assert body["reminders"] == [{"minutes_before": 1440}] and body["questions"] == []
+    # what it returns can be posted back as the task
+    fields = {k: body[k] for k in ("title", "due_date", "timezone", "priority", "tags", "list_id", "recurrence_rule")}
+    task = api.create_task(**fields, reminders=body["reminders"], repeat_from=body["repeat_from"])
+    assert task["recurrence_rule"] == "FREQ=MONTHLY;BYMONTHDAY=1" and task["list_id"] == home["id"]
+    ambiguous = api.request("POST", "/api/{me}/parse", json={"text": "dentist at 6"}).json()
+    assert ambiguous["questions"][0]["options"] == ["6am", "6pm"]
+
+
+def test_parse_refuses_bad_input_and_is_throttled(settings, serve):
+    from functions.tasks import create_app
+    from tests.conftest import with_
+
+    server = serve(create_app(with_(settings, run_background_workers=False, parse_rate_limit="5 per minute")))
+    client = Client(server.url).signup()
+    bad = [({}, "text"), ({"text": "x" * 501}, "text"), ({"text": "a", "timezone": "Mars/Base"}, "timezone")]
+    for body, field in [*bad, ({"text": "a", "now": "yesterday"}, "now")]:
+        resp = client.request("POST", "/api/{me}/parse", json=body)
+        assert resp.status_code == 422 and field in resp.json()["errors"], resp.text
+    assert client.request("POST", "/api/{me}/parse", json={"text": "a"}).status_code == 200
+    resp = client.request("POST", "/api/{me}/parse", json={"text": "a"})
+    assert resp.status_code == 429 and "Retry-After" in resp.headers
+    assert client.request("POST", "/api/{me}/parse", json={"text": "a"}, auth=False).status_code in (401, 429)
+
+
+def test_a_spawned_instance_stays_in_its_series_list(api, db_url):
+    from functions.recurrence import sweep
+
+    a = api.request("POST", "/api/{me}/lists", json={"name": "Chores"}).json()
+    body = {"title": "Water", "due_date": "2030-01-01T09:00", "recurrence_rule": "FREQ=DAILY", "list_id": a["id"]}
+    series = api.create_task(**body)
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(Task).where(Task.id == series["id"]).values(next_occurrence=sa.func.now()))
+    engine.dispose()
+    sweep(api.rt)
+    spawned = [p["data"] for t, p in events_of(db_url) if t == "recurring.spawned"]
+    assert len(spawned) == 1 and spawned[0]["list_id"] == a["id"] and spawned[0]["parent_id"] == series["id"]

@@ -1,0 +1,323 @@
+"""The web app as a Todoist user meets it: quick add, views, lists, the side panel, keys, axe-core, offline.
+
+One server and one browser for the module (Playwright is slow); screenshots of each view at
+1280x800 and 390x844 go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import JWT_SECRET
+from tests.support.process import ServerProcess
+from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up
+
+AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+VIEWS = ("inbox", "today", "upcoming", "completed")
+
+
+@pytest.fixture(scope="module")
+def server(pg_url):
+    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
+    assert AXE.exists(), "make test installs axe-core (npm ci --prefix tests/js)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_app(browser, server, width=1280, height=800, tz="Europe/Paris"):
+    context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=tz)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    return context, page
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [f"{v['id']}: {v['help']}" for v in result if v["impact"] in ("serious", "critical")]
+
+
+def quick_add(page, line):
+    page.keyboard.press("Escape")
+    page.locator("body").press("q")
+    expect(page.locator("#quick")).to_be_focused()
+    page.locator("#quick").fill(line)
+    expect(page.locator("#chips li").first).to_be_visible()
+    page.locator("#quick").press("Enter")
+    expect(page.locator("#quick")).to_have_value("")
+
+
+def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context, page = open_app(browser, server)
+    sign_up(page)
+    # the browser's zone became the user's, once
+    expect(page.locator("#settings-open")).to_be_visible()
+    page.get_by_label("New list name").fill("Home")
+    page.get_by_role("button", name="Add list").click()
+    expect(page.locator("#view-title")).to_have_text("Home")
+    page.locator(".views button[data-view='inbox']").click()
+
+    quick_add(page, "Pay rent every month on the 1st at 9am #home !high remind 1 day before")
+    page.locator("#sidenav button", has_text="Home").click()
+    row = page.locator("li.task:has(input.title[value='Pay rent'])")
+    expect(row).to_be_visible()
+    expect(row.locator(".badge.recurring")).to_have_text("↻ every month on the 1st at 09:00")
+    expect(row.locator(".badge.prio-high")).to_be_visible()
+    expect(row.locator(".list-badge")).to_have_text("Home")
+    expect(row.locator(".bell")).to_be_visible()
+    expect(page.locator("#sidenav button", has_text="Home").locator(".count")).to_have_text("1")
+
+    page.locator(".views button[data-view='inbox']").click()
+    quick_add(page, "call mom tomorrow 6pm @family")
+    mom = page.locator("li.task:has(input.title[value='call mom'])")
+    expect(mom.locator(".due")).to_have_text("Tomorrow 18:00")
+    expect(mom.locator(".badge", has_text="@family")).to_be_visible()
+    quick_add(page, "standup every weekday at 9:30 until March")
+    quick_add(page, "overdue thing 2020-01-02 10:00")
+    expect(page.locator("li.task:has(input.title[value='overdue thing']) .due.overdue")).to_be_visible()
+
+    # an ambiguous line asks instead of guessing
+    page.locator("#quick").fill("dentist at 6")
+    expect(page.locator("#questions li")).to_contain_text("morning or in the evening")
+    page.locator("#questions button", has_text="6pm").click()
+    expect(page.locator("#quick")).to_have_value("dentist at 6pm")
+    page.locator("#quick").fill("")
+
+    # keyboard: j moves, x completes, Enter opens the panel, Esc closes, ? helps
+    page.locator("#tasks").click(position={"x": 2, "y": 2})
+    page.keyboard.press("j")
+    expect(page.locator("li.task.selected")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#panel")).to_be_hidden()
+    page.locator("#tasks input.complete").first.focus()
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # the side panel edits fields and another tab sees it live
+    _, other = open_app(browser, server)
+    other.evaluate(
+        f"sessionStorage.setItem('taskflow.session', {page.evaluate('sessionStorage.getItem(`taskflow.session`)')!r})"
+    )
+    other.reload()
+    expect(other.locator("#live")).to_have_attribute("data-status", "live")
+    mom.get_by_role("button", name="Details of call mom").click()
+    page.locator("#p-title").fill("call mom and dad")
+    page.locator("#p-priority").select_option("urgent")
+    page.locator("#p-description").fill("see https://example.org/plan")
+    page.locator("#panel-form button[type=submit]").click()
+    expect(other.locator("li.task:has(input.title[value='call mom and dad']) .badge.prio-urgent")).to_be_visible()
+    expect(page.locator("#p-links a")).to_have_attribute("href", "https://example.org/plan")
+    page.locator("#p-repeat").fill("every weekday at 9:30")
+    expect(page.locator("#p-preview li")).to_have_count(5)
+    page.locator("#p-reminder").select_option("30")
+    page.locator("#panel-form button[type=submit]").click()
+    dad = other.locator("li.task:has(input.title[value='call mom and dad'])")
+    expect(dad.locator(".badge.recurring")).to_have_text("↻ every weekday at 09:30")
+    expect(page.locator("li.task:has(input.title[value='call mom and dad']) .bell")).to_be_visible()
+
+    # views with their grouping, axe on each, screenshots at both sizes
+    for view in VIEWS:
+        page.locator(f".views button[data-view='{view}']").click()
+        assert axe_violations(page) == [], view
+    page.locator(".views button[data-view='today']").click()
+    expect(page.locator("#tasks li.group h3").first).to_have_text("Overdue")
+    page.locator(".views button[data-view='upcoming']").click()
+    expect(page.locator("#tasks li.group").first).to_be_visible()
+    # a series shows on each of its days in the next 14 days: standup on every weekday
+    page.wait_for_function(
+        "[...document.querySelectorAll('#tasks li.task')].filter(li => li.textContent.includes('standup')).length >= 9"
+    )
+    days = page.locator("#tasks li.group").evaluate_all("els => els.map(e => e.dataset.day)")
+    assert len(days) == len(set(days)) >= 9 and days == sorted(days)
+    for name, (width, height) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
+        page.set_viewport_size({"width": width, "height": height})
+        for view in VIEWS:
+            page.locator(f".views button[data-view='{view}']").click()
+            page.screenshot(path=str(ARTIFACTS / f"view-{view}-{name}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (view, name)
+
+    # deleting a list hides it and its tasks, undo brings them back
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.locator("#sidenav button", has_text="Home").click()
+    page.get_by_role("button", name="Delete list").click()
+    expect(page.locator("#sidenav button", has_text="Home")).to_have_count(0)
+    page.locator(".toast button", has_text="Undo").click()
+    expect(page.locator("#sidenav button", has_text="Home")).to_have_count(1)
+
+    # archiving hides a list from the navigation; restoring brings it back
+    page.locator("#lists button", has_text="Home").click()
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.locator("#lists button", has_text="Home")).to_have_count(0)
+    page.locator("#archived-wrap summary").click()
+    page.get_by_role("button", name="Restore Home").click()
+    expect(page.locator("#view-title")).to_have_text("Home")
+    expect(page.locator("#lists button", has_text="Home")).to_have_count(1)
+
+    # offline: the shell and the last loaded tasks, read-only
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    context.set_offline(True)
+    page.reload()  # the shell comes from the service worker's cache
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.locator("li.task:has(input.title[value='call mom and dad'])")).to_be_visible()
+    page.locator("#sidenav button", has_text="Home").click()
+    expect(page.locator("li.task:has(input.title[value='Pay rent'])")).to_be_visible()
+    expect(page.locator("#quick-form")).to_be_hidden()
+    context.set_offline(False)
+    context.close()
+
+
+def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, pg_url):
+    import json
+
+    import requests
+    import sqlalchemy as sa
+
+    from shared.db import make_engine
+
+    context, page = open_app(browser, server)
+    sign_up(page)
+    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    base = f"{server.url}/api/{session['userId']}/tasks"
+
+    def series(title):
+        body = {"title": title, "due_date": "2030-01-01T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=DAILY"}
+        resp = requests.post(base, json=body, headers=headers, timeout=10)
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    water = series("Water plants")
+    # Make the series due now; creating another series wakes the recurrence timer, which spawns it.
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE tasks SET next_occurrence = now() - interval '1 minute' WHERE id = :id"),
+            {"id": water["id"]},
+        )
+    engine.dispose()
+    series("Wake the timer")
+    page.locator(".views button[data-view='all']").click()
+    rows = page.locator("li.task:has(input.title[value='Water plants'])")
+    expect(rows).to_have_count(2, timeout=10_000)
+    instance = page.locator(f"li.task:has(input.title[value='Water plants']):not([data-id='{water['id']}'])")
+    instance.get_by_role("button", name="Details of Water plants").click()
+    expect(page.locator("#p-skip")).to_be_visible()
+    page.locator("#p-skip").click()
+    expect(rows).to_have_count(1)
+    series_row = page.locator(f"li.task[data-id='{water['id']}']")
+    expect(series_row.locator(".badge.recurring")).to_be_visible()
+    series_row.get_by_role("button", name="Details of Water plants").click()
+    expect(page.locator("#p-skip")).to_be_hidden()
+    page.locator("#p-stop").click()
+    expect(series_row.locator(".badge.recurring")).to_have_count(0)
+    resp = requests.get(f"{base}/{water['id']}", headers=headers, timeout=10)
+    assert resp.json()["recurrence_rule"] is None
+    context.close()
+
+
+def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
+    context, page = open_app(browser, server)
+    sign_up(page)
+    for title in ("first", "second", "third"):
+        quick_add(page, title)
+    titles = "els => els.map(e => e.value)"
+    rows = page.locator("#tasks li.task input.title")
+    expect(rows).to_have_count(3)
+    before = rows.evaluate_all(titles)
+    page.locator("li.task[data-id] >> nth=2").drag_to(page.locator("li.task[data-id] >> nth=0"))
+    moved = [before[2], before[0], before[1]]
+    expect(rows).to_have_count(3)
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#tasks input.title')].map(e => e.value).join() === {','.join(moved)!r}"
+    )
+    page.wait_for_timeout(300)  # the PUTs of the new positions
+    page.reload()
+    expect(page.locator("#live")).to_have_attribute("data-status", "live")
+    expect(rows).to_have_count(3)
+    assert rows.evaluate_all(titles) == moved
+    context.close()
+
+
+def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo", color_scheme="dark")
+    page = context.new_page()
+    page.goto(server.url + "/")
+    assert axe_violations(page) == [], "sign-in"
+    page.screenshot(path=str(ARTIFACTS / "view-signin-dark-phone.png"), full_page=True)
+    sign_up(page)
+    quick_add(page, "Pay rent every month on the 1st at 9am !high remind 1 day before")
+    quick_add(page, "overdue thing 2020-01-02 10:00 @late")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
+    for view in VIEWS:
+        page.locator(f".views button[data-view='{view}']").click()
+        assert axe_violations(page) == [], view
+        page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-phone.png"), full_page=True)
+    # settings: the zone detected on first sign-in is stored, and can be changed
+    page.get_by_role("button", name="Settings").click()
+    expect(page.locator("#s-tz")).to_have_value("Asia/Tokyo")
+    assert axe_violations(page) == [], "settings"
+    page.screenshot(path=str(ARTIFACTS / "view-settings-dark-phone.png"))
+    page.locator("#s-tz").select_option("Europe/Paris")
+    page.locator("#s-reminder").select_option("60")
+    page.locator("#settings-form button[type=submit]").click()
+    expect(page.locator("#settings")).to_be_hidden()
+    prefs = page.evaluate(
+        """() => {
+          const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
+          const headers = {Authorization: `Bearer ${s.token}`};
+          return fetch(`/api/${s.userId}/preferences`, {headers}).then(r => r.json());
+        }"""
+    )
+    assert prefs["timezone"] == "Europe/Paris" and prefs["default_reminder_minutes"] == 60
+    # 10:00 in Tokyo is shown as 02:00 once the user's zone is Paris: one zone everywhere
+    page.locator(".views button[data-view='today']").click()
+    expect(page.locator("li.task .due.overdue")).to_have_text("2 Jan 2020 02:00")
+    context.close()
+
+
+def test_list_events_reach_open_sockets_and_the_audit_log(server):
+    import json
+
+    import websocket
+
+    from tests.support.live import Client
+    from tests.support.net import wait_until
+
+    client = Client(server.url).signup()
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.port}/ws/user/{client.user_id}/tasks?token={client.token}", timeout=5
+    )
+    try:
+        created = client.request("POST", "/api/{me}/lists", json={"name": "Garden", "color": "#22aa55"}).json()
+        client.request("PUT", f"/api/{{me}}/lists/{created['id']}", json={"name": "Yard"})
+        seen = []
+        while len(seen) < 2:
+            message = json.loads(ws.recv())
+            if message["type"] != "ping":
+                seen.append((message["type"], message["data"]["name"]))
+        assert seen == [("list.created", "Garden"), ("list.updated", "Yard")]
+    finally:
+        ws.close()
+    history = wait_until(
+        lambda: (lambda items: items if len(items) == 2 else None)(
+            client.request("GET", f"/api/{{me}}/events?aggregate_id={created['id']}").json()["items"]
+        ),
+        message="two list events in the audit log",
+    )
+    assert [e["event_type"] for e in history] == ["list.created", "list.updated"]
