@@ -290,3 +290,13 @@ class IdempotencyKey(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarFeed(Base):
+    """A user's calendar subscription URL: only the token's SHA-256 is stored (one feed per user)."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

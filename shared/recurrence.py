@@ -329,7 +329,14 @@ def _period_start(freq: int, interval: int, start: dt.datetime, target: dt.datet
 
 
 def _localise_until(text: str, tz_name: str) -> str:
-    """Rules expand on wall-clock times; turn a UTC UNTIL (…Z) into the zone's wall-clock time."""
+    """Rules expand on wall-clock times; turn a UTC UNTIL (…Z) into the zone's wall-clock time.
+
+    A date-only UNTIL bounds the whole of that day. RFC 5545 §3.3.10: "The UNTIL rule part
+    defines a DATE or DATE-TIME value that bounds the recurrence rule in an inclusive manner."
+    dateutil reads UNTIL=20261231 as 2026-12-31 00:00, dropping a 09:00 occurrence that day;
+    Google Calendar, Apple Calendar and Thunderbird all keep it.
+    """
+    text = re.sub(r"UNTIL=(\d{8})(?=;|$)", r"UNTIL=\1T235959", text)
     match = re.search(r"UNTIL=(\d{8}T\d{6})Z", text)
     if not match:
         return text
@@ -387,7 +394,55 @@ def normalise(text: object) -> tuple[str, str | None]:
             times *= len(set(parts[name].split(",")))
     if times > MAX_TIMES_PER_PERIOD:
         raise BadValue(f"names more than {MAX_TIMES_PER_PERIOD} times of day (BYHOUR x BYMINUTE x BYSECOND)")
+    check_rfc5545(parts)
     return body, dtstart_line
+
+
+_RFC_PARTS = frozenset(
+    ("FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY")
+    + ("BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST")
+)
+_NUMBERED_DAY = re.compile(r"[+-]?\d")
+
+
+def check_rfc5545(parts: dict[str, str]) -> None:
+    """Refuse rule-part combinations RFC 5545 §3.3.10 forbids, which python-dateutil silently reinterprets.
+
+    dateutil (and rrule.js, its port) accept each of these and answer *something*: numbered
+    weekdays in a WEEKLY rule lose their number, BYMONTHDAY filters weekly periods, and so on.
+    TaskFlow refuses them (422) rather than give an answer the RFC does not define; each check
+    quotes the sentence it enforces. tests/data/rrule_crosscheck.json holds the cases.
+    """
+    unknown = sorted(set(parts) - _RFC_PARTS)
+    if unknown:
+        # dateutil's BYEASTER and any other extension: not RFC 5545, so no calendar client reads them.
+        raise BadValue(f"uses {', '.join(unknown)[:60]}, which is not an RFC 5545 rule part")
+    freq = parts["FREQ"]
+    if "COUNT" in parts and "UNTIL" in parts:
+        # "The UNTIL or COUNT rule parts are OPTIONAL, but they MUST NOT occur in the same 'recur'."
+        raise BadValue("must not have both COUNT and UNTIL (RFC 5545 §3.3.10)")
+    numbered = any(_NUMBERED_DAY.match(day) for day in parts.get("BYDAY", "").split(",") if day)
+    if numbered and freq not in ("MONTHLY", "YEARLY"):
+        # "The BYDAY rule part MUST NOT be specified with a numeric value when the FREQ rule part
+        # is not set to MONTHLY or YEARLY." (dateutil drops the number: 1TU becomes every TU.)
+        raise BadValue("may number its BYDAY weekdays (e.g. 1TU) only when FREQ is MONTHLY or YEARLY")
+    if numbered and "BYWEEKNO" in parts:
+        # "... the BYDAY rule part MUST NOT be specified with a numeric value with the FREQ rule
+        # part set to YEARLY when the BYWEEKNO rule part is specified."
+        raise BadValue("must not number its BYDAY weekdays together with BYWEEKNO")
+    if "BYMONTHDAY" in parts and freq == "WEEKLY":
+        # "The BYMONTHDAY rule part MUST NOT be specified when the FREQ rule part is set to WEEKLY."
+        raise BadValue("must not use BYMONTHDAY with FREQ=WEEKLY")
+    if "BYYEARDAY" in parts and freq in ("DAILY", "WEEKLY", "MONTHLY"):
+        # "The BYYEARDAY rule part MUST NOT be specified when the FREQ rule part is set to DAILY,
+        # WEEKLY, or MONTHLY."
+        raise BadValue("may use BYYEARDAY only with FREQ=YEARLY (or HOURLY and finer)")
+    if "BYWEEKNO" in parts and freq != "YEARLY":
+        # "This rule part MUST NOT be used when the FREQ rule part is set to anything other than YEARLY."
+        raise BadValue("may use BYWEEKNO only with FREQ=YEARLY")
+    if "BYSETPOS" in parts and not any(p.startswith("BY") and p != "BYSETPOS" for p in parts):
+        # "It MUST only be used in conjunction with another BYxxx rule part."
+        raise BadValue("may use BYSETPOS only together with another BYxxx part")
 
 
 def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:
