@@ -232,6 +232,22 @@ class Rule:
                     return placed
         return None
 
+    def export_text(self) -> str:
+        """The rule as a calendar file states it beside `DTSTART;TZID=…`: UNTIL in UTC.
+
+        RFC 5545 §3.3.10: with a DTSTART "with local time and time zone reference, then the
+        UNTIL rule part MUST be specified as a date with UTC time".
+        """
+        match = re.search(r"UNTIL=(\d{8}T\d{6})(?=;|$)", _localise_until(self.text, self.timezone))
+        if not match:
+            return self.text
+        local = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S")
+        try:
+            utc = self._place(local).strftime("%Y%m%dT%H%M%SZ")
+        except (OverflowError, ValueError):
+            utc = "99991231T235959Z"
+        return re.sub(r"UNTIL=[^;]*", f"UNTIL={utc}", self.text)
+
     def min_gap(self, around: dt.datetime | None = None) -> dt.timedelta | None:
         """The smallest distance between consecutive occurrences in a sample from about `around`."""
         sample: list[dt.datetime] = []

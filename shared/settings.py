@@ -77,6 +77,8 @@ class Settings:
     # Sign-in throttles (flask-limiter syntax): every auth request per client IP, failed logins per account.
     auth_rate_limit: str = "30 per minute;300 per hour"
     auth_account_limit: str = "5 per minute;20 per hour"
+    # Public calendar feed (/ical/<token>.ics) per client IP: clients poll every few minutes at most.
+    feed_rate_limit: str = "60 per minute;600 per hour"
 
     @property
     def transport(self) -> str:
@@ -136,6 +138,7 @@ class Settings:
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
             auth_rate_limit=env.get("AUTH_RATE_LIMIT") or defaults.auth_rate_limit,
             auth_account_limit=env.get("AUTH_ACCOUNT_LIMIT") or defaults.auth_account_limit,
+            feed_rate_limit=env.get("FEED_RATE_LIMIT") or defaults.feed_rate_limit,
         )
         settings.check()
         return settings

@@ -7,7 +7,15 @@ import pathlib
 from flask import Flask, jsonify, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks import openapi, routes_auth, routes_history, routes_schedules, routes_tasks, throttle
+from functions.tasks import (
+    openapi,
+    routes_auth,
+    routes_calendar,
+    routes_history,
+    routes_schedules,
+    routes_tasks,
+    throttle,
+)
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.web import function_app
@@ -18,10 +26,12 @@ FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
 def register(app: Flask, rt: Runtime) -> None:
     """Mount the API, the OpenAPI document and the frontend on an app."""
     app.register_blueprint(routes_auth.bp)
-    throttle.install(app, rt.settings, routes_auth.bp)
+    app.register_blueprint(routes_calendar.feed_bp)
+    throttle.install(app, rt.settings, routes_auth.bp, routes_calendar.feed_bp)
     app.register_blueprint(routes_tasks.bp)
     app.register_blueprint(routes_schedules.bp)
     app.register_blueprint(routes_history.bp)
+    app.register_blueprint(routes_calendar.bp)
     app.extensions.setdefault("openapi_paths", {})
 
     @app.get("/openapi.json")

@@ -1,0 +1,116 @@
+"""Calendar interop routes: the feed token, the public .ics feed and .ics import (RFC 5545)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify, request
+
+from functions.tasks import feeds, ical_feed, ical_import, imports
+from functions.tasks import validation as v
+from shared.cpu import offload
+from shared.db import utcnow
+from shared.errors import NotFound, ProblemError, ValidationFailed
+from shared.models import Preferences, User
+from shared.requests import FieldErrors
+from shared.web import require_path_user, runtime
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from sqlalchemy import orm
+
+bp = Blueprint("calendar", __name__, url_prefix="/api/<user_id>")
+bp.before_request(require_path_user)
+#: The public feed: no JWT (calendar clients cannot send one), the unguessable token is the credential.
+feed_bp = Blueprint("calendar_feed", __name__)
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
+FEED_TYPES = {"event": "event", "todo": "todo"}
+CACHE_CONTROL = f"private, max-age={int(ical_feed.REFRESH.total_seconds())}"
+
+
+@bp.post("/calendar-feed")
+def create_feed(user_id: str) -> ResponseReturnValue:
+    """Create the calendar feed URL, or rotate it (the previous URL stops working)."""
+    with runtime().uow() as uow:
+        token = feeds.rotate(uow.session, user_id, utcnow())
+        uow.commit()
+    url = f"{request.host_url.rstrip('/')}/ical/{token}.ics"
+    return jsonify(token=token, url=url, webcal_url=re.sub(r"^https?://", "webcal://", url)), 201
+
+
+@bp.delete("/calendar-feed")
+def revoke_feed(user_id: str) -> ResponseReturnValue:
+    """Revoke the calendar feed URL (it answers 404 from now on)."""
+    with runtime().uow() as uow:
+        if not feeds.revoke(uow.session, user_id):
+            raise NotFound("There is no calendar feed.")
+        uow.commit()
+    return Response(status=204)
+
+
+@feed_bp.get("/ical/<token>.ics")
+def feed(token: str) -> ResponseReturnValue:
+    """Serve a user's tasks as iCalendar: VEVENTs, or VTODOs with ?type=todo (ETag, 304)."""
+    unknown = sorted(set(request.args) - {"type"})
+    if unknown:
+        raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
+    kind = FEED_TYPES.get(request.args.get("type", "event"))
+    if kind is None:
+        raise ValidationFailed("Unknown feed type.", errors={"type": "must be event or todo"})
+    if not _TOKEN_RE.fullmatch(token):
+        raise NotFound("No such calendar feed.")
+    with runtime().uow() as uow:
+        user_id = feeds.owner(uow.session, token)
+        if user_id is None:
+            raise NotFound("No such calendar feed.")
+        items = feeds.feed_items(uow.session, user_id)
+        # Expanding first occurrences is CPU work: on the bounded pool, off the serving loop.
+        body = offload(ical_feed.build_feed, items, kind)
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = 'inline; filename="taskflow.ics"'
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    return response.make_conditional(request)
+
+
+@bp.post("/import/ics")
+def import_ics(user_id: str) -> ResponseReturnValue:
+    """Create tasks, series and reminders from an .ics file (?dry_run=true only shows what it would create)."""
+    if request.mimetype != "text/calendar":
+        raise ProblemError(
+            "Send the .ics file with Content-Type: text/calendar.", status=415, title="Unsupported media type"
+        )
+    errors = FieldErrors()
+    unknown = sorted(set(request.args) - {"dry_run"})
+    if unknown:
+        raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
+    dry_run = errors.check("dry_run", v.query_bool, request.args.get("dry_run", "false"))
+    errors.raise_if_any()
+    data = request.get_data(cache=False)
+    now = utcnow()
+    rt = runtime()
+    with rt.uow() as uow:
+        default_tz = _user_zone(uow.session, user_id)
+        try:
+            plan = offload(ical_import.plan_import, data, default_tz, now)
+        except ical_import.BadCalendar as exc:
+            raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
+        body = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
+        if dry_run:
+            return jsonify(body), 200
+        imports.create_all(uow.session, user_id, plan.tasks, now)
+        uow.commit()
+    rt.wake("recurrence")
+    rt.wake("reminders")
+    return jsonify(body), 201
+
+
+def _user_zone(session: orm.Session, user_id: str) -> str:
+    """The zone floating times are read in: the user's preference, else their account's zone."""
+    preferred = session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id))
+    return preferred or session.scalar(sa.select(User.timezone).where(User.id == user_id)) or "UTC"
