@@ -184,11 +184,19 @@ class Rule:
         return max(offsets) - min(offsets)
 
     def _walk(self, compiled: rrule.rrule | rrule.rruleset) -> Iterator[dt.datetime]:
+        for naive in self._walk_wall(compiled):
+            try:
+                yield self._place(naive)
+            except (OverflowError, ValueError):
+                return
+
+    def _walk_wall(self, compiled: rrule.rrule | rrule.rruleset) -> Iterator[dt.datetime]:
+        """Yield the rule's occurrences as naive wall-clock times, charging the active budget."""
         iterator = iter(compiled)
         while True:
             _charge()
             try:
-                naive = next(iterator)
+                yield next(iterator)
             except StopIteration:
                 return
             except RecurrenceTooComplex:
@@ -197,10 +205,19 @@ class Rule:
                 return
             except (IndexError, KeyError, TypeError):  # dateutil trips over e.g. BYDAY=53MO with BYMONTH
                 raise UnusableRule("cannot be expanded; check its BYDAY/BYMONTH/BYWEEKNO parts") from None
-            try:
-                yield self._place(naive)
-            except (OverflowError, ValueError):
-                return
+
+    def first_wall(self) -> dt.datetime | None:
+        """The first occurrence as the rule states it: naive wall-clock time in the rule's zone.
+
+        This is the DTSTART a calendar file needs: a first occurrence in a spring-forward gap
+        (02:30 on the day New York skips to 03:00) is placed at 03:30 EDT, but the series'
+        wall-clock time is still 02:30, and a client expanding from 03:30 would be an hour off
+        every other day.
+        """
+        with budget():
+            for naive in self._walk_wall(self._rrule()):
+                return cast(dt.datetime, naive)
+        return None
 
     def occurrences(self, after: dt.datetime, count: int, inclusive: bool = True) -> list[dt.datetime]:
         """Up to `count` occurrences at (or strictly after) `after`, as aware UTC datetimes."""

@@ -81,12 +81,14 @@ def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
     task = item.task
     rule = Rule(text=task.recurrence_rule or "", timezone=task.timezone, dtstart=task.dtstart or task.created_at)
     try:
-        first = rule.first()
+        first = rule.first_wall()
     except UnusableRule:
         first = None
-    if first is None:  # a rule with no occurrence left shows nothing
+    if first is None:  # a rule with no occurrence shows nothing
         return []
-    master = _component(task, [r for r in item.reminders if r.minutes_before is not None], kind, start=first)
+    # The wall-clock time, not the placed instant: clients expand the rule from DTSTART's local time.
+    start = first.replace(tzinfo=zone(task.timezone)) if task.timezone != "UTC" else first.replace(tzinfo=UTC)
+    master = _component(task, [r for r in item.reminders if r.minutes_before is not None], kind, start=start)
     master.add("rrule", icalendar.vRecur.from_ical(rule.export_text()))
     overrides: list[icalendar.Component] = []
     exdates: list[dt.datetime] = []
@@ -157,6 +159,8 @@ def _alarm(task: Task, reminder: Reminder) -> icalendar.Alarm:
 
 def _local(moment: dt.datetime, tz_name: str) -> dt.datetime:
     """The time as the task's zone shows it: UTC (…Z) for UTC tasks, else with a TZID."""
+    if moment.tzinfo is not UTC and moment.tzinfo == zone(tz_name):
+        return moment  # already wall-clock time in the zone (a series' DTSTART)
     if tz_name == "UTC":
         return moment.astimezone(UTC)
     return moment.astimezone(zone(tz_name))
