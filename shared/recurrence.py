@@ -141,12 +141,14 @@ class Rule:
     text: str
     timezone: str
     dtstart: dt.datetime  # aware UTC
+    # The wall-clock start (naive) when `dtstart` cannot say it: only for a start in a DST gap.
+    wall: dt.datetime | None = None
 
     def _local(self, moment: dt.datetime) -> dt.datetime:
         return moment.astimezone(zone(self.timezone)).replace(tzinfo=None)
 
     def _local_start(self) -> dt.datetime:
-        return self._local(self.dtstart)
+        return self.wall or self._local(self.dtstart)
 
     def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
         return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
@@ -216,7 +218,7 @@ class Rule:
         """
         with budget():
             for naive in self._walk_wall(self._rrule()):
-                return cast(dt.datetime, naive)
+                return naive
         return None
 
     def occurrences(self, after: dt.datetime, count: int, inclusive: bool = True) -> list[dt.datetime]:
@@ -516,12 +518,39 @@ def parse_rule(
             raise BadValue("has an embedded DTSTART that contradicts dtstart")
         given = embedded
     start = (given or default_start or dt.datetime.now(UTC)).replace(microsecond=0)
+    wall = _wall_clock(dtstart_line, dtstart, tz_name)
     rule = Rule(text=body, timezone=tz_name, dtstart=start)
+    if given is not None and wall is not None and rule._local(start) != wall:
+        # RFC 5545 §3.3.5 places a DTSTART in a spring-forward gap "using the UTC offset before
+        # the gap"; the series keeps the wall-clock time it was given (02:30 stays 02:30 after).
+        rule = dataclasses.replace(rule, wall=wall)
     try:
         rule._rrule()
     except (ValueError, TypeError, KeyError, OverflowError, IndexError) as exc:
         raise BadValue(f"is not a valid RRULE: {str(exc)[:120]}") from None
     return rule
+
+
+def _wall_clock(dtstart_line: str | None, dtstart: object, tz_name: str) -> dt.datetime | None:
+    """The naive wall-clock start a client gave in `tz_name` (embedded DTSTART, or dtstart without offset)."""
+    if dtstart_line is not None:
+        match = _DTSTART_RE.match(dtstart_line.strip())
+        if match is None or (match.group("tzid") and match.group("tzid") != tz_name):
+            return None
+        value = match.group("value")
+        if "T" not in value or value.endswith("Z"):
+            return None
+        try:
+            return dt.datetime.strptime(value, "%Y%m%dT%H%M%S")
+        except ValueError:
+            return None
+    if not isinstance(dtstart, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(dtstart.strip())
+    except ValueError:
+        return None
+    return parsed.replace(microsecond=0) if parsed.tzinfo is None else None
 
 
 def check_flood_guard(rule: Rule, now: dt.datetime | None = None) -> None:

@@ -24,7 +24,8 @@ import datetime as dt
 import icalendar
 
 from shared.models import Reminder, Task
-from shared.recurrence import Rule, UnusableRule
+from shared.recurrence import UnusableRule
+from shared.series import rule_of
 from shared.timeutil import UTC, zone
 
 PRODID = "-//TaskFlow//Calendar feed//EN"
@@ -79,7 +80,7 @@ def _components(item: FeedTask, kind: str) -> list[icalendar.Component]:
 
 def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
     task = item.task
-    rule = Rule(text=task.recurrence_rule or "", timezone=task.timezone, dtstart=task.dtstart or task.created_at)
+    rule = rule_of(task)
     try:
         first = rule.first_wall()
     except UnusableRule:

@@ -350,7 +350,8 @@ class _Planner:
         if planned.due_date is None:
             raise BadCalendar("a recurring component needs DTSTART (or DUE)", where.line)
         text = rules.to_ical().decode()
-        start = planned.due_date.isoformat()
+        due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
+        start = _wall_text(component.get(due_name), planned.timezone) or planned.due_date.isoformat()
         try:
             rule = parse_rule(text, planned.timezone, start)
             check_flood_guard(rule, self.now)
@@ -462,6 +463,18 @@ def _placed(naive: dt.datetime, tz_name: str, line: int) -> dt.datetime:
         return naive.replace(tzinfo=zone(tz_name)).astimezone(UTC)
     except OverflowError:
         raise BadCalendar("the date-time is out of range", line) from None
+
+
+def _wall_text(prop: Any, tz_name: str) -> str | None:
+    """The wall-clock time a DATE-TIME states in the task's zone (naive ISO), so a gap time keeps it."""
+    # Any: an icalendar property value (vDDDTypes).
+    value = getattr(prop, "dt", None)
+    if not isinstance(value, dt.datetime):
+        return None
+    key = getattr(value.tzinfo, "key", None)
+    if value.tzinfo is None or (key == tz_name and tz_name != "UTC"):
+        return value.replace(tzinfo=None).isoformat()
+    return None
 
 
 def _text(value: object) -> str | None:

@@ -19,6 +19,7 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
         task = _task(user_id, item, now)
         if item.rule is not None:
             task.recurrence_rule, task.dtstart, task.repeat_from = item.rule.text, item.rule.dtstart, "schedule"
+            task.dtstart_wall = item.rule.wall
             upcoming = item.rule.occurrences(now, 1)
             task.next_occurrence = upcoming[0] if upcoming else None
         session.add(task)

@@ -78,9 +78,10 @@ def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -
     repeat: str | None
     rule = repeat = None
     if "recurrence_rule" in body:
-        rule, repeat = v.parse_task_rule(
-            {k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body}, task.timezone, task.due_date or now
-        )
+        rule_body: dict[str, Any] = {k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body}
+        if isinstance(body.get("due_date"), str) and "DTSTART" not in str(body["recurrence_rule"]).upper():
+            rule_body["dtstart"] = body["due_date"]  # as given: a wall-clock due date keeps its wall-clock time
+        rule, repeat = v.parse_task_rule(rule_body, task.timezone, task.due_date or now)
     elif "repeat_from" in body:
         raise v.ValidationFailed(
             "repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"}
@@ -94,6 +95,7 @@ def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -
         if rule is not None:
             # repeat is set together with rule (parse_task_rule returns both).
             task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, cast(str, repeat)
+            task.dtstart_wall = rule.wall
             upcoming = rule.occurrences(now, 1)
             task.next_occurrence = upcoming[0] if upcoming else None
         for spec in specs:

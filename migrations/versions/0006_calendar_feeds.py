@@ -1,4 +1,4 @@
-"""Calendar feeds: one revocable subscription token (stored hashed) per user.
+"""Calendar feeds: one revocable subscription token (stored hashed) per user; tasks.dtstart_wall.
 
 Revision ID: 0006
 Revises: 0004
@@ -26,7 +26,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_calendar_feeds")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_calendar_feeds_token_hash")),
     )
+    # A series' wall-clock start when its UTC dtstart cannot say it (a start in a DST gap).
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("dtstart_wall", sa.DateTime(timezone=False), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("dtstart_wall")
     op.drop_table("calendar_feeds")
