@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from functions.tasks import (
     openapi,
+    openapi_calendar,
     routes_auth,
     routes_calendar,
     routes_history,
@@ -32,7 +33,7 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(routes_schedules.bp)
     app.register_blueprint(routes_history.bp)
     app.register_blueprint(routes_calendar.bp)
-    app.extensions.setdefault("openapi_paths", {})
+    app.extensions.setdefault("openapi_paths", {}).update(openapi_calendar.OPENAPI_PATHS)
 
     @app.get("/openapi.json")
     def openapi_json() -> ResponseReturnValue:
