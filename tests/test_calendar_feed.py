@@ -8,14 +8,19 @@ independent of shared/recurrence.py; each series must give exactly the occurrenc
 from __future__ import annotations
 
 import datetime as dt
+import os
 import zoneinfo
 
 import icalendar
 import pytest
 import recurring_ical_events
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from functions.recurrence.sweep import spawn_due
+from functions.tasks.ical_import import BadCalendar, plan_import
 from shared.models import Outbox, Reminder, Task
 from tests.support.live import Client
 
@@ -408,3 +413,56 @@ def test_round_trip_export_then_import_into_a_fresh_account_gives_the_same_tasks
     events = expanded(fetch(fresh, feed_url(fresh)), START, YEAR_LATER)
     weekly_times = next(times for times in events.values() if len(times) == 9)
     assert occurrence not in weekly_times and occurrence + dt.timedelta(days=7) in weekly_times
+
+
+@st.composite
+def damaged_files(draw) -> bytes:
+    """The sample file with lines dropped, duplicated, cut or garbled: what a broken export looks like."""
+    lines = IMPORT.split("\r\n")
+    for _ in range(draw(st.integers(1, 6))):
+        index = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["drop", "dup", "cut", "garble", "insert"]))
+        if action == "drop":
+            del lines[index]
+        elif action == "dup":
+            lines.insert(index, lines[index])
+        elif action == "cut":
+            lines[index] = lines[index][: draw(st.integers(0, max(len(lines[index]) - 1, 0)))]
+        elif action == "garble":
+            lines[index] = lines[index] + draw(st.text(max_size=20))
+        else:
+            lines.insert(index, draw(st.sampled_from(INSERTS)))
+        if not lines:
+            lines = ["BEGIN:VCALENDAR"]
+    return "\r\n".join(lines).encode("utf-8", "surrogatepass")
+
+
+INSERTS = [
+    "RRULE:FREQ=SECONDLY",
+    "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+    "DTSTART;TZID=Mars/Olympus:20260101T000000",
+    "DTSTART;VALUE=DATE:20260101",
+    "DTSTART:99991231T235959Z",
+    "EXDATE:20261208T093000Z,garbage",
+    "TRIGGER:PT10M",
+    "TRIGGER;VALUE=DATE-TIME:20990101T000000Z",
+    "RECURRENCE-ID:20261209T143000Z",
+    "PRIORITY:42",
+    "CATEGORIES:" + ",".join(f"t{i}" for i in range(30)),
+    "SUMMARY:" + "x" * 600,
+    "BEGIN:VALARM",
+    "END:VTODO",
+    "X-WR-TIMEZONE:Not/AZone",
+]
+
+
+@hsettings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None, derandomize=True)
+@given(data=damaged_files())
+def test_a_damaged_file_is_read_or_refused_never_crashes(data):
+    """Whatever the damage: an import plan, or BadCalendar (422) — no other exception (a 500)."""
+    try:
+        plan = plan_import(data, "Europe/Paris", dt.datetime(2026, 11, 29, tzinfo=UTC))
+    except BadCalendar:
+        return
+    assert len(plan.tasks) <= 500
+    assert all(t.rule is None or t.due_date is not None for t in plan.tasks)

@@ -40,6 +40,11 @@ _KEPT = frozenset(
     ("UID", "DTSTAMP", "CREATED", "LAST-MODIFIED", "SEQUENCE", "SUMMARY", "DESCRIPTION", "DTSTART", "DUE")
     + ("RRULE", "EXDATE", "RECURRENCE-ID", "STATUS", "COMPLETED", "PRIORITY", "CATEGORIES")
 )
+# RFC 5545 §3.6.1, §3.6.2, §3.6.6, §3.6.5: properties that "MUST NOT occur more than once".
+_ONCE = frozenset(
+    ("UID", "DTSTAMP", "DTSTART", "DUE", "DTEND", "DURATION", "SUMMARY", "DESCRIPTION", "STATUS", "PRIORITY")
+    + ("COMPLETED", "RECURRENCE-ID", "CREATED", "LAST-MODIFIED", "SEQUENCE", "TZID", "TRIGGER", "ACTION")
+)
 _ALARM_KEPT = frozenset(("ACTION", "TRIGGER", "DESCRIPTION", "SUMMARY", "UID", "X-WR-ALARMUID"))
 _CALENDAR_KEPT = frozenset(("VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-TIMEZONE", "X-WR-CALNAME"))
 _CALENDAR_KEPT |= {"REFRESH-INTERVAL", "X-PUBLISHED-TTL", "NAME"}
@@ -160,6 +165,8 @@ def scan(text: str) -> ScannedComponent:
         elif not stack:
             raise BadCalendar("is outside BEGIN:VCALENDAR … END:VCALENDAR", number)
         else:
+            if name in _ONCE and name in stack[-1].properties:
+                raise BadCalendar(f"{name} must not occur twice in {stack[-1].name}", number)
             stack[-1].properties.setdefault(name, number)
     if stack or root is None:
         raise BadCalendar(f"BEGIN:{stack[-1].name if stack else 'VCALENDAR'} is never closed", logical[-1][0])
@@ -172,7 +179,8 @@ def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
     scanned = scan(text)
     try:
         calendar = icalendar.Calendar.from_ical(text)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError) as exc:
+        # The library's own failures on a file the line check let through (e.g. a VTIMEZONE it cannot read).
         raise BadCalendar(f"cannot be parsed: {str(exc)[:200]}") from None
     return _Planner(scanned, default_tz, now).plan(calendar)
 
