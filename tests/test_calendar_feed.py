@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from functions.recurrence.sweep import spawn_due
 from functions.tasks.ical_import import BadCalendar, plan_import
 from shared.models import Outbox, Reminder, Task
+from tests.conftest import with_
 from tests.support.live import Client
 
 UTC = dt.UTC
@@ -466,3 +467,18 @@ def test_a_damaged_file_is_read_or_refused_never_crashes(data):
         return
     assert len(plan.tasks) <= 500
     assert all(t.rule is None or t.due_date is not None for t in plan.tasks)
+
+
+def test_the_combined_app_serves_the_feed_and_throttles_it_per_client(settings, serve, make_client):
+    from functions.combined import create_app as combined_app
+
+    server = serve(combined_app(with_(settings, run_background_workers=False, feed_rate_limit="3 per minute")))
+    client = make_client(server).signup()
+    client.create_task(title="on the combined app", due_date="2027-01-05T09:00:00Z")
+    url = feed_url(client)
+    statuses = [client.http.get(url, timeout=30).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.http.get(url, timeout=30)
+    assert limited.headers["Content-Type"].startswith("application/problem+json") and "Retry-After" in limited.headers
+    # The API itself is not throttled by the feed's limit.
+    assert client.request("GET", "/api/{me}/tasks").status_code == 200
