@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import zoneinfo
 
 import icalendar
@@ -482,3 +483,22 @@ def test_the_combined_app_serves_the_feed_and_throttles_it_per_client(settings, 
     assert limited.headers["Content-Type"].startswith("application/problem+json") and "Retry-After" in limited.headers
     # The API itself is not throttled by the feed's limit.
     assert client.request("GET", "/api/{me}/tasks").status_code == 200
+
+
+def test_an_import_of_many_costly_rules_stops_at_its_cpu_budget(api):
+    """Each rule alone is fine (a Monday 29 February: 2044); 500 of them exceed the import's CPU budget."""
+
+    def calendar(n: int) -> str:
+        rule = "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO"
+        events = "".join(
+            f"BEGIN:VEVENT\r\nUID:{i}\r\nSUMMARY:s{i}\r\nDTSTART:20260101T090000Z\r\n{rule}\r\nEND:VEVENT\r\n"
+            for i in range(n)
+        )
+        return "BEGIN:VCALENDAR\r\n" + events + "END:VCALENDAR\r\n"
+
+    one = import_ics(api, calendar(1), dry_run="true")
+    assert one.status_code == 200 and one.json()["created"]["series"] == 1, one.text
+    started = time.process_time()
+    many = import_ics(api, calendar(500), dry_run="true")
+    assert time.process_time() - started < 6
+    assert many.status_code == 422 and "time budget" in many.json()["errors"]["file"], many.text

@@ -24,12 +24,14 @@ import datetime as dt
 import icalendar
 
 from shared.models import Reminder, Task
-from shared.recurrence import UnusableRule
+from shared.recurrence import RecurrenceTooComplex, UnusableRule, budget
 from shared.series import rule_of
 from shared.timeutil import UTC, zone
 
 PRODID = "-//TaskFlow//Calendar feed//EN"
 UID_DOMAIN = "taskflow"
+#: CPU one feed may spend expanding rules, all series together (a 422 beyond it, never a partial feed).
+FEED_CPU_SECONDS = 2.0
 #: How often clients should poll (REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control agree).
 REFRESH = dt.timedelta(minutes=15)
 # RFC 5545 §3.8.1.9 PRIORITY: 1 highest … 9 lowest, 0 undefined; CUA ranges 1-4 high, 5 medium, 6-9 low.
@@ -59,9 +61,10 @@ def build_feed(items: list[FeedTask], kind: str, name: str = "TaskFlow") -> byte
     cal.add("x-wr-calname", name)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", REFRESH)
-    for item in items:
-        for component in _components(item, kind):
-            cal.add_component(component)
+    with budget(steps=2_000_000, cpu_seconds=FEED_CPU_SECONDS):
+        for item in items:
+            for component in _components(item, kind):
+                cal.add_component(component)
     # One VTIMEZONE per TZID used, generated from the IANA database (RFC 5545 §3.6.5).
     cal.add_missing_timezones()
     return bytes(cal.to_ical())
@@ -83,6 +86,8 @@ def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
     rule = rule_of(task)
     try:
         first = rule.first_wall()
+    except RecurrenceTooComplex:
+        raise  # the feed's budget is spent: refuse the feed rather than leave series out
     except UnusableRule:
         first = None
     if first is None:  # a rule with no occurrence shows nothing

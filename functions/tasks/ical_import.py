@@ -23,7 +23,7 @@ from typing import Any
 import icalendar
 
 from functions.tasks import validation as v
-from shared.recurrence import Rule, check_flood_guard, parse_rule
+from shared.recurrence import Rule, budget, check_flood_guard, parse_rule
 from shared.timeutil import UTC, BadValue, parse_timezone, zone
 
 MAX_COMPONENTS = 2000
@@ -31,6 +31,8 @@ MAX_TASKS = 500
 MAX_REMINDERS = 20
 MAX_INSTANCES = 1000
 MAX_UNSUPPORTED = 200
+#: CPU one import may spend checking and expanding its rules, all together.
+IMPORT_CPU_SECONDS = 2.0
 _NAME = r"[A-Za-z0-9-]+"
 _PVALUE = r'(?:"[^"]*"|[^";:,]*)'
 _CONTENT_LINE = re.compile(rf"^({_NAME})((?:;{_NAME}={_PVALUE}(?:,{_PVALUE})*)*):(.*)$", re.DOTALL)
@@ -182,7 +184,8 @@ def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError) as exc:
         # The library's own failures on a file the line check let through (e.g. a VTIMEZONE it cannot read).
         raise BadCalendar(f"cannot be parsed: {str(exc)[:200]}") from None
-    return _Planner(scanned, default_tz, now).plan(calendar)
+    with budget(steps=1_000_000, cpu_seconds=IMPORT_CPU_SECONDS):
+        return _Planner(scanned, default_tz, now).plan(calendar)
 
 
 class _Planner:

@@ -15,6 +15,7 @@ from shared.cpu import offload
 from shared.db import utcnow
 from shared.errors import NotFound, ProblemError, ValidationFailed
 from shared.models import Preferences, User
+from shared.recurrence import budget
 from shared.requests import FieldErrors
 from shared.web import require_path_user, runtime
 
@@ -103,7 +104,8 @@ def import_ics(user_id: str) -> ResponseReturnValue:
         body = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
         if dry_run:
             return jsonify(body), 200
-        imports.create_all(uow.session, user_id, plan.tasks, now)
+        with budget(steps=1_000_000, cpu_seconds=ical_import.IMPORT_CPU_SECONDS):
+            imports.create_all(uow.session, user_id, plan.tasks, now)
         uow.commit()
     rt.wake("recurrence")
     rt.wake("reminders")
