@@ -22,10 +22,12 @@ from typing import Any
 
 import icalendar
 
-from functions.tasks import validation as v
 from shared.recurrence import Rule, budget, check_flood_guard, parse_rule
 from shared.timeutil import UTC, BadValue, parse_timezone, zone
 
+# The task API's own limits (title, description, tags, reminder offsets).
+TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 500, 10_000, 50, 20
+MINUTES_BEFORE_MAX = 527_040  # one year
 MAX_COMPONENTS = 2000
 MAX_TASKS = 500
 MAX_REMINDERS = 20
@@ -274,12 +276,12 @@ class _Planner:
         planned = PlannedTask(
             uid=str(component["UID"]) if "UID" in component else None,
             line=where.line,
-            title=self._field(v.title, str(component.get("SUMMARY", "")) or "(no title)", where, "SUMMARY"),
-            description=self._field(v.description, _text(component.get("DESCRIPTION")), where, "DESCRIPTION"),
+            title=self._field(_title, str(component.get("SUMMARY", "")), where, "SUMMARY"),
+            description=self._field(_description, _text(component.get("DESCRIPTION")), where, "DESCRIPTION"),
             due_date=due,
             timezone=tz,
             priority=self._priority(component, where),
-            tags=self._field(v.tags, _categories(component), where, "CATEGORIES"),
+            tags=self._field(_tags, _categories(component), where, "CATEGORIES"),
             completed=completed,
             completed_at=self._utc(component, "COMPLETED", where) if completed else None,
         )
@@ -293,7 +295,7 @@ class _Planner:
         return planned
 
     def _field(self, parse: Any, value: Any, where: ScannedComponent, name: str) -> Any:
-        # Any: the field parsers of functions.tasks.validation, each with its own type.
+        # Any: the field checks below, each with its own type.
         try:
             return parse(value)
         except BadValue as exc:
@@ -443,7 +445,7 @@ class _Planner:
                 self.report(line, "VALARM", "TRIGGER", f"a relative reminder needs the {kind}'s start")
                 return None
             minutes = int(-value.total_seconds() // 60)
-            return PlannedReminder(minutes_before=self._field(v.minutes_before, minutes, place, "TRIGGER"))
+            return PlannedReminder(minutes_before=self._field(_minutes_before, minutes, place, "TRIGGER"))
         if isinstance(value, dt.datetime):
             remind_at = self._moment(trigger, line, "VALARM", "TRIGGER")[0]
             if remind_at <= self.now:
@@ -486,6 +488,37 @@ def _wall_text(prop: Any, tz_name: str) -> str | None:
     if value.tzinfo is None or (key == tz_name and tz_name != "UTC"):
         return value.replace(tzinfo=None).isoformat()
     return None
+
+
+def _title(value: str) -> str:
+    value = value.strip() or "(no title)"
+    if len(value) > TITLE_MAX:
+        raise BadValue(f"must be at most {TITLE_MAX} characters")
+    return value
+
+
+def _description(value: str | None) -> str | None:
+    if value is not None and len(value) > DESCRIPTION_MAX:
+        raise BadValue(f"must be at most {DESCRIPTION_MAX} characters")
+    return value
+
+
+def _tags(values: list[str]) -> list[str]:
+    tags: list[str] = []
+    for tag in (v.strip() for v in values):
+        if not tag or len(tag) > TAG_MAX:
+            raise BadValue(f"each category must be a non-empty text of at most {TAG_MAX} characters")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise BadValue(f"must name at most {TAGS_MAX} categories")
+    return tags
+
+
+def _minutes_before(value: int) -> int:
+    if not 0 <= value <= MINUTES_BEFORE_MAX:
+        raise BadValue("must be at most one year before the start")
+    return value
 
 
 def _text(value: object) -> str | None:

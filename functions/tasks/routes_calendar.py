@@ -10,13 +10,11 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import feeds, ical_feed, ical_import, imports
-from functions.tasks import validation as v
 from shared.cpu import offload
 from shared.db import utcnow
 from shared.errors import NotFound, ProblemError, ValidationFailed
 from shared.models import Preferences, User
 from shared.recurrence import budget
-from shared.requests import FieldErrors
 from shared.web import require_path_user, runtime
 
 if TYPE_CHECKING:
@@ -30,6 +28,7 @@ feed_bp = Blueprint("calendar_feed", __name__)
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
 FEED_TYPES = {"event": "event", "todo": "todo"}
+DRY_RUN = {"true": True, "1": True, "false": False, "0": False}
 CACHE_CONTROL = f"private, max-age={int(ical_feed.REFRESH.total_seconds())}"
 
 
@@ -86,12 +85,12 @@ def import_ics(user_id: str) -> ResponseReturnValue:
         raise ProblemError(
             "Send the .ics file with Content-Type: text/calendar.", status=415, title="Unsupported media type"
         )
-    errors = FieldErrors()
     unknown = sorted(set(request.args) - {"dry_run"})
     if unknown:
         raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
-    dry_run = errors.check("dry_run", v.query_bool, request.args.get("dry_run", "false"))
-    errors.raise_if_any()
+    dry_run = DRY_RUN.get(request.args.get("dry_run", "false").lower())
+    if dry_run is None:
+        raise ValidationFailed("dry_run must be true or false.", errors={"dry_run": "must be true or false"})
     data = request.get_data(cache=False)
     now = utcnow()
     rt = runtime()

@@ -174,11 +174,6 @@ def _query_bool(value: str) -> bool:
     raise BadValue("must be true or false")
 
 
-def query_bool(value: str) -> bool:
-    """A true/false query parameter (true, false, 1 or 0)."""
-    return _query_bool(value)
-
-
 def _query_limit(value: str) -> int:
     if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= 200:
         raise BadValue("must be an integer from 1 to 200")
