@@ -129,7 +129,7 @@ def test_dst_gap_and_repeat_resolve_the_same_in_preview_spawning_reminders_feed_
         assert [dt.datetime.fromisoformat(r["remind_at"]) for r in reminders] == [expected - dt.timedelta(minutes=30)]
     cal = fetch(api, feed_url(api))
     occurrences = expanded(cal, dt.datetime(2027, 3, 1, tzinfo=UTC), dt.datetime(2027, 12, 1, tzinfo=UTC))
-    series_times = [times for times in occurrences.values() if len(times) > 1]
+    series_times = sorted((times for times in occurrences.values() if len(times) > 1), key=lambda t: t[0])
     assert len(series_times) == 2
     assert gap_utc in series_times[0] and gap_utc - dt.timedelta(hours=1) not in series_times[0], "feed: gap"
     assert gap_utc + dt.timedelta(days=1, hours=-1) in series_times[0], "feed: 02:30 EDT the day after"

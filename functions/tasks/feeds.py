@@ -13,8 +13,9 @@ from sqlalchemy import orm
 from functions.tasks.ical_feed import FeedTask
 from shared.models import CalendarFeed, Reminder, Task
 
-#: A feed shows at most this many tasks (series count once); the soonest due first.
+#: A feed shows at most this many tasks (a series counts once) and series exceptions.
 MAX_FEED_TASKS = 2000
+MAX_FEED_EXCEPTIONS = 5000
 TOKEN_BYTES = 32
 
 
@@ -46,32 +47,48 @@ def owner(session: orm.Session, token: str) -> str | None:
 
 
 def feed_items(session: orm.Session, user_id: str) -> list[FeedTask]:
-    """The user's tasks as the feed groups them: each series with its instances, other tasks alone."""
+    """The user's tasks as the feed groups them: each series with its exceptions, every other task alone.
+
+    At most MAX_FEED_TASKS tasks (series count once), the latest due first, so years of history
+    never push out what is coming; of a series' instances only those a calendar must show
+    differently from the rule (completed or moved) are loaded.
+    """
+    parent = orm.aliased(Task)
+    shown_alone = sa.or_(Task.parent_id.is_(None), parent.recurrence_rule.is_(None), parent.repeat_from != "schedule")
     tasks = list(
         session.scalars(
             sa.select(Task)
-            .where(Task.user_id == user_id)
-            .order_by(Task.due_date.is_(None), Task.due_date, Task.id)
-            .limit(MAX_FEED_TASKS * 4)
+            .outerjoin(parent, parent.id == Task.parent_id)
+            .where(Task.user_id == user_id, shown_alone)
+            .order_by(Task.due_date.is_(None), Task.due_date.desc(), Task.id)
+            .limit(MAX_FEED_TASKS)
         )
     )
+    series = [t.id for t in tasks if t.recurrence_rule and t.repeat_from == "schedule" and t.parent_id is None]
+    instances: dict[str, list[Task]] = collections.defaultdict(list)
+    for chunk in _chunks(series):
+        for instance in session.scalars(
+            sa.select(Task)
+            .where(
+                Task.parent_id.in_(chunk),
+                sa.or_(Task.completed.is_(True), Task.due_date != Task.occurrence_at),
+            )
+            .order_by(Task.occurrence_at.desc())
+            .limit(MAX_FEED_EXCEPTIONS)
+        ):
+            instances[instance.parent_id or ""].append(instance)
     reminders: dict[str, list[Reminder]] = collections.defaultdict(list)
-    ids = [t.id for t in tasks]
-    for chunk in (ids[i : i + 1000] for i in range(0, len(ids), 1000)):
+    for chunk in _chunks([t.id for t in tasks]):
         for reminder in session.scalars(
             sa.select(Reminder).where(Reminder.task_id.in_(chunk)).order_by(Reminder.remind_at, Reminder.id)
         ):
             reminders[reminder.task_id].append(reminder)
-    series = {t.id for t in tasks if t.recurrence_rule and t.repeat_from == "schedule" and t.parent_id is None}
-    instances: dict[str, list[Task]] = collections.defaultdict(list)
-    items: list[FeedTask] = []
-    for task in tasks:
-        if task.parent_id in series:
-            instances[task.parent_id].append(task)
-    for task in tasks:
-        if task.parent_id in series:
-            continue
-        items.append(FeedTask(task, reminders[task.id], instances.get(task.id, [])))
-        if len(items) >= MAX_FEED_TASKS:
-            break
-    return items
+    return [FeedTask(t, reminders[t.id], sorted(instances[t.id], key=_occurrence)) for t in tasks]
+
+
+def _occurrence(task: Task) -> dt.datetime:
+    return task.occurrence_at or task.created_at
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
