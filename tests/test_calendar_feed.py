@@ -502,3 +502,23 @@ def test_an_import_of_many_costly_rules_stops_at_its_cpu_budget(api):
     many = import_ics(api, calendar(500), dry_run="true")
     assert time.process_time() - started < 6
     assert many.status_code == 422 and "time budget" in many.json()["errors"]["file"], many.text
+
+
+def test_a_moved_or_completed_occurrence_shows_in_calendars_as_in_taskflow(api):
+    series = make_series(api, "FREQ=DAILY;COUNT=5", "2027-01-01T09:00:00", "Europe/Paris")
+    day2, day3 = dt.datetime(2027, 1, 2, 8, tzinfo=UTC), dt.datetime(2027, 1, 3, 8, tzinfo=UTC)
+    for occurrence in (day2, day3):
+        with api.rt.sessions.begin() as s:
+            s.execute(sa.update(Task).where(Task.id == series["id"]).values(next_occurrence=occurrence))
+        assert spawn_due(api.rt, now=occurrence) == 1
+    with api.rt.sessions() as s:
+        moved, done = s.scalars(sa.select(Task.id).where(Task.parent_id == series["id"]).order_by(Task.occurrence_at))
+    api.request("PUT", f"/api/{{me}}/tasks/{moved}/due-date", json={"due_date": "2027-01-02T17:30:00+01:00"})
+    api.request("PATCH", f"/api/{{me}}/tasks/{done}/complete")
+    times = expanded(fetch(api, feed_url(api)), START, YEAR_LATER)[f"{series['id']}@taskflow"]
+    assert times == [
+        dt.datetime(2027, 1, 1, 8, tzinfo=UTC),
+        dt.datetime(2027, 1, 2, 16, 30, tzinfo=UTC),  # moved: the overridden instance at its new time
+        dt.datetime(2027, 1, 4, 8, tzinfo=UTC),  # 3 January completed: an EXDATE
+        dt.datetime(2027, 1, 5, 8, tzinfo=UTC),
+    ]
