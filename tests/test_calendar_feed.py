@@ -522,3 +522,29 @@ def test_a_moved_or_completed_occurrence_shows_in_calendars_as_in_taskflow(api):
         dt.datetime(2027, 1, 4, 8, tzinfo=UTC),  # 3 January completed: an EXDATE
         dt.datetime(2027, 1, 5, 8, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize("rule", ["FREQ=WEEKLY;BYDAY=MO;COUNT=3", "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270201T000000Z"])
+def test_a_dtstart_off_the_rule_is_imported_as_its_first_occurrence(api, rule):
+    """RFC 5545 §3.8.5.3: "The DTSTART property value always counts as the first occurrence" (Wed 6 Jan 2027).
+
+    With COUNT it is one of the COUNT occurrences (the RFC's sentence sits in COUNT's definition);
+    recurring-ical-events adds it on top of COUNT, so only the UNTIL form is compared with it.
+    """
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:off\r\nSUMMARY:Off\r\n"
+        f"DTSTART;TZID=Europe/Berlin:20270106T100000\r\nRRULE:{rule}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    window = (dt.datetime(2027, 1, 1, tzinfo=UTC), dt.datetime(2027, 3, 1, tzinfo=UTC))
+    mondays = [dt.datetime(2027, 1, day, 9, tzinfo=UTC) for day in (11, 18, 25)]
+    expected = [dt.datetime(2027, 1, 6, 9, tzinfo=UTC), *mondays[: 2 if "COUNT" in rule else 3]]
+    if "UNTIL" in rule:
+        assert expanded(icalendar.Calendar.from_ical(ics), *window)["off"] == expected
+    resp = import_ics(api, ics)
+    assert resp.status_code == 201, resp.text
+    assert [u["property"] for u in resp.json()["unsupported"]] == ["DTSTART"]
+    items = api.request("GET", "/api/{me}/tasks").json()["items"]
+    alone = [dt.datetime.fromisoformat(t["due_date"]) for t in items if not t["recurrence_rule"]]
+    series = next(t for t in items if t["recurrence_rule"])
+    occurrences = preview(api, series["recurrence_rule"], series["due_date"], "Europe/Berlin", window[0])
+    assert sorted(alone + [o for o in occurrences if o < window[1]]) == expected

@@ -223,6 +223,9 @@ class _Planner:
             if planned is None:
                 continue
             tasks.append(planned)
+            unmatched = self._unmatched_start(planned, where)
+            if unmatched is not None:
+                tasks.append(unmatched)
             if len(tasks) > MAX_TASKS:
                 raise BadCalendar(f"the file has more than {MAX_TASKS} tasks", where.line)
             if planned.uid and planned.rule is not None:
@@ -293,6 +296,36 @@ class _Planner:
         elif component.subcomponents:
             self.report(where.line, kind, "VALARM", "a completed task gets no reminders")
         return planned
+
+    def _unmatched_start(self, planned: PlannedTask, where: ScannedComponent) -> PlannedTask | None:
+        """A DTSTART that is not an occurrence of its RRULE, as a task of its own.
+
+        RFC 5545 §3.8.5.3: "The "DTSTART" property value always counts as the first occurrence",
+        and calendar clients show it; TaskFlow's series are the rule's dates only (dateutil's
+        reading), so that first date becomes a separate task and the series starts at the
+        rule's first occurrence.
+        """
+        if planned.rule is None or planned.due_date is None:
+            return None
+        first = planned.rule.first()
+        if first == planned.due_date:
+            return None
+        line = where.properties.get("DTSTART", where.line)
+        self.report(line, where.name, "DTSTART", "not an occurrence of the RRULE: imported as a task of its own")
+        alone = dataclasses.replace(planned, rule=None, instances=[], reminders=list(planned.reminders))
+        count = re.search(r"COUNT=(\d+)", planned.rule.text)
+        if count is not None:  # DTSTART was one of the COUNT occurrences: the series has one fewer
+            if int(count.group(1)) <= 1:
+                _alone(planned)
+                return None
+            fewer = re.sub(r"COUNT=\d+", f"COUNT={int(count.group(1)) - 1}", planned.rule.text)
+            planned.rule = dataclasses.replace(planned.rule, text=fewer)
+            first = planned.rule.first()
+        if first is None:
+            _alone(planned)
+            return None
+        planned.due_date = first
+        return alone
 
     def _field(self, parse: Any, value: Any, where: ScannedComponent, name: str) -> Any:
         # Any: the field checks below, each with its own type.
@@ -453,6 +486,11 @@ class _Planner:
                 return None
             return PlannedReminder(remind_at=remind_at)
         raise BadCalendar("TRIGGER must be a duration or a UTC date-time", line)
+
+
+def _alone(planned: PlannedTask) -> None:
+    """Make a planned series a one-off task (its rule has no occurrence besides DTSTART)."""
+    planned.rule, planned.instances = None, []
 
 
 def _zone_name(value: dt.datetime, tzid: object) -> str | None:
