@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 
-from shared.errors import NotFound, ValidationFailed
+from shared.contract import operation
+from shared.errors import NotFound
 from shared.models import DeadLetter
 from shared.runtime import Runtime
+from shared.schemas import DeadLetter as DeadLetterOut
+from shared.schemas import DeadLetterList, DeadLetterQuery
 from shared.timeutil import rfc3339
 from shared.web import trigger_route
 
@@ -43,16 +46,27 @@ def register(app: Flask, rt: Runtime) -> None:
 
     @app.get("/admin/dead-letters")
     @trigger_route
-    def list_dead_letters() -> ResponseReturnValue:
+    @operation(
+        query=DeadLetterQuery,
+        responses={200: DeadLetterList},
+        auth="app-token",
+        summary="List parked events (dead letters)",
+        tags=["operations"],
+    )
+    def list_dead_letters(query: DeadLetterQuery) -> ResponseReturnValue:
         """List parked events (?consumer=, ?all=true for replayed ones too)."""
-        consumer = request.args.get("consumer") or None
-        if consumer is not None and len(consumer) > 100:
-            raise ValidationFailed("consumer is too long.", errors={"consumer": "at most 100 characters"})
-        letters = rt.pipeline.dead_letters(consumer, include_replayed=request.args.get("all") == "true")
+        letters = rt.pipeline.dead_letters(query.consumer or None, include_replayed=query.all)
         return jsonify(items=[letter_json(letter) for letter in letters])
 
     @app.post("/admin/dead-letters/<int:letter_id>/replay")
     @trigger_route
+    @operation(
+        responses={200: DeadLetterOut},
+        auth="app-token",
+        problems=[404],
+        summary="Hand a parked event to its consumer again",
+        tags=["operations"],
+    )
     def replay_dead_letter(letter_id: int) -> ResponseReturnValue:
         """Hand a parked event to its consumer again; 200 with the letter once applied."""
         try:

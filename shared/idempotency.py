@@ -63,6 +63,7 @@ def idempotent(view: Callable[_P, ResponseReturnValue]) -> Callable[_P, Response
             _release(user_id, key)
         return response
 
+    wrapper.idempotent = True  # type: ignore[attr-defined]  # read by shared.contract for the spec
     return wrapper
 
 

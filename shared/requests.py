@@ -1,26 +1,22 @@
-"""Parse request bodies at the edge: JSON objects only, known fields only, errors per field."""
+"""Read request bodies at the edge: JSON objects only, storable text only (shared.contract checks fields)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.errors import ProblemError, ValidationFailed
-from shared.timeutil import BadValue
-
-UNSET: Any = object()
 
 
-def json_body(allowed: set[str]) -> dict[str, Any]:
-    """Return the JSON object body, refusing malformed JSON, non-objects and unknown fields."""
+def json_object() -> dict[str, Any]:
+    """Return the JSON object body, refusing other media types, malformed JSON, non-objects and NUL text."""
     if not request.is_json:
         raise ProblemError(
             "Send a JSON body with Content-Type: application/json.", status=415, title="Unsupported media type"
         )
-    _refuse_oversized_stream()
+    refuse_oversized_stream()
     try:
         body = request.get_json(silent=True)
     except RecursionError:
@@ -35,15 +31,10 @@ def json_body(allowed: set[str]) -> dict[str, Any]:
             "Text must not contain NUL characters or unpaired surrogates.",
             errors={bad[:100]: "contains a NUL character or an unpaired surrogate"},
         )
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ValidationFailed(
-            "Unknown fields in the request body.", errors={name[:100]: "unknown field" for name in unknown[:20]}
-        )
     return body
 
 
-def _refuse_oversized_stream() -> None:
+def refuse_oversized_stream() -> None:
     """413 for a body without Content-Length (chunked) that reaches the limit.
 
     werkzeug stops reading such a stream at MAX_CONTENT_LENGTH without complaint, which
@@ -83,28 +74,3 @@ def _unstorable_text(value: Any, field: str = "body") -> str | None:
             if found:
                 return found
     return None
-
-
-class FieldErrors:
-    """Collect per-field messages and raise them together as one 422."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, str] = {}
-
-    def check(self, field: str, fn: Callable[..., Any], *args: Any) -> Any:
-        # Any: the parsed value of a JSON field, whatever type its parser `fn` returns (or UNSET).
-        try:
-            return fn(*args)
-        except BadValue as exc:
-            self.errors[field] = str(exc)
-            return UNSET
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise ValidationFailed("Some fields are invalid.", errors=self.errors)
-
-
-def boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise BadValue("must be true or false")
-    return value

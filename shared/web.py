@@ -15,8 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.routing import BaseConverter
 
 from shared import context
+from shared.contract import describe
 from shared.errors import Forbidden, ProblemError, Unauthorized, ValidationFailed, register_error_handlers
 from shared.runtime import Runtime
+from shared.schemas import DaprSubscriptions, DeliveryStatus, Health, Readiness, SweepResult
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -162,6 +164,23 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
         """Expose Prometheus metrics in the text format."""
         return Response(generate_latest(rt.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
+    describe(health, responses={200: Health}, auth="none", summary="Liveness", tags=["operations"])
+    describe(
+        ready,
+        responses={200: Readiness, 503: Readiness},
+        auth="none",
+        summary="Readiness: the database (a broker outage is reported by /health)",
+        tags=["operations"],
+    )
+    describe(
+        metrics,
+        responses={200: None},
+        response_media_type="text/plain",
+        auth="none",
+        summary="Prometheus metrics",
+        tags=["operations"],
+    )
+
 
 def require_path_user() -> None:
     """Before-request guard for /api/<user_id>/…: a bearer token whose subject is that user."""
@@ -207,6 +226,13 @@ def cron_binding(app: Flask, name: str, sweep: Callable[[], tuple[object, bool]]
         return jsonify(body), (200 if ok else 503)
 
     view.__doc__ = f"Run the {name} sweep when Dapr's cron binding fires."
+    describe(
+        view,
+        responses={200: SweepResult, 503: SweepResult},
+        auth="app-token",
+        summary=f"Run the {name} sweep (Dapr cron binding or Knative PingSource; the body is ignored)",
+        tags=["triggers"],
+    )
     app.add_url_rule(
         f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"], provide_automatic_options=False
     )
@@ -279,6 +305,22 @@ def subscribe(
                 log.exception("delivery failed; asking for a retry", extra={"event_id": event.event_id})
                 return (jsonify(status="RETRY"), 503) if binary else jsonify(status="RETRY")
         return jsonify(status="SUCCESS")
+
+    describe(
+        dapr_subscribe,
+        responses={200: DaprSubscriptions},
+        auth="none",
+        summary="Dapr's subscription discovery",
+        tags=["triggers"],
+    )
+    describe(
+        deliver,
+        responses={200: DeliveryStatus, 503: DeliveryStatus},
+        auth="app-token",
+        problems=[400],
+        summary="Receive one event: a structured (Dapr) or binary (KafkaSource, ce-* headers) CloudEvent",
+        tags=["triggers"],
+    )
 
 
 def function_app(

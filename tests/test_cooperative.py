@@ -137,11 +137,11 @@ def test_recurrence_expansion_runs_on_the_thread_pool_not_the_loop():
     result = run_patched(
         """
         import datetime as dt
-        from functions.tasks import validation as v
+        from functions.tasks import schedules
         def refuse_a_rule_that_never_occurs():
             try:
-                v.parse_task_rule({"recurrence_rule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "UTC",
-                                  dt.datetime.now(dt.timezone.utc))
+                schedules.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
+                                          dt.datetime.now(dt.timezone.utc))
             except Exception as exc:
                 return type(exc).__name__
         def four_at_once():

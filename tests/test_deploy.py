@@ -296,7 +296,18 @@ def wait_up(base: str, path: str = "/health") -> None:
     wait_until(up, timeout=90, interval=0.2, message=f"{base}{path}")
 
 
-def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_url, broker):
+@pytest.fixture
+def own_broker():
+    """A broker of the test's own: /ready waits for the consumer groups to form, and on the session broker
+    the groups of consumers that earlier tests killed are still rebalancing (an order-dependent wait)."""
+    from tests.support.broker import Tansu
+
+    tansu = Tansu().start()
+    yield tansu
+    tansu.stop()
+
+
+def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_url, own_broker):
     import signal
 
     import requests
@@ -304,7 +315,7 @@ def test_the_container_entrypoint_serves_health_api_websocket_and_frontend(db_ur
 
     dockerfile = (ROOT / "render" / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["render/entrypoint.sh"]' in dockerfile
-    proc, base, port = run_entrypoint({}, db_url, broker)
+    proc, base, port = run_entrypoint({}, db_url, own_broker)
     try:
         wait_up(base, "/ready")
         assert "<title>TaskFlow</title>" in requests.get(base + "/", timeout=5).text

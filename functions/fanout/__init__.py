@@ -19,10 +19,12 @@ from flask_sock import ConnectionClosed, Sock
 from functions.fanout.hub import Connection, Hub, message_for
 from shared.auth import user_id_from_token
 from shared.consumer import ConsumerLoop
+from shared.contract import describe
 from shared.errors import ProblemError
 from shared.events import TOPICS, Event
 from shared.models import EventLog, Outbox
 from shared.runtime import Runtime
+from shared.schemas import SocketQuery
 from shared.settings import Settings
 from shared.web import function_app, subscribe
 
@@ -162,7 +164,6 @@ def register(app: Flask, rt: Runtime) -> Hub:
     sock = Sock(app)
     subscribe(app, rt, "fanout", TOPICS, hub.broadcast, every_process=True)
 
-    @sock.route("/ws/user/<user_id>/tasks")  # type: ignore[untyped-decorator]  # flask-sock is untyped
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
@@ -174,6 +175,18 @@ def register(app: Flask, rt: Runtime) -> Hub:
             ws.close(reason=CLOSE_FORBIDDEN, message="not your stream")
             return
         serve_socket(ws, rt, hub, user_id, request.args.get("since"), ping_seconds)
+
+    describe(
+        user_socket,
+        query=SocketQuery,
+        responses={101: None},
+        auth="none",
+        summary="WebSocket (upgrade): the user's events live; close 4001 bad token, 4003 another user",
+        description='Messages: {type, event_id, data, timestamp, correlation_id}, {"type": "ping"} every 25 s, '
+        '{"type": "resync"} when `since` is unknown. Send "ping" to get "pong".',
+        tags=["events"],
+    )
+    sock.route("/ws/user/<user_id>/tasks")(user_socket)
 
     atexit.register(hub.close_all)
     return hub

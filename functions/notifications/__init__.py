@@ -25,7 +25,6 @@ def sweep(rt: Runtime) -> tuple[dict[str, Any], bool]:
 def register(app: Flask, rt: Runtime) -> None:
     """Mount the webhook/preferences API, the event subscription and POST /notification-cron."""
     app.register_blueprint(routes.bp)
-    app.extensions.setdefault("openapi_paths", {}).update(routes.OPENAPI_PATHS)
     subscribe(app, rt, "notifications", TOPICS, lambda events: enqueue(rt, events))
     cron_binding(app, BINDING, lambda: sweep(rt))
 

@@ -10,14 +10,23 @@ from flask import Blueprint, Response, jsonify
 
 from functions.notifications.channels import new_secret
 from functions.notifications.deliveries import attempt
+from functions.notifications.schemas import (
+    DeliveryList,
+    PreferencesUpdate,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDelivery,
+    WebhookList,
+)
+from functions.notifications.schemas import Preferences as PreferencesOut
 from functions.notifications.ssrf import check_url
-from shared import requests as v
+from shared.contract import operation
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
-from shared.events import TOPIC_OF, Event
+from shared.events import Event
 from shared.idempotency import idempotent
 from shared.models import Delivery, Preferences, WebhookEndpoint
-from shared.timeutil import BadValue, parse_timezone, rfc3339
+from shared.timeutil import BadValue, rfc3339
 from shared.web import require_path_user, runtime
 
 if TYPE_CHECKING:
@@ -27,19 +36,6 @@ if TYPE_CHECKING:
 bp = Blueprint("notifications", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 MAX_ENDPOINTS = 20
-
-
-def _events(value: Any) -> list[str]:  # Any: the client's JSON value
-    if value is None:
-        return ["*"]
-    if not isinstance(value, list) or not value or len(value) > 20:
-        raise BadValue('must be a non-empty list of event types (or ["*"])')
-    for item in value:
-        if not isinstance(item, str):
-            raise BadValue("must be a list of event type names")
-        if item != "*" and item not in TOPIC_OF:
-            raise BadValue(f"unknown event type {str(item)[:60]!r}")
-    return sorted(set(value))
 
 
 def endpoint_view(e: WebhookEndpoint, secret: bool = False) -> dict[str, Any]:  # Any: a JSON object
@@ -81,15 +77,21 @@ def _endpoint(session: orm.Session, user_id: str, endpoint_id: str) -> WebhookEn
 
 
 @bp.post("/webhooks")
+@operation(
+    body=WebhookCreate,
+    responses={201: WebhookCreated},
+    summary="Register a webhook; the signing secret is shown once",
+    tags=["notifications"],
+)
 @idempotent
-def create_webhook(user_id: str) -> ResponseReturnValue:
+def create_webhook(user_id: str, body: WebhookCreate) -> ResponseReturnValue:
     """Register an endpoint; the signing secret is in this response only."""
-    body = v.json_body({"url", "events"})
     rt = runtime()
-    errors = v.FieldErrors()
-    url = errors.check("url", check_url, body.get("url"), rt.settings.webhook_allow_private)
-    events = errors.check("events", _events, body.get("events"))
-    errors.raise_if_any()
+    try:
+        url = check_url(body.url, rt.settings.webhook_allow_private)
+    except BadValue as exc:
+        raise ValidationFailed("Some fields are invalid.", errors={"url": str(exc)}) from None
+    events = body.events or ["*"]
     with rt.uow() as uow:
         count = cast(  # count(*) always returns one row
             int,
@@ -115,6 +117,7 @@ def create_webhook(user_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/webhooks")
+@operation(responses={200: WebhookList}, summary="List webhooks", tags=["notifications"])
 def list_webhooks(user_id: str) -> ResponseReturnValue:
     """List the user's endpoints (secrets are never shown again)."""
     with runtime().uow() as uow:
@@ -125,6 +128,7 @@ def list_webhooks(user_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/webhooks/<endpoint_id>")
+@operation(responses={204: None}, summary="Remove a webhook", tags=["notifications"])
 def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Remove an endpoint (pending deliveries to it are dropped)."""
     with runtime().uow() as uow:
@@ -136,6 +140,7 @@ def delete_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
+@operation(responses={200: WebhookDelivery}, summary="Send a signed ping now", tags=["notifications"])
 def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """Send a signed `webhook.ping` now and report how it went."""
     rt = runtime()
@@ -164,6 +169,9 @@ def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")
+@operation(
+    responses={200: DeliveryList}, summary="Delivery log: attempts, last status and error", tags=["notifications"]
+)
 def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
     """The delivery log of an endpoint, newest first."""
     with runtime().uow() as uow:
@@ -175,13 +183,15 @@ def list_deliveries(user_id: str, endpoint_id: str) -> ResponseReturnValue:
 
 
 @bp.put("/preferences")
-def put_preferences(user_id: str) -> ResponseReturnValue:
+@operation(
+    body=PreferencesUpdate,
+    responses={200: PreferencesOut},
+    summary="Turn reminder emails on or off; set their timezone",
+    tags=["notifications"],
+)
+def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValue:
     """Turn reminder emails on or off and set the timezone they use."""
-    body = v.json_body({"email_reminders", "timezone"})
-    errors = v.FieldErrors()
-    email = errors.check("email_reminders", v.boolean, body["email_reminders"]) if "email_reminders" in body else None
-    tz = errors.check("timezone", parse_timezone, body["timezone"]) if "timezone" in body else None
-    errors.raise_if_any()
+    email, tz = body.email_reminders, body.timezone
     with runtime().uow() as uow:
         prefs = uow.session.get(Preferences, user_id) or Preferences(
             user_id=user_id, email_reminders=False, timezone="UTC"
@@ -197,6 +207,7 @@ def put_preferences(user_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/preferences")
+@operation(responses={200: PreferencesOut}, summary="Notification preferences", tags=["notifications"])
 def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
@@ -204,48 +215,3 @@ def get_preferences(user_id: str) -> ResponseReturnValue:
         return jsonify(
             email_reminders=bool(prefs and prefs.email_reminders), timezone=prefs.timezone if prefs else "UTC"
         )
-
-
-def _op(summary: str, status: str = "200") -> dict[str, Any]:  # Any: an OpenAPI operation object
-    return {
-        "summary": summary,
-        "responses": {status: {"description": "Success"}, "4XX": {"description": "Problem details"}},
-    }
-
-
-_USER = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_ID = {"name": "endpoint_id", "in": "path", "required": True, "schema": {"type": "string"}}
-OPENAPI_PATHS = {
-    "/api/{user_id}/webhooks": {
-        "parameters": [_USER],
-        "post": {
-            **_op("Register a webhook ({url, events}); the secret is shown once", "201"),
-            "requestBody": {
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["url"],
-                            "properties": {
-                                "url": {"type": "string", "format": "uri"},
-                                "events": {"type": "array", "items": {"type": "string"}},
-                            },
-                        }
-                    }
-                }
-            },
-        },
-        "get": _op("List webhooks"),
-    },
-    "/api/{user_id}/webhooks/{endpoint_id}": {"parameters": [_USER, _ID], "delete": _op("Remove a webhook", "204")},
-    "/api/{user_id}/webhooks/{endpoint_id}/test": {"parameters": [_USER, _ID], "post": _op("Send a signed ping now")},
-    "/api/{user_id}/webhooks/{endpoint_id}/deliveries": {
-        "parameters": [_USER, _ID],
-        "get": _op("Delivery log: attempts, last status and error"),
-    },
-    "/api/{user_id}/preferences": {
-        "parameters": [_USER],
-        "get": _op("Notification preferences"),
-        "put": _op("Set {email_reminders, timezone}"),
-    },
-}

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pathlib
 
-from flask import Flask, jsonify, send_from_directory
+from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks import (
-    openapi,
-    openapi_calendar,
-    routes_auth,
-    routes_calendar,
-    routes_history,
-    routes_schedules,
-    routes_tasks,
-    throttle,
-)
+from functions.tasks import routes_auth, routes_calendar, routes_history, routes_schedules, routes_tasks, throttle
+from shared import apidocs
+from shared.contract import describe
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.web import function_app
@@ -25,7 +18,7 @@ FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
 
 
 def register(app: Flask, rt: Runtime) -> None:
-    """Mount the API, the OpenAPI document and the frontend on an app."""
+    """Mount the API, the OpenAPI document, the API docs and the frontend on an app."""
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_calendar.feed_bp)
     throttle.install(app, rt.settings, routes_auth.bp, routes_calendar.feed_bp)
@@ -33,12 +26,7 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(routes_schedules.bp)
     app.register_blueprint(routes_history.bp)
     app.register_blueprint(routes_calendar.bp)
-    app.extensions.setdefault("openapi_paths", {}).update(openapi_calendar.OPENAPI_PATHS)
-
-    @app.get("/openapi.json")
-    def openapi_json() -> ResponseReturnValue:
-        """Describe every route of the API."""
-        return jsonify(openapi.build_spec(app.extensions["openapi_paths"]))
+    apidocs.register(app)
 
     @app.get("/")
     def index() -> ResponseReturnValue:
@@ -49,6 +37,10 @@ def register(app: Flask, rt: Runtime) -> None:
     def frontend_static(filename: str) -> ResponseReturnValue:
         """Serve the web page's assets."""
         return send_from_directory(FRONTEND_DIR, filename)
+
+    describe(
+        index, responses={200: None}, response_media_type="text/html", auth="none", summary="The web app", tags=["meta"]
+    )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
-from functions.tasks import validation as v
+from functions.tasks.schemas import Login, Registration, Token
 from shared.auth import hash_password, issue_token, needs_rehash, verify_password
+from shared.contract import operation
 from shared.errors import Unauthorized
 from shared.models import User
 from shared.web import runtime
@@ -21,31 +22,27 @@ if TYPE_CHECKING:
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
-def _credentials(*, new_account: bool) -> tuple[str, str]:
-    body = v.json_body({"email", "password"})
-    errors = v.FieldErrors()
-    email = errors.check("email", v.email, body.get("email"))
-    if new_account:
-        password = errors.check("password", v.new_password, body.get("password"), body.get("email"))
-    else:
-        password = errors.check("password", v.password, body.get("password"))
-    errors.raise_if_any()
-    return email, password
-
-
 def _find(session: orm.Session, email: str) -> User | None:
     return session.scalars(sa.select(User).where(User.email == email)).one_or_none()
 
 
 @bp.post("/register")
-def register() -> ResponseReturnValue:
+@operation(
+    body=Registration,
+    responses={201: Token},
+    auth="none",
+    problems=[429],
+    summary="Create an account (an email already registered is not revealed)",
+    tags=["auth"],
+)
+def register(body: Registration) -> ResponseReturnValue:
     """Create an account and return a token for it; an existing email is not revealed.
 
     Every answer is 201 {user_id, token} after one argon2 run. For an email already registered
     the password is checked instead of hashed: the owner gets their own token (as a login
     would), anyone else a token for no account, which owns nothing and can store nothing.
     """
-    email, password = _credentials(new_account=True)
+    email, password = body.email, body.password
     rt = runtime()
     with rt.uow() as uow:
         existing = _find(uow.session, email)
@@ -73,9 +70,10 @@ def _existing_account(user: User, password: str, check: bool = True) -> tuple[Re
 
 
 @bp.post("/login")
-def login() -> ResponseReturnValue:
+@operation(body=Login, responses={200: Token}, auth="none", problems=[401, 429], summary="Sign in", tags=["auth"])
+def login(body: Login) -> ResponseReturnValue:
     """Check a password and return a fresh token."""
-    email, password = _credentials(new_account=False)
+    email, password = body.email, body.password
     rt = runtime()
     with rt.uow() as uow:
         user = _find(uow.session, email)

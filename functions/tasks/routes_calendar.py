@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import feeds, ical_feed, ical_import, imports
+from functions.tasks.schemas_calendar import FeedOut, FeedQuery, ImportQuery, ImportResult
+from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
-from shared.errors import NotFound, ProblemError, ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.models import Preferences, User
 from shared.recurrence import budget
 from shared.web import require_path_user, runtime
@@ -27,12 +29,11 @@ bp.before_request(require_path_user)
 feed_bp = Blueprint("calendar_feed", __name__)
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
-FEED_TYPES = {"event": "event", "todo": "todo"}
-DRY_RUN = {"true": True, "1": True, "false": False, "0": False}
 CACHE_CONTROL = f"private, max-age={int(ical_feed.REFRESH.total_seconds())}"
 
 
 @bp.post("/calendar-feed")
+@operation(responses={201: FeedOut}, summary="Create or rotate the calendar feed URL", tags=["calendar"])
 def create_feed(user_id: str) -> ResponseReturnValue:
     """Create the calendar feed URL, or rotate it (the previous URL stops working)."""
     with runtime().uow() as uow:
@@ -43,6 +44,7 @@ def create_feed(user_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/calendar-feed")
+@operation(responses={204: None}, problems=[404], summary="Revoke the calendar feed URL", tags=["calendar"])
 def revoke_feed(user_id: str) -> ResponseReturnValue:
     """Revoke the calendar feed URL (it answers 404 from now on)."""
     with runtime().uow() as uow:
@@ -53,14 +55,18 @@ def revoke_feed(user_id: str) -> ResponseReturnValue:
 
 
 @feed_bp.get("/ical/<token>.ics")
-def feed(token: str) -> ResponseReturnValue:
+@operation(
+    query=FeedQuery,
+    responses={200: None, 304: None},
+    response_media_type="text/calendar",
+    auth="none",
+    problems=[404, 429],
+    summary="The user's tasks as iCalendar (RFC 5545); the token in the URL is the credential",
+    tags=["calendar"],
+)
+def feed(token: str, query: FeedQuery) -> ResponseReturnValue:
     """Serve a user's tasks as iCalendar: VEVENTs, or VTODOs with ?type=todo (ETag, 304)."""
-    unknown = sorted(set(request.args) - {"type"})
-    if unknown:
-        raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
-    kind = FEED_TYPES.get(request.args.get("type", "event"))
-    if kind is None:
-        raise ValidationFailed("Unknown feed type.", errors={"type": "must be event or todo"})
+    kind = query.type
     if not _TOKEN_RE.fullmatch(token):
         raise NotFound("No such calendar feed.")
     with runtime().uow() as uow:
@@ -79,19 +85,17 @@ def feed(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/import/ics")
-def import_ics(user_id: str) -> ResponseReturnValue:
+@operation(
+    query=ImportQuery,
+    body_media_type="text/calendar",
+    responses={200: ImportResult, 201: ImportResult},
+    summary="Import an .ics file: tasks, series and reminders (dry_run only reports what it would create)",
+    tags=["calendar"],
+)
+def import_ics(user_id: str, query: ImportQuery, body: str) -> ResponseReturnValue:
     """Create tasks, series and reminders from an .ics file (?dry_run=true only shows what it would create)."""
-    if request.mimetype != "text/calendar":
-        raise ProblemError(
-            "Send the .ics file with Content-Type: text/calendar.", status=415, title="Unsupported media type"
-        )
-    unknown = sorted(set(request.args) - {"dry_run"})
-    if unknown:
-        raise ValidationFailed("Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]})
-    dry_run = DRY_RUN.get(request.args.get("dry_run", "false").lower())
-    if dry_run is None:
-        raise ValidationFailed("dry_run must be true or false.", errors={"dry_run": "must be true or false"})
-    data = request.get_data(cache=False)
+    dry_run = query.dry_run
+    data = body.encode()
     now = utcnow()
     rt = runtime()
     with rt.uow() as uow:
@@ -100,15 +104,15 @@ def import_ics(user_id: str) -> ResponseReturnValue:
             plan = offload(ical_import.plan_import, data, default_tz, now)
         except ical_import.BadCalendar as exc:
             raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
-        body = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
+        result = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
         if dry_run:
-            return jsonify(body), 200
+            return jsonify(result), 200
         with budget(steps=1_000_000, cpu_seconds=ical_import.IMPORT_CPU_SECONDS):
             imports.create_all(uow.session, user_id, plan.tasks, now)
         uow.commit()
     rt.wake("recurrence")
     rt.wake("reminders")
-    return jsonify(body), 201
+    return jsonify(result), 201
 
 
 def _user_zone(session: orm.Session, user_id: str) -> str:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from functions.tasks import validation as v
+from functions.tasks.schemas import EventList, EventPage, EventQuery, Replay, encode_row_cursor
+from shared.contract import operation
 from shared.errors import NotFound
-from shared.events import TOPIC_OF
 from shared.models import EventLog
-from shared.timeutil import BadValue, parse_datetime, rfc3339
+from shared.timeutil import rfc3339
 from shared.web import require_path_user, runtime
 
 bp = Blueprint("history", __name__, url_prefix="/api/<user_id>")
@@ -44,50 +43,12 @@ def event_view(row: EventLog) -> dict[str, Any]:
     }
 
 
-def _event_type(value: str) -> str:
-    if value not in TOPIC_OF:
-        raise BadValue(f"must be one of {', '.join(TOPIC_OF)}")
-    return value
-
-
-def _cursor(value: str) -> int:
-    try:
-        row_id = int(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise BadValue("is not a cursor this API issued") from None
-    if not 0 <= row_id < 2**63:  # a bigint column: anything else overflows the query
-        raise BadValue("is not a cursor this API issued")
-    return row_id
-
-
-def _encode_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(str(row_id).encode()).decode().rstrip("=")
-
-
-def _text(value: str) -> str:
-    if len(value) > 64:
-        raise BadValue("is too long")
-    return value
-
-
 @bp.get("/events")
-def list_events(user_id: str) -> ResponseReturnValue:
+@operation(query=EventQuery, responses={200: EventPage}, summary="The user's events, oldest first", tags=["events"])
+def list_events(user_id: str, query: EventQuery) -> ResponseReturnValue:
     """The user's events, oldest first, filtered and paginated by cursor."""
-    allowed = {"event_type", "aggregate_id", "since", "until", "limit", "cursor"}
-    unknown = sorted(set(request.args) - allowed)
-    if unknown:
-        raise v.ValidationFailed(
-            "Unknown query parameters.", errors={k[:100]: "unknown parameter" for k in unknown[:20]}
-        )
-    errors = v.FieldErrors()
-    args = request.args
-    event_type = errors.check("event_type", _event_type, args["event_type"]) if "event_type" in args else None
-    aggregate_id = errors.check("aggregate_id", _text, args["aggregate_id"]) if "aggregate_id" in args else None
-    since = errors.check("since", parse_datetime, args["since"]) if "since" in args else None
-    until = errors.check("until", parse_datetime, args["until"]) if "until" in args else None
-    limit = errors.check("limit", v._query_limit, args["limit"]) if "limit" in args else 100
-    after_id = errors.check("cursor", _cursor, args["cursor"]) if "cursor" in args else None
-    errors.raise_if_any()
+    event_type, aggregate_id, since, until = query.event_type, query.aggregate_id, query.since, query.until
+    limit, after_id = query.limit, query.cursor
     stmt = sa.select(EventLog).where(EventLog.user_id == user_id)
     if event_type:
         stmt = stmt.where(EventLog.event_type == event_type)
@@ -101,7 +62,7 @@ def list_events(user_id: str) -> ResponseReturnValue:
         stmt = stmt.where(EventLog.id > after_id)
     with runtime().uow() as uow:
         rows = list(uow.session.scalars(stmt.order_by(EventLog.id).limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_row_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return jsonify(items=[event_view(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
@@ -120,6 +81,7 @@ def task_events(user_id: str, task_id: str) -> list[EventLog]:
 
 
 @bp.get("/tasks/<task_id>/events")
+@operation(responses={200: EventList}, summary="A task's events in order", tags=["events"])
 def list_task_events(user_id: str, task_id: str) -> ResponseReturnValue:
     """A task's events in order (kept after the task is deleted)."""
     return jsonify(items=[event_view(r) for r in task_events(user_id, task_id)])
@@ -151,6 +113,7 @@ def replay(rows: list[EventLog]) -> dict[str, Any]:
 
 
 @bp.get("/tasks/<task_id>/replay")
+@operation(responses={200: Replay}, summary="The task rebuilt from its events", tags=["events"])
 def replay_task(user_id: str, task_id: str) -> ResponseReturnValue:
     """The task as rebuilt from its events ({"deleted": true, "task": …} once deleted)."""
     return jsonify(replay(task_events(user_id, task_id)))

@@ -7,14 +7,27 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify
 
 from functions.tasks import schedules, service
-from functions.tasks import validation as v
 from functions.tasks.routes_tasks import check_if_match
+from functions.tasks.schemas import (
+    Occurrences,
+    PendingReminders,
+    Preview,
+    RecurrenceSet,
+    ReminderList,
+    ReminderOut,
+    ReminderSpec,
+    Series,
+    SeriesList,
+)
+from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
+from shared.errors import ValidationFailed
 from shared.idempotency import idempotent
 from shared.recurrence import parse_rule
+from shared.schemas import localize
 from shared.snapshots import reminder_view
-from shared.timeutil import parse_datetime, parse_timezone, rfc3339
+from shared.timeutil import BadValue, rfc3339
 from shared.web import require_path_user, runtime
 
 if TYPE_CHECKING:
@@ -38,22 +51,24 @@ def series_view(task: Task) -> dict[str, Any]:  # Any: a JSON object
 
 
 @bp.post("/tasks/<task_id>/recurrence")
-def set_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
+@operation(body=RecurrenceSet, responses={200: Series}, if_match=True, summary="Make a task recur", tags=["recurrence"])
+def set_recurrence(user_id: str, task_id: str, body: RecurrenceSet) -> ResponseReturnValue:
     """Make a task recur (RFC 5545 RRULE in its IANA timezone)."""
-    body = v.json_body({"recurrence_rule", "timezone", "dtstart", "repeat_from"})
     rt = runtime()
     with rt.uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)
         now = utcnow()
-        rule, repeat = v.parse_task_rule(body, task.timezone, task.due_date or now)
-        schedules.set_recurrence(uow.session, task, rule, repeat, now)
+        tz = body.timezone or task.timezone
+        rule = schedules.parse_task_rule(body.recurrence_rule, tz, body.dtstart, task.due_date or now)
+        schedules.set_recurrence(uow.session, task, rule, body.repeat_from, now)
         uow.commit()
     rt.wake("recurrence")
     return jsonify(series_view(task))
 
 
 @bp.delete("/tasks/<task_id>/recurrence")
+@operation(responses={204: None}, summary="Stop a task recurring", tags=["recurrence"])
 def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
     """Stop a task recurring (instances already spawned stay)."""
     with runtime().uow() as uow:
@@ -64,6 +79,7 @@ def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/tasks/recurring")
+@operation(responses={200: SeriesList}, summary="List recurring series", tags=["recurrence"])
 def list_recurring(user_id: str) -> ResponseReturnValue:
     """List the user's recurring series with their next occurrence."""
     with runtime().uow() as uow:
@@ -71,36 +87,34 @@ def list_recurring(user_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/recurrence/preview")
-def preview(user_id: str) -> ResponseReturnValue:
+@operation(body=Preview, responses={200: Occurrences}, summary="Preview a rule's occurrences", tags=["recurrence"])
+def preview(user_id: str, body: Preview) -> ResponseReturnValue:
     """Expand any valid rule: the occurrences at or after `after` (default now), at most `count`."""
-    body = v.json_body({"recurrence_rule", "dtstart", "timezone", "count", "after"})
-    errors = v.FieldErrors()
-    tz = errors.check("timezone", parse_timezone, body.get("timezone", "UTC"))
-    count = errors.check("count", v.preview_count, body.get("count", 5))
-    after = (
-        errors.check("after", parse_datetime, body["after"], tz if isinstance(tz, str) else "UTC")
-        if "after" in body
-        else utcnow()
-    )
-    errors.raise_if_any()
-    # RRULE expansion is CPU work: on the bounded thread pool, so the worker's sockets keep moving.
-    rule = errors.check("recurrence_rule", offload, parse_rule, body.get("recurrence_rule"), tz, body.get("dtstart"))
-    errors.raise_if_any()
-    return jsonify(occurrences=[rfc3339(o, tz) for o in offload(rule.occurrences, after, count)])
+    tz = body.timezone
+    after = utcnow() if body.after is None else localize(body.after, tz, "after")
+    dtstart = None if body.dtstart is None else body.dtstart.isoformat()  # naive: wall-clock time in tz
+    try:
+        # RRULE expansion is CPU work: on the bounded thread pool, so the worker's sockets keep moving.
+        rule = offload(parse_rule, body.recurrence_rule, tz, dtstart)
+    except BadValue as exc:
+        raise ValidationFailed("Some fields are invalid.", errors={"recurrence_rule": str(exc)}) from None
+    return jsonify(occurrences=[rfc3339(o, tz) for o in offload(rule.occurrences, after, body.count)])
 
 
 @bp.post("/tasks/<task_id>/reminders")
+@operation(
+    body=ReminderSpec,
+    responses={201: ReminderOut, 200: ReminderOut},
+    summary="Add a reminder (the same time twice answers 200 with the existing one)",
+    tags=["reminders"],
+)
 @idempotent
-def add_reminder(user_id: str, task_id: str) -> ResponseReturnValue:
+def add_reminder(user_id: str, task_id: str, body: ReminderSpec) -> ResponseReturnValue:
     """Add a reminder at a time or some minutes before the due date (same time twice: 200)."""
-    body = v.json_body({"remind_at", "minutes_before"})
     rt = runtime()
     with rt.uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
-        errors = v.FieldErrors()
-        spec = errors.check(next(iter(body), "remind_at"), v.reminder_spec, body, task.timezone)
-        errors.raise_if_any()
-        reminder, created = schedules.add_reminder(uow.session, task, spec, utcnow())
+        reminder, created = schedules.add_reminder(uow.session, task, body, utcnow())
         uow.commit()
         view = reminder_view(reminder, task.timezone)
     if created:
@@ -109,6 +123,7 @@ def add_reminder(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/tasks/<task_id>/reminders")
+@operation(responses={200: ReminderList}, summary="List a task's reminders", tags=["reminders"])
 def list_reminders(user_id: str, task_id: str) -> ResponseReturnValue:
     """List a task's reminders, soonest first."""
     with runtime().uow() as uow:
@@ -117,6 +132,7 @@ def list_reminders(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.delete("/reminders/<id:reminder_id>")
+@operation(responses={204: None}, summary="Remove a reminder", tags=["reminders"])
 def delete_reminder(user_id: str, reminder_id: str) -> ResponseReturnValue:
     """Remove a reminder."""
     with runtime().uow() as uow:
@@ -126,6 +142,7 @@ def delete_reminder(user_id: str, reminder_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/reminders/pending")
+@operation(responses={200: PendingReminders}, summary="Reminders still to fire, soonest first", tags=["reminders"])
 def pending(user_id: str) -> ResponseReturnValue:
     """List reminders still to fire, soonest first, with their task's title."""
     with runtime().uow() as uow:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import schedules, service
-from functions.tasks import validation as v
+from functions.tasks.schemas import Completion, DueDate, TaskCreate, TaskOut, TaskPage, TaskQuery, TaskUpdate
 from shared import events
+from shared.contract import operation
 from shared.db import utcnow
-from shared.errors import PreconditionFailed, Unauthorized
+from shared.errors import PreconditionFailed, Unauthorized, ValidationFailed
 from shared.idempotency import idempotent
 from shared.outbox import insert_with_event
+from shared.schemas import localize
 from shared.web import require_path_user, runtime
 
 if TYPE_CHECKING:
@@ -46,15 +48,14 @@ def check_if_match(task: Task) -> None:
 
 
 @bp.post("/tasks")
+@operation(body=TaskCreate, responses={201: TaskOut}, summary="Create a task", tags=["tasks"])
 @idempotent
-def create(user_id: str) -> ResponseReturnValue:
+def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:
     """Create a task (optionally recurring, optionally with reminders)."""
-    body = v.json_body(v.TASK_FIELDS | {"recurrence_rule", "repeat_from", "reminders"})
-    fields = v.task_fields({k: body[k] for k in v.TASK_FIELDS if k in body}, default_tz="UTC", require_title=True)
-    if {"recurrence_rule", "repeat_from", "reminders"} & set(body):
-        return create_scheduled(user_id, body, fields)
+    if {"recurrence_rule", "repeat_from", "reminders"} & body.model_fields_set:
+        return create_scheduled(user_id, body)
     rt = runtime()
-    task = service.new_task(user_id, fields)
+    task = service.new_task(user_id, body.given("UTC"))
     event = service.created_event(task)
     try:
         insert_with_event(rt.engine, rt.sessions, task, event)
@@ -68,37 +69,29 @@ def create(user_id: str) -> ResponseReturnValue:
     return response
 
 
-def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -> Response:
+def create_scheduled(user_id: str, body: TaskCreate) -> Response:
     """The general create path: the task, its rule and its reminders in one transaction."""
-    # Any (body): values of the client's JSON body.
     rt = runtime()
     now = utcnow()
-    task = service.new_task(user_id, fields)
-    rule: Rule | None
-    repeat: str | None
-    rule = repeat = None
-    if "recurrence_rule" in body:
-        rule_body: dict[str, Any] = {k: body[k] for k in ("recurrence_rule", "repeat_from") if k in body}
-        if isinstance(body.get("due_date"), str) and "DTSTART" not in str(body["recurrence_rule"]).upper():
-            rule_body["dtstart"] = body["due_date"]  # as given: a wall-clock due date keeps its wall-clock time
-        rule, repeat = v.parse_task_rule(rule_body, task.timezone, task.due_date or now)
-    elif "repeat_from" in body:
-        raise v.ValidationFailed(
-            "repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"}
-        )
-    errors = v.FieldErrors()
-    specs = errors.check("reminders", v.reminder_specs, body.get("reminders", []), task.timezone)
-    errors.raise_if_any()
+    task = service.new_task(user_id, body.given("UTC"))
+    rule: Rule | None = None
+    if body.recurrence_rule is not None:
+        # A wall-clock due date starts the series as given: one in a DST gap keeps its wall-clock time.
+        wall = body.due_date if body.due_date is not None and body.due_date.tzinfo is None else None
+        if "DTSTART" in body.recurrence_rule.upper():
+            wall = None
+        rule = schedules.parse_task_rule(body.recurrence_rule, task.timezone, wall, task.due_date or now)
+    elif "repeat_from" in body.model_fields_set:
+        raise ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
     with rt.uow() as uow:
         uow.session.add(task)
         uow.session.flush()
         if rule is not None:
-            # repeat is set together with rule (parse_task_rule returns both).
-            task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, cast(str, repeat)
+            task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, body.repeat_from
             task.dtstart_wall = rule.wall
             upcoming = rule.occurrences(now, 1)
             task.next_occurrence = upcoming[0] if upcoming else None
-        for spec in specs:
+        for spec in body.reminders:
             schedules.add_reminder(uow.session, task, spec, now)
         uow.session.flush()
         service.emit(uow.session, events.TASK_CREATED, task)
@@ -114,15 +107,16 @@ def create_scheduled(user_id: str, body: dict[str, Any], fields: v.TaskFields) -
 
 
 @bp.get("/tasks")
-def list_(user_id: str) -> ResponseReturnValue:
+@operation(query=TaskQuery, responses={200: TaskPage}, summary="List tasks (newest first)", tags=["tasks"])
+def list_(user_id: str, query: TaskQuery) -> ResponseReturnValue:
     """List tasks with filters and cursor pagination."""
-    query = v.task_query(request.args)
     with runtime().uow() as uow:
         tasks, next_cursor = service.list_tasks(uow.session, user_id, query)
         return jsonify(items=[service.snapshot(t) for t in tasks], next_cursor=next_cursor)
 
 
 @bp.get("/tasks/<id:task_id>")
+@operation(responses={200: TaskOut, 304: None}, summary="Get a task (with its ETag)", tags=["tasks"])
 def get(user_id: str, task_id: str) -> ResponseReturnValue:
     """Fetch one task with its ETag."""
     with runtime().uow() as uow:
@@ -132,19 +126,19 @@ def get(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.put("/tasks/<id:task_id>")
-def update(user_id: str, task_id: str) -> ResponseReturnValue:
+@operation(body=TaskUpdate, responses={200: TaskOut}, if_match=True, summary="Change fields of a task", tags=["tasks"])
+def update(user_id: str, task_id: str, body: TaskUpdate) -> ResponseReturnValue:
     """Change some fields of a task."""
-    body = v.json_body(v.TASK_FIELDS)
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)
-        fields = v.task_fields(body, default_tz=task.timezone, require_title=False)
-        service.update_task(uow.session, task, fields)
+        service.update_task(uow.session, task, body.given(task.timezone))
         uow.commit()
         return task_response(task)
 
 
 @bp.delete("/tasks/<id:task_id>")
+@operation(responses={204: None}, if_match=True, summary="Delete a task", tags=["tasks"])
 def delete(user_id: str, task_id: str) -> ResponseReturnValue:
     """Delete a task (its reminders go with it)."""
     with runtime().uow() as uow:
@@ -156,30 +150,32 @@ def delete(user_id: str, task_id: str) -> ResponseReturnValue:
 
 
 @bp.patch("/tasks/<task_id>/complete")
-def complete(user_id: str, task_id: str) -> ResponseReturnValue:
+@operation(
+    body=Completion,
+    body_required=False,
+    responses={200: TaskOut},
+    if_match=True,
+    summary="Complete or reopen a task (no body: complete)",
+    tags=["tasks"],
+)
+def complete(user_id: str, task_id: str, body: Completion) -> ResponseReturnValue:
     """Mark a task completed (default) or not completed."""
-    body = v.json_body({"completed"}) if request.content_length else {}
-    errors = v.FieldErrors()
-    completed = errors.check("completed", v.boolean, body.get("completed", True))
-    errors.raise_if_any()
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)
-        service.set_completed(uow.session, task, completed)
+        service.set_completed(uow.session, task, body.completed)
         uow.commit()
         return task_response(task)
 
 
 @bp.put("/tasks/<task_id>/due-date")
-def set_due_date(user_id: str, task_id: str) -> ResponseReturnValue:
+@operation(body=DueDate, responses={200: TaskOut}, if_match=True, summary="Set or clear the due date", tags=["tasks"])
+def set_due_date(user_id: str, task_id: str, body: DueDate) -> ResponseReturnValue:
     """Set or clear a task's due date."""
-    body = v.json_body({"due_date"})
-    if "due_date" not in body:
-        raise v.ValidationFailed("Give due_date (a date-time, or null to clear it).", errors={"due_date": "required"})
     with runtime().uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)
-        fields = v.task_fields({"due_date": body["due_date"]}, default_tz=task.timezone, require_title=False)
-        service.update_task(uow.session, task, fields)
+        due = None if body.due_date is None else localize(body.due_date, task.timezone, "due_date")
+        service.update_task(uow.session, task, {"due_date": due})
         uow.commit()
         return task_response(task)

@@ -9,16 +9,38 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from functions.tasks.schemas import ReminderSpec
 from functions.tasks.service import emit
-from functions.tasks.validation import ReminderSpec
 from shared import events
+from shared.cpu import offload
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.models import Reminder, Task, new_id
-from shared.recurrence import Rule
+from shared.recurrence import Rule, check_flood_guard, parse_rule
+from shared.schemas import localize
 from shared.snapshots import snapshot
+from shared.timeutil import BadValue
 
 RECURRENCE_FIELDS = ("recurrence_rule", "timezone", "repeat_from", "next_occurrence")
+
+
+def parse_task_rule(text: str, tz: str, dtstart: dt.datetime | None, default_start: dt.datetime) -> Rule:
+    """Parse a task's rule in its timezone, flood guard on; errors name recurrence_rule (and dtstart)."""
+
+    def rule_with_guard() -> Rule:
+        start = None if dtstart is None else dtstart.isoformat()  # naive: wall-clock time in tz
+        rule = parse_rule(text, tz, start, default_start=default_start)
+        check_flood_guard(rule)
+        return rule
+
+    try:
+        # RRULE expansion is CPU work: on the bounded thread pool, so the worker's sockets keep moving.
+        return offload(rule_with_guard)
+    except BadValue as exc:
+        errors = {"recurrence_rule": str(exc)}
+        if dtstart is not None and "contradicts dtstart" in str(exc):
+            errors["dtstart"] = "contradicts the DTSTART inside recurrence_rule"
+        raise ValidationFailed("Some fields are invalid.", errors=errors) from None
 
 
 def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: str, now: dt.datetime) -> None:
@@ -80,7 +102,7 @@ def resolve_reminder(task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[
         remind_at = task.due_date - dt.timedelta(minutes=spec.minutes_before)
         field = "minutes_before"
     elif spec.remind_at is not None:
-        remind_at, field = spec.remind_at, "remind_at"
+        remind_at, field = localize(spec.remind_at, task.timezone, "remind_at"), "remind_at"
     else:  # the parser gives exactly one of the two
         raise ValueError("a reminder spec without remind_at or minutes_before")
     if remind_at <= now:

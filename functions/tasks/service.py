@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.validation import TaskFields, TaskQuery, encode_cursor
+from functions.tasks.schemas import TaskQuery, encode_cursor
 from shared import events, series
 from shared.db import utcnow
 from shared.errors import NotFound
@@ -38,9 +39,8 @@ def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bo
     return task
 
 
-def new_task(user_id: str, fields: TaskFields) -> Task:
-    """Build a new (not yet stored) task from validated fields."""
-    given = fields.given()
+def new_task(user_id: str, given: Mapping[str, Any]) -> Task:
+    """Build a new (not yet stored) task from validated fields (TaskFields.given)."""
     now = utcnow()
     return Task(
         id=new_id(),
@@ -67,10 +67,10 @@ def _json_value(task: Task, field: str) -> Any:
     return snapshot(task)[field]
 
 
-def update_task(session: orm.Session, task: Task, fields: TaskFields) -> dict[str, dict[str, Any]]:
-    """Apply the given fields; emit task.updated with {field: {old, new}} when anything changed."""
+def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
     changes: dict[str, dict[str, Any]] = {}
-    for field, value in fields.given().items():
+    for field, value in given.items():
         if getattr(task, field) == value:
             continue
         old = _json_value(task, field)

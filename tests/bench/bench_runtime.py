@@ -344,17 +344,15 @@ def load_process(
 def fill_events(url: str, users: list[list[str]], count: int) -> None:
     """`count` task.created events as the API writes them (task row + outbox row), unpublished."""
     from functions.tasks import service
-    from functions.tasks import validation as v
+    from functions.tasks.schemas import TaskCreate
     from shared.outbox import outbox_values
 
     tasks, outbox = [], []
     for i in range(count):
-        fields = v.task_fields(
-            {"title": f"drain task {i}", "priority": "medium", "tags": ["bench"], "due_date": "2030-01-01T09:00:00Z"},
-            default_tz="UTC",
-            require_title=True,
+        body = TaskCreate.model_validate(
+            {"title": f"drain task {i}", "priority": "medium", "tags": ["bench"], "due_date": "2030-01-01T09:00:00Z"}
         )
-        task = service.new_task(users[i % len(users)][0], fields)
+        task = service.new_task(users[i % len(users)][0], body.given("UTC"))
         event = service.created_event(task)
         tasks.append({c.key: getattr(task, c.key) for c in Task.__table__.columns})
         outbox.append(outbox_values(event))
