@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import feeds, ical_feed, ical_import, imports
-from functions.tasks.schemas_calendar import FeedOut, FeedQuery, ImportQuery, ImportResult
+from functions.tasks.schemas import FeedOut, FeedQuery, ImportQuery, ImportResult
 from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
