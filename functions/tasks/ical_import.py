@@ -307,20 +307,27 @@ class _Planner:
         """
         if planned.rule is None or planned.due_date is None:
             return None
-        first = planned.rule.first()
-        if first == planned.due_date:
+        try:
+            return self._split_start(planned, planned.rule, planned.due_date, where)
+        except BadValue as exc:  # the import's expansion budget is spent
+            raise BadCalendar(f"RRULE {exc}", where.properties.get("RRULE", where.line)) from None
+
+    def _split_start(
+        self, planned: PlannedTask, rule: Rule, due: dt.datetime, where: ScannedComponent
+    ) -> PlannedTask | None:
+        first = rule.first()
+        if first == due:
             return None
         line = where.properties.get("DTSTART", where.line)
         self.report(line, where.name, "DTSTART", "not an occurrence of the RRULE: imported as a task of its own")
         alone = dataclasses.replace(planned, rule=None, instances=[], reminders=list(planned.reminders))
-        count = re.search(r"COUNT=(\d+)", planned.rule.text)
+        count = re.search(r"COUNT=(\d+)", rule.text)
         if count is not None:  # DTSTART was one of the COUNT occurrences: the series has one fewer
             if int(count.group(1)) <= 1:
                 _alone(planned)
                 return None
-            fewer = re.sub(r"COUNT=\d+", f"COUNT={int(count.group(1)) - 1}", planned.rule.text)
-            planned.rule = dataclasses.replace(planned.rule, text=fewer)
-            first = planned.rule.first()
+            fewer = dataclasses.replace(rule, text=re.sub(r"COUNT=\d+", f"COUNT={int(count.group(1)) - 1}", rule.text))
+            planned.rule, first = fewer, fewer.first()
         if first is None:
             _alone(planned)
             return None
