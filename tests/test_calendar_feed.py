@@ -24,7 +24,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from functions.recurrence.sweep import spawn_due
-from functions.tasks.ical_import import BadCalendar, plan_import
+from functions.tasks.ical_import import plan_import
+from functions.tasks.ical_scan import BadCalendar
 from shared.models import Outbox, Reminder, Task
 from tests.conftest import with_
 from tests.support.live import Client

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import feeds, ical_feed, ical_import, imports
+from functions.tasks.ical_scan import BadCalendar
 from functions.tasks.schemas import FeedOut, FeedQuery, ImportQuery, ImportResult
 from shared.contract import operation
 from shared.cpu import offload
@@ -102,7 +103,7 @@ def import_ics(user_id: str, query: ImportQuery, body: str) -> ResponseReturnVal
         default_tz = _user_zone(uow.session, user_id)
         try:
             plan = offload(ical_import.plan_import, data, default_tz, now)
-        except ical_import.BadCalendar as exc:
+        except BadCalendar as exc:
             raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
         result = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
         if dry_run:
