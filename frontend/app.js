@@ -27,12 +27,13 @@ const state = {
 
 // ---------- API ----------
 
-async function api(method, path, body) {
+async function api(method, path, body, contentType = "application/json") {
   const headers = {};
   if (state.session) headers.Authorization = `Bearer ${state.session.token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers["Content-Type"] = contentType;
+  const payload = body === undefined || contentType !== "application/json" ? body : JSON.stringify(body);
   const response = await fetch(path.replace("{me}", state.session ? state.session.userId : ""), {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    method, headers, body: payload,
   });
   if (response.status === 401 && state.session) {
     signOut("Your session has expired. Please sign in again.");
@@ -478,6 +479,39 @@ function fillTimezones() {
   $("tz").value = zones.includes(here) ? here : "UTC";
 }
 
+// ---------- calendar ----------
+
+async function createFeed() {
+  try {
+    const feed = await api("POST", "/api/{me}/calendar-feed");
+    $("feed-url").value = feed.url;
+    $("feed-url").select();
+    toast("New calendar link: any older link stops working.");
+  } catch (err) { toast(`Could not make a calendar link: ${err.message}`); }
+}
+
+async function revokeFeed() {
+  try {
+    await api("DELETE", "/api/{me}/calendar-feed");
+    $("feed-url").value = "";
+    toast("Calendar link turned off.");
+  } catch (err) { toast(`No calendar link to turn off (${err.message}).`); }
+}
+
+async function importIcs(dryRun) {
+  const file = $("ics-file").files[0];
+  if (!file) { $("ics-result").textContent = "Choose an .ics file first."; return; }
+  try {
+    const result = await api("POST", `/api/{me}/import/ics?dry_run=${dryRun}`, await file.text(), "text/calendar");
+    const c = result.created;
+    const verb = dryRun ? "Would create" : "Created";
+    const skipped = result.unsupported.length ? `; not kept: ${result.unsupported.map((u) => u.property || u.component).join(", ")}` : "";
+    const n = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
+    $("ics-result").textContent = `${verb} ${n(c.tasks, "task")}, ${c.series} recurring series, ${n(c.reminders, "reminder")}${skipped}.`;
+    if (!dryRun) loadTasks();
+  } catch (err) { $("ics-result").textContent = `Cannot import: ${err.message}`; }
+}
+
 function init() {
   fillTimezones();
   $("auth-form").addEventListener("submit", (e) => { e.preventDefault(); authenticate("login"); });
@@ -495,6 +529,10 @@ function init() {
     render();
   }));
   $("search").addEventListener("input", () => { state.search = $("search").value.trim(); render(); });
+  $("feed-create").addEventListener("click", createFeed);
+  $("feed-revoke").addEventListener("click", revokeFeed);
+  $("ics-preview").addEventListener("click", () => importIcs(true));
+  $("ics-import").addEventListener("click", () => importIcs(false));
   $("panel-close").addEventListener("click", () => { $("panel").hidden = true; state.panelTask = null; });
   window.addEventListener("offline", () => setDot("offline"));
   updateRecurrenceForm();

@@ -95,6 +95,9 @@ class Task(Base):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     recurrence_rule: Mapped[str | None] = mapped_column(sa.String(1000))
     dtstart: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The series' wall-clock start when UTC cannot say it: a start in a spring-forward gap
+    # (02:30 on the day 02:00 jumps to 03:00) is stored as 03:30's instant, but the series runs at 02:30.
+    dtstart_wall: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=False))
     repeat_from: Mapped[str] = mapped_column(sa.String(10), default="schedule")
     next_occurrence: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     parent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
@@ -318,3 +321,13 @@ class IdempotencyKey(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarFeed(Base):
+    """A user's calendar subscription URL: only the token's SHA-256 is stored (one feed per user)."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -141,12 +141,14 @@ class Rule:
     text: str
     timezone: str
     dtstart: dt.datetime  # aware UTC
+    # The wall-clock start (naive) when `dtstart` cannot say it: only for a start in a DST gap.
+    wall: dt.datetime | None = None
 
     def _local(self, moment: dt.datetime) -> dt.datetime:
         return moment.astimezone(zone(self.timezone)).replace(tzinfo=None)
 
     def _local_start(self) -> dt.datetime:
-        return self._local(self.dtstart)
+        return self.wall or self._local(self.dtstart)
 
     def _rrule(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
         return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
@@ -184,11 +186,19 @@ class Rule:
         return max(offsets) - min(offsets)
 
     def _walk(self, compiled: rrule.rrule | rrule.rruleset) -> Iterator[dt.datetime]:
+        for naive in self._walk_wall(compiled):
+            try:
+                yield self._place(naive)
+            except (OverflowError, ValueError):
+                return
+
+    def _walk_wall(self, compiled: rrule.rrule | rrule.rruleset) -> Iterator[dt.datetime]:
+        """Yield the rule's occurrences as naive wall-clock times, charging the active budget."""
         iterator = iter(compiled)
         while True:
             _charge()
             try:
-                naive = next(iterator)
+                yield next(iterator)
             except StopIteration:
                 return
             except RecurrenceTooComplex:
@@ -197,10 +207,19 @@ class Rule:
                 return
             except (IndexError, KeyError, TypeError):  # dateutil trips over e.g. BYDAY=53MO with BYMONTH
                 raise UnusableRule("cannot be expanded; check its BYDAY/BYMONTH/BYWEEKNO parts") from None
-            try:
-                yield self._place(naive)
-            except (OverflowError, ValueError):
-                return
+
+    def first_wall(self) -> dt.datetime | None:
+        """The first occurrence as the rule states it: naive wall-clock time in the rule's zone.
+
+        This is the DTSTART a calendar file needs: a first occurrence in a spring-forward gap
+        (02:30 on the day New York skips to 03:00) is placed at 03:30 EDT, but the series'
+        wall-clock time is still 02:30, and a client expanding from 03:30 would be an hour off
+        every other day.
+        """
+        with budget():
+            for naive in self._walk_wall(self._rrule()):
+                return naive
+        return None
 
     def occurrences(self, after: dt.datetime, count: int, inclusive: bool = True) -> list[dt.datetime]:
         """Up to `count` occurrences at (or strictly after) `after`, as aware UTC datetimes."""
@@ -231,6 +250,22 @@ class Rule:
                 if placed > moment:
                     return placed
         return None
+
+    def export_text(self) -> str:
+        """The rule as a calendar file states it beside `DTSTART;TZID=…`: UNTIL in UTC.
+
+        RFC 5545 §3.3.10: with a DTSTART "with local time and time zone reference, then the
+        UNTIL rule part MUST be specified as a date with UTC time".
+        """
+        match = re.search(r"UNTIL=(\d{8}T\d{6})(?=;|$)", _localise_until(self.text, self.timezone))
+        if not match:
+            return self.text
+        local = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S")
+        try:
+            utc = self._place(local).strftime("%Y%m%dT%H%M%SZ")
+        except (OverflowError, ValueError):
+            utc = "99991231T235959Z"
+        return re.sub(r"UNTIL=[^;]*", f"UNTIL={utc}", self.text)
 
     def min_gap(self, around: dt.datetime | None = None) -> dt.timedelta | None:
         """The smallest distance between consecutive occurrences in a sample from about `around`."""
@@ -329,7 +364,14 @@ def _period_start(freq: int, interval: int, start: dt.datetime, target: dt.datet
 
 
 def _localise_until(text: str, tz_name: str) -> str:
-    """Rules expand on wall-clock times; turn a UTC UNTIL (…Z) into the zone's wall-clock time."""
+    """Rules expand on wall-clock times; turn a UTC UNTIL (…Z) into the zone's wall-clock time.
+
+    A date-only UNTIL bounds the whole of that day. RFC 5545 §3.3.10: "The UNTIL rule part
+    defines a DATE or DATE-TIME value that bounds the recurrence rule in an inclusive manner."
+    dateutil reads UNTIL=20261231 as 2026-12-31 00:00, dropping a 09:00 occurrence that day;
+    Google Calendar, Apple Calendar and Thunderbird all keep it.
+    """
+    text = re.sub(r"UNTIL=(\d{8})(?=;|$)", r"UNTIL=\1T235959", text)
     match = re.search(r"UNTIL=(\d{8}T\d{6})Z", text)
     if not match:
         return text
@@ -387,7 +429,55 @@ def normalise(text: object) -> tuple[str, str | None]:
             times *= len(set(parts[name].split(",")))
     if times > MAX_TIMES_PER_PERIOD:
         raise BadValue(f"names more than {MAX_TIMES_PER_PERIOD} times of day (BYHOUR x BYMINUTE x BYSECOND)")
+    check_rfc5545(parts)
     return body, dtstart_line
+
+
+_RFC_PARTS = frozenset(
+    ("FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY")
+    + ("BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST")
+)
+_NUMBERED_DAY = re.compile(r"[+-]?\d")
+
+
+def check_rfc5545(parts: dict[str, str]) -> None:
+    """Refuse rule-part combinations RFC 5545 §3.3.10 forbids, which python-dateutil silently reinterprets.
+
+    dateutil (and rrule.js, its port) accept each of these and answer *something*: numbered
+    weekdays in a WEEKLY rule lose their number, BYMONTHDAY filters weekly periods, and so on.
+    TaskFlow refuses them (422) rather than give an answer the RFC does not define; each check
+    quotes the sentence it enforces. tests/data/rrule_crosscheck.json holds the cases.
+    """
+    unknown = sorted(set(parts) - _RFC_PARTS)
+    if unknown:
+        # dateutil's BYEASTER and any other extension: not RFC 5545, so no calendar client reads them.
+        raise BadValue(f"uses {', '.join(unknown)[:60]}, which is not an RFC 5545 rule part")
+    freq = parts["FREQ"]
+    if "COUNT" in parts and "UNTIL" in parts:
+        # "The UNTIL or COUNT rule parts are OPTIONAL, but they MUST NOT occur in the same 'recur'."
+        raise BadValue("must not have both COUNT and UNTIL (RFC 5545 §3.3.10)")
+    numbered = any(_NUMBERED_DAY.match(day) for day in parts.get("BYDAY", "").split(",") if day)
+    if numbered and freq not in ("MONTHLY", "YEARLY"):
+        # "The BYDAY rule part MUST NOT be specified with a numeric value when the FREQ rule part
+        # is not set to MONTHLY or YEARLY." (dateutil drops the number: 1TU becomes every TU.)
+        raise BadValue("may number its BYDAY weekdays (e.g. 1TU) only when FREQ is MONTHLY or YEARLY")
+    if numbered and "BYWEEKNO" in parts:
+        # "... the BYDAY rule part MUST NOT be specified with a numeric value with the FREQ rule
+        # part set to YEARLY when the BYWEEKNO rule part is specified."
+        raise BadValue("must not number its BYDAY weekdays together with BYWEEKNO")
+    if "BYMONTHDAY" in parts and freq == "WEEKLY":
+        # "The BYMONTHDAY rule part MUST NOT be specified when the FREQ rule part is set to WEEKLY."
+        raise BadValue("must not use BYMONTHDAY with FREQ=WEEKLY")
+    if "BYYEARDAY" in parts and freq in ("DAILY", "WEEKLY", "MONTHLY"):
+        # "The BYYEARDAY rule part MUST NOT be specified when the FREQ rule part is set to DAILY,
+        # WEEKLY, or MONTHLY."
+        raise BadValue("may use BYYEARDAY only with FREQ=YEARLY (or HOURLY and finer)")
+    if "BYWEEKNO" in parts and freq != "YEARLY":
+        # "This rule part MUST NOT be used when the FREQ rule part is set to anything other than YEARLY."
+        raise BadValue("may use BYWEEKNO only with FREQ=YEARLY")
+    if "BYSETPOS" in parts and not any(p.startswith("BY") and p != "BYSETPOS" for p in parts):
+        # "It MUST only be used in conjunction with another BYxxx rule part."
+        raise BadValue("may use BYSETPOS only together with another BYxxx part")
 
 
 def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:
@@ -428,12 +518,39 @@ def parse_rule(
             raise BadValue("has an embedded DTSTART that contradicts dtstart")
         given = embedded
     start = (given or default_start or dt.datetime.now(UTC)).replace(microsecond=0)
+    wall = _wall_clock(dtstart_line, dtstart, tz_name)
     rule = Rule(text=body, timezone=tz_name, dtstart=start)
+    if given is not None and wall is not None and rule._local(start) != wall:
+        # RFC 5545 §3.3.5 places a DTSTART in a spring-forward gap "using the UTC offset before
+        # the gap"; the series keeps the wall-clock time it was given (02:30 stays 02:30 after).
+        rule = dataclasses.replace(rule, wall=wall)
     try:
         rule._rrule()
     except (ValueError, TypeError, KeyError, OverflowError, IndexError) as exc:
         raise BadValue(f"is not a valid RRULE: {str(exc)[:120]}") from None
     return rule
+
+
+def _wall_clock(dtstart_line: str | None, dtstart: object, tz_name: str) -> dt.datetime | None:
+    """The naive wall-clock start a client gave in `tz_name` (embedded DTSTART, or dtstart without offset)."""
+    if dtstart_line is not None:
+        match = _DTSTART_RE.match(dtstart_line.strip())
+        if match is None or (match.group("tzid") and match.group("tzid") != tz_name):
+            return None
+        value = match.group("value")
+        if "T" not in value or value.endswith("Z"):
+            return None
+        try:
+            return dt.datetime.strptime(value, "%Y%m%dT%H%M%S")
+        except ValueError:
+            return None
+    if not isinstance(dtstart, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(dtstart.strip())
+    except ValueError:
+        return None
+    return parsed.replace(microsecond=0) if parsed.tzinfo is None else None
 
 
 def check_flood_guard(rule: Rule, now: dt.datetime | None = None) -> None:

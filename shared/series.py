@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def rule_of(series: Task) -> Rule:
     if series.recurrence_rule is None or series.dtstart is None:
         raise ValueError(f"task {series.id} is not a recurring series")
-    return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart)
+    return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart, wall=series.dtstart_wall)
 
 
 def _insert_ignoring_duplicates(session: orm.Session) -> postgresql.Insert | sqlite.Insert:

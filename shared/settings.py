@@ -81,6 +81,8 @@ class Settings:
     tracing: bool = False
     # Quick-add parsing (POST /api/<user_id>/parse, called as the user types): per client IP.
     parse_rate_limit: str = "120 per minute;2000 per hour"
+    # Public calendar feed (/ical/<token>.ics) per client IP: clients poll every few minutes at most.
+    feed_rate_limit: str = "60 per minute;600 per hour"
 
     @property
     def transport(self) -> str:
@@ -143,6 +145,7 @@ class Settings:
             tracing=bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
             and not _bool(env.get("OTEL_SDK_DISABLED")),
             parse_rate_limit=env.get("PARSE_RATE_LIMIT") or defaults.parse_rate_limit,
+            feed_rate_limit=env.get("FEED_RATE_LIMIT") or defaults.feed_rate_limit,
         )
         settings.check()
         return settings

@@ -272,3 +272,29 @@ def test_screenshots_of_the_main_views_at_desktop_and_phone_widths(server, brows
         width_px = page.evaluate("document.documentElement.scrollWidth")
         assert width_px <= width + 1, f"{name}: the page scrolls sideways ({width_px}px)"
         assert (ARTIFACTS / f"tasks-{name}.png").stat().st_size > 10_000
+
+
+def test_calendar_link_and_ics_import_from_the_page(server, browser):
+    page = new_page(browser, server)
+    sign_up(page)
+    add_task(page, "Dated")
+    page.locator("#calendar summary").click()
+    page.get_by_role("button", name="Get calendar link").click()
+    page.wait_for_function("document.getElementById('feed-url').value.includes('/ical/')")
+    url = page.locator("#feed-url").input_value()
+    assert requests.get(url, timeout=10).text.startswith("BEGIN:VCALENDAR")
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VTODO\r\nUID:a\r\nSUMMARY:From my calendar\r\n"
+        "DUE:20270105T090000Z\r\nLOCATION:Home\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+    )
+    page.set_input_files("#ics-file", files=[{"name": "a.ics", "mimeType": "text/calendar", "buffer": ics.encode()}])
+    page.get_by_role("button", name="Preview import").click()
+    summary = "Would create 1 task, 0 recurring series, 0 reminders; not kept: LOCATION."
+    expect(page.locator("#ics-result")).to_have_text(summary)
+    expect(page.locator("li.task")).to_have_count(1)
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(task_row(page, "From my calendar")).to_have_count(1)
+    page.get_by_role("button", name="Turn link off").click()
+    expect(page.locator("#feed-url")).to_have_value("")
+    assert requests.get(url, timeout=10).status_code == 404
+    assert page.external_requests == []

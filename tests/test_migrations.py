@@ -18,6 +18,7 @@ TABLES = {
     "webhook_endpoints",
     "deliveries",
     "idempotency_keys",
+    "calendar_feeds",
 }
 
 

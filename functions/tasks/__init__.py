@@ -7,7 +7,15 @@ import pathlib
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks import routes_auth, routes_history, routes_lists, routes_schedules, routes_tasks, throttle
+from functions.tasks import (
+    routes_auth,
+    routes_calendar,
+    routes_history,
+    routes_lists,
+    routes_schedules,
+    routes_tasks,
+    throttle,
+)
 from shared import apidocs
 from shared.contract import describe
 from shared.runtime import Runtime
@@ -21,11 +29,13 @@ def register(app: Flask, rt: Runtime) -> None:
     """Mount the API, the OpenAPI document, the API docs and the frontend on an app."""
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_lists.parse_bp)
-    throttle.install(app, rt.settings, routes_auth.bp, routes_lists.parse_bp)
+    app.register_blueprint(routes_calendar.feed_bp)
+    throttle.install(app, rt.settings, routes_auth.bp, parse=routes_lists.parse_bp, feed=routes_calendar.feed_bp)
     app.register_blueprint(routes_tasks.bp)
     app.register_blueprint(routes_lists.bp)
     app.register_blueprint(routes_schedules.bp)
     app.register_blueprint(routes_history.bp)
+    app.register_blueprint(routes_calendar.bp)
     apidocs.register(app)
 
     @app.get("/")

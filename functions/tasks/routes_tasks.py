@@ -76,7 +76,11 @@ def create_scheduled(user_id: str, body: TaskCreate) -> Response:
     task = service.new_task(user_id, body.given("UTC"))
     rule: Rule | None = None
     if body.recurrence_rule is not None:
-        rule = schedules.parse_task_rule(body.recurrence_rule, task.timezone, None, task.due_date or now)
+        # A wall-clock due date starts the series as given: one in a DST gap keeps its wall-clock time.
+        wall = body.due_date if body.due_date is not None and body.due_date.tzinfo is None else None
+        if "DTSTART" in body.recurrence_rule.upper():
+            wall = None
+        rule = schedules.parse_task_rule(body.recurrence_rule, task.timezone, wall, task.due_date or now)
     elif "repeat_from" in body.model_fields_set:
         raise ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
     with rt.uow() as uow:
@@ -85,6 +89,7 @@ def create_scheduled(user_id: str, body: TaskCreate) -> Response:
         uow.session.flush()
         if rule is not None:
             task.recurrence_rule, task.dtstart, task.repeat_from = rule.text, rule.dtstart, body.repeat_from
+            task.dtstart_wall = rule.wall
             upcoming = rule.occurrences(now, 1)
             task.next_occurrence = upcoming[0] if upcoming else None
         for spec in body.reminders:

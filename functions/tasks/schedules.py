@@ -54,6 +54,7 @@ def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: st
     task.recurrence_rule = rule.text
     task.timezone = rule.timezone
     task.dtstart = rule.dtstart
+    task.dtstart_wall = rule.wall
     task.repeat_from = repeat_from
     upcoming = rule.occurrences(now, 1)
     task.next_occurrence = upcoming[0] if upcoming else None
@@ -64,6 +65,7 @@ def clear_recurrence(session: orm.Session, task: Task) -> None:
     before = snapshot(task)
     task.recurrence_rule = None
     task.dtstart = None
+    task.dtstart_wall = None
     task.next_occurrence = None
     task.repeat_from = "schedule"
     _updated(session, task, before, RECURRENCE_FIELDS)

@@ -491,3 +491,62 @@ class Replay(RootModel[TaskOut | DeletedTask]):
     """The task rebuilt from its events; once deleted, {deleted: true, task}. The shapes never overlap."""
 
     model_config = example({"deleted": True, "task": TASK_EXAMPLE})
+
+
+# --- calendar (feed URL, .ics feed, .ics import) --------------------------------------------
+
+
+class FeedOut(Out):
+    """A calendar subscription URL; the token is the only credential calendar clients send."""
+
+    model_config = example(
+        {
+            "token": "vN3q0cTgX2bCkS1pJ7uYzQ4eW9rA6mH8dL5fG0iK3oE",
+            "url": "https://taskflow.example/ical/vN3q0cTgX2bCkS1pJ7uYzQ4eW9rA6mH8dL5fG0iK3oE.ics",
+            "webcal_url": "webcal://taskflow.example/ical/vN3q0cTgX2bCkS1pJ7uYzQ4eW9rA6mH8dL5fG0iK3oE.ics",
+        },
+        extra="forbid",
+    )
+    token: str
+    url: str
+    webcal_url: str
+
+
+class FeedQuery(Query):
+    model_config = example({"type": "todo"}, extra="forbid")
+    type: Literal["event", "todo"] = Field(
+        default="event", description="VEVENTs (what Google and Apple Calendar show) or VTODOs"
+    )
+
+
+class ImportQuery(Query):
+    model_config = example({"dry_run": True}, extra="forbid")
+    dry_run: bool = Field(default=False, description="Only report what the import would create")
+
+
+class ImportCounts(Out):
+    tasks: int
+    series: int
+    reminders: int
+
+
+class Unsupported(Out):
+    """Something in the file TaskFlow does not keep, with the line it is on."""
+
+    line: int | None
+    component: str
+    property: str
+    reason: str
+
+
+class ImportResult(Out):
+    model_config = example(
+        {
+            "dry_run": True,
+            "created": {"tasks": 3, "series": 1, "reminders": 2},
+            "unsupported": [{"line": 18, "component": "VEVENT", "property": "LOCATION", "reason": "not kept"}],
+        }
+    )
+    dry_run: bool
+    created: ImportCounts
+    unsupported: list[Unsupported]

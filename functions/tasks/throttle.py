@@ -1,4 +1,5 @@
-"""Throttle sign-in and registration: per client IP, and failed logins per account (429 + Retry-After)."""
+"""Throttle the public routes (429 + Retry-After): sign-in and registration per client IP and failed
+logins per account; the calendar feed per client IP."""
 
 from __future__ import annotations
 
@@ -31,17 +32,18 @@ def _failed(response: Response) -> bool:
     return response.status_code == 401
 
 
-def install(app: Flask, settings: Settings, auth_blueprint: Blueprint, parse_blueprint: Blueprint) -> Limiter:
-    """Attach an in-memory limiter (per process) to the auth routes and the quick-add parser of this app."""
+def install(app: Flask, settings: Settings, auth_blueprint: Blueprint, *, parse: Blueprint, feed: Blueprint) -> Limiter:
+    """Attach an in-memory limiter (per process) to the auth routes, the quick-add parser and the calendar feed."""
     limiter = Limiter(client_key, app=app, storage_uri="memory://", headers_enabled=True, strategy="fixed-window")
     # Every other route is exempt up front: the limiter's full per-request evaluation was 7% of the
     # task-create path's CPU, for routes that have no limits.
-    limited = {auth_blueprint.name, parse_blueprint.name}
+    limited = {auth_blueprint.name, parse.name, feed.name}
     limiter.request_filter(lambda: request.blueprint not in limited)
-    limiter.limit(settings.parse_rate_limit, scope="parse-ip", key_func=client_key)(parse_blueprint)
+    limiter.limit(settings.parse_rate_limit, scope="parse-ip", key_func=client_key)(parse)
     # Shared limits: one counter across login and register, not one per route.
     limiter.shared_limit(settings.auth_rate_limit, scope="auth-ip", key_func=client_key)(auth_blueprint)
     limiter.shared_limit(settings.auth_account_limit, scope="auth-account", key_func=account_key, deduct_when=_failed)(
         auth_blueprint
     )
+    limiter.limit(settings.feed_rate_limit, scope="feed-ip", key_func=client_key)(feed)
     return limiter

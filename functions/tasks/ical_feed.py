@@ -1,0 +1,172 @@
+"""Build a user's iCalendar feed (RFC 5545) from their tasks with the icalendar library.
+
+What a calendar shows is what TaskFlow shows:
+
+- a dated task is a VEVENT (`type=event`, what Google and Apple Calendar display) or a VTODO
+  (`type=todo`, with STATUS and COMPLETED);
+- a recurring series is one component with DTSTART;TZID at its first occurrence, its RRULE and
+  a VTIMEZONE for its zone, so clients expand it themselves in the right zone across DST;
+- an occurrence completed in TaskFlow is an EXDATE of the series in the event feed (it leaves
+  the calendar as it leaves the to-do list) and an overridden, completed instance
+  (RECURRENCE-ID, STATUS:COMPLETED) in the to-do feed; an instance moved to another time is
+  an overridden instance at its new time;
+- reminders are VALARMs (relative ones as a TRIGGER before the start, absolute ones in UTC).
+
+Completed one-off tasks are left out of the event feed and kept (completed) in the to-do feed.
+The output depends only on the rows (DTSTAMP is the task's last change), so its ETag is stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import icalendar
+
+from shared.models import Reminder, Task
+from shared.recurrence import RecurrenceTooComplex, UnusableRule, budget
+from shared.series import rule_of
+from shared.timeutil import UTC, zone
+
+PRODID = "-//TaskFlow//Calendar feed//EN"
+UID_DOMAIN = "taskflow"
+#: CPU one feed may spend expanding rules, all series together (a 422 beyond it, never a partial feed).
+FEED_CPU_SECONDS = 2.0
+#: How often clients should poll (REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control agree).
+REFRESH = dt.timedelta(minutes=15)
+# RFC 5545 §3.8.1.9 PRIORITY: 1 highest … 9 lowest, 0 undefined; CUA ranges 1-4 high, 5 medium, 6-9 low.
+PRIORITY_TO_ICAL = {"urgent": 1, "high": 3, "medium": 5, "low": 7, "none": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedTask:
+    """A task with what the feed needs beside it: its reminders and, for a series, its instances."""
+
+    task: Task
+    reminders: list[Reminder]
+    instances: list[Task] = dataclasses.field(default_factory=list)
+
+
+def uid(task_id: str) -> str:
+    return f"{task_id}@{UID_DOMAIN}"
+
+
+def build_feed(items: list[FeedTask], kind: str, name: str = "TaskFlow") -> bytes:
+    """The whole VCALENDAR for `kind` ("event" or "todo")."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", REFRESH)
+    with budget(steps=2_000_000, cpu_seconds=FEED_CPU_SECONDS):
+        for item in items:
+            for component in _components(item, kind):
+                cal.add_component(component)
+    # One VTIMEZONE per TZID used, generated from the IANA database (RFC 5545 §3.6.5).
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
+
+
+def _components(item: FeedTask, kind: str) -> list[icalendar.Component]:
+    task = item.task
+    if task.recurrence_rule and task.dtstart and task.repeat_from == "schedule":
+        return _series(item, kind)
+    if task.due_date is None and kind == "event":
+        return []
+    if task.completed and kind == "event":
+        return []
+    return [_component(task, item.reminders, kind)]
+
+
+def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
+    task = item.task
+    rule = rule_of(task)
+    try:
+        first = rule.first_wall()
+    except RecurrenceTooComplex:
+        raise  # the feed's budget is spent: refuse the feed rather than leave series out
+    except UnusableRule:
+        first = None
+    if first is None:  # a rule with no occurrence shows nothing
+        return []
+    # The wall-clock time, not the placed instant: clients expand the rule from DTSTART's local time.
+    start = first.replace(tzinfo=zone(task.timezone)) if task.timezone != "UTC" else first.replace(tzinfo=UTC)
+    master = _component(task, [r for r in item.reminders if r.minutes_before is not None], kind, start=start)
+    master.add("rrule", icalendar.vRecur.from_ical(rule.export_text()))
+    overrides: list[icalendar.Component] = []
+    exdates: list[dt.datetime] = []
+    for instance in item.instances:
+        occurrence = instance.occurrence_at
+        if occurrence is None:
+            continue
+        moved = instance.due_date is not None and instance.due_date != occurrence
+        if instance.completed and kind == "event":
+            exdates.append(occurrence)
+        elif instance.completed or moved:
+            override = _component(instance, [], kind, start=instance.due_date or occurrence, uid_of=task)
+            override.add("recurrence-id", _local(occurrence, task.timezone))
+            overrides.append(override)
+    if exdates:
+        master.add("exdate", [_local(o, task.timezone) for o in sorted(exdates)])
+    return [master, *overrides]
+
+
+def _component(
+    task: Task,
+    reminders: list[Reminder],
+    kind: str,
+    *,
+    start: dt.datetime | None = None,
+    uid_of: Task | None = None,
+) -> icalendar.Component:
+    component: icalendar.Component = icalendar.Event() if kind == "event" else icalendar.Todo()
+    component.add("uid", uid((uid_of or task).id))
+    component.add("dtstamp", task.updated_at.astimezone(UTC))
+    component.add("last-modified", task.updated_at.astimezone(UTC))
+    component.add("created", task.created_at.astimezone(UTC))
+    component.add("sequence", max(task.version - 1, 0))
+    component.add("summary", task.title)
+    if task.description:
+        component.add("description", task.description)
+    if task.tags:
+        component.add("categories", list(task.tags))
+    if PRIORITY_TO_ICAL.get(task.priority):
+        component.add("priority", PRIORITY_TO_ICAL[task.priority])
+    when = start or task.due_date
+    if when is not None:
+        local = _local(when, task.timezone)
+        component.add("dtstart", local)
+        if kind == "todo":
+            component.add("due", local)
+    if kind == "todo":
+        component.add("status", "COMPLETED" if task.completed else "NEEDS-ACTION")
+        if task.completed and task.completed_at is not None:
+            component.add("completed", task.completed_at.astimezone(UTC))
+    for reminder in reminders:
+        if reminder.outcome == "cancelled":
+            continue
+        component.add_component(_alarm(task, reminder))
+    return component
+
+
+def _alarm(task: Task, reminder: Reminder) -> icalendar.Alarm:
+    alarm = icalendar.Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", task.title)
+    if reminder.minutes_before is not None:
+        alarm.add("trigger", dt.timedelta(minutes=-reminder.minutes_before))
+    else:
+        alarm.add("trigger", reminder.remind_at.astimezone(UTC))
+    return alarm
+
+
+def _local(moment: dt.datetime, tz_name: str) -> dt.datetime:
+    """The time as the task's zone shows it: UTC (…Z) for UTC tasks, else with a TZID."""
+    if moment.tzinfo is not UTC and moment.tzinfo == zone(tz_name):
+        return moment  # already wall-clock time in the zone (a series' DTSTART)
+    if tz_name == "UTC":
+        return moment.astimezone(UTC)
+    return moment.astimezone(zone(tz_name))

@@ -1,0 +1,86 @@
+"""Apply an import plan: create its tasks, series, instances and reminders with their events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import orm
+
+from functions.tasks.ical_import import PlannedTask
+from shared import events
+from shared.models import Reminder, Task, new_id
+from shared.outbox import add_event
+from shared.snapshots import snapshot
+
+
+def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], now: dt.datetime) -> None:
+    """Create every planned task in the caller's unit of work, each with its task.created event."""
+    for item in planned:
+        task = _task(user_id, item, now)
+        if item.rule is not None:
+            task.recurrence_rule, task.dtstart, task.repeat_from = item.rule.text, item.rule.dtstart, "schedule"
+            task.dtstart_wall = item.rule.wall
+            upcoming = item.rule.occurrences(now, 1)
+            task.next_occurrence = upcoming[0] if upcoming else None
+        session.add(task)
+        session.flush()
+        for reminder in item.reminders:
+            remind_at = reminder.remind_at
+            if reminder.minutes_before is not None and task.due_date is not None:
+                remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
+            if remind_at is None:
+                continue
+            # A relative reminder before a start already past never fires on the series itself,
+            # but each future instance still gets it (shared/series.py copies minutes_before).
+            past = remind_at <= now
+            session.add(
+                Reminder(
+                    id=new_id(),
+                    task_id=task.id,
+                    user_id=user_id,
+                    remind_at=remind_at,
+                    minutes_before=reminder.minutes_before,
+                    notified=past,
+                    notified_at=now if past else None,
+                    outcome="cancelled" if past else None,
+                    created_at=now,
+                )
+            )
+        _emit_created(session, task)
+        for planned_instance in item.instances:
+            instance = _task(user_id, item, now)
+            instance.parent_id = task.id
+            instance.occurrence_at = planned_instance.occurrence_at
+            instance.due_date = planned_instance.due_date
+            instance.completed = planned_instance.completed
+            instance.completed_at = planned_instance.completed_at
+            session.add(instance)
+            session.flush()
+            _emit_created(session, instance)
+    session.flush()
+
+
+def _task(user_id: str, item: PlannedTask, now: dt.datetime) -> Task:
+    return Task(
+        id=new_id(),
+        user_id=user_id,
+        title=item.title,
+        description=item.description,
+        due_date=item.due_date,
+        timezone=item.timezone,
+        priority=item.priority,
+        tags=list(item.tags),
+        completed=item.completed,
+        completed_at=item.completed_at,
+        repeat_from="schedule",
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _emit_created(session: orm.Session, task: Task) -> None:
+    add_event(
+        session,
+        events.Event(event_type=events.TASK_CREATED, user_id=task.user_id, aggregate_id=task.id, data=snapshot(task)),
+    )
