@@ -13,7 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from shared.cpu import offload
+from shared.cpu import offload_native
 from shared.errors import ProblemError, Unauthorized
 from shared.settings import Settings
 
@@ -48,7 +48,7 @@ class _Hashing:
                 headers={"Retry-After": "2"},
             )
         try:
-            return offload(fn, *args)  # on a real thread: the gevent loop keeps serving meanwhile
+            return offload_native(fn, *args)  # argon2 releases the GIL: the gevent loop keeps serving meanwhile
         finally:
             self.slots.release()
 

@@ -1,9 +1,15 @@
-"""Run CPU-heavy calls (password hashing, RRULE expansion) on a bounded pool of real threads.
+"""Run CPU-heavy calls (password hashing, RRULE expansion, calendar building) on real threads.
 
 Under gevent every request and socket shares one OS thread; a 100 ms argon2 hash there would
-stall every open socket of the worker. `offload` runs the call on gevent's thread pool (real
-threads, at most `CPU_THREADS` at once, so memory-hungry hashing stays bounded too) and only the
-calling greenlet waits. Without gevent (threaded servers, tests) it calls straight through.
+stall every open socket of the worker. Both functions here run the call on a real thread and only
+the calling greenlet waits; without gevent (threaded servers, tests) they call straight through.
+
+- `offload_native` is for calls that release the GIL while they work (argon2's C code): gevent's
+  hub pool, at most `CPU_THREADS` at once, which also bounds hashing's 64 MiB a call.
+- `offload` is for pure-Python work (dateutil, icalendar, dateparser), which holds the GIL: one
+  thread per process. With two or more such threads the GIL passes between them and starves the
+  loop for hundreds of milliseconds; with one, the loop is the only other waiter and gets the GIL
+  back every switch interval (5 ms). Python work cannot run in parallel anyway.
 """
 
 from __future__ import annotations
@@ -35,8 +41,26 @@ def bound(threads: int) -> None:
         pool.maxsize = max(1, threads)
 
 
+@functools.cache
+def _python_pool() -> Any:  # Any: gevent's ThreadPool
+    """One real thread for GIL-holding work, made in the process that uses it (after gunicorn's fork)."""
+    if _pool() is None:
+        return None
+    from gevent.threadpool import ThreadPool
+
+    return ThreadPool(1)
+
+
 def offload(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Call `fn` on the CPU pool under gevent (blocking only the calling greenlet), else directly."""
+    """Call pure-Python `fn` on the process's one Python-work thread under gevent, else directly."""
+    pool = _python_pool()
+    if pool is None:
+        return fn(*args, **kwargs)
+    return cast(R, pool.apply(fn, args, kwargs))
+
+
+def offload_native(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call `fn`, which releases the GIL while it works, on the bounded CPU pool under gevent, else directly."""
     pool = _pool()
     if pool is None:
         return fn(*args, **kwargs)
