@@ -30,7 +30,7 @@ from shared.db import migrate, utcnow
 from shared.events import TASKS_TOPIC
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET, with_
-from tests.support.broker import read_topic
+from tests.support.broker import Tansu, read_topic
 from tests.support.fake_dapr import FakeDapr
 from tests.support.live import Client, LiveServer
 from tests.support.net import wait_until
@@ -63,7 +63,16 @@ def spans():
 
 
 @pytest.fixture(scope="module")
-def stack(broker, spans):
+def own_broker():
+    """A broker of the module's own: on the session broker, groups whose consumers earlier tests killed
+    are still rebalancing, and joining waits for them (an order-dependent delay)."""
+    tansu = Tansu().start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(own_broker, spans):
     """The combined app in Kafka mode with tracing on, its consumer groups joined, and a webhook receiver.
 
     On a database of its own: the function-scoped fixtures empty the session database under it.
@@ -73,7 +82,7 @@ def stack(broker, spans):
     settings = Settings(
         database_url=url,
         jwt_secret=JWT_SECRET,
-        kafka_bootstrap_servers=broker.bootstrap,
+        kafka_bootstrap_servers=own_broker.bootstrap,
         tracing=True,
         webhook_allow_private=True,
     )
@@ -98,7 +107,9 @@ def traceparent(span) -> str:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
-def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_and_the_webhook(stack, spans, broker):
+def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_and_the_webhook(
+    stack, spans, own_broker
+):
     server, api, receiver, _ = stack
     spans.clear()
     tid = api.request(
@@ -135,7 +146,7 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
     assert publish.attributes["messaging.system"] == "kafka"
 
     # The context crossed Kafka: the record carries the publish span, as a header and as the CloudEvent extension.
-    [record] = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == api.user_id.encode(), count=1)
+    [record] = read_topic(own_broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == api.user_id.encode(), count=1)
     headers = {k: v.decode() for k, v in record.headers}
     assert headers["traceparent"] == headers["ce_traceparent"] == traceparent(publish)
     assert json.loads(record.value)["aggregate_id"] == tid
