@@ -331,3 +331,17 @@ class CalendarFeed(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SkippedOccurrence(Base):
+    """An occurrence of a series the user skipped (deleted its instance, or skipped it ahead).
+
+    It is never spawned again, the series' next occurrence passes over it, and the calendar feed
+    lists it as an EXDATE, so calendars show what TaskFlow shows.
+    """
+
+    __tablename__ = "skipped_occurrences"
+
+    series_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    occurrence_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
