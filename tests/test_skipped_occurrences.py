@@ -130,6 +130,10 @@ def test_skip_refuses_what_it_cannot_skip_and_other_users_tasks(api, serve, make
         stored = s.scalars(sa.select(SkippedOccurrence.occurrence_at)).all()
         assert stored == [dt.datetime(2055, 1, 11, 8, tzinfo=UTC)]  # only the valid skip; it deleted the instance
         assert s.get(Task, instance) is None
+    # Out-of-range or far-off times: 422, never a 500.
+    for far in ("9999-12-31T23:59:59", "0001-01-01T00:00:00", "2055-01-11T09:00:00+14:00"):
+        resp = skip(api, sid, occurrence_at=far)
+        assert resp.status_code == 422, (far, resp.text)
     # Stale If-Match: 412, nothing stored.
     stale = api.request("POST", f"/api/{{me}}/tasks/{sid}/skip", headers={"If-Match": '"999"'})
     assert stale.status_code == 412
@@ -159,3 +163,18 @@ def test_a_due_date_in_a_dst_gap_keeps_its_wall_clock_time_when_made_recurring(a
     resp = api.request("POST", f"/api/{{me}}/tasks/{moved['id']}/recurrence", json={"recurrence_rule": "FREQ=DAILY"})
     assert resp.status_code == 200
     assert dt.datetime.fromisoformat(resp.json()["next_occurrence"]) == dt.datetime(2055, 3, 14, 9, tzinfo=UTC)
+
+
+def test_skipping_an_instance_of_an_every_bang_series_moves_on_to_the_next(api):
+    """repeat_from=completion: the next instance is due one rule step after the skip, as after completing."""
+    series = make_series(api, "FREQ=WEEKLY", "2055-01-04T09:00:00", "Europe/Paris", repeat_from="completion")
+    assert spawn(api, series["id"], day(4)) == 1
+    with api.rt.sessions() as s:
+        first = s.scalars(sa.select(Task.id).where(Task.parent_id == series["id"])).one()
+    resp = api.request("POST", f"/api/{{me}}/tasks/{first}/skip")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["deleted_instance_id"] == first
+    with api.rt.sessions() as s:
+        (successor,) = s.scalars(sa.select(Task).where(Task.parent_id == series["id"])).all()
+        assert successor.id != first and successor.occurrence_at > dt.datetime.now(UTC)
+    assert [t for t, _ in events_of(api, successor.id)] == ["recurring.spawned"]

@@ -86,9 +86,11 @@ def skip_occurrence(
     """Skip one occurrence of a series: given an instance, that instance; given the series, `occurrence`
     (default: its next one), deleting its instance if it spawned already.
 
-    The skip is recorded (never respawned, an EXDATE in the calendar feed), the series' next
-    occurrence passes over it, and events tell sockets and audit: task.deleted for a deleted
-    instance, task.updated on the series (with `skipped_occurrence`) for one not spawned yet.
+    An instance of a `repeat_from=completion` series is deleted and the next one spawned, one rule
+    step from now, as completing it would. Otherwise the skip is recorded (never respawned, an
+    EXDATE in the calendar feed), the series' next occurrence passes over it, and events tell
+    sockets and audit: task.deleted for a deleted instance, task.updated on the series (with
+    `skipped_occurrence`) for one not spawned yet.
     """
     if task.parent_id is not None:
         if task.occurrence_at is None or (occurrence is not None and occurrence != task.occurrence_at):
@@ -99,6 +101,9 @@ def skip_occurrence(
         parent = session.get(Task, task.parent_id, with_for_update=True)
         occurrence = task.occurrence_at
         delete_task(session, task)  # records the skip
+        if parent is not None and parent.recurrence_rule and parent.repeat_from == "completion":
+            # An "every!" series moves on when its instance is done; skipping it moves on the same way.
+            series.spawn_after_completion(session, task, now)
         return _skip_result(parent, task.parent_id, occurrence, task.id)
     if not series.is_scheduled_series(task):
         raise ValidationFailed(
