@@ -97,6 +97,7 @@ class Task(Base):
     dtstart: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The series' wall-clock start when UTC cannot say it: a start in a spring-forward gap
     # (02:30 on the day 02:00 jumps to 03:00) is stored as 03:30's instant, but the series runs at 02:30.
+    # A plain task keeps its due date's wall-clock time here too, for when it is made recurring.
     dtstart_wall: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=False))
     repeat_from: Mapped[str] = mapped_column(sa.String(10), default="schedule")
     next_occurrence: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
