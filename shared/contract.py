@@ -143,16 +143,22 @@ def _json_body(required: bool) -> dict[str, Any]:  # Any: the client's JSON valu
     return json_object()
 
 
+NEWLINE = b"\n"
+
+
 def _text_body(media_type: str) -> str:
     if request.mimetype != media_type:
         raise ProblemError(
             f"Send the body with Content-Type: {media_type}.", status=415, title="Unsupported media type"
         )
     refuse_oversized_stream()
+    data = request.get_data()
     try:
-        return request.get_data().decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProblemError("The request body is not valid UTF-8.", title="Malformed body") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A text body is a document (an .ics file): say which line holds the bad byte, as for its other faults.
+        line = f"line {data.count(NEWLINE, 0, exc.start) + 1}: is not UTF-8 text"
+        raise ValidationFailed(f"The request body is not valid UTF-8 ({line}).", errors={"body": line}) from None
 
 
 def parse(model: type[_M], data: Mapping[str, Any], *, unknown: str) -> _M:

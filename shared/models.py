@@ -97,6 +97,7 @@ class Task(Base):
     dtstart: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The series' wall-clock start when UTC cannot say it: a start in a spring-forward gap
     # (02:30 on the day 02:00 jumps to 03:00) is stored as 03:30's instant, but the series runs at 02:30.
+    # A plain task keeps its due date's wall-clock time here too, for when it is made recurring.
     dtstart_wall: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=False))
     repeat_from: Mapped[str] = mapped_column(sa.String(10), default="schedule")
     next_occurrence: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -330,4 +331,18 @@ class CalendarFeed(Base):
 
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SkippedOccurrence(Base):
+    """An occurrence of a series the user skipped (deleted its instance, or skipped it ahead).
+
+    It is never spawned again, the series' next occurrence passes over it, and the calendar feed
+    lists it as an EXDATE, so calendars show what TaskFlow shows.
+    """
+
+    __tablename__ = "skipped_occurrences"
+
+    series_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    occurrence_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,12 +15,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import events
 from shared.events import Event
-from shared.models import Outbox, Reminder, Task, new_id
+from shared.models import Outbox, Reminder, SkippedOccurrence, Task, new_id
 from shared.outbox import outbox_values
 from shared.recurrence import Rule, UnusableRule
 from shared.snapshots import snapshot
 
 log = logging.getLogger(__name__)
+
+#: How many not-yet-reached occurrences one series may have skipped (keeps next_kept bounded).
+MAX_SKIPPED_AHEAD = 100
 
 
 def rule_of(series: Task) -> Rule:
@@ -29,10 +32,59 @@ def rule_of(series: Task) -> Rule:
     return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart, wall=series.dtstart_wall)
 
 
-def _insert_ignoring_duplicates(session: orm.Session) -> postgresql.Insert | sqlite.Insert:
+def _insert_ignoring_duplicates(
+    session: orm.Session, table: sa.Table = Task.__table__
+) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Task.__table__)
+    return insert(table)
+
+
+def is_scheduled_series(task: Task | None) -> bool:
+    """Whether the task is a series whose occurrences the rule fixes (not `repeat_from=completion`)."""
+    return task is not None and task.parent_id is None and bool(task.recurrence_rule) and task.repeat_from == "schedule"
+
+
+def skipped_occurrences(
+    session: orm.Session, series_ids: list[str], since: dt.datetime | None = None
+) -> dict[str, set[dt.datetime]]:
+    """The skipped occurrences of these series (those at or after `since`), by series id."""
+    found: dict[str, set[dt.datetime]] = {series_id: set() for series_id in series_ids}
+    if not series_ids:
+        return found
+    stmt = sa.select(SkippedOccurrence.series_id, SkippedOccurrence.occurrence_at).where(
+        SkippedOccurrence.series_id.in_(series_ids)
+    )
+    if since is not None:
+        stmt = stmt.where(SkippedOccurrence.occurrence_at >= since)
+    for series_id, occurrence in session.execute(stmt):
+        found[series_id].add(occurrence)
+    return found
+
+
+def record_skip(session: orm.Session, series_id: str, occurrence: dt.datetime, now: dt.datetime) -> bool:
+    """Remember that the user skipped this occurrence; return False when it was skipped already."""
+    table = SkippedOccurrence.__table__
+    stmt = (
+        _insert_ignoring_duplicates(session, table)
+        .values(series_id=series_id, occurrence_at=occurrence, created_at=now)
+        .on_conflict_do_nothing(index_elements=["series_id", "occurrence_at"])
+        .returning(table.c.series_id)
+    )
+    return session.connection().execute(stmt).first() is not None
+
+
+def next_kept(rule: Rule, after: dt.datetime, skipped: set[dt.datetime], *, inclusive: bool) -> dt.datetime | None:
+    """The first occurrence at (or strictly after) `after` that the user did not skip.
+
+    Bounded: skips ahead of now are capped per series (MAX_SKIPPED_AHEAD), so at most that many
+    more occurrences are expanded.
+    """
+    ahead = sum(1 for s in skipped if s >= after)
+    for occurrence in rule.occurrences(after, ahead + 1, inclusive):
+        if occurrence not in skipped:
+            return occurrence
+    return None
 
 
 def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
@@ -118,13 +170,13 @@ def spawn_instance(session: orm.Session, series: Task, occurrence: dt.datetime, 
     return spawned[0] if spawned else None
 
 
-def advance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> None:
-    """Move next_occurrence past now (missed occurrences are skipped, not back-filled)."""
+def advance(series: Task, occurrence: dt.datetime, now: dt.datetime, skipped: set[dt.datetime] | None = None) -> None:
+    """Move next_occurrence past now (missed occurrences are not back-filled; skipped ones are passed over)."""
     if series.repeat_from == "completion":
         series.next_occurrence = None  # the next one spawns when this instance is completed
         return
     try:
-        series.next_occurrence = rule_of(series).next_after(max(now, occurrence))
+        series.next_occurrence = next_kept(rule_of(series), max(now, occurrence), skipped or set(), inclusive=False)
     except UnusableRule:
         # Stored before rules were bounded: stop the series rather than stall every sweep on it.
         log.warning("series rule over its expansion budget; series stopped", extra={"series_id": series.id})

@@ -347,7 +347,8 @@ def test_import_limits_media_type_and_ownership(api, serve, make_client):
     wrong_type = api.request("POST", "/api/{me}/import/ics", data=IMPORT, headers={"Content-Type": "text/plain"})
     assert wrong_type.status_code == 415
     not_utf8 = import_ics(api, b"BEGIN:VCALENDAR\r\nSUMMARY:\xff\xfe\r\nEND:VCALENDAR\r\n")
-    assert not_utf8.status_code == 400, "RFC 5545 text is UTF-8: anything else is not a calendar file"
+    # RFC 5545 text is UTF-8: anything else is not a calendar file, refused with the line at fault.
+    assert not_utf8.status_code == 422 and not_utf8.json()["errors"] == {"body": "line 2: is not UTF-8 text"}
     assert import_ics(api, IMPORT, dry_run="maybe").status_code == 422
     other = make_client(api_server(api, serve)).signup()
     assert other.request("POST", f"/api/{api.user_id}/import/ics", data=IMPORT).status_code == 403

@@ -305,7 +305,8 @@ def test_a_non_json_body_and_response_are_declared_and_checked():
         assert ok.status_code == 200 and ok.get_data(as_text=True) == ics
         wrong = client.post("/import.ics", json={"x": 1})
         assert wrong.status_code == 415 and wrong.mimetype == "application/problem+json"
-        assert client.post("/import.ics", data=b"\xff\xfe", content_type="text/calendar").status_code == 400
+        not_utf8 = client.post("/import.ics", data=b"BEGIN:VCALENDAR\r\n\xff\xfe", content_type="text/calendar")
+        assert not_utf8.status_code == 422 and not_utf8.get_json()["errors"] == {"body": "line 2: is not UTF-8 text"}
         document = build_spec(app, title="t", version="1", description="d")
         validate(document)
         op = document["paths"]["/import.ics"]["post"]

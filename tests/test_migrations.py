@@ -19,6 +19,7 @@ TABLES = {
     "deliveries",
     "idempotency_keys",
     "calendar_feeds",
+    "skipped_occurrences",
 }
 
 

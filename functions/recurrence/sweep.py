@@ -27,9 +27,14 @@ def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500
                 break
             # claim_due_series only returns series with a next occurrence.
             occurrences = [(s, s.next_occurrence) for s in due if s.next_occurrence is not None]
-            spawned += len(series.spawn_instances(uow.session, occurrences, now))
+            skipped = series.skipped_occurrences(
+                uow.session, [s.id for s, _ in occurrences], since=min(o for _, o in occurrences)
+            )
+            # A skipped occurrence is never spawned (next_occurrence passes over skips; this guards the rest).
+            kept = [(s, o) for s, o in occurrences if o not in skipped[s.id]]
+            spawned += len(series.spawn_instances(uow.session, kept, now))
             for s, occurrence in occurrences:
-                series.advance(s, occurrence, now)
+                series.advance(s, occurrence, now, skipped[s.id])
             uow.commit()
         if len(due) < batch_size:
             break

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.ical_feed import FeedTask
-from shared.models import CalendarFeed, Reminder, Task
+from shared.models import CalendarFeed, Reminder, SkippedOccurrence, Task
 
 #: A feed shows at most this many tasks (a series counts once) and series exceptions.
 MAX_FEED_TASKS = 2000
@@ -51,7 +51,7 @@ def feed_items(session: orm.Session, user_id: str) -> list[FeedTask]:
 
     At most MAX_FEED_TASKS tasks (series count once), the latest due first, so years of history
     never push out what is coming; of a series' instances only those a calendar must show
-    differently from the rule (completed or moved) are loaded.
+    differently from the rule (completed or moved) are loaded, and its skipped occurrences.
     """
     parent = orm.aliased(Task)
     shown_alone = sa.or_(Task.parent_id.is_(None), parent.recurrence_rule.is_(None), parent.repeat_from != "schedule")
@@ -77,13 +77,24 @@ def feed_items(session: orm.Session, user_id: str) -> list[FeedTask]:
             .limit(MAX_FEED_EXCEPTIONS)
         ):
             instances[instance.parent_id or ""].append(instance)
+    skipped: dict[str, list[dt.datetime]] = collections.defaultdict(list)
+    for chunk in _chunks(series):
+        for series_id, occurrence in session.execute(
+            sa.select(SkippedOccurrence.series_id, SkippedOccurrence.occurrence_at)
+            .where(SkippedOccurrence.series_id.in_(chunk))
+            .order_by(SkippedOccurrence.occurrence_at.desc())
+            .limit(MAX_FEED_EXCEPTIONS)
+        ):
+            skipped[series_id].append(occurrence)
     reminders: dict[str, list[Reminder]] = collections.defaultdict(list)
     for chunk in _chunks([t.id for t in tasks]):
         for reminder in session.scalars(
             sa.select(Reminder).where(Reminder.task_id.in_(chunk)).order_by(Reminder.remind_at, Reminder.id)
         ):
             reminders[reminder.task_id].append(reminder)
-    return [FeedTask(t, reminders[t.id], sorted(instances[t.id], key=_occurrence)) for t in tasks]
+    return [
+        FeedTask(t, reminders[t.id], sorted(instances[t.id], key=_occurrence), sorted(skipped[t.id])) for t in tasks
+    ]
 
 
 def _occurrence(task: Task) -> dt.datetime:

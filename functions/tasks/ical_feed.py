@@ -9,7 +9,8 @@ What a calendar shows is what TaskFlow shows:
 - an occurrence completed in TaskFlow is an EXDATE of the series in the event feed (it leaves
   the calendar as it leaves the to-do list) and an overridden, completed instance
   (RECURRENCE-ID, STATUS:COMPLETED) in the to-do feed; an instance moved to another time is
-  an overridden instance at its new time;
+  an overridden instance at its new time; a skipped occurrence (its instance deleted, or skipped
+  ahead) is an EXDATE in both feeds;
 - reminders are VALARMs (relative ones as a TRIGGER before the start, absolute ones in UTC).
 
 Completed one-off tasks are left out of the event feed and kept (completed) in the to-do feed.
@@ -45,6 +46,8 @@ class FeedTask:
     task: Task
     reminders: list[Reminder]
     instances: list[Task] = dataclasses.field(default_factory=list)
+    #: Occurrences of a series the user skipped (deleted their instance, or skipped them ahead).
+    skipped: list[dt.datetime] = dataclasses.field(default_factory=list)
 
 
 def uid(task_id: str) -> str:
@@ -97,7 +100,9 @@ def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
     master = _component(task, [r for r in item.reminders if r.minutes_before is not None], kind, start=start)
     master.add("rrule", icalendar.vRecur.from_ical(rule.export_text()))
     overrides: list[icalendar.Component] = []
-    exdates: list[dt.datetime] = []
+    # A skipped occurrence is gone from TaskFlow: an EXDATE in both feeds (RFC 5545 allows EXDATE in
+    # VTODO as in VEVENT), so no calendar or to-do client shows it.
+    exdates: list[dt.datetime] = list(item.skipped)
     for instance in item.instances:
         occurrence = instance.occurrence_at
         if occurrence is None:
@@ -110,7 +115,7 @@ def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
             override.add("recurrence-id", _local(occurrence, task.timezone))
             overrides.append(override)
     if exdates:
-        master.add("exdate", [_local(o, task.timezone) for o in sorted(exdates)])
+        master.add("exdate", [_local(o, task.timezone) for o in sorted(set(exdates))])
     return [master, *overrides]
 
 

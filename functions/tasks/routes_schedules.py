@@ -19,6 +19,7 @@ from functions.tasks.schemas import (
     Series,
     SeriesList,
 )
+from functions.tasks.schemas_series import Skip, Skipped
 from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
@@ -60,7 +61,11 @@ def set_recurrence(user_id: str, task_id: str, body: RecurrenceSet) -> ResponseR
         check_if_match(task)
         now = utcnow()
         tz = body.timezone or task.timezone
-        rule = schedules.parse_task_rule(body.recurrence_rule, tz, body.dtstart, task.due_date or now)
+        dtstart = body.dtstart
+        if dtstart is None and tz == task.timezone and "DTSTART" not in body.recurrence_rule.upper():
+            # A due date given in a DST gap keeps its wall-clock time, as on the create route.
+            dtstart = schedules.due_wall(task)
+        rule = schedules.parse_task_rule(body.recurrence_rule, tz, dtstart, task.due_date or now)
         schedules.set_recurrence(uow.session, task, rule, body.repeat_from, now)
         uow.commit()
     rt.wake("recurrence")
@@ -76,6 +81,30 @@ def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
         schedules.clear_recurrence(uow.session, task)
         uow.commit()
     return Response(status=204)
+
+
+@bp.post("/tasks/<task_id>/skip")
+@operation(
+    body=Skip,
+    body_required=False,
+    responses={200: Skipped},
+    if_match=True,
+    summary="Skip one occurrence of a series (an instance, or the series' next or given occurrence)",
+    tags=["recurrence"],
+)
+def skip(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
+    """Skip an occurrence for good: never spawned again, an EXDATE in the calendar feed."""
+    rt = runtime()
+    with rt.uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id, for_update=True)
+        check_if_match(task)
+        occurrence = (
+            None if body.occurrence_at is None else localize(body.occurrence_at, task.timezone, "occurrence_at")
+        )
+        result = schedules.skip_occurrence(uow.session, task, occurrence, utcnow())
+        uow.commit()
+    rt.wake("recurrence")
+    return jsonify(result)
 
 
 @bp.get("/tasks/recurring")

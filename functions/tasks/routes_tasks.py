@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -56,6 +57,7 @@ def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:
         return create_scheduled(user_id, body)
     rt = runtime()
     task = service.new_task(user_id, body.given("UTC"))
+    task.dtstart_wall = schedules.gap_wall(body.due_date, task.due_date, task.timezone)
     event = service.created_event(task)
     try:
         insert_with_event(rt.engine, rt.sessions, task, event)
@@ -83,6 +85,8 @@ def create_scheduled(user_id: str, body: TaskCreate) -> Response:
         rule = schedules.parse_task_rule(body.recurrence_rule, task.timezone, wall, task.due_date or now)
     elif "repeat_from" in body.model_fields_set:
         raise ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
+    else:
+        task.dtstart_wall = schedules.gap_wall(body.due_date, task.due_date, task.timezone)
     with rt.uow() as uow:
         service.check_list(uow.session, user_id, task.list_id)
         uow.session.add(task)
@@ -134,6 +138,8 @@ def update(user_id: str, task_id: str, body: TaskUpdate) -> ResponseReturnValue:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
         check_if_match(task)
         service.update_task(uow.session, task, body.given(task.timezone))
+        if "due_date" in body.model_fields_set:
+            _keep_gap_wall(task, body.due_date)
         uow.commit()
         return task_response(task)
 
@@ -178,5 +184,12 @@ def set_due_date(user_id: str, task_id: str, body: DueDate) -> ResponseReturnVal
         check_if_match(task)
         due = None if body.due_date is None else localize(body.due_date, task.timezone, "due_date")
         service.update_task(uow.session, task, {"due_date": due})
+        _keep_gap_wall(task, body.due_date)
         uow.commit()
         return task_response(task)
+
+
+def _keep_gap_wall(task: Task, given: dt.datetime | None) -> None:
+    """A plain task keeps the wall-clock time of a due date given in a DST gap (a series keeps its own start)."""
+    if task.recurrence_rule is None:
+        task.dtstart_wall = schedules.gap_wall(given, task.due_date, task.timezone)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.schemas import ReminderSpec
-from functions.tasks.service import emit
-from shared import events
+from functions.tasks.service import delete_task, emit
+from shared import events, series
 from shared.cpu import offload
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
@@ -19,7 +19,7 @@ from shared.models import Reminder, Task, new_id
 from shared.recurrence import Rule, check_flood_guard, parse_rule
 from shared.schemas import localize
 from shared.snapshots import snapshot
-from shared.timeutil import BadValue
+from shared.timeutil import BadValue, parse_datetime, rfc3339, zone
 
 RECURRENCE_FIELDS = ("recurrence_rule", "timezone", "repeat_from", "next_occurrence")
 
@@ -56,16 +56,110 @@ def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: st
     task.dtstart = rule.dtstart
     task.dtstart_wall = rule.wall
     task.repeat_from = repeat_from
-    upcoming = rule.occurrences(now, 1)
-    task.next_occurrence = upcoming[0] if upcoming else None
+    skipped = series.skipped_occurrences(session, [task.id], since=now)[task.id]
+    task.next_occurrence = series.next_kept(rule, now, skipped, inclusive=True)
     _updated(session, task, before, RECURRENCE_FIELDS)
+
+
+def due_wall(task: Task) -> dt.datetime | None:
+    """The due date's wall-clock time when UTC cannot say it (a due date given in a DST gap), else None.
+
+    Kept in tasks.dtstart_wall; it only counts while it still places at the due date, so a due
+    date changed since (or a series started elsewhere) never drags a stale wall-clock time along.
+    """
+    wall, due = task.dtstart_wall, task.due_date
+    if wall is None or due is None or task.dtstart not in (None, due):
+        return None
+    return wall if parse_datetime(wall.isoformat(), task.timezone) == due else None
+
+
+def gap_wall(given: dt.datetime | None, placed: dt.datetime | None, tz: str) -> dt.datetime | None:
+    """A wall-clock due date (naive) that its placed instant does not show in `tz`: one in a DST gap."""
+    if given is None or placed is None or given.tzinfo is not None:
+        return None
+    return given if placed.astimezone(zone(tz)).replace(tzinfo=None) != given else None
+
+
+def skip_occurrence(
+    session: orm.Session, task: Task, occurrence: dt.datetime | None, now: dt.datetime
+) -> dict[str, Any]:
+    """Skip one occurrence of a series: given an instance, that instance; given the series, `occurrence`
+    (default: its next one), deleting its instance if it spawned already.
+
+    An instance of a `repeat_from=completion` series is deleted and the next one spawned, one rule
+    step from now, as completing it would. Otherwise the skip is recorded (never respawned, an
+    EXDATE in the calendar feed), the series' next occurrence passes over it, and events tell
+    sockets and audit: task.deleted for a deleted instance, task.updated on the series (with
+    `skipped_occurrence`) for one not spawned yet.
+    """
+    if task.parent_id is not None:
+        if task.occurrence_at is None or (occurrence is not None and occurrence != task.occurrence_at):
+            raise ValidationFailed(
+                "Skip an instance as it is, or another occurrence through its series.",
+                errors={"occurrence_at": "is not this instance's occurrence"},
+            )
+        parent = session.get(Task, task.parent_id, with_for_update=True)
+        occurrence = task.occurrence_at
+        delete_task(session, task)  # records the skip
+        if parent is not None and parent.recurrence_rule and parent.repeat_from == "completion":
+            # An "every!" series moves on when its instance is done; skipping it moves on the same way.
+            series.spawn_after_completion(session, task, now)
+        return _skip_result(parent, task.parent_id, occurrence, task.id)
+    if not series.is_scheduled_series(task):
+        raise ValidationFailed(
+            "Only a recurring series on a fixed schedule has occurrences to skip.",
+            errors={"task": "is not a series on a schedule (repeat_from=schedule)"},
+        )
+    rule = series.rule_of(task)
+    occurrence = occurrence or task.next_occurrence
+    if occurrence is None:
+        raise ValidationFailed("The series has no next occurrence.", errors={"occurrence_at": "nothing left to skip"})
+    if offload(rule.occurrences, occurrence, 1) != [occurrence]:
+        raise ValidationFailed(
+            "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
+        )
+    spawned = session.scalars(
+        sa.select(Task).where(Task.parent_id == task.id, Task.occurrence_at == occurrence)
+    ).first()
+    if spawned is not None:
+        delete_task(session, spawned)
+        return _skip_result(task, task.id, occurrence, spawned.id)
+    skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
+    if occurrence in skipped:
+        return _skip_result(task, task.id, occurrence, None)  # skipped before: nothing changes
+    if occurrence > now and sum(1 for s in skipped if s > now) >= series.MAX_SKIPPED_AHEAD:
+        raise ValidationFailed(
+            f"At most {series.MAX_SKIPPED_AHEAD} occurrences ahead can be skipped; stop or change the rule instead.",
+            errors={"occurrence_at": "too many skipped occurrences ahead"},
+        )
+    series.record_skip(session, task.id, occurrence, now)
+    before = snapshot(task)
+    if task.next_occurrence == occurrence:
+        task.next_occurrence = offload(series.next_kept, rule, occurrence, skipped | {occurrence}, inclusive=False)
+    after = snapshot(task)
+    task.version += 1
+    task.updated_at = utcnow()
+    session.flush()
+    changes = {f: {"old": before[f], "new": after[f]} for f in ("next_occurrence",) if before[f] != after[f]}
+    emit(session, events.TASK_UPDATED, task, changes=changes, skipped_occurrence=rfc3339(occurrence, task.timezone))
+    return _skip_result(task, task.id, occurrence, None)
+
+
+def _skip_result(parent: Task | None, series_id: str, occurrence: dt.datetime, deleted: str | None) -> dict[str, Any]:
+    tz = parent.timezone if parent is not None else "UTC"
+    return {
+        "series_id": series_id,
+        "occurrence_at": rfc3339(occurrence, tz),
+        "deleted_instance_id": deleted,
+        "next_occurrence": None if parent is None else rfc3339(parent.next_occurrence, tz),
+    }
 
 
 def clear_recurrence(session: orm.Session, task: Task) -> None:
     before = snapshot(task)
+    task.dtstart_wall = due_wall(task)  # a due date in a DST gap keeps its wall-clock time
     task.recurrence_rule = None
     task.dtstart = None
-    task.dtstart_wall = None
     task.next_occurrence = None
     task.repeat_from = "schedule"
     _updated(session, task, before, RECURRENCE_FIELDS)

@@ -136,6 +136,12 @@ def cancel_pending_reminders(session: orm.Session, task_id: str, now: dt.datetim
 
 
 def delete_task(session: orm.Session, task: Task) -> None:
+    """Delete a task; deleting an instance of a scheduled series skips that occurrence for good."""
+    if task.parent_id is not None and task.occurrence_at is not None:
+        parent = session.get(Task, task.parent_id)
+        if series.is_scheduled_series(parent):
+            # Remembered, so it is never respawned and the calendar feed shows it as an EXDATE.
+            series.record_skip(session, task.parent_id, task.occurrence_at, utcnow())
     emit(session, events.TASK_DELETED, task, deleted=True)
     session.delete(task)
     session.flush()
