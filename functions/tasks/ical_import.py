@@ -32,6 +32,8 @@ MINUTES_BEFORE_MAX = 527_040  # one year
 MAX_TASKS = 500
 MAX_REMINDERS = 20
 MAX_INSTANCES = 1000
+#: Exceptions (EXDATE values, overridden instances) of all series together: each is a task row and an event.
+MAX_INSTANCES_TOTAL = 2000
 MAX_UNSUPPORTED = 200
 #: CPU one import may spend checking and expanding its rules, all together.
 IMPORT_CPU_SECONDS = 2.0
@@ -112,6 +114,7 @@ class _Planner:
         self.now = now
         self.unsupported: list[dict[str, Any]] = []
         self.dropped = 0
+        self.instances = 0  # exceptions planned so far, all series together
 
     def report(self, line: int | None, component: str, prop: str, reason: str) -> None:
         if len(self.unsupported) >= MAX_UNSUPPORTED:
@@ -344,6 +347,9 @@ class _Planner:
             return
         if len(planned.instances) >= MAX_INSTANCES:
             raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)
+        if self.instances >= MAX_INSTANCES_TOTAL:
+            raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
+        self.instances += 1
         planned.instances.append(PlannedInstance(occurrence, due, completed, completed_at if completed else None))
 
     def _override(

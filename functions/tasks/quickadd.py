@@ -194,7 +194,11 @@ class QuickAdd:
         recurrence = self._recurrence(line, out)
         clock = self._time(line, out)
         day = self._date(line, out)
-        self._schedule(out, recurrence, day, clock)
+        try:
+            self._schedule(out, recurrence, day, clock)
+        except OverflowError:  # a date phrase at the edge of the calendar ("dec 31 9999 11pm" + a day)
+            out.due, out.rule, out.occurrences = None, None, []
+            out.questions.append({"field": "due_date", "question": "That date is out of range: which day?"})
         if out.reminders and out.due is None:
             out.questions.append({"field": "reminders", "question": "A reminder needs a due date: when is it due?"})
         out.title = _clean_title(line.text)
