@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,9 @@ TRACER_NAME = "taskflow"
 _W3C = TraceContextTextMapPropagator()
 # Probes and scrapes are not user actions: no spans for them.
 EXCLUDED_URLS = "/health,/ready,/metrics"
+#: Paths whose last segment is a credential (the calendar feed's token): never exported with a span.
+_SECRET_PATH = re.compile(r"/ical/[^/?#]+")
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
 
 
 def tracer() -> trace.Tracer:
@@ -81,13 +85,30 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    FlaskInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)  # type: ignore[no-untyped-call]  # untyped upstream
+    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]  # untyped upstream
+        app, excluded_urls=EXCLUDED_URLS, response_hook=_redact_secret_path
+    )
     instrumentor = SQLAlchemyInstrumentor()
     # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
     # It declares sqlalchemy < 2.1 but only uses the engine's cursor events, which 2.1 keeps
     # (tests/test_observability.py checks that SQL spans come out).
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
+
+
+def _redact_secret_path(span: trace.Span, status: str, headers: list[tuple[str, str]]) -> None:
+    """A feed URL's token is its credential: the request span shows `/ical/<token>.ics` instead.
+
+    A response hook: the instrumentation sets the URL attributes after its request hook has run.
+    """
+    span_name = getattr(span, "name", "")
+    if isinstance(span_name, str) and _SECRET_PATH.search(span_name):  # an unrouted path names the span
+        span.update_name(_SECRET_PATH.sub("/ical/<token>.ics", span_name))
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and _SECRET_PATH.search(value):
+            span.set_attribute(key, _SECRET_PATH.sub("/ical/<token>.ics", value))
 
 
 def annotate_request(correlation_id: str, request_id: str | None) -> None:
