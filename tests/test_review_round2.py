@@ -102,9 +102,7 @@ def test_list_changes_honour_if_match_like_tasks(api, db_url):
 def test_an_import_refuses_more_exceptions_in_all_than_its_limit_and_stores_nothing(api, db_url):
     per_series = MAX_INSTANCES_TOTAL // 2
     bomb = calendar(*(line for i in range(3) for line in series_with_exdates(f"s{i}", per_series)))
-    resp = api.request(
-        "POST", "/api/{me}/import/ics", data=bomb.encode(), headers={"Content-Type": "text/calendar"}
-    )
+    resp = api.request("POST", "/api/{me}/import/ics", data=bomb.encode(), headers={"Content-Type": "text/calendar"})
     assert resp.status_code == 422, resp.text
     assert "exceptions in all" in resp.json()["errors"]["file"] and "line 19" in resp.json()["errors"]["file"]
     assert rows(db_url, Task) == 0 and rows(db_url, Outbox) == 0
@@ -114,9 +112,7 @@ def test_an_import_at_the_limit_creates_every_exception_with_its_event_in_order(
     per_series = MAX_INSTANCES_TOTAL // 2
     body = calendar(*(line for i in range(2) for line in series_with_exdates(f"s{i}", per_series)))
     started = time.perf_counter()
-    resp = api.request(
-        "POST", "/api/{me}/import/ics", data=body.encode(), headers={"Content-Type": "text/calendar"}
-    )
+    resp = api.request("POST", "/api/{me}/import/ics", data=body.encode(), headers={"Content-Type": "text/calendar"})
     elapsed = time.perf_counter() - started
     assert resp.status_code == 201, resp.text
     assert resp.json()["created"] == {"tasks": MAX_INSTANCES_TOTAL, "series": 2, "reminders": 0}
