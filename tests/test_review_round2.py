@@ -4,7 +4,10 @@
 - PUT and DELETE …/lists/<id> ignored If-Match although lists carry an ETag (a stale tab overwrote);
 - an .ics import could plan ~100 000 exception rows from 1 MiB of EXDATE values (minutes in one
   transaction), and its parser's work had no bound on lines or line length;
-- with tracing on, the calendar feed's token (the credential) was exported in the request span.
+- with tracing on, the calendar feed's token (the credential) was exported in the request span;
+- JSON nested deeper than the parser's recursion limit escaped the CloudEvents parsing as a
+  RecursionError: a 500 on /events/<topic> (Dapr retries it for ever) and, as a Kafka record, a
+  poison record the consumer re-read for ever instead of dead-lettering it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from functions.audit import create_app as audit_app
 from functions.tasks import quickadd
 from functions.tasks.ical_import import MAX_INSTANCES_TOTAL, plan_import
 from functions.tasks.ical_scan import MAX_LINE_CHARS, MAX_LINES, BadCalendar, scan
+from shared.cloudevents import event_from_record
 from shared.db import make_engine
-from shared.models import Outbox, Task, TaskList
+from shared.events import MalformedEvent
+from shared.models import EventLog, Outbox, Task, TaskList
 from tests.conftest import with_
 
 NOW = dt.datetime(2054, 12, 1, tzinfo=dt.UTC)
@@ -180,3 +186,37 @@ def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans
         assert token not in span.name
         assert all(token not in str(value) for value in span.attributes.values()), dict(span.attributes)
     assert any("/ical/<token>.ics" in str(v) for s in finished for v in s.attributes.values())
+
+
+# -- CloudEvents: JSON nested too deep is malformed, not a crash ---------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_deeply_nested_json_deliveries_are_dropped_or_400_and_store_nothing(settings, serve, make_client, db_url):
+    client = make_client(serve(audit_app(with_(settings, run_background_workers=False))))
+    structured = (
+        DEEP,
+        b'{"specversion":"1.0","id":"1","type":"t","source":"s","data":' + DEEP + b"}",
+        b'{"specversion":"1.0","id":"1","type":"t","source":"s","data":"' + b"[" * 100_000 + b'"}',
+    )
+    for body in structured:
+        resp = client.request(
+            "POST",
+            "/events/tasks.events",
+            auth=False,
+            data=body,
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+        assert resp.status_code == 200 and resp.json() == {"status": "DROP"}, resp.text[:200]
+    binary = {"ce-id": "x", "ce-type": "t", "ce-source": "s", "ce-specversion": "1.0", "Content-Type": "application/json"}
+    resp = client.request("POST", "/events/tasks.events", auth=False, data=DEEP, headers=binary)
+    assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/problem+json"
+    assert rows(db_url, EventLog) == 0
+
+
+def test_a_deeply_nested_kafka_record_is_malformed_so_it_is_dead_lettered():
+    ce_headers = [(n, b"1.0" if n == "ce_specversion" else b"x") for n in ("ce_specversion", "ce_id", "ce_type", "ce_source")]
+    for headers in ([], ce_headers):
+        with pytest.raises(MalformedEvent):
+            event_from_record(headers, b"user", DEEP)
