@@ -220,3 +220,33 @@ def test_a_deeply_nested_kafka_record_is_malformed_so_it_is_dead_lettered():
     for headers in ([], ce_headers):
         with pytest.raises(MalformedEvent):
             event_from_record(headers, b"user", DEEP)
+
+
+# -- time zones: names every calendar resolves the same way ---------------------------------------
+
+
+def test_zone_names_that_are_not_iana_zones_are_refused(api):
+    """`localtime` is the host's zone, `right/…` counts leap seconds, `posix…` are copies: none is a calendar's."""
+    for name in ("localtime", "posixrules", "right/UTC", "right/Europe/Paris", "posix/Europe/Paris"):
+        created = api.request("POST", "/api/{me}/tasks", json={"title": "t", "timezone": name})
+        assert created.status_code == 422 and "timezone" in created.json()["errors"], (name, created.text)
+        parsed = api.request("POST", "/api/{me}/parse", json={"text": "x at 9am", "timezone": name})
+        assert parsed.status_code == 422 and "timezone" in parsed.json()["errors"], name
+    for name in ("Europe/Paris", "UTC", "US/Eastern", "Asia/Calcutta", "Etc/GMT+5"):
+        created = api.request("POST", "/api/{me}/tasks", json={"title": "t", "timezone": name})
+        assert created.status_code == 201, (name, created.text)
+    assert api.request("GET", "/api/{me}/tasks").json()["items"][0]["timezone"] == "Etc/GMT+5"
+
+
+def test_an_import_reads_a_non_iana_tzid_as_a_zone_only_the_file_defines():
+    ics = calendar(
+        "X-WR-TIMEZONE:localtime",
+        "BEGIN:VEVENT",
+        "UID:1",
+        "DTSTART;TZID=right/UTC:20550101T090000",
+        "END:VEVENT",
+    )
+    plan = plan_import(ics.encode(), "Europe/Paris", NOW)
+    [task] = plan.tasks
+    assert task.timezone != "right/UTC"
+    assert {u["property"] for u in plan.unsupported} >= {"X-WR-TIMEZONE", "DTSTART"}

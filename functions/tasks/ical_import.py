@@ -24,7 +24,8 @@ import icalendar
 
 from functions.tasks.ical_scan import BadCalendar, ScannedComponent, decode, scan
 from shared.recurrence import Rule, budget, check_flood_guard, parse_rule
-from shared.timeutil import UTC, BadValue, parse_timezone, zone
+from shared.schemas import iana_timezone
+from shared.timeutil import UTC, BadValue, zone
 
 # The task API's own limits (title, description, tags, reminder offsets).
 TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 500, 10_000, 50, 20
@@ -168,7 +169,7 @@ class _Planner:
         wr_tz = calendar.get("X-WR-TIMEZONE")
         if wr_tz is not None:
             try:
-                self.default_tz = parse_timezone(str(wr_tz))
+                self.default_tz = iana_timezone(str(wr_tz))
             except BadValue:
                 line = self.scanned.properties.get("X-WR-TIMEZONE")
                 self.report(line, "VCALENDAR", "X-WR-TIMEZONE", "not an IANA zone; floating times use your zone")
@@ -428,7 +429,7 @@ def _zone_name(value: dt.datetime, tzid: object) -> str | None:
     for name in (getattr(value.tzinfo, "key", None), tzid):
         if isinstance(name, str):
             try:
-                return parse_timezone(name)
+                return iana_timezone(name)
             except BadValue:
                 continue
     return None
