@@ -209,14 +209,16 @@ def test_deeply_nested_json_deliveries_are_dropped_or_400_and_store_nothing(sett
             headers={"Content-Type": "application/cloudevents+json"},
         )
         assert resp.status_code == 200 and resp.json() == {"status": "DROP"}, resp.text[:200]
-    binary = {"ce-id": "x", "ce-type": "t", "ce-source": "s", "ce-specversion": "1.0", "Content-Type": "application/json"}
+    binary = {"ce-id": "x", "ce-type": "t", "ce-source": "s", "ce-specversion": "1.0"}
+    binary["Content-Type"] = "application/json"
     resp = client.request("POST", "/events/tasks.events", auth=False, data=DEEP, headers=binary)
     assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/problem+json"
     assert rows(db_url, EventLog) == 0
 
 
 def test_a_deeply_nested_kafka_record_is_malformed_so_it_is_dead_lettered():
-    ce_headers = [(n, b"1.0" if n == "ce_specversion" else b"x") for n in ("ce_specversion", "ce_id", "ce_type", "ce_source")]
+    names = ("ce_specversion", "ce_id", "ce_type", "ce_source")
+    ce_headers = [(n, b"1.0" if n == "ce_specversion" else b"x") for n in names]
     for headers in ([], ce_headers):
         with pytest.raises(MalformedEvent):
             event_from_record(headers, b"user", DEEP)
@@ -250,3 +252,19 @@ def test_an_import_reads_a_non_iana_tzid_as_a_zone_only_the_file_defines():
     [task] = plan.tasks
     assert task.timezone != "right/UTC"
     assert {u["property"] for u in plan.unsupported} >= {"X-WR-TIMEZONE", "DTSTART"}
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "rule", "due"),
+    [
+        ("pay rent every last day at 8am", "pay rent", "FREQ=MONTHLY;BYMONTHDAY=-1", "2054-12-31T08:00:00+01:00"),
+        ("backup every last day of the month", "backup", "FREQ=MONTHLY;BYMONTHDAY=-1", "2054-12-31T09:00:00+01:00"),
+        ("stretch every morning", "stretch", "FREQ=DAILY", "2054-12-02T09:00:00+01:00"),
+        ("journal every evening", "journal", "FREQ=DAILY", "2054-12-01T19:00:00+01:00"),
+    ],
+)
+def test_quick_add_reads_the_last_day_and_parts_of_the_day_as_series(text, title, rule, due):
+    """Todoist phrases the grammar missed ("Every what?"): the last day of the month, every morning."""
+    parsed = quickadd.QuickAdd("Europe/Paris", dt.datetime(2054, 12, 1, 12, tzinfo=dt.UTC)).parse(text)
+    assert (parsed.title, parsed.rule, parsed.due and parsed.due.isoformat()) == (title, rule, due)
+    assert not parsed.questions

@@ -466,6 +466,10 @@ _EVERY_FORMS: list[tuple[re.Pattern[str], Any]] = [
     # every weekday / every workday / every weekend
     (re.compile(r"\s+(?:week\s*day|work\s*day)s?\b", _F), lambda m: "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
     (re.compile(r"\s+weekends?\b", _F), lambda m: "FREQ=WEEKLY;BYDAY=SA,SU"),
+    # every morning / afternoon / evening: daily, and the word stays for the clock ("every morning" = 09:00)
+    (re.compile(r"(?=\s+(?:morning|afternoon|evening)\b)", _F), lambda m: "FREQ=DAILY"),
+    # every last day (of the month)
+    (re.compile(r"\s+last\s+day(?:\s+of\s+(?:the|every)\s+month)?\b", _F), lambda m: "FREQ=MONTHLY;BYMONTHDAY=-1"),
     # every month on the 1st / on the last day / on the 15th
     (
         re.compile(rf"\s+(?:(?P<n>{_NUM})\s+)?months?\s+on\s+the\s+(?P<d>{_DAY_ORDINAL}|last\s+day)(?:\s+day)?\b", _F),
