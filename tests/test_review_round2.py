@@ -268,3 +268,20 @@ def test_quick_add_reads_the_last_day_and_parts_of_the_day_as_series(text, title
     parsed = quickadd.QuickAdd("Europe/Paris", dt.datetime(2054, 12, 1, 12, tzinfo=dt.UTC)).parse(text)
     assert (parsed.title, parsed.rule, parsed.due and parsed.due.isoformat()) == (title, rule, due)
     assert not parsed.questions
+
+
+# -- titles are one line ---------------------------------------------------------------------------
+
+
+def test_a_title_with_a_line_break_or_control_character_is_refused_and_an_imported_one_is_one_line(api, db_url):
+    """A CR/LF title made every reminder email for the task fail (`Subject` cannot hold a line break)."""
+    for title in ("evil\r\nBcc: victim@example.com", "a\nb", "\x1b[31mred", "x\x00"):
+        resp = api.request("POST", "/api/{me}/tasks", json={"title": title})
+        assert resp.status_code == 422 and "title" in resp.json()["errors"], (title, resp.text)
+    task = api.create_task(title="fine\ttabbed")
+    renamed = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}", json={"title": "two\nlines"})
+    assert renamed.status_code == 422
+    assert rows(db_url, Task) == 1
+    ics = calendar("BEGIN:VTODO", "UID:1", "SUMMARY:first\\nsecond\\Nthird", "END:VTODO")
+    [planned] = plan_import(ics.encode(), "UTC", NOW).tasks
+    assert planned.title == "first second third"

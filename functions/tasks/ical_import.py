@@ -458,7 +458,8 @@ def _wall_text(prop: Any, tz_name: str) -> str | None:
 
 
 def _title(value: str) -> str:
-    value = value.strip() or "(no title)"
+    # A SUMMARY may hold line breaks (escaped \n); a task title is one line (the API refuses control characters).
+    value = re.sub(r"[\x00-\x08\x0A-\x1F\x7F]+", " ", value).strip() or "(no title)"
     if len(value) > TITLE_MAX:
         raise BadValue(f"must be at most {TITLE_MAX} characters")
     return value
