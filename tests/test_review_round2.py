@@ -29,7 +29,7 @@ from functions.tasks.ical_scan import MAX_LINE_CHARS, MAX_LINES, BadCalendar, sc
 from shared.cloudevents import event_from_record
 from shared.db import make_engine
 from shared.events import MalformedEvent
-from shared.models import EventLog, Outbox, Task, TaskList
+from shared.models import EventLog, Outbox, Reminder, Task, TaskList
 from tests.conftest import with_
 
 NOW = dt.datetime(2054, 12, 1, tzinfo=dt.UTC)
@@ -285,3 +285,23 @@ def test_a_title_with_a_line_break_or_control_character_is_refused_and_an_import
     ics = calendar("BEGIN:VTODO", "UID:1", "SUMMARY:first\\nsecond\\Nthird", "END:VTODO")
     [planned] = plan_import(ics.encode(), "UTC", NOW).tasks
     assert planned.title == "first second third"
+
+
+def test_deleting_a_list_removes_its_tasks_and_their_reminders_in_one_statement_with_each_event(api, db_url):
+    doomed = api.request("POST", "/api/{me}/lists", json={"name": "Doomed"}).json()
+    due = {"due_date": "2055-01-01T09:00:00Z", "reminders": [{"minutes_before": 5}]}
+    ids = {api.create_task(title=f"t{i}", list_id=doomed["id"], **due)["id"] for i in range(5)}
+    kept = api.create_task(title="inbox", **due)
+    assert api.request("DELETE", f"/api/{{me}}/lists/{doomed['id']}").status_code == 204
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        left = set(conn.scalars(sa.select(Task.id)))
+        reminders = set(conn.scalars(sa.select(Reminder.task_id)))
+        deleted = [
+            (t, p["aggregate_id"])
+            for t, p in conn.execute(sa.select(Outbox.event_type, Outbox.payload).order_by(Outbox.id))
+            if t in ("task.deleted", "list.deleted")
+        ]
+    engine.dispose()
+    assert left == reminders == {kept["id"]}
+    assert {a for t, a in deleted if t == "task.deleted"} == ids and deleted[-1] == ("list.deleted", doomed["id"])
