@@ -27,6 +27,7 @@ from functions.tasks import quickadd
 from functions.tasks.ical_import import MAX_INSTANCES_TOTAL, plan_import
 from functions.tasks.ical_scan import MAX_LINE_CHARS, MAX_LINES, BadCalendar, scan
 from shared.cloudevents import event_from_record
+from shared.contract import build_spec, operation
 from shared.db import make_engine
 from shared.events import MalformedEvent
 from shared.models import EventLog, Outbox, Reminder, Task, TaskList
@@ -305,3 +306,28 @@ def test_deleting_a_list_removes_its_tasks_and_their_reminders_in_one_statement_
     engine.dispose()
     assert left == reminders == {kept["id"]}
     assert {a for t, a in deleted if t == "task.deleted"} == ids and deleted[-1] == ("list.deleted", doomed["id"])
+
+
+# -- the spec is built once ----------------------------------------------------------------------
+
+
+def test_openapi_is_built_once_per_set_of_routes(settings):
+    """GET /openapi.json is public: it cost ~0.1 s of CPU per request, rebuilt each time."""
+    from functions.tasks import create_app
+
+    app = create_app(with_(settings, run_background_workers=False))
+    try:
+        first = build_spec(app, title="t", version="1", description="d")
+        assert build_spec(app, title="t", version="1", description="d") is first
+
+        @app.get("/added-later")
+        @operation(summary="x", tags=["test"])
+        def added_later() -> str:
+            return "x"
+
+        again = build_spec(app, title="t", version="1", description="d")
+        assert again is not first and "/added-later" in again["paths"] and "/added-later" not in first["paths"]
+        served = app.test_client().get("/openapi.json")
+        assert served.status_code == 200 and "/added-later" in served.json["paths"]
+    finally:
+        app.extensions["taskflow"].close()
