@@ -36,10 +36,13 @@ log = logging.getLogger(__name__)
 
 TRACER_NAME = "taskflow"
 _W3C = TraceContextTextMapPropagator()
-# Probes and scrapes are not user actions: no spans for them.
-EXCLUDED_URLS = "/health,/ready,/metrics"
-#: Paths whose last segment is a credential (the calendar feed's token): never exported with a span.
+# Probes and scrapes are not user actions: no spans for them. Nor a WebSocket's upgrade request: its
+# span would last as long as the socket (hours) and its URL carries the JWT (`?token=`).
+EXCLUDED_URLS = "/health,/ready,/metrics,/ws/"
+#: Credentials in URLs, never exported with a span: the calendar feed's token (its path) and the
+#: JWT a browser's WebSocket sends as `?token=` (it cannot set headers).
 _SECRET_PATH = re.compile(r"/ical/[^/?#]+")
+_SECRET_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&#]*", re.IGNORECASE)
 _URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
 
 
@@ -97,18 +100,22 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
 
 
 def _redact_secret_path(span: trace.Span, status: str, headers: list[tuple[str, str]]) -> None:
-    """A feed URL's token is its credential: the request span shows `/ical/<token>.ics` instead.
+    """Credentials in the URL stay out of the request span: `/ical/<token>.ics`, `?token=<redacted>`.
 
     A response hook: the instrumentation sets the URL attributes after its request hook has run.
     """
     span_name = getattr(span, "name", "")
-    if isinstance(span_name, str) and _SECRET_PATH.search(span_name):  # an unrouted path names the span
-        span.update_name(_SECRET_PATH.sub("/ical/<token>.ics", span_name))
+    if isinstance(span_name, str) and _redacted(span_name) != span_name:  # an unrouted path names the span
+        span.update_name(_redacted(span_name))
     attributes = getattr(span, "attributes", None) or {}
     for key in _URL_ATTRIBUTES:
         value = attributes.get(key)
-        if isinstance(value, str) and _SECRET_PATH.search(value):
-            span.set_attribute(key, _SECRET_PATH.sub("/ical/<token>.ics", value))
+        if isinstance(value, str) and _redacted(value) != value:
+            span.set_attribute(key, _redacted(value))
+
+
+def _redacted(url: str) -> str:
+    return _SECRET_QUERY.sub(r"\1<redacted>", _SECRET_PATH.sub("/ical/<token>.ics", url))
 
 
 def annotate_request(correlation_id: str, request_id: str | None) -> None:

@@ -26,6 +26,7 @@ from functions.audit import create_app as audit_app
 from functions.tasks import quickadd
 from functions.tasks.ical_import import MAX_INSTANCES_TOTAL, plan_import
 from functions.tasks.ical_scan import MAX_LINE_CHARS, MAX_LINES, BadCalendar, scan
+from shared import tracing
 from shared.cloudevents import event_from_record
 from shared.contract import build_spec, operation
 from shared.db import make_engine
@@ -331,3 +332,25 @@ def test_openapi_is_built_once_per_set_of_routes(settings):
         assert served.status_code == 200 and "/added-later" in served.json["paths"]
     finally:
         app.extensions["taskflow"].close()
+
+
+def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, spans):
+    """The browser's socket sends its JWT as `?token=`: the upgrade request makes no span at all."""
+    import websocket
+
+    from functions.combined import create_app as combined_app
+
+    server = serve(combined_app(with_(settings, tracing=True, run_background_workers=False)))
+    api = make_client(server).signup()
+    spans.clear()
+    ws = websocket.create_connection(
+        f"{server.url.replace('http', 'ws', 1)}/ws/user/{api.user_id}/tasks?token={api.token}", timeout=5
+    )
+    ws.close()
+    api.request("GET", "/api/{me}/tasks")
+    finished = spans.get_finished_spans()
+    assert not [s for s in finished if s.name.startswith("GET /ws/")], "no span for the upgrade request"
+    assert any(s.kind == trace.SpanKind.SERVER for s in finished), "tracing is on"
+    for span in finished:
+        assert api.token not in span.name and all(api.token not in str(v) for v in span.attributes.values())
+    assert tracing._redacted("/x?a=1&token=abc.def&b=2") == "/x?a=1&token=<redacted>&b=2"
