@@ -78,8 +78,9 @@ def event_from_record(headers: list[tuple[str, bytes]] | None, key: bytes | None
         else:
             envelope = _json_value(value)
             traceparent = _text(header_map.get("traceparent"))
-    except (ValueError, UnicodeDecodeError, ce_errors.GenericException) as exc:
-        raise MalformedEvent(f"not a JSON envelope: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError, ce_errors.GenericException) as exc:
+        # RecursionError: JSON nested too deep for the parser (a poison record, not a server fault)
+        raise MalformedEvent(f"not a JSON envelope: {str(exc)[:200]}") from exc
     return _stamped(Event.from_dict(envelope), traceparent)
 
 
@@ -97,13 +98,14 @@ def event_from_delivery(topic: str, headers: HeaderLookup, body: bytes) -> tuple
         raise MalformedEvent("binary CloudEvent without ce-id / ce-type")
     try:
         ce = from_http(dict(headers.items()), body or b"", data_unmarshaller=_json_value)
-    except (ValueError, UnicodeDecodeError, ce_errors.GenericException) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError, ce_errors.GenericException) as exc:
+        # RecursionError: JSON nested too deep for the parser (a poison delivery, not a server fault)
         raise MalformedEvent(f"not a CloudEvent: {str(exc)[:200]}") from exc
     envelope = ce.get_data()
     if isinstance(envelope, str) and not binary:
         try:
             envelope = json.loads(envelope)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise MalformedEvent("CloudEvent data is not JSON") from exc
     event = _stamped(Event.from_dict(envelope), ce.get("traceparent") or headers.get("traceparent"))
     if event.topic != topic:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -106,6 +107,25 @@ WallClock = Annotated[
 ]
 #: A time in a query string, UTC when it has no offset.
 UtcTime = Annotated[dt.datetime, PlainValidator(parse_datetime), WithJsonSchema(_DATE_TIME)]
+#: Names the tz database directory holds that are not zones a calendar knows: the host's own
+#: zone (differs between machines) and the POSIX default rules.
+_NOT_IANA = frozenset(("localtime", "posixrules"))
+
+
+@functools.cache
+def _iana_names() -> frozenset[str]:
+    # Without the right/ (leap-second clocks, seconds off the civil time) and posix/ copies.
+    return frozenset(zoneinfo.available_timezones()) - _NOT_IANA
+
+
+def iana_timezone(value: object) -> str:
+    """An IANA zone name every calendar client resolves the same way; BadValue otherwise."""
+    name = parse_timezone(value)
+    if name not in _iana_names():
+        raise BadValue(f"unknown timezone {name[:64]!r}: use an IANA name such as 'Europe/Paris'")
+    return name
+
+
 #: An IANA timezone name.
 Timezone = Annotated[
     str,
@@ -116,7 +136,7 @@ Timezone = Annotated[
         examples=["Europe/Paris"],
         description="IANA timezone name (one the server's tz database knows)",
     ),
-    AfterValidator(parse_timezone),
+    AfterValidator(iana_timezone),
 ]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -35,8 +36,14 @@ log = logging.getLogger(__name__)
 
 TRACER_NAME = "taskflow"
 _W3C = TraceContextTextMapPropagator()
-# Probes and scrapes are not user actions: no spans for them.
-EXCLUDED_URLS = "/health,/ready,/metrics"
+# Probes and scrapes are not user actions: no spans for them. Nor a WebSocket's upgrade request: its
+# span would last as long as the socket (hours) and its URL carries the JWT (`?token=`).
+EXCLUDED_URLS = "/health,/ready,/metrics,/ws/"
+#: Credentials in URLs, never exported with a span: the calendar feed's token (its path) and the
+#: JWT a browser's WebSocket sends as `?token=` (it cannot set headers).
+_SECRET_PATH = re.compile(r"/ical/[^/?#]+")
+_SECRET_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&#]*", re.IGNORECASE)
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
 
 
 def tracer() -> trace.Tracer:
@@ -81,13 +88,34 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    FlaskInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)  # type: ignore[no-untyped-call]  # untyped upstream
+    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]  # untyped upstream
+        app, excluded_urls=EXCLUDED_URLS, response_hook=_redact_secret_path
+    )
     instrumentor = SQLAlchemyInstrumentor()
     # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
     # It declares sqlalchemy < 2.1 but only uses the engine's cursor events, which 2.1 keeps
     # (tests/test_observability.py checks that SQL spans come out).
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
+
+
+def _redact_secret_path(span: trace.Span, status: str, headers: list[tuple[str, str]]) -> None:
+    """Credentials in the URL stay out of the request span: `/ical/<token>.ics`, `?token=<redacted>`.
+
+    A response hook: the instrumentation sets the URL attributes after its request hook has run.
+    """
+    span_name = getattr(span, "name", "")
+    if isinstance(span_name, str) and _redacted(span_name) != span_name:  # an unrouted path names the span
+        span.update_name(_redacted(span_name))
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and _redacted(value) != value:
+            span.set_attribute(key, _redacted(value))
+
+
+def _redacted(url: str) -> str:
+    return _SECRET_QUERY.sub(r"\1<redacted>", _SECRET_PATH.sub("/ical/<token>.ics", url))
 
 
 def annotate_request(correlation_id: str, request_id: str | None) -> None:

@@ -24,7 +24,8 @@ import icalendar
 
 from functions.tasks.ical_scan import BadCalendar, ScannedComponent, decode, scan
 from shared.recurrence import Rule, budget, check_flood_guard, parse_rule
-from shared.timeutil import UTC, BadValue, parse_timezone, zone
+from shared.schemas import iana_timezone
+from shared.timeutil import UTC, BadValue, zone
 
 # The task API's own limits (title, description, tags, reminder offsets).
 TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 500, 10_000, 50, 20
@@ -32,6 +33,8 @@ MINUTES_BEFORE_MAX = 527_040  # one year
 MAX_TASKS = 500
 MAX_REMINDERS = 20
 MAX_INSTANCES = 1000
+#: Exceptions (EXDATE values, overridden instances) of all series together: each is a task row and an event.
+MAX_INSTANCES_TOTAL = 2000
 MAX_UNSUPPORTED = 200
 #: CPU one import may spend checking and expanding its rules, all together.
 IMPORT_CPU_SECONDS = 2.0
@@ -112,6 +115,7 @@ class _Planner:
         self.now = now
         self.unsupported: list[dict[str, Any]] = []
         self.dropped = 0
+        self.instances = 0  # exceptions planned so far, all series together
 
     def report(self, line: int | None, component: str, prop: str, reason: str) -> None:
         if len(self.unsupported) >= MAX_UNSUPPORTED:
@@ -165,7 +169,7 @@ class _Planner:
         wr_tz = calendar.get("X-WR-TIMEZONE")
         if wr_tz is not None:
             try:
-                self.default_tz = parse_timezone(str(wr_tz))
+                self.default_tz = iana_timezone(str(wr_tz))
             except BadValue:
                 line = self.scanned.properties.get("X-WR-TIMEZONE")
                 self.report(line, "VCALENDAR", "X-WR-TIMEZONE", "not an IANA zone; floating times use your zone")
@@ -344,6 +348,9 @@ class _Planner:
             return
         if len(planned.instances) >= MAX_INSTANCES:
             raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)
+        if self.instances >= MAX_INSTANCES_TOTAL:
+            raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
+        self.instances += 1
         planned.instances.append(PlannedInstance(occurrence, due, completed, completed_at if completed else None))
 
     def _override(
@@ -422,7 +429,7 @@ def _zone_name(value: dt.datetime, tzid: object) -> str | None:
     for name in (getattr(value.tzinfo, "key", None), tzid):
         if isinstance(name, str):
             try:
-                return parse_timezone(name)
+                return iana_timezone(name)
             except BadValue:
                 continue
     return None
@@ -451,7 +458,8 @@ def _wall_text(prop: Any, tz_name: str) -> str | None:
 
 
 def _title(value: str) -> str:
-    value = value.strip() or "(no title)"
+    # A SUMMARY may hold line breaks (escaped \n); a task title is one line (the API refuses control characters).
+    value = re.sub(r"[\x00-\x08\x0A-\x1F\x7F]+", " ", value).strip() or "(no title)"
     if len(value) > TITLE_MAX:
         raise BadValue(f"must be at most {TITLE_MAX} characters")
     return value

@@ -13,6 +13,9 @@ import re
 from shared.timeutil import BadValue
 
 MAX_COMPONENTS = 2000
+#: Content lines (after unfolding) and the length of one: the parser's work grows with both.
+MAX_LINES = 30_000
+MAX_LINE_CHARS = 32_768
 _NAME = r"[A-Za-z0-9-]+"
 _PVALUE = r'(?:"[^"]*"|[^";:,]*)'
 _CONTENT_LINE = re.compile(rf"^({_NAME})((?:;{_NAME}={_PVALUE}(?:,{_PVALUE})*)*):(.*)$", re.DOTALL)
@@ -61,7 +64,11 @@ def scan(text: str) -> ScannedComponent:
         if raw[:1] in (" ", "\t") and logical:
             logical[-1] = (logical[-1][0], logical[-1][1] + raw[1:])  # folded (RFC 5545 §3.1)
         elif raw.strip():
+            if len(logical) >= MAX_LINES:
+                raise BadCalendar(f"the file has more than {MAX_LINES} content lines", number)
             logical.append((number, raw))
+        if logical and len(logical[-1][1]) > MAX_LINE_CHARS:
+            raise BadCalendar(f"is longer than {MAX_LINE_CHARS} characters (unfolded)", logical[-1][0])
     if not logical or logical[0][1].strip().upper() != "BEGIN:VCALENDAR":
         raise BadCalendar("the file must start with BEGIN:VCALENDAR", logical[0][0] if logical else 1)
     stack: list[ScannedComponent] = []

@@ -54,8 +54,7 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
             instance.due_date = planned_instance.due_date
             instance.completed = planned_instance.completed
             instance.completed_at = planned_instance.completed_at
-            session.add(instance)
-            session.flush()
+            session.add(instance)  # flushed with the rest: nothing below reads back from the database
             _emit_created(session, instance)
     session.flush()
 

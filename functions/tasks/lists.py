@@ -116,13 +116,19 @@ def update_list(session: orm.Session, task_list: TaskList, fields: dict[str, Any
 
 
 def delete_list(session: orm.Session, task_list: TaskList) -> int:
-    """Delete a list with its tasks: one task.deleted per task, then list.deleted."""
-    tasks = session.scalars(sa.select(Task).where(Task.list_id == task_list.id).with_for_update())
-    deleted = 0
+    """Delete a list with its tasks: one task.deleted per task, then list.deleted.
+
+    The tasks go in one DELETE (their reminders by ON DELETE CASCADE, their series' instances
+    elsewhere keep living with parent_id SET NULL), not one flush per task.
+    """
+    tasks = list(session.scalars(sa.select(Task).where(Task.list_id == task_list.id).with_for_update()))
     for task in tasks:
-        service.delete_task(session, task)
-        deleted += 1
-    _emit(session, events.LIST_DELETED, task_list, deleted=True, tasks_deleted=deleted)
+        service.emit(session, events.TASK_DELETED, task, deleted=True)
+    _emit(session, events.LIST_DELETED, task_list, deleted=True, tasks_deleted=len(tasks))
+    session.flush()
+    session.execute(sa.delete(Task).where(Task.list_id == task_list.id).execution_options(synchronize_session=False))
+    for task in tasks:
+        session.expunge(task)
     session.delete(task_list)
     session.flush()
-    return deleted
+    return len(tasks)

@@ -194,7 +194,11 @@ class QuickAdd:
         recurrence = self._recurrence(line, out)
         clock = self._time(line, out)
         day = self._date(line, out)
-        self._schedule(out, recurrence, day, clock)
+        try:
+            self._schedule(out, recurrence, day, clock)
+        except OverflowError:  # a date phrase at the edge of the calendar ("dec 31 9999 11pm" + a day)
+            out.due, out.rule, out.occurrences = None, None, []
+            out.questions.append({"field": "due_date", "question": "That date is out of range: which day?"})
         if out.reminders and out.due is None:
             out.questions.append({"field": "reminders", "question": "A reminder needs a due date: when is it due?"})
         out.title = _clean_title(line.text)
@@ -462,6 +466,10 @@ _EVERY_FORMS: list[tuple[re.Pattern[str], Any]] = [
     # every weekday / every workday / every weekend
     (re.compile(r"\s+(?:week\s*day|work\s*day)s?\b", _F), lambda m: "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"),
     (re.compile(r"\s+weekends?\b", _F), lambda m: "FREQ=WEEKLY;BYDAY=SA,SU"),
+    # every morning / afternoon / evening: daily, and the word stays for the clock ("every morning" = 09:00)
+    (re.compile(r"(?=\s+(?:morning|afternoon|evening)\b)", _F), lambda m: "FREQ=DAILY"),
+    # every last day (of the month)
+    (re.compile(r"\s+last\s+day(?:\s+of\s+(?:the|every)\s+month)?\b", _F), lambda m: "FREQ=MONTHLY;BYMONTHDAY=-1"),
     # every month on the 1st / on the last day / on the 15th
     (
         re.compile(rf"\s+(?:(?P<n>{_NUM})\s+)?months?\s+on\s+the\s+(?P<d>{_DAY_ORDINAL}|last\s+day)(?:\s+day)?\b", _F),

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import lists, quickadd
 from functions.tasks.schemas_lists import ListCreate, ListOut, ListPage, ListUpdate, Parsed, ParseRequest
 from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
-from shared.errors import Unauthorized
+from shared.errors import PreconditionFailed, Unauthorized
 from shared.models import Preferences, TaskList
 from shared.web import require_path_user, runtime
 
@@ -31,6 +31,16 @@ def _list_response(task_list: TaskList, status: int = 200) -> Response:
     response.status_code = status
     response.set_etag(str(task_list.version))
     return response
+
+
+def _check_if_match(task_list: TaskList) -> None:
+    """Refuse a change based on a stale version of the list (If-Match, 412), as for tasks."""
+    if "If-Match" in request.headers:
+        if not (request.if_match.star_tag or request.if_match.contains(str(task_list.version))):
+            raise PreconditionFailed(
+                f"The list is at version {task_list.version}; reload it and try again.",
+                headers={"ETag": f'"{task_list.version}"'},
+            )
 
 
 @bp.get("/lists")
@@ -66,23 +76,31 @@ def get(user_id: str, list_id: str) -> ResponseReturnValue:
 
 @bp.put("/lists/<id:list_id>")
 @operation(
-    body=ListUpdate, responses={200: ListOut}, summary="Rename, recolour, archive or move a list", tags=["lists"]
+    body=ListUpdate,
+    responses={200: ListOut},
+    if_match=True,
+    summary="Rename, recolour, archive or move a list",
+    tags=["lists"],
 )
 def update(user_id: str, list_id: str, body: ListUpdate) -> ResponseReturnValue:
     """Rename, recolour, archive or move a list."""
     with runtime().uow() as uow:
         task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
+        _check_if_match(task_list)
         lists.update_list(uow.session, task_list, body.given())
         uow.commit()
         return _list_response(task_list)
 
 
 @bp.delete("/lists/<id:list_id>")
-@operation(responses={204: None}, summary="Delete a list and its tasks (one task.deleted each)", tags=["lists"])
+@operation(
+    responses={204: None}, if_match=True, summary="Delete a list and its tasks (one task.deleted each)", tags=["lists"]
+)
 def delete(user_id: str, list_id: str) -> ResponseReturnValue:
     """Delete a list and its tasks (each with its task.deleted event)."""
     with runtime().uow() as uow:
         task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
+        _check_if_match(task_list)
         lists.delete_list(uow.session, task_list)
         uow.commit()
     return Response(status=204)

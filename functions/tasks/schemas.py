@@ -105,7 +105,10 @@ def _tags(value: list[str] | None) -> list[str]:
     return list(dict.fromkeys(tag.strip() for tag in value or []))
 
 
-Title = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(str.strip)]
+#: One line: a title ends up in an email's Subject header and in calendar SUMMARYs, where a line
+#: break or another control character (tab aside) cannot go.
+_ONE_LINE = r"^[^\x00-\x08\x0A-\x1F\x7F]*[^\s\x00-\x1F\x7F][^\x00-\x08\x0A-\x1F\x7F]*$"
+Title = Annotated[str, Field(min_length=1, max_length=500, pattern=_ONE_LINE), AfterValidator(str.strip)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"\S")]
 Tags = Annotated[Annotated[list[Tag], Field(max_length=20)] | None, AfterValidator(_tags)]
 

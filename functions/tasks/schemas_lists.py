@@ -70,11 +70,20 @@ class ListPage(Out):
     items: list[ListOut]
 
 
+def _reference_time(value: dt.datetime) -> dt.datetime:
+    """A reference time with room around it: "tomorrow", "at 9pm" and a series' first days stay in 1900-9999."""
+    if not dt.datetime(1901, 1, 1, tzinfo=dt.UTC) <= value < dt.datetime(9999, 1, 1, tzinfo=dt.UTC):
+        raise ValueError("must be in the years 1901-9998")
+    return value
+
+
 class ParseRequest(Body):
     model_config = example({"text": "Pay rent every month on the 1st at 9am #home !high remind 1 day before"})
     text: Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
     timezone: Timezone | None = Field(default=None, description="Default: the user's preferences")
-    now: UtcTime | None = Field(default=None, description="Reference time (RFC 3339); default: the server's")
+    now: Annotated[UtcTime, AfterValidator(_reference_time)] | None = Field(
+        default=None, description="Reference time (RFC 3339, years 1901-9998); default: the server's"
+    )
 
 
 class Chip(Out):
