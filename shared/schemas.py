@@ -107,23 +107,9 @@ WallClock = Annotated[
 ]
 #: A time in a query string, UTC when it has no offset.
 UtcTime = Annotated[dt.datetime, PlainValidator(parse_datetime), WithJsonSchema(_DATE_TIME)]
-#: Names the tz database directory holds that are not zones a calendar knows: the host's own
-#: zone (differs between machines) and the POSIX default rules.
-_NOT_IANA = frozenset(("localtime", "posixrules"))
-
-
-@functools.cache
-def _iana_names() -> frozenset[str]:
-    # Without the right/ (leap-second clocks, seconds off the civil time) and posix/ copies.
-    return frozenset(zoneinfo.available_timezones()) - _NOT_IANA
-
-
 def iana_timezone(value: object) -> str:
     """An IANA zone name every calendar client resolves the same way; BadValue otherwise."""
-    name = parse_timezone(value)
-    if name not in _iana_names():
-        raise BadValue(f"unknown timezone {name[:64]!r}: use an IANA name such as 'Europe/Paris'")
-    return name
+    return parse_timezone(value)
 
 
 #: An IANA timezone name.

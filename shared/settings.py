@@ -83,6 +83,8 @@ class Settings:
     parse_rate_limit: str = "120 per minute;2000 per hour"
     # Public calendar feed (/ical/<token>.ics) per client IP: clients poll every few minutes at most.
     feed_rate_limit: str = "60 per minute;600 per hour"
+    # .ics imports per client IP (each may spend seconds of CPU planning and creating).
+    import_rate_limit: str = "10 per minute;60 per hour"
 
     @property
     def transport(self) -> str:
@@ -146,6 +148,7 @@ class Settings:
             and not _bool(env.get("OTEL_SDK_DISABLED")),
             parse_rate_limit=env.get("PARSE_RATE_LIMIT") or defaults.parse_rate_limit,
             feed_rate_limit=env.get("FEED_RATE_LIMIT") or defaults.feed_rate_limit,
+            import_rate_limit=env.get("IMPORT_RATE_LIMIT") or defaults.import_rate_limit,
         )
         settings.check()
         return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 
 UTC = dt.UTC
@@ -12,14 +13,26 @@ class BadValue(ValueError):
     """A value a client sent that cannot be used; the message is safe to show."""
 
 
+#: Names the tz database directory holds that are not zones a calendar knows: the host's own
+#: zone (differs between machines) and the POSIX default rules.
+_NOT_IANA = frozenset(("localtime", "posixrules"))
+
+
+@functools.cache
+def _iana_names() -> frozenset[str]:
+    # Without the right/ (leap-second clocks, seconds off the civil time) and posix/ copies.
+    return frozenset(zoneinfo.available_timezones()) - _NOT_IANA
+
+
 def parse_timezone(value: object) -> str:
-    """Return a valid IANA timezone name or raise BadValue."""
+    """Return an IANA timezone name every calendar client resolves the same way, or raise BadValue.
+
+    Everywhere a zone enters (bodies, rules, imported TZIDs): the tz database also answers to
+    `localtime`, `right/…` and `posix/…`, which mean other clocks or the server's own zone."""
     if not isinstance(value, str) or not value or len(value) > 64:
         raise BadValue("must be an IANA timezone name such as 'Europe/Paris'")
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise BadValue(f"unknown timezone {value[:64]!r}") from None
+    if value not in _iana_names():
+        raise BadValue(f"unknown timezone {value[:64]!r}: use an IANA name such as 'Europe/Paris'")
     return value
 
 

@@ -354,3 +354,53 @@ def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, span
     for span in finished:
         assert api.token not in span.name and all(api.token not in str(v) for v in span.attributes.values())
     assert tracing._redacted("/x?a=1&token=abc.def&b=2") == "/x?a=1&token=<redacted>&b=2"
+
+
+# -- found by the review in other files, fixed at merge ---------------------------------------------
+
+
+def test_imports_are_throttled_per_client_and_answers_under_a_limit_carry_no_retry_after(settings, serve, make_client):
+    import requests
+
+    from functions.tasks import create_app
+
+    server = serve(create_app(with_(settings, run_background_workers=False, import_rate_limit="2 per minute")))
+    api = make_client(server).signup()
+    body = calendar("BEGIN:VTODO", "UID:t1", "SUMMARY:one", "END:VTODO")
+    headers = {"Content-Type": "text/calendar"}
+    answers = [api.request("POST", "/api/{me}/import/ics?dry_run=true", data=body, headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429], [a.text for a in answers]
+    assert "Retry-After" not in answers[0].headers
+    assert int(answers[2].headers["Retry-After"]) > 0
+    assert answers[2].headers["Content-Type"] == "application/problem+json"
+
+    feed = api.request("POST", "/api/{me}/calendar-feed").json()
+    first = requests.get(feed["url"], timeout=10)
+    again = requests.get(feed["url"], headers={"If-None-Match": first.headers["ETag"]}, timeout=10)
+    assert (first.status_code, again.status_code) == (200, 304)
+    assert "Retry-After" not in first.headers and "Retry-After" not in again.headers
+    # RFC 7986 REFRESH-INTERVAL and the de-facto X-PUBLISHED-TTL as DURATION text, which clients read.
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT15M\r\n" in first.text and "X-PUBLISHED-TTL:PT15M\r\n" in first.text
+
+
+def test_a_stored_title_with_a_line_break_still_gives_a_one_line_subject(settings):
+    from functions.notifications.channels import reminder_email
+
+    event = {
+        "event_id": "e1",
+        "data": {"task_id": "t1", "task_title": "pay\r\nBcc: victim@example.com rent", "due_date": None},
+    }
+    message = reminder_email(
+        with_(settings, smtp_from="TaskFlow <noreply@taskflow.test>"), "a@example.com", event, "UTC"
+    )
+    assert message["Subject"] == "Reminder: pay Bcc: victim@example.com rent"
+    assert message["Bcc"] is None
+
+
+@pytest.mark.parametrize("name", ["localtime", "right/UTC", "posix/Europe/Paris", "posixrules"])
+def test_every_zone_entry_point_takes_iana_names_only(name):
+    from shared.timeutil import BadValue, parse_timezone
+
+    with pytest.raises(BadValue):
+        parse_timezone(name)
+    assert parse_timezone("Europe/Paris") == "Europe/Paris"

@@ -115,7 +115,8 @@ def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: 
     data = event["data"]
     due = data.get("due_date")
     due_text = parse_datetime(due).astimezone(zone(tz_name)).strftime("%a %d %b %Y, %H:%M %Z") if due else "no due date"
-    title = data.get("task_title", "a task")
+    # One line: a header cannot hold a line break (rows stored before titles refused control characters).
+    title = " ".join(str(data.get("task_title") or "a task").split())
     link = f"{settings.app_url.rstrip('/')}/#task-{data.get('task_id', '')}"
     message = EmailMessage()
     message["Subject"] = f"Reminder: {title}"

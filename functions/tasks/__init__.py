@@ -30,7 +30,15 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(routes_auth.bp)
     app.register_blueprint(routes_lists.parse_bp)
     app.register_blueprint(routes_calendar.feed_bp)
-    throttle.install(app, rt.settings, routes_auth.bp, parse=routes_lists.parse_bp, feed=routes_calendar.feed_bp)
+    app.register_blueprint(routes_calendar.import_bp)
+    throttle.install(
+        app,
+        rt.settings,
+        routes_auth.bp,
+        parse=routes_lists.parse_bp,
+        feed=routes_calendar.feed_bp,
+        imports=routes_calendar.import_bp,
+    )
     app.register_blueprint(routes_tasks.bp)
     app.register_blueprint(routes_lists.bp)
     app.register_blueprint(routes_schedules.bp)

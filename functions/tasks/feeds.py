@@ -65,8 +65,12 @@ def feed_items(session: orm.Session, user_id: str) -> list[FeedTask]:
         )
     )
     series = [t.id for t in tasks if t.recurrence_rule and t.repeat_from == "schedule" and t.parent_id is None]
+    # MAX_FEED_EXCEPTIONS bounds the whole feed, not each chunk of series: one count left across chunks.
     instances: dict[str, list[Task]] = collections.defaultdict(list)
+    left = MAX_FEED_EXCEPTIONS
     for chunk in _chunks(series):
+        if left <= 0:
+            break
         for instance in session.scalars(
             sa.select(Task)
             .where(
@@ -74,18 +78,23 @@ def feed_items(session: orm.Session, user_id: str) -> list[FeedTask]:
                 sa.or_(Task.completed.is_(True), Task.due_date != Task.occurrence_at),
             )
             .order_by(Task.occurrence_at.desc())
-            .limit(MAX_FEED_EXCEPTIONS)
+            .limit(left)
         ):
             instances[instance.parent_id or ""].append(instance)
+            left -= 1
     skipped: dict[str, list[dt.datetime]] = collections.defaultdict(list)
+    left = MAX_FEED_EXCEPTIONS
     for chunk in _chunks(series):
+        if left <= 0:
+            break
         for series_id, occurrence in session.execute(
             sa.select(SkippedOccurrence.series_id, SkippedOccurrence.occurrence_at)
             .where(SkippedOccurrence.series_id.in_(chunk))
             .order_by(SkippedOccurrence.occurrence_at.desc())
-            .limit(MAX_FEED_EXCEPTIONS)
+            .limit(left)
         ):
             skipped[series_id].append(occurrence)
+            left -= 1
     reminders: dict[str, list[Reminder]] = collections.defaultdict(list)
     for chunk in _chunks([t.id for t in tasks]):
         for reminder in session.scalars(

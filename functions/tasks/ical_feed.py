@@ -62,8 +62,9 @@ def build_feed(items: list[FeedTask], kind: str, name: str = "TaskFlow") -> byte
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
-    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", REFRESH)
+    # As RFC 5545 DURATION text (PT15M): a timedelta would be written as "0:15:00", which clients ignore.
+    cal.add("refresh-interval", icalendar.vDuration(REFRESH), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", icalendar.vDuration(REFRESH))
     with budget(steps=2_000_000, cpu_seconds=FEED_CPU_SECONDS):
         for item in items:
             for component in _components(item, kind):

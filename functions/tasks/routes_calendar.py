@@ -28,6 +28,9 @@ bp = Blueprint("calendar", __name__, url_prefix="/api/<user_id>")
 bp.before_request(require_path_user)
 #: The public feed: no JWT (calendar clients cannot send one), the unguessable token is the credential.
 feed_bp = Blueprint("calendar_feed", __name__)
+#: The import (seconds of CPU a request at most): a blueprint of its own so it can be throttled.
+import_bp = Blueprint("calendar_import", __name__, url_prefix="/api/<user_id>")
+import_bp.before_request(require_path_user)
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
 CACHE_CONTROL = f"private, max-age={int(ical_feed.REFRESH.total_seconds())}"
@@ -85,11 +88,12 @@ def feed(token: str, query: FeedQuery) -> ResponseReturnValue:
     return response.make_conditional(request)
 
 
-@bp.post("/import/ics")
+@import_bp.post("/import/ics")
 @operation(
     query=ImportQuery,
     body_media_type="text/calendar",
     responses={200: ImportResult, 201: ImportResult},
+    problems=[429],
     summary="Import an .ics file: tasks, series and reminders (dry_run only reports what it would create)",
     tags=["calendar"],
 )
@@ -101,13 +105,15 @@ def import_ics(user_id: str, query: ImportQuery, body: str) -> ResponseReturnVal
     rt = runtime()
     with rt.uow() as uow:
         default_tz = _user_zone(uow.session, user_id)
-        try:
-            plan = offload(ical_import.plan_import, data, default_tz, now)
-        except BadCalendar as exc:
-            raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
-        result = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
-        if dry_run:
-            return jsonify(result), 200
+    # Planning (up to IMPORT_CPU_SECONDS) holds no database connection; only creating does.
+    try:
+        plan = offload(ical_import.plan_import, data, default_tz, now)
+    except BadCalendar as exc:
+        raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
+    result = {"dry_run": dry_run, "created": plan.counts(), "unsupported": plan.unsupported}
+    if dry_run:
+        return jsonify(result), 200
+    with rt.uow() as uow:
         with budget(steps=1_000_000, cpu_seconds=ical_import.IMPORT_CPU_SECONDS):
             imports.create_all(uow.session, user_id, plan.tasks, now)
         uow.commit()
