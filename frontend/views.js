@@ -79,21 +79,14 @@ function inView(task, view) {
     case "today": return !task.completed && key !== null && key <= todayKey();
     case "upcoming": return !task.completed && key !== null && key >= todayKey() && key <= todayKey(13);
     case "completed": return task.completed;
-    case "all":
-      switch (state.filter) {
-        case "open": return !task.completed;
-        case "done": return task.completed;
-        case "today": return !task.completed && isToday(task.due_date);
-        case "overdue": return !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
-        case "recurring": return Boolean(task.recurrence_rule || task.parent_id);
-        default: return true;
-      }
+    case "all": return !task.completed;
     default: return view.startsWith("list:") && task.list_id === view.slice(5) && !task.completed;
   }
 }
 
 function viewOrder(a, b) {
   if (state.view === "completed") return (b.completed_at || "").localeCompare(a.completed_at || "");
+  if (state.view === "search" && a.completed !== b.completed) return a.completed ? 1 : -1;
   if (state.view.startsWith("list:") || state.view === "inbox") {
     const pa = a.position ?? Infinity; const pb = b.position ?? Infinity;
     if (pa !== pb) return pa - pb;
@@ -183,7 +176,7 @@ function emptyText() {
 
 function viewTitle() {
   if (state.view.startsWith("list:")) return (state.lists.get(state.view.slice(5)) || { name: "List" }).name;
-  return { inbox: "Inbox", today: "Today", upcoming: "Upcoming", all: "All tasks", completed: "Completed" }[state.view];
+  return { inbox: "Inbox", today: "Today", upcoming: "Upcoming", all: "All tasks", completed: "Completed", search: "Search" }[state.view];
 }
 
 function renderNav() {
@@ -222,7 +215,27 @@ function setView(view) {
   state.view = view;
   state.selected = null;
   closePanel();
+  closeQuick();
+  $("search-form").hidden = view !== "search";
   render();
+}
+
+function openSearch() {
+  if (state.view !== "search") setView("search");
+  $("search").focus();
+  $("search").select();
+}
+
+// On a phone quick add is a sheet behind the floating "+" (the list comes first); on a desktop it is always there.
+function openQuick() {
+  document.body.classList.add("quick-open");
+  $("quick").focus();
+}
+
+function closeQuick() {
+  if (!document.body.classList.contains("quick-open")) return;
+  document.body.classList.remove("quick-open");
+  if (document.activeElement === $("quick")) $("quick").blur();
 }
 
 // ---------- lists ----------
@@ -506,12 +519,12 @@ function moveSelection(step) {
 }
 
 function onKey(event) {
-  if (event.key === "Escape") { closePanel(); if ($("shortcuts").open) $("shortcuts").close(); return; }
+  if (event.key === "Escape") { closePanel(); closeQuick(); if ($("shortcuts").open) $("shortcuts").close(); return; }
   if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) && !event.target.matches("input.complete")) return;
   const task = state.selected && state.tasks.get(state.selected);
   switch (event.key) {
-    case "q": event.preventDefault(); $("quick").focus(); break;
-    case "/": event.preventDefault(); $("search").focus(); break;
+    case "q": event.preventDefault(); openQuick(); break;
+    case "/": event.preventDefault(); openSearch(); break;
     case "j": moveSelection(1); break;
     case "k": moveSelection(-1); break;
     case "x": case "e": if (task) complete(task, !task.completed); break;
@@ -586,8 +599,9 @@ function showOffline() {
 
 function initViews() {
   document.querySelectorAll(".views button[data-view]").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
-  // The filter buttons filter every task: choosing one shows "All tasks" with it.
-  document.querySelectorAll(".filters button").forEach((b) => b.addEventListener("click", () => setView("all")));
+  $("fab").addEventListener("click", openQuick);
+  $("quick-close").addEventListener("click", closeQuick);
+  $("p-delete").addEventListener("click", () => { const task = state.tasks.get(state.panelTask); if (task) remove(task); });
   $("quick-form").addEventListener("submit", quickAdd);
   $("quick").addEventListener("input", scheduleParse);
   $("new-list").addEventListener("submit", createList);
@@ -609,6 +623,13 @@ function initViews() {
   document.addEventListener("keydown", onKey);
   $("tasks").addEventListener("dragstart", (e) => { const row = e.target.closest("li.task"); if (row) e.dataTransfer.setData("text/plain", row.dataset.id); });
   $("tasks").addEventListener("dragover", (e) => e.preventDefault());
+  // The row with the keyboard focus is the selected one (Enter, x and e act on it).
+  $("tasks").addEventListener("focusin", (e) => {
+    const row = e.target.closest("li.task[data-id]");
+    if (!row || state.selected === row.dataset.id) return;
+    state.selected = row.dataset.id;
+    document.querySelectorAll("#tasks li.task").forEach((r) => r.classList.toggle("selected", r === row));
+  });
   $("tasks").addEventListener("drop", onDrop);
   $("more").open = localStorage.getItem(MORE_KEY) === "open";
   $("more").addEventListener("toggle", () => localStorage.setItem(MORE_KEY, $("more").open ? "open" : "closed"));

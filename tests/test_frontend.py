@@ -82,7 +82,7 @@ def add_task(page, title):
 
 
 def task_row(page, title):
-    return page.locator(f"li.task:has(input.title[value='{title}'])")
+    return page.locator(f"li.task[data-title='{title}']")
 
 
 def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
@@ -99,7 +99,7 @@ def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
     # Completing moves it out of the "Open" list, so click (not check(), which re-verifies the box).
     task_row(two, "Buy oat milk").locator("input.complete").click()
     expect(task_row(two, "Buy oat milk")).to_have_count(0)
-    one.get_by_role("button", name="Done").click()
+    one.locator(".views button[data-view='completed']").click()
     expect(task_row(one, "Buy oat milk")).to_have_class("task done", timeout=2000)
     time.sleep(0.5)
     expect(three.locator("li.task")).to_have_count(0)
@@ -226,17 +226,29 @@ def test_delete_with_undo_history_panel_and_search(server, browser):
     add_task(page, "Keep me")
     add_task(page, "Drop me")
     expect(page.locator("li.task")).to_have_count(2)
-    task_row(page, "Keep me").locator("input.title").fill("Keep me please")
-    task_row(page, "Keep me").locator("input.title").press("Enter")
+    task_row(page, "Keep me").click()
+    page.locator("#p-title").fill("Keep me please")
+    page.locator("#p-title").press("Enter")
     expect(task_row(page, "Keep me please")).to_have_count(1)
+    # delete on hover in the row, and in the panel; one toast at a time, each with its undo
+    task_row(page, "Drop me").hover()
     task_row(page, "Drop me").get_by_role("button", name="Delete Drop me").click()
     expect(page.locator("li.task")).to_have_count(1)
     page.locator(".toast").get_by_role("button", name="Undo").click()
     expect(page.locator("li.task")).to_have_count(2)
-    page.get_by_label("Search", exact=True).fill("please")
+    task_row(page, "Drop me").click()
+    page.get_by_role("button", name="Delete task").click()
+    expect(page.locator("#panel")).to_be_hidden()
     expect(page.locator("li.task")).to_have_count(1)
-    page.get_by_label("Search", exact=True).fill("")
-    task_row(page, "Keep me please").get_by_role("button", name="Details of Keep me please").click()
+    expect(page.locator(".toast")).to_have_count(1)
+    page.locator(".toast").get_by_role("button", name="Undo").click()
+    expect(page.locator("li.task")).to_have_count(2)
+    page.keyboard.press("/")
+    page.get_by_label("Search all tasks").fill("please")
+    expect(page.locator("li.task")).to_have_count(1)
+    expect(page.locator("li.task mark")).to_have_text("please")
+    page.locator(".views button[data-view='inbox']").click()
+    task_row(page, "Keep me please").click()
     expect(page.locator("#panel-history li")).to_have_count(2, timeout=3000)
     expect(page.locator("#panel-history li").last).to_contain_text("task updated")
 

@@ -16,7 +16,7 @@ from tests.support.process import ServerProcess
 from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up
 
 AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
-VIEWS = ("inbox", "today", "upcoming", "completed")
+VIEWS = ("inbox", "today", "upcoming", "completed", "search")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
 
     quick_add(page, "Pay rent every month on the 1st at 9am #home !high remind 1 day before")
     page.locator("#sidenav button", has_text="Home").click()
-    row = page.locator("li.task:has(input.title[value='Pay rent'])")
+    row = page.locator("li.task[data-title='Pay rent']")
     expect(row).to_be_visible()
     expect(row.locator(".badge.recurring")).to_have_text("↻ every month on the 1st at 09:00")
     expect(row.locator(".badge.prio-high")).to_be_visible()
@@ -82,12 +82,12 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
 
     page.locator(".views button[data-view='inbox']").click()
     quick_add(page, "call mom tomorrow 6pm @family")
-    mom = page.locator("li.task:has(input.title[value='call mom'])")
+    mom = page.locator("li.task[data-title='call mom']")
     expect(mom.locator(".due")).to_have_text("Tomorrow 18:00")
     expect(mom.locator(".badge", has_text="@family")).to_be_visible()
     quick_add(page, "standup every weekday at 9:30 until March")
     quick_add(page, "overdue thing 2020-01-02 10:00")
-    expect(page.locator("li.task:has(input.title[value='overdue thing']) .due.overdue")).to_be_visible()
+    expect(page.locator("li.task[data-title='overdue thing'] .due.overdue")).to_be_visible()
 
     # an ambiguous line asks instead of guessing
     page.locator("#quick").fill("dentist at 6")
@@ -97,7 +97,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.locator("#quick").fill("")
 
     # keyboard: j moves, x completes, Enter opens the panel, Esc closes, ? helps
-    page.locator("#tasks").click(position={"x": 2, "y": 2})
+    page.locator("#view-title").click()
     page.keyboard.press("j")
     expect(page.locator("li.task.selected")).to_have_count(1)
     page.keyboard.press("Enter")
@@ -116,20 +116,43 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     )
     other.reload()
     expect(other.locator("#live")).to_have_attribute("data-status", "live")
-    mom.get_by_role("button", name="Details of call mom").click()
+    # a clean row: no buttons but the checkbox and the title; clicking anywhere on it opens the panel
+    assert mom.locator("button").evaluate_all("bs => bs.map(b => b.className)") == ["title", "row-delete"]
+    assert page.locator(".filters, [data-filter]").count() == 0, "the views replace the old filter buttons"
+    mom.locator(".due").click()
     page.locator("#p-title").fill("call mom and dad")
     page.locator("#p-priority").select_option("urgent")
     page.locator("#p-description").fill("see https://example.org/plan")
     page.locator("#panel-form button[type=submit]").click()
-    expect(other.locator("li.task:has(input.title[value='call mom and dad']) .badge.prio-urgent")).to_be_visible()
+    expect(other.locator("li.task[data-title='call mom and dad'] .badge.prio-urgent")).to_be_visible()
     expect(page.locator("#p-links a")).to_have_attribute("href", "https://example.org/plan")
     page.locator("#p-repeat").fill("every weekday at 9:30")
     expect(page.locator("#p-preview li")).to_have_count(5)
     page.locator("#p-reminder").select_option("30")
     page.locator("#panel-form button[type=submit]").click()
-    dad = other.locator("li.task:has(input.title[value='call mom and dad'])")
+    dad = other.locator("li.task[data-title='call mom and dad']")
     expect(dad.locator(".badge.recurring")).to_have_text("↻ every weekday at 09:30")
-    expect(page.locator("li.task:has(input.title[value='call mom and dad']) .bell")).to_be_visible()
+    expect(page.locator("li.task[data-title='call mom and dad'] .bell")).to_be_visible()
+
+    # search is a view: / opens it, it finds open and completed tasks in every list, matches highlighted
+    page.locator("li.task[data-title='overdue thing'] input.complete").click()
+    page.locator("#view-title").click()
+    page.keyboard.press("/")
+    expect(page.locator("#view-title")).to_have_text("Search")
+    expect(page.locator("#search")).to_be_focused()
+    page.keyboard.type("n")
+    found = page.locator("#tasks li.task")
+    # call mom and dad, Pay rent (in the list Home), standup, overdue thing (completed, so last)
+    expect(found).to_have_count(4)
+    assert found.last.get_attribute("data-title") == "overdue thing", "completed results come last"
+    expect(found.last).to_have_class("task done")
+    page.keyboard.type("t")
+    expect(found).to_have_count(1)
+    expect(page.locator("li.task[data-title='Pay rent'] .title mark")).to_have_text("nt")
+    page.locator("#search").fill("THING")
+    expect(found.locator(".title mark")).to_have_text("thing")
+    page.locator("#search").fill("plan")
+    expect(page.locator("li.task[data-title='call mom and dad'] .snippet mark")).to_have_text("plan")
 
     # views with their grouping, axe on each, screenshots at both sizes
     for view in VIEWS:
@@ -174,9 +197,9 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     context.set_offline(True)
     page.reload()  # the shell comes from the service worker's cache
     expect(page.locator("#offline-banner")).to_be_visible()
-    expect(page.locator("li.task:has(input.title[value='call mom and dad'])")).to_be_visible()
+    expect(page.locator("li.task[data-title='call mom and dad']")).to_be_visible()
     page.locator("#sidenav button", has_text="Home").click()
-    expect(page.locator("li.task:has(input.title[value='Pay rent'])")).to_be_visible()
+    expect(page.locator("li.task[data-title='Pay rent']")).to_be_visible()
     expect(page.locator("#quick-form")).to_be_hidden()
     context.set_offline(False)
     context.close()
@@ -213,16 +236,16 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, p
     engine.dispose()
     series("Wake the timer")
     page.locator(".views button[data-view='all']").click()
-    rows = page.locator("li.task:has(input.title[value='Water plants'])")
+    rows = page.locator("li.task[data-title='Water plants']")
     expect(rows).to_have_count(2, timeout=10_000)
-    instance = page.locator(f"li.task:has(input.title[value='Water plants']):not([data-id='{water['id']}'])")
-    instance.get_by_role("button", name="Details of Water plants").click()
+    instance = page.locator(f"li.task[data-title='Water plants']:not([data-id='{water['id']}'])")
+    instance.locator(".title").click()
     expect(page.locator("#p-skip")).to_be_visible()
     page.locator("#p-skip").click()
     expect(rows).to_have_count(1)
     series_row = page.locator(f"li.task[data-id='{water['id']}']")
     expect(series_row.locator(".badge.recurring")).to_be_visible()
-    series_row.get_by_role("button", name="Details of Water plants").click()
+    series_row.locator(".title").click()
     expect(page.locator("#p-skip")).to_be_hidden()
     page.locator("#p-stop").click()
     expect(series_row.locator(".badge.recurring")).to_have_count(0)
@@ -236,15 +259,15 @@ def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
     sign_up(page)
     for title in ("first", "second", "third"):
         quick_add(page, title)
-    titles = "els => els.map(e => e.value)"
-    rows = page.locator("#tasks li.task input.title")
+    titles = "els => els.map(e => e.dataset.title)"
+    rows = page.locator("#tasks li.task[data-id]")
     expect(rows).to_have_count(3)
     before = rows.evaluate_all(titles)
     page.locator("li.task[data-id] >> nth=2").drag_to(page.locator("li.task[data-id] >> nth=0"))
     moved = [before[2], before[0], before[1]]
     expect(rows).to_have_count(3)
     page.wait_for_function(
-        f"[...document.querySelectorAll('#tasks input.title')].map(e => e.value).join() === {','.join(moved)!r}"
+        f"[...document.querySelectorAll('#tasks li.task[data-id]')].map(e => e.dataset.title).join() === {','.join(moved)!r}"
     )
     page.wait_for_timeout(300)  # the PUTs of the new positions
     page.reload()
