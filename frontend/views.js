@@ -217,6 +217,7 @@ function setView(view) {
   closePanel();
   closeQuick();
   $("search-form").hidden = view !== "search";
+  document.body.dataset.view = view.split(":")[0];
   render();
 }
 

@@ -286,13 +286,39 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
     assert axe_violations(page) == [], "sign-in"
     page.screenshot(path=str(ARTIFACTS / "view-signin-dark-phone.png"), full_page=True)
     sign_up(page)
+    # on a phone the list comes first and quick add is one tap away, behind the floating +
+    expect(page.locator("#quick-form")).to_be_hidden()
+    page.get_by_role("button", name="Quick add a task").click()
+    expect(page.locator("#quick")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#quick-form")).to_be_hidden()
+    expect(page.get_by_role("button", name="Quick add a task")).to_be_visible()
     quick_add(page, "Pay rent every month on the 1st at 9am !high remind 1 day before")
     quick_add(page, "overdue thing 2020-01-02 10:00 @late")
+    page.keyboard.press("Escape")
+    expect(page.locator("#tasks li.task")).to_have_count(2)
+    top = page.evaluate("document.querySelector('#tasks li.task').getBoundingClientRect().top")
+    assert top < 844 / 3, "the list is the first thing"
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
-    for view in VIEWS:
-        page.locator(f".views button[data-view='{view}']").click()
-        assert axe_violations(page) == [], view
-        page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-phone.png"), full_page=True)
+    for name, (width, height) in {"phone": (390, 844), "desktop": (1280, 800)}.items():
+        page.set_viewport_size({"width": width, "height": height})
+        expect(page.get_by_role("button", name="Quick add a task")).to_be_visible(visible=name == "phone")
+        for view in VIEWS:
+            page.locator(f".views button[data-view='{view}']").click()
+            if view == "search":
+                page.locator("#search").fill("thing")
+                expect(page.locator("#tasks mark")).to_have_text("thing")
+            assert axe_violations(page) == [], (view, name)
+            page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-{name}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (view, name)
+    page.locator(".views button[data-view='inbox']").click()
+    page.locator("li.task[data-title='Pay rent']").click()
+    expect(page.locator("#panel")).to_be_visible()
+    assert axe_violations(page) == [], "panel"
+    page.screenshot(path=str(ARTIFACTS / "view-panel-dark-desktop.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(ARTIFACTS / "view-panel-dark-phone.png"))
+    page.keyboard.press("Escape")
     # settings: the zone detected on first sign-in is stored, and can be changed
     page.get_by_role("button", name="Settings").click()
     expect(page.locator("#s-tz")).to_have_value("Asia/Tokyo")
