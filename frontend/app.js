@@ -270,9 +270,15 @@ function renderTask(task) {
   );
 }
 
-async function complete(task, completed) {
-  try { upsert(await api("PATCH", `/api/{me}/tasks/${task.id}/complete`, { completed })); render(); }
-  catch (error) { toast(error.message); render(); }
+async function complete(task, completed, undoable = true) {
+  try {
+    upsert(await api("PATCH", `/api/{me}/tasks/${task.id}/complete`, { completed }));
+    render();
+    // As in Todoist: a task ticked by mistake comes back with one click.
+    if (completed && undoable) {
+      toast(`Completed “${task.title}”.`, { label: "Undo", run: () => complete(state.tasks.get(task.id) || task, false, false) }, UNDO_MS);
+    }
+  } catch (error) { toast(error.message); render(); }
 }
 
 function remove(task) {

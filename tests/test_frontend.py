@@ -27,14 +27,16 @@ ARGS = [
 ]
 
 
-@pytest.fixture
-def server(db_url):
-    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET).start()
+# One server and one browser for the module (each test signs up its own users); each test's
+# browser contexts are closed after it, so no socket outlives its test.
+@pytest.fixture(scope="module")
+def server(pg_url):
+    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
     yield proc
     proc.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
     with sync_playwright() as p:
@@ -43,8 +45,19 @@ def browser():
         b.close()
 
 
+_contexts: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts():
+    yield
+    while _contexts:
+        _contexts.pop().close()
+
+
 def new_page(browser, server, width=1280, height=800):
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
+    _contexts.append(context)
     # These tests drive the full form, which sits behind "More" (quick add is the main way in).
     context.add_init_script("localStorage.setItem('taskflow.more', 'open')")
     page = context.new_page()
@@ -106,7 +119,7 @@ def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
     assert one.external_requests == [] and two.external_requests == []
 
 
-def test_server_restart_goes_reconnecting_then_live_and_catches_up(server, browser, db_url):
+def test_server_restart_goes_reconnecting_then_live_and_catches_up(server, browser):
     page = new_page(browser, server)
     sign_up(page)
     add_task(page, "Before the restart")
@@ -251,6 +264,12 @@ def test_delete_with_undo_history_panel_and_search(server, browser):
     task_row(page, "Keep me please").click()
     expect(page.locator("#panel-history li")).to_have_count(2, timeout=3000)
     expect(page.locator("#panel-history li").last).to_contain_text("task updated")
+    # ticking a task by mistake: its toast brings it back
+    page.keyboard.press("Escape")
+    task_row(page, "Keep me please").locator("input.complete").click()
+    expect(task_row(page, "Keep me please")).to_have_count(0)
+    page.locator(".toast", has_text="Completed “Keep me please”.").get_by_role("button", name="Undo").click()
+    expect(task_row(page, "Keep me please")).not_to_have_class("task done")
 
 
 def test_an_expired_session_returns_to_sign_in_with_a_message(server, browser):
