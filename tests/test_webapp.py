@@ -269,7 +269,8 @@ def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
     moved = [before[2], before[0], before[1]]
     expect(rows).to_have_count(3)
     page.wait_for_function(
-        f"[...document.querySelectorAll('#tasks li.task[data-id]')].map(e => e.dataset.title).join() === {','.join(moved)!r}"
+        "[...document.querySelectorAll('#tasks li.task[data-id]')].map(e => e.dataset.title).join()"
+        f" === {','.join(moved)!r}"
     )
     page.wait_for_timeout(300)  # the PUTs of the new positions
     page.reload()
