@@ -409,7 +409,7 @@ async function openPanel(taskId, refresh = false) {
       api("GET", `/api/{me}/tasks/${taskId}/events`).catch(() => ({ items: [] })),
     ]);
     $("panel-reminders").replaceChildren(...(reminders.items.length ? reminders.items.map((r) => el("li", {},
-      `${formatWhen(r.remind_at, tzOf(task))}${r.minutes_before !== null ? ` (${r.minutes_before} min before)` : ""}${r.notified ? ` — ${r.outcome}` : ""} `,
+      `${formatWhen(r.remind_at, tzOf(task))}${r.minutes_before !== null ? ` (${minutesInWords(r.minutes_before)})` : ""}${r.notified ? ` — ${r.outcome}` : ""} `,
       r.notified ? "" : el("button", { type: "button", class: "secondary", onclick: async () => {
         await api("DELETE", `/api/{me}/reminders/${r.id}`); openPanel(taskId);
       } }, "Remove"))) : [el("li", {}, "No reminders.")]));
@@ -541,7 +541,7 @@ function init() {
   $("feed-revoke").addEventListener("click", revokeFeed);
   $("ics-preview").addEventListener("click", () => importIcs(true));
   $("ics-import").addEventListener("click", () => importIcs(false));
-  $("panel-close").addEventListener("click", () => { $("panel").hidden = true; state.panelTask = null; });
+  $("panel-close").addEventListener("click", () => closePanel());
   window.addEventListener("offline", () => setDot("offline"));
   updateRecurrenceForm();
   if ("Notification" in window && Notification.permission === "default") {

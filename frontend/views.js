@@ -465,7 +465,21 @@ async function stopSeries() {
   } catch (error) { toast(error.message); }
 }
 
-function closePanel() { $("panel").hidden = true; state.panelTask = null; }
+function closePanel() {
+  const id = state.panelTask;
+  const hadFocus = $("panel").contains(document.activeElement);
+  $("panel").hidden = true;
+  state.panelTask = null;
+  // Keyboard-first: Esc puts the cursor back on the row the panel was about.
+  const row = id && hadFocus && document.querySelector(`#tasks li.task[data-id="${id}"] .title`);
+  if (row) row.focus();
+}
+
+function minutesInWords(minutes) {
+  if (minutes === 0) return "at due time";
+  const [n, unit] = minutes % 1440 === 0 ? [minutes / 1440, "day"] : minutes % 60 === 0 ? [minutes / 60, "hour"] : [minutes, "min"];
+  return `${n} ${unit}${n > 1 && unit !== "min" ? "s" : ""} before`;
+}
 
 // ---------- preferences ----------
 

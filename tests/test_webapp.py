@@ -104,6 +104,9 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(page.locator("#panel")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.locator("#panel")).to_be_hidden()
+    expect(page.locator("li.task.selected .title")).to_be_focused()  # back on the row it was about
+    page.keyboard.press("j")
+    expect(page.locator("li.task.selected")).to_have_count(1)
     page.locator("#tasks input.complete").first.focus()
     page.keyboard.press("?")
     expect(page.locator("#shortcuts")).to_be_visible()
