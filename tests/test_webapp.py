@@ -158,6 +158,11 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(found).not_to_have_class("task done")
     page.locator("#search").fill("plan")
     expect(page.locator("li.task[data-title='call mom and dad'] .snippet mark")).to_have_text("plan")
+    page.locator(".views button[data-view='inbox']").click()
+    quick_add(page, "Buy stamps")
+    page.locator("li.task[data-title='Buy stamps'] input.complete").click()
+    page.locator(".views button[data-view='completed']").click()
+    expect(page.locator("li.task.done[data-title='Buy stamps']")).to_be_visible()
 
     # views with their grouping, axe on each, screenshots at both sizes
     for view in VIEWS:
