@@ -216,6 +216,7 @@ function setView(view) {
   state.selected = null;
   closePanel();
   closeQuick();
+  parsed = null;
   $("search-form").hidden = view !== "search";
   document.body.dataset.view = view.split(":")[0];
   render();
@@ -299,9 +300,16 @@ function scheduleParse() {
   parseTimer = setTimeout(() => parseLine(text), 150);
 }
 
+// As in Todoist, a task added in Today without a date of its own is due today.
+async function parseForView(text) {
+  const result = await api("POST", "/api/{me}/parse", { text, timezone: userTz() });
+  if (state.view !== "today" || result.due_date || result.recurrence_rule || result.questions.length) return result;
+  return api("POST", "/api/{me}/parse", { text: `${text} today`, timezone: userTz() });
+}
+
 async function parseLine(text) {
   try {
-    const result = await api("POST", "/api/{me}/parse", { text, timezone: userTz() });
+    const result = await parseForView(text);
     if ($("quick").value !== text) return;
     parsed = { text, result };
     showParsed(result);
@@ -336,7 +344,7 @@ async function quickAdd(event) {
   const text = $("quick").value;
   if (!text.trim()) return;
   clearTimeout(parseTimer);
-  const result = parsed && parsed.text === text ? parsed.result : await api("POST", "/api/{me}/parse", { text, timezone: userTz() }).catch((e) => { toast(e.message); return null; });
+  const result = parsed && parsed.text === text ? parsed.result : await parseForView(text).catch((e) => { toast(e.message); return null; });
   if (!result) return;
   if (result.questions.length) { showParsed(result); $("quick").focus(); return; }
   const body = { title: result.title, priority: result.priority, timezone: result.timezone };

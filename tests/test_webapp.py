@@ -139,6 +139,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
 
     # search is a view: / opens it, it finds open and completed tasks in every list, matches highlighted
     page.locator("li.task[data-title='overdue thing'] input.complete").click()
+    expect(page.locator(".toast")).to_have_text("Completed “overdue thing”.Undo×")
     page.locator("#view-title").click()
     page.keyboard.press("/")
     expect(page.locator("#view-title")).to_have_text("Search")
@@ -147,7 +148,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     found = page.locator("#tasks li.task")
     # call mom and dad, Pay rent (in the list Home), standup, overdue thing (completed, so last)
     expect(found).to_have_count(4)
-    assert found.last.get_attribute("data-title") == "overdue thing", "completed results come last"
+    expect(found.last).to_have_attribute("data-title", "overdue thing")  # completed results come last
     expect(found.last).to_have_class("task done")
     page.keyboard.type("t")
     expect(found).to_have_count(1)
@@ -163,6 +164,10 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.locator("li.task[data-title='Buy stamps'] input.complete").click()
     page.locator(".views button[data-view='completed']").click()
     expect(page.locator("li.task.done[data-title='Buy stamps']")).to_be_visible()
+    # added in Today without a date of its own: due today, as in Todoist
+    page.locator(".views button[data-view='today']").click()
+    quick_add(page, "water the plants")
+    expect(page.locator("li.task[data-title='water the plants'] .due")).to_contain_text("Today")
 
     # views with their grouping, axe on each, screenshots at both sizes
     for view in VIEWS:
