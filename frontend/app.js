@@ -477,7 +477,7 @@ function toast(text, action, ms = 6000) {
 }
 
 function notify(text) {
-  toast(`⏰ ${text}`);
+  toast(text);
   if ("Notification" in window && Notification.permission === "granted") new Notification("TaskFlow", { body: text });
 }
 

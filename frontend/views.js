@@ -170,7 +170,7 @@ function emptyText() {
   if (state.view === "today") return "Nothing due today. Enjoy.";
   if (state.view === "upcoming") return "Nothing in the next 14 days.";
   if (state.view === "completed") return "Nothing completed yet.";
-  if (state.view === "inbox") return "Your Inbox is empty. Press q to add a task.";
+  if (state.view === "inbox") return `Your Inbox is empty. ${matchMedia("(max-width: 800px)").matches ? "Tap +" : "Press q"} to add a task.`;
   return "No open tasks in this list.";
 }
 
@@ -326,7 +326,7 @@ function showParsed(result) {
 
 function chipText(chip, result) {
   if (chip.kind === "recurrence" && result.recurrence_rule) return `↻ ${ruleInWords(result.recurrence_rule, result)}`;
-  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) return `📅 ${dueInWords(result.due_date)}`;
+  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) return `due ${dueInWords(result.due_date)}`;
   return chip.text;
 }
 
