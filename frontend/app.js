@@ -536,7 +536,9 @@ function init() {
     .forEach((id) => $(id).addEventListener("input", updateRecurrenceForm));
   document.querySelectorAll("#weekdays input").forEach((c) => c.addEventListener("change", updateRecurrenceForm));
   $("search").addEventListener("input", () => { state.search = $("search").value.trim(); render(); });
-  $("search-form").addEventListener("submit", (e) => e.preventDefault());
+  // From the search field, Enter or ↓ goes to the results (then j/k, Enter, x as anywhere).
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); state.selected = null; moveSelection(1); });
+  $("search").addEventListener("keydown", (e) => { if (e.key === "ArrowDown") { e.preventDefault(); state.selected = null; moveSelection(1); } });
   $("feed-create").addEventListener("click", createFeed);
   $("feed-revoke").addEventListener("click", revokeFeed);
   $("ics-preview").addEventListener("click", () => importIcs(true));

@@ -155,6 +155,8 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(page.locator("li.task[data-title='Pay rent'] .title mark")).to_have_text("nt")
     page.locator("#search").fill("THING")
     expect(found.locator(".title mark")).to_have_text("thing")
+    page.locator("#search").press("Enter")  # to the results: the keys work on them
+    expect(found.locator("input.complete")).to_be_focused()
     found.locator("input.complete").click()  # reopened from the results
     expect(found).not_to_have_class("task done")
     page.locator("#search").fill("plan")
