@@ -206,6 +206,8 @@ function renderNav() {
   $("view-title").textContent = viewTitle();
   saveOfflineSoon();
   $("list-tools").hidden = !state.view.startsWith("list:");
+  const shown = state.lists.get(state.view.slice(5));
+  if (shown && document.activeElement !== $("list-recolor")) $("list-recolor").value = shown.color;
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;

@@ -79,6 +79,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(row.locator(".list-badge")).to_have_text("Home")
     expect(row.locator(".bell")).to_be_visible()
     expect(page.locator("#sidenav button", has_text="Home").locator(".count")).to_have_text("1")
+    expect(page.locator("#list-recolor")).to_have_value("#3b82f6")  # the list's own colour
 
     page.locator(".views button[data-view='inbox']").click()
     quick_add(page, "call mom tomorrow 6pm @family")
