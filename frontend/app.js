@@ -8,8 +8,7 @@ const UNDO_MS = 5000;
 const state = {
   session: null,          // {userId, token, email}
   tasks: new Map(),       // id -> task snapshot
-  filter: "open",
-  view: "inbox",          // inbox | today | upcoming | all | completed | list:<id>
+  view: "inbox",          // inbox | today | upcoming | all | completed | search | list:<id>
   lists: new Map(),       // id -> list
   tz: null,               // the user's time zone (preferences), detected on first sign-in
   selected: null,         // task id under the keyboard cursor
@@ -79,6 +78,7 @@ function signOut(message) {
   $("app").hidden = true;
   $("auth").hidden = false;
   $("signout").hidden = true;
+  $("fab").hidden = true;
   $("who").textContent = "";
   $("auth-message").textContent = message || "";
   $("email").focus();
@@ -90,6 +90,7 @@ function startApp() {
   $("signout").hidden = false;
   $("who").textContent = state.session.email || "";
   $("settings-open").hidden = false;
+  $("fab").hidden = false;
   showOffline();
   loadPreferences();
   loadLists();
@@ -169,50 +170,64 @@ function formatWhen(iso, tz) {
   } catch (_) { return iso; }
 }
 
-function isToday(iso) {
-  if (!iso) return false;
-  const d = new Date(iso); const now = new Date();
-  return d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+// Search looks through every task, open and completed, in every list: title, description, tags, list name.
+function matches(task, q) {
+  const list = task.list_id ? state.lists.get(task.list_id) : null;
+  return [task.title, task.description || "", ...(task.tags || []), list ? list.name : ""]
+    .some((text) => text.toLowerCase().includes(q));
 }
 
 function visibleTasks() {
   const q = state.search.toLowerCase();
   return [...state.tasks.values()]
     .filter((t) => !state.pendingDeletes.has(t.id) && !(t.list_id && state.pendingDeletes.has(t.list_id)))
-    .filter((t) => !q || t.title.toLowerCase().includes(q) || (t.description || "").toLowerCase().includes(q))
-    .filter((t) => (q ? true : inView(t, state.view)))
+    .filter((t) => (state.view === "search" ? Boolean(q) && matches(t, q) : inView(t, state.view)))
     .sort(viewOrder);
 }
-
-const EMPTY = {
-  open: "Nothing open. Add a task above to get started.",
-  done: "Nothing done yet. Tick a task when you finish it.",
-  today: "Nothing due today.",
-  overdue: "Nothing overdue. Nice.",
-  recurring: "No recurring tasks. Choose a repeat frequency when you add one.",
-};
 
 function render() {
   const list = $("tasks");
   const items = visibleTasks();
-  // A live update must not throw away a title the user is typing: keep its text, focus and caret.
-  const editing = document.activeElement && document.activeElement.classList.contains("title")
-    ? { id: document.activeElement.closest("li").dataset.id, value: document.activeElement.value,
-        caret: document.activeElement.selectionStart }
-    : null;
+  const focused = document.activeElement && document.activeElement.closest("#tasks li.task[data-id]");
+  const refocus = focused && { id: focused.dataset.id, cls: document.activeElement.className };
   list.replaceChildren(...groupRows(items));
-  if (editing) {
-    const input = list.querySelector(`li[data-id="${editing.id}"] input.title`);
-    if (input) {
-      input.value = editing.value;
-      input.focus();
-      input.setSelectionRange(editing.caret, editing.caret);
-    }
+  if (refocus) {
+    // A live update must not take the keyboard cursor away from the row it is on.
+    const row = list.querySelector(`li[data-id="${refocus.id}"]`);
+    const target = row && (row.querySelector(`[class="${refocus.cls}"]`) || row.querySelector("input.complete"));
+    if (target) target.focus();
   }
   $("empty").hidden = items.length > 0;
-  $("empty").textContent = state.search ? `No task matches “${state.search}”.` : (state.view === "all" ? EMPTY[state.filter] : emptyText());
+  $("empty").textContent = state.view === "search"
+    ? (state.search ? `No task matches “${state.search}”.` : "Type to search all your tasks, open and completed.")
+    : emptyText();
   renderNav();
 }
+
+// The parts of text that match the search, each in a <mark>.
+function highlighted(text) {
+  const q = state.view === "search" ? state.search.toLowerCase() : "";
+  if (!q) return [text];
+  const parts = [];
+  let at = 0;
+  for (let i = text.toLowerCase().indexOf(q); i !== -1; i = text.toLowerCase().indexOf(q, at)) {
+    parts.push(text.slice(at, i), el("mark", {}, text.slice(i, i + q.length)));
+    at = i + q.length;
+  }
+  parts.push(text.slice(at));
+  return parts.filter((p) => p !== "");
+}
+
+function snippet(description) {
+  const q = state.search.toLowerCase();
+  const i = state.view === "search" && q ? (description || "").toLowerCase().indexOf(q) : -1;
+  if (i === -1) return "";
+  const start = Math.max(0, i - 40);
+  const text = `${start ? "…" : ""}${description.slice(start, i + q.length + 60)}${i + q.length + 60 < description.length ? "…" : ""}`;
+  return el("span", { class: "snippet" }, highlighted(text));
+}
+
+const TRASH = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" d="M9 3h6l1 2h4v2H4V5h4zm-3 6h12l-1 12H7z"/></svg>';
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -232,15 +247,16 @@ function renderTask(task) {
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
   check.addEventListener("change", () => complete(task, check.checked));
-  const title = el("input", { class: "title", value: task.title, "aria-label": "Title", maxlength: "500" });
-  // Enter saves explicitly: after a live update re-rendered the row mid-typing, the browser no
-  // longer sees the typed text as a change, so relying on `change` alone would drop the edit.
-  title.addEventListener("change", () => rename(task.id, title.value));
-  title.addEventListener("keydown", (e) => { if (e.key === "Enter") { rename(task.id, title.value); title.blur(); } });
+  // A clean row: the title opens the side panel (click, tap or Enter), where everything is edited.
+  const title = el("button", { type: "button", class: "title" }, highlighted(task.title));
+  const trash = el("button", { type: "button", class: "row-delete", "aria-label": `Delete ${task.title}`, title: "Delete",
+    onclick: () => remove(task) });
+  trash.innerHTML = TRASH;
   const list = task.list_id ? state.lists.get(task.list_id) : null;
   const rule = task.recurrence_rule || (task.parent_id && state.tasks.get(task.parent_id) || {}).recurrence_rule;
   return el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}`,
-      "data-id": task.id, "data-priority": task.priority, draggable: "true" },
+      "data-id": task.id, "data-title": task.title, "data-priority": task.priority, draggable: "true",
+      onclick: (e) => { if (!e.target.closest("input, .row-delete")) { state.selected = task.id; openPanel(task.id); } } },
     check,
     el("div", { class: "body" }, title, el("span", { class: "meta" },
       when ? el("span", { class: `due${overdue ? " overdue" : ""}` }, when) : "",
@@ -249,27 +265,20 @@ function renderTask(task) {
       list ? el("span", { class: "badge list-badge" }, el("span", { class: "swatch", style: `background:${list.color}` }), list.name) : "",
       task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, `↻ ${rule ? ruleInWords(rule, task) : "recurring"}`) : "",
       state.reminderTasks.has(task.id) ? bellIcon() : "",
-    )),
-    el("button", { type: "button", class: "secondary", onclick: () => openPanel(task.id), "aria-label": `Details of ${task.title}` }, "Details"),
-    el("button", { type: "button", class: "secondary", onclick: () => remove(task), "aria-label": `Delete ${task.title}` }, "Delete"),
+    ), snippet(task.description)),
+    trash,
   );
 }
 
-async function complete(task, completed) {
-  try { upsert(await api("PATCH", `/api/{me}/tasks/${task.id}/complete`, { completed })); render(); }
-  catch (error) { toast(error.message); render(); }
-}
-
-const saving = new Map();  // task id -> the title being saved (Enter and change fire for one edit)
-
-async function rename(id, title) {
-  const task = state.tasks.get(id);
-  if (!task || saving.get(id) === title) return;
-  if (!title.trim() || title === task.title) { render(); return; }
-  saving.set(id, title);
-  try { upsert(await api("PUT", `/api/{me}/tasks/${id}`, { title })); }
-  catch (error) { toast(error.message); }
-  finally { saving.delete(id); render(); }
+async function complete(task, completed, undoable = true) {
+  try {
+    upsert(await api("PATCH", `/api/{me}/tasks/${task.id}/complete`, { completed }));
+    render();
+    // As in Todoist: a task ticked by mistake comes back with one click.
+    if (completed && undoable) {
+      toast(`Completed “${task.title}”.`, { label: "Undo", run: () => complete(state.tasks.get(task.id) || task, false, false) }, UNDO_MS);
+    }
+  } catch (error) { toast(error.message); render(); }
 }
 
 function remove(task) {
@@ -280,6 +289,7 @@ function remove(task) {
     render();
   }, UNDO_MS);
   state.pendingDeletes.set(task.id, timer);
+  if (state.panelTask === task.id) closePanel();
   render();
   toast(`Deleted “${task.title}”.`, { label: "Undo", run: () => {
     clearTimeout(state.pendingDeletes.get(task.id));
@@ -399,7 +409,7 @@ async function openPanel(taskId, refresh = false) {
       api("GET", `/api/{me}/tasks/${taskId}/events`).catch(() => ({ items: [] })),
     ]);
     $("panel-reminders").replaceChildren(...(reminders.items.length ? reminders.items.map((r) => el("li", {},
-      `${formatWhen(r.remind_at, tzOf(task))}${r.minutes_before !== null ? ` (${r.minutes_before} min before)` : ""}${r.notified ? ` — ${r.outcome}` : ""} `,
+      `${formatWhen(r.remind_at, tzOf(task))}${r.minutes_before !== null ? ` (${minutesInWords(r.minutes_before)})` : ""}${r.notified ? ` — ${r.outcome}` : ""} `,
       r.notified ? "" : el("button", { type: "button", class: "secondary", onclick: async () => {
         await api("DELETE", `/api/{me}/reminders/${r.id}`); openPanel(taskId);
       } }, "Remove"))) : [el("li", {}, "No reminders.")]));
@@ -457,15 +467,17 @@ function connect() {
 
 // ---------- toasts and notifications ----------
 
+// One toast at a time: a new message replaces the one showing (a replaced undo is simply not offered any more).
 function toast(text, action, ms = 6000) {
-  const node = el("div", { class: "toast", role: "status" }, el("span", {}, text));
+  const node = el("div", { class: "toast" }, el("span", {}, text));
   if (action) node.append(el("button", { type: "button", onclick: () => { action.run(); node.remove(); } }, action.label));
-  $("toasts").append(node);
+  node.append(el("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", onclick: () => node.remove() }, "×"));
+  $("toasts").replaceChildren(node);
   setTimeout(() => node.remove(), ms);
 }
 
 function notify(text) {
-  toast(`⏰ ${text}`);
+  toast(text);
   if ("Notification" in window && Notification.permission === "granted") new Notification("TaskFlow", { body: text });
 }
 
@@ -523,17 +535,15 @@ function init() {
   ["freq", "interval", "monthly", "monthday", "nth", "nthday", "ends", "count", "until", "custom-rule", "due", "tz"]
     .forEach((id) => $(id).addEventListener("input", updateRecurrenceForm));
   document.querySelectorAll("#weekdays input").forEach((c) => c.addEventListener("change", updateRecurrenceForm));
-  document.querySelectorAll(".filters button").forEach((b) => b.addEventListener("click", () => {
-    state.filter = b.dataset.filter;
-    document.querySelectorAll(".filters button").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
-    render();
-  }));
   $("search").addEventListener("input", () => { state.search = $("search").value.trim(); render(); });
+  // From the search field, Enter or ↓ goes to the results (then j/k, Enter, x as anywhere).
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); state.selected = null; moveSelection(1); });
+  $("search").addEventListener("keydown", (e) => { if (e.key === "ArrowDown") { e.preventDefault(); state.selected = null; moveSelection(1); } });
   $("feed-create").addEventListener("click", createFeed);
   $("feed-revoke").addEventListener("click", revokeFeed);
   $("ics-preview").addEventListener("click", () => importIcs(true));
   $("ics-import").addEventListener("click", () => importIcs(false));
-  $("panel-close").addEventListener("click", () => { $("panel").hidden = true; state.panelTask = null; });
+  $("panel-close").addEventListener("click", () => closePanel());
   window.addEventListener("offline", () => setDot("offline"));
   updateRecurrenceForm();
   if ("Notification" in window && Notification.permission === "default") {

@@ -79,21 +79,14 @@ function inView(task, view) {
     case "today": return !task.completed && key !== null && key <= todayKey();
     case "upcoming": return !task.completed && key !== null && key >= todayKey() && key <= todayKey(13);
     case "completed": return task.completed;
-    case "all":
-      switch (state.filter) {
-        case "open": return !task.completed;
-        case "done": return task.completed;
-        case "today": return !task.completed && isToday(task.due_date);
-        case "overdue": return !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
-        case "recurring": return Boolean(task.recurrence_rule || task.parent_id);
-        default: return true;
-      }
+    case "all": return !task.completed;
     default: return view.startsWith("list:") && task.list_id === view.slice(5) && !task.completed;
   }
 }
 
 function viewOrder(a, b) {
   if (state.view === "completed") return (b.completed_at || "").localeCompare(a.completed_at || "");
+  if (state.view === "search" && a.completed !== b.completed) return a.completed ? 1 : -1;
   if (state.view.startsWith("list:") || state.view === "inbox") {
     const pa = a.position ?? Infinity; const pb = b.position ?? Infinity;
     if (pa !== pb) return pa - pb;
@@ -177,13 +170,13 @@ function emptyText() {
   if (state.view === "today") return "Nothing due today. Enjoy.";
   if (state.view === "upcoming") return "Nothing in the next 14 days.";
   if (state.view === "completed") return "Nothing completed yet.";
-  if (state.view === "inbox") return "Your Inbox is empty. Press q to add a task.";
+  if (state.view === "inbox") return `Your Inbox is empty. ${matchMedia("(max-width: 800px)").matches ? "Tap +" : "Press q"} to add a task.`;
   return "No open tasks in this list.";
 }
 
 function viewTitle() {
   if (state.view.startsWith("list:")) return (state.lists.get(state.view.slice(5)) || { name: "List" }).name;
-  return { inbox: "Inbox", today: "Today", upcoming: "Upcoming", all: "All tasks", completed: "Completed" }[state.view];
+  return { inbox: "Inbox", today: "Today", upcoming: "Upcoming", all: "All tasks", completed: "Completed", search: "Search" }[state.view];
 }
 
 function renderNav() {
@@ -213,6 +206,8 @@ function renderNav() {
   $("view-title").textContent = viewTitle();
   saveOfflineSoon();
   $("list-tools").hidden = !state.view.startsWith("list:");
+  const shown = state.lists.get(state.view.slice(5));
+  if (shown && document.activeElement !== $("list-recolor")) $("list-recolor").value = shown.color;
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
@@ -222,7 +217,29 @@ function setView(view) {
   state.view = view;
   state.selected = null;
   closePanel();
+  closeQuick();
+  parsed = null;
+  $("search-form").hidden = view !== "search";
+  document.body.dataset.view = view.split(":")[0];
   render();
+}
+
+function openSearch() {
+  if (state.view !== "search") setView("search");
+  $("search").focus();
+  $("search").select();
+}
+
+// On a phone quick add is a sheet behind the floating "+" (the list comes first); on a desktop it is always there.
+function openQuick() {
+  document.body.classList.add("quick-open");
+  $("quick").focus();
+}
+
+function closeQuick() {
+  if (!document.body.classList.contains("quick-open")) return;
+  document.body.classList.remove("quick-open");
+  if (document.activeElement === $("quick")) $("quick").blur();
 }
 
 // ---------- lists ----------
@@ -285,9 +302,16 @@ function scheduleParse() {
   parseTimer = setTimeout(() => parseLine(text), 150);
 }
 
+// As in Todoist, a task added in Today without a date of its own is due today.
+async function parseForView(text) {
+  const result = await api("POST", "/api/{me}/parse", { text, timezone: userTz() });
+  if (state.view !== "today" || result.due_date || result.recurrence_rule || result.questions.length) return result;
+  return api("POST", "/api/{me}/parse", { text: `${text} today`, timezone: userTz() });
+}
+
 async function parseLine(text) {
   try {
-    const result = await api("POST", "/api/{me}/parse", { text, timezone: userTz() });
+    const result = await parseForView(text);
     if ($("quick").value !== text) return;
     parsed = { text, result };
     showParsed(result);
@@ -304,7 +328,7 @@ function showParsed(result) {
 
 function chipText(chip, result) {
   if (chip.kind === "recurrence" && result.recurrence_rule) return `↻ ${ruleInWords(result.recurrence_rule, result)}`;
-  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) return `📅 ${dueInWords(result.due_date)}`;
+  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) return `due ${dueInWords(result.due_date)}`;
   return chip.text;
 }
 
@@ -322,7 +346,7 @@ async function quickAdd(event) {
   const text = $("quick").value;
   if (!text.trim()) return;
   clearTimeout(parseTimer);
-  const result = parsed && parsed.text === text ? parsed.result : await api("POST", "/api/{me}/parse", { text, timezone: userTz() }).catch((e) => { toast(e.message); return null; });
+  const result = parsed && parsed.text === text ? parsed.result : await parseForView(text).catch((e) => { toast(e.message); return null; });
   if (!result) return;
   if (result.questions.length) { showParsed(result); $("quick").focus(); return; }
   const body = { title: result.title, priority: result.priority, timezone: result.timezone };
@@ -451,7 +475,21 @@ async function stopSeries() {
   } catch (error) { toast(error.message); }
 }
 
-function closePanel() { $("panel").hidden = true; state.panelTask = null; }
+function closePanel() {
+  const id = state.panelTask;
+  const hadFocus = $("panel").contains(document.activeElement);
+  $("panel").hidden = true;
+  state.panelTask = null;
+  // Keyboard-first: Esc puts the cursor back on the row the panel was about.
+  const row = id && hadFocus && document.querySelector(`#tasks li.task[data-id="${id}"] .title`);
+  if (row) row.focus();
+}
+
+function minutesInWords(minutes) {
+  if (minutes === 0) return "at due time";
+  const [n, unit] = minutes % 1440 === 0 ? [minutes / 1440, "day"] : minutes % 60 === 0 ? [minutes / 60, "hour"] : [minutes, "min"];
+  return `${n} ${unit}${n > 1 && unit !== "min" ? "s" : ""} before`;
+}
 
 // ---------- preferences ----------
 
@@ -506,12 +544,12 @@ function moveSelection(step) {
 }
 
 function onKey(event) {
-  if (event.key === "Escape") { closePanel(); if ($("shortcuts").open) $("shortcuts").close(); return; }
+  if (event.key === "Escape") { closePanel(); closeQuick(); if ($("shortcuts").open) $("shortcuts").close(); return; }
   if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) && !event.target.matches("input.complete")) return;
   const task = state.selected && state.tasks.get(state.selected);
   switch (event.key) {
-    case "q": event.preventDefault(); $("quick").focus(); break;
-    case "/": event.preventDefault(); $("search").focus(); break;
+    case "q": event.preventDefault(); openQuick(); break;
+    case "/": event.preventDefault(); openSearch(); break;
     case "j": moveSelection(1); break;
     case "k": moveSelection(-1); break;
     case "x": case "e": if (task) complete(task, !task.completed); break;
@@ -586,8 +624,9 @@ function showOffline() {
 
 function initViews() {
   document.querySelectorAll(".views button[data-view]").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
-  // The filter buttons filter every task: choosing one shows "All tasks" with it.
-  document.querySelectorAll(".filters button").forEach((b) => b.addEventListener("click", () => setView("all")));
+  $("fab").addEventListener("click", openQuick);
+  $("quick-close").addEventListener("click", closeQuick);
+  $("p-delete").addEventListener("click", () => { const task = state.tasks.get(state.panelTask); if (task) remove(task); });
   $("quick-form").addEventListener("submit", quickAdd);
   $("quick").addEventListener("input", scheduleParse);
   $("new-list").addEventListener("submit", createList);
@@ -609,6 +648,13 @@ function initViews() {
   document.addEventListener("keydown", onKey);
   $("tasks").addEventListener("dragstart", (e) => { const row = e.target.closest("li.task"); if (row) e.dataTransfer.setData("text/plain", row.dataset.id); });
   $("tasks").addEventListener("dragover", (e) => e.preventDefault());
+  // The row with the keyboard focus is the selected one (Enter, x and e act on it).
+  $("tasks").addEventListener("focusin", (e) => {
+    const row = e.target.closest("li.task[data-id]");
+    if (!row || state.selected === row.dataset.id) return;
+    state.selected = row.dataset.id;
+    document.querySelectorAll("#tasks li.task").forEach((r) => r.classList.toggle("selected", r === row));
+  });
   $("tasks").addEventListener("drop", onDrop);
   $("more").open = localStorage.getItem(MORE_KEY) === "open";
   $("more").addEventListener("toggle", () => localStorage.setItem(MORE_KEY, $("more").open ? "open" : "closed"));

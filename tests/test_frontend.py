@@ -27,14 +27,16 @@ ARGS = [
 ]
 
 
-@pytest.fixture
-def server(db_url):
-    proc = ServerProcess(DATABASE_URL=db_url, JWT_SECRET=JWT_SECRET).start()
+# One server and one browser for the module (each test signs up its own users); each test's
+# browser contexts are closed after it, so no socket outlives its test.
+@pytest.fixture(scope="module")
+def server(pg_url):
+    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
     yield proc
     proc.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
     with sync_playwright() as p:
@@ -43,8 +45,19 @@ def browser():
         b.close()
 
 
+_contexts: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts():
+    yield
+    while _contexts:
+        _contexts.pop().close()
+
+
 def new_page(browser, server, width=1280, height=800):
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
+    _contexts.append(context)
     # These tests drive the full form, which sits behind "More" (quick add is the main way in).
     context.add_init_script("localStorage.setItem('taskflow.more', 'open')")
     page = context.new_page()
@@ -82,7 +95,7 @@ def add_task(page, title):
 
 
 def task_row(page, title):
-    return page.locator(f"li.task:has(input.title[value='{title}'])")
+    return page.locator(f"li.task[data-title='{title}']")
 
 
 def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
@@ -99,14 +112,14 @@ def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
     # Completing moves it out of the "Open" list, so click (not check(), which re-verifies the box).
     task_row(two, "Buy oat milk").locator("input.complete").click()
     expect(task_row(two, "Buy oat milk")).to_have_count(0)
-    one.get_by_role("button", name="Done").click()
+    one.locator(".views button[data-view='completed']").click()
     expect(task_row(one, "Buy oat milk")).to_have_class("task done", timeout=2000)
     time.sleep(0.5)
     expect(three.locator("li.task")).to_have_count(0)
     assert one.external_requests == [] and two.external_requests == []
 
 
-def test_server_restart_goes_reconnecting_then_live_and_catches_up(server, browser, db_url):
+def test_server_restart_goes_reconnecting_then_live_and_catches_up(server, browser):
     page = new_page(browser, server)
     sign_up(page)
     add_task(page, "Before the restart")
@@ -226,19 +239,37 @@ def test_delete_with_undo_history_panel_and_search(server, browser):
     add_task(page, "Keep me")
     add_task(page, "Drop me")
     expect(page.locator("li.task")).to_have_count(2)
-    task_row(page, "Keep me").locator("input.title").fill("Keep me please")
-    task_row(page, "Keep me").locator("input.title").press("Enter")
+    task_row(page, "Keep me").click()
+    page.locator("#p-title").fill("Keep me please")
+    page.locator("#p-title").press("Enter")
     expect(task_row(page, "Keep me please")).to_have_count(1)
+    # delete on hover in the row, and in the panel; one toast at a time, each with its undo
+    task_row(page, "Drop me").hover()
     task_row(page, "Drop me").get_by_role("button", name="Delete Drop me").click()
     expect(page.locator("li.task")).to_have_count(1)
     page.locator(".toast").get_by_role("button", name="Undo").click()
     expect(page.locator("li.task")).to_have_count(2)
-    page.get_by_label("Search", exact=True).fill("please")
+    task_row(page, "Drop me").click()
+    page.get_by_role("button", name="Delete task").click()
+    expect(page.locator("#panel")).to_be_hidden()
     expect(page.locator("li.task")).to_have_count(1)
-    page.get_by_label("Search", exact=True).fill("")
-    task_row(page, "Keep me please").get_by_role("button", name="Details of Keep me please").click()
+    expect(page.locator(".toast")).to_have_count(1)
+    page.locator(".toast").get_by_role("button", name="Undo").click()
+    expect(page.locator("li.task")).to_have_count(2)
+    page.keyboard.press("/")
+    page.get_by_label("Search all tasks").fill("please")
+    expect(page.locator("li.task")).to_have_count(1)
+    expect(page.locator("li.task mark")).to_have_text("please")
+    page.locator(".views button[data-view='inbox']").click()
+    task_row(page, "Keep me please").click()
     expect(page.locator("#panel-history li")).to_have_count(2, timeout=3000)
     expect(page.locator("#panel-history li").last).to_contain_text("task updated")
+    # ticking a task by mistake: its toast brings it back
+    page.keyboard.press("Escape")
+    task_row(page, "Keep me please").locator("input.complete").click()
+    expect(task_row(page, "Keep me please")).to_have_count(0)
+    page.locator(".toast", has_text="Completed “Keep me please”.").get_by_role("button", name="Undo").click()
+    expect(task_row(page, "Keep me please")).not_to_have_class("task done")
 
 
 def test_an_expired_session_returns_to_sign_in_with_a_message(server, browser):

@@ -16,7 +16,7 @@ from tests.support.process import ServerProcess
 from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up
 
 AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
-VIEWS = ("inbox", "today", "upcoming", "completed")
+VIEWS = ("inbox", "today", "upcoming", "completed", "search")
 
 
 @pytest.fixture(scope="module")
@@ -72,22 +72,23 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
 
     quick_add(page, "Pay rent every month on the 1st at 9am #home !high remind 1 day before")
     page.locator("#sidenav button", has_text="Home").click()
-    row = page.locator("li.task:has(input.title[value='Pay rent'])")
+    row = page.locator("li.task[data-title='Pay rent']")
     expect(row).to_be_visible()
     expect(row.locator(".badge.recurring")).to_have_text("↻ every month on the 1st at 09:00")
     expect(row.locator(".badge.prio-high")).to_be_visible()
     expect(row.locator(".list-badge")).to_have_text("Home")
     expect(row.locator(".bell")).to_be_visible()
     expect(page.locator("#sidenav button", has_text="Home").locator(".count")).to_have_text("1")
+    expect(page.locator("#list-recolor")).to_have_value("#3b82f6")  # the list's own colour
 
     page.locator(".views button[data-view='inbox']").click()
     quick_add(page, "call mom tomorrow 6pm @family")
-    mom = page.locator("li.task:has(input.title[value='call mom'])")
+    mom = page.locator("li.task[data-title='call mom']")
     expect(mom.locator(".due")).to_have_text("Tomorrow 18:00")
     expect(mom.locator(".badge", has_text="@family")).to_be_visible()
     quick_add(page, "standup every weekday at 9:30 until March")
     quick_add(page, "overdue thing 2020-01-02 10:00")
-    expect(page.locator("li.task:has(input.title[value='overdue thing']) .due.overdue")).to_be_visible()
+    expect(page.locator("li.task[data-title='overdue thing'] .due.overdue")).to_be_visible()
 
     # an ambiguous line asks instead of guessing
     page.locator("#quick").fill("dentist at 6")
@@ -97,13 +98,16 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.locator("#quick").fill("")
 
     # keyboard: j moves, x completes, Enter opens the panel, Esc closes, ? helps
-    page.locator("#tasks").click(position={"x": 2, "y": 2})
+    page.locator("#view-title").click()
     page.keyboard.press("j")
     expect(page.locator("li.task.selected")).to_have_count(1)
     page.keyboard.press("Enter")
     expect(page.locator("#panel")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.locator("#panel")).to_be_hidden()
+    expect(page.locator("li.task.selected .title")).to_be_focused()  # back on the row it was about
+    page.keyboard.press("j")
+    expect(page.locator("li.task.selected")).to_have_count(1)
     page.locator("#tasks input.complete").first.focus()
     page.keyboard.press("?")
     expect(page.locator("#shortcuts")).to_be_visible()
@@ -116,20 +120,57 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     )
     other.reload()
     expect(other.locator("#live")).to_have_attribute("data-status", "live")
-    mom.get_by_role("button", name="Details of call mom").click()
+    # a clean row: no buttons but the checkbox and the title; clicking anywhere on it opens the panel
+    assert mom.locator("button").evaluate_all("bs => bs.map(b => b.className)") == ["title", "row-delete"]
+    assert page.locator(".filters, [data-filter]").count() == 0, "the views replace the old filter buttons"
+    mom.locator(".due").click()
     page.locator("#p-title").fill("call mom and dad")
     page.locator("#p-priority").select_option("urgent")
     page.locator("#p-description").fill("see https://example.org/plan")
     page.locator("#panel-form button[type=submit]").click()
-    expect(other.locator("li.task:has(input.title[value='call mom and dad']) .badge.prio-urgent")).to_be_visible()
+    expect(other.locator("li.task[data-title='call mom and dad'] .badge.prio-urgent")).to_be_visible()
     expect(page.locator("#p-links a")).to_have_attribute("href", "https://example.org/plan")
     page.locator("#p-repeat").fill("every weekday at 9:30")
     expect(page.locator("#p-preview li")).to_have_count(5)
     page.locator("#p-reminder").select_option("30")
     page.locator("#panel-form button[type=submit]").click()
-    dad = other.locator("li.task:has(input.title[value='call mom and dad'])")
+    dad = other.locator("li.task[data-title='call mom and dad']")
     expect(dad.locator(".badge.recurring")).to_have_text("↻ every weekday at 09:30")
-    expect(page.locator("li.task:has(input.title[value='call mom and dad']) .bell")).to_be_visible()
+    expect(page.locator("li.task[data-title='call mom and dad'] .bell")).to_be_visible()
+
+    # search is a view: / opens it, it finds open and completed tasks in every list, matches highlighted
+    page.locator("li.task[data-title='overdue thing'] input.complete").click()
+    expect(page.locator(".toast")).to_have_text("Completed “overdue thing”.Undo×")
+    page.locator("#view-title").click()
+    page.keyboard.press("/")
+    expect(page.locator("#view-title")).to_have_text("Search")
+    expect(page.locator("#search")).to_be_focused()
+    page.keyboard.type("n")
+    found = page.locator("#tasks li.task")
+    # call mom and dad, Pay rent (in the list Home), standup, overdue thing (completed, so last)
+    expect(found).to_have_count(4)
+    expect(found.last).to_have_attribute("data-title", "overdue thing")  # completed results come last
+    expect(found.last).to_have_class("task done")
+    page.keyboard.type("t")
+    expect(found).to_have_count(1)
+    expect(page.locator("li.task[data-title='Pay rent'] .title mark")).to_have_text("nt")
+    page.locator("#search").fill("THING")
+    expect(found.locator(".title mark")).to_have_text("thing")
+    page.locator("#search").press("Enter")  # to the results: the keys work on them
+    expect(found.locator("input.complete")).to_be_focused()
+    found.locator("input.complete").click()  # reopened from the results
+    expect(found).not_to_have_class("task done")
+    page.locator("#search").fill("plan")
+    expect(page.locator("li.task[data-title='call mom and dad'] .snippet mark")).to_have_text("plan")
+    page.locator(".views button[data-view='inbox']").click()
+    quick_add(page, "Buy stamps")
+    page.locator("li.task[data-title='Buy stamps'] input.complete").click()
+    page.locator(".views button[data-view='completed']").click()
+    expect(page.locator("li.task.done[data-title='Buy stamps']")).to_be_visible()
+    # added in Today without a date of its own: due today, as in Todoist
+    page.locator(".views button[data-view='today']").click()
+    quick_add(page, "water the plants")
+    expect(page.locator("li.task[data-title='water the plants'] .due")).to_contain_text("Today")
 
     # views with their grouping, axe on each, screenshots at both sizes
     for view in VIEWS:
@@ -174,9 +215,9 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     context.set_offline(True)
     page.reload()  # the shell comes from the service worker's cache
     expect(page.locator("#offline-banner")).to_be_visible()
-    expect(page.locator("li.task:has(input.title[value='call mom and dad'])")).to_be_visible()
+    expect(page.locator("li.task[data-title='call mom and dad']")).to_be_visible()
     page.locator("#sidenav button", has_text="Home").click()
-    expect(page.locator("li.task:has(input.title[value='Pay rent'])")).to_be_visible()
+    expect(page.locator("li.task[data-title='Pay rent']")).to_be_visible()
     expect(page.locator("#quick-form")).to_be_hidden()
     context.set_offline(False)
     context.close()
@@ -213,16 +254,16 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, p
     engine.dispose()
     series("Wake the timer")
     page.locator(".views button[data-view='all']").click()
-    rows = page.locator("li.task:has(input.title[value='Water plants'])")
+    rows = page.locator("li.task[data-title='Water plants']")
     expect(rows).to_have_count(2, timeout=10_000)
-    instance = page.locator(f"li.task:has(input.title[value='Water plants']):not([data-id='{water['id']}'])")
-    instance.get_by_role("button", name="Details of Water plants").click()
+    instance = page.locator(f"li.task[data-title='Water plants']:not([data-id='{water['id']}'])")
+    instance.locator(".title").click()
     expect(page.locator("#p-skip")).to_be_visible()
     page.locator("#p-skip").click()
     expect(rows).to_have_count(1)
     series_row = page.locator(f"li.task[data-id='{water['id']}']")
     expect(series_row.locator(".badge.recurring")).to_be_visible()
-    series_row.get_by_role("button", name="Details of Water plants").click()
+    series_row.locator(".title").click()
     expect(page.locator("#p-skip")).to_be_hidden()
     page.locator("#p-stop").click()
     expect(series_row.locator(".badge.recurring")).to_have_count(0)
@@ -236,15 +277,16 @@ def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
     sign_up(page)
     for title in ("first", "second", "third"):
         quick_add(page, title)
-    titles = "els => els.map(e => e.value)"
-    rows = page.locator("#tasks li.task input.title")
+    titles = "els => els.map(e => e.dataset.title)"
+    rows = page.locator("#tasks li.task[data-id]")
     expect(rows).to_have_count(3)
     before = rows.evaluate_all(titles)
     page.locator("li.task[data-id] >> nth=2").drag_to(page.locator("li.task[data-id] >> nth=0"))
     moved = [before[2], before[0], before[1]]
     expect(rows).to_have_count(3)
     page.wait_for_function(
-        f"[...document.querySelectorAll('#tasks input.title')].map(e => e.value).join() === {','.join(moved)!r}"
+        "[...document.querySelectorAll('#tasks li.task[data-id]')].map(e => e.dataset.title).join()"
+        f" === {','.join(moved)!r}"
     )
     page.wait_for_timeout(300)  # the PUTs of the new positions
     page.reload()
@@ -261,13 +303,39 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
     assert axe_violations(page) == [], "sign-in"
     page.screenshot(path=str(ARTIFACTS / "view-signin-dark-phone.png"), full_page=True)
     sign_up(page)
+    # on a phone the list comes first and quick add is one tap away, behind the floating +
+    expect(page.locator("#quick-form")).to_be_hidden()
+    page.get_by_role("button", name="Quick add a task").click()
+    expect(page.locator("#quick")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#quick-form")).to_be_hidden()
+    expect(page.get_by_role("button", name="Quick add a task")).to_be_visible()
     quick_add(page, "Pay rent every month on the 1st at 9am !high remind 1 day before")
     quick_add(page, "overdue thing 2020-01-02 10:00 @late")
+    page.keyboard.press("Escape")
+    expect(page.locator("#tasks li.task")).to_have_count(2)
+    top = page.evaluate("document.querySelector('#tasks li.task').getBoundingClientRect().top")
+    assert top < 844 / 3, "the list is the first thing"
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
-    for view in VIEWS:
-        page.locator(f".views button[data-view='{view}']").click()
-        assert axe_violations(page) == [], view
-        page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-phone.png"), full_page=True)
+    for name, (width, height) in {"phone": (390, 844), "desktop": (1280, 800)}.items():
+        page.set_viewport_size({"width": width, "height": height})
+        expect(page.get_by_role("button", name="Quick add a task")).to_be_visible(visible=name == "phone")
+        for view in VIEWS:
+            page.locator(f".views button[data-view='{view}']").click()
+            if view == "search":
+                page.locator("#search").fill("thing")
+                expect(page.locator("#tasks mark")).to_have_text("thing")
+            assert axe_violations(page) == [], (view, name)
+            page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-{name}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (view, name)
+    page.locator(".views button[data-view='inbox']").click()
+    page.locator("li.task[data-title='Pay rent']").click()
+    expect(page.locator("#panel")).to_be_visible()
+    assert axe_violations(page) == [], "panel"
+    page.screenshot(path=str(ARTIFACTS / "view-panel-dark-desktop.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(ARTIFACTS / "view-panel-dark-phone.png"))
+    page.keyboard.press("Escape")
     # settings: the zone detected on first sign-in is stored, and can be changed
     page.get_by_role("button", name="Settings").click()
     expect(page.locator("#s-tz")).to_have_value("Asia/Tokyo")
