@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -107,6 +106,8 @@ WallClock = Annotated[
 ]
 #: A time in a query string, UTC when it has no offset.
 UtcTime = Annotated[dt.datetime, PlainValidator(parse_datetime), WithJsonSchema(_DATE_TIME)]
+
+
 def iana_timezone(value: object) -> str:
     """An IANA zone name every calendar client resolves the same way; BadValue otherwise."""
     return parse_timezone(value)
