@@ -459,7 +459,9 @@ async function savePanel(event) {
 async function skipInstance() {
   const task = state.tasks.get(state.panelTask);
   if (!task) return;
-  try { await api("DELETE", `/api/{me}/tasks/${task.id}`); state.tasks.delete(task.id); closePanel(); render(); toast("Skipped this one."); }
+  // The skip route records the occurrence (never respawned, an EXDATE in calendar feeds) and, for a
+  // series repeating from completion, spawns the next one as completing would.
+  try { await api("POST", `/api/{me}/tasks/${task.id}/skip`, {}); state.tasks.delete(task.id); closePanel(); render(); toast("Skipped this one."); }
   catch (error) { toast(error.message); }
 }
 

@@ -23,6 +23,15 @@ from shared.settings import Settings
 from shared.web import function_app
 
 FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
+#: The web page keeps its token in localStorage: no script, style or connection from another origin
+#: (an injected one could read it), no framing, no referrer (a calendar feed URL is a credential).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def register(app: Flask, rt: Runtime) -> None:
@@ -48,8 +57,10 @@ def register(app: Flask, rt: Runtime) -> None:
 
     @app.get("/")
     def index() -> ResponseReturnValue:
-        """Serve the web page."""
-        return send_from_directory(FRONTEND_DIR, "index.html")
+        """Serve the web page (scripts, styles and connections from this origin only)."""
+        response = send_from_directory(FRONTEND_DIR, "index.html")
+        response.headers.update(PAGE_HEADERS)
+        return response
 
     @app.get("/sw.js")
     def service_worker() -> ResponseReturnValue:
