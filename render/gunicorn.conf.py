@@ -40,7 +40,9 @@ def on_starting(server):
     # prometheus_client's multiprocess mode: each worker writes its counters, histograms and gauges
     # to files here, and /metrics in any worker merges them all (shared/metrics.py). Set before a
     # worker imports prometheus_client; private (0700) and new at every start, so no stale values.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="taskflow-metrics-")
+    # A PROMETHEUS_MULTIPROC_DIR already set (a tmpfs mount, say) is where that directory goes.
+    parent = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="taskflow-metrics-", dir=parent)
 
 
 def child_exit(server, worker):
@@ -51,6 +53,7 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
+    """Remove the metrics directory (the files of this run only)."""
     shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
 
 
