@@ -144,8 +144,11 @@ def test_metrics_count_every_worker_and_a_killed_workers_gauges_go(db_url, tmp_p
         )
         assert after_kill()[HEALTH] == sent
         assert not any(f"_{killed}.db" in p.name and "live" in p.name for p in directory.iterdir())
+    except BaseException:
+        print("".join(server.output)[-10000:])  # the workers' tracebacks, shown with the failure
+        raise
     finally:
         for ws in sockets:
             ws.close()
         server.stop()
-    assert not directory.exists(), "the master removes its metrics directory on exit"
+    assert not directory.exists(), "the master removes its metrics directory on exit:\n" + "".join(server.output)[-6000:]
