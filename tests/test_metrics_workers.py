@@ -151,4 +151,5 @@ def test_metrics_count_every_worker_and_a_killed_workers_gauges_go(db_url, tmp_p
         for ws in sockets:
             ws.close()
         server.stop()
-    assert not directory.exists(), "the master removes its metrics directory on exit:\n" + "".join(server.output)[-6000:]
+    log = "".join(server.output)[-6000:]
+    assert not directory.exists(), f"the master removes its metrics directory on exit:\n{log}"
