@@ -143,6 +143,12 @@ def test_metrics_count_every_worker_and_a_killed_workers_gauges_go(db_url, tmp_p
             message="the killed worker's sockets gone from the gauge and a live worker leading",
         )
         assert after_kill()[HEALTH] == sent
+        # gunicorn's replacement worker has built its app (a worker still booting slows the shutdown).
+        wait_until(
+            lambda: any(SOCKETS in v for pid, v in per_worker(directory).items() if pid not in workers),
+            timeout=30,
+            message="the replacement worker is up",
+        )
         assert not any(f"_{killed}.db" in p.name and "live" in p.name for p in directory.iterdir())
     except BaseException:
         print("".join(server.output)[-10000:])  # the workers' tracebacks, shown with the failure
