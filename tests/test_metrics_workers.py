@@ -16,6 +16,7 @@ import signal
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 import websocket
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -29,6 +30,7 @@ HEALTH = ("taskflow_http_requests_total", (("method", "GET"), ("route", "/health
 METRICS = ("taskflow_http_requests_total", (("method", "GET"), ("route", "/metrics"), ("status", "200")))
 SOCKETS = ("taskflow_websocket_connections", ())
 LEADER = ("taskflow_leader", ())
+LAG = ("taskflow_consumer_lag_events", (("consumer", "audit"),))
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -74,15 +76,37 @@ def scrape_each_worker(server: ServerProcess, directory: pathlib.Path, workers: 
     raise AssertionError(f"workers {workers - answers.keys()} never answered /metrics")
 
 
-def test_metrics_count_every_worker_and_a_killed_workers_gauges_go(db_url, tmp_path):
+@pytest.fixture(params=["local", "kafka"])
+def transport(request):
+    """The in-process stream (lag and parked rows read from the database by any worker), or Kafka
+    (lag measured by the leader's consumer groups only, in memory, so it must reach the files)."""
+    if request.param == "local":
+        yield {}
+        return
+    from tests.support.broker import Tansu
+
+    tansu = Tansu().start()  # its own: the session broker may still be rebalancing killed groups
+    yield {"KAFKA_BOOTSTRAP_SERVERS": tansu.bootstrap}
+    tansu.stop()
+
+
+def test_metrics_count_every_worker_and_a_killed_workers_gauges_go(db_url, tmp_path, transport):
     server = ServerProcess.entrypoint(
         DATABASE_URL=db_url,
         ENVIRONMENT="production",
         JWT_SECRET=JWT_SECRET,
         WEB_CONCURRENCY="2",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        **transport,
     )
     server.start()
+    kafka = bool(transport)
+    if kafka:  # the leader's consumers have fetched once, so their lag is known
+        wait_until(
+            lambda: any(LAG in v for v in per_worker(next(tmp_path.iterdir())).values()),
+            timeout=30,
+            message="the leader measured the audit group's lag",
+        )
     sockets = []
     try:
         [directory] = tmp_path.iterdir()  # the master's fresh private directory for this run
@@ -125,8 +149,11 @@ def test_metrics_count_every_worker_and_a_killed_workers_gauges_go(db_url, tmp_p
             assert values[SOCKETS] == len(sockets), f"worker {pid} reports {values[SOCKETS]} of {len(sockets)} sockets"
             assert values[LEADER] == 1, f"worker {pid}"
             assert ("taskflow_outbox_oldest_pending_age_seconds", ()) in values
-            assert ("taskflow_consumer_lag_events", (("consumer", "audit"),)) in values
-            assert ("taskflow_consumer_dead_letters", (("consumer", "audit"),)) in values
+            assert LAG in values, f"worker {pid}"
+            if kafka:  # parked records go to <topic>.dlq; the leader counts them
+                assert ("taskflow_consumer_dead_lettered_total", (("consumer", "audit"),)) in values
+            else:
+                assert ("taskflow_consumer_dead_letters", (("consumer", "audit"),)) in values
             assert not any("pid" in dict(labels) for _, labels in values), "no per-process series"
 
         # SIGKILL the leader: its sockets and leadership leave the gauges; its requests stay counted.
