@@ -11,7 +11,9 @@ are collectors in `Metrics.scraped`: any worker reads the same database, so they
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import struct
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -172,13 +174,20 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text format: this process's instruments, or every worker's with multiprocess mode."""
-        if self.multiprocess_dir is not None:
-            from prometheus_client.multiprocess import MultiProcessCollector
-
-            instruments: Iterable[Metric] = MultiProcessCollector(None, self.multiprocess_dir).collect()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
-        else:
-            instruments = self.registry.collect()
+        instruments = self._every_worker() if self.multiprocess_dir is not None else list(self.registry.collect())
         return generate_latest(_Merged([*instruments, *self.scraped.collect()]))
+
+    def _every_worker(self) -> list[Metric]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        collector = MultiProcessCollector(None, self.multiprocess_dir)  # type: ignore[no-untyped-call]  # unannotated
+        for _ in range(2):
+            try:
+                return list(collector.collect())  # type: ignore[no-untyped-call]
+            except struct.error:
+                # A worker starting up has created its file but not sized it yet: a moment's window.
+                time.sleep(0.01)
+        return list(collector.collect())  # type: ignore[no-untyped-call]
 
 
 class _Merged:
