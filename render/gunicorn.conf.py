@@ -10,6 +10,8 @@ channel (shared/transports.py). CPU-heavy calls run on gevent's pool of real thr
 
 import os
 import resource
+import shutil
+import tempfile
 
 # The container listens on every interface (Render, Knative route to it); make run and tests bind loopback.
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
@@ -30,10 +32,29 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
 def on_starting(server):
-    """Raise the open-files limit to the hard limit: every socket is a file descriptor."""
+    """Raise the open-files limit, and give the workers one fresh directory for their metrics."""
+    # Every socket is a file descriptor.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # prometheus_client's multiprocess mode: each worker writes its counters, histograms and gauges
+    # to files here, and /metrics in any worker merges them all (shared/metrics.py). Set before a
+    # worker imports prometheus_client; private (0700) and new at every start, so no stale values.
+    # A PROMETHEUS_MULTIPROC_DIR already set (a tmpfs mount, say) is where that directory goes.
+    parent = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="taskflow-metrics-", dir=parent)
+
+
+def child_exit(server, worker):
+    """A worker is gone (exit, crash, SIGKILL): its live gauges (sockets, leader, lag) go with it."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory (the files of this run only)."""
+    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
 
 
 def post_worker_init(worker):

@@ -1,12 +1,12 @@
 """GET /openapi.json (generated from the routes' contracts) and GET /docs (Swagger UI, served locally).
 
-Swagger UI's files come from the swagger-ui-py wheel (Swagger UI 5, which reads OpenAPI 3.1); the
+Swagger UI 5 (which reads OpenAPI 3.1) is vendored in shared/swagger_ui/: the few files the page
+needs from npm's swagger-ui-dist, pinned and checked by `make swagger-ui`, with their licences. The
 page loads nothing from another origin, and its Content-Security-Policy says so.
 """
 
 from __future__ import annotations
 
-import functools
 import pathlib
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,10 @@ DESCRIPTION = (
     "`sub` is `{user_id}`. Errors are RFC 9457 problem details (`application/problem+json`), with "
     "`errors` per field when validation fails."
 )
-#: The Swagger UI files /docs serves (nothing else from the package directory).
-ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
+#: The Swagger UI files /docs serves, licences included (the bundle's first line names its own).
+ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"}) | frozenset(
+    {"swagger-ui-bundle.js.LICENSE.txt", "LICENSE", "NOTICE"}
+)
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -65,12 +67,8 @@ class OpenApiDocument(Out):
     openapi: str
 
 
-@functools.cache
-def swagger_ui_dir() -> pathlib.Path:
-    """Where the swagger-ui-py wheel keeps Swagger UI's files (imported on first use, not at start-up)."""
-    import swagger_ui
-
-    return pathlib.Path(swagger_ui.__file__).parent / "static"
+#: Swagger UI's files (`make swagger-ui` writes them; see VERSION there).
+SWAGGER_UI_DIR = pathlib.Path(__file__).parent / "swagger_ui"
 
 
 def register(app: Flask) -> None:
@@ -93,7 +91,7 @@ def register(app: Flask) -> None:
             return Response(INIT_JS, mimetype="text/javascript")
         if filename not in ASSETS:
             raise NotFound("No such file.")
-        return send_from_directory(swagger_ui_dir(), filename, max_age=86400)
+        return send_from_directory(SWAGGER_UI_DIR, filename, max_age=86400)
 
     describe(openapi_json, responses={200: OpenApiDocument}, auth="none", summary="This document", tags=["meta"])
     describe(

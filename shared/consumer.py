@@ -73,6 +73,9 @@ class ConsumerLoop:
         self.dead_lettered = 0
         #: Records behind the partitions' high watermarks after the last poll (None until known).
         self.lag: int | None = None
+        #: Told of each new lag measurement and each record sent to the DLQ (the runtime's metrics).
+        self.on_lag: Callable[[str, int], None] = lambda _name, _lag: None
+        self.on_dead_letter: Callable[[str], None] = lambda _name: None
         self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._close)
 
     def start(self) -> ConsumerLoop:
@@ -126,6 +129,7 @@ class ConsumerLoop:
                 return  # not fetched yet: keep the last known value
             total += max(0, highwater - consumer.position(tp))
         self.lag = total
+        self.on_lag(self.name, total)
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -190,6 +194,7 @@ class ConsumerLoop:
         ]
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
         self.dead_lettered += 1
+        self.on_dead_letter(self.name)
 
 
 def wait_ready(loops: Sequence[ConsumerLoop], timeout: float = 30.0) -> bool:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shared.loops import Loop
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import psycopg
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,8 @@ class Election:
         self._lease = lease
         self._loops: list[Loop] = []
         self.is_leader = False
+        #: Told True when this process takes the lease and False when it lets it go (a metric).
+        self.on_change: Callable[[bool], None] = lambda _leader: None
         self.loop = Loop(
             "leader-election", self._step, idle=interval, max_backoff=interval * 5, on_stop=self._step_down
         )
@@ -148,6 +152,7 @@ class Election:
                 self._step_down()
         elif self._lease.try_acquire():
             self.is_leader = True
+            self.on_change(True)
             log.info(
                 "elected leader; starting the background loops", extra={"pid": os.getpid(), "loops": len(self._loops)}
             )
@@ -158,6 +163,7 @@ class Election:
     def _step_down(self) -> None:
         if self.is_leader:
             self.is_leader = False
+            self.on_change(False)
             for loop in self._loops:
                 loop.stop()
         self._lease.release()

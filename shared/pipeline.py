@@ -147,7 +147,8 @@ class StreamConsumer:
         self._max_attempts = max_attempts
         self._retry_base = retry_base
         self._position: int | None = None
-        self.dead_lettered = 0
+        #: Called with the consumer's name for each parked event (the runtime counts it in /metrics).
+        self.on_dead_letter: Callable[[str], None] = lambda _name: None
         self.loop = Loop(f"consumer-{name}", self.step, idle=idle)
 
     # -- position -------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class StreamConsumer:
         return 0.0 if len(rows) == self._batch_size else None
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
-        self.dead_lettered += 1
+        self.on_dead_letter(self.name)
         log.error(
             "event parked in dead letters",
             extra={"consumer": self.name, "event_id": row.event_id, "seq": row.seq, "error": error[:500]},
@@ -278,9 +279,16 @@ class Subscriber:
 class Pipeline:
     """The subscribers of one app and, with the local transport, the loops that feed them."""
 
-    def __init__(self, sessions: orm.sessionmaker[orm.Session], *, idle: float = 1.0):
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        *,
+        idle: float = 1.0,
+        on_dead_letter: Callable[[str], None] | None = None,
+    ):
         self._sessions = sessions
         self._idle = idle
+        self._on_dead_letter = on_dead_letter
         self.subscribers: list[Subscriber] = []
         self.consumers: dict[str, StreamConsumer] = {}
         self.followers: dict[str, StreamFollower] = {}
@@ -311,6 +319,7 @@ class Pipeline:
             self._run_here(follower.loop)
         else:
             consumer = StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle, idle=self._idle, **options)
+            self._watch(consumer)
             self.consumers[sub.name] = consumer
             self._run_once(consumer.loop)
 
@@ -331,8 +340,13 @@ class Pipeline:
             sub = next((s for s in self.subscribers if s.name == name and not s.every_process), None)
             if sub is None:
                 raise KeyError(name)
-            self.consumers[name] = StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle)
+            self.consumers[name] = self._watch(StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle))
         return self.consumers[name]
+
+    def _watch(self, consumer: StreamConsumer) -> StreamConsumer:
+        if self._on_dead_letter is not None:
+            consumer.on_dead_letter = self._on_dead_letter
+        return consumer
 
     # -- dead letters -----------------------------------------------------------------------
     def dead_letters(
@@ -358,6 +372,12 @@ class Pipeline:
                 session.execute(sa.update(DeadLetter).where(DeadLetter.id == letter_id).values(replayed_at=utcnow()))
             letter.replayed_at = utcnow()
         return letter
+
+    def stored_positions(self) -> dict[str, int]:
+        """Each stored-position consumer's committed position, as any process reads it."""
+        with self._sessions() as session:
+            rows = session.execute(sa.select(ConsumerOffset.consumer, ConsumerOffset.position)).all()
+        return {name: position for name, position in rows}
 
     def open_dead_letters(self) -> dict[str, int]:
         with self._sessions() as session:

@@ -3,156 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from shared import cpu
 from shared.consumer import ConsumerLoop
 from shared.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
-from shared.events import TOPIC_OF, TOPICS
 from shared.leader import Election, lease_for
 from shared.loops import Loop
+from shared.metrics import Metrics
 from shared.models import Outbox
 from shared.notify import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.outbox import OutboxRelay, relay_loop
-from shared.pipeline import Pipeline, stream_head
+from shared.pipeline import Pipeline
 from shared.settings import Settings
 from shared.transports import Transport, make_transport
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
 
-    from shared.probes import BrokerProbe
 
 log = logging.getLogger(__name__)
 
 L = TypeVar("L", bound=Loop)
-
-
-class PipelineCollector:
-    """Lag and dead letters per consumer (in-process stream or Kafka group), read when Prometheus scrapes."""
-
-    def __init__(self, runtime: Runtime):
-        self._rt = runtime
-
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        lag = GaugeMetricFamily(
-            "taskflow_consumer_lag_events", "Events a consumer has not read yet", labels=["consumer"]
-        )
-        dead = GaugeMetricFamily(
-            "taskflow_consumer_dead_letters", "Parked events not replayed yet", labels=["consumer"]
-        )
-        parked_total = CounterMetricFamily(
-            "taskflow_consumer_dead_lettered",
-            "Events a consumer gave up on since start (dead_letters row or <topic>.dlq record)",
-            labels=["consumer"],
-        )
-        for loop in self._rt.consumers:  # Kafka consumer groups running in this process
-            if loop.lag is not None:
-                lag.add_metric([loop.name], loop.lag)
-            parked_total.add_metric([loop.name], loop.dead_lettered)
-        pipeline = self._rt.pipeline
-        # Parked rows per stored-position consumer (0 with Kafka, whose consumers park in <topic>.dlq).
-        stored = [s.name for s in pipeline.subscribers if not s.every_process]
-        if stored:
-            try:
-                parked = pipeline.open_dead_letters()
-                head = stream_head(self._rt.sessions) if pipeline.consumers else 0
-            except sa.exc.SQLAlchemyError:
-                parked = None
-            if parked is not None:
-                for name in stored:
-                    dead.add_metric([name], parked.get(name, 0))
-                for name, consumer in pipeline.consumers.items():
-                    consumer.position()
-                    lag.add_metric([name], consumer.lag(head))
-            for name, consumer in pipeline.consumers.items():
-                parked_total.add_metric([name], consumer.dead_lettered)
-        yield lag
-        yield dead
-        yield parked_total
-
-
-class Metrics:
-    """Prometheus collectors in a registry owned by the runtime (none at import time)."""
-
-    # Set by shared.web._install_broker_gauge, and only when a broker is configured (transport != local).
-    broker_probe: BrokerProbe
-
-    def __init__(self, runtime: Runtime):
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "taskflow_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "taskflow_http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=self.registry,
-        )
-        # The event pipeline. Label values known up front are created at start, so every series
-        # exists (at 0) before its first event and rate() and absent() behave.
-        self.published = Counter(
-            "taskflow_events_published_total", "Events relayed to the transport", ["topic"], registry=self.registry
-        )
-        for topic in TOPICS:
-            self.published.labels(topic)
-        self.events_persisted = Counter(
-            "taskflow_events_persisted_total",
-            "Events written to the audit log for the first time",
-            ["event_type"],
-            registry=self.registry,
-        )
-        for event_type in TOPIC_OF:
-            self.events_persisted.labels(event_type)
-        pending = Gauge("taskflow_outbox_pending", "Outbox rows not yet published", registry=self.registry)
-        pending.set_function(runtime.pending_events)
-        oldest = Gauge(
-            "taskflow_outbox_oldest_pending_age_seconds",
-            "Age of the oldest outbox row not yet published (0 when none waits)",
-            registry=self.registry,
-        )
-        oldest.set_function(runtime.oldest_pending_age)
-        # Reminders (functions/reminders) and notifications (functions/notifications).
-        self.reminders_fired = Counter(
-            "taskflow_reminders_fired_total",
-            "Due reminders handled, by outcome (triggered, missed: past the grace period, cancelled: task done)",
-            ["outcome"],
-            registry=self.registry,
-        )
-        for outcome in ("triggered", "missed", "cancelled"):
-            self.reminders_fired.labels(outcome)
-        self.reminder_lag = Histogram(
-            "taskflow_reminder_firing_lag_seconds",
-            "How long after its remind_at a reminder fired",
-            buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 4 * 3600),
-            registry=self.registry,
-        )
-        self.notifications_sent = Counter(
-            "taskflow_notifications_sent_total",
-            "Notification attempts, by channel and outcome (succeeded, retrying, dead)",
-            ["channel", "status"],
-            registry=self.registry,
-        )
-        self.notification_duration = Histogram(
-            "taskflow_notification_delivery_duration_seconds",
-            "Time one notification attempt took (the webhook request, the SMTP exchange)",
-            ["channel"],
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
-            registry=self.registry,
-        )
-        for channel in ("webhook", "email"):
-            self.notification_duration.labels(channel)
-            for status in ("succeeded", "retrying", "dead"):
-                self.notifications_sent.labels(channel, status)
-        leader = Gauge("taskflow_leader", "1 in the process that runs the background loops", registry=self.registry)
-        leader.set_function(lambda: float(runtime.is_leader))
-        self.registry.register(PipelineCollector(runtime))
 
 
 class Runtime:
@@ -185,8 +60,8 @@ class Runtime:
         self.transport: Transport = transport or make_transport(settings)
         # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
         self.poll_seconds = 1.0 if self.postgres else 0.2
-        self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds)
         self.metrics = Metrics(self)
+        self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
         self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
@@ -224,6 +99,7 @@ class Runtime:
         """Run the once-per-deployment loops only in the process holding the leader lease."""
         if self.election is None:
             self.election = Election(lease_for(self.settings.database_url, self._libpq_url()))
+            self.election.on_change = lambda leader: self.metrics.leader.set(float(leader))
             self.election.start()
         return self.election
 
@@ -251,6 +127,7 @@ class Runtime:
         """Run the relay (on the leader when elected; other workers wake it with a datagram)."""
         if self.relay_loop is None:
             self.relay_loop = self.run_once(relay_loop(self.relay, idle=self.poll_seconds))
+            self.metrics.leader.set(float(self.is_leader))
             if self.election is not None:
                 self.local_wake = LocalWake(wake_path(self.settings.database_url), self._wake_relay)
                 self.run_once(self.local_wake.loop)
@@ -259,6 +136,8 @@ class Runtime:
     def start_pipeline(self) -> None:
         """With the local transport, feed every subscriber from the event stream."""
         self.pipeline.start(self.run_once, self.run_here)
+        for name in self.pipeline.consumers:
+            self.metrics.dead_lettered.labels(name)
         self.listen()
 
     def add_timer(self, timer: L) -> L:
@@ -267,6 +146,9 @@ class Runtime:
 
     def add_consumer(self, consumer: ConsumerLoop, every_process: bool = False) -> ConsumerLoop:
         self.consumers.append(consumer)
+        consumer.on_lag = self.metrics.record_lag
+        consumer.on_dead_letter = self.metrics.count_dead_letter
+        self.metrics.dead_lettered.labels(consumer.name)  # the series exists at 0 from the start
         (self.run_here if every_process else self.run_once)(consumer.loop)
         return consumer
 

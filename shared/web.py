@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.routing import BaseConverter
 
 from shared import context, tracing
@@ -71,18 +71,12 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
 
 
 def _install_broker_gauge(rt: Runtime) -> None:
-    """Once per runtime: a BrokerProbe and `taskflow_broker_up` (1 reachable, 0 not, NaN not known yet)."""
-    if rt.settings.transport == "local" or getattr(rt.metrics, "broker_probe", None) is not None:
+    """Once per runtime: a BrokerProbe, read by `taskflow_broker_up` (1 reachable, 0 not, NaN not known yet)."""
+    if rt.settings.transport == "local" or rt.metrics.broker_probe is not None:
         return
-    from prometheus_client import Gauge
-
     from shared.probes import BrokerProbe
 
     rt.metrics.broker_probe = BrokerProbe(rt.transport)
-    gauge = Gauge(
-        "taskflow_broker_up", "Whether the event broker is reachable", ["transport"], registry=rt.metrics.registry
-    )
-    gauge.labels(rt.settings.transport).set_function(rt.metrics.broker_probe.gauge_value)
 
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
@@ -146,11 +140,10 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
     @app.get("/health")
     def health() -> ResponseReturnValue:
         """Report liveness (the process answers), with the broker's reachability as a detail."""
-        if rt.settings.transport == "local":
+        probe = rt.metrics.broker_probe
+        if probe is None:  # the local transport
             return jsonify(status="ok")
-        return jsonify(
-            status="ok", broker={"transport": rt.settings.transport, "reachable": rt.metrics.broker_probe.reachable()}
-        )
+        return jsonify(status="ok", broker={"transport": rt.settings.transport, "reachable": probe.reachable()})
 
     @app.get("/ready")
     def ready() -> ResponseReturnValue:
@@ -164,7 +157,7 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
     @app.get("/metrics")
     def metrics() -> ResponseReturnValue:
         """Expose Prometheus metrics in the text format."""
-        return Response(generate_latest(rt.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(rt.metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
 
     describe(health, responses={200: Health}, auth="none", summary="Liveness", tags=["operations"])
     describe(

@@ -157,15 +157,21 @@ def listen(ws: Any, conn: Connection) -> None:
 
 def register(app: Flask, rt: Runtime) -> Hub:
     """Mount the WebSocket route and the event subscription feeding the hub."""
-    hub = Hub(max_queue=rt.settings.ws_queue_size)
+    # Each worker sets its own count; /metrics sums the live workers' (the combined app's gunicorn).
+    sockets = Gauge(
+        "taskflow_websocket_connections",
+        "Open WebSockets (in the combined app, summed over its live workers)",
+        registry=rt.metrics.registry,
+        multiprocess_mode="livesum",
+    )
+    sockets.set(0)
+    hub = Hub(max_queue=rt.settings.ws_queue_size, on_count=sockets.set)
     app.extensions["taskflow_hub"] = hub
     ping_seconds = rt.settings.ws_ping_seconds
     # No protocol-level pings from simple-websocket (we send our own JSON ping), and a size cap.
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None, "max_message_size": MAX_MESSAGE_BYTES})
     sock = Sock(app)
     subscribe(app, rt, "fanout", TOPICS, hub.broadcast, every_process=True)
-    sockets = Gauge("taskflow_websocket_connections", "Open WebSockets in this process", registry=rt.metrics.registry)
-    sockets.set_function(hub.count)
 
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""

@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 from shared.events import Event, iso
 
@@ -63,25 +64,35 @@ class Connection:
 class Hub:
     """Per-user sets of connections behind one lock; owned by the app, never module state."""
 
-    def __init__(self, max_queue: int = 256):
+    def __init__(self, max_queue: int = 256, on_count: Callable[[int], None] | None = None):
         self._max_queue = max_queue
+        self._on_count = on_count  # told the number of open sockets after each change (a gauge)
         self._lock = threading.Lock()
         self._by_user: dict[str, set[Connection]] = defaultdict(set)
+        self._open = 0
         self.closed = False
 
     def connect(self, user_id: str) -> Connection:
         conn = Connection(user_id, self._max_queue)
         with self._lock:
             self._by_user[user_id].add(conn)
+            self._open += 1
+            self._counted()
         return conn
 
     def disconnect(self, conn: Connection) -> None:
         with self._lock:
             conns = self._by_user.get(conn.user_id)
-            if conns is not None:
+            if conns is not None and conn in conns:
                 conns.discard(conn)
+                self._open -= 1
                 if not conns:
                     del self._by_user[conn.user_id]
+                self._counted()
+
+    def _counted(self) -> None:
+        if self._on_count is not None:
+            self._on_count(self._open)
 
     def broadcast(self, events: list[Event]) -> None:
         """Queue each event for every socket of its user (the consumer thread never waits on a client)."""

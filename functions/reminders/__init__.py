@@ -46,7 +46,7 @@ class ReminderCollector:
 def register(app: Flask, rt: Runtime) -> None:
     """Mount POST/OPTIONS /reminder-cron; count scheduled and overdue reminders on /metrics."""
     cron_binding(app, BINDING, lambda: sweep(rt))
-    rt.metrics.registry.register(ReminderCollector(rt))
+    rt.metrics.scraped.register(ReminderCollector(rt))
 
 
 def start_timer(rt: Runtime) -> SweepTimer:
