@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from functions.tasks import lists, quickadd
+from functions.tasks import lists, quickadd, versions
 from functions.tasks.schemas_lists import ListCreate, ListOut, ListPage, ListUpdate, Parsed, ParseRequest
 from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
-from shared.errors import PreconditionFailed, Unauthorized
+from shared.errors import Unauthorized
 from shared.models import Preferences, TaskList
 from shared.web import require_path_user, runtime
 
@@ -27,20 +27,12 @@ parse_bp.before_request(require_path_user)
 
 
 def _list_response(task_list: TaskList, status: int = 200) -> Response:
-    response = jsonify(lists.view(task_list))
-    response.status_code = status
-    response.set_etag(str(task_list.version))
-    return response
+    return versions.versioned_response(lists.view(task_list), task_list.version, status)
 
 
 def _check_if_match(task_list: TaskList) -> None:
     """Refuse a change based on a stale version of the list (If-Match, 412), as for tasks."""
-    if "If-Match" in request.headers:
-        if not (request.if_match.star_tag or request.if_match.contains(str(task_list.version))):
-            raise PreconditionFailed(
-                f"The list is at version {task_list.version}; reload it and try again.",
-                headers={"ETag": f'"{task_list.version}"'},
-            )
+    versions.check_if_match(task_list.version, "list")
 
 
 @bp.get("/lists")

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
-from functions.tasks import schedules, service
+from functions.tasks import schedules, service, versions
 from functions.tasks.schemas import Completion, DueDate, TaskCreate, TaskOut, TaskPage, TaskQuery, TaskUpdate
 from shared import events
 from shared.contract import operation
 from shared.db import utcnow
-from shared.errors import PreconditionFailed, Unauthorized, ValidationFailed
+from shared.errors import Unauthorized, ValidationFailed
 from shared.idempotency import idempotent
 from shared.outbox import insert_with_event
 from shared.schemas import localize
@@ -32,20 +32,12 @@ bp.before_request(require_path_user)
 
 
 def task_response(task: Task, status: int = 200) -> Response:
-    response = jsonify(service.snapshot(task))
-    response.status_code = status
-    response.set_etag(str(task.version))
-    return response
+    return versions.versioned_response(service.snapshot(task), task.version, status)
 
 
 def check_if_match(task: Task) -> None:
-    """Refuse a write based on a stale version (If-Match, 412)."""
-    if "If-Match" in request.headers:
-        if not (request.if_match.star_tag or request.if_match.contains(str(task.version))):
-            raise PreconditionFailed(
-                f"The task is at version {task.version}; reload it and try again.",
-                headers={"ETag": f'"{task.version}"'},
-            )
+    """Refuse a write based on a stale version of the task (If-Match, 412)."""
+    versions.check_if_match(task.version, "task")
 
 
 @bp.post("/tasks")
