@@ -85,3 +85,10 @@ def post_worker_init(worker):
             stop_loops_then_exit()
 
     signal.signal(signal.SIGTERM, close_sockets_then_exit)
+
+    # The app's modules (schemas, tracing, date and calendar libraries) are millions of long-lived
+    # objects: out of the collector's sight, a full collection no longer stalls every socket and
+    # request of the worker for ~100 ms now and then (measured on `make run` with 500 sockets).
+    import gc
+
+    gc.freeze()
