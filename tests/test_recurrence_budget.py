@@ -78,17 +78,17 @@ def within_budget(call, clock=time.thread_time):
     this process) on the process CPU clock. A call over the limit is repeated twice and the
     best time counts: a hostile rule is slow every time, a noisy neighbour only sometimes.
     """
-    best, result = None, None
+    best, results = None, []
     for _ in range(3):
         started = clock()
         try:
-            result = call()
+            results.append(call())
         except BadValue as exc:
-            result = exc
+            results.append(exc)
         spent = clock() - started
         best = spent if best is None else min(best, spent)
         if best <= LIMIT_SECONDS:
-            return result
+            return results[0]  # the first call's answer: a sweep run again has nothing left to do
     raise AssertionError(f"took {best * 1000:.0f} ms of CPU at best")
 
 
@@ -181,14 +181,22 @@ def test_a_quarter_hourly_task_rule_from_1900_is_accepted_fast_and_sweeps_fast(a
         )
     )
     assert resp.status_code == 200, resp.text
+    warm_up_the_sweep(api)
     with api.rt.sessions() as s:
         s.get(Task, task["id"]).next_occurrence = dt.datetime.now(UTC) - dt.timedelta(minutes=1)
         s.commit()
     assert within_budget(lambda: spawn_due(api.rt)) == 1
 
 
+def warm_up_the_sweep(api) -> None:
+    """A first sweep in this process pays for first-use work (imports, compiled patterns); the timed one
+    must not, or within_budget runs it again, and a second sweep has nothing left to spawn."""
+    assert spawn_due(api.rt) == 0
+
+
 def test_a_stored_rule_over_budget_stops_its_series_instead_of_stalling_the_sweep(api):
     task = api.create_task(title="stored before the bound")
+    warm_up_the_sweep(api)
     with api.rt.sessions() as s:
         row = s.get(Task, task["id"])
         row.recurrence_rule, row.timezone = "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC"
