@@ -12,6 +12,7 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import JWT_SECRET
+from tests.support.net import wait_until
 from tests.support.process import ServerProcess
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
@@ -25,6 +26,12 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def wait_js(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression from the test's side: wait_for_function polls inside the page with
+    eval, which the page's Content-Security-Policy refuses."""
+    wait_until(lambda: page.evaluate(expression), timeout=timeout, interval=0.1, message=expression[:80])
 
 
 # One server and one browser for the module (each test signs up its own users); each test's
@@ -311,7 +318,7 @@ def test_calendar_link_and_ics_import_from_the_page(server, browser):
     add_task(page, "Dated")
     page.locator("#calendar summary").click()
     page.get_by_role("button", name="Get calendar link").click()
-    page.wait_for_function("document.getElementById('feed-url').value.includes('/ical/')")
+    wait_js(page, "document.getElementById('feed-url').value.includes('/ical/')")
     url = page.locator("#feed-url").input_value()
     assert requests.get(url, timeout=10).text.startswith("BEGIN:VCALENDAR")
     ics = (

@@ -13,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import JWT_SECRET
 from tests.support.process import ServerProcess
-from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up
+from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up, wait_js
 
 AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
 VIEWS = ("inbox", "today", "upcoming", "completed", "search")
@@ -186,8 +186,9 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.locator(".views button[data-view='upcoming']").click()
     expect(page.locator("#tasks li.group").first).to_be_visible()
     # a series shows on each of its days in the next 14 days: standup on every weekday
-    page.wait_for_function(
-        "[...document.querySelectorAll('#tasks li.task')].filter(li => li.textContent.includes('standup')).length >= 9"
+    wait_js(
+        page,
+        "[...document.querySelectorAll('#tasks li.task')].filter(li => li.textContent.includes('standup')).length >= 9",
     )
     days = page.locator("#tasks li.group").evaluate_all("els => els.map(e => e.dataset.day)")
     assert len(days) == len(set(days)) >= 9 and days == sorted(days)
@@ -218,7 +219,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(page.locator("#lists button", has_text="Home")).to_have_count(1)
 
     # offline: the shell and the last loaded tasks, read-only
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_js(page, "navigator.serviceWorker.controller !== null")
     context.set_offline(True)
     page.reload()  # the shell comes from the service worker's cache
     expect(page.locator("#offline-banner")).to_be_visible()
@@ -298,9 +299,10 @@ def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
     page.locator("li.task[data-id] >> nth=2").drag_to(page.locator("li.task[data-id] >> nth=0"))
     moved = [before[2], before[0], before[1]]
     expect(rows).to_have_count(3)
-    page.wait_for_function(
+    wait_js(
+        page,
         "[...document.querySelectorAll('#tasks li.task[data-id]')].map(e => e.dataset.title).join()"
-        f" === {','.join(moved)!r}"
+        f" === {','.join(moved)!r}",
     )
     page.wait_for_timeout(300)  # the PUTs of the new positions
     page.reload()
