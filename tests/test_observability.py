@@ -90,7 +90,11 @@ def stack(own_broker, spans):
     server = LiveServer(create_app(settings)).__enter__()
     rt = server.app.extensions["taskflow"]
     try:
-        assert wait_ready(rt.consumers, timeout=60), "audit, notifications and fanout joined their groups"
+        assert wait_ready(rt.consumers, timeout=60), (
+            f"audit, notifications and fanout joined their groups; waiting: "
+            f"{[c.name for c in rt.consumers if not c.ready.is_set()]}, broker alive: {own_broker.alive()}\n"
+            + own_broker.output()
+        )
         api = Client(server.url).signup()
         api.request("POST", "/api/{me}/webhooks", json={"url": receiver.url, "events": ["*"]}).raise_for_status()
         yield server, api, receiver, settings
