@@ -136,7 +136,7 @@ class Reminder(Base):
     minutes_before: Mapped[int | None] = mapped_column(sa.Integer)
     notified: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str | None] = mapped_column(sa.String(16))  # triggered | missed | cancelled
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))  # triggered | missed | cancelled | passed (never rings)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     task: Mapped[Task] = orm.relationship(back_populates="reminders")

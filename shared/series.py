@@ -131,7 +131,10 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
         if instance.id not in inserted:
             continue
         spawned.append(instance)
-        for reminder in series.reminders:
+        # A scheduled series rings its relative reminders itself (arm_relative_reminders): copies at
+        # spawn time, the occurrence, would only ring late or twice. A completion series' copies are ahead.
+        reminders_of_series = [] if is_scheduled_series(series) else series.reminders
+        for reminder in reminders_of_series:
             if reminder.minutes_before is None or instance.occurrence_at is None:  # (an instance always has one)
                 continue
             remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
@@ -227,3 +230,60 @@ def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list
 
 def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
     return session.scalar(sa.select(sa.func.min(Task.next_occurrence)).where(Task.next_occurrence.is_not(None)))
+
+
+#: How many later occurrences an alarm may move past when its time is taken by another reminder of the series.
+_ALARM_TRIES = 3
+
+
+def relative_alarm(
+    rule: Rule, lead: dt.timedelta, now: dt.datetime, skipped: set[dt.datetime], after: dt.datetime | None = None
+) -> dt.datetime | None:
+    """The occurrence a relative reminder (`lead` before each occurrence) should ring for next:
+    the first kept occurrence whose alarm is still ahead of `now` (and later than `after`)."""
+    start = now + lead if after is None else max(now + lead, after)
+    return next_kept(rule, start, skipped, inclusive=False)
+
+
+def arm_relative_reminders(
+    session: orm.Session,
+    task: Task,
+    now: dt.datetime,
+    *,
+    after: dt.datetime | None = None,
+    only: Reminder | None = None,
+) -> None:
+    """Point a scheduled series' relative reminders at their next alarm.
+
+    Instances spawn at their occurrence, so a reminder "1 day before" copied to an instance would
+    always be past: the series rings instead. Each relative reminder of the series stays pending
+    for the next kept occurrence whose alarm is still ahead; after it fires (reminders function) it
+    is armed again for the one after. A reminder with no such occurrence left (the series ended)
+    is kept as `passed` and never fires. Reminders already pending are left alone unless `only`
+    names one (the one that just fired) — then that one alone moves, past `after`.
+    """
+    if not is_scheduled_series(task) or task.completed:
+        return
+    rule = rule_of(task)
+    skipped = skipped_occurrences(session, [task.id], since=now)[task.id]
+    relative = [r for r in task.reminders if r.minutes_before is not None]
+    taken = {r.remind_at for r in task.reminders}
+    for reminder in relative if only is None else [only]:
+        if only is None and not reminder.notified:
+            continue  # pending already (for its own occurrence)
+        lead = dt.timedelta(minutes=reminder.minutes_before or 0)
+        alarm, start = None, after
+        for _ in range(_ALARM_TRIES):  # two leads can ring at one instant (daily: "at due" and "1 day before")
+            occurrence = relative_alarm(rule, lead, now, skipped, start)
+            if occurrence is None:
+                break
+            if occurrence - lead not in taken - {reminder.remind_at}:
+                alarm = occurrence - lead
+                break
+            start = occurrence
+        if alarm is None:
+            reminder.notified, reminder.outcome = True, "passed"
+            reminder.notified_at = reminder.notified_at or now
+            continue
+        taken.add(alarm)
+        reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = alarm, False, None, None

@@ -229,3 +229,87 @@ def test_combined_timer_fires_two_seconds_ahead_on_time_and_the_event_reaches_ka
     assert event["data"]["task_id"] == tid and event["data"]["remind_at"].startswith(
         remind_at.strftime("%Y-%m-%dT%H:%M:%S")
     )
+
+
+NY = dt.timezone(dt.timedelta(hours=-5))  # New York in January (EST)
+
+
+def make_daily_series(api, dtstart: str, tz: str = "America/New_York") -> str:
+    task = api.create_task(title="standup", due_date=dtstart, timezone=tz, recurrence_rule="FREQ=DAILY")
+    return task["id"]
+
+
+def add_relative(api, task_id: str, minutes: int):
+    return api.request("POST", f"/api/{{me}}/tasks/{task_id}/reminders", json={"minutes_before": minutes})
+
+
+def test_a_series_rings_its_relative_reminder_before_every_occurrence_skips_and_all(api):
+    from functions.recurrence.sweep import spawn_due
+
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    armed = add_relative(api, sid, 1440)
+    assert armed.status_code == 201, armed.text
+    assert armed.json()["remind_at"] == "2029-12-31T09:00:00-05:00" and armed.json()["notified"] is False
+    skip = api.request("POST", f"/api/{{me}}/tasks/{sid}/skip", json={"occurrence_at": "2030-01-01T09:00:00-05:00"})
+    assert skip.status_code == 200, skip.text
+    [reminder] = reminders_of(api.rt, sid)
+    assert reminder.remind_at == dt.datetime(2030, 1, 1, 9, tzinfo=NY), "the alarm for the skipped day moved on"
+
+    assert fire_due(api.rt, now=dt.datetime(2030, 1, 1, 9, 0, 30, tzinfo=NY))["triggered"] == 1
+    assert spawn_due(api.rt, now=dt.datetime(2030, 1, 2, 9, tzinfo=NY)) == 1
+    assert fire_due(api.rt, now=dt.datetime(2030, 1, 2, 9, 0, 30, tzinfo=NY))["triggered"] == 1
+    # Down for three days: one missed alarm, then the next one still ahead (Jan 7's, rung on Jan 6).
+    assert fire_due(api.rt, now=dt.datetime(2030, 1, 5, 12, tzinfo=NY)) == {"triggered": 0, "missed": 1, "cancelled": 0}
+    [reminder] = reminders_of(api.rt, sid)
+    assert reminder.remind_at == dt.datetime(2030, 1, 6, 9, tzinfo=NY) and not reminder.notified
+    rung = [(e["event_type"], e["data"]["due_date"], e["data"]["task_id"]) for e in reminder_events(api.rt)]
+    assert rung == [
+        ("reminder.triggered", "2030-01-02T09:00:00-05:00", sid),
+        ("reminder.triggered", "2030-01-03T09:00:00-05:00", sid),
+        ("reminder.missed", "2030-01-04T09:00:00-05:00", sid),
+    ]
+    with api.rt.sessions() as s:
+        instances = list(s.scalars(sa.select(Task).where(Task.parent_id == sid)))
+        assert len(instances) == 1 and not instances[0].reminders, "the series rings, its instances do not again"
+
+
+def test_one_day_before_a_series_due_within_the_day_rings_for_the_next_occurrence_not_422(api):
+    soon = (dt.datetime.now(UTC) + dt.timedelta(minutes=30)).replace(second=0, microsecond=0)
+    sid = make_daily_series(api, iso(soon), tz="UTC")
+    armed = add_relative(api, sid, 1440)
+    assert armed.status_code == 201, armed.text
+    assert dt.datetime.fromisoformat(armed.json()["remind_at"]) == soon, "tomorrow's occurrence, a day before"
+    plain = api.create_task(title="once", due_date=iso(soon))
+    refused = add_relative(api, plain["id"], 1440)
+    assert refused.status_code == 422 and "minutes_before" in refused.json()["errors"]
+
+
+def test_two_leads_ringing_at_one_instant_do_not_collide(api):
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    assert add_relative(api, sid, 0).status_code == 201
+    assert add_relative(api, sid, 1440).status_code == 201
+    # "1 day before" rings on Dec 31 and would next ring at Jan 1 09:00, when "at due time" rings.
+    assert fire_due(api.rt, now=dt.datetime(2029, 12, 31, 9, 0, 30, tzinfo=NY))["triggered"] == 1
+    alarms = {r.minutes_before: r.remind_at for r in reminders_of(api.rt, sid)}
+    assert alarms == {0: dt.datetime(2030, 1, 1, 9, tzinfo=NY), 1440: dt.datetime(2030, 1, 2, 9, tzinfo=NY)}
+    assert fire_due(api.rt, now=dt.datetime(2030, 1, 1, 9, 0, 30, tzinfo=NY))["triggered"] == 1
+
+
+def test_changing_or_stopping_the_rule_moves_the_alarms(api):
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, sid, 60)
+    weekly = api.request(
+        "POST",
+        f"/api/{{me}}/tasks/{sid}/recurrence",
+        json={
+            "recurrence_rule": "FREQ=WEEKLY;BYDAY=FR",
+            "timezone": "America/New_York",
+            "dtstart": "2030-01-04T10:00:00",
+        },
+    )
+    assert weekly.status_code == 200, weekly.text
+    [reminder] = reminders_of(api.rt, sid)
+    assert reminder.remind_at == dt.datetime(2030, 1, 4, 9, tzinfo=NY)
+    assert api.request("DELETE", f"/api/{{me}}/tasks/{sid}/recurrence").status_code in (200, 204)
+    [reminder] = reminders_of(api.rt, sid)
+    assert not reminder.notified and reminder.remind_at == dt.datetime(2030, 1, 1, 8, tzinfo=NY), "due date - 1 h"

@@ -8,7 +8,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from shared import events
+from shared import events, series
 from shared.db import utcnow
 from shared.events import Event
 from shared.models import Reminder, Task
@@ -59,6 +59,10 @@ def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime
         return "cancelled"
     late = now - reminder.remind_at > grace
     reminder.outcome = "missed" if late else "triggered"
+    due = task.due_date
+    ringing_series = reminder.minutes_before is not None and series.is_scheduled_series(task)
+    if ringing_series:  # a series rings before each occurrence: this one is for remind_at + lead
+        due = reminder.remind_at + dt.timedelta(minutes=reminder.minutes_before or 0)
     add_event(
         session,
         Event(
@@ -70,12 +74,15 @@ def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime
                 "task_id": task.id,
                 "task_title": task.title,
                 "remind_at": rfc3339(reminder.remind_at, task.timezone),
-                "due_date": rfc3339(task.due_date, task.timezone),
+                "due_date": rfc3339(due, task.timezone),
                 "fired_at": rfc3339(now),
             },
         ),
     )
-    return reminder.outcome
+    outcome = reminder.outcome
+    if ringing_series:
+        series.arm_relative_reminders(session, task, now, after=due, only=reminder)  # for the next occurrence
+    return outcome
 
 
 def pending_counts(rt: Runtime, now: dt.datetime | None = None) -> tuple[int, int]:

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import orm
 
 from functions.tasks.ical_import import PlannedTask
-from shared import events
+from shared import events, series
 from shared.models import Reminder, Task, new_id
 from shared.outbox import add_event
 from shared.snapshots import snapshot
@@ -30,10 +30,10 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
                 remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
             if remind_at is None:
                 continue
-            # A relative reminder before a start already past never fires on the series itself,
-            # but each future instance still gets it (shared/series.py copies minutes_before).
+            # A reminder already past never rings ("passed"); a series' relative one is armed
+            # again below for its next occurrence.
             past = remind_at <= now
-            session.add(
+            task.reminders.append(
                 Reminder(
                     id=new_id(),
                     task_id=task.id,
@@ -42,10 +42,11 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
                     minutes_before=reminder.minutes_before,
                     notified=past,
                     notified_at=now if past else None,
-                    outcome="cancelled" if past else None,
+                    outcome="passed" if past else None,
                     created_at=now,
                 )
             )
+        series.arm_relative_reminders(session, task, now)
         _emit_created(session, task)
         for planned_instance in item.instances:
             instance = _task(user_id, item, now)

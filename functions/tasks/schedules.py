@@ -58,6 +58,7 @@ def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: st
     task.repeat_from = repeat_from
     skipped = series.skipped_occurrences(session, [task.id], since=now)[task.id]
     task.next_occurrence = series.next_kept(rule, now, skipped, inclusive=True)
+    rearm_series_reminders(session, task, now)
     _updated(session, task, before, RECURRENCE_FIELDS)
 
 
@@ -136,6 +137,7 @@ def skip_occurrence(
     before = snapshot(task)
     if task.next_occurrence == occurrence:
         task.next_occurrence = offload(series.next_kept, rule, occurrence, skipped | {occurrence}, inclusive=False)
+    rearm_series_reminders(session, task, now)  # an alarm set for the skipped occurrence moves on
     after = snapshot(task)
     task.version += 1
     task.updated_at = utcnow()
@@ -162,7 +164,20 @@ def clear_recurrence(session: orm.Session, task: Task) -> None:
     task.dtstart = None
     task.next_occurrence = None
     task.repeat_from = "schedule"
+    _stop_series_alarms(task, utcnow())
     _updated(session, task, before, RECURRENCE_FIELDS)
+
+
+def _stop_series_alarms(task: Task, now: dt.datetime) -> None:
+    """A stopped series is a plain task again: its relative reminders follow its due date, and one
+    whose time is already past never rings (kept as `passed`)."""
+    for reminder in task.reminders:
+        if reminder.minutes_before is None or reminder.notified:
+            continue
+        if task.due_date is not None:
+            reminder.remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
+        if task.due_date is None or reminder.remind_at <= now:
+            reminder.notified, reminder.notified_at, reminder.outcome = True, now, "passed"
 
 
 def _updated(session: orm.Session, task: Task, before: dict[str, Any], fields: Iterable[str]) -> None:
@@ -204,11 +219,40 @@ def resolve_reminder(task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[
     return remind_at, spec.minutes_before
 
 
+def _series_alarm(session: orm.Session, task: Task, minutes_before: int, now: dt.datetime) -> dt.datetime:
+    """A series rings a relative reminder before each occurrence: the first alarm still ahead.
+
+    "1 day before" on a monthly series added on the last day before the 1st is not refused: it
+    rings first before the following month's occurrence.
+    """
+    lead = dt.timedelta(minutes=minutes_before)
+    skipped = series.skipped_occurrences(session, [task.id], since=now)[task.id]
+    occurrence = offload(series.relative_alarm, series.rule_of(task), lead, now, skipped)
+    if occurrence is None:
+        raise ValidationFailed(
+            "The series has no occurrence left to remind of.", errors={"minutes_before": "no occurrence ahead"}
+        )
+    return occurrence - lead
+
+
+def rearm_series_reminders(session: orm.Session, task: Task, now: dt.datetime) -> None:
+    """After the rule or the skipped occurrences changed: every relative alarm of the series anew."""
+    if not series.is_scheduled_series(task):
+        return
+    for reminder in task.reminders:
+        if reminder.minutes_before is not None and not reminder.notified:
+            reminder.notified = True  # (armed again just below)
+    series.arm_relative_reminders(session, task, now)
+
+
 def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[Reminder, bool]:
     """Add a reminder; the same task and time twice returns the existing one (created=False)."""
     if task.completed:
         raise ValidationFailed("A completed task gets no reminders.", errors={"task": "is completed"})
-    remind_at, minutes = resolve_reminder(task, spec, now)
+    if spec.minutes_before is not None and series.is_scheduled_series(task):
+        remind_at, minutes = _series_alarm(session, task, spec.minutes_before, now), spec.minutes_before
+    else:
+        remind_at, minutes = resolve_reminder(task, spec, now)
     existing = session.scalars(
         sa.select(Reminder).where(Reminder.task_id == task.id, Reminder.remind_at == remind_at)
     ).one_or_none()

@@ -70,17 +70,21 @@ def _json_value(task: Task, field: str) -> Any:
 
 
 def check_list(session: orm.Session, user_id: str, list_id: Any) -> None:
-    """A task may only join one of its owner's lists: another user's list id is a 422, never linked."""
-    if (
-        isinstance(list_id, str)
-        and session.scalar(sa.select(TaskList.id).where(TaskList.id == list_id, TaskList.user_id == user_id)) is None
-    ):
+    """A task may only join one of its owner's open lists: another user's list id is a 422, never linked,
+    and an archived list takes no new tasks (unarchive it first), as in Todoist."""
+    if not isinstance(list_id, str):
+        return
+    archived = session.scalar(sa.select(TaskList.archived).where(TaskList.id == list_id, TaskList.user_id == user_id))
+    if archived is None:
         raise ValidationFailed("No such list.", errors={"list_id": "no such list"})
+    if archived:
+        raise ValidationFailed("The list is archived: unarchive it to add tasks.", errors={"list_id": "is archived"})
 
 
 def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
-    check_list(session, task.user_id, given.get("list_id"))
+    if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
+        check_list(session, task.user_id, given.get("list_id"))
     changes: dict[str, dict[str, Any]] = {}
     for field, value in given.items():
         if getattr(task, field) == value:
@@ -99,7 +103,12 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
 
 
 def _move_relative_reminders(session: orm.Session, task: Task) -> None:
-    """Relative reminders follow the due date; they go when it is cleared."""
+    """Relative reminders follow the due date; they go when it is cleared.
+
+    A scheduled series' relative reminders follow its occurrences instead (shared/series.py).
+    """
+    if series.is_scheduled_series(task):
+        return
     relative = [(r, r.minutes_before) for r in task.reminders if r.minutes_before is not None and not r.notified]
     for reminder, minutes_before in relative:
         if task.due_date is None:
