@@ -158,3 +158,23 @@ def test_a_spawned_instance_stays_in_its_series_list(api, db_url):
     sweep(api.rt)
     spawned = [p["data"] for t, p in events_of(db_url) if t == "recurring.spawned"]
     assert len(spawned) == 1 and spawned[0]["list_id"] == a["id"] and spawned[0]["parent_id"] == series["id"]
+
+
+def test_an_archived_list_takes_no_new_tasks_but_its_tasks_stay_editable(api, db_url):
+    shelf = api.request("POST", "/api/{me}/lists", json={"name": "Shelf"}).json()
+    kept = api.create_task(title="kept", list_id=shelf["id"])
+    loose = api.create_task(title="loose")
+    api.request("PUT", f"/api/{{me}}/lists/{shelf['id']}", json={"archived": True}).raise_for_status()
+    before = len(events_of(db_url))
+    created = api.request("POST", "/api/{me}/tasks", json={"title": "new", "list_id": shelf["id"]})
+    assert created.status_code == 422 and created.json()["errors"] == {"list_id": "is archived"}
+    moved = api.request("PUT", f"/api/{{me}}/tasks/{loose['id']}", json={"list_id": shelf["id"]})
+    assert moved.status_code == 422 and moved.json()["errors"] == {"list_id": "is archived"}
+    assert len(events_of(db_url)) == before, "nothing stored"
+    edited = api.request("PUT", f"/api/{{me}}/tasks/{kept['id']}", json={"title": "kept!", "list_id": shelf["id"]})
+    assert edited.status_code == 200 and edited.json()["title"] == "kept!", "the whole form sent back is fine"
+    parsed = api.request("POST", "/api/{me}/parse", json={"text": "later #Shelf"}).json()
+    assert "list_id" in parsed and parsed["list_id"] is None, "quick add does not offer an archived list"
+    assert [q["field"] for q in parsed["questions"]] == ["list"], "it asks instead"
+    api.request("PUT", f"/api/{{me}}/lists/{shelf['id']}", json={"archived": False}).raise_for_status()
+    assert api.request("POST", "/api/{me}/tasks", json={"title": "new", "list_id": shelf["id"]}).status_code == 201
