@@ -86,3 +86,23 @@ def api(settings, serve, make_client):
 
 def with_(settings: Settings, **changes) -> Settings:
     return dataclasses.replace(settings, **changes)
+
+
+@pytest.fixture(scope="module")
+def spans():
+    """Spans finished in this module, in memory (an SDK provider is installed once per process:
+    OpenTelemetry's provider is global; this module's processor is shut down after it)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    yield exporter
+    processor.shutdown()  # later modules' spans go nowhere

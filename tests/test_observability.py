@@ -14,9 +14,6 @@ import sys
 import pytest
 import yaml
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -46,20 +43,6 @@ OWNED_BY = {
     "taskflow_reminders_overdue": functions.reminders,
     "taskflow_websocket_connections": functions.fanout,
 }
-
-
-@pytest.fixture(scope="module")
-def spans():
-    """An SDK provider exporting to memory (installed once per process: OpenTelemetry's provider is global)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
-    yield exporter
-    processor.shutdown()  # later tests' spans go nowhere
 
 
 @pytest.fixture(scope="module")

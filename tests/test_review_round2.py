@@ -18,9 +18,6 @@ import time
 import pytest
 import sqlalchemy as sa
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from functions.audit import create_app as audit_app
 from functions.tasks import quickadd
@@ -157,20 +154,6 @@ def test_the_line_check_bounds_the_number_and_length_of_content_lines():
 
 
 # -- tracing --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spans():
-    """An SDK provider exporting to memory (OpenTelemetry's provider is global: reuse one if installed)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
-    yield exporter
-    processor.shutdown()
 
 
 def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans):

@@ -11,7 +11,7 @@ from functions.tasks import service
 from functions.tasks.schemas_lists import ListCreate
 from shared import events
 from shared.db import utcnow
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.events import Event
 from shared.models import Task, TaskList, new_id
 from shared.outbox import add_event
@@ -51,14 +51,7 @@ def _emit(session: orm.Session, event_type: str, task_list: TaskList, **extra: A
 
 
 def get_list(session: orm.Session, user_id: str, list_id: str, *, for_update: bool = False) -> TaskList:
-    """Load a user's list; another user's list is simply not found."""
-    stmt = sa.select(TaskList).where(TaskList.id == list_id, TaskList.user_id == user_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = session.scalars(stmt).one_or_none()
-    if found is None:
-        raise NotFound("No such list.")
-    return found
+    return service.get_owned(session, TaskList, user_id, list_id, "list", for_update=for_update)
 
 
 def all_lists(session: orm.Session, user_id: str) -> list[dict[str, Any]]:

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.schemas import ReminderSpec
-from functions.tasks.service import delete_task, emit
+from functions.tasks.service import delete_task, emit, get_owned
 from shared import events, series
 from shared.cpu import offload
 from shared.db import utcnow
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.models import Reminder, Task, new_id
 from shared.recurrence import Rule, check_flood_guard, parse_rule
 from shared.schemas import localize
@@ -249,6 +249,7 @@ def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.d
     """Add a reminder; the same task and time twice returns the existing one (created=False)."""
     if task.completed:
         raise ValidationFailed("A completed task gets no reminders.", errors={"task": "is completed"})
+    minutes: int | None
     if spec.minutes_before is not None and series.is_scheduled_series(task):
         remind_at, minutes = _series_alarm(session, task, spec.minutes_before, now), spec.minutes_before
     else:
@@ -273,12 +274,7 @@ def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.d
 
 
 def get_reminder(session: orm.Session, user_id: str, reminder_id: str) -> Reminder:
-    reminder = session.scalars(
-        sa.select(Reminder).where(Reminder.id == reminder_id, Reminder.user_id == user_id)
-    ).one_or_none()
-    if reminder is None:
-        raise NotFound("No such reminder.")
-    return reminder
+    return get_owned(session, Reminder, user_id, reminder_id, "reminder")
 
 
 def pending_reminders(session: orm.Session, user_id: str) -> list[tuple[Reminder, Task]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -19,6 +19,8 @@ from shared.models import Reminder, Task, TaskList, new_id
 from shared.outbox import add_event
 from shared.snapshots import snapshot as snapshot  # re-exported for the routes
 
+Owned = TypeVar("Owned", Task, TaskList, Reminder)
+
 
 def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
     """Stage a task event carrying the full snapshot after the change."""
@@ -28,15 +30,21 @@ def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Eve
     )
 
 
-def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
-    """Load a user's task; another user's task is simply not found."""
-    stmt = sa.select(Task).where(Task.id == task_id, Task.user_id == user_id)
+def get_owned(
+    session: orm.Session, model: type[Owned], user_id: str, row_id: str, what: str, *, for_update: bool = False
+) -> Owned:
+    """Load a user's task, list or reminder by id; another user's is simply not found (404, never 403)."""
+    stmt = sa.select(model).where(model.id == row_id, model.user_id == user_id)
     if for_update:
         stmt = stmt.with_for_update()
-    task = session.scalars(stmt).one_or_none()
-    if task is None:
-        raise NotFound("No such task.")
-    return task
+    found = session.scalars(stmt).one_or_none()
+    if found is None:
+        raise NotFound(f"No such {what}.")
+    return found
+
+
+def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
+    return get_owned(session, Task, user_id, task_id, "task", for_update=for_update)
 
 
 def new_task(user_id: str, given: Mapping[str, Any]) -> Task:
