@@ -252,22 +252,54 @@ async function loadLists() {
   } catch (error) { toast(error.message); }
 }
 
+async function addList(name, color) {
+  const created = await api("POST", "/api/{me}/lists", { name, color });
+  state.lists.set(created.id, created);
+  setView(`list:${created.id}`);
+}
+
 async function createList(event) {
   event.preventDefault();
   const name = $("list-name").value.trim();
   if (!name) return;
   $("list-name").value = "";
-  try {
-    const created = await api("POST", "/api/{me}/lists", { name, color: $("list-color").value });
-    state.lists.set(created.id, created);
-    setView(`list:${created.id}`);
-  } catch (error) { toast(`Could not add the list: ${error.message}`); }
+  try { await addList(name, $("list-color").value); }
+  catch (error) { toast(`Could not add the list: ${error.message}`); }
 }
 
 async function changeList(fields) {
   const id = state.view.slice(5);
   try { state.lists.set(id, await api("PUT", `/api/{me}/lists/${id}`, fields)); render(); }
   catch (error) { toast(error.message); }
+}
+
+// One dialog names and colours a list: a new one (on a phone, where the navigation is a strip with no
+// room for a field) or the one shown (Rename, on every screen). It stays open until the server agrees.
+let listDialogId = null; // the list being renamed; null for a new list
+
+function openListDialog(list) {
+  listDialogId = list ? list.id : null;
+  $("list-dialog-title").textContent = list ? "Rename list" : "New list";
+  $("ld-save").textContent = list ? "Save" : "Create list";
+  $("ld-name").value = list ? list.name : "";
+  $("ld-color").value = list ? list.color : $("list-color").value;
+  $("ld-message").textContent = "";
+  $("list-dialog").showModal();
+  $("ld-name").focus();
+  $("ld-name").select();
+}
+
+async function saveListDialog(event) {
+  event.preventDefault();
+  const name = $("ld-name").value.trim();
+  if (!name) { $("ld-message").textContent = "Give the list a name."; $("ld-name").focus(); return; }
+  const color = $("ld-color").value;
+  try {
+    if (listDialogId) state.lists.set(listDialogId, await api("PUT", `/api/{me}/lists/${listDialogId}`, { name, color }));
+    else await addList(name, color);
+    $("list-dialog").close();
+    render();
+  } catch (error) { $("ld-message").textContent = `Could not save the list: ${error.message}`; }
 }
 
 function deleteList() {
@@ -632,11 +664,12 @@ function initViews() {
   $("quick-form").addEventListener("submit", quickAdd);
   $("quick").addEventListener("input", scheduleParse);
   $("new-list").addEventListener("submit", createList);
-  $("list-rename").addEventListener("click", () => {
-    const list = state.lists.get(state.view.slice(5));
-    const name = list && prompt("New name of the list", list.name);
-    if (name && name.trim()) changeList({ name: name.trim() });
-  });
+  $("list-dialog-open").addEventListener("click", () => openListDialog(null));
+  $("list-rename").addEventListener("click", () => { const list = state.lists.get(state.view.slice(5)); if (list) openListDialog(list); });
+  $("list-dialog-form").addEventListener("submit", saveListDialog);
+  $("ld-cancel").addEventListener("click", () => $("list-dialog").close());
+  // In a phone's strip the archived lists open to the right of their summary: bring them into sight.
+  $("archived-wrap").addEventListener("toggle", () => { if ($("archived-wrap").open) $("archived").scrollIntoView({ block: "nearest", inline: "nearest" }); });
   $("list-recolor").addEventListener("change", () => changeList({ color: $("list-recolor").value }));
   $("list-archive").addEventListener("click", () => { changeList({ archived: true }); setView("inbox"); });
   $("list-delete").addEventListener("click", deleteList);

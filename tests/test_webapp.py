@@ -85,6 +85,12 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     expect(row.locator(".bell")).to_be_visible()
     expect(page.locator("#sidenav button", has_text="Home").locator(".count")).to_have_text("1")
     expect(page.locator("#list-recolor")).to_have_value("#3b82f6")  # the list's own colour
+    page.screenshot(path=str(ARTIFACTS / "view-list-desktop.png"))
+    page.get_by_role("button", name="Rename").click()  # the same dialog as a phone's "+ New list"
+    expect(page.get_by_role("dialog", name="Rename list")).to_be_visible()
+    assert axe_violations(page) == [], "rename dialog"
+    page.screenshot(path=str(ARTIFACTS / "view-rename-desktop.png"))
+    page.get_by_role("button", name="Cancel").click()
 
     page.locator(".views button[data-view='inbox']").click()
     quick_add(page, "call mom tomorrow 6pm @family")
@@ -374,6 +380,102 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
     # 10:00 in Tokyo is shown as 02:00 once the user's zone is Paris: one zone everywhere
     page.locator(".views button[data-view='today']").click()
     expect(page.locator("li.task .due.overdue")).to_have_text("2 Jan 2020 02:00")
+    context.close()
+
+
+def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context, page = open_app(browser, server, 390, 844)
+    sign_up(page)
+    for name in ("Home", "Work", "Garden"):  # enough lists that the strip scrolls
+        page.evaluate(
+            """name => { const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
+              return fetch(`/api/${s.userId}/lists`, {method: 'POST', body: JSON.stringify({name}),
+                headers: {Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json'}}); }""",
+            name,
+        )
+    expect(page.locator("#lists button", has_text="Garden")).to_have_count(1)
+    # the desktop's field is not in the strip; "+ New list" is, at its visible end however long the strip is
+    expect(page.locator("#new-list")).to_be_hidden()
+    opener = page.get_by_role("button", name="New list", exact=True)
+    expect(opener).to_be_in_viewport()
+    strip = "document.getElementById('sidenav')"
+    assert page.evaluate(f"{strip}.scrollWidth > {strip}.clientWidth"), "the strip scrolls"
+    # one tap opens a labelled dialog with the name field focused; axe is happy with it in light and dark
+    opener.click()
+    dialog = page.get_by_role("dialog", name="New list")
+    expect(dialog).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        assert axe_violations(page) == [], scheme
+        page.screenshot(path=str(ARTIFACTS / f"view-list-dialog-{scheme}-phone.png"))
+    page.emulate_media(color_scheme="light")
+    # Esc closes it and gives the focus back to "+ New list"; the keyboard alone makes the list
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    top = {"x": 0, "y": 0, "width": 390, "height": 120}  # the focus ring shows whole, not cut by the scroller
+    page.screenshot(path=str(ARTIFACTS / "view-new-list-focused-phone.png"), clip=top)
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+    page.keyboard.type("Errands")
+    page.get_by_label("Colour", exact=True).fill("#22aa55")
+    page.get_by_label("Name", exact=True).press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#view-title")).to_have_text("Errands")
+    errands = page.locator("#lists button", has_text="Errands")
+    expect(errands).to_be_visible()
+    expect(errands).to_have_attribute("aria-current", "page")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391, "the strip scrolls, not the page"
+
+    # quick add from the Inbox: the #errands tag, not the view, puts the task in the list
+    page.locator(".views button[data-view='inbox']").click()
+    page.get_by_role("button", name="Quick add a task").click()
+    page.locator("#quick").fill("buy milk #errands")
+    expect(page.locator("#chips .chip-list")).to_be_visible()
+    page.locator("#quick").press("Enter")
+    expect(page.locator("#quick")).to_have_value("")
+    page.keyboard.press("Escape")
+    expect(page.locator("li.task[data-title='buy milk']")).to_have_count(0)  # not in the Inbox
+    errands.click()
+    row = page.locator("li.task[data-title='buy milk']")
+    expect(row.locator(".list-badge")).to_have_text("Errands")
+    stored = page.evaluate(
+        """async () => { const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
+          const get = (path) => fetch(`/api/${s.userId}/${path}`, {headers: {Authorization: `Bearer ${s.token}`}})
+            .then(r => r.json());
+          return {tasks: (await get('tasks')).items, lists: (await get('lists')).items}; }"""
+    )
+    made = next(lst for lst in stored["lists"] if lst["name"] == "Errands")
+    assert made["color"] == "#22aa55"
+    assert [(t["title"], t["list_id"]) for t in stored["tasks"]] == [("buy milk", made["id"])]
+
+    # the shown list's tools are on the phone too: rename (the same dialog), colour, archive, restore
+    tools = page.locator("#list-tools")
+    expect(tools).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "view-list-phone.png"), full_page=True)
+    tools.get_by_role("button", name="Rename").click()
+    rename = page.get_by_role("dialog", name="Rename list")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Errands")
+    page.get_by_label("Name", exact=True).fill("Groceries")
+    rename.get_by_role("button", name="Save").click()
+    expect(rename).to_be_hidden()
+    expect(page.locator("#view-title")).to_have_text("Groceries")
+    expect(page.locator("#lists button", has_text="Groceries")).to_be_visible()
+    tools.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.locator("#lists button", has_text="Groceries")).to_have_count(0)
+    page.locator("#archived-wrap summary").click()
+    restore = page.get_by_role("button", name="Restore Groceries")
+    expect(restore).to_be_in_viewport()  # the strip brings the opened archive into sight
+    page.emulate_media(color_scheme="dark")
+    assert axe_violations(page) == [], "archived lists in the strip"
+    page.screenshot(path=str(ARTIFACTS / "view-archived-dark-phone.png"))
+    restore.click()
+    expect(page.locator("#view-title")).to_have_text("Groceries")
+    expect(page.locator("#lists button", has_text="Groceries")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    assert page.csp_refusals == []
     context.close()
 
 
