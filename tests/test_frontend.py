@@ -9,49 +9,13 @@ import uuid
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.conftest import JWT_SECRET
-from tests.support.net import wait_until
-from tests.support.process import ServerProcess
+from tests.support.browser import wait_js
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def wait_js(page, expression: str, timeout: float = 10.0) -> None:
-    """Poll a JavaScript expression from the test's side: wait_for_function polls inside the page with
-    eval, which the page's Content-Security-Policy refuses."""
-    wait_until(lambda: page.evaluate(expression), timeout=timeout, interval=0.1, message=expression[:80])
-
-
-# One server and one browser for the module (each test signs up its own users); each test's
-# browser contexts are closed after it, so no socket outlives its test.
-@pytest.fixture(scope="module")
-def server(pg_url):
-    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
+# Each test's browser contexts are closed after it, so no socket outlives its test.
 _contexts: list = []
 
 
@@ -62,7 +26,7 @@ def _close_contexts():
         _contexts.pop().close()
 
 
-def new_page(browser, server, width=1280, height=800):
+def new_page(browser, app_process, width=1280, height=800):
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
     _contexts.append(context)
     # These tests drive the full form, which sits behind "More" (quick add is the main way in).
@@ -76,7 +40,7 @@ def new_page(browser, server, width=1280, height=800):
         ),
     )
     page.external_requests = external
-    page.goto(server.url + "/")
+    page.goto(app_process.url + "/")
     return page
 
 
@@ -105,12 +69,12 @@ def task_row(page, title):
     return page.locator(f"li.task[data-title='{title}']")
 
 
-def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
-    one = new_page(browser, server)
+def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(app_process, browser):
+    one = new_page(browser, app_process)
     email, _ = sign_up(one)
-    two = new_page(browser, server)
+    two = new_page(browser, app_process)
     sign_in(two, email)
-    three = new_page(browser, server)
+    three = new_page(browser, app_process)
     sign_up(three)
     started = time.monotonic()
     add_task(one, "Buy oat milk")
@@ -126,18 +90,18 @@ def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(server, browser):
     assert one.external_requests == [] and two.external_requests == []
 
 
-def test_server_restart_goes_reconnecting_then_live_and_catches_up(server, browser):
-    page = new_page(browser, server)
+def test_server_restart_goes_reconnecting_then_live_and_catches_up(app_process, browser):
+    page = new_page(browser, app_process)
     sign_up(page)
     add_task(page, "Before the restart")
     expect(task_row(page, "Before the restart")).to_have_count(1)
     session = page.evaluate("JSON.parse(sessionStorage.getItem('taskflow.session'))")
-    server.stop()
+    app_process.stop()
     expect(page.locator("#live")).to_have_attribute("data-status", "reconnecting", timeout=5000)
-    server.start()
+    app_process.start()
     expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=40000)
     resp = requests.post(
-        f"{server.url}/api/{session['userId']}/tasks",
+        f"{app_process.url}/api/{session['userId']}/tasks",
         json={"title": "After the restart"},
         headers={"Authorization": f"Bearer {session['token']}"},
         timeout=10,
@@ -190,8 +154,8 @@ RULES = [
 ]
 
 
-def test_recurrence_form_builds_each_rule_and_previews_the_next_dates(server, browser):
-    page = new_page(browser, server)
+def test_recurrence_form_builds_each_rule_and_previews_the_next_dates(app_process, browser):
+    page = new_page(browser, app_process)
     sign_up(page)
     page.get_by_label("Time zone").select_option("UTC")
     page.get_by_label("Due", exact=True).fill("2030-01-01T09:00")
@@ -227,8 +191,8 @@ def test_recurrence_form_builds_each_rule_and_previews_the_next_dates(server, br
     expect(row.locator(".badge.recurring")).to_have_attribute("title", "FREQ=MONTHLY;BYDAY=-1FR")
 
 
-def test_a_reminder_three_seconds_ahead_shows_its_toast(server, browser):
-    page = new_page(browser, server)
+def test_a_reminder_three_seconds_ahead_shows_its_toast(app_process, browser):
+    page = new_page(browser, app_process)
     sign_up(page)
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
     page.get_by_label("Time zone").select_option("UTC")
@@ -240,8 +204,8 @@ def test_a_reminder_three_seconds_ahead_shows_its_toast(server, browser):
     expect(page.locator(".toast", has_text="Reminder: Stretch")).to_be_visible(timeout=10000)
 
 
-def test_delete_with_undo_history_panel_and_search(server, browser):
-    page = new_page(browser, server)
+def test_delete_with_undo_history_panel_and_search(app_process, browser):
+    page = new_page(browser, app_process)
     sign_up(page)
     add_task(page, "Keep me")
     add_task(page, "Drop me")
@@ -279,10 +243,10 @@ def test_delete_with_undo_history_panel_and_search(server, browser):
     expect(task_row(page, "Keep me please")).not_to_have_class("task done")
 
 
-def test_an_expired_session_returns_to_sign_in_with_a_message(server, browser):
+def test_an_expired_session_returns_to_sign_in_with_a_message(app_process, browser):
     import jwt
 
-    page = new_page(browser, server)
+    page = new_page(browser, app_process)
     sign_up(page)
     session = page.evaluate("JSON.parse(sessionStorage.getItem('taskflow.session'))")
     expired = jwt.encode({"sub": session["userId"], "exp": 1}, JWT_SECRET, algorithm="HS256")
@@ -296,10 +260,10 @@ def test_an_expired_session_returns_to_sign_in_with_a_message(server, browser):
     expect(page.locator("#auth")).to_be_visible()
 
 
-def test_screenshots_of_the_main_views_at_desktop_and_phone_widths(server, browser):
+def test_screenshots_of_the_main_views_at_desktop_and_phone_widths(app_process, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     for name, (width, height) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
-        page = new_page(browser, server, width, height)
+        page = new_page(browser, app_process, width, height)
         page.screenshot(path=str(ARTIFACTS / f"signin-{name}.png"), full_page=True)
         sign_up(page)
         for title in ("Water the plants", "File the taxes", "Call the plumber"):
@@ -312,8 +276,8 @@ def test_screenshots_of_the_main_views_at_desktop_and_phone_widths(server, brows
         assert (ARTIFACTS / f"tasks-{name}.png").stat().st_size > 10_000
 
 
-def test_calendar_link_and_ics_import_from_the_page(server, browser):
-    page = new_page(browser, server)
+def test_calendar_link_and_ics_import_from_the_page(app_process, browser):
+    page = new_page(browser, app_process)
     sign_up(page)
     add_task(page, "Dated")
     page.locator("#calendar summary").click()

@@ -8,45 +8,27 @@ from __future__ import annotations
 
 import pathlib
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import JWT_SECRET
-from tests.support.process import ServerProcess
-from tests.test_frontend import ARGS, ARTIFACTS, CHROMIUM, sign_up, wait_js
+from tests.support.browser import wait_js
+from tests.test_frontend import ARTIFACTS, sign_up
 
 AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
 VIEWS = ("inbox", "today", "upcoming", "completed", "search")
 
 
-@pytest.fixture(scope="module")
-def server(pg_url):
-    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
-    assert AXE.exists(), "make test installs axe-core (npm ci --prefix tests/js)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def open_app(browser, server, width=1280, height=800, tz="Europe/Paris"):
+def open_app(browser, app_process, width=1280, height=800, tz="Europe/Paris"):
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=tz)
     page = context.new_page()
     page.csp_refusals = []  # the page's Content-Security-Policy must never have to refuse its own code
     page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_refusals.append(m.text))
-    page.goto(server.url + "/")
+    page.goto(app_process.url + "/")
     return context, page
 
 
 def axe_violations(page) -> list[str]:
     if not page.evaluate("typeof axe !== 'undefined'"):
+        assert AXE.exists(), "make test installs axe-core (npm ci --prefix tests/js)"
         page.evaluate(AXE.read_text())  # from the test's side: the page's CSP allows no inline script
     result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     return [f"{v['id']}: {v['help']}" for v in result if v["impact"] in ("serious", "critical")]
@@ -62,9 +44,9 @@ def quick_add(page, line):
     expect(page.locator("#quick")).to_have_value("")
 
 
-def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
+def test_quick_add_lists_views_panel_keys_axe_and_screenshots(app_process, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    context, page = open_app(browser, server)
+    context, page = open_app(browser, app_process)
     sign_up(page)
     # the browser's zone became the user's, once
     expect(page.locator("#settings-open")).to_be_visible()
@@ -125,7 +107,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     page.keyboard.press("Escape")
 
     # the side panel edits fields and another tab sees it live
-    _, other = open_app(browser, server)
+    _, other = open_app(browser, app_process)
     other.evaluate(
         f"sessionStorage.setItem('taskflow.session', {page.evaluate('sessionStorage.getItem(`taskflow.session`)')!r})"
     )
@@ -237,7 +219,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(server, browser):
     context.close()
 
 
-def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, pg_url):
+def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, browser, pg_url):
     import json
 
     import requests
@@ -245,11 +227,11 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, p
 
     from shared.db import make_engine
 
-    context, page = open_app(browser, server)
+    context, page = open_app(browser, app_process)
     sign_up(page)
     session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
     headers = {"Authorization": f"Bearer {session['token']}"}
-    base = f"{server.url}/api/{session['userId']}/tasks"
+    base = f"{app_process.url}/api/{session['userId']}/tasks"
 
     def series(title):
         body = {"title": title, "due_date": "2030-01-01T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=DAILY"}
@@ -293,8 +275,8 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(server, browser, p
     context.close()
 
 
-def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
-    context, page = open_app(browser, server)
+def test_drag_to_reorder_is_kept_after_a_reload(app_process, browser):
+    context, page = open_app(browser, app_process)
     sign_up(page)
     for title in ("first", "second", "third"):
         quick_add(page, title)
@@ -318,10 +300,10 @@ def test_drag_to_reorder_is_kept_after_a_reload(server, browser):
     context.close()
 
 
-def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
+def test_dark_mode_phone_sign_in_and_settings_pass_axe(app_process, browser):
     context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo", color_scheme="dark")
     page = context.new_page()
-    page.goto(server.url + "/")
+    page.goto(app_process.url + "/")
     assert axe_violations(page) == [], "sign-in"
     page.screenshot(path=str(ARTIFACTS / "view-signin-dark-phone.png"), full_page=True)
     sign_up(page)
@@ -381,9 +363,9 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(server, browser):
     context.close()
 
 
-def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(server, browser):
+def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app_process, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    context, page = open_app(browser, server, 390, 844)
+    context, page = open_app(browser, app_process, 390, 844)
     sign_up(page)
     for name in ("Home", "Work", "Garden"):  # enough lists that the strip scrolls
         page.evaluate(
@@ -477,7 +459,7 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(ser
     context.close()
 
 
-def test_list_events_reach_open_sockets_and_the_audit_log(server):
+def test_list_events_reach_open_sockets_and_the_audit_log(app_process):
     import json
 
     import websocket
@@ -485,9 +467,9 @@ def test_list_events_reach_open_sockets_and_the_audit_log(server):
     from tests.support.live import Client
     from tests.support.net import wait_until
 
-    client = Client(server.url).signup()
+    client = Client(app_process.url).signup()
     ws = websocket.create_connection(
-        f"ws://127.0.0.1:{server.port}/ws/user/{client.user_id}/tasks?token={client.token}", timeout=5
+        f"ws://127.0.0.1:{app_process.port}/ws/user/{client.user_id}/tasks?token={client.token}", timeout=5
     )
     try:
         created = client.request("POST", "/api/{me}/lists", json={"name": "Garden", "color": "#22aa55"}).json()
