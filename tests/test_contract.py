@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html.parser
-import pathlib
 
 import jsonschema
 import jwt
 import pytest
 from openapi_spec_validator import validate
-from playwright.sync_api import sync_playwright
 
 import functions.audit
 import functions.fanout
@@ -29,7 +27,6 @@ from functions.combined import create_app as combined_app
 from shared.contract import build_spec, openapi_path
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET
-from tests.test_frontend import ARGS, CHROMIUM
 
 #: Routes that serve files, not API operations: the only ones the spec leaves out.
 STATIC_ENDPOINTS = frozenset({"frontend_static", "docs_asset"})
@@ -257,23 +254,20 @@ def test_docs_page_loads_only_same_origin_assets(apps):
     assert client.get("/docs/swagger-editor-bundle.js").status_code == 404
 
 
-def test_docs_render_every_operation_in_a_browser_without_leaving_the_origin(serve):
-    assert pathlib.Path(CHROMIUM).exists(), "make test installs Debian's chromium"
+def test_docs_render_every_operation_in_a_browser_without_leaving_the_origin(serve, browser):
     server = serve(functions.tasks.create_app(_settings()))
     operations = len(documented(server.app.test_client().get("/openapi.json").json))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            requested = []
-            page.on("request", lambda r: requested.append(r.url))
-            page.goto(server.url + "/docs")
-            page.wait_for_selector(".opblock", timeout=15_000)
-            assert page.locator(".opblock").count() == operations
-            assert page.locator(".errors-wrapper").count() == 0  # Swagger UI's own spec errors
-            assert requested and all(url.startswith(server.url) for url in requested), requested
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        requested = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(server.url + "/docs")
+        page.wait_for_selector(".opblock", timeout=15_000)
+        assert page.locator(".opblock").count() == operations
+        assert page.locator(".errors-wrapper").count() == 0  # Swagger UI's own spec errors
+        assert requested and all(url.startswith(server.url) for url in requested), requested
+    finally:
+        page.close()
 
 
 def test_a_non_json_body_and_response_are_declared_and_checked():
