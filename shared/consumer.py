@@ -76,7 +76,7 @@ class ConsumerLoop:
         #: Told of each new lag measurement and each record sent to the DLQ (the runtime's metrics).
         self.on_lag: Callable[[str, int], None] = lambda _name, _lag: None
         self.on_dead_letter: Callable[[str], None] = lambda _name: None
-        self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._close)
+        self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._shut)
 
     def start(self) -> ConsumerLoop:
         self.loop.start()
@@ -130,6 +130,16 @@ class ConsumerLoop:
             total += max(0, highwater - consumer.position(tp))
         self.lag = total
         self.on_lag(self.name, total)
+
+    def _shut(self) -> None:
+        """On stop: the consumer leaves its group, and the dead-letter producer (made on first use) goes too."""
+        self._close()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=5)
+            except Exception:  # closing is best effort on the way out
+                log.debug("dead-letter producer close failed", exc_info=True)
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -290,8 +290,11 @@ def test_kafka_loop_sends_poison_to_the_dlq_and_keeps_going(settings, broker):
         assert [r.value for r in dead] == [b"this is not json"]
         assert dict(dead[0].headers)["dlq_error"].startswith(b"not a JSON envelope")
         assert loop.handled >= 1
+        dlq_producer = loop._producer
+        assert dlq_producer is not None
     finally:
         rt.close()
+    assert dlq_producer._closed, "stopping the loop closes its dead-letter producer (no network thread left behind)"
 
 
 def test_kafka_loop_parks_an_event_its_handler_keeps_failing_on_and_keeps_going(settings, broker):
