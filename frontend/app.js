@@ -156,6 +156,7 @@ function applyEvent(event) {
       return;
   }
   render();
+  if (!event.type.startsWith("list.")) reloadReminderMarksSoon();
   if (state.panelTask && event.data && (event.data.id === state.panelTask || event.data.task_id === state.panelTask)) {
     openPanel(state.panelTask, true);
   }
@@ -265,7 +266,7 @@ function renderTask(task) {
       (task.tags || []).map((t) => el("span", { class: "badge" }, `@${t}`)),
       list ? el("span", { class: "badge list-badge" }, el("span", { class: "swatch", style: `background:${list.color}` }), list.name) : "",
       task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, `↻ ${rule ? ruleInWords(rule, task) : "recurring"}`) : "",
-      state.reminderTasks.has(task.id) ? bellIcon() : "",
+      state.reminderTasks.has(task.id) || (task.parent_id && !task.completed && state.reminderTasks.has(task.parent_id)) ? bellIcon() : "",
     ), snippet(task.description)),
     trash,
   );
@@ -405,15 +406,20 @@ async function openPanel(taskId, refresh = false) {
   $("panel-title").textContent = task.title;
   fillPanelForm(task, refresh);
   try {
-    const [reminders, history] = await Promise.all([
+    const [reminders, history, ofSeries] = await Promise.all([
       api("GET", `/api/{me}/tasks/${taskId}/reminders`),
       api("GET", `/api/{me}/tasks/${taskId}/events`).catch(() => ({ items: [] })),
+      // An instance's series rings its relative reminders before every occurrence: show them here too.
+      task.parent_id ? api("GET", `/api/{me}/tasks/${task.parent_id}/reminders`).catch(() => ({ items: [] })) : { items: [] },
     ]);
-    $("panel-reminders").replaceChildren(...(reminders.items.length ? reminders.items.map((r) => el("li", {},
+    const fromSeries = ofSeries.items.filter((r) => r.minutes_before !== null && !r.notified).map((r) => el("li", {},
+      `${minutesInWords(r.minutes_before)}, every occurrence (set on the series)`));
+    const own = reminders.items.map((r) => el("li", {},
       `${formatWhen(r.remind_at, tzOf(task))}${r.minutes_before !== null ? ` (${minutesInWords(r.minutes_before)})` : ""}${r.notified ? ` — ${r.outcome}` : ""} `,
       r.notified ? "" : el("button", { type: "button", class: "secondary", onclick: async () => {
         await api("DELETE", `/api/{me}/reminders/${r.id}`); openPanel(taskId);
-      } }, "Remove"))) : [el("li", {}, "No reminders.")]));
+      } }, "Remove")));
+    $("panel-reminders").replaceChildren(...(own.length || fromSeries.length ? [...own, ...fromSeries] : [el("li", {}, "No reminders.")]));
     $("panel-history").replaceChildren(...history.items.map((e) => el("li", {},
       `${e.event_type.replace(".", " ")} — ${formatWhen(e.timestamp, tzOf(task))}`)));
   } catch (error) {

@@ -615,6 +615,14 @@ function onDrop(event) {
 
 // ---------- reminders (the bell in the rows) ----------
 
+// Reminders change with tasks made or edited anywhere (another tab, quick add, the API) and when they
+// ring: the marks are fetched again shortly after such events, once per burst.
+let marksTimer = null;
+function reloadReminderMarksSoon() {
+  clearTimeout(marksTimer);
+  marksTimer = setTimeout(loadReminderMarks, 400);
+}
+
 async function loadReminderMarks() {
   try {
     const pending = await api("GET", "/api/{me}/reminders/pending");

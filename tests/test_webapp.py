@@ -233,13 +233,14 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, brows
     headers = {"Authorization": f"Bearer {session['token']}"}
     base = f"{app_process.url}/api/{session['userId']}/tasks"
 
-    def series(title):
+    def series(title, **extra):
         body = {"title": title, "due_date": "2030-01-01T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=DAILY"}
+        body.update(extra)
         resp = requests.post(base, json=body, headers=headers, timeout=10)
         assert resp.status_code == 201, resp.text
         return resp.json()
 
-    water = series("Water plants")
+    water = series("Water plants", reminders=[{"minutes_before": 60}])
     # Make the series due now; creating another series wakes the recurrence timer, which spawns it.
     engine = make_engine(pg_url)
     with engine.begin() as conn:
@@ -253,8 +254,10 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, brows
     rows = page.locator("li.task[data-title='Water plants']")
     expect(rows).to_have_count(2, timeout=10_000)
     instance = page.locator(f"li.task[data-title='Water plants']:not([data-id='{water['id']}'])")
+    expect(instance.locator(".bell")).to_be_visible()  # the series rings for it
     instance.locator(".title").click()
     expect(page.locator("#p-skip")).to_be_visible()
+    expect(page.locator("#panel-reminders")).to_contain_text("1 hour before, every occurrence (set on the series)")
     page.locator("#p-skip").click()
     expect(rows).to_have_count(1)
     engine = make_engine(pg_url)
