@@ -105,6 +105,49 @@ def test_every_series_expands_in_a_calendar_exactly_as_preview_gives_it(api):
     assert zones == {tz for _, _, tz in SERIES} - {"UTC"}
 
 
+def vtimezone_offset(vtimezone: icalendar.cal.Component, instant: dt.datetime) -> dt.timedelta:
+    """The UTC offset a client reading only this VTIMEZONE gives `instant` (RFC 5545 §3.6.5: each onset
+    is local time in TZOFFSETFROM; the latest onset at or before the instant sets TZOFFSETTO)."""
+    onsets = []
+    for sub in vtimezone.subcomponents:
+        offset_from, offset_to = sub["TZOFFSETFROM"].td, sub["TZOFFSETTO"].td
+        rdates = sub.get("RDATE", [])
+        locals_ = [sub.decoded("DTSTART")] + [
+            p.dt for entry in (rdates if isinstance(rdates, list) else [rdates]) for p in entry.dts
+        ]
+        onsets += [((local - offset_from).replace(tzinfo=UTC), offset_to) for local in locals_]
+    return max((o for o in onsets if o[0] <= instant), key=lambda o: o[0])[1]
+
+
+@pytest.mark.parametrize("tzid", ["America/New_York", "Europe/London", "Australia/Sydney", "Pacific/Auckland"])
+def test_the_feeds_vtimezone_changes_offset_at_the_zone_databases_instants_until_2100(tzid):
+    """For clients that read the VTIMEZONE rather than their own zone database (Outlook, some CalDAV
+    servers): every change 1971-2099 at its exact instant, and the right offset every month in between."""
+    from functions.tasks.ical_feed import vtimezone
+
+    component = icalendar.Calendar.from_ical(
+        b"BEGIN:VCALENDAR\r\n" + vtimezone(tzid).to_ical() + b"END:VCALENDAR\r\n"
+    ).walk("VTIMEZONE")[0]
+    tz = zoneinfo.ZoneInfo(tzid)
+    changes = 0
+    for sub in component.subcomponents:
+        if sub["TZOFFSETFROM"].td == sub["TZOFFSETTO"].td:
+            continue
+        rdates = sub.get("RDATE", [])
+        for local in [sub.decoded("DTSTART")] + [
+            p.dt for entry in (rdates if isinstance(rdates, list) else [rdates]) for p in entry.dts
+        ]:
+            instant = (local - sub["TZOFFSETFROM"].td).replace(tzinfo=UTC)
+            assert (instant - dt.timedelta(seconds=1)).astimezone(tz).utcoffset() == sub["TZOFFSETFROM"].td, local
+            assert instant.astimezone(tz).utcoffset() == sub["TZOFFSETTO"].td, local
+            changes += 1
+    assert changes > 2 * 100, "a change each spring and autumn, 1971-2099"
+    for year in range(1971, 2100):
+        for month in range(1, 13):
+            instant = dt.datetime(year, month, 15, 12, tzinfo=UTC)
+            assert vtimezone_offset(component, instant) == instant.astimezone(tz).utcoffset(), (year, month)
+
+
 def test_dst_gap_and_repeat_resolve_the_same_in_preview_spawning_reminders_feed_and_import(api):
     """RFC 5545 §3.3.5: a nonexistent local time takes the offset before the gap; a repeated one the first."""
     gap_utc = dt.datetime(2055, 3, 14, 7, 30, tzinfo=UTC)  # 02:30 "EST" = 03:30 EDT

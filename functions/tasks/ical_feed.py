@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 
 import icalendar
 
@@ -70,8 +71,62 @@ def build_feed(items: list[FeedTask], kind: str, name: str = "TaskFlow") -> byte
             for component in _components(item, kind):
                 cal.add_component(component)
     # One VTIMEZONE per TZID used, generated from the IANA database (RFC 5545 §3.6.5).
-    cal.add_missing_timezones()
+    for tzid in sorted(cal.get_missing_tzids()):
+        cal.add_component(vtimezone(tzid))
     return bytes(cal.to_ical())
+
+
+#: The years a VTIMEZONE describes. icalendar stops at 2038 by default, after which a client that
+#: reads the VTIMEZONE (rather than its own zone database) would keep one offset all year.
+VTIMEZONE_YEARS = (dt.date(1970, 1, 1), dt.date(2100, 1, 1))
+
+
+@functools.lru_cache(maxsize=128)
+def _vtimezone_ical(tzid: str) -> bytes:
+    component = icalendar.Timezone.from_tzid(tzid, first_date=VTIMEZONE_YEARS[0], last_date=VTIMEZONE_YEARS[1])
+    for sub in component.subcomponents:
+        _onsets_in_offset_from(sub, zone(tzid))
+    return bytes(component.to_ical())
+
+
+def vtimezone(tzid: str) -> icalendar.Timezone:
+    """The VTIMEZONE for an IANA zone, 1970-2100, each onset as RFC 5545 §3.6.5 writes it."""
+    return icalendar.Timezone.from_ical(_vtimezone_ical(tzid))
+
+
+def _onsets_in_offset_from(sub: icalendar.cal.Component, tz: dt.tzinfo) -> None:
+    """RFC 5545 §3.6.5: DTSTART (and each RDATE) of a STANDARD or DAYLIGHT part is the onset "in
+    local time", the time in effect before it (TZOFFSETFROM): 02:00 for New York's spring change.
+    icalendar writes some onsets in the time after (03:00). Each onset is kept where, read with
+    TZOFFSETFROM, it names the instant the zone database changes offset, and moved there otherwise.
+    """
+    offset_from, offset_to = sub["TZOFFSETFROM"].td, sub["TZOFFSETTO"].td
+    if offset_from == offset_to:
+        return
+
+    def onset(local: dt.datetime) -> dt.datetime:
+        for offset in (offset_from, offset_to):  # as the RFC says, else as icalendar wrote it
+            instant = (local - offset).replace(tzinfo=UTC)
+            before, after = (instant - dt.timedelta(seconds=1)).astimezone(tz), instant.astimezone(tz)
+            if before.utcoffset() == offset_from and after.utcoffset() == offset_to:
+                return (instant + offset_from).replace(tzinfo=None)
+        return local  # not a change the zone database knows: left as written
+
+    start = onset(sub.decoded("DTSTART"))
+    rdates = [onset(d) for d in _rdates(sub)]
+    sub.pop("DTSTART")
+    sub.add("DTSTART", start)
+    if "RDATE" in sub:
+        sub.pop("RDATE")
+        if rdates:
+            sub.add("RDATE", rdates)
+
+
+def _rdates(sub: icalendar.cal.Component) -> list[dt.datetime]:
+    value = sub.get("RDATE")
+    if value is None:
+        return []
+    return [period.dt for entry in (value if isinstance(value, list) else [value]) for period in entry.dts]
 
 
 def _components(item: FeedTask, kind: str) -> list[icalendar.Component]:
