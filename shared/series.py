@@ -274,7 +274,11 @@ def arm_relative_reminders(
         lead = dt.timedelta(minutes=reminder.minutes_before or 0)
         alarm, start = None, after
         for _ in range(_ALARM_TRIES):  # two leads can ring at one instant (daily: "at due" and "1 day before")
-            occurrence = relative_alarm(rule, lead, now, skipped, start)
+            try:
+                occurrence = relative_alarm(rule, lead, now, skipped, start)
+            except UnusableRule:  # stored before rules were bounded: the reminder rests rather than wedge a sweep
+                log.warning("series rule over its expansion budget; reminder not armed", extra={"series_id": task.id})
+                occurrence = None
             if occurrence is None:
                 break
             if occurrence - lead not in taken - {reminder.remind_at}:

@@ -313,3 +313,16 @@ def test_changing_or_stopping_the_rule_moves_the_alarms(api):
     assert api.request("DELETE", f"/api/{{me}}/tasks/{sid}/recurrence").status_code in (200, 204)
     [reminder] = reminders_of(api.rt, sid)
     assert not reminder.notified and reminder.remind_at == dt.datetime(2030, 1, 1, 8, tzinfo=NY), "due date - 1 h"
+
+
+def test_a_stored_rule_over_its_budget_rings_once_and_never_wedges_the_sweep(api):
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, sid, 60)
+    other = api.create_task(title="other", due_date="2030-01-01T12:45:00Z")
+    api.request("POST", f"/api/{{me}}/tasks/{other['id']}/reminders", json={"minutes_before": 0}).raise_for_status()
+    with api.rt.sessions.begin() as s:  # a rule stored before rules were bounded: it never occurs
+        s.execute(sa.update(Task).where(Task.id == sid).values(recurrence_rule="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"))
+    fired = fire_due(api.rt, now=dt.datetime(2030, 1, 1, 8, 0, 30, tzinfo=NY))
+    assert fired == {"triggered": 2, "missed": 0, "cancelled": 0}, "both rang in one batch"
+    [reminder] = reminders_of(api.rt, sid)
+    assert reminder.notified and reminder.outcome == "passed", "not armed again, and no error"
