@@ -294,12 +294,16 @@ async function saveListDialog(event) {
   const name = $("ld-name").value.trim();
   if (!name) { $("ld-message").textContent = "Give the list a name."; $("ld-name").focus(); return; }
   const color = $("ld-color").value;
+  const submit = $("ld-save");
+  if (submit.disabled) return;  // one list per tap, however fast the second comes
+  submit.disabled = true;
   try {
     if (listDialogId) state.lists.set(listDialogId, await api("PUT", `/api/{me}/lists/${listDialogId}`, { name, color }));
     else await addList(name, color);
     $("list-dialog").close();
     render();
   } catch (error) { $("ld-message").textContent = `Could not save the list: ${error.message}`; }
+  finally { submit.disabled = false; }
 }
 
 function deleteList() {

@@ -245,6 +245,60 @@ def relative_alarm(
     return next_kept(rule, start, skipped, inclusive=False)
 
 
+def _passed_over(session: orm.Session, series: Task, now: dt.datetime) -> set[dt.datetime]:
+    """Occurrences ahead that ring for nothing: skipped ones, and those with an instance already
+    (an imported EXDATE is a completed instance; the rest spawn when they come)."""
+    ahead = sa.select(Task.occurrence_at).where(Task.parent_id == series.id, Task.occurrence_at >= now)
+    return skipped_occurrences(session, [series.id], since=now)[series.id] | {
+        o for o in session.scalars(ahead) if o is not None
+    }
+
+
+def first_alarm(
+    session: orm.Session, series: Task, minutes_before: int, now: dt.datetime, taken: set[dt.datetime]
+) -> dt.datetime | None:
+    """When a new relative reminder of a scheduled series rings first (none left: None)."""
+    return _next_alarm(
+        series,
+        rule_of(series),
+        dt.timedelta(minutes=minutes_before),
+        now,
+        _passed_over(session, series, now),
+        None,
+        taken,
+    )
+
+
+def _next_alarm(
+    series: Task,
+    rule: Rule,
+    lead: dt.timedelta,
+    now: dt.datetime,
+    passed_over: set[dt.datetime],
+    after: dt.datetime | None,
+    taken: set[dt.datetime],
+) -> dt.datetime | None:
+    """The next alarm still ahead, off the times other reminders of the series hold (unique per task).
+
+    Two leads can ring at one instant ("at due time" and "1 day before" on a daily series): the
+    later one moves on by an occurrence. A rule over its expansion budget (stored before rules were
+    bounded) gives None: the reminder rests rather than fail a whole sweep's batch.
+    """
+    start = after
+    for _ in range(_ALARM_TRIES):
+        try:
+            occurrence = relative_alarm(rule, lead, now, passed_over, start)
+        except UnusableRule:
+            log.warning("series rule over its expansion budget; reminder not armed", extra={"series_id": series.id})
+            return None
+        if occurrence is None:
+            return None
+        if occurrence - lead not in taken:
+            return occurrence - lead
+        start = occurrence
+    return None
+
+
 def arm_relative_reminders(
     session: orm.Session,
     task: Task,
@@ -252,42 +306,44 @@ def arm_relative_reminders(
     *,
     after: dt.datetime | None = None,
     only: Reminder | None = None,
+    anew: bool = False,
 ) -> None:
     """Point a scheduled series' relative reminders at their next alarm.
 
     Instances spawn at their occurrence, so a reminder "1 day before" copied to an instance would
     always be past: the series rings instead. Each relative reminder of the series stays pending
-    for the next kept occurrence whose alarm is still ahead; after it fires (reminders function) it
-    is armed again for the one after. A reminder with no such occurrence left (the series ended)
-    is kept as `passed` and never fires. Reminders already pending are left alone unless `only`
-    names one (the one that just fired) — then that one alone moves, past `after`.
+    for the next occurrence whose alarm is still ahead (skipped ones and those with an instance
+    already passed over); after it rings (reminders function) it is armed again for the one after.
+
+    Which reminders move: `only` that one (it just rang; past `after`); with `anew`, every relative
+    one (the rule, the skips or the series' state changed); otherwise those resting (rung, passed,
+    cancelled), which the recurrence sweep arms again as each occurrence spawns. One with no
+    occurrence left (the series ended) rests as `passed`.
     """
     if not is_scheduled_series(task) or task.completed:
         return
-    rule = rule_of(task)
-    skipped = skipped_occurrences(session, [task.id], since=now)[task.id]
     relative = [r for r in task.reminders if r.minutes_before is not None]
-    taken = {r.remind_at for r in task.reminders}
-    for reminder in relative if only is None else [only]:
-        if only is None and not reminder.notified:
-            continue  # pending already (for its own occurrence)
+    moving = [only] if only is not None else [r for r in relative if anew or r.notified]
+    if not moving:
+        return
+    try:
+        rule = rule_of(task)
+    except ValueError:  # a series without its start (never written so): nothing to ring for
+        log.warning("series without dtstart; reminders not armed", extra={"series_id": task.id})
+        rule = None
+    passed_over = _passed_over(session, task, now) if rule is not None else set()
+    # Times held when we start stay off-limits to the others (whatever order the flush writes the
+    # rows in, no row takes a time another still holds), and so do the times given out.
+    held = {r.remind_at for r in task.reminders}
+    given: set[dt.datetime] = set()
+    for reminder in moving:
         lead = dt.timedelta(minutes=reminder.minutes_before or 0)
-        alarm, start = None, after
-        for _ in range(_ALARM_TRIES):  # two leads can ring at one instant (daily: "at due" and "1 day before")
-            try:
-                occurrence = relative_alarm(rule, lead, now, skipped, start)
-            except UnusableRule:  # stored before rules were bounded: the reminder rests rather than wedge a sweep
-                log.warning("series rule over its expansion budget; reminder not armed", extra={"series_id": task.id})
-                occurrence = None
-            if occurrence is None:
-                break
-            if occurrence - lead not in taken - {reminder.remind_at}:
-                alarm = occurrence - lead
-                break
-            start = occurrence
+        taken = (held - {reminder.remind_at}) | given
+        alarm = None if rule is None else _next_alarm(task, rule, lead, now, passed_over, after, taken)
         if alarm is None:
+            given.add(reminder.remind_at)  # it keeps its time, resting
             reminder.notified, reminder.outcome = True, "passed"
             reminder.notified_at = reminder.notified_at or now
             continue
-        taken.add(alarm)
+        given.add(alarm)
         reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = alarm, False, None, None

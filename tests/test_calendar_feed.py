@@ -159,17 +159,17 @@ def test_dst_gap_and_repeat_resolve_the_same_in_preview_spawning_reminders_feed_
         found = preview(api, "FREQ=DAILY", day_before, "America/New_York", expected - dt.timedelta(hours=1))[0]
         assert found == expected, "preview"
         series = make_series(api, "FREQ=DAILY", day_before, "America/New_York", reminders=[{"minutes_before": 0}])
+        # The series rings "at due time" for each occurrence: after ringing the day before, for this one.
+        assert fire_due(api.rt, now=expected - dt.timedelta(days=1) + dt.timedelta(seconds=30))["triggered"] == 1
+        with api.rt.sessions() as s:
+            alarm = s.scalars(sa.select(Reminder.remind_at).where(Reminder.task_id == series["id"])).one()
+            assert alarm == expected, "the series' reminder armed for the occurrence"
         with api.rt.sessions.begin() as s:
             s.execute(sa.update(Task).where(Task.id == series["id"]).values(next_occurrence=expected))
         assert spawn_due(api.rt, now=expected) == 1
         with api.rt.sessions() as s:
             instance = s.scalars(sa.select(Task).where(Task.parent_id == series["id"])).one()
             assert instance.occurrence_at == instance.due_date == expected, "spawning"
-        # The series rings "at due time" for each occurrence: after ringing the day before, for this one.
-        assert fire_due(api.rt, now=expected - dt.timedelta(days=1) + dt.timedelta(seconds=30))["triggered"] == 1
-        with api.rt.sessions() as s:
-            alarm = s.scalars(sa.select(Reminder.remind_at).where(Reminder.task_id == series["id"])).one()
-            assert alarm == expected, "the series' reminder armed for the occurrence"
         with api.rt.sessions.begin() as s:
             s.execute(sa.update(Task).where(Task.id == series["id"]).values(next_occurrence=None))
         one_off = api.create_task(

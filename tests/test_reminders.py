@@ -326,3 +326,136 @@ def test_a_stored_rule_over_its_budget_rings_once_and_never_wedges_the_sweep(api
     assert fired == {"triggered": 2, "missed": 0, "cancelled": 0}, "both rang in one batch"
     [reminder] = reminders_of(api.rt, sid)
     assert reminder.notified and reminder.outcome == "passed", "not armed again, and no error"
+
+
+# -- a series' reminders through the rest of its life (an outside review's cases) ---------------------
+
+
+def rings(rt) -> list[tuple[str, str]]:
+    return [(e["event_type"], e["data"]["due_date"]) for e in reminder_events(rt)]
+
+
+def test_a_reopened_series_rings_again(api):
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, sid, 60).raise_for_status()
+    for completed in (True, False):
+        resp = api.request("PATCH", f"/api/{{me}}/tasks/{sid}/complete", json={"completed": completed})
+        assert resp.status_code == 200, resp.text
+    fire_due(api.rt, now=dt.datetime(2030, 1, 1, 8, 0, 30, tzinfo=NY))
+    assert rings(api.rt) == [("reminder.triggered", "2030-01-01T09:00:00-05:00")]
+
+
+def test_a_series_turned_every_bang_or_stopped_follows_its_due_date_without_a_500(api):
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, sid, 60).raise_for_status()
+    resp = api.request(
+        "POST",
+        f"/api/{{me}}/tasks/{sid}/recurrence",
+        json={
+            "recurrence_rule": "FREQ=WEEKLY",
+            "timezone": "America/New_York",
+            "dtstart": "2030-01-10T09:00:00",
+            "repeat_from": "completion",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    [reminder] = reminders_of(api.rt, sid)
+    assert reminder.remind_at == dt.datetime(2030, 1, 1, 8, tzinfo=NY), "due date - 1 h, no longer the schedule's"
+    # Stopping a series whose due date minus the lead is another reminder's time: the relative one rests.
+    other = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, other, 60).raise_for_status()
+    absolute = api.request("POST", f"/api/{{me}}/tasks/{other}/reminders", json={"remind_at": "2030-01-05T08:00-05:00"})
+    assert absolute.status_code == 201, absolute.text
+    moved = api.request("PUT", f"/api/{{me}}/tasks/{other}/due-date", json={"due_date": "2030-01-05T09:00-05:00"})
+    assert moved.status_code == 200, moved.text
+    stop = api.request("DELETE", f"/api/{{me}}/tasks/{other}/recurrence")
+    assert stop.status_code == 204, stop.text
+    kept = {(r.minutes_before, r.remind_at, r.notified, r.outcome) for r in reminders_of(api.rt, other)}
+    at_eight = dt.datetime(2030, 1, 5, 8, tzinfo=NY)
+    assert kept == {(None, at_eight, False, None), (60, dt.datetime(2030, 1, 1, 8, tzinfo=NY), True, "passed")}
+
+
+def test_moving_a_due_date_onto_another_reminders_time_is_no_500(api):
+    task = api.create_task(title="plain", due_date="2030-01-01T10:00:00-05:00", timezone="America/New_York")
+    add_relative(api, task["id"], 60).raise_for_status()
+    absolute = {"remind_at": "2030-01-01T12:00:00-05:00"}
+    api.request("POST", f"/api/{{me}}/tasks/{task['id']}/reminders", json=absolute).raise_for_status()
+    moved = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}/due-date", json={"due_date": "2030-01-01T13:00-05:00"})
+    assert moved.status_code == 200, moved.text
+    assert [(r.minutes_before, r.notified) for r in reminders_of(api.rt, task["id"])] == [(60, True), (None, False)]
+    again = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}/due-date", json={"due_date": "2030-01-01T15:00-05:00"})
+    assert again.status_code == 200, again.text
+    relative = [r for r in reminders_of(api.rt, task["id"]) if r.minutes_before == 60]
+    assert [(r.remind_at, r.notified) for r in relative] == [(dt.datetime(2030, 1, 1, 14, tzinfo=NY), False)]
+
+
+def test_leads_meeting_an_existing_time_are_each_kept(api):
+    soon = (dt.datetime.now(UTC) + dt.timedelta(hours=2)).replace(second=0, microsecond=0)
+    task = api.create_task(
+        title="pills",
+        due_date=iso(soon),
+        timezone="UTC",
+        recurrence_rule="FREQ=DAILY",
+        reminders=[{"minutes_before": 0}, {"minutes_before": 1440}],
+    )
+    assert sorted(r.minutes_before for r in reminders_of(api.rt, task["id"])) == [0, 1440]
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    absolute = {"remind_at": "2029-12-31T09:00:00-05:00"}
+    api.request("POST", f"/api/{{me}}/tasks/{sid}/reminders", json=absolute).raise_for_status()
+    relative = add_relative(api, sid, 1440)
+    assert relative.status_code == 201 and relative.json()["minutes_before"] == 1440
+    assert relative.json()["remind_at"] == "2030-01-01T09:00:00-05:00", "the next occurrence's, off the absolute one"
+    assert add_relative(api, sid, 1440).json()["id"] == relative.json()["id"], "one reminder per lead"
+
+
+IMPORTED_STANDUP = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Example//Example//EN\r
+BEGIN:VEVENT\r
+UID:standup@example.com\r
+SUMMARY:Standup\r
+DTSTART;TZID=America/New_York:20300101T090000\r
+DTEND;TZID=America/New_York:20300101T091500\r
+RRULE:FREQ=DAILY\r
+EXDATE;TZID=America/New_York:20300101T090000\r
+EXDATE;TZID=America/New_York:20300103T090000\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+DESCRIPTION:Standup\r
+TRIGGER:-PT60M\r
+END:VALARM\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_an_imported_series_does_not_ring_for_its_exdates(api):
+    resp = api.request("POST", "/api/{me}/import/ics", data=IMPORTED_STANDUP, headers={"Content-Type": "text/calendar"})
+    assert resp.status_code == 201, resp.text
+    for day in (1, 2, 3, 4):
+        fire_due(api.rt, now=dt.datetime(2030, 1, day, 8, 0, 30, tzinfo=NY))
+    assert [d for _, d in rings(api.rt)] == ["2030-01-02T09:00:00-05:00", "2030-01-04T09:00:00-05:00"]
+
+
+def test_a_series_resting_since_an_older_release_rings_again_from_its_next_spawn(api):
+    from functions.recurrence.sweep import spawn_due
+
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, sid, 60).raise_for_status()
+    with api.rt.sessions.begin() as s:  # what the previous release left: rang once, then never again
+        s.execute(sa.update(Reminder).where(Reminder.task_id == sid).values(notified=True, outcome="triggered"))
+    for day in (1, 2, 3):
+        assert spawn_due(api.rt, now=dt.datetime(2030, 1, day, 9, tzinfo=NY)) == 1
+        fire_due(api.rt, now=dt.datetime(2030, 1, day + 1, 8, 0, 30, tzinfo=NY))
+    assert [d for _, d in rings(api.rt)] == [f"2030-01-0{day}T09:00:00-05:00" for day in (2, 3, 4)]
+
+
+def test_a_series_that_ends_rings_for_each_occurrence_then_rests(api):
+    task = api.create_task(
+        title="twice", due_date="2030-01-01T09:00:00", timezone="America/New_York", recurrence_rule="FREQ=DAILY;COUNT=2"
+    )
+    add_relative(api, task["id"], 60).raise_for_status()
+    for day in range(1, 5):
+        fire_due(api.rt, now=dt.datetime(2030, 1, day, 8, 0, 30, tzinfo=NY))
+    assert len(rings(api.rt)) == 2
+    assert [(r.notified, r.outcome) for r in reminders_of(api.rt, task["id"])] == [(True, "passed")]

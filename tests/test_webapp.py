@@ -458,6 +458,19 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     expect(page.locator("#view-title")).to_have_text("Groceries")
     expect(page.locator("#lists button", has_text="Groceries")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
+
+    # a double tap on "Create list" makes one list
+    page.get_by_role("button", name="New list").click()
+    page.get_by_label("Name", exact=True).fill("Once")
+    page.locator("#ld-save").dblclick()
+    expect(page.locator("#view-title")).to_have_text("Once")
+    page.wait_for_timeout(500)  # a second request, if one went, has answered by now
+    names = page.evaluate(
+        """async () => { const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
+          const r = await fetch(`/api/${s.userId}/lists`, {headers: {Authorization: `Bearer ${s.token}`}});
+          return (await r.json()).items.map(l => l.name); }"""
+    )
+    assert names.count("Once") == 1, names
     assert page.csp_refusals == []
     context.close()
 

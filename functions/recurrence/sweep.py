@@ -35,6 +35,7 @@ def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500
             spawned += len(series.spawn_instances(uow.session, kept, now))
             for s, occurrence in occurrences:
                 series.advance(s, occurrence, now, skipped[s.id])
+                series.arm_relative_reminders(uow.session, s, now)  # rested ones ring for the next occurrences
             uow.commit()
         if len(due) < batch_size:
             break

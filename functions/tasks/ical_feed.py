@@ -100,7 +100,8 @@ def _onsets_in_offset_from(sub: icalendar.cal.Component, tz: dt.tzinfo) -> None:
     icalendar writes some onsets in the time after (03:00). Each onset is kept where, read with
     TZOFFSETFROM, it names the instant the zone database changes offset, and moved there otherwise.
     """
-    offset_from, offset_to = sub["TZOFFSETFROM"].td, sub["TZOFFSETTO"].td
+    offset_from: dt.timedelta = sub["TZOFFSETFROM"].td
+    offset_to: dt.timedelta = sub["TZOFFSETTO"].td
     if offset_from == offset_to:
         return
 

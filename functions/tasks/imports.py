@@ -46,7 +46,6 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
                     created_at=now,
                 )
             )
-        series.arm_relative_reminders(session, task, now)
         _emit_created(session, task)
         for planned_instance in item.instances:
             instance = _task(user_id, item, now)
@@ -55,8 +54,11 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
             instance.due_date = planned_instance.due_date
             instance.completed = planned_instance.completed
             instance.completed_at = planned_instance.completed_at
-            session.add(instance)  # flushed with the rest: nothing below reads back from the database
+            session.add(instance)
             _emit_created(session, instance)
+        if series.is_scheduled_series(task) and any(r.minutes_before is not None for r in item.reminders):
+            session.flush()  # the instances (an EXDATE is a completed one) are passed over when arming
+            series.arm_relative_reminders(session, task, now, anew=True)
     session.flush()
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.schemas import ReminderSpec
-from functions.tasks.service import delete_task, emit, get_owned
+from functions.tasks.service import delete_task, emit, get_owned, move_relative_reminders
 from shared import events, series
 from shared.cpu import offload
 from shared.db import utcnow
@@ -51,6 +51,7 @@ def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: st
             errors={"recurrence_rule": "this task is an instance of a series"},
         )
     before = snapshot(task)
+    was_scheduled = series.is_scheduled_series(task)
     task.recurrence_rule = rule.text
     task.timezone = rule.timezone
     task.dtstart = rule.dtstart
@@ -58,7 +59,10 @@ def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: st
     task.repeat_from = repeat_from
     skipped = series.skipped_occurrences(session, [task.id], since=now)[task.id]
     task.next_occurrence = series.next_kept(rule, now, skipped, inclusive=True)
-    rearm_series_reminders(session, task, now)
+    if series.is_scheduled_series(task):
+        rearm_series_reminders(session, task, now)
+    elif was_scheduled:  # now "every!": its reminders follow the due date, copied to each instance
+        move_relative_reminders(session, task, now=now)
     _updated(session, task, before, RECURRENCE_FIELDS)
 
 
@@ -164,20 +168,9 @@ def clear_recurrence(session: orm.Session, task: Task) -> None:
     task.dtstart = None
     task.next_occurrence = None
     task.repeat_from = "schedule"
-    _stop_series_alarms(task, utcnow())
+    # A plain task again: its relative reminders follow its due date (one already past rests).
+    move_relative_reminders(session, task, now=utcnow())
     _updated(session, task, before, RECURRENCE_FIELDS)
-
-
-def _stop_series_alarms(task: Task, now: dt.datetime) -> None:
-    """A stopped series is a plain task again: its relative reminders follow its due date, and one
-    whose time is already past never rings (kept as `passed`)."""
-    for reminder in task.reminders:
-        if reminder.minutes_before is None or reminder.notified:
-            continue
-        if task.due_date is not None:
-            reminder.remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
-        if task.due_date is None or reminder.remind_at <= now:
-            reminder.notified, reminder.notified_at, reminder.outcome = True, now, "passed"
 
 
 def _updated(session: orm.Session, task: Task, before: dict[str, Any], fields: Iterable[str]) -> None:
@@ -225,24 +218,18 @@ def _series_alarm(session: orm.Session, task: Task, minutes_before: int, now: dt
     "1 day before" on a monthly series added on the last day before the 1st is not refused: it
     rings first before the following month's occurrence.
     """
-    lead = dt.timedelta(minutes=minutes_before)
-    skipped = series.skipped_occurrences(session, [task.id], since=now)[task.id]
-    occurrence = offload(series.relative_alarm, series.rule_of(task), lead, now, skipped)
-    if occurrence is None:
+    taken = {r.remind_at for r in task.reminders}
+    alarm = series.first_alarm(session, task, minutes_before, now, taken)
+    if alarm is None:
         raise ValidationFailed(
             "The series has no occurrence left to remind of.", errors={"minutes_before": "no occurrence ahead"}
         )
-    return occurrence - lead
+    return alarm
 
 
 def rearm_series_reminders(session: orm.Session, task: Task, now: dt.datetime) -> None:
     """After the rule or the skipped occurrences changed: every relative alarm of the series anew."""
-    if not series.is_scheduled_series(task):
-        return
-    for reminder in task.reminders:
-        if reminder.minutes_before is not None and not reminder.notified:
-            reminder.notified = True  # (armed again just below)
-    series.arm_relative_reminders(session, task, now)
+    series.arm_relative_reminders(session, task, now, anew=True)
 
 
 def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[Reminder, bool]:
@@ -251,6 +238,9 @@ def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.d
         raise ValidationFailed("A completed task gets no reminders.", errors={"task": "is completed"})
     minutes: int | None
     if spec.minutes_before is not None and series.is_scheduled_series(task):
+        same = [r for r in task.reminders if r.minutes_before == spec.minutes_before]
+        if same:  # a series' relative reminder is one per lead, wherever its alarm stands now
+            return same[0], False
         remind_at, minutes = _series_alarm(session, task, spec.minutes_before, now), spec.minutes_before
     else:
         remind_at, minutes = resolve_reminder(task, spec, now)
@@ -268,7 +258,7 @@ def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.d
         notified=False,
         created_at=now,
     )
-    session.add(reminder)
+    task.reminders.append(reminder)  # (the next reminder added in this unit of work sees it)
     session.flush()
     return reminder, True
 

@@ -101,7 +101,7 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
         setattr(task, field, value)
         changes[field] = {"old": old, "new": _json_value(task, field)}
     if "due_date" in changes:
-        _move_relative_reminders(session, task)
+        move_relative_reminders(session, task)
     if changes:
         task.version += 1
         task.updated_at = utcnow()
@@ -110,19 +110,31 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     return changes
 
 
-def _move_relative_reminders(session: orm.Session, task: Task) -> None:
+def move_relative_reminders(session: orm.Session, task: Task, *, now: dt.datetime | None = None) -> None:
     """Relative reminders follow the due date; they go when it is cleared.
 
-    A scheduled series' relative reminders follow its occurrences instead (shared/series.py).
+    A scheduled series' relative reminders follow its occurrences instead (shared/series.py). One
+    that would land on a time another reminder of the task holds rests as `passed` (that one rings
+    then; the times are unique per task), and so does one already past when `now` is given (a
+    stopped series). Resting ones follow again when the due date next moves.
     """
     if series.is_scheduled_series(task):
         return
-    relative = [(r, r.minutes_before) for r in task.reminders if r.minutes_before is not None and not r.notified]
-    for reminder, minutes_before in relative:
+    movable = [r for r in task.reminders if r.minutes_before is not None and (not r.notified or r.outcome == "passed")]
+    held = {r.remind_at for r in task.reminders}
+    given: set[dt.datetime] = set()
+    for reminder in movable:
         if task.due_date is None:
             session.delete(reminder)
-        else:
-            reminder.remind_at = task.due_date - dt.timedelta(minutes=minutes_before)
+            continue
+        at = task.due_date - dt.timedelta(minutes=reminder.minutes_before or 0)
+        if at in (held - {reminder.remind_at}) | given or (now is not None and at <= now):
+            given.add(reminder.remind_at)
+            reminder.notified, reminder.outcome = True, "passed"
+            reminder.notified_at = reminder.notified_at or utcnow()
+            continue
+        given.add(at)
+        reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = at, False, None, None
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
@@ -137,6 +149,8 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
     if completed:
         cancel_pending_reminders(session, task.id, now)
     session.flush()
+    if not completed:  # a reopened series rings again before its next occurrences
+        series.arm_relative_reminders(session, task, now)
     emit(session, events.TASK_COMPLETED if completed else events.TASK_UNCOMPLETED, task)
     if completed:
         series.spawn_after_completion(session, task, now)
