@@ -51,12 +51,29 @@ def _python_pool() -> Any:  # Any: gevent's ThreadPool
     return ThreadPool(1)
 
 
+def _outcome(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """Run `fn` in the pool's thread and hand back its result or its exception, never raising there:
+    gevent prints an exception raised in a pool thread to stderr before re-raising it in the caller,
+    so every 422 a bad rule or calendar earns would leave a traceback in the log."""
+    try:
+        return True, fn(*args, **kwargs)
+    except Exception as exc:  # re-raised in the calling greenlet, with its traceback
+        return False, exc
+
+
+def _apply(pool: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    ok, value = pool.apply(_outcome, (fn, args, kwargs))
+    if not ok:
+        raise value
+    return value
+
+
 def offload(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Call pure-Python `fn` on the process's one Python-work thread under gevent, else directly."""
     pool = _python_pool()
     if pool is None:
         return fn(*args, **kwargs)
-    return cast(R, pool.apply(fn, args, kwargs))
+    return cast(R, _apply(pool, fn, args, kwargs))
 
 
 def offload_native(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -64,4 +81,4 @@ def offload_native(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     pool = _pool()
     if pool is None:
         return fn(*args, **kwargs)
-    return cast(R, pool.apply(fn, args, kwargs))
+    return cast(R, _apply(pool, fn, args, kwargs))

@@ -172,3 +172,33 @@ def test_recurrence_expansion_runs_on_the_thread_pool_not_the_loop():
     result, direct = run_patched(EIGHT_RULES), run_patched(EIGHT_RULES, direct=True)
     assert result["result"] == direct["result"] == ["ValidationFailed"] * 8, result
     assert result["max_gap"] < min(0.25, direct["max_gap"] / 2), f"on the pool {result}, on the loop {direct}"
+
+
+def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_stderr():
+    """A bad rule is a 422, not a log line: gevent prints exceptions raised in pool threads."""
+    script = PRELUDE + textwrap.dedent(
+        """
+        with_the_pool()
+        from shared.cpu import offload, offload_native
+        from shared.recurrence import parse_rule
+        caught = []
+        for run in (offload, offload_native):
+            try:
+                run(parse_rule, "FREQ=SOMETIMES", "UTC")
+            except Exception as exc:
+                caught.append((type(exc).__name__, exc.__traceback__ is not None))
+        print(json.dumps(caught))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    caught = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(caught) == 2 and all(has_traceback for _, has_traceback in caught), caught
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
