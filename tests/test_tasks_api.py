@@ -185,3 +185,18 @@ def test_probes_metrics_and_openapi_describe_every_route(api):
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         assert path in documented, f"{path} is not in /openapi.json"
     app.extensions["taskflow"].close()
+
+
+def test_a_task_without_a_timezone_takes_the_users_preferred_zone(api):
+    naive = {"title": "standup", "due_date": "2030-01-07T09:00:00"}
+    assert api.create_task(**naive)["timezone"] == "UTC", "no preference yet: UTC"
+    from shared.models import Preferences
+
+    with api.rt.sessions.begin() as s:  # as PUT /preferences (the notifications function) stores it
+        s.add(Preferences(user_id=api.user_id, timezone="Europe/Paris"))
+    plain = api.create_task(**naive)
+    assert plain["timezone"] == "Europe/Paris" and plain["due_date"] == "2030-01-07T09:00:00+01:00"
+    series = api.create_task(**naive, recurrence_rule="FREQ=WEEKLY", reminders=[{"minutes_before": 15}])
+    assert series["timezone"] == "Europe/Paris" and series["due_date"] == "2030-01-07T09:00:00+01:00"
+    given = api.create_task(**naive, timezone="Asia/Tokyo")
+    assert given["timezone"] == "Asia/Tokyo" and given["due_date"] == "2030-01-07T09:00:00+09:00", "a given zone wins"

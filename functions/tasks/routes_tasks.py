@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
@@ -15,6 +15,7 @@ from shared.contract import operation
 from shared.db import utcnow
 from shared.errors import Unauthorized, ValidationFailed
 from shared.idempotency import idempotent
+from shared.models import Preferences
 from shared.outbox import insert_with_event
 from shared.schemas import localize
 from shared.web import require_path_user, runtime
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from shared.models import Task
     from shared.recurrence import Rule
+    from shared.runtime import Runtime
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/<user_id>")
 
@@ -48,7 +50,7 @@ def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:
     if {"recurrence_rule", "repeat_from", "reminders"} & body.model_fields_set or body.list_id is not None:
         return create_scheduled(user_id, body)
     rt = runtime()
-    task = service.new_task(user_id, body.given("UTC"))
+    task = service.new_task(user_id, _fields_in_the_users_zone(rt, user_id, body))
     task.dtstart_wall = schedules.gap_wall(body.due_date, task.due_date, task.timezone)
     event = service.created_event(task)
     try:
@@ -63,11 +65,21 @@ def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:
     return response
 
 
+def _fields_in_the_users_zone(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
+    """The task's fields; without a `timezone`, the one in the user's preferences (set once, from the
+    web app's first sign-in or PUT /preferences), else UTC. A wall-clock due date is read in it."""
+    if "timezone" in body.model_fields_set:
+        return body.given(body.timezone)
+    with rt.sessions() as session:
+        tz = session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id)) or "UTC"
+    return {**body.given(tz), "timezone": tz}
+
+
 def create_scheduled(user_id: str, body: TaskCreate) -> Response:
     """The general create path: the task, its rule and its reminders in one transaction."""
     rt = runtime()
     now = utcnow()
-    task = service.new_task(user_id, body.given("UTC"))
+    task = service.new_task(user_id, _fields_in_the_users_zone(rt, user_id, body))
     rule: Rule | None = None
     if body.recurrence_rule is not None:
         # A wall-clock due date starts the series as given: one in a DST gap keeps its wall-clock time.

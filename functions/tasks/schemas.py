@@ -120,7 +120,10 @@ class TaskFields(Body):
     title: Title | SkipJsonSchema[None] = None  # never null (Body): the default only lets an update omit it
     description: Annotated[str | None, Field(max_length=10_000)] = None
     due_date: WallClock | None = None
-    timezone: Timezone = "UTC"
+    timezone: Timezone = Field(
+        default="UTC",
+        description="IANA zone of the due date and rule; on create, left out: the user's preferred zone, else UTC",
+    )
     priority: Priority = "none"
     tags: Tags = None
     list_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
