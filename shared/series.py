@@ -216,10 +216,13 @@ def _has_successor(session: orm.Session, instance: Task) -> bool:
 
 
 def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list[Task]:
-    """Lock up to `limit` due series; rows another sweeper holds are skipped, not waited for."""
+    """Lock up to `limit` due series; rows another sweeper holds are skipped, not waited for.
+
+    A completed series spawns nothing (ticking one occurrence is POST …/complete-occurrence); reopened,
+    it spawns one instance for what it missed, as after an outage."""
     stmt = (
         sa.select(Task)
-        .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now)
+        .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now, Task.completed.is_(False))
         .order_by(Task.next_occurrence)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Task)
@@ -229,7 +232,9 @@ def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list
 
 
 def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
-    return session.scalar(sa.select(sa.func.min(Task.next_occurrence)).where(Task.next_occurrence.is_not(None)))
+    return session.scalar(
+        sa.select(sa.func.min(Task.next_occurrence)).where(Task.next_occurrence.is_not(None), Task.completed.is_(False))
+    )
 
 
 #: How many later occurrences an alarm may move past when its time is taken by another reminder of the series.
@@ -245,7 +250,7 @@ def relative_alarm(
     return next_kept(rule, start, skipped, inclusive=False)
 
 
-def _passed_over(session: orm.Session, series: Task, now: dt.datetime) -> set[dt.datetime]:
+def occurrences_passed_over(session: orm.Session, series: Task, now: dt.datetime) -> set[dt.datetime]:
     """Occurrences ahead that ring for nothing: skipped ones, and those with an instance already
     (an imported EXDATE is a completed instance; the rest spawn when they come)."""
     ahead = sa.select(Task.occurrence_at).where(Task.parent_id == series.id, Task.occurrence_at >= now)
@@ -263,7 +268,7 @@ def first_alarm(
         rule_of(series),
         dt.timedelta(minutes=minutes_before),
         now,
-        _passed_over(session, series, now),
+        occurrences_passed_over(session, series, now),
         None,
         taken,
     )
@@ -331,7 +336,7 @@ def arm_relative_reminders(
     except ValueError:  # a series without its start (never written so): nothing to ring for
         log.warning("series without dtstart; reminders not armed", extra={"series_id": task.id})
         rule = None
-    passed_over = _passed_over(session, task, now) if rule is not None else set()
+    passed_over = occurrences_passed_over(session, task, now) if rule is not None else set()
     # Times held when we start stay off-limits to the others (whatever order the flush writes the
     # rows in, no row takes a time another still holds), and so do the times given out.
     held = {r.remind_at for r in task.reminders}

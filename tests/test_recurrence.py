@@ -424,3 +424,56 @@ def test_toggling_completion_of_one_instance_spawns_its_successor_once(api):
     second = made[1]
     assert api.request("PATCH", f"/api/{{me}}/tasks/{second.id}/complete").status_code == 200
     assert len(instances(api.rt, sid)) == 3, "completing the successor spawns the next one"
+
+
+def test_ticking_a_series_completes_its_next_occurrence_and_the_series_moves_on(api):
+    series = make_series(api, "FREQ=WEEKLY;BYDAY=MO", dtstart="2030-01-07T09:00:00", tz="America/New_York")
+    sid = series["id"]
+    done = api.request("POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence")
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (
+        body["occurrence_at"] == "2030-01-07T09:00:00-05:00" and body["next_occurrence"] == "2030-01-14T09:00:00-05:00"
+    )
+    [instance] = instances(api.rt, sid)
+    assert instance.id == body["instance_id"] and instance.completed and instance.occurrence_at == instance.due_date
+    series_now = api.request("GET", f"/api/{{me}}/tasks/{sid}").json()
+    assert series_now["completed"] is False and series_now["next_occurrence"] == "2030-01-14T09:00:00-05:00"
+    types = [e["event_type"] for e in event_types(api.rt, "recurring.spawned") + event_types(api.rt, "task.completed")]
+    assert types == ["recurring.spawned", "task.completed"]
+    # the spawn at that time finds it done already, and the next one comes as usual
+    assert spawn_due(api.rt, now=dt.datetime(2030, 1, 7, 14, tzinfo=UTC)) == 0
+    assert spawn_due(api.rt, now=dt.datetime(2030, 1, 14, 14, tzinfo=UTC)) == 1
+    # a later given occurrence; one not of the rule, a skipped one and an every! series are 422s
+    later = api.request(
+        "POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence", json={"occurrence_at": "2030-02-04T09:00"}
+    )
+    assert later.status_code == 200 and later.json()["next_occurrence"] == "2030-01-21T09:00:00-05:00", later.text
+    for monday in ("2030-01-21T09:00", "2030-01-28T09:00"):  # then the next is past Feb 4, done already
+        tick = api.request("POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence", json={"occurrence_at": monday})
+        assert tick.status_code == 200, tick.text
+    assert tick.json()["next_occurrence"] == "2030-02-11T09:00:00-05:00"
+    wrong = api.request(
+        "POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence", json={"occurrence_at": "2030-02-05T09:00"}
+    )
+    assert wrong.status_code == 422 and "occurrence_at" in wrong.json()["errors"]
+    api.request("POST", f"/api/{{me}}/tasks/{sid}/skip", json={"occurrence_at": "2030-02-18T09:00"}).raise_for_status()
+    skipped = api.request(
+        "POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence", json={"occurrence_at": "2030-02-18T09:00"}
+    )
+    assert skipped.status_code == 422
+    bang = make_series(api, "FREQ=DAILY", dtstart="2030-01-07T09:00:00", repeat_from="completion", title="every!")
+    assert api.request("POST", f"/api/{{me}}/tasks/{bang['id']}/complete-occurrence").status_code == 422
+    plain = api.create_task(title="plain")
+    assert api.request("POST", f"/api/{{me}}/tasks/{plain['id']}/complete-occurrence").status_code == 422
+
+
+def test_a_completed_series_spawns_nothing_until_reopened(api):
+    series = make_series(api, "FREQ=DAILY", dtstart="2030-01-07T09:00:00")
+    sid = series["id"]
+    api.request("PATCH", f"/api/{{me}}/tasks/{sid}/complete", json={"completed": True}).raise_for_status()
+    assert spawn_due(api.rt, now=dt.datetime(2030, 1, 9, 12, tzinfo=UTC)) == 0
+    with api.rt.sessions() as s:
+        assert series_module.earliest_occurrence(s) is None, "the timer does not wake for it"
+    api.request("PATCH", f"/api/{{me}}/tasks/{sid}/complete", json={"completed": False}).raise_for_status()
+    assert spawn_due(api.rt, now=dt.datetime(2030, 1, 9, 12, tzinfo=UTC)) == 1, "one for what it missed"

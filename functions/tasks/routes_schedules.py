@@ -19,7 +19,7 @@ from functions.tasks.schemas import (
     Series,
     SeriesList,
 )
-from functions.tasks.schemas_series import Skip, Skipped
+from functions.tasks.schemas_series import OccurrenceDone, Skip, Skipped
 from shared.contract import operation
 from shared.cpu import offload
 from shared.db import utcnow
@@ -104,6 +104,31 @@ def skip(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
         result = schedules.skip_occurrence(uow.session, task, occurrence, utcnow())
         uow.commit()
     rt.wake("recurrence")
+    return jsonify(result)
+
+
+@bp.post("/tasks/<task_id>/complete-occurrence")
+@operation(
+    body=Skip,
+    body_required=False,
+    responses={200: OccurrenceDone},
+    if_match=True,
+    summary="Complete one occurrence of a series (its next, or the given one); the series moves on",
+    tags=["recurrence"],
+)
+def complete_occurrence(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
+    """Tick a recurring task as Todoist does: that occurrence is done, the series stays open."""
+    rt = runtime()
+    with rt.uow() as uow:
+        task = service.get_task(uow.session, user_id, task_id, for_update=True)
+        check_if_match(task)
+        occurrence = (
+            None if body.occurrence_at is None else localize(body.occurrence_at, task.timezone, "occurrence_at")
+        )
+        result = schedules.complete_occurrence(uow.session, task, occurrence, utcnow())
+        uow.commit()
+    rt.wake("recurrence")
+    rt.wake("reminders")
     return jsonify(result)
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.schemas import ReminderSpec
-from functions.tasks.service import delete_task, emit, get_owned, move_relative_reminders
+from functions.tasks.service import delete_task, emit, get_owned, move_relative_reminders, set_completed
 from shared import events, series
 from shared.cpu import offload
 from shared.db import utcnow
@@ -149,6 +149,50 @@ def skip_occurrence(
     changes = {f: {"old": before[f], "new": after[f]} for f in ("next_occurrence",) if before[f] != after[f]}
     emit(session, events.TASK_UPDATED, task, changes=changes, skipped_occurrence=rfc3339(occurrence, task.timezone))
     return _skip_result(task, task.id, occurrence, None)
+
+
+def complete_occurrence(
+    session: orm.Session, task: Task, occurrence: dt.datetime | None, now: dt.datetime
+) -> dict[str, Any]:
+    """Todoist's tick on a recurring task: its next (or given) occurrence is done and the series moves on.
+
+    The occurrence's instance is completed, spawned for it first when its time has not come (one
+    per occurrence, as the sweep's); the series stays open with `next_occurrence` past it, and its
+    reminders pass over it. Events: recurring.spawned, task.completed, task.updated on the series.
+    """
+    if not series.is_scheduled_series(task):
+        raise ValidationFailed(
+            "Only a recurring series on a fixed schedule completes one occurrence; complete an instance itself.",
+            errors={"task": "is not a series on a schedule (repeat_from=schedule)"},
+        )
+    if task.completed:
+        raise ValidationFailed("The series is completed: reopen it first.", errors={"task": "is completed"})
+    rule = series.rule_of(task)
+    occurrence = occurrence or task.next_occurrence
+    if occurrence is None:
+        raise ValidationFailed("The series has no next occurrence.", errors={"occurrence_at": "nothing left to do"})
+    if offload(rule.occurrences, occurrence, 1) != [occurrence]:
+        raise ValidationFailed(
+            "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
+        )
+    skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
+    if occurrence in skipped:
+        raise ValidationFailed("That occurrence was skipped.", errors={"occurrence_at": "skipped"})
+    series.spawn_instance(session, task, occurrence, now)  # nothing when it spawned already
+    instance = session.scalars(sa.select(Task).where(Task.parent_id == task.id, Task.occurrence_at == occurrence)).one()
+    set_completed(session, instance, True)
+    if task.next_occurrence == occurrence:  # a later one waits: the sweep finds it done when it comes
+        before = snapshot(task)
+        done_or_skipped = series.occurrences_passed_over(session, task, now) | skipped  # ones ticked ahead included
+        task.next_occurrence = offload(series.next_kept, rule, occurrence, done_or_skipped, inclusive=False)
+        _updated(session, task, before, ("next_occurrence",))
+    rearm_series_reminders(session, task, now)  # an alarm for the done occurrence moves on
+    return {
+        "series_id": task.id,
+        "occurrence_at": rfc3339(occurrence, task.timezone),
+        "instance_id": instance.id,
+        "next_occurrence": rfc3339(task.next_occurrence, task.timezone),
+    }
 
 
 def _skip_result(parent: Task | None, series_id: str, occurrence: dt.datetime, deleted: str | None) -> dict[str, Any]:
