@@ -248,7 +248,8 @@ function renderTask(task) {
   const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
-  check.addEventListener("change", () => complete(task, check.checked));
+  // As in Todoist, ticking a recurring task completes its next occurrence; the series moves on.
+  check.addEventListener("change", () => (check.checked && isScheduledSeries(task) ? completeOccurrence(task) : complete(task, check.checked)));
   // A clean row: the title opens the side panel (click, tap or Enter), where everything is edited.
   const title = el("button", { type: "button", class: "title" }, highlighted(task.title));
   const trash = el("button", { type: "button", class: "row-delete", "aria-label": `Delete ${task.title}`, title: "Delete",
@@ -270,6 +271,24 @@ function renderTask(task) {
     ), snippet(task.description)),
     trash,
   );
+}
+
+function isScheduledSeries(task) {
+  return Boolean(task.recurrence_rule && !task.parent_id && task.repeat_from !== "completion" && !task.completed);
+}
+
+async function completeOccurrence(series) {
+  try {
+    const done = await api("POST", `/api/{me}/tasks/${series.id}/complete-occurrence`, {});
+    const current = state.tasks.get(series.id);
+    if (current) state.tasks.set(series.id, { ...current, next_occurrence: done.next_occurrence });
+    render();
+    const next = done.next_occurrence ? ` Next: ${dueInWords(done.next_occurrence)}.` : " That was the last one.";
+    toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: async () => {
+      try { upsert(await api("PATCH", `/api/{me}/tasks/${done.instance_id}/complete`, { completed: false })); render(); }
+      catch (error) { toast(error.message); }
+    } }, UNDO_MS);
+  } catch (error) { toast(error.message); render(); }
 }
 
 async function complete(task, completed, undoable = true) {

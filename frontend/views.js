@@ -429,7 +429,7 @@ function fillPanelForm(task, refresh) {
   $("p-preview").replaceChildren();
   $("p-reminder").value = "";
   repeatParsed = null;
-  $("p-skip").hidden = !task.parent_id;
+  $("p-skip").hidden = !(task.parent_id || (isScheduledSeries(task) && task.next_occurrence));
   $("p-stop").hidden = !(task.parent_id || task.recurrence_rule);
 }
 
@@ -497,8 +497,18 @@ async function skipInstance() {
   if (!task) return;
   // The skip route records the occurrence (never respawned, an EXDATE in calendar feeds) and, for a
   // series repeating from completion, spawns the next one as completing would.
-  try { await api("POST", `/api/{me}/tasks/${task.id}/skip`, {}); state.tasks.delete(task.id); closePanel(); render(); toast("Skipped this one."); }
-  catch (error) { toast(error.message); }
+  try {
+    const skipped = await api("POST", `/api/{me}/tasks/${task.id}/skip`, {});
+    if (task.parent_id) {
+      state.tasks.delete(task.id);
+      closePanel();
+      toast("Skipped this one.");
+    } else {  // the series' next occurrence: the series stays, moved on
+      state.tasks.set(task.id, { ...task, next_occurrence: skipped.next_occurrence });
+      toast(`Skipped ${dueInWords(skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${dueInWords(skipped.next_occurrence)}.` : ""}`);
+    }
+    render();
+  } catch (error) { toast(error.message); }
 }
 
 async function stopSeries() {

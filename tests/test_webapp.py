@@ -11,6 +11,7 @@ import pathlib
 from playwright.sync_api import expect
 
 from tests.support.browser import wait_js
+from tests.support.net import wait_until
 from tests.test_frontend import ARTIFACTS, sign_up
 
 AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
@@ -270,11 +271,51 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, brows
     series_row = page.locator(f"li.task[data-id='{water['id']}']")
     expect(series_row.locator(".badge.recurring")).to_be_visible()
     series_row.locator(".title").click()
-    expect(page.locator("#p-skip")).to_be_hidden()
+    # the series' own panel skips its next occurrence (not yet spawned): the series moves on
+    next_before = requests.get(f"{base}/{water['id']}", headers=headers, timeout=10).json()["next_occurrence"]
+    expect(page.locator("#p-skip")).to_be_visible()
+    page.locator("#p-skip").click()
+    wait_until(
+        lambda: (
+            requests.get(f"{base}/{water['id']}", headers=headers, timeout=10).json()["next_occurrence"] > next_before
+        ),
+        message="the series' next occurrence skipped",
+    )
+    expect(series_row).to_have_count(1)
     page.locator("#p-stop").click()
     expect(series_row.locator(".badge.recurring")).to_have_count(0)
     resp = requests.get(f"{base}/{water['id']}", headers=headers, timeout=10)
     assert resp.json()["recurrence_rule"] is None
+    context.close()
+
+
+def test_ticking_a_recurring_task_completes_its_next_occurrence_and_undo_reopens_it(app_process, browser):
+    import json
+
+    import requests
+
+    context, page = open_app(browser, app_process)
+    sign_up(page)
+    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    base = f"{app_process.url}/api/{session['userId']}/tasks"
+    body = {"title": "Team sync", "due_date": "2030-01-07T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=WEEKLY"}
+    series = requests.post(base, json=body, headers=headers, timeout=10).json()
+    page.locator(".views button[data-view='all']").click()
+    row = page.locator(f"li.task[data-id='{series['id']}']")
+    expect(row).to_be_visible()
+    row.locator("input.complete").check()
+    expect(page.locator("#toasts")).to_contain_text("Done: “Team sync”")
+    expect(page.locator("#toasts")).to_contain_text("Next:")
+    stored = requests.get(f"{base}/{series['id']}", headers=headers, timeout=10).json()
+    assert stored["completed"] is False and stored["next_occurrence"] == "2030-01-14T09:00:00+00:00"
+    expect(row.locator("input.complete")).not_to_be_checked()  # the series stays open
+    page.locator(".views button[data-view='completed']").click()
+    expect(page.locator("li.task[data-title='Team sync']")).to_have_count(1)  # the occurrence, done
+    page.locator("#toasts button", has_text="Undo").click()
+    expect(page.locator("li.task[data-title='Team sync']")).to_have_count(0)
+    done = requests.get(f"{base}?completed=true", headers=headers, timeout=10).json()["items"]
+    assert done == []
     context.close()
 
 
