@@ -319,6 +319,41 @@ def test_ticking_a_recurring_task_completes_its_next_occurrence_and_undo_reopens
     context.close()
 
 
+def test_the_side_panel_edits_due_date_tags_and_list_and_another_tab_sees_them(app_process, browser):
+    import json
+
+    import requests
+
+    context, page = open_app(browser, app_process)
+    sign_up(page)
+    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    api = f"{app_process.url}/api/{session['userId']}"
+    requests.post(f"{api}/lists", json={"name": "Errands"}, headers=headers, timeout=10).raise_for_status()
+    page.reload()
+    quick_add(page, "renew passport")
+    page.keyboard.press("Escape")
+    _, other = open_app(browser, app_process)
+    other.evaluate(f"sessionStorage.setItem('taskflow.session', {json.dumps(json.dumps(session))})")
+    other.reload()
+    other.locator(".views button[data-view='all']").click()
+    row = page.locator("li.task[data-title='renew passport']")
+    row.locator(".title").click()
+    page.locator("#p-due").fill("2031-05-06T10:15")
+    page.locator("#p-tags").fill("admin, travel")
+    page.locator("#p-list").select_option(label="Errands")
+    page.locator("#panel-form button[type=submit]").click()
+    seen = other.locator("li.task[data-title='renew passport']")
+    expect(seen.locator(".list-badge")).to_have_text("Errands")
+    expect(seen.locator(".badge", has_text="@travel")).to_be_visible()
+    expect(seen.locator(".due")).to_contain_text("10:15")
+    [task] = requests.get(f"{api}/tasks", headers=headers, timeout=10).json()["items"]
+    assert task["due_date"] == "2031-05-06T10:15:00+02:00" and task["tags"] == ["admin", "travel"]
+    lists = requests.get(f"{api}/lists", headers=headers, timeout=10).json()["items"]
+    assert task["list_id"] == lists[0]["id"]
+    context.close()
+
+
 def test_drag_to_reorder_is_kept_after_a_reload(app_process, browser):
     context, page = open_app(browser, app_process)
     sign_up(page)
