@@ -27,7 +27,7 @@ from functions.recurrence.sweep import spawn_due
 from functions.reminders.firing import fire_due
 from functions.tasks.ical_import import plan_import
 from functions.tasks.ical_scan import BadCalendar
-from shared.models import Outbox, Reminder, Task
+from shared.models import Outbox, Reminder, SkippedOccurrence, Task
 from tests.conftest import with_
 from tests.support.live import Client
 
@@ -317,7 +317,7 @@ def test_import_dry_run_then_import_reports_what_it_cannot_keep(api):
     assert dry.status_code == 200, dry.text
     body = dry.json()
     assert body["dry_run"] is True
-    assert body["created"] == {"tasks": 3, "series": 1, "reminders": 2}  # taxes, old chore, EXDATE's instance
+    assert body["created"] == {"tasks": 2, "series": 1, "skipped": 1, "reminders": 2}  # taxes, old chore; EXDATE
     reported = {(u["component"], u["property"]): u["line"] for u in body["unsupported"]}
     assert reported == {
         ("VEVENT", "DTEND"): 18,
@@ -329,12 +329,12 @@ def test_import_dry_run_then_import_reports_what_it_cannot_keep(api):
 
     done = import_ics(api, IMPORT)
     assert done.status_code == 201, done.text
-    assert done.json()["created"] == body["created"]
+    assert done.json()["created"] == body["created"] == stored_counts(api)
     items = api.request("GET", "/api/{me}/tasks", params={"limit": 50}).json()["items"]
     tasks = {t["title"]: t for t in items if not t["parent_id"]}
     standup = [t for t in items if t["recurrence_rule"]]
-    skipped = [t for t in items if t["parent_id"]]
-    assert [(t["occurrence_at"], t["completed"]) for t in skipped] == [("2054-12-08T09:30:00-05:00", True)]
+    assert [t for t in items if t["parent_id"]] == [], "the EXDATE is a skipped occurrence, not an instance"
+    assert skipped_of(api, standup[0]["id"]) == [dt.datetime(2054, 12, 8, 14, 30, tzinfo=UTC)]
     assert len(standup) == 1 and standup[0]["recurrence_rule"] == "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"
     assert standup[0]["timezone"] == "America/New_York" and standup[0]["due_date"] == "2054-12-07T09:30:00-05:00"
     taxes = tasks["File taxes"]
@@ -402,6 +402,39 @@ def test_import_limits_media_type_and_ownership(api, serve, make_client):
     assert api.request("GET", "/api/{me}/tasks").json()["items"] == []
 
 
+def stored_counts(api: Client, user_id: str | None = None) -> dict[str, int]:
+    """The rows stored for the user (default: api's), counted as an import's `created` counts them."""
+    user_id = user_id or api.user_id
+    with api.rt.sessions() as s:
+        tasks = s.scalars(sa.select(Task).where(Task.user_id == user_id)).all()
+        skipped = s.scalar(
+            sa.select(sa.func.count())
+            .select_from(SkippedOccurrence)
+            .join(Task, Task.id == SkippedOccurrence.series_id)
+            .where(Task.user_id == user_id)
+        )
+        reminders = s.scalar(sa.select(sa.func.count()).select_from(Reminder).where(Reminder.user_id == user_id))
+    series = sum(1 for t in tasks if t.recurrence_rule and t.parent_id is None)
+    return {"tasks": len(tasks) - series, "series": series, "skipped": skipped, "reminders": reminders}
+
+
+def skipped_of(api: Client, series_id: str) -> list[dt.datetime]:
+    with api.rt.sessions() as s:
+        return list(
+            s.scalars(
+                sa.select(SkippedOccurrence.occurrence_at)
+                .where(SkippedOccurrence.series_id == series_id)
+                .order_by(SkippedOccurrence.occurrence_at)
+            )
+        )
+
+
+def exdates(component: icalendar.cal.Component) -> list[dt.datetime]:
+    prop = component.get("EXDATE")
+    props = prop if isinstance(prop, list) else [] if prop is None else [prop]
+    return sorted(value.dt.astimezone(UTC) for item in props for value in item.dts)
+
+
 def semantic(cal: icalendar.Calendar) -> list[tuple]:
     """What a calendar user sees of each component, without ids and timestamps."""
 
@@ -421,6 +454,7 @@ def semantic(cal: icalendar.Calendar) -> list[tuple]:
                 int(c.get("PRIORITY", 0)),
                 sorted(str(x) for x in c["CATEGORIES"].cats) if "CATEGORIES" in c else [],
                 sorted(str(a["TRIGGER"].to_ical()) for a in c.walk("VALARM")),
+                exdates(c),
             )
         )
     return sorted(rows, key=repr)
@@ -454,20 +488,30 @@ def test_round_trip_export_then_import_into_a_fresh_account_gives_the_same_tasks
     with api.rt.sessions() as s:
         instance_id = s.scalars(sa.select(Task.id).where(Task.parent_id == weekly["id"])).one()
     api.request("PATCH", f"/api/{{me}}/tasks/{instance_id}/complete")
+    # Another one skipped ahead: an EXDATE in both feeds, a skipped occurrence again after the import.
+    skipped = dt.datetime(2055, 1, 15, 21, tzinfo=UTC)  # Saturday 16 January 10:00 in Auckland
+    skip = api.request("POST", f"/api/{{me}}/tasks/{weekly['id']}/skip", json={"occurrence_at": "2055-01-16T10:00:00"})
+    assert skip.status_code == 200, skip.text
 
     original = fetch(api, feed_url(api), type="todo")
     exported = api.http.get(feed_url(api), params={"type": "todo"}, timeout=30).content
     fresh = make_client(api_server(api, serve)).signup()
     resp = import_ics(fresh, exported)
     assert resp.status_code == 201, resp.text
-    assert resp.json()["created"] == {"tasks": 3, "series": 2, "reminders": 3}
+    assert (
+        resp.json()["created"]
+        == {"tasks": 3, "series": 2, "skipped": 1, "reminders": 3}
+        == stored_counts(api, fresh.user_id)
+    )
     assert resp.json()["unsupported"] == []
     again = fetch(fresh, feed_url(fresh), type="todo")
     assert semantic(again) == semantic(original)
-    # And as events: the completed occurrence is an EXDATE, expanded away by the calendar.
+    assert [exdates(c) for c in again.walk("VTODO") if exdates(c)] == [[skipped]]
+    # And as events: the completed and the skipped occurrences are EXDATEs, expanded away by the calendar.
     events = expanded(fetch(fresh, feed_url(fresh)), START, YEAR_LATER)
-    weekly_times = next(times for times in events.values() if len(times) == 9)
-    assert occurrence not in weekly_times and occurrence + dt.timedelta(days=7) in weekly_times
+    weekly_times = next(times for times in events.values() if len(times) == 8)
+    assert occurrence not in weekly_times and skipped not in weekly_times
+    assert occurrence - dt.timedelta(days=7) in weekly_times and skipped + dt.timedelta(days=7) in weekly_times
 
 
 @st.composite
@@ -603,3 +647,133 @@ def test_a_dtstart_off_the_rule_is_imported_as_its_first_occurrence(api, rule):
     series = next(t for t in items if t["recurrence_rule"])
     occurrences = preview(api, series["recurrence_rule"], series["due_date"], "Europe/Berlin", window[0])
     assert sorted(alone + [o for o in occurrences if o < window[1]]) == expected
+
+
+WEEKLY_SYNC = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Example//Example//EN\r
+BEGIN:VEVENT\r
+UID:sync@example.com\r
+SUMMARY:Weekly sync\r
+DTSTART;TZID=Europe/Paris:20550104T100000\r
+RRULE:FREQ=WEEKLY\r
+EXDATE;TZID=Europe/Paris:20550104T100000,20550118T100000\r
+EXDATE;TZID=Europe/Paris:20550112T100000\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+TRIGGER:-PT30M\r
+END:VALARM\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_an_imported_exdate_is_a_skipped_occurrence_not_a_completed_task(api):
+    """A cancelled meeting (EXDATE) is skipped: no task row, not in Completed, an EXDATE again in both feeds."""
+    dry = import_ics(api, WEEKLY_SYNC, dry_run="true")
+    resp = import_ics(api, WEEKLY_SYNC)
+    assert resp.status_code == 201, resp.text
+    created = {"tasks": 0, "series": 1, "skipped": 2, "reminders": 1}
+    assert dry.json()["created"] == resp.json()["created"] == created == stored_counts(api)
+    # Tuesday 12 January is no occurrence of a Monday series: calendars ignore it, and so does the import
+    # (the line is where the component's EXDATEs start; the reason names the value).
+    assert resp.json()["unsupported"] == [
+        {
+            "line": 9,
+            "component": "VEVENT",
+            "property": "EXDATE",
+            "reason": "2055-01-12T09:00:00+00:00 is not an occurrence of the RRULE: ignored",
+        }
+    ]
+    (series,) = api.request("GET", "/api/{me}/tasks").json()["items"]
+    assert api.request("GET", "/api/{me}/tasks", params={"completed": "true"}).json()["items"] == []
+    jan4, jan11, jan18 = (dt.datetime(2055, 1, day, 9, tzinfo=UTC) for day in (4, 11, 18))
+    assert skipped_of(api, series["id"]) == [jan4, jan18]
+    assert series["next_occurrence"] == "2055-01-11T10:00:00+01:00", "the skipped first occurrence is passed over"
+    reminders = api.request("GET", f"/api/{{me}}/tasks/{series['id']}/reminders").json()["items"]
+    assert [(r["remind_at"], r["notified"]) for r in reminders] == [("2055-01-11T09:30:00+01:00", False)]
+    for kind in ("event", "todo"):
+        cal = fetch(api, feed_url(api), type=kind)
+        (master,) = [c for c in cal.walk() if c.name in ("VEVENT", "VTODO")]
+        assert exdates(master) == [jan4, jan18], kind
+    times = expanded(fetch(api, feed_url(api)), START, dt.datetime(2055, 2, 1, tzinfo=UTC))[f"{series['id']}@taskflow"]
+    assert times == [jan11, jan11 + dt.timedelta(days=14)]
+
+
+WATERING = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Example//Example//EN\r
+BEGIN:VTODO\r
+UID:water@example.com\r
+SUMMARY:Water plants\r
+DUE;TZID=Europe/Paris:20550104T180000\r
+RRULE:FREQ=DAILY;COUNT=5\r
+END:VTODO\r
+BEGIN:VTODO\r
+UID:water@example.com\r
+RECURRENCE-ID;TZID=Europe/Paris:20550105T180000\r
+SUMMARY:Water plants\r
+DUE;TZID=Europe/Paris:20550105T180000\r
+STATUS:COMPLETED\r
+COMPLETED:20550105T170500Z\r
+END:VTODO\r
+BEGIN:VTODO\r
+UID:water@example.com\r
+RECURRENCE-ID;TZID=Europe/Paris:20550106T180000\r
+SUMMARY:Water plants\r
+DUE;TZID=Europe/Paris:20550106T180000\r
+STATUS:CANCELLED\r
+END:VTODO\r
+END:VCALENDAR\r
+"""
+
+
+def test_a_completed_todo_occurrence_stays_completed_and_a_cancelled_one_is_skipped(api):
+    """What the to-do feed writes for an occurrence completed in TaskFlow comes back completed."""
+    resp = import_ics(api, WATERING)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["created"] == {"tasks": 1, "series": 1, "skipped": 1, "reminders": 0} == stored_counts(api)
+    assert resp.json()["unsupported"] == []
+    done = api.request("GET", "/api/{me}/tasks", params={"completed": "true"}).json()["items"]
+    assert [(t["occurrence_at"], t["completed_at"]) for t in done] == [
+        ("2055-01-05T18:00:00+01:00", "2055-01-05T17:05:00Z")
+    ]
+    series_id = done[0]["parent_id"]
+    assert skipped_of(api, series_id) == [dt.datetime(2055, 1, 6, 17, tzinfo=UTC)]
+    todo = fetch(api, feed_url(api), type="todo")
+    overrides = [c for c in todo.walk("VTODO") if "RECURRENCE-ID" in c]
+    assert [(c["RECURRENCE-ID"].dt.astimezone(UTC), str(c["STATUS"])) for c in overrides] == [
+        (dt.datetime(2055, 1, 5, 17, tzinfo=UTC), "COMPLETED")
+    ]
+    (master,) = [c for c in todo.walk("VTODO") if "RRULE" in c]
+    assert exdates(master) == [dt.datetime(2055, 1, 6, 17, tzinfo=UTC)]
+
+
+def test_exdates_ahead_beyond_the_skip_cap_are_reported_and_the_rest_kept(api):
+    """A series skips at most MAX_SKIPPED_AHEAD occurrences ahead of now; past ones are not capped."""
+    from shared.series import MAX_SKIPPED_AHEAD
+
+    past = [dt.datetime(2020, 1, day, 9, tzinfo=UTC) for day in (1, 2, 3)]
+    ahead = [dt.datetime(2055, 1, 1, 9, tzinfo=UTC) + dt.timedelta(days=n) for n in range(MAX_SKIPPED_AHEAD + 5)]
+    values = ",".join(d.strftime("%Y%m%dT%H%M%SZ") for d in past + ahead)
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:daily\r\nSUMMARY:Daily\r\n"
+        f"DTSTART:20200101T090000Z\r\nRRULE:FREQ=DAILY\r\nEXDATE:{values}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    dry = import_ics(api, ics, dry_run="true")
+    resp = import_ics(api, ics)
+    assert resp.status_code == 201, resp.text
+    created = {"tasks": 0, "series": 1, "skipped": 3 + MAX_SKIPPED_AHEAD, "reminders": 0}
+    assert dry.json()["created"] == resp.json()["created"] == created == stored_counts(api)
+    first_kept = ahead[MAX_SKIPPED_AHEAD]
+    assert resp.json()["unsupported"] == [
+        {
+            "line": 9,
+            "component": "VEVENT",
+            "property": "EXDATE",
+            "reason": f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: 5 later EXDATEs"
+            f" (from {first_kept.isoformat()}) not kept, those occurrences stay in the series",
+        }
+    ]
+    (series,) = api.request("GET", "/api/{me}/tasks").json()["items"]
+    assert skipped_of(api, series["id"]) == past + ahead[:MAX_SKIPPED_AHEAD]

@@ -3,9 +3,10 @@
 The file is checked line by line first (functions/tasks/ical_scan.py: content-line syntax, nesting, size and
 component limits) so a bad file is refused with the number of the line at fault, then parsed
 with the icalendar library. VEVENT and VTODO become tasks; RRULE (checked like any task rule:
-RFC 5545 only, bounded, the 15-minute flood guard) makes a series; EXDATE and completed
-overridden instances (RECURRENCE-ID) become completed instances, so the calendar's view of the
-series survives a round trip; VALARM becomes reminders. Everything TaskFlow does not keep is
+RFC 5545 only, bounded, the 15-minute flood guard) makes a series; an EXDATE (or a cancelled
+overridden instance) becomes a skipped occurrence of the series, as TaskFlow's own feeds write one,
+and a completed or moved overridden instance (RECURRENCE-ID) an instance, so the calendar's view
+of the series survives a round trip; VALARM becomes reminders. Everything TaskFlow does not keep is
 listed in `unsupported` with its line, never dropped silently.
 
 Times: a TZID that is an IANA zone is kept as the task's zone; UTC stays UTC; a floating time
@@ -25,6 +26,7 @@ import icalendar
 from functions.tasks.ical_scan import BadCalendar, ScannedComponent, decode, scan
 from shared.recurrence import Rule, budget, check_flood_guard, parse_rule
 from shared.schemas import iana_timezone
+from shared.series import MAX_SKIPPED_AHEAD
 from shared.timeutil import UTC, BadValue, zone
 
 # The task API's own limits (title, description, tags, reminder offsets).
@@ -33,7 +35,8 @@ MINUTES_BEFORE_MAX = 527_040  # one year
 MAX_TASKS = 500
 MAX_REMINDERS = 20
 MAX_INSTANCES = 1000
-#: Exceptions (EXDATE values, overridden instances) of all series together: each is a task row and an event.
+#: Exceptions (EXDATE values, overridden instances) of all series together: each is a row (an instance
+#: with its event, or a skipped occurrence).
 MAX_INSTANCES_TOTAL = 2000
 MAX_UNSUPPORTED = 200
 #: CPU one import may spend checking and expanding its rules, all together.
@@ -81,6 +84,8 @@ class PlannedTask:
     rule: Rule | None = None
     reminders: list[PlannedReminder] = dataclasses.field(default_factory=list)
     instances: list[PlannedInstance] = dataclasses.field(default_factory=list)
+    #: Occurrences of the series skipped (EXDATE, a cancelled overridden instance): no task row, an EXDATE again.
+    skips: list[dt.datetime] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -89,10 +94,17 @@ class ImportPlan:
     unsupported: list[dict[str, Any]]  # Any: JSON values ({line, component, property, reason})
 
     def counts(self) -> dict[str, int]:
+        """The rows the import stores: tasks (one-off tasks and instances), series, skipped occurrences, reminders."""
         series = sum(1 for t in self.tasks if t.rule is not None)
         instances = sum(len(t.instances) for t in self.tasks)
+        skipped = sum(len(t.skips) for t in self.tasks)
         reminders = sum(len(t.reminders) for t in self.tasks)
-        return {"tasks": len(self.tasks) - series + instances, "series": series, "reminders": reminders}
+        return {
+            "tasks": len(self.tasks) - series + instances,
+            "series": series,
+            "skipped": skipped,
+            "reminders": reminders,
+        }
 
 
 def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
@@ -141,16 +153,15 @@ class _Planner:
             planned = self._task(component, where)
             if planned is None:
                 continue
-            tasks.append(planned)
-            unmatched = self._unmatched_start(planned, where)
-            if unmatched is not None:
-                tasks.append(unmatched)
+            tasks.extend(self._series(component, where, planned))
             if len(tasks) > MAX_TASKS:
                 raise BadCalendar(f"the file has more than {MAX_TASKS} tasks", where.line)
             if planned.uid and planned.rule is not None:
                 masters[planned.uid] = planned
+        cancelled: list[tuple[PlannedTask, dt.datetime, int, str]] = []
         for component, where in overrides:
-            self._override(component, where, masters)
+            self._override(component, where, masters, cancelled)
+        self._skip_cancelled(cancelled)
         if self.dropped:
             self.report(None, "", "", f"{self.dropped} more unsupported items not listed")
         return ImportPlan(tasks, self.unsupported)
@@ -237,9 +248,7 @@ class _Planner:
         first = rule.first()
         if first == due:
             return None
-        line = where.properties.get("DTSTART", where.line)
-        self.report(line, where.name, "DTSTART", "not an occurrence of the RRULE: imported as a task of its own")
-        alone = dataclasses.replace(planned, rule=None, instances=[], reminders=list(planned.reminders))
+        alone = dataclasses.replace(planned, rule=None, instances=[], skips=[], reminders=list(planned.reminders))
         count = re.search(r"COUNT=(\d+)", rule.text)
         if count is not None:  # DTSTART was one of the COUNT occurrences: the series has one fewer
             if int(count.group(1)) <= 1:
@@ -330,10 +339,101 @@ class _Planner:
         except BadValue as exc:
             raise BadCalendar(f"RRULE {exc}", line) from None
         planned.rule = rule
+
+    def _series(
+        self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
+    ) -> list[PlannedTask]:
+        """The planned task, with its DTSTART split off (see _unmatched_start) and its EXDATEs as skips."""
+        if planned.rule is None:
+            return [planned]
+        exdates = self._exdates(component, where)
+        start = planned.due_date
+        alone = self._unmatched_start(planned, where)
+        one_off = not _is_series(planned)  # the rule had no occurrence besides DTSTART
+        if alone is not None or one_off:  # DTSTART is off the rule: split off (or all there is)
+            line = where.properties.get("DTSTART", where.line)
+            if start in exdates:  # and excluded (RFC 5545 §3.8.5.1): the calendar never shows it
+                exdates.remove(start)
+                self.report(line, where.name, "DTSTART", "not an occurrence of the RRULE, and an EXDATE: not imported")
+                if one_off:
+                    return []
+                alone = None
+            else:
+                self.report(
+                    line, where.name, "DTSTART", "not an occurrence of the RRULE: imported as a task of its own"
+                )
+        self._skip_exdates(planned, exdates, where.name, where.properties.get("EXDATE", where.line))
+        return [planned] if alone is None else [planned, alone]
+
+    def _exdates(self, component: icalendar.Component, where: ScannedComponent) -> list[dt.datetime]:
+        """The EXDATE values of a series in file order, each once, counted against the exception limits."""
+        kind = component.name.upper()
+        rrule_line = where.properties.get("RRULE", where.line)  # where the limits are reported, as before
+        line = where.properties.get("EXDATE", rrule_line)
+        exdates = component.get("EXDATE")
+        values: dict[dt.datetime, None] = {}  # ordered, each once
         for item in exdates if isinstance(exdates, list) else [exdates] if exdates is not None else []:
             for value in item.dts:
-                moment, _ = self._moment(value, where.properties.get("EXDATE", line), kind, "EXDATE")
-                self._add_instance(planned, moment, moment, True, planned.completed_at or self.now, line)
+                moment, _ = self._moment(value, line, kind, "EXDATE")
+                if moment in values:
+                    continue
+                if len(values) >= MAX_INSTANCES:
+                    raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", rrule_line)
+                self._count_exception(rrule_line)
+                values[moment] = None
+        return list(values)
+
+    def _skip_exdates(self, planned: PlannedTask, exdates: list[dt.datetime], kind: str, line: int) -> None:
+        """Skip each EXDATE that is an occurrence of the rule; report the others and those over the cap ahead."""
+        beyond: list[dt.datetime] = []
+        occurrences = self._occurrences_among(planned, exdates, line)
+        for moment in sorted(exdates):
+            if moment not in occurrences:
+                self.report(line, kind, "EXDATE", f"{moment.isoformat()} is not an occurrence of the RRULE: ignored")
+            elif not self._add_skip(planned, moment, line):
+                beyond.append(moment)
+        if beyond:
+            self.report(
+                line,
+                kind,
+                "EXDATE",
+                f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: {len(beyond)} later EXDATEs"
+                f" (from {beyond[0].isoformat()}) not kept, those occurrences stay in the series",
+            )
+
+    def _occurrences_among(self, planned: PlannedTask, moments: list[dt.datetime], line: int) -> set[dt.datetime]:
+        """Those of `moments` that are occurrences of the series' rule."""
+        rule, wanted = planned.rule, set(moments)
+        if rule is None or not wanted:
+            return set()
+        try:
+            if "COUNT=" not in rule.text:  # each check expands from near its moment
+                return {m for m in wanted if rule.occurrences(m, 1) == [m]}
+            # A COUNT rule is expanded from DTSTART every time: one walk, lengthened until it passes the last.
+            first, last, size = min(wanted), max(wanted), 64
+            while True:
+                found = rule.occurrences(first, size)
+                if len(found) < size or found[-1] >= last:
+                    return wanted & set(found)
+                size *= 2
+        except BadValue as exc:  # the import's expansion budget is spent
+            raise BadCalendar(f"RRULE {exc}", line) from None
+
+    def _count_exception(self, line: int) -> None:
+        if self.instances >= MAX_INSTANCES_TOTAL:
+            raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
+        self.instances += 1
+
+    def _add_skip(self, planned: PlannedTask, occurrence: dt.datetime, line: int) -> bool:
+        """Skip an occurrence (once); False when the series already skips MAX_SKIPPED_AHEAD ahead of now."""
+        if occurrence in planned.skips:
+            return True
+        if occurrence > self.now and sum(1 for s in planned.skips if s > self.now) >= MAX_SKIPPED_AHEAD:
+            return False  # the cap skip_occurrence enforces (it keeps next_occurrence's expansion bounded)
+        if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
+            raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)
+        planned.skips.append(occurrence)
+        return True
 
     def _add_instance(
         self,
@@ -346,15 +446,17 @@ class _Planner:
     ) -> None:
         if any(i.occurrence_at == occurrence for i in planned.instances):
             return
-        if len(planned.instances) >= MAX_INSTANCES:
+        if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
             raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)
-        if self.instances >= MAX_INSTANCES_TOTAL:
-            raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
-        self.instances += 1
+        self._count_exception(line)
         planned.instances.append(PlannedInstance(occurrence, due, completed, completed_at if completed else None))
 
     def _override(
-        self, component: icalendar.Component, where: ScannedComponent, masters: dict[str, PlannedTask]
+        self,
+        component: icalendar.Component,
+        where: ScannedComponent,
+        masters: dict[str, PlannedTask],
+        cancelled: list[tuple[PlannedTask, dt.datetime, int, str]],
     ) -> None:
         self._check_errors(component, where)
         kind = component.name.upper()
@@ -362,13 +464,38 @@ class _Planner:
         if master is None:
             self.report(where.line, kind, "RECURRENCE-ID", "an instance whose series is not in the file")
             return
-        occurrence, _ = self._moment(component["RECURRENCE-ID"], where.properties["RECURRENCE-ID"], kind, "RID")
+        line = where.properties["RECURRENCE-ID"]
+        occurrence, _ = self._moment(component["RECURRENCE-ID"], line, kind, "RID")
         status = str(component.get("STATUS", "")).upper()
-        completed = status in ("COMPLETED", "CANCELLED") or "COMPLETED" in component
+        if occurrence in master.skips:
+            self.report(line, kind, "RECURRENCE-ID", "an instance of an occurrence the series skips: ignored")
+            return
+        if status == "CANCELLED":  # a cancelled occurrence is a skipped one (an EXDATE when TaskFlow exports it)
+            self._count_exception(line)
+            cancelled.append((master, occurrence, line, kind))
+            return
+        completed = status == "COMPLETED" or "COMPLETED" in component
         due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
         due = self._when(component, due_name, where, kind)[0] or occurrence
         completed_at = (self._utc(component, "COMPLETED", where) or self.now) if completed else None
         self._add_instance(master, occurrence, due, completed, completed_at, where.line)
+
+    def _skip_cancelled(self, cancelled: list[tuple[PlannedTask, dt.datetime, int, str]]) -> None:
+        """Skip the cancelled overridden instances that are occurrences of their series (checked per series)."""
+        by_series: dict[int, list[tuple[PlannedTask, dt.datetime, int, str]]] = {}
+        for item in cancelled:
+            by_series.setdefault(id(item[0]), []).append(item)
+        for items in by_series.values():
+            master = items[0][0]
+            occurrences = self._occurrences_among(master, [o for _, o, _, _ in items], items[0][2])
+            for _, occurrence, line, kind in sorted(items, key=lambda item: item[1]):
+                if any(i.occurrence_at == occurrence for i in master.instances):
+                    self.report(line, kind, "RECURRENCE-ID", "the occurrence has another overridden instance: ignored")
+                elif occurrence not in occurrences:
+                    self.report(line, kind, "RECURRENCE-ID", "not an occurrence of the RRULE: ignored")
+                elif not self._add_skip(master, occurrence, line):
+                    reason = f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: this one stays"
+                    self.report(line, kind, "STATUS", reason)
 
     def _alarms(
         self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
@@ -417,9 +544,14 @@ class _Planner:
         raise BadCalendar("TRIGGER must be a duration or a UTC date-time", line)
 
 
+def _is_series(planned: PlannedTask) -> bool:
+    """Whether the planned task is (still) a series (a call, so a check after _unmatched_start is not narrowed)."""
+    return planned.rule is not None
+
+
 def _alone(planned: PlannedTask) -> None:
     """Make a planned series a one-off task (its rule has no occurrence besides DTSTART)."""
-    planned.rule, planned.instances = None, []
+    planned.rule, planned.instances, planned.skips = None, [], []
 
 
 def _zone_name(value: dt.datetime, tzid: object) -> str | None:

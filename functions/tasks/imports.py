@@ -1,29 +1,37 @@
-"""Apply an import plan: create its tasks, series, instances and reminders with their events."""
+"""Apply an import plan: create its tasks, series, instances, skipped occurrences and reminders with their events."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.ical_import import PlannedTask
 from shared import events, series
-from shared.models import Reminder, Task, new_id
+from shared.models import Reminder, SkippedOccurrence, Task, new_id
 from shared.outbox import add_event
 from shared.snapshots import snapshot
 
 
 def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], now: dt.datetime) -> None:
-    """Create every planned task in the caller's unit of work, each with its task.created event."""
+    """Create every planned task in the caller's unit of work, each with its task.created event.
+
+    A series' skipped occurrences (its EXDATEs) are stored with it: never spawned, passed over by
+    next_occurrence and its reminders, and EXDATEs again in the calendar feeds.
+    """
     for item in planned:
         task = _task(user_id, item, now)
         if item.rule is not None:
             task.recurrence_rule, task.dtstart, task.repeat_from = item.rule.text, item.rule.dtstart, "schedule"
             task.dtstart_wall = item.rule.wall
-            upcoming = item.rule.occurrences(now, 1)
-            task.next_occurrence = upcoming[0] if upcoming else None
+            # As set_recurrence does; the planner keeps skips ahead within MAX_SKIPPED_AHEAD, so this is bounded.
+            task.next_occurrence = series.next_kept(item.rule, now, set(item.skips), inclusive=True)
         session.add(task)
         session.flush()
+        if item.skips:
+            rows = [{"series_id": task.id, "occurrence_at": o, "created_at": now} for o in item.skips]
+            session.execute(sa.insert(SkippedOccurrence.__table__), rows)
         for reminder in item.reminders:
             remind_at = reminder.remind_at
             if reminder.minutes_before is not None and task.due_date is not None:
@@ -57,7 +65,7 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
             session.add(instance)
             _emit_created(session, instance)
         if series.is_scheduled_series(task) and any(r.minutes_before is not None for r in item.reminders):
-            session.flush()  # the instances (an EXDATE is a completed one) are passed over when arming
+            session.flush()  # the instances and skipped occurrences (stored above) are passed over when arming
             series.arm_relative_reminders(session, task, now, anew=True)
     session.flush()
 

@@ -531,8 +531,11 @@ class ImportQuery(Query):
 
 
 class ImportCounts(Out):
-    tasks: int
-    series: int
+    """The rows the import stores (or, with dry_run, would store)."""
+
+    tasks: int = Field(description="One-off tasks and instances of series (completed or moved occurrences)")
+    series: int = Field(description="Recurring series (one per RRULE)")
+    skipped: int = Field(description="Skipped occurrences of the series: their EXDATEs and cancelled occurrences")
     reminders: int
 
 
@@ -549,8 +552,16 @@ class ImportResult(Out):
     model_config = example(
         {
             "dry_run": True,
-            "created": {"tasks": 3, "series": 1, "reminders": 2},
-            "unsupported": [{"line": 18, "component": "VEVENT", "property": "LOCATION", "reason": "not kept"}],
+            "created": {"tasks": 2, "series": 1, "skipped": 1, "reminders": 2},
+            "unsupported": [
+                {"line": 18, "component": "VEVENT", "property": "LOCATION", "reason": "not kept"},
+                {
+                    "line": 20,
+                    "component": "VEVENT",
+                    "property": "EXDATE",
+                    "reason": "2054-12-13T14:30:00+00:00 is not an occurrence of the RRULE: ignored",
+                },
+            ],
         }
     )
     dry_run: bool
