@@ -543,9 +543,10 @@ async function importIcs(dryRun) {
     const result = await api("POST", `/api/{me}/import/ics?dry_run=${dryRun}`, await file.text(), "text/calendar");
     const c = result.created;
     const verb = dryRun ? "Would create" : "Created";
-    const skipped = result.unsupported.length ? `; not kept: ${result.unsupported.map((u) => u.property || u.component).join(", ")}` : "";
+    const notKept = result.unsupported.length ? `; not kept: ${result.unsupported.map((u) => u.property || u.component).join(", ")}` : "";
     const n = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
-    $("ics-result").textContent = `${verb} ${n(c.tasks, "task")}, ${c.series} recurring series, ${n(c.reminders, "reminder")}${skipped}.`;
+    const skips = c.skipped ? `, ${n(c.skipped, "skipped occurrence")}` : "";
+    $("ics-result").textContent = `${verb} ${n(c.tasks, "task")}, ${c.series} recurring series${skips}, ${n(c.reminders, "reminder")}${notKept}.`;
     if (!dryRun) loadTasks();
   } catch (err) { $("ics-result").textContent = `Cannot import: ${err.message}`; }
 }

@@ -252,7 +252,8 @@ def relative_alarm(
 
 def occurrences_passed_over(session: orm.Session, series: Task, now: dt.datetime) -> set[dt.datetime]:
     """Occurrences ahead that ring for nothing: skipped ones, and those with an instance already
-    (an imported EXDATE is a completed instance; the rest spawn when they come)."""
+    (ticked ahead through complete-occurrence, or an overridden instance from an import; the rest
+    spawn when they come)."""
     ahead = sa.select(Task.occurrence_at).where(Task.parent_id == series.id, Task.occurrence_at >= now)
     return skipped_occurrences(session, [series.id], since=now)[series.id] | {
         o for o in session.scalars(ahead) if o is not None
