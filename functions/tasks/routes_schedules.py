@@ -32,7 +32,11 @@ from shared.timeutil import BadValue, rfc3339
 from shared.web import require_path_user, runtime
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable
+
     from flask.typing import ResponseReturnValue
+    from sqlalchemy import orm
 
     from shared.models import Task
 
@@ -94,6 +98,16 @@ def clear_recurrence(user_id: str, task_id: str) -> ResponseReturnValue:
 )
 def skip(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
     """Skip an occurrence for good: never spawned again, an EXDATE in the calendar feed."""
+    return jsonify(_on_occurrence(user_id, task_id, body, schedules.skip_occurrence))
+
+
+def _on_occurrence(
+    user_id: str,
+    task_id: str,
+    body: Skip,
+    act: Callable[[orm.Session, Task, dt.datetime | None, dt.datetime], dict[str, Any]],
+) -> dict[str, Any]:
+    """Skip or complete one occurrence (`occurrence_at` in the series' zone, default its next) and commit."""
     rt = runtime()
     with rt.uow() as uow:
         task = service.get_task(uow.session, user_id, task_id, for_update=True)
@@ -101,10 +115,11 @@ def skip(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
         occurrence = (
             None if body.occurrence_at is None else localize(body.occurrence_at, task.timezone, "occurrence_at")
         )
-        result = schedules.skip_occurrence(uow.session, task, occurrence, utcnow())
+        result = act(uow.session, task, occurrence, utcnow())
         uow.commit()
     rt.wake("recurrence")
-    return jsonify(result)
+    rt.wake("reminders")
+    return result
 
 
 @bp.post("/tasks/<task_id>/complete-occurrence")
@@ -118,18 +133,7 @@ def skip(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
 )
 def complete_occurrence(user_id: str, task_id: str, body: Skip) -> ResponseReturnValue:
     """Tick a recurring task as Todoist does: that occurrence is done, the series stays open."""
-    rt = runtime()
-    with rt.uow() as uow:
-        task = service.get_task(uow.session, user_id, task_id, for_update=True)
-        check_if_match(task)
-        occurrence = (
-            None if body.occurrence_at is None else localize(body.occurrence_at, task.timezone, "occurrence_at")
-        )
-        result = schedules.complete_occurrence(uow.session, task, occurrence, utcnow())
-        uow.commit()
-    rt.wake("recurrence")
-    rt.wake("reminders")
-    return jsonify(result)
+    return jsonify(_on_occurrence(user_id, task_id, body, schedules.complete_occurrence))
 
 
 @bp.get("/tasks/recurring")

@@ -110,19 +110,7 @@ def skip_occurrence(
             # An "every!" series moves on when its instance is done; skipping it moves on the same way.
             series.spawn_after_completion(session, task, now)
         return _skip_result(parent, task.parent_id, occurrence, task.id)
-    if not series.is_scheduled_series(task):
-        raise ValidationFailed(
-            "Only a recurring series on a fixed schedule has occurrences to skip.",
-            errors={"task": "is not a series on a schedule (repeat_from=schedule)"},
-        )
-    rule = series.rule_of(task)
-    occurrence = occurrence or task.next_occurrence
-    if occurrence is None:
-        raise ValidationFailed("The series has no next occurrence.", errors={"occurrence_at": "nothing left to skip"})
-    if offload(rule.occurrences, occurrence, 1) != [occurrence]:
-        raise ValidationFailed(
-            "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
-        )
+    rule, occurrence = _occurrence_of(task, occurrence, "has occurrences to skip")
     spawned = session.scalars(
         sa.select(Task).where(Task.parent_id == task.id, Task.occurrence_at == occurrence)
     ).first()
@@ -151,6 +139,24 @@ def skip_occurrence(
     return _skip_result(task, task.id, occurrence, None)
 
 
+def _occurrence_of(task: Task, occurrence: dt.datetime | None, what: str) -> tuple[Rule, dt.datetime]:
+    """The series' rule and the occurrence meant (default: its next one); 422 unless it is one."""
+    if not series.is_scheduled_series(task):
+        raise ValidationFailed(
+            f"Only a recurring series on a fixed schedule {what}.",
+            errors={"task": "is not a series on a schedule (repeat_from=schedule)"},
+        )
+    rule = series.rule_of(task)
+    occurrence = occurrence or task.next_occurrence
+    if occurrence is None:
+        raise ValidationFailed("The series has no next occurrence.", errors={"occurrence_at": "none left"})
+    if offload(rule.occurrences, occurrence, 1) != [occurrence]:
+        raise ValidationFailed(
+            "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
+        )
+    return rule, occurrence
+
+
 def complete_occurrence(
     session: orm.Session, task: Task, occurrence: dt.datetime | None, now: dt.datetime
 ) -> dict[str, Any]:
@@ -160,21 +166,9 @@ def complete_occurrence(
     per occurrence, as the sweep's); the series stays open with `next_occurrence` past it, and its
     reminders pass over it. Events: recurring.spawned, task.completed, task.updated on the series.
     """
-    if not series.is_scheduled_series(task):
-        raise ValidationFailed(
-            "Only a recurring series on a fixed schedule completes one occurrence; complete an instance itself.",
-            errors={"task": "is not a series on a schedule (repeat_from=schedule)"},
-        )
     if task.completed:
         raise ValidationFailed("The series is completed: reopen it first.", errors={"task": "is completed"})
-    rule = series.rule_of(task)
-    occurrence = occurrence or task.next_occurrence
-    if occurrence is None:
-        raise ValidationFailed("The series has no next occurrence.", errors={"occurrence_at": "nothing left to do"})
-    if offload(rule.occurrences, occurrence, 1) != [occurrence]:
-        raise ValidationFailed(
-            "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
-        )
+    rule, occurrence = _occurrence_of(task, occurrence, "completes one occurrence (complete an instance itself)")
     skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
     if occurrence in skipped:
         raise ValidationFailed("That occurrence was skipped.", errors={"occurrence_at": "skipped"})
