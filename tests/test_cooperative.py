@@ -53,6 +53,11 @@ def without_the_pool():  # the same calls made straight on the loop: the measure
 
 def run_patched(body: str, direct: bool = False, **constants: object) -> dict:
     """Run `body` in a fresh patched interpreter, with `constants` defined as globals (`direct`: no CPU pool)."""
+    return run_patched_with_stderr(body, direct, **constants)[0]
+
+
+def run_patched_with_stderr(body: str, direct: bool = False, **constants: object) -> tuple[dict, str]:
+    """As run_patched, with what the interpreter wrote to stderr."""
     script = (
         PRELUDE
         + ("without_the_pool()\n" if direct else "")
@@ -68,7 +73,7 @@ def run_patched(body: str, direct: bool = False, **constants: object) -> dict:
         env={"PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
 
 
 def test_psycopg_queries_wait_cooperatively(pg_url):
@@ -176,7 +181,7 @@ def test_recurrence_expansion_runs_on_the_thread_pool_not_the_loop():
 
 def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_stderr():
     """A bad rule is a 422, not a log line: gevent prints exceptions raised in pool threads."""
-    script = PRELUDE + textwrap.dedent(
+    caught, stderr = run_patched_with_stderr(
         """
         with_the_pool()
         from shared.cpu import offload, offload_native
@@ -190,15 +195,5 @@ def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_s
         print(json.dumps(caught))
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    caught = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(caught) == 2 and all(has_traceback for _, has_traceback in caught), caught
-    assert "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
