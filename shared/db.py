@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -74,6 +75,22 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     # on first use instead, and recycling bounds how old a connection gets.
     kwargs.setdefault("pool_recycle", 1800)
     return sa.create_engine(url, **kwargs)
+
+
+@contextlib.contextmanager
+def driver_autocommit(engine: sa.Engine) -> Iterator[Any]:  # Any: a psycopg Connection
+    """The pooled psycopg connection itself, in autocommit, for one statement on a hot path.
+
+    A single statement is atomic on its own: no BEGIN/COMMIT round trips, and none of SQLAlchemy's
+    per-execute work (parameter processing, result setup, the isolation-level switch).
+    """
+    with engine.connect() as conn:
+        driver: Any = conn.connection.driver_connection
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            driver.autocommit = False
 
 
 def make_sessionmaker(engine: sa.Engine) -> orm.sessionmaker[orm.Session]:

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import orm
 
 from shared import tracing
-from shared.db import utcnow
+from shared.db import driver_autocommit, utcnow
 from shared.events import Event
 from shared.loops import Loop, RetryLater
 from shared.models import ConsumerOffset, Outbox
@@ -22,7 +22,7 @@ from shared.notify import STREAM_CHANNEL
 from shared.transports import Transport
 
 if TYPE_CHECKING:
-    import psycopg
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +96,8 @@ def insert_with_event(engine: sa.Engine, sessions: orm.sessionmaker[orm.Session]
         params[name] = Jsonb(params[name])
     # Straight on the pooled psycopg connection: SQLAlchemy's per-execute work (parameter processing,
     # result setup, the isolation-level switch) was a fifth of the write path's CPU.
-    with engine.connect() as conn:
-        driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
-        driver.autocommit = True  # one statement is atomic on its own: no BEGIN/COMMIT round trips
-        try:
-            driver.execute(sql, params, prepare=True)
-        finally:
-            driver.autocommit = False
+    with driver_autocommit(engine) as driver:
+        driver.execute(sql, params, prepare=True)
 
 
 @functools.cache

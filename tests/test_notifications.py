@@ -278,7 +278,9 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
         app.rt = server.app.extensions["taskflow"]
         bad = app.request("PUT", "/api/{me}/preferences", json={"timezone": "Mars/Base"})
         assert bad.status_code == 422
+        assert app.create_task(title="before")["timezone"] == "UTC"
         prefs = app.request("PUT", "/api/{me}/preferences", json={"email_reminders": True, "timezone": "Asia/Tokyo"})
+        assert app.create_task(title="after")["timezone"] == "Asia/Tokyo", "a new task takes the new zone at once"
         assert prefs.json() == {
             "email_reminders": True,
             "timezone": "Asia/Tokyo",

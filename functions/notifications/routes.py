@@ -20,6 +20,7 @@ from functions.notifications.schemas import (
 )
 from functions.notifications.schemas import Preferences as PreferencesOut
 from functions.notifications.ssrf import check_url
+from shared import preferences as shared_preferences
 from shared import tracing
 from shared.contract import operation
 from shared.db import utcnow
@@ -206,7 +207,8 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
         prefs.updated_at = utcnow()
         uow.session.add(prefs)
         uow.commit()
-        return jsonify(preferences_view(prefs))
+    shared_preferences.forget(runtime(), user_id)  # new tasks take a changed zone at once (in this process)
+    return jsonify(preferences_view(prefs))
 
 
 @bp.get("/preferences")

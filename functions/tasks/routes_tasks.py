@@ -10,12 +10,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks import schedules, service, versions
 from functions.tasks.schemas import Completion, DueDate, TaskCreate, TaskOut, TaskPage, TaskQuery, TaskUpdate
-from shared import events
+from shared import events, preferences
 from shared.contract import operation
 from shared.db import utcnow
 from shared.errors import Unauthorized, ValidationFailed
 from shared.idempotency import idempotent
-from shared.models import Preferences
 from shared.outbox import insert_with_event
 from shared.schemas import localize
 from shared.web import require_path_user, runtime
@@ -70,8 +69,7 @@ def _fields_in_the_users_zone(rt: Runtime, user_id: str, body: TaskCreate) -> di
     web app's first sign-in or PUT /preferences), else UTC. A wall-clock due date is read in it."""
     if "timezone" in body.model_fields_set:
         return body.given(body.timezone)
-    with rt.sessions() as session:
-        tz = session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id)) or "UTC"
+    tz = preferences.preferred_timezone(rt, user_id)
     return {**body.given(tz), "timezone": tz}
 
 
