@@ -27,6 +27,17 @@ def open_app(browser, app_process, width=1280, height=800, tz="Europe/Paris"):
     return context, page
 
 
+def signed_up(browser, app_process):
+    """A new user signed up in a fresh tab: (context, page, session, API base for that user, auth headers)."""
+    import json
+
+    context, page = open_app(browser, app_process)
+    sign_up(page)
+    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    return context, page, session, f"{app_process.url}/api/{session['userId']}", headers
+
+
 def axe_violations(page) -> list[str]:
     if not page.evaluate("typeof axe !== 'undefined'"):
         assert AXE.exists(), "make test installs axe-core (npm ci --prefix tests/js)"
@@ -221,18 +232,14 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(app_process, brows
 
 
 def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, browser, pg_url):
-    import json
 
     import requests
     import sqlalchemy as sa
 
     from shared.db import make_engine
 
-    context, page = open_app(browser, app_process)
-    sign_up(page)
-    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
-    headers = {"Authorization": f"Bearer {session['token']}"}
-    base = f"{app_process.url}/api/{session['userId']}/tasks"
+    context, page, session, api, headers = signed_up(browser, app_process)
+    base = f"{api}/tasks"
 
     def series(title, **extra):
         body = {"title": title, "due_date": "2030-01-01T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=DAILY"}
@@ -290,15 +297,11 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, brows
 
 
 def test_ticking_a_recurring_task_completes_its_next_occurrence_and_undo_reopens_it(app_process, browser):
-    import json
 
     import requests
 
-    context, page = open_app(browser, app_process)
-    sign_up(page)
-    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
-    headers = {"Authorization": f"Bearer {session['token']}"}
-    base = f"{app_process.url}/api/{session['userId']}/tasks"
+    context, page, session, api, headers = signed_up(browser, app_process)
+    base = f"{api}/tasks"
     body = {"title": "Team sync", "due_date": "2030-01-07T09:00", "timezone": "UTC", "recurrence_rule": "FREQ=WEEKLY"}
     series = requests.post(base, json=body, headers=headers, timeout=10).json()
     page.locator(".views button[data-view='all']").click()
@@ -324,11 +327,7 @@ def test_the_side_panel_edits_due_date_tags_and_list_and_another_tab_sees_them(a
 
     import requests
 
-    context, page = open_app(browser, app_process)
-    sign_up(page)
-    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
-    headers = {"Authorization": f"Bearer {session['token']}"}
-    api = f"{app_process.url}/api/{session['userId']}"
+    context, page, session, api, headers = signed_up(browser, app_process)
     requests.post(f"{api}/lists", json={"name": "Errands"}, headers=headers, timeout=10).raise_for_status()
     page.reload()
     quick_add(page, "renew passport")
