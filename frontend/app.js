@@ -273,8 +273,10 @@ function renderTask(task) {
   );
 }
 
+// A series on a fixed schedule with an occurrence still to come: ticking it completes that occurrence.
+// One whose rule has run out (COUNT, UNTIL) is ticked as a whole.
 function isScheduledSeries(task) {
-  return Boolean(task.recurrence_rule && !task.parent_id && task.repeat_from !== "completion" && !task.completed);
+  return Boolean(task.recurrence_rule && !task.parent_id && task.repeat_from !== "completion" && !task.completed && task.next_occurrence);
 }
 
 async function completeOccurrence(series) {

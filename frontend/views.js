@@ -429,7 +429,7 @@ function fillPanelForm(task, refresh) {
   $("p-preview").replaceChildren();
   $("p-reminder").value = "";
   repeatParsed = null;
-  $("p-skip").hidden = !(task.parent_id || (isScheduledSeries(task) && task.next_occurrence));
+  $("p-skip").hidden = !(task.parent_id || isScheduledSeries(task));
   $("p-stop").hidden = !(task.parent_id || task.recurrence_rule);
 }
 

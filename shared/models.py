@@ -73,11 +73,11 @@ class Task(Base):
         sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_tasks_user_due", "user_id", "due_date"),
         sa.Index("ix_tasks_list", "list_id"),
-        sa.Index(
+        sa.Index(  # the series the recurrence sweep may spawn for (a completed series spawns nothing)
             "ix_tasks_next_occurrence",
             "next_occurrence",
-            postgresql_where=sa.text("next_occurrence IS NOT NULL"),
-            sqlite_where=sa.text("next_occurrence IS NOT NULL"),
+            postgresql_where=sa.text("next_occurrence IS NOT NULL AND completed = false"),
+            sqlite_where=sa.text("next_occurrence IS NOT NULL AND completed = 0"),
         ),
         sa.CheckConstraint("repeat_from IN ('schedule', 'completion')", name="repeat_from"),
         sa.CheckConstraint("priority IN ('none', 'low', 'medium', 'high', 'urgent')", name="priority"),

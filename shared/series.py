@@ -222,7 +222,7 @@ def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list
     it spawns one instance for what it missed, as after an outage."""
     stmt = (
         sa.select(Task)
-        .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now, Task.completed.is_(False))
+        .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now, Task.completed == sa.false())
         .order_by(Task.next_occurrence)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Task)
@@ -233,7 +233,9 @@ def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list
 
 def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
     return session.scalar(
-        sa.select(sa.func.min(Task.next_occurrence)).where(Task.next_occurrence.is_not(None), Task.completed.is_(False))
+        sa.select(sa.func.min(Task.next_occurrence)).where(
+            Task.next_occurrence.is_not(None), Task.completed == sa.false()
+        )
     )
 
 
@@ -251,13 +253,26 @@ def relative_alarm(
 
 
 def occurrences_passed_over(session: orm.Session, series: Task, now: dt.datetime) -> set[dt.datetime]:
-    """Occurrences ahead that ring for nothing: skipped ones, and those with an instance already
-    (ticked ahead through complete-occurrence, or an overridden instance from an import; the rest
-    spawn when they come)."""
-    ahead = sa.select(Task.occurrence_at).where(Task.parent_id == series.id, Task.occurrence_at >= now)
-    return skipped_occurrences(session, [series.id], since=now)[series.id] | {
-        o for o in session.scalars(ahead) if o is not None
-    }
+    """Occurrences ahead that nothing rings or spawns for: skipped ones, and those already done
+    (ticked ahead through complete-occurrence, or a completed instance from an import)."""
+    return (
+        skipped_occurrences(session, [series.id], since=now)[series.id]
+        | done_ahead(session, [series.id], now)[series.id]
+    )
+
+
+def done_ahead(session: orm.Session, series_ids: list[str], now: dt.datetime) -> dict[str, set[dt.datetime]]:
+    """Occurrences after `now` whose instance is completed already, by series id."""
+    found: dict[str, set[dt.datetime]] = {series_id: set() for series_id in series_ids}
+    if not series_ids:
+        return found
+    stmt = sa.select(Task.parent_id, Task.occurrence_at).where(
+        Task.parent_id.in_(series_ids), Task.occurrence_at > now, Task.completed.is_(True)
+    )
+    for series_id, occurrence in session.execute(stmt):
+        if series_id is not None and occurrence is not None:
+            found[series_id].add(occurrence)
+    return found
 
 
 def first_alarm(

@@ -66,6 +66,6 @@ def test_partial_indexes_are_partial_on_postgresql():
         engine.dispose()
         assert "WHERE (notified = false)" in defs["ix_reminders_pending"]
         assert "WHERE (published_at IS NULL)" in defs["ix_outbox_unpublished"]
-        assert "WHERE (next_occurrence IS NOT NULL)" in defs["ix_tasks_next_occurrence"]
+        assert "WHERE ((next_occurrence IS NOT NULL) AND (completed = false))" in defs["ix_tasks_next_occurrence"]
     finally:
         drop_database(url)

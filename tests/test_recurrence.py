@@ -477,3 +477,32 @@ def test_a_completed_series_spawns_nothing_until_reopened(api):
         assert series_module.earliest_occurrence(s) is None, "the timer does not wake for it"
     api.request("PATCH", f"/api/{{me}}/tasks/{sid}/complete", json={"completed": False}).raise_for_status()
     assert spawn_due(api.rt, now=dt.datetime(2030, 1, 9, 12, tzinfo=UTC)) == 1, "one for what it missed"
+
+
+def test_occurrences_ticked_ahead_are_passed_over_and_a_skip_never_deletes_a_completion(api):
+    series = api.create_task(
+        title="daily", due_date="2030-01-01T09:00:00", timezone="UTC", recurrence_rule="FREQ=DAILY"
+    )
+    sid = series["id"]
+    ahead = api.request(
+        "POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence", json={"occurrence_at": "2030-01-02T09:00"}
+    )
+    assert ahead.status_code == 200 and ahead.json()["next_occurrence"] == "2030-01-01T09:00:00+00:00"
+    assert spawn_due(api.rt, now=dt.datetime(2030, 1, 1, 9, 0, 1, tzinfo=UTC)) == 1
+    after_sweep = api.request("GET", f"/api/{{me}}/tasks/{sid}").json()["next_occurrence"]
+    assert after_sweep == "2030-01-03T09:00:00+00:00", "the sweep passes over Jan 2, done already"
+    done = api.request("POST", f"/api/{{me}}/tasks/{sid}/skip", json={"occurrence_at": "2030-01-02T09:00"})
+    assert done.status_code == 422 and done.json()["errors"] == {"occurrence_at": "is completed"}
+    assert [(i.occurrence_at.day, i.completed) for i in instances(api.rt, sid)] == [(1, False), (2, True)]
+
+
+def test_an_ended_series_has_no_next_occurrence_to_tick_and_is_completed_whole(api):
+    series = api.create_task(title="twice", due_date="2030-01-01T09:00:00", recurrence_rule="FREQ=DAILY;COUNT=2")
+    sid = series["id"]
+    for _ in range(2):
+        assert api.request("POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence").status_code == 200
+    assert api.request("GET", f"/api/{{me}}/tasks/{sid}").json()["next_occurrence"] is None
+    assert api.request("POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence").status_code == 422
+    # what the web app's checkbox does for it (no next occurrence: the series as a whole)
+    whole = api.request("PATCH", f"/api/{{me}}/tasks/{sid}/complete", json={"completed": True})
+    assert whole.status_code == 200 and whole.json()["completed"] is True

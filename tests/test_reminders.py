@@ -459,3 +459,17 @@ def test_a_series_that_ends_rings_for_each_occurrence_then_rests(api):
         fire_due(api.rt, now=dt.datetime(2030, 1, day, 8, 0, 30, tzinfo=NY))
     assert len(rings(api.rt)) == 2
     assert [(r.notified, r.outcome) for r in reminders_of(api.rt, task["id"])] == [(True, "passed")]
+
+
+def test_tick_then_undo_puts_that_occurrence_back_with_its_reminder(api):
+    sid = make_daily_series(api, "2030-01-01T09:00:00")
+    add_relative(api, sid, 60).raise_for_status()
+    done = api.request("POST", f"/api/{{me}}/tasks/{sid}/complete-occurrence").json()
+    assert done["next_occurrence"] == "2030-01-02T09:00:00-05:00"
+    assert [r.remind_at for r in reminders_of(api.rt, sid)] == [dt.datetime(2030, 1, 2, 8, tzinfo=NY)]
+    undo = api.request("PATCH", f"/api/{{me}}/tasks/{done['instance_id']}/complete", json={"completed": False})
+    assert undo.status_code == 200, undo.text
+    series = api.request("GET", f"/api/{{me}}/tasks/{sid}").json()
+    assert series["next_occurrence"] == "2030-01-01T09:00:00-05:00", "the series is back at that occurrence"
+    assert fire_due(api.rt, now=dt.datetime(2030, 1, 1, 8, 0, 30, tzinfo=NY))["triggered"] == 1
+    assert rings(api.rt) == [("reminder.triggered", "2030-01-01T09:00:00-05:00")]

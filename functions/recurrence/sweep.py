@@ -33,8 +33,9 @@ def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500
             # A skipped occurrence is never spawned (next_occurrence passes over skips; this guards the rest).
             kept = [(s, o) for s, o in occurrences if o not in skipped[s.id]]
             spawned += len(series.spawn_instances(uow.session, kept, now))
+            done = series.done_ahead(uow.session, [s.id for s, _ in occurrences], now)  # ticked ahead
             for s, occurrence in occurrences:
-                series.advance(s, occurrence, now, skipped[s.id])
+                series.advance(s, occurrence, now, skipped[s.id] | done[s.id])
                 series.arm_relative_reminders(uow.session, s, now)  # rested ones ring for the next occurrences
             uow.commit()
         if len(due) < batch_size:

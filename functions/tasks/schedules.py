@@ -115,7 +115,18 @@ def skip_occurrence(
         sa.select(Task).where(Task.parent_id == task.id, Task.occurrence_at == occurrence)
     ).first()
     if spawned is not None:
-        delete_task(session, spawned)
+        if spawned.completed:  # skipping would delete a completion
+            raise ValidationFailed(
+                "That occurrence is done: reopen it to skip it.", errors={"occurrence_at": "is completed"}
+            )
+        delete_task(session, spawned)  # records the skip
+        if task.next_occurrence == occurrence:  # spawned ahead (ticked, then reopened): the series moves on
+            before = snapshot(task)
+            task.next_occurrence = offload(
+                series.next_kept, rule, occurrence, series.occurrences_passed_over(session, task, now), inclusive=False
+            )
+            rearm_series_reminders(session, task, now)
+            _updated(session, task, before, ("next_occurrence",))
         return _skip_result(task, task.id, occurrence, spawned.id)
     skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
     if occurrence in skipped:

@@ -17,6 +17,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.events import Event
 from shared.models import Reminder, Task, TaskList, new_id
 from shared.outbox import add_event
+from shared.recurrence import UnusableRule
 from shared.snapshots import snapshot as snapshot  # re-exported for the routes
 
 Owned = TypeVar("Owned", Task, TaskList, Reminder)
@@ -154,7 +155,41 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
     emit(session, events.TASK_COMPLETED if completed else events.TASK_UNCOMPLETED, task)
     if completed:
         series.spawn_after_completion(session, task, now)
+    _series_follows_instance_ahead(session, task, now)
     return True
+
+
+def _series_follows_instance_ahead(session: orm.Session, instance: Task, now: dt.datetime) -> None:
+    """An instance whose time has not come (ticked ahead, then reopened by Undo, or ticked again) moves
+    its series: reopened, the series is due at it again; completed as the series' next, the series moves
+    past it. Either way the series' reminders are placed anew (they ring for what is still to do)."""
+    occurrence = instance.occurrence_at
+    if instance.parent_id is None or occurrence is None or occurrence <= now:
+        return
+    parent = session.get(Task, instance.parent_id, with_for_update=True)
+    if parent is None or parent.completed or not series.is_scheduled_series(parent):
+        return
+    before = snapshot(parent)
+    if not instance.completed and (parent.next_occurrence is None or occurrence < parent.next_occurrence):
+        parent.next_occurrence = occurrence
+    elif instance.completed and parent.next_occurrence == occurrence:
+        try:
+            parent.next_occurrence = series.next_kept(
+                series.rule_of(parent),
+                occurrence,
+                series.occurrences_passed_over(session, parent, now),
+                inclusive=False,
+            )
+        except UnusableRule:  # stored before rules were bounded: left as it is
+            return
+    series.arm_relative_reminders(session, parent, now, anew=True)
+    after = snapshot(parent)
+    if before["next_occurrence"] != after["next_occurrence"]:
+        parent.version += 1
+        parent.updated_at = now
+        session.flush()
+        changes = {"next_occurrence": {"old": before["next_occurrence"], "new": after["next_occurrence"]}}
+        emit(session, events.TASK_UPDATED, parent, changes=changes)
 
 
 def cancel_pending_reminders(session: orm.Session, task_id: str, now: dt.datetime) -> None:
