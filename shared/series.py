@@ -14,6 +14,7 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import events
+from shared.cpu import offload
 from shared.events import Event
 from shared.models import Outbox, Reminder, SkippedOccurrence, Task, new_id
 from shared.outbox import outbox_values
@@ -252,13 +253,20 @@ def relative_alarm(
     return next_kept(rule, start, skipped, inclusive=False)
 
 
-def occurrences_passed_over(session: orm.Session, series: Task, now: dt.datetime) -> set[dt.datetime]:
-    """Occurrences ahead that nothing rings or spawns for: skipped ones, and those already done
-    (ticked ahead through complete-occurrence, or a completed instance from an import)."""
+def occurrences_passed_over(session: orm.Session, series: Task, since: dt.datetime) -> set[dt.datetime]:
+    """Occurrences from `since` on that nothing rings or spawns for: skipped ones, and those already
+    done (ticked ahead through complete-occurrence, or a completed instance from an import)."""
     return (
-        skipped_occurrences(session, [series.id], since=now)[series.id]
-        | done_ahead(session, [series.id], now)[series.id]
+        skipped_occurrences(session, [series.id], since=since)[series.id]
+        | done_ahead(session, [series.id], since)[series.id]
     )
+
+
+def next_to_do(session: orm.Session, series: Task, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The series' first occurrence after `after` that is neither skipped nor done already: its next
+    occurrence once the one at `after` is done or skipped."""
+    passed_over = occurrences_passed_over(session, series, min(now, after))
+    return offload(next_kept, rule_of(series), after, passed_over, inclusive=False)
 
 
 def done_ahead(session: orm.Session, series_ids: list[str], now: dt.datetime) -> dict[str, set[dt.datetime]]:

@@ -60,7 +60,7 @@ def set_recurrence(session: orm.Session, task: Task, rule: Rule, repeat_from: st
     skipped = series.skipped_occurrences(session, [task.id], since=now)[task.id]
     task.next_occurrence = series.next_kept(rule, now, skipped, inclusive=True)
     if series.is_scheduled_series(task):
-        rearm_series_reminders(session, task, now)
+        series.arm_relative_reminders(session, task, now, anew=True)
     elif was_scheduled:  # now "every!": its reminders follow the due date, copied to each instance
         move_relative_reminders(session, task, now=now)
     _updated(session, task, before, RECURRENCE_FIELDS)
@@ -110,7 +110,7 @@ def skip_occurrence(
             # An "every!" series moves on when its instance is done; skipping it moves on the same way.
             series.spawn_after_completion(session, task, now)
         return _skip_result(parent, task.parent_id, occurrence, task.id)
-    rule, occurrence = _occurrence_of(task, occurrence, "has occurrences to skip")
+    occurrence = _occurrence_of(task, occurrence, "has occurrences to skip")
     spawned = session.scalars(
         sa.select(Task).where(Task.parent_id == task.id, Task.occurrence_at == occurrence)
     ).first()
@@ -122,10 +122,8 @@ def skip_occurrence(
         delete_task(session, spawned)  # records the skip
         if task.next_occurrence == occurrence:  # spawned ahead (ticked, then reopened): the series moves on
             before = snapshot(task)
-            task.next_occurrence = offload(
-                series.next_kept, rule, occurrence, series.occurrences_passed_over(session, task, now), inclusive=False
-            )
-            rearm_series_reminders(session, task, now)
+            task.next_occurrence = series.next_to_do(session, task, occurrence, now)
+            series.arm_relative_reminders(session, task, now, anew=True)
             _updated(session, task, before, ("next_occurrence",))
         return _skip_result(task, task.id, occurrence, spawned.id)
     skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
@@ -139,8 +137,8 @@ def skip_occurrence(
     series.record_skip(session, task.id, occurrence, now)
     before = snapshot(task)
     if task.next_occurrence == occurrence:
-        task.next_occurrence = offload(series.next_kept, rule, occurrence, skipped | {occurrence}, inclusive=False)
-    rearm_series_reminders(session, task, now)  # an alarm set for the skipped occurrence moves on
+        task.next_occurrence = series.next_to_do(session, task, occurrence, now)
+    series.arm_relative_reminders(session, task, now, anew=True)  # an alarm set for the skipped occurrence moves on
     after = snapshot(task)
     task.version += 1
     task.updated_at = utcnow()
@@ -150,8 +148,8 @@ def skip_occurrence(
     return _skip_result(task, task.id, occurrence, None)
 
 
-def _occurrence_of(task: Task, occurrence: dt.datetime | None, what: str) -> tuple[Rule, dt.datetime]:
-    """The series' rule and the occurrence meant (default: its next one); 422 unless it is one."""
+def _occurrence_of(task: Task, occurrence: dt.datetime | None, what: str) -> dt.datetime:
+    """The occurrence of the series meant (default: its next one); 422 unless it is one."""
     if not series.is_scheduled_series(task):
         raise ValidationFailed(
             f"Only a recurring series on a fixed schedule {what}.",
@@ -165,7 +163,7 @@ def _occurrence_of(task: Task, occurrence: dt.datetime | None, what: str) -> tup
         raise ValidationFailed(
             "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
         )
-    return rule, occurrence
+    return occurrence
 
 
 def complete_occurrence(
@@ -179,19 +177,18 @@ def complete_occurrence(
     """
     if task.completed:
         raise ValidationFailed("The series is completed: reopen it first.", errors={"task": "is completed"})
-    rule, occurrence = _occurrence_of(task, occurrence, "completes one occurrence (complete an instance itself)")
+    occurrence = _occurrence_of(task, occurrence, "completes one occurrence (complete an instance itself)")
     skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
     if occurrence in skipped:
         raise ValidationFailed("That occurrence was skipped.", errors={"occurrence_at": "skipped"})
     series.spawn_instance(session, task, occurrence, now)  # nothing when it spawned already
     instance = session.scalars(sa.select(Task).where(Task.parent_id == task.id, Task.occurrence_at == occurrence)).one()
-    set_completed(session, instance, True)
-    if task.next_occurrence == occurrence:  # a later one waits: the sweep finds it done when it comes
+    set_completed(session, instance, True)  # one ahead of now also moves the series on and its alarms
+    if occurrence <= now and task.next_occurrence == occurrence:  # due, not spawned yet: the same here
         before = snapshot(task)
-        done_or_skipped = series.occurrences_passed_over(session, task, now) | skipped  # ones ticked ahead included
-        task.next_occurrence = offload(series.next_kept, rule, occurrence, done_or_skipped, inclusive=False)
+        task.next_occurrence = series.next_to_do(session, task, occurrence, now)
+        series.arm_relative_reminders(session, task, now, anew=True)
         _updated(session, task, before, ("next_occurrence",))
-    rearm_series_reminders(session, task, now)  # an alarm for the done occurrence moves on
     return {
         "series_id": task.id,
         "occurrence_at": rfc3339(occurrence, task.timezone),
@@ -274,11 +271,6 @@ def _series_alarm(session: orm.Session, task: Task, minutes_before: int, now: dt
             "The series has no occurrence left to remind of.", errors={"minutes_before": "no occurrence ahead"}
         )
     return alarm
-
-
-def rearm_series_reminders(session: orm.Session, task: Task, now: dt.datetime) -> None:
-    """After the rule or the skipped occurrences changed: every relative alarm of the series anew."""
-    series.arm_relative_reminders(session, task, now, anew=True)
 
 
 def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[Reminder, bool]:

@@ -174,12 +174,7 @@ def _series_follows_instance_ahead(session: orm.Session, instance: Task, now: dt
         parent.next_occurrence = occurrence
     elif instance.completed and parent.next_occurrence == occurrence:
         try:
-            parent.next_occurrence = series.next_kept(
-                series.rule_of(parent),
-                occurrence,
-                series.occurrences_passed_over(session, parent, now),
-                inclusive=False,
-            )
+            parent.next_occurrence = series.next_to_do(session, parent, occurrence, now)
         except UnusableRule:  # stored before rules were bounded: left as it is
             return
     series.arm_relative_reminders(session, parent, now, anew=True)
