@@ -361,18 +361,36 @@ def arm_relative_reminders(
         log.warning("series without dtstart; reminders not armed", extra={"series_id": task.id})
         rule = None
     passed_over = occurrences_passed_over(session, task, now) if rule is not None else set()
-    # Times held when we start stay off-limits to the others (whatever order the flush writes the
-    # rows in, no row takes a time another still holds), and so do the times given out.
-    held = {r.remind_at for r in task.reminders}
-    given: set[dt.datetime] = set()
+    times = ReminderTimes(task)
     for reminder in moving:
         lead = dt.timedelta(minutes=reminder.minutes_before or 0)
-        taken = (held - {reminder.remind_at}) | given
-        alarm = None if rule is None else _next_alarm(task, rule, lead, now, passed_over, after, taken)
+        alarm = None if rule is None else _next_alarm(task, rule, lead, now, passed_over, after, times.taken(reminder))
         if alarm is None:
-            given.add(reminder.remind_at)  # it keeps its time, resting
-            reminder.notified, reminder.outcome = True, "passed"
-            reminder.notified_at = reminder.notified_at or now
-            continue
-        given.add(alarm)
-        reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = alarm, False, None, None
+            times.rest(reminder, now)
+        else:
+            times.move(reminder, alarm)
+
+
+class ReminderTimes:
+    """Moves a task's reminders to new times, keeping (task_id, remind_at) unique.
+
+    Times held when it starts stay off-limits to the others (whatever order the flush writes the
+    rows in, no row takes a time another still holds), and so do the times given out since. A
+    reminder with no free time left rests as `passed`: pending no more, never ringing.
+    """
+
+    def __init__(self, task: Task):
+        self._held = {r.remind_at for r in task.reminders}
+        self._given: set[dt.datetime] = set()
+
+    def taken(self, reminder: Reminder) -> set[dt.datetime]:
+        return (self._held - {reminder.remind_at}) | self._given
+
+    def move(self, reminder: Reminder, at: dt.datetime) -> None:
+        self._given.add(at)
+        reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = at, False, None, None
+
+    def rest(self, reminder: Reminder, now: dt.datetime) -> None:
+        self._given.add(reminder.remind_at)  # it keeps its time
+        reminder.notified, reminder.outcome = True, "passed"
+        reminder.notified_at = reminder.notified_at or now

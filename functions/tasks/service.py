@@ -122,20 +122,16 @@ def move_relative_reminders(session: orm.Session, task: Task, *, now: dt.datetim
     if series.is_scheduled_series(task):
         return
     movable = [r for r in task.reminders if r.minutes_before is not None and (not r.notified or r.outcome == "passed")]
-    held = {r.remind_at for r in task.reminders}
-    given: set[dt.datetime] = set()
+    times = series.ReminderTimes(task)
     for reminder in movable:
         if task.due_date is None:
             session.delete(reminder)
             continue
         at = task.due_date - dt.timedelta(minutes=reminder.minutes_before or 0)
-        if at in (held - {reminder.remind_at}) | given or (now is not None and at <= now):
-            given.add(reminder.remind_at)
-            reminder.notified, reminder.outcome = True, "passed"
-            reminder.notified_at = reminder.notified_at or utcnow()
-            continue
-        given.add(at)
-        reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = at, False, None, None
+        if at in times.taken(reminder) or (now is not None and at <= now):
+            times.rest(reminder, utcnow())
+        else:
+            times.move(reminder, at)
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
