@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -61,6 +62,11 @@ def skipped_occurrences(
     for series_id, occurrence in session.execute(stmt):
         found[series_id].add(occurrence)
     return found
+
+
+def over_skip_cap(skipped: Iterable[dt.datetime], occurrence: dt.datetime, now: dt.datetime) -> bool:
+    """Whether skipping `occurrence` too would take the series past MAX_SKIPPED_AHEAD skips ahead of now."""
+    return occurrence > now and sum(1 for s in skipped if s > now) >= MAX_SKIPPED_AHEAD
 
 
 def record_skip(session: orm.Session, series_id: str, occurrence: dt.datetime, now: dt.datetime) -> bool:

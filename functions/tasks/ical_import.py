@@ -26,7 +26,7 @@ import icalendar
 from functions.tasks.ical_scan import BadCalendar, ScannedComponent, decode, scan
 from shared.recurrence import Rule, budget, check_flood_guard, parse_rule
 from shared.schemas import iana_timezone
-from shared.series import MAX_SKIPPED_AHEAD
+from shared.series import MAX_SKIPPED_AHEAD, over_skip_cap
 from shared.timeutil import UTC, BadValue, zone
 
 # The task API's own limits (title, description, tags, reminder offsets).
@@ -428,7 +428,7 @@ class _Planner:
         """Skip an occurrence (once); False when the series already skips MAX_SKIPPED_AHEAD ahead of now."""
         if occurrence in planned.skips:
             return True
-        if occurrence > self.now and sum(1 for s in planned.skips if s > self.now) >= MAX_SKIPPED_AHEAD:
+        if over_skip_cap(planned.skips, occurrence, self.now):
             return False  # the cap skip_occurrence enforces (it keeps next_occurrence's expansion bounded)
         if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
             raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)

@@ -129,7 +129,7 @@ def skip_occurrence(
     skipped = series.skipped_occurrences(session, [task.id], since=min(now, occurrence))[task.id]
     if occurrence in skipped:
         return _skip_result(task, task.id, occurrence, None)  # skipped before: nothing changes
-    if occurrence > now and sum(1 for s in skipped if s > now) >= series.MAX_SKIPPED_AHEAD:
+    if series.over_skip_cap(skipped, occurrence, now):
         raise ValidationFailed(
             f"At most {series.MAX_SKIPPED_AHEAD} occurrences ahead can be skipped; stop or change the rule instead.",
             errors={"occurrence_at": "too many skipped occurrences ahead"},
