@@ -82,16 +82,15 @@ VTIMEZONE_YEARS = (dt.date(1970, 1, 1), dt.date(2100, 1, 1))
 
 
 @functools.lru_cache(maxsize=128)
-def _vtimezone_ical(tzid: str) -> bytes:
+def vtimezone(tzid: str) -> icalendar.Timezone:
+    """The VTIMEZONE for an IANA zone, 1970-2100, each onset as RFC 5545 §3.6.5 writes it.
+
+    Built once per zone and shared by every feed: calendars only add and serialize it, never change it.
+    """
     component = icalendar.Timezone.from_tzid(tzid, first_date=VTIMEZONE_YEARS[0], last_date=VTIMEZONE_YEARS[1])
     for sub in component.subcomponents:
         _onsets_in_offset_from(sub, zone(tzid))
-    return bytes(component.to_ical())
-
-
-def vtimezone(tzid: str) -> icalendar.Timezone:
-    """The VTIMEZONE for an IANA zone, 1970-2100, each onset as RFC 5545 §3.6.5 writes it."""
-    return icalendar.Timezone.from_ical(_vtimezone_ical(tzid))
+    return component
 
 
 def _onsets_in_offset_from(sub: icalendar.cal.Component, tz: dt.tzinfo) -> None:
