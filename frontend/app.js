@@ -286,10 +286,8 @@ async function completeOccurrence(series) {
     if (current) state.tasks.set(series.id, { ...current, next_occurrence: done.next_occurrence });
     render();
     const next = done.next_occurrence ? ` Next: ${dueInWords(done.next_occurrence)}.` : " That was the last one.";
-    toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: async () => {
-      try { upsert(await api("PATCH", `/api/{me}/tasks/${done.instance_id}/complete`, { completed: false })); render(); }
-      catch (error) { toast(error.message); }
-    } }, UNDO_MS);
+    const undo = () => complete(state.tasks.get(done.instance_id) || { id: done.instance_id, title: series.title }, false, false);
+    toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: undo }, UNDO_MS);
   } catch (error) { toast(error.message); render(); }
 }
 
