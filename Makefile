@@ -87,7 +87,7 @@ tests/js/node_modules/.installed: tests/js/package-lock.json
 	touch $@
 
 ## Swagger UI for /docs: the few files it needs, vendored from npm's swagger-ui-dist (pinned, its
-## tarball checked against this integrity) into shared/swagger_ui/. Run after changing the version.
+## tarball checked against this integrity) into shared/web/swagger_ui/. Run after changing the version.
 SWAGGER_UI_VERSION := 5.35.0
 SWAGGER_UI_INTEGRITY := sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==
 SWAGGER_UI_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt favicon-32x32.png LICENSE NOTICE
@@ -96,10 +96,10 @@ swagger-ui:
 	npm pack --silent --pack-destination "$$tmp" swagger-ui-dist@$(SWAGGER_UI_VERSION) >/dev/null && \
 	test "sha512-$$(openssl dgst -sha512 -binary "$$tmp"/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz | base64 -w0)" = "$(SWAGGER_UI_INTEGRITY)" && \
 	tar -xzf "$$tmp"/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz -C "$$tmp" && \
-	rm -rf shared/swagger_ui && mkdir -p shared/swagger_ui && \
-	for f in $(SWAGGER_UI_FILES); do cp "$$tmp/package/$$f" shared/swagger_ui/; done && \
-	echo "swagger-ui-dist $(SWAGGER_UI_VERSION) $(SWAGGER_UI_INTEGRITY)" > shared/swagger_ui/VERSION && \
-	(cd shared/swagger_ui && sha256sum $(SWAGGER_UI_FILES) > SHA256SUMS)
+	rm -rf shared/web/swagger_ui && mkdir -p shared/web/swagger_ui && \
+	for f in $(SWAGGER_UI_FILES); do cp "$$tmp/package/$$f" shared/web/swagger_ui/; done && \
+	echo "swagger-ui-dist $(SWAGGER_UI_VERSION) $(SWAGGER_UI_INTEGRITY)" > shared/web/swagger_ui/VERSION && \
+	(cd shared/web/swagger_ui && sha256sum $(SWAGGER_UI_FILES) > SHA256SUMS)
 
 ## Benchmarks (not part of make test): PostgreSQL + tansu, load from separate processes.
 bench: $(STAMP)

@@ -4,8 +4,8 @@ gevent workers: each request and each open WebSocket is a greenlet, not a thread
 never starve the API (flask-sock's documented pairing). gunicorn's gevent worker monkey-patches
 the standard library before it imports the app, so psycopg (3.1.14+ detects gevent itself),
 kafka-python and `threading` cooperate; grpc is switched to gevent's loop before the first
-channel (shared/transports.py). CPU-heavy calls run on gevent's pool of real threads
-(shared/cpu.py). The defaults and the measurements behind them are in the README.
+channel (shared/messaging/transports.py). CPU-heavy calls run on gevent's pool of real threads
+(shared/concurrency/offload.py). The defaults and the measurements behind them are in the README.
 """
 
 import os
@@ -38,7 +38,7 @@ def on_starting(server):
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # prometheus_client's multiprocess mode: each worker writes its counters, histograms and gauges
-    # to files here, and /metrics in any worker merges them all (shared/metrics.py). Set before a
+    # to files here, and /metrics in any worker merges them all (shared/runtime/metrics.py). Set before a
     # worker imports prometheus_client; private (0700) and new at every start, so no stale values.
     # A PROMETHEUS_MULTIPROC_DIR already set (a tmpfs mount, say) is where that directory goes.
     parent = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None

@@ -77,7 +77,7 @@ class Settings:
     # Sign-in throttles (flask-limiter syntax): every auth request per client IP, failed logins per account.
     auth_rate_limit: str = "30 per minute;300 per hour"
     auth_account_limit: str = "5 per minute;20 per hour"
-    # Traces (shared/tracing.py): on when an OTLP endpoint is configured (the OTEL_* variables).
+    # Traces (shared/observability/tracing.py): on when an OTLP endpoint is configured (the OTEL_* variables).
     tracing: bool = False
     # Quick-add parsing (POST /api/<user_id>/parse, called as the user types): per client IP.
     parse_rate_limit: str = "120 per minute;2000 per hour"

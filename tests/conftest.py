@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import sqlalchemy as sa
 
-from shared.db import make_engine, migrate
-from shared.models import Base
+from shared.persistence.db import make_engine, migrate
+from shared.persistence.models import Base
 from shared.settings import Settings
 from tests.support.broker import Tansu
 from tests.support.live import Client, LiveServer

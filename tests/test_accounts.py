@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from functions.tasks import create_app
-from shared import auth
-from shared.models import User
+from shared.persistence.models import User
+from shared.services import credentials
 from tests.conftest import with_
 
 PASSWORD = "correct horse battery"
@@ -133,7 +133,7 @@ def test_argon2_uses_owasp_parameters_and_upgrades_old_hashes_on_login(server, m
 
 
 def test_concurrent_hashing_is_bounded(monkeypatch):
-    hashing = auth._hashing()
+    hashing = credentials._hashing()
     running, peak, lock = [0], [0], threading.Lock()
     real_hash = hashing.hasher.hash
 
@@ -150,9 +150,9 @@ def test_concurrent_hashing_is_bounded(monkeypatch):
                     running[0] -= 1
 
     monkeypatch.setattr(hashing, "hasher", Spy())
-    threads = [threading.Thread(target=auth.hash_password, args=(f"pw-{i}-long",)) for i in range(10)]
+    threads = [threading.Thread(target=credentials.hash_password, args=(f"pw-{i}-long",)) for i in range(10)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert peak[0] == auth.MAX_CONCURRENT_HASHES
+    assert peak[0] == credentials.MAX_CONCURRENT_HASHES

@@ -16,9 +16,9 @@ from kafka import KafkaProducer
 from functions.audit import consumer_loop, record_events
 from functions.audit import create_app as audit_app
 from functions.combined import create_app as combined_app
-from shared.events import Event
-from shared.models import EventLog
-from shared.runtime import Runtime
+from shared.domain.events import Event
+from shared.persistence.models import EventLog
+from shared.runtime.process import Runtime
 from tests.conftest import with_
 from tests.support.broker import read_topic
 from tests.support.net import wait_until
@@ -315,7 +315,7 @@ def test_kafka_loop_parks_an_event_its_handler_keeps_failing_on_and_keeps_going(
                 raise ValueError("this event breaks the handler")
             return record_events(rt, events)
 
-        from shared.consumer import ConsumerLoop
+        from shared.triggers.kafka_loop import ConsumerLoop
 
         loop = rt.add_consumer(
             ConsumerLoop(
@@ -356,7 +356,7 @@ def test_kafka_loop_crash_between_insert_and_offset_commit_stores_once(settings,
                 crashes.append(1)
                 raise RuntimeError("killed after the insert, before the offset commit")
 
-        from shared.consumer import ConsumerLoop
+        from shared.triggers.kafka_loop import ConsumerLoop
 
         group = f"audit-{uuid.uuid4().hex[:8]}"
         loop = rt.add_consumer(

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from functions.combined import create_app
-from shared.db import make_engine
-from shared.models import Outbox, Task
+from shared.persistence.db import make_engine
+from shared.persistence.models import Outbox, Task
 from tests.conftest import JWT_SECRET, with_
 
 

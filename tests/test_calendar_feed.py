@@ -4,7 +4,7 @@ Dates are in 2054-2055 (the calendar of 2026-2027, 28 years on: same weekdays an
 reminders they set stay in the future however long this suite lives.
 
 The feed is parsed with `icalendar` and expanded with `recurring-ical-events`, an expansion
-independent of shared/recurrence.py; each series must give exactly the occurrences
+independent of shared/domain/recurrence.py; each series must give exactly the occurrences
 `POST …/recurrence/preview` gives, DST-crossing series included.
 """
 
@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from functions.recurrence.sweep import spawn_due
 from functions.reminders.firing import fire_due
-from functions.tasks.ical_import import plan_import
-from functions.tasks.ical_scan import BadCalendar
-from shared.models import Outbox, Reminder, SkippedOccurrence, Task
+from functions.tasks.calendar.plan import plan_import
+from functions.tasks.calendar.scan import BadCalendar
+from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task
 from tests.conftest import with_
 from tests.support.live import Client
 
@@ -123,7 +123,7 @@ def vtimezone_offset(vtimezone: icalendar.cal.Component, instant: dt.datetime) -
 def test_the_feeds_vtimezone_changes_offset_at_the_zone_databases_instants_until_2100(tzid):
     """For clients that read the VTIMEZONE rather than their own zone database (Outlook, some CalDAV
     servers): every change 1971-2099 at its exact instant, and the right offset every month in between."""
-    from functions.tasks.ical_feed import vtimezone
+    from functions.tasks.calendar.feed import vtimezone
 
     component = icalendar.Calendar.from_ical(
         b"BEGIN:VCALENDAR\r\n" + vtimezone(tzid).to_ical() + b"END:VCALENDAR\r\n"
@@ -751,7 +751,7 @@ def test_a_completed_todo_occurrence_stays_completed_and_a_cancelled_one_is_skip
 
 def test_exdates_ahead_beyond_the_skip_cap_are_reported_and_the_rest_kept(api):
     """A series skips at most MAX_SKIPPED_AHEAD occurrences ahead of now; past ones are not capped."""
-    from shared.series import MAX_SKIPPED_AHEAD
+    from shared.services.series import MAX_SKIPPED_AHEAD
 
     past = [dt.datetime(2020, 1, day, 9, tzinfo=UTC) for day in (1, 2, 3)]
     ahead = [dt.datetime(2055, 1, 1, 9, tzinfo=UTC) + dt.timedelta(days=n) for n in range(MAX_SKIPPED_AHEAD + 5)]

@@ -17,9 +17,9 @@ import requests
 import sqlalchemy as sa
 
 from functions.combined import create_app
-from shared.db import make_engine, migrate
-from shared.models import ConsumerOffset, EventLog, Outbox, Reminder, Task
-from shared.pipeline import StreamConsumer, parse, read_stream
+from shared.messaging.stream import StreamConsumer, parse, read_stream
+from shared.persistence.db import make_engine, migrate
+from shared.persistence.models import ConsumerOffset, EventLog, Outbox, Reminder, Task
 from tests.conftest import JWT_SECRET, with_
 from tests.support.live import Client
 from tests.support.net import wait_until

@@ -24,8 +24,8 @@ import functions.recurrence
 import functions.reminders
 import functions.tasks
 from functions.combined import create_app as combined_app
-from shared.contract import build_spec, openapi_path
 from shared.settings import Settings
+from shared.web.operations import build_spec, openapi_path
 from tests.conftest import JWT_SECRET
 
 #: Routes that serve files, not API operations: the only ones the spec leaves out.
@@ -273,9 +273,9 @@ def test_docs_render_every_operation_in_a_browser_without_leaving_the_origin(ser
 def test_a_non_json_body_and_response_are_declared_and_checked():
     from flask import Response
 
-    from shared.contract import operation
-    from shared.runtime import Runtime
-    from shared.web import make_flask_app
+    from shared.runtime.process import Runtime
+    from shared.web.app import make_flask_app
+    from shared.web.operations import operation
 
     rt = Runtime(_settings())
     app = make_flask_app("calendar", rt)

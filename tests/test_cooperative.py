@@ -42,12 +42,12 @@ def while_ticking(work):
     return {"elapsed": elapsed, "max_gap": max(gaps), "ticks": len(gaps), "result": result}
 
 def with_the_pool():  # bounded as the runtime bounds it (CPU_THREADS, default 2), not gevent's default 10
-    import shared.cpu
-    shared.cpu.bound(2)
+    import shared.concurrency.offload
+    shared.concurrency.offload.bound(2)
 
 def without_the_pool():  # the same calls made straight on the loop: the measure must tell the two apart
-    import shared.cpu
-    shared.cpu._pool = lambda: None
+    import shared.concurrency.offload
+    shared.concurrency.offload._pool = lambda: None
 """
 
 
@@ -80,7 +80,7 @@ def test_psycopg_queries_wait_cooperatively(pg_url):
     result = run_patched(
         """
         import sqlalchemy as sa
-        from shared.db import make_engine
+        from shared.persistence.db import make_engine
         engine = make_engine(PG_URL)
         def sleep_in_db():
             with engine.connect() as conn:
@@ -112,7 +112,7 @@ def test_kafka_poll_waits_cooperatively(broker):
 
 
 HASH_FOUR = """
-        from shared.auth import hash_password, verify_password
+        from shared.services.credentials import hash_password, verify_password
         def hash_four():
             jobs = [gevent.spawn(hash_password, f"password {i}") for i in range(4)]
             gevent.joinall(jobs, raise_error=True)
@@ -137,7 +137,7 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
         result = run_patched(
             """
             from shared.settings import Settings
-            from shared.transports import DaprTransport, cooperative_grpc
+            from shared.messaging.transports import DaprTransport, cooperative_grpc
             settings = Settings(use_dapr=True, dapr_http_port=HTTP_PORT, dapr_grpc_port=GRPC_PORT, jwt_secret=SECRET)
             transport = DaprTransport(settings)
             def publish():
@@ -158,10 +158,10 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
 
 EIGHT_RULES = """
         import datetime as dt
-        from functions.tasks import schedules
+        from functions.tasks.core import series
         def refuse_a_rule_that_never_occurs():
             try:
-                schedules.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
+                series.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
                                           dt.datetime.now(dt.timezone.utc))
             except Exception as exc:
                 return type(exc).__name__
@@ -184,8 +184,8 @@ def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_s
     caught, stderr = run_patched_with_stderr(
         """
         with_the_pool()
-        from shared.cpu import offload, offload_native
-        from shared.recurrence import parse_rule
+        from shared.concurrency.offload import offload, offload_native
+        from shared.domain.recurrence import parse_rule
         caught = []
         for run in (offload, offload_native):
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from functions.combined import create_app
-from shared.events import TASKS_TOPIC
+from shared.domain.events import TASKS_TOPIC
 from tests.conftest import with_
 from tests.support.broker import read_topic
 from tests.support.fake_dapr import FakeDapr

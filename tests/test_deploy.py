@@ -394,7 +394,7 @@ def test_no_container_uses_a_knative_reserved_port(built):
 
 
 def test_subscribed_topics_are_published_by_the_code(built):
-    from shared.events import TOPIC_OF
+    from shared.domain.events import TOPIC_OF
 
     published = set(TOPIC_OF.values())
     for sub in by_kind(built["dapr"], "Subscription"):

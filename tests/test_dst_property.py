@@ -6,7 +6,7 @@ on 14 March 2027 is 03:30 EDT); a time that happens twice on an autumn day is th
 two (fold=0, the daylight-time one). Every other occurrence is exactly the series' wall-clock time.
 
 Dates are cross-checked against plain python-dateutil walking from DTSTART on naive wall-clock
-times, so the bounded, realigned expansion of shared/recurrence.py must not move a single one.
+times, so the bounded, realigned expansion of shared/domain/recurrence.py must not move a single one.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from shared.recurrence import parse_rule
-from shared.timeutil import BadValue
+from shared.domain.recurrence import parse_rule
+from shared.domain.times import BadValue
 
 UTC = dt.UTC
 ZONES = ["America/New_York", "Europe/London", "Europe/Paris", "Australia/Sydney", "Pacific/Auckland", "Asia/Kolkata"]

@@ -9,8 +9,8 @@ import requests
 import sqlalchemy as sa
 
 from functions.combined import create_app
-from shared.db import make_engine, migrate
-from shared.models import Outbox
+from shared.persistence.db import make_engine, migrate
+from shared.persistence.models import Outbox
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.support.live import Client

@@ -13,7 +13,7 @@ import requests
 import websocket
 
 from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Hub
-from shared.events import Event
+from shared.domain.events import Event
 from tests.conftest import JWT_SECRET
 from tests.support.live import Client
 from tests.support.net import wait_until

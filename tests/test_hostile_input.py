@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from functions.combined import create_app
-from shared.db import make_engine
-from shared.models import Outbox, Task, User, WebhookEndpoint
+from shared.persistence.db import make_engine
+from shared.persistence.models import Outbox, Task, User, WebhookEndpoint
 from tests.conftest import with_
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -230,7 +230,7 @@ def own_cluster():
 
 
 def test_a_database_outage_is_503_with_retry_after_and_recovers(own_cluster, serve, make_client, no_stack_traces):
-    from shared.db import migrate
+    from shared.persistence.db import migrate
     from shared.settings import Settings
     from tests.conftest import JWT_SECRET
 

@@ -7,7 +7,7 @@ import threading
 
 import sqlalchemy as sa
 
-from shared.models import IdempotencyKey, Task, WebhookEndpoint
+from shared.persistence.models import IdempotencyKey, Task, WebhookEndpoint
 from tests.conftest import with_
 
 

@@ -6,8 +6,8 @@ import json
 import time
 
 from functions.combined import create_app
-from shared.consumer import wait_ready
-from shared.events import TASKS_TOPIC
+from shared.domain.events import TASKS_TOPIC
+from shared.triggers.kafka_loop import wait_ready
 from tests.conftest import with_
 from tests.support.broker import Tansu, envelope, read_topic
 from tests.support.net import wait_until

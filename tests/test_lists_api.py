@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from shared.db import make_engine
-from shared.models import Outbox, Task, TaskList
+from shared.persistence.db import make_engine
+from shared.persistence.models import Outbox, Task, TaskList
 from tests.support.live import Client
 
 

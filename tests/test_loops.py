@@ -7,8 +7,8 @@ import sys
 import threading
 import time
 
-from shared.leader import Election, FileLease
-from shared.loops import Loop, RetryLater
+from shared.concurrency.loops import Loop, RetryLater
+from shared.runtime.leader import Election, FileLease
 from tests.support.net import wait_until
 
 
@@ -54,7 +54,7 @@ def test_a_failing_step_backs_off_ignores_wakeups_and_recovers():
 
 HOLD = """
 import sys, time
-from shared.leader import FileLease
+from shared.runtime.leader import FileLease
 lease = FileLease(sys.argv[1])
 print("acquired" if lease.try_acquire() else "refused", flush=True)
 time.sleep(60)
@@ -97,7 +97,7 @@ def test_an_election_starts_its_loops_only_while_it_holds_the_lease(tmp_path):
 
 
 def test_a_local_wake_reaches_the_leaders_loop_at_once_and_never_blocks_a_sender(tmp_path):
-    from shared.notify import LocalWake
+    from shared.messaging.wakeups import LocalWake
 
     path = str(tmp_path / "wake.sock")
     woken = threading.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from shared.db import downgrade, make_engine, migrate
+from shared.persistence.db import downgrade, make_engine, migrate
 from tests.support.pg import create_database, drop_database
 
 TABLES = {

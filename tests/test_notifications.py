@@ -21,9 +21,9 @@ from aiosmtpd.controller import Controller
 from functions.combined import create_app as combined_app
 from functions.notifications.deliveries import deliver_due, enqueue
 from functions.reminders.firing import fire_due
-from shared.db import utcnow
-from shared.events import Event
-from shared.models import Delivery, WebhookEndpoint
+from shared.domain.events import Event
+from shared.persistence.db import utcnow
+from shared.persistence.models import Delivery, WebhookEndpoint
 from tests.conftest import with_
 from tests.support.live import Client
 from tests.support.net import free_port

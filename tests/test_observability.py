@@ -22,10 +22,10 @@ import functions.fanout
 import functions.reminders
 import functions.tasks
 from functions.combined import create_app
-from shared.consumer import wait_ready
-from shared.db import migrate, utcnow
-from shared.events import TASKS_TOPIC
+from shared.domain.events import TASKS_TOPIC
+from shared.persistence.db import migrate, utcnow
 from shared.settings import Settings
+from shared.triggers.kafka_loop import wait_ready
 from tests.conftest import JWT_SECRET, with_
 from tests.support.broker import Tansu, read_topic
 from tests.support.fake_dapr import FakeDapr
@@ -89,7 +89,7 @@ def stack(own_broker, spans):
 
 
 def traceparent(span) -> str:
-    """The W3C traceparent naming `span` (written here independently of shared/tracing.py)."""
+    """The W3C traceparent naming `span` (written here independently of shared/observability/tracing.py)."""
     ctx = span.context
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
@@ -236,7 +236,8 @@ def test_otlp_export_is_off_by_default_and_on_with_the_standard_endpoint_variabl
     try:
         # A process of its own: the provider OTLP export installs is process-wide.
         script = (
-            "from shared.db import migrate; from functions.tasks import create_app; from opentelemetry import trace;"
+            "from shared.persistence.db import migrate; from functions.tasks import create_app;"
+            "from opentelemetry import trace;"
             f"migrate('sqlite:///{tmp_path}/otel.db');"
             "app = create_app();"
             "app.test_client().post('/api/auth/login', json={'email': 'nobody@example.com', 'password': 'x'});"
@@ -260,8 +261,8 @@ def test_otlp_export_is_off_by_default_and_on_with_the_standard_endpoint_variabl
 
 
 def test_a_batch_gets_a_span_per_event_under_its_own_trace_and_one_linked_batch_span_for_the_shared_work(spans):
-    from shared import tracing
-    from shared.events import Event
+    from shared.domain.events import Event
+    from shared.observability import tracing
 
     parents = ["00-" + f"{i:032x}" + "-" + f"{i:016x}" + "-01" for i in (1, 2)]
     events = [

@@ -6,7 +6,7 @@ import threading
 import time
 
 from functions.tasks import create_app
-from shared.runtime import Runtime
+from shared.runtime.process import Runtime
 from tests.conftest import with_
 from tests.support.net import wait_until
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from functions.tasks.quickadd import MAX_TEXT, QuickAdd, as_json
-from shared.recurrence import parse_rule
+from functions.tasks.quickadd.parser import MAX_TEXT, QuickAdd, as_json
+from shared.domain.recurrence import parse_rule
 
 NOW = dt.datetime(2026, 11, 29, 15, 0, tzinfo=dt.UTC)
 TZ = "Europe/Paris"

@@ -17,8 +17,8 @@ from functions.combined import create_app as combined_app
 from functions.recurrence import create_app, grpc_app
 from functions.recurrence.sweep import spawn_due
 from functions.tasks import create_app as tasks_app
-from shared import series as series_module
-from shared.models import Outbox, Task
+from shared.persistence.models import Outbox, Task
+from shared.services import series as series_module
 from tests.conftest import with_
 from tests.support.net import free_port, wait_until
 
@@ -118,7 +118,7 @@ def test_sweep_spawns_dst_correct_instances_with_copies_and_events(api):
     api.request("PUT", f"/api/{{me}}/tasks/{sid}", json={"description": "water them", "tags": ["home"]})
     api.request("POST", f"/api/{{me}}/tasks/{sid}/reminders", json={"remind_at": "2099-01-01T00:00:00Z"})
     with api.rt.sessions.begin() as s:  # a relative reminder on the series, copied to each instance
-        from shared.models import Reminder
+        from shared.persistence.models import Reminder
 
         s.add(
             Reminder(

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from functions.recurrence.sweep import spawn_due
 from functions.tasks import create_app as tasks_app
-from shared.models import Task
-from shared.recurrence import RecurrenceTooComplex, budget, parse_rule, realign
+from shared.domain.recurrence import RecurrenceTooComplex, budget, parse_rule, realign
+from shared.domain.times import BadValue
+from shared.persistence.models import Task
 from shared.settings import Settings
-from shared.timeutil import BadValue
 from tests.conftest import JWT_SECRET
 from tests.support.live import Client, LiveServer
 
@@ -119,7 +119,7 @@ def test_starting_near_the_moment_gives_the_same_occurrences_as_walking_from_dts
     """Realigning a rule to a period near `target` keeps exactly the occurrences from there on."""
     try:
         parsed = parse_rule(rule, tz, start.isoformat())
-        from shared.recurrence import _compile, _localise_until
+        from shared.domain.recurrence import _compile, _localise_until
 
         text = _localise_until(parsed.text, tz)
         origin = parsed._local_start()

@@ -12,8 +12,8 @@ from functions.combined import create_app as combined_app
 from functions.reminders import create_app
 from functions.reminders.firing import fire_due
 from functions.tasks import create_app as tasks_app
-from shared.events import REMINDERS_TOPIC
-from shared.models import Outbox, Reminder, Task
+from shared.domain.events import REMINDERS_TOPIC
+from shared.persistence.models import Outbox, Reminder, Task
 from tests.conftest import with_
 from tests.support.broker import envelope, read_topic
 from tests.support.net import wait_until

@@ -10,8 +10,8 @@ import yaml
 
 from functions.audit import record_events
 from functions.combined import create_app
-from shared.events import Event
-from shared.models import EventLog
+from shared.domain.events import Event
+from shared.persistence.models import EventLog
 from shared.settings import Settings, SettingsError
 from tests.conftest import with_
 from tests.support.net import wait_until
@@ -67,7 +67,7 @@ def test_user_agent_and_correlation_id_are_bounded(direct):
 
 
 def test_an_event_with_oversized_metadata_is_still_recorded(settings):
-    from shared.runtime import Runtime
+    from shared.runtime.process import Runtime
 
     rt = Runtime(with_(settings, run_background_workers=False))
     try:

@@ -20,15 +20,15 @@ import sqlalchemy as sa
 from opentelemetry import trace
 
 from functions.audit import create_app as audit_app
-from functions.tasks import quickadd
-from functions.tasks.ical_import import MAX_INSTANCES_TOTAL, plan_import
-from functions.tasks.ical_scan import MAX_LINE_CHARS, MAX_LINES, BadCalendar, scan
-from shared import tracing
-from shared.cloudevents import event_from_record
-from shared.contract import build_spec, operation
-from shared.db import make_engine
-from shared.events import MalformedEvent
-from shared.models import EventLog, Outbox, Reminder, SkippedOccurrence, Task, TaskList
+from functions.tasks.calendar.plan import MAX_INSTANCES_TOTAL, plan_import
+from functions.tasks.calendar.scan import MAX_LINE_CHARS, MAX_LINES, BadCalendar, scan
+from functions.tasks.quickadd import parser
+from shared.domain.events import MalformedEvent
+from shared.messaging.cloudevents import event_from_record
+from shared.observability import tracing
+from shared.persistence.db import make_engine
+from shared.persistence.models import EventLog, Outbox, Reminder, SkippedOccurrence, Task, TaskList
+from shared.web.operations import build_spec, operation
 from tests.conftest import with_
 
 NOW = dt.datetime(2054, 12, 1, tzinfo=dt.UTC)
@@ -74,9 +74,9 @@ def test_parse_refuses_a_reference_time_at_the_calendars_edge_with_422_not_500(a
 
 def test_a_date_past_the_calendars_end_becomes_a_question_not_an_exception():
     """The parser itself stays total: a schedule that would leave year 9999 asks which day."""
-    parser = quickadd.QuickAdd("UTC", dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC))
+    quick_add = parser.QuickAdd("UTC", dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC))
     for text in ("call mom at 9pm", "standup every day at 9pm"):
-        parsed = parser.parse(text)
+        parsed = quick_add.parse(text)
         assert parsed.due is None and parsed.rule is None, text
         assert parsed.questions, text
 
@@ -245,7 +245,7 @@ def test_an_import_reads_a_non_iana_tzid_as_a_zone_only_the_file_defines():
 )
 def test_quick_add_reads_the_last_day_and_parts_of_the_day_as_series(text, title, rule, due):
     """Todoist phrases the grammar missed ("Every what?"): the last day of the month, every morning."""
-    parsed = quickadd.QuickAdd("Europe/Paris", dt.datetime(2054, 12, 1, 12, tzinfo=dt.UTC)).parse(text)
+    parsed = parser.QuickAdd("Europe/Paris", dt.datetime(2054, 12, 1, 12, tzinfo=dt.UTC)).parse(text)
     assert (parsed.title, parsed.rule, parsed.due and parsed.due.isoformat()) == (title, rule, due)
     assert not parsed.questions
 
@@ -377,7 +377,7 @@ def test_a_stored_title_with_a_line_break_still_gives_a_one_line_subject(setting
 
 @pytest.mark.parametrize("name", ["localtime", "right/UTC", "posix/Europe/Paris", "posixrules"])
 def test_every_zone_entry_point_takes_iana_names_only(name):
-    from shared.timeutil import BadValue, parse_timezone
+    from shared.domain.times import BadValue, parse_timezone
 
     with pytest.raises(BadValue):
         parse_timezone(name)

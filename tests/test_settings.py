@@ -59,12 +59,12 @@ def test_production_with_secrets_starts():
 def test_production_on_sqlite_warns_loudly():
     import logging
 
-    from shared.runtime import Runtime
+    from shared.runtime.process import Runtime
 
     records = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append
-    logging.getLogger("shared.runtime").addHandler(handler)
+    logging.getLogger("shared.runtime.process").addHandler(handler)
     try:
         Runtime(
             Settings(
@@ -72,7 +72,7 @@ def test_production_on_sqlite_warns_loudly():
             )
         ).close()
     finally:
-        logging.getLogger("shared.runtime").removeHandler(handler)
+        logging.getLogger("shared.runtime.process").removeHandler(handler)
     assert any("PRODUCTION IS RUNNING ON SQLITE" in r.getMessage() for r in records)
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from functions.recurrence.sweep import spawn_due
-from shared.models import Outbox, SkippedOccurrence, Task
+from shared.persistence.models import Outbox, SkippedOccurrence, Task
 from tests.test_calendar_feed import START, YEAR_LATER, api_server, expanded, feed_url, fetch, make_series
 
 UTC = dt.UTC

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from functions.outbox import create_app as outbox_app
-from shared.db import migrate
+from shared.persistence.db import migrate
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.support.net import free_port

@@ -4,7 +4,7 @@ import hashlib
 import pathlib
 import re
 
-from shared.apidocs import ASSETS, SWAGGER_UI_DIR
+from shared.web.apidocs import ASSETS, SWAGGER_UI_DIR
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from shared.db import make_engine
-from shared.models import Outbox
+from shared.persistence.db import make_engine
+from shared.persistence.models import Outbox
 
 
 def outbox_rows(db_url):
@@ -190,8 +190,8 @@ def test_probes_metrics_and_openapi_describe_every_route(api):
 def test_a_task_without_a_timezone_takes_the_users_preferred_zone(api):
     naive = {"title": "standup", "due_date": "2030-01-07T09:00:00"}
     assert api.create_task(**naive)["timezone"] == "UTC", "no preference yet: UTC"
-    from shared import preferences
-    from shared.models import Preferences
+    from shared.persistence.models import Preferences
+    from shared.services import preferences
 
     with api.rt.sessions.begin() as s:  # as PUT /preferences (the notifications function) stores it
         s.add(Preferences(user_id=api.user_id, timezone="Europe/Paris"))

@@ -236,7 +236,7 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, brows
     import requests
     import sqlalchemy as sa
 
-    from shared.db import make_engine
+    from shared.persistence.db import make_engine
 
     context, page, session, api, headers = signed_up(browser, app_process)
     base = f"{api}/tasks"

@@ -8,13 +8,13 @@ from typing import Any
 from flask import Flask
 
 from functions.audit.log import purge_older_than, record
-from shared.consumer import ConsumerLoop
-from shared.db import utcnow
-from shared.events import TOPICS, Event
-from shared.runtime import Runtime
+from shared.domain.events import TOPICS, Event
+from shared.persistence.db import utcnow
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.timer import SweepTimer
-from shared.web import cron_binding, function_app, subscribe
+from shared.triggers.kafka_loop import ConsumerLoop
+from shared.triggers.timers import SweepTimer
+from shared.web.app import cron_binding, function_app, subscribe
 
 RETENTION_BINDING = "audit-retention-cron"
 CONSUMER_GROUP = "audit"

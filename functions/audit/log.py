@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import sqlite
 
-from shared import context
-from shared.db import utcnow
-from shared.events import Event
-from shared.models import EventLog
+from shared.domain import request_meta
+from shared.domain.events import Event
+from shared.persistence.db import utcnow
+from shared.persistence.models import EventLog
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,10 +29,10 @@ def audit_row(event: Event) -> dict[str, Any]:  # Any: column values of one even
         "user_id": event.user_id,
         "aggregate_id": event.aggregate_id,
         "timestamp": event.timestamp,
-        "correlation_id": context.bounded(event.correlation_id, 128),
-        "request_id": context.bounded(meta.get("request_id"), context.MAX_REQUEST_ID),
-        "client_ip": context.clean_ip(meta.get("client_ip")),
-        "user_agent": context.bounded(meta.get("user_agent"), context.MAX_USER_AGENT),
+        "correlation_id": request_meta.bounded(event.correlation_id, 128),
+        "request_id": request_meta.bounded(meta.get("request_id"), request_meta.MAX_REQUEST_ID),
+        "client_ip": request_meta.clean_ip(meta.get("client_ip")),
+        "user_agent": request_meta.bounded(meta.get("user_agent"), request_meta.MAX_USER_AGENT),
         "data": event.data,
         "version": event.version,
         "recorded_at": utcnow(),

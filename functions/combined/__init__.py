@@ -21,10 +21,11 @@ import functions.outbox
 import functions.recurrence
 import functions.reminders
 import functions.tasks
-from shared import admin, logs
-from shared.runtime import Runtime
+from shared.observability import logs
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.web import make_flask_app
+from shared.web import admin
+from shared.web.app import make_flask_app
 
 #: Each function contributes its routes through `register(app, runtime)`; order does not matter.
 FUNCTIONS = (

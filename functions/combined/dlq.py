@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from functions.combined import create_app
-from shared.admin import letter_json
-from shared.runtime import Runtime
+from shared.runtime.process import Runtime
 from shared.settings import Settings
+from shared.web.admin import letter_json
 
 
 def main(argv: Sequence[str] | None = None) -> int:

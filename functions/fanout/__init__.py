@@ -18,16 +18,16 @@ from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
 
 from functions.fanout.hub import Connection, Hub, message_for
-from shared.auth import user_id_from_token
-from shared.consumer import ConsumerLoop
-from shared.contract import describe
-from shared.errors import ProblemError
-from shared.events import TOPICS, Event
-from shared.models import EventLog, Outbox
-from shared.runtime import Runtime
-from shared.schemas import SocketQuery
+from shared.domain.errors import DomainError
+from shared.domain.events import TOPICS, Event
+from shared.persistence.models import EventLog, Outbox
+from shared.runtime.process import Runtime
+from shared.services.credentials import user_id_from_token
 from shared.settings import Settings
-from shared.web import function_app, subscribe
+from shared.triggers.kafka_loop import ConsumerLoop
+from shared.web.app import function_app, subscribe
+from shared.web.operations import describe
+from shared.web.schemas import SocketQuery
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def register(app: Flask, rt: Runtime) -> Hub:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
             sub = user_id_from_token(rt.settings, request.args.get("token"))
-        except ProblemError:
+        except DomainError:
             ws.close(reason=CLOSE_BAD_TOKEN, message="bad or missing token")
             return
         if sub != user_id:

@@ -9,7 +9,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 
-from shared.events import Event, iso
+from shared.domain.events import Event, iso
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from flask import Flask
 
 from functions.notifications import routes
 from functions.notifications.deliveries import deliver_due, enqueue, next_due
-from shared.consumer import ConsumerLoop
-from shared.events import TOPICS
-from shared.runtime import Runtime
+from shared.domain.events import TOPICS
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.timer import SweepTimer
-from shared.web import cron_binding, function_app, subscribe
+from shared.triggers.kafka_loop import ConsumerLoop
+from shared.triggers.timers import SweepTimer
+from shared.web.app import cron_binding, function_app, subscribe
 
 BINDING = "notification-cron"
 

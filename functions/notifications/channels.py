@@ -18,8 +18,8 @@ import certifi
 import requests
 import urllib3
 
+from shared.domain.times import zone
 from shared.settings import Settings
-from shared.timeutil import zone
 
 TIMEOUT = (3.05, 10)  # connect, read
 
@@ -110,7 +110,7 @@ def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: 
     """Plain text and HTML parts: the task title, its due date in the user's zone, a link."""
     from html import escape
 
-    from shared.timeutil import parse_datetime
+    from shared.domain.times import parse_datetime
 
     data = event["data"]
     due = data.get("due_date")

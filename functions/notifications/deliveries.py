@@ -15,12 +15,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from functions.notifications import channels
 from functions.notifications.ssrf import resolve_public
-from shared import tracing
-from shared.db import utcnow
-from shared.events import Event
-from shared.models import Delivery, Preferences, User, WebhookEndpoint
-from shared.runtime import Runtime
-from shared.timeutil import BadValue
+from shared.domain.events import Event
+from shared.domain.times import BadValue
+from shared.observability import tracing
+from shared.persistence.db import utcnow
+from shared.persistence.models import Delivery, Preferences, User, WebhookEndpoint
+from shared.runtime.process import Runtime
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -84,7 +84,8 @@ def _row(channel: str, target: str, event: Event, now: dt.datetime) -> dict[str,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
-        # The consumer span that queued it (shared/tracing.py): the attempt and its webhook join that trace.
+        # The consumer span that queued it (shared/observability/tracing.py): the attempt and its webhook
+        # join that trace.
         "traceparent": event.traceparent,
     }
 

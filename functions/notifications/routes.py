@@ -20,16 +20,16 @@ from functions.notifications.schemas import (
 )
 from functions.notifications.schemas import Preferences as PreferencesOut
 from functions.notifications.ssrf import check_url
-from shared import preferences as shared_preferences
-from shared import tracing
-from shared.contract import operation
-from shared.db import utcnow
-from shared.errors import NotFound, ValidationFailed
-from shared.events import Event
-from shared.idempotency import idempotent
-from shared.models import Delivery, Preferences, WebhookEndpoint
-from shared.timeutil import BadValue, rfc3339
-from shared.web import require_path_user, runtime
+from shared.domain.errors import NotFound, ValidationFailed
+from shared.domain.events import Event
+from shared.domain.times import BadValue, rfc3339
+from shared.observability import tracing
+from shared.persistence.db import utcnow
+from shared.persistence.models import Delivery, Preferences, WebhookEndpoint
+from shared.services import preferences as shared_preferences
+from shared.web.app import require_path_user, runtime
+from shared.web.idempotency import idempotent
+from shared.web.operations import operation
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue

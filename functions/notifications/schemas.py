@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from shared.events import TOPIC_OF
-from shared.schemas import Body, Out, Timezone, example
+from shared.domain.events import TOPIC_OF
+from shared.web.schemas import Body, Out, Timezone, example
 
 if TYPE_CHECKING:
     EventName = str
-else:  # an enum of the event catalog (shared.events), its one source, or "*" for all
+else:  # an enum of the event catalog (shared.domain.events), its one source, or "*" for all
     EventName = Literal[("*", *TOPIC_OF)]
 
 

@@ -7,7 +7,7 @@ import socket
 import urllib.parse
 from typing import cast
 
-from shared.timeutil import BadValue
+from shared.domain.times import BadValue
 
 METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
 

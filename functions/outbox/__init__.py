@@ -10,12 +10,12 @@ import datetime as dt
 
 from flask import Flask
 
-from shared.db import utcnow
-from shared.outbox import purge_published
-from shared.runtime import Runtime
+from shared.messaging.outbox import purge_published
+from shared.persistence.db import utcnow
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.timer import SweepTimer
-from shared.web import cron_binding, function_app
+from shared.triggers.timers import SweepTimer
+from shared.web.app import cron_binding, function_app
 
 BINDING = "outbox-cron"
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from functions.recurrence.sweep import next_due, spawn_due
-from shared.runtime import Runtime
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.timer import SweepTimer
-from shared.web import cron_binding, function_app
+from shared.triggers.timers import SweepTimer
+from shared.web.app import cron_binding, function_app
 
 if TYPE_CHECKING:
     from dapr.ext.grpc import App
@@ -35,7 +35,7 @@ def start_timer(rt: Runtime) -> SweepTimer:
 
 def grpc_app(rt: Runtime) -> App:
     """The same sweep as a Dapr gRPC input binding (`dapr.ext.grpc.App`)."""
-    from shared.grpc_bindings import binding_app
+    from shared.triggers.grpc import binding_app
 
     return binding_app({BINDING: lambda: sweep(rt)})
 

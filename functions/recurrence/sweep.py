@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from shared import series
-from shared.db import utcnow
-from shared.runtime import Runtime
+from shared.persistence.db import utcnow
+from shared.runtime.process import Runtime
+from shared.services import series
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from flask import Flask
 from prometheus_client.core import GaugeMetricFamily
 
 from functions.reminders.firing import fire_due, next_due, pending_counts
-from shared.runtime import Runtime
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.timer import SweepTimer
-from shared.web import cron_binding, function_app
+from shared.triggers.timers import SweepTimer
+from shared.web.app import cron_binding, function_app
 
 if TYPE_CHECKING:
     from dapr.ext.grpc import App
@@ -56,7 +56,7 @@ def start_timer(rt: Runtime) -> SweepTimer:
 
 def grpc_app(rt: Runtime) -> App:
     """The same sweep as a Dapr gRPC input binding (`dapr.ext.grpc.App`)."""
-    from shared.grpc_bindings import binding_app
+    from shared.triggers.grpc import binding_app
 
     return binding_app({BINDING: lambda: sweep(rt)})
 

@@ -8,13 +8,14 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from shared import events, series
-from shared.db import utcnow
-from shared.events import Event
-from shared.models import Reminder, Task
-from shared.outbox import add_event
-from shared.runtime import Runtime
-from shared.timeutil import rfc3339
+from shared.domain import events
+from shared.domain.events import Event
+from shared.domain.times import rfc3339
+from shared.messaging.outbox import add_event
+from shared.persistence.db import utcnow
+from shared.persistence.models import Reminder, Task
+from shared.runtime.process import Runtime
+from shared.services import series
 
 log = logging.getLogger(__name__)
 

@@ -7,20 +7,12 @@ import pathlib
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks import (
-    routes_auth,
-    routes_calendar,
-    routes_history,
-    routes_lists,
-    routes_schedules,
-    routes_tasks,
-    throttle,
-)
-from shared import apidocs
-from shared.contract import describe
-from shared.runtime import Runtime
+from functions.tasks.api import accounts, calendar, history, lists, series, tasks, throttle
+from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.web import function_app
+from shared.web import apidocs
+from shared.web.app import function_app
+from shared.web.operations import describe
 
 FRONTEND_DIR = pathlib.Path(__file__).resolve().parents[2] / "frontend"
 #: The web page keeps its token in localStorage: no script, style or connection from another origin
@@ -36,23 +28,23 @@ PAGE_HEADERS = {
 
 def register(app: Flask, rt: Runtime) -> None:
     """Mount the API, the OpenAPI document, the API docs and the frontend on an app."""
-    app.register_blueprint(routes_auth.bp)
-    app.register_blueprint(routes_lists.parse_bp)
-    app.register_blueprint(routes_calendar.feed_bp)
-    app.register_blueprint(routes_calendar.import_bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(lists.parse_bp)
+    app.register_blueprint(calendar.feed_bp)
+    app.register_blueprint(calendar.import_bp)
     throttle.install(
         app,
         rt.settings,
-        routes_auth.bp,
-        parse=routes_lists.parse_bp,
-        feed=routes_calendar.feed_bp,
-        imports=routes_calendar.import_bp,
+        accounts.bp,
+        parse=lists.parse_bp,
+        feed=calendar.feed_bp,
+        imports=calendar.import_bp,
     )
-    app.register_blueprint(routes_tasks.bp)
-    app.register_blueprint(routes_lists.bp)
-    app.register_blueprint(routes_schedules.bp)
-    app.register_blueprint(routes_history.bp)
-    app.register_blueprint(routes_calendar.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(lists.bp)
+    app.register_blueprint(series.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(calendar.bp)
     apidocs.register(app)
 
     @app.get("/")

@@ -21,10 +21,10 @@ import sqlalchemy as sa  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
 from functions.audit import consumer_loop  # noqa: E402
-from shared.db import migrate  # noqa: E402
-from shared.events import Event  # noqa: E402
-from shared.models import EventLog  # noqa: E402
-from shared.runtime import Runtime  # noqa: E402
+from shared.domain.events import Event  # noqa: E402
+from shared.persistence.db import migrate  # noqa: E402
+from shared.persistence.models import EventLog  # noqa: E402
+from shared.runtime.process import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402

@@ -20,12 +20,12 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
-from shared.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from shared.events import Event  # noqa: E402
-from shared.models import Outbox  # noqa: E402
-from shared.outbox import OutboxRelay  # noqa: E402
+from shared.domain.events import Event  # noqa: E402
+from shared.messaging.outbox import OutboxRelay  # noqa: E402
+from shared.messaging.transports import KafkaTransport  # noqa: E402
+from shared.persistence.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from shared.persistence.models import Outbox  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from shared.transports import KafkaTransport  # noqa: E402
 from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402

@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 import jwt  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from shared.db import make_engine, migrate  # noqa: E402
-from shared.models import User  # noqa: E402
+from shared.persistence.db import make_engine, migrate  # noqa: E402
+from shared.persistence.models import User  # noqa: E402
 from tests.bench.harness import run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402

@@ -14,10 +14,10 @@ import uuid
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from functions.notifications.deliveries import deliver_due, enqueue  # noqa: E402
-from shared.db import migrate  # noqa: E402
-from shared.events import Event  # noqa: E402
-from shared.models import User, WebhookEndpoint  # noqa: E402
-from shared.runtime import Runtime  # noqa: E402
+from shared.domain.events import Event  # noqa: E402
+from shared.persistence.db import migrate  # noqa: E402
+from shared.persistence.models import User, WebhookEndpoint  # noqa: E402
+from shared.runtime.process import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 

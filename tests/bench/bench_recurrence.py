@@ -14,9 +14,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 import sqlalchemy as sa  # noqa: E402
 
 from functions.recurrence.sweep import spawn_due  # noqa: E402
-from shared.db import migrate  # noqa: E402
-from shared.models import Outbox, Task, User  # noqa: E402
-from shared.runtime import Runtime  # noqa: E402
+from shared.persistence.db import migrate  # noqa: E402
+from shared.persistence.models import Outbox, Task, User  # noqa: E402
+from shared.runtime.process import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 

@@ -52,8 +52,8 @@ import jwt  # noqa: E402
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from shared.db import make_engine, migrate  # noqa: E402
-from shared.models import Outbox, Task, User  # noqa: E402
+from shared.persistence.db import make_engine, migrate  # noqa: E402
+from shared.persistence.models import Outbox, Task, User  # noqa: E402
 from tests.bench.harness import load_command  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
@@ -343,23 +343,23 @@ def load_process(
 
 def fill_events(url: str, users: list[list[str]], count: int) -> None:
     """`count` task.created events as the API writes them (task row + outbox row), unpublished."""
-    from functions.tasks import service
-    from functions.tasks.schemas import TaskCreate
-    from shared.outbox import outbox_values
+    from functions.tasks.core import tasks
+    from functions.tasks.schemas.tasks import TaskCreate
+    from shared.messaging.outbox import outbox_values
 
-    tasks, outbox = [], []
+    rows, outbox = [], []
     for i in range(count):
         body = TaskCreate.model_validate(
             {"title": f"drain task {i}", "priority": "medium", "tags": ["bench"], "due_date": "2030-01-01T09:00:00Z"}
         )
-        task = service.new_task(users[i % len(users)][0], body.given("UTC"))
-        event = service.created_event(task)
-        tasks.append({c.key: getattr(task, c.key) for c in Task.__table__.columns})
+        task = tasks.new_task(users[i % len(users)][0], body.given("UTC"))
+        event = tasks.created_event(task)
+        rows.append({c.key: getattr(task, c.key) for c in Task.__table__.columns})
         outbox.append(outbox_values(event))
     engine = make_engine(url)
     with engine.begin() as conn:
         for start in range(0, count, 2000):
-            conn.execute(sa.insert(Task), tasks[start : start + 2000])
+            conn.execute(sa.insert(Task), rows[start : start + 2000])
             conn.execute(sa.insert(Outbox), outbox[start : start + 2000])
     engine.dispose()
 
@@ -569,11 +569,11 @@ def crc32c_impl() -> str:
 
 
 def bench_relay(cfg: Config, bootstrap: str) -> dict:
-    from shared.cloudevents import kafka_record
-    from shared.events import Event
-    from shared.runtime import Runtime
+    from shared.domain.events import Event
+    from shared.messaging.cloudevents import kafka_record
+    from shared.messaging.transports import KafkaTransport, encode
+    from shared.runtime.process import Runtime
     from shared.settings import Settings
-    from shared.transports import KafkaTransport, encode
 
     url = fresh_database()
     try:

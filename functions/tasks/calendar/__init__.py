@@ -1,0 +1,1 @@
+"""Calendar interop: the .ics feed and its tokens, and the .ics import (scan, plan, apply)."""

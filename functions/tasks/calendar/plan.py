@@ -1,0 +1,635 @@
+"""Read an .ics file (RFC 5545) into an import plan: tasks, series, instances and reminders.
+
+The file is checked line by line first (functions/tasks/calendar/scan.py: content-line syntax, nesting, size and
+component limits) so a bad file is refused with the number of the line at fault, then parsed
+with the icalendar library. VEVENT and VTODO become tasks; RRULE (checked like any task rule:
+RFC 5545 only, bounded, the 15-minute flood guard) makes a series; an EXDATE (or a cancelled
+overridden instance) becomes a skipped occurrence of the series, as TaskFlow's own feeds write one,
+and a completed or moved overridden instance (RECURRENCE-ID) an instance, so the calendar's view
+of the series survives a round trip; VALARM becomes reminders. Everything TaskFlow does not keep is
+listed in `unsupported` with its line, never dropped silently.
+
+Times: a TZID that is an IANA zone is kept as the task's zone; UTC stays UTC; a floating time
+is wall-clock time in the calendar's X-WR-TIMEZONE, else the importing user's zone. A DATE
+(all-day) value is the start of that day in that zone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Any
+
+import icalendar
+
+from functions.tasks.calendar.scan import BadCalendar, ScannedComponent, decode, scan
+from shared.domain.recurrence import Rule, budget, check_flood_guard, parse_rule
+from shared.domain.times import UTC, BadValue, zone
+from shared.services.series import MAX_SKIPPED_AHEAD, over_skip_cap
+from shared.web.schemas import iana_timezone
+
+# The task API's own limits (title, description, tags, reminder offsets).
+TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 500, 10_000, 50, 20
+MINUTES_BEFORE_MAX = 527_040  # one year
+MAX_TASKS = 500
+MAX_REMINDERS = 20
+MAX_INSTANCES = 1000
+#: Exceptions (EXDATE values, overridden instances) of all series together: each is a row (an instance
+#: with its event, or a skipped occurrence).
+MAX_INSTANCES_TOTAL = 2000
+MAX_UNSUPPORTED = 200
+#: CPU one import may spend checking and expanding its rules, all together.
+IMPORT_CPU_SECONDS = 2.0
+_TASK_COMPONENTS = ("VEVENT", "VTODO")
+# Properties a task keeps (or that only identify the component); anything else is reported.
+_KEPT = frozenset(
+    ("UID", "DTSTAMP", "CREATED", "LAST-MODIFIED", "SEQUENCE", "SUMMARY", "DESCRIPTION", "DTSTART", "DUE")
+    + ("RRULE", "EXDATE", "RECURRENCE-ID", "STATUS", "COMPLETED", "PRIORITY", "CATEGORIES")
+)
+_ALARM_KEPT = frozenset(("ACTION", "TRIGGER", "DESCRIPTION", "SUMMARY", "UID", "X-WR-ALARMUID"))
+_CALENDAR_KEPT = frozenset(("VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-TIMEZONE", "X-WR-CALNAME"))
+_CALENDAR_KEPT |= {"REFRESH-INTERVAL", "X-PUBLISHED-TTL", "NAME"}
+# RFC 5545 §3.8.1.9: 1-4 high, 5 medium, 6-9 low (1 is TaskFlow's "urgent"), 0 undefined.
+_PRIORITIES = {0: "none", 1: "urgent", 2: "high", 3: "high", 4: "high", 5: "medium", 6: "low", 7: "low", 8: "low"}
+_PRIORITIES[9] = "low"
+
+
+@dataclasses.dataclass
+class PlannedReminder:
+    minutes_before: int | None = None
+    remind_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass
+class PlannedInstance:
+    occurrence_at: dt.datetime
+    due_date: dt.datetime
+    completed: bool
+    completed_at: dt.datetime | None
+
+
+@dataclasses.dataclass
+class PlannedTask:
+    uid: str | None
+    line: int
+    title: str
+    description: str | None
+    due_date: dt.datetime | None
+    timezone: str
+    priority: str
+    tags: list[str]
+    completed: bool
+    completed_at: dt.datetime | None
+    rule: Rule | None = None
+    reminders: list[PlannedReminder] = dataclasses.field(default_factory=list)
+    instances: list[PlannedInstance] = dataclasses.field(default_factory=list)
+    #: Occurrences of the series skipped (EXDATE, a cancelled overridden instance): no task row, an EXDATE again.
+    skips: list[dt.datetime] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ImportPlan:
+    tasks: list[PlannedTask]
+    unsupported: list[dict[str, Any]]  # Any: JSON values ({line, component, property, reason})
+
+    def counts(self) -> dict[str, int]:
+        """The rows the import stores: tasks (one-off tasks and instances), series, skipped occurrences, reminders."""
+        series = sum(1 for t in self.tasks if t.rule is not None)
+        instances = sum(len(t.instances) for t in self.tasks)
+        skipped = sum(len(t.skips) for t in self.tasks)
+        reminders = sum(len(t.reminders) for t in self.tasks)
+        return {
+            "tasks": len(self.tasks) - series + instances,
+            "series": series,
+            "skipped": skipped,
+            "reminders": reminders,
+        }
+
+
+def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
+    """Read the file into what an import would create; raise BadCalendar (422) when it cannot be read."""
+    text = decode(data)
+    scanned = scan(text)
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError) as exc:
+        # The library's own failures on a file the line check let through (e.g. a VTIMEZONE it cannot read).
+        raise BadCalendar(f"cannot be parsed: {str(exc)[:200]}") from None
+    with budget(steps=1_000_000, cpu_seconds=IMPORT_CPU_SECONDS):
+        return _Planner(scanned, default_tz, now).plan(calendar)
+
+
+class _Planner:
+    def __init__(self, scanned: ScannedComponent, default_tz: str, now: dt.datetime):
+        self.scanned = scanned
+        self.default_tz = default_tz
+        self.now = now
+        self.unsupported: list[dict[str, Any]] = []
+        self.dropped = 0
+        self.instances = 0  # exceptions planned so far, all series together
+
+    def report(self, line: int | None, component: str, prop: str, reason: str) -> None:
+        if len(self.unsupported) >= MAX_UNSUPPORTED:
+            self.dropped += 1
+            return
+        self.unsupported.append({"line": line, "component": component, "property": prop, "reason": reason})
+
+    def plan(self, calendar: icalendar.Calendar) -> ImportPlan:
+        self._calendar_properties(calendar)
+        masters: dict[str, PlannedTask] = {}
+        overrides: list[tuple[icalendar.Component, ScannedComponent]] = []
+        tasks: list[PlannedTask] = []
+        for component, where in self._pairs(calendar.subcomponents, self.scanned.children):
+            name = component.name.upper()
+            if name == "VTIMEZONE":
+                continue
+            if name not in _TASK_COMPONENTS:
+                self.report(where.line, name, "", "TaskFlow imports VEVENT and VTODO only")
+                continue
+            if "RECURRENCE-ID" in component:
+                overrides.append((component, where))
+                continue
+            planned = self._task(component, where)
+            if planned is None:
+                continue
+            tasks.extend(self._series(component, where, planned))
+            if len(tasks) > MAX_TASKS:
+                raise BadCalendar(f"the file has more than {MAX_TASKS} tasks", where.line)
+            if planned.uid and planned.rule is not None:
+                masters[planned.uid] = planned
+        cancelled: list[tuple[PlannedTask, dt.datetime, int, str]] = []
+        for component, where in overrides:
+            self._override(component, where, masters, cancelled)
+        self._skip_cancelled(cancelled)
+        if self.dropped:
+            self.report(None, "", "", f"{self.dropped} more unsupported items not listed")
+        return ImportPlan(tasks, self.unsupported)
+
+    def _pairs(
+        self, components: list[icalendar.Component], scanned: list[ScannedComponent]
+    ) -> list[tuple[icalendar.Component, ScannedComponent]]:
+        """Each parsed component with its place in the file (both lists are in file order)."""
+        if len(components) != len(scanned) or any(
+            c.name.upper() != s.name for c, s in zip(components, scanned, strict=True)
+        ):
+            raise BadCalendar("has components the parser could not read")
+        return list(zip(components, scanned, strict=True))
+
+    def _calendar_properties(self, calendar: icalendar.Calendar) -> None:
+        wr_tz = calendar.get("X-WR-TIMEZONE")
+        if wr_tz is not None:
+            try:
+                self.default_tz = iana_timezone(str(wr_tz))
+            except BadValue:
+                line = self.scanned.properties.get("X-WR-TIMEZONE")
+                self.report(line, "VCALENDAR", "X-WR-TIMEZONE", "not an IANA zone; floating times use your zone")
+        for name in calendar:
+            if name.upper() not in _CALENDAR_KEPT:
+                self.report(self.scanned.properties.get(name.upper()), "VCALENDAR", name.upper(), "not kept")
+
+    def _check_errors(self, component: icalendar.Component, where: ScannedComponent) -> None:
+        for name, message in getattr(component, "errors", []):
+            raise BadCalendar(f"{name} {str(message)[:200]}", where.properties.get(str(name).upper(), where.line))
+
+    def _task(self, component: icalendar.Component, where: ScannedComponent) -> PlannedTask | None:
+        self._check_errors(component, where)
+        kind = component.name.upper()
+        status = str(component.get("STATUS", "")).upper()
+        if status == "CANCELLED":
+            self.report(where.line, kind, "STATUS", "a cancelled component is not imported")
+            return None
+        for name in component:
+            if name.upper() not in _KEPT:
+                reason = "tasks have no end or duration" if name.upper() in ("DTEND", "DURATION") else "not kept"
+                self.report(where.properties.get(name.upper()), kind, name.upper(), reason)
+        due_prop = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
+        due, tz = self._when(component, due_prop, where, kind)
+        completed = status == "COMPLETED" or "COMPLETED" in component
+        planned = PlannedTask(
+            uid=str(component["UID"]) if "UID" in component else None,
+            line=where.line,
+            title=self._field(_title, str(component.get("SUMMARY", "")), where, "SUMMARY"),
+            description=self._field(_description, _text(component.get("DESCRIPTION")), where, "DESCRIPTION"),
+            due_date=due,
+            timezone=tz,
+            priority=self._priority(component, where),
+            tags=self._field(_tags, _categories(component), where, "CATEGORIES"),
+            completed=completed,
+            completed_at=self._utc(component, "COMPLETED", where) if completed else None,
+        )
+        if completed and planned.completed_at is None:
+            planned.completed_at = self.now
+        self._rule(component, where, planned)
+        if not completed:
+            planned.reminders = self._alarms(component, where, planned)
+        elif component.subcomponents:
+            self.report(where.line, kind, "VALARM", "a completed task gets no reminders")
+        return planned
+
+    def _unmatched_start(self, planned: PlannedTask, where: ScannedComponent) -> PlannedTask | None:
+        """A DTSTART that is not an occurrence of its RRULE, as a task of its own.
+
+        RFC 5545 §3.8.5.3: "The "DTSTART" property value always counts as the first occurrence",
+        and calendar clients show it; TaskFlow's series are the rule's dates only (dateutil's
+        reading), so that first date becomes a separate task and the series starts at the
+        rule's first occurrence.
+        """
+        if planned.rule is None or planned.due_date is None:
+            return None
+        try:
+            return self._split_start(planned, planned.rule, planned.due_date, where)
+        except BadValue as exc:  # the import's expansion budget is spent
+            raise BadCalendar(f"RRULE {exc}", where.properties.get("RRULE", where.line)) from None
+
+    def _split_start(
+        self, planned: PlannedTask, rule: Rule, due: dt.datetime, where: ScannedComponent
+    ) -> PlannedTask | None:
+        first = rule.first()
+        if first == due:
+            return None
+        alone = dataclasses.replace(planned, rule=None, instances=[], skips=[], reminders=list(planned.reminders))
+        count = re.search(r"COUNT=(\d+)", rule.text)
+        if count is not None:  # DTSTART was one of the COUNT occurrences: the series has one fewer
+            if int(count.group(1)) <= 1:
+                _alone(planned)
+                return None
+            fewer = dataclasses.replace(rule, text=re.sub(r"COUNT=\d+", f"COUNT={int(count.group(1)) - 1}", rule.text))
+            planned.rule, first = fewer, fewer.first()
+        if first is None:
+            _alone(planned)
+            return None
+        planned.due_date = first
+        return alone
+
+    def _field(self, parse: Any, value: Any, where: ScannedComponent, name: str) -> Any:
+        # Any: the field checks below, each with its own type.
+        try:
+            return parse(value)
+        except BadValue as exc:
+            raise BadCalendar(f"{name} {exc}", where.properties.get(name, where.line)) from None
+
+    def _priority(self, component: icalendar.Component, where: ScannedComponent) -> str:
+        if "PRIORITY" not in component:
+            return "none"
+        try:
+            return _PRIORITIES[int(component["PRIORITY"])]
+        except (KeyError, ValueError, TypeError):
+            raise BadCalendar("PRIORITY must be a number from 0 to 9", where.properties.get("PRIORITY")) from None
+
+    def _when(
+        self, component: icalendar.Component, name: str, where: ScannedComponent, kind: str
+    ) -> tuple[dt.datetime | None, str]:
+        prop = component.get(name)
+        if prop is None:
+            return None, self.default_tz
+        return self._moment(prop, where.properties.get(name, where.line), kind, name)
+
+    def _moment(self, prop: Any, line: int, kind: str, name: str) -> tuple[dt.datetime, str]:
+        """A DATE / DATE-TIME property value as aware UTC, with the IANA zone it was stated in."""
+        # Any: an icalendar property value (vDDDTypes) as the library hands it over.
+        value = getattr(prop, "dt", None)
+        tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                tz = self.default_tz
+                if tzid:
+                    self.report(line, kind, name, f"unknown TZID {str(tzid)[:64]!r}: read as local time in {tz}")
+                return _placed(value, tz, line), tz
+            named = _zone_name(value, tzid)
+            if named is None:
+                self.report(line, kind, name, f"TZID {str(tzid)[:64]!r} is not an IANA zone: kept in UTC")
+            tz = named or "UTC"
+            if not 1900 <= value.year <= 9999:
+                raise BadCalendar("the year must be between 1900 and 9999", line)
+            try:
+                return value.astimezone(UTC), tz
+            except OverflowError:
+                raise BadCalendar("the date-time is out of range", line) from None
+        if isinstance(value, dt.date):
+            return _placed(dt.datetime.combine(value, dt.time()), self.default_tz, line), self.default_tz
+        raise BadCalendar(f"{name} must be a DATE or DATE-TIME", line)
+
+    def _utc(self, component: icalendar.Component, name: str, where: ScannedComponent) -> dt.datetime | None:
+        prop = component.get(name)
+        if prop is None:
+            return None
+        return self._moment(prop, where.properties.get(name, where.line), component.name.upper(), name)[0]
+
+    def _rule(self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask) -> None:
+        kind = component.name.upper()
+        rules = component.get("RRULE")
+        exdates = component.get("EXDATE")
+        if rules is None:
+            if exdates is not None:
+                self.report(where.properties.get("EXDATE"), kind, "EXDATE", "EXDATE without RRULE: ignored")
+            return
+        line = where.properties.get("RRULE", where.line)
+        if isinstance(rules, list):
+            self.report(line, kind, "RRULE", "more than one RRULE: only the first is kept")
+            rules = rules[0]
+        if planned.due_date is None:
+            raise BadCalendar("a recurring component needs DTSTART (or DUE)", where.line)
+        text = rules.to_ical().decode()
+        due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
+        start = _wall_text(component.get(due_name), planned.timezone) or planned.due_date.isoformat()
+        try:
+            rule = parse_rule(text, planned.timezone, start)
+            check_flood_guard(rule, self.now)
+        except BadValue as exc:
+            raise BadCalendar(f"RRULE {exc}", line) from None
+        planned.rule = rule
+
+    def _series(
+        self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
+    ) -> list[PlannedTask]:
+        """The planned task, with its DTSTART split off (see _unmatched_start) and its EXDATEs as skips."""
+        if planned.rule is None:
+            return [planned]
+        exdates = self._exdates(component, where)
+        start = planned.due_date
+        alone = self._unmatched_start(planned, where)
+        one_off = not _is_series(planned)  # the rule had no occurrence besides DTSTART
+        if alone is not None or one_off:  # DTSTART is off the rule: split off (or all there is)
+            line = where.properties.get("DTSTART", where.line)
+            if start in exdates:  # and excluded (RFC 5545 §3.8.5.1): the calendar never shows it
+                exdates.remove(start)
+                self.report(line, where.name, "DTSTART", "not an occurrence of the RRULE, and an EXDATE: not imported")
+                if one_off:
+                    return []
+                alone = None
+            else:
+                self.report(
+                    line, where.name, "DTSTART", "not an occurrence of the RRULE: imported as a task of its own"
+                )
+        self._skip_exdates(planned, exdates, where.name, where.properties.get("EXDATE", where.line))
+        return [planned] if alone is None else [planned, alone]
+
+    def _exdates(self, component: icalendar.Component, where: ScannedComponent) -> list[dt.datetime]:
+        """The EXDATE values of a series in file order, each once, counted against the exception limits."""
+        kind = component.name.upper()
+        rrule_line = where.properties.get("RRULE", where.line)  # where the limits are reported, as before
+        line = where.properties.get("EXDATE", rrule_line)
+        exdates = component.get("EXDATE")
+        values: dict[dt.datetime, None] = {}  # ordered, each once
+        for item in exdates if isinstance(exdates, list) else [exdates] if exdates is not None else []:
+            for value in item.dts:
+                moment, _ = self._moment(value, line, kind, "EXDATE")
+                if moment in values:
+                    continue
+                if len(values) >= MAX_INSTANCES:
+                    raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", rrule_line)
+                self._count_exception(rrule_line)
+                values[moment] = None
+        return list(values)
+
+    def _skip_exdates(self, planned: PlannedTask, exdates: list[dt.datetime], kind: str, line: int) -> None:
+        """Skip each EXDATE that is an occurrence of the rule; report the others and those over the cap ahead."""
+        beyond: list[dt.datetime] = []
+        occurrences = self._occurrences_among(planned, exdates, line)
+        for moment in sorted(exdates):
+            if moment not in occurrences:
+                self.report(line, kind, "EXDATE", f"{moment.isoformat()} is not an occurrence of the RRULE: ignored")
+            elif not self._add_skip(planned, moment, line):
+                beyond.append(moment)
+        if beyond:
+            self.report(
+                line,
+                kind,
+                "EXDATE",
+                f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: {len(beyond)} later EXDATEs"
+                f" (from {beyond[0].isoformat()}) not kept, those occurrences stay in the series",
+            )
+
+    def _occurrences_among(self, planned: PlannedTask, moments: list[dt.datetime], line: int) -> set[dt.datetime]:
+        """Those of `moments` that are occurrences of the series' rule."""
+        rule, wanted = planned.rule, set(moments)
+        if rule is None or not wanted:
+            return set()
+        try:
+            if "COUNT=" not in rule.text:  # each check expands from near its moment
+                return {m for m in wanted if rule.occurrences(m, 1) == [m]}
+            # A COUNT rule is expanded from DTSTART every time: one walk, lengthened until it passes the last.
+            first, last, size = min(wanted), max(wanted), 64
+            while True:
+                found = rule.occurrences(first, size)
+                if len(found) < size or found[-1] >= last:
+                    return wanted & set(found)
+                size *= 2
+        except BadValue as exc:  # the import's expansion budget is spent
+            raise BadCalendar(f"RRULE {exc}", line) from None
+
+    def _count_exception(self, line: int) -> None:
+        if self.instances >= MAX_INSTANCES_TOTAL:
+            raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
+        self.instances += 1
+
+    def _add_skip(self, planned: PlannedTask, occurrence: dt.datetime, line: int) -> bool:
+        """Skip an occurrence (once); False when the series already skips MAX_SKIPPED_AHEAD ahead of now."""
+        if occurrence in planned.skips:
+            return True
+        if over_skip_cap(planned.skips, occurrence, self.now):
+            return False  # the cap skip_occurrence enforces (it keeps next_occurrence's expansion bounded)
+        if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
+            raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)
+        planned.skips.append(occurrence)
+        return True
+
+    def _add_instance(
+        self,
+        planned: PlannedTask,
+        occurrence: dt.datetime,
+        due: dt.datetime,
+        completed: bool,
+        completed_at: dt.datetime | None,
+        line: int,
+    ) -> None:
+        if any(i.occurrence_at == occurrence for i in planned.instances):
+            return
+        if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
+            raise BadCalendar(f"a series has more than {MAX_INSTANCES} exceptions", line)
+        self._count_exception(line)
+        planned.instances.append(PlannedInstance(occurrence, due, completed, completed_at if completed else None))
+
+    def _override(
+        self,
+        component: icalendar.Component,
+        where: ScannedComponent,
+        masters: dict[str, PlannedTask],
+        cancelled: list[tuple[PlannedTask, dt.datetime, int, str]],
+    ) -> None:
+        self._check_errors(component, where)
+        kind = component.name.upper()
+        master = masters.get(str(component.get("UID", "")))
+        if master is None:
+            self.report(where.line, kind, "RECURRENCE-ID", "an instance whose series is not in the file")
+            return
+        line = where.properties["RECURRENCE-ID"]
+        occurrence, _ = self._moment(component["RECURRENCE-ID"], line, kind, "RID")
+        status = str(component.get("STATUS", "")).upper()
+        if occurrence in master.skips:
+            self.report(line, kind, "RECURRENCE-ID", "an instance of an occurrence the series skips: ignored")
+            return
+        if status == "CANCELLED":  # a cancelled occurrence is a skipped one (an EXDATE when TaskFlow exports it)
+            self._count_exception(line)
+            cancelled.append((master, occurrence, line, kind))
+            return
+        completed = status == "COMPLETED" or "COMPLETED" in component
+        due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
+        due = self._when(component, due_name, where, kind)[0] or occurrence
+        completed_at = (self._utc(component, "COMPLETED", where) or self.now) if completed else None
+        self._add_instance(master, occurrence, due, completed, completed_at, where.line)
+
+    def _skip_cancelled(self, cancelled: list[tuple[PlannedTask, dt.datetime, int, str]]) -> None:
+        """Skip the cancelled overridden instances that are occurrences of their series (checked per series)."""
+        by_series: dict[int, list[tuple[PlannedTask, dt.datetime, int, str]]] = {}
+        for item in cancelled:
+            by_series.setdefault(id(item[0]), []).append(item)
+        for items in by_series.values():
+            master = items[0][0]
+            occurrences = self._occurrences_among(master, [o for _, o, _, _ in items], items[0][2])
+            for _, occurrence, line, kind in sorted(items, key=lambda item: item[1]):
+                if any(i.occurrence_at == occurrence for i in master.instances):
+                    self.report(line, kind, "RECURRENCE-ID", "the occurrence has another overridden instance: ignored")
+                elif occurrence not in occurrences:
+                    self.report(line, kind, "RECURRENCE-ID", "not an occurrence of the RRULE: ignored")
+                elif not self._add_skip(master, occurrence, line):
+                    reason = f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: this one stays"
+                    self.report(line, kind, "STATUS", reason)
+
+    def _alarms(
+        self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
+    ) -> list[PlannedReminder]:
+        kind = component.name.upper()
+        reminders: list[PlannedReminder] = []
+        for alarm, place in self._pairs(component.subcomponents, where.children):
+            if alarm.name.upper() != "VALARM":
+                self.report(place.line, alarm.name.upper(), "", "not kept")
+                continue
+            self._check_errors(alarm, place)
+            for name in alarm:
+                if name.upper() not in _ALARM_KEPT:
+                    self.report(place.properties.get(name.upper()), "VALARM", name.upper(), "not kept")
+            reminder = self._reminder(alarm, place, planned, kind)
+            if reminder is None:
+                continue
+            if len(reminders) >= MAX_REMINDERS:
+                self.report(place.line, "VALARM", "", f"more than {MAX_REMINDERS} reminders: not kept")
+                continue
+            if reminder not in reminders:
+                reminders.append(reminder)
+        return reminders
+
+    def _reminder(
+        self, alarm: icalendar.Component, place: ScannedComponent, planned: PlannedTask, kind: str
+    ) -> PlannedReminder | None:
+        trigger = alarm.get("TRIGGER")
+        line = place.properties.get("TRIGGER", place.line)
+        value = getattr(trigger, "dt", None)
+        if isinstance(value, dt.timedelta):
+            if value > dt.timedelta(0) or value % dt.timedelta(minutes=1):
+                self.report(line, "VALARM", "TRIGGER", "only reminders whole minutes before the start are kept")
+                return None
+            if planned.due_date is None:
+                self.report(line, "VALARM", "TRIGGER", f"a relative reminder needs the {kind}'s start")
+                return None
+            minutes = int(-value.total_seconds() // 60)
+            return PlannedReminder(minutes_before=self._field(_minutes_before, minutes, place, "TRIGGER"))
+        if isinstance(value, dt.datetime):
+            remind_at = self._moment(trigger, line, "VALARM", "TRIGGER")[0]
+            if remind_at <= self.now:
+                self.report(line, "VALARM", "TRIGGER", "a reminder in the past is not kept")
+                return None
+            return PlannedReminder(remind_at=remind_at)
+        raise BadCalendar("TRIGGER must be a duration or a UTC date-time", line)
+
+
+def _is_series(planned: PlannedTask) -> bool:
+    """Whether the planned task is (still) a series (a call, so a check after _unmatched_start is not narrowed)."""
+    return planned.rule is not None
+
+
+def _alone(planned: PlannedTask) -> None:
+    """Make a planned series a one-off task (its rule has no occurrence besides DTSTART)."""
+    planned.rule, planned.instances, planned.skips = None, [], []
+
+
+def _zone_name(value: dt.datetime, tzid: object) -> str | None:
+    """The IANA name of an aware time's zone (UTC included), or None for a zone only the file defines."""
+    if value.utcoffset() == dt.timedelta(0) and (tzid is None or str(tzid).upper() in ("UTC", "Z", "ETC/UTC")):
+        return "UTC"
+    for name in (getattr(value.tzinfo, "key", None), tzid):
+        if isinstance(name, str):
+            try:
+                return iana_timezone(name)
+            except BadValue:
+                continue
+    return None
+
+
+def _placed(naive: dt.datetime, tz_name: str, line: int) -> dt.datetime:
+    """Wall-clock time in a zone as UTC (fold=0: a gap time takes the offset before the gap, RFC 5545 §3.3.5)."""
+    if not 1900 <= naive.year <= 9999:
+        raise BadCalendar("the year must be between 1900 and 9999", line)
+    try:
+        return naive.replace(tzinfo=zone(tz_name)).astimezone(UTC)
+    except OverflowError:
+        raise BadCalendar("the date-time is out of range", line) from None
+
+
+def _wall_text(prop: Any, tz_name: str) -> str | None:
+    """The wall-clock time a DATE-TIME states in the task's zone (naive ISO), so a gap time keeps it."""
+    # Any: an icalendar property value (vDDDTypes).
+    value = getattr(prop, "dt", None)
+    if not isinstance(value, dt.datetime):
+        return None
+    key = getattr(value.tzinfo, "key", None)
+    if value.tzinfo is None or (key == tz_name and tz_name != "UTC"):
+        return value.replace(tzinfo=None).isoformat()
+    return None
+
+
+def _title(value: str) -> str:
+    # A SUMMARY may hold line breaks (escaped \n); a task title is one line (the API refuses control characters).
+    value = re.sub(r"[\x00-\x08\x0A-\x1F\x7F]+", " ", value).strip() or "(no title)"
+    if len(value) > TITLE_MAX:
+        raise BadValue(f"must be at most {TITLE_MAX} characters")
+    return value
+
+
+def _description(value: str | None) -> str | None:
+    if value is not None and len(value) > DESCRIPTION_MAX:
+        raise BadValue(f"must be at most {DESCRIPTION_MAX} characters")
+    return value
+
+
+def _tags(values: list[str]) -> list[str]:
+    tags: list[str] = []
+    for tag in (v.strip() for v in values):
+        if not tag or len(tag) > TAG_MAX:
+            raise BadValue(f"each category must be a non-empty text of at most {TAG_MAX} characters")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise BadValue(f"must name at most {TAGS_MAX} categories")
+    return tags
+
+
+def _minutes_before(value: int) -> int:
+    if not 0 <= value <= MINUTES_BEFORE_MAX:
+        raise BadValue("must be at most one year before the start")
+    return value
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _categories(component: icalendar.Component) -> list[str]:
+    values = component.get("CATEGORIES")
+    if values is None:
+        return []
+    out: list[str] = []
+    for item in values if isinstance(values, list) else [values]:
+        out.extend(str(c) for c in getattr(item, "cats", []))
+    return out

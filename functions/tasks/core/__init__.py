@@ -1,0 +1,1 @@
+"""The rules the routes call: tasks, series, reminders, lists, accounts and versions (If-Match)."""

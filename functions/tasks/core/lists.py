@@ -1,0 +1,127 @@
+"""List handlers: lists (Todoist's projects) change rows and stage list.* events in the caller's unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from functions.tasks.core import tasks
+from functions.tasks.schemas.lists import ListCreate
+from shared.domain import events
+from shared.domain.errors import ValidationFailed
+from shared.domain.events import Event
+from shared.domain.times import rfc3339
+from shared.messaging.outbox import add_event
+from shared.persistence.db import utcnow
+from shared.persistence.models import Task, TaskList, new_id
+
+MAX_LISTS = 300
+
+
+def view(task_list: TaskList, task_count: int | None = None) -> dict[str, Any]:
+    """The list as the API and its events show it."""
+    out = {
+        "id": task_list.id,
+        "user_id": task_list.user_id,
+        "name": task_list.name,
+        "color": task_list.color,
+        "archived": task_list.archived,
+        "position": task_list.position,
+        "version": task_list.version,
+        "created_at": rfc3339(task_list.created_at),
+        "updated_at": rfc3339(task_list.updated_at),
+    }
+    if task_count is not None:
+        out["task_count"] = task_count
+    return out
+
+
+def _emit(session: orm.Session, event_type: str, task_list: TaskList, **extra: Any) -> None:
+    add_event(
+        session,
+        Event(
+            event_type=event_type,
+            user_id=task_list.user_id,
+            aggregate_id=task_list.id,
+            data={**view(task_list), **extra},
+        ),
+    )
+
+
+def get_list(session: orm.Session, user_id: str, list_id: str, *, for_update: bool = False) -> TaskList:
+    return tasks.get_owned(session, TaskList, user_id, list_id, "list", for_update=for_update)
+
+
+def all_lists(session: orm.Session, user_id: str) -> list[dict[str, Any]]:
+    """Every list of a user in order, each with its number of open tasks."""
+    open_count = (
+        sa.select(sa.func.count(Task.id))
+        .where(Task.list_id == TaskList.id, Task.completed.is_(False))
+        .correlate(TaskList)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        sa.select(TaskList, open_count)
+        .where(TaskList.user_id == user_id)
+        .order_by(TaskList.position, TaskList.created_at)
+    )
+    return [view(task_list, count) for task_list, count in rows]
+
+
+def create_list(session: orm.Session, user_id: str, fields: ListCreate) -> TaskList:
+    count = session.scalar(sa.select(sa.func.count()).select_from(TaskList).where(TaskList.user_id == user_id)) or 0
+    if count >= MAX_LISTS:
+        raise ValidationFailed(f"At most {MAX_LISTS} lists.", errors={"name": "too many lists"})
+    last = session.scalar(sa.select(sa.func.max(TaskList.position)).where(TaskList.user_id == user_id))
+    now = utcnow()
+    task_list = TaskList(
+        id=new_id(),
+        user_id=user_id,
+        name=fields.name,
+        color=fields.color,
+        archived=False,
+        position=fields.position if fields.position is not None else (last or 0) + 1,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(task_list)
+    session.flush()
+    _emit(session, events.LIST_CREATED, task_list)
+    return task_list
+
+
+def update_list(session: orm.Session, task_list: TaskList, fields: dict[str, Any]) -> None:
+    """Rename, recolour, archive or move a list; emit list.updated with {field: {old, new}}."""
+    changes = {}
+    for field, value in fields.items():
+        if value is None or getattr(task_list, field) == value:
+            continue
+        changes[field] = {"old": getattr(task_list, field), "new": value}
+        setattr(task_list, field, value)
+    if changes:
+        task_list.version += 1
+        task_list.updated_at = utcnow()
+        session.flush()
+        _emit(session, events.LIST_UPDATED, task_list, changes=changes)
+
+
+def delete_list(session: orm.Session, task_list: TaskList) -> int:
+    """Delete a list with its tasks: one task.deleted per task, then list.deleted.
+
+    The tasks go in one DELETE (their reminders by ON DELETE CASCADE, their series' instances
+    elsewhere keep living with parent_id SET NULL), not one flush per task.
+    """
+    doomed = list(session.scalars(sa.select(Task).where(Task.list_id == task_list.id).with_for_update()))
+    for task in doomed:
+        tasks.emit(session, events.TASK_DELETED, task, deleted=True)
+    _emit(session, events.LIST_DELETED, task_list, deleted=True, tasks_deleted=len(doomed))
+    session.flush()
+    session.execute(sa.delete(Task).where(Task.list_id == task_list.id).execution_options(synchronize_session=False))
+    for task in doomed:
+        session.expunge(task)
+    session.delete(task_list)
+    session.flush()
+    return len(doomed)

@@ -1,0 +1,1 @@
+"""Request and response bodies of the tasks API by feature (pydantic v2), described once."""

@@ -1,0 +1,389 @@
+"""The in-process pipeline as a consumer group over the event stream (the numbered outbox).
+
+The relay numbers each outbox row as it publishes it (`outbox.seq`), in commit order. Every
+consumer then reads the stream on its own:
+
+- a `StreamConsumer` (audit, notifications) runs once per deployment, on the leader, keeps its
+  position in `consumer_offsets` (a restart resumes exactly there), handles events in batches,
+  and when one event keeps failing it parks it in `dead_letters` with the error and moves on;
+- a `StreamFollower` (the socket fan-out) runs in every worker, from the stream's head when it
+  starts, and keeps no stored position: sockets resume with `since` instead.
+
+No consumer waits for another, and none blocks the relay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from shared.concurrency.loops import Loop, RetryLater
+from shared.domain.events import Event, MalformedEvent
+from shared.observability import tracing
+from shared.persistence.db import utcnow
+from shared.persistence.models import ConsumerOffset, DeadLetter, Outbox
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[Event]], object]
+T = TypeVar("T")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the failure is the database connection, not the event: retry, never dead-letter."""
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, RetryLater)) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamRow:
+    seq: int
+    topic: str
+    event_id: str
+    payload: dict[str, Any]
+    traceparent: str | None = None
+
+
+def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
+    """The highest position in the stream (0 when empty)."""
+    with sessions() as session:
+        return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
+
+
+def read_stream(session: orm.Session, after: int, limit: int) -> list[StreamRow]:
+    query = (
+        sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload, Outbox.traceparent)
+        .where(Outbox.seq > after)
+        .order_by(Outbox.seq)
+        .limit(limit)
+    )
+    return [StreamRow(*row) for row in session.execute(query).all()]
+
+
+def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], list[tuple[StreamRow, str]]]:
+    events, malformed = [], []
+    for row in rows:
+        try:
+            event = Event.from_dict(row.payload)
+            events.append((row, event.with_traceparent(row.traceparent) if row.traceparent else event))
+        except (MalformedEvent, KeyError, TypeError, ValueError) as exc:
+            malformed.append((row, f"malformed event: {exc}"))
+    return events, malformed
+
+
+def handle_traced(handle: BatchHandler, consumer: str, system: str, events: Sequence[Event]) -> object:
+    """Call `handle` inside one consumer span per event, each a child of the context the event came with."""
+    with tracing.consuming(consumer, system, events) as traced:
+        return handle(traced)
+
+
+def handle_with_retries(
+    handle: BatchHandler,
+    items: Sequence[tuple[T, Event]],
+    *,
+    name: str,
+    max_attempts: int,
+    retry_base: float,
+    system: str = "taskflow-stream",
+) -> list[tuple[T, str]]:
+    """Handle a batch; if that fails (not an outage), each event alone with bounded retries and backoff.
+
+    Returns the (item, error) pairs that still fail, for the caller to park (a dead-letter row, a
+    `.dlq` record). An outage (the database away) is raised instead: it is not the events' fault.
+    Every attempt is traced (`system` names the transport the events came through).
+    """
+    try:
+        handle_traced(handle, name, system, [event for _, event in items])
+        return []
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        log.warning("consumer batch failed; retrying event by event", extra={"consumer": name, "error": str(exc)[:500]})
+    failed: list[tuple[T, str]] = []
+    for item, event in items:
+        error = ""
+        for attempt in range(max_attempts):
+            try:
+                handle_traced(handle, name, system, [event])
+                break
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                error = f"{type(exc).__name__}: {exc}"
+                if attempt + 1 < max_attempts:
+                    time.sleep(retry_base * 2**attempt)
+        else:
+            failed.append((item, error))
+    return failed
+
+
+class StreamConsumer:
+    """One named consumer of the stream with a stored position, batches, retries and dead letters."""
+
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        name: str,
+        topics: Sequence[str],
+        handle: BatchHandler,
+        *,
+        batch_size: int = 500,
+        max_attempts: int = 3,
+        retry_base: float = 0.2,
+        idle: float = 1.0,
+    ):
+        self.name = name
+        self.topics = tuple(topics)
+        self._sessions = sessions
+        self._handle = handle
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._retry_base = retry_base
+        self._position: int | None = None
+        #: Called with the consumer's name for each parked event (the runtime counts it in /metrics).
+        self.on_dead_letter: Callable[[str], None] = lambda _name: None
+        self.loop = Loop(f"consumer-{name}", self.step, idle=idle)
+
+    # -- position -------------------------------------------------------------------------
+    def position(self) -> int:
+        if self._position is None:
+            with self._sessions() as session:
+                self._position = (
+                    session.scalar(sa.select(ConsumerOffset.position).where(ConsumerOffset.consumer == self.name)) or 0
+                )
+        return self._position
+
+    def _store_position(self, position: int) -> None:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                sa.update(ConsumerOffset)
+                .where(ConsumerOffset.consumer == self.name)
+                .values(position=position, updated_at=utcnow())
+            )
+            updated = cast("sa.CursorResult[Any]", result).rowcount
+            if not updated:
+                session.add(ConsumerOffset(consumer=self.name, position=position, updated_at=utcnow()))
+        self._position = position
+
+    def lag(self, head: int) -> int:
+        return max(0, head - (self._position if self._position is not None else 0))
+
+    # -- one step ---------------------------------------------------------------------------
+    def step(self) -> float | None:
+        """Handle the next batch; 0 when more is waiting, None when caught up."""
+        start = self.position()
+        with self._sessions() as session:
+            rows = read_stream(session, start, self._batch_size)
+        if not rows:
+            return None
+        wanted = [r for r in rows if r.topic in self.topics]
+        events, malformed = parse(wanted)
+        for row, error in malformed:
+            self._park(row, error, attempts=1)
+        if events:
+            for row, error in handle_with_retries(
+                self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
+            ):
+                self._park(row, error, attempts=self._max_attempts)
+        self._store_position(rows[-1].seq)
+        return 0.0 if len(rows) == self._batch_size else None
+
+    def _park(self, row: StreamRow, error: str, attempts: int) -> None:
+        self.on_dead_letter(self.name)
+        log.error(
+            "event parked in dead letters",
+            extra={"consumer": self.name, "event_id": row.event_id, "seq": row.seq, "error": error[:500]},
+        )
+        with self._sessions.begin() as session:
+            exists = session.scalar(
+                sa.select(DeadLetter.id).where(DeadLetter.consumer == self.name, DeadLetter.event_id == row.event_id)
+            )
+            if exists is None:
+                session.add(
+                    DeadLetter(
+                        consumer=self.name,
+                        event_id=row.event_id[:36],
+                        seq=row.seq,
+                        topic=row.topic,
+                        payload=row.payload,
+                        error=error[:2000],
+                        attempts=attempts,
+                        created_at=utcnow(),
+                    )
+                )
+
+    def replay(self, letter: DeadLetter) -> None:
+        """Hand a parked event to the handler again (raises if it still fails)."""
+        self._handle([Event.from_dict(letter.payload)])
+
+    def catch_up(self, max_steps: int = 10_000) -> None:
+        """Run steps in the caller's thread until the consumer has read the whole stream (tests, CLI)."""
+        for _ in range(max_steps):
+            if self.step() is None:
+                return
+
+
+class StreamFollower:
+    """Read the stream from its head as it grows and hand each batch on (every worker, no stored position)."""
+
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        name: str,
+        handle: BatchHandler,
+        *,
+        batch_size: int = 1000,
+        idle: float = 1.0,
+    ):
+        self.name = name
+        self._sessions = sessions
+        self._handle = handle
+        self._batch_size = batch_size
+        self.position: int | None = None
+        self.loop = Loop(f"follower-{name}", self.step, idle=idle)
+
+    def step(self) -> float | None:
+        if self.position is None:
+            self.position = stream_head(self._sessions)
+            return 0.0
+        with self._sessions() as session:
+            rows = read_stream(session, self.position, self._batch_size)
+        if not rows:
+            return None
+        events, malformed = parse(rows)
+        for row, error in malformed:
+            log.warning("follower skipped a malformed event", extra={"seq": row.seq, "error": error})
+        self.position = rows[-1].seq
+        try:
+            handle_traced(self._handle, self.name, "taskflow-stream", [e for _, e in events])
+        except Exception:  # fan-out is best effort: a client that missed it resumes with `since`
+            log.exception("follower handler failed", extra={"follower": self.name})
+        return 0.0 if len(rows) == self._batch_size else None
+
+
+@dataclasses.dataclass
+class Subscriber:
+    name: str
+    topics: tuple[str, ...]
+    handle: BatchHandler
+    every_process: bool = False
+
+
+class Pipeline:
+    """The subscribers of one app and, with the local transport, the loops that feed them."""
+
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        *,
+        idle: float = 1.0,
+        on_dead_letter: Callable[[str], None] | None = None,
+    ):
+        self._sessions = sessions
+        self._idle = idle
+        self._on_dead_letter = on_dead_letter
+        self.subscribers: list[Subscriber] = []
+        self.consumers: dict[str, StreamConsumer] = {}
+        self.followers: dict[str, StreamFollower] = {}
+        self._run_once: Callable[[Loop], Loop] | None = None
+        self._run_here: Callable[[Loop], Loop] | None = None
+
+    def subscribe(
+        self, name: str, topics: Sequence[str], handle: BatchHandler, *, every_process: bool = False, **options: Any
+    ) -> Subscriber:
+        sub = Subscriber(name, tuple(topics), handle, every_process)
+        self.subscribers.append(sub)
+        if self._run_once is not None:
+            self._attach(sub, **options)
+        return sub
+
+    def start(self, run_once: Callable[[Loop], Loop], run_here: Callable[[Loop], Loop]) -> None:
+        """Start feeding every subscriber from the stream: consumers on the leader, followers here."""
+        self._run_once, self._run_here = run_once, run_here
+        for sub in self.subscribers:
+            self._attach(sub)
+
+    def _attach(self, sub: Subscriber, **options: Any) -> None:
+        if self._run_once is None or self._run_here is None:
+            raise RuntimeError("Pipeline.start() attaches subscribers; call it first")
+        if sub.every_process:
+            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
+            self.followers[sub.name] = follower
+            self._run_here(follower.loop)
+        else:
+            consumer = StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle, idle=self._idle, **options)
+            self._watch(consumer)
+            self.consumers[sub.name] = consumer
+            self._run_once(consumer.loop)
+
+    def wake(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.loop.wake()
+        for follower in self.followers.values():
+            follower.loop.wake()
+
+    def catch_up(self) -> None:
+        """Run every consumer until it has read the whole stream, in this thread (tests, CLI)."""
+        for sub in self.subscribers:
+            if not sub.every_process:
+                self.consumer(sub.name).catch_up()
+
+    def consumer(self, name: str) -> StreamConsumer:
+        if name not in self.consumers:
+            sub = next((s for s in self.subscribers if s.name == name and not s.every_process), None)
+            if sub is None:
+                raise KeyError(name)
+            self.consumers[name] = self._watch(StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle))
+        return self.consumers[name]
+
+    def _watch(self, consumer: StreamConsumer) -> StreamConsumer:
+        if self._on_dead_letter is not None:
+            consumer.on_dead_letter = self._on_dead_letter
+        return consumer
+
+    # -- dead letters -----------------------------------------------------------------------
+    def dead_letters(
+        self, consumer: str | None = None, include_replayed: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        with self._sessions() as session:
+            query = sa.select(DeadLetter).order_by(DeadLetter.id).limit(limit)
+            if consumer:
+                query = query.where(DeadLetter.consumer == consumer)
+            if not include_replayed:
+                query = query.where(DeadLetter.replayed_at.is_(None))
+            return list(session.scalars(query).all())
+
+    def replay(self, letter_id: int) -> DeadLetter:
+        """Apply a parked event through its consumer again; mark it replayed when that succeeds."""
+        with self._sessions() as session:
+            letter = session.get(DeadLetter, letter_id)
+        if letter is None:
+            raise LookupError(letter_id)
+        if letter.replayed_at is None:
+            self.consumer(letter.consumer).replay(letter)
+            with self._sessions.begin() as session:
+                session.execute(sa.update(DeadLetter).where(DeadLetter.id == letter_id).values(replayed_at=utcnow()))
+            letter.replayed_at = utcnow()
+        return letter
+
+    def stored_positions(self) -> dict[str, int]:
+        """Each stored-position consumer's committed position, as any process reads it."""
+        with self._sessions() as session:
+            rows = session.execute(sa.select(ConsumerOffset.consumer, ConsumerOffset.position)).all()
+        return {name: position for name, position in rows}
+
+    def open_dead_letters(self) -> dict[str, int]:
+        with self._sessions() as session:
+            rows = session.execute(
+                sa.select(DeadLetter.consumer, sa.func.count())
+                .where(DeadLetter.replayed_at.is_(None))
+                .group_by(DeadLetter.consumer)
+            ).all()
+        return {name: count for name, count in rows}

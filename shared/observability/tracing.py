@@ -1,0 +1,262 @@
+"""OpenTelemetry traces: one user action is one trace, from the request through the outbox to every consumer.
+
+The trace context never rides on ambient state across a hand-off: the combined app runs gevent
+workers (contextvars are per greenlet) and background loops, so the W3C `traceparent` is stored
+with the outbox row, sent with the record or the Dapr publish, carried by the `Event` a consumer
+receives, stored with each notification delivery and sent as the webhook's `traceparent` header.
+
+Export is off by default (no SDK is installed as the provider: every span below is a no-op that
+only passes a caller's context on). `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) turns
+on OTLP/HTTP export; the exporter and the SDK read the standard `OTEL_*` variables themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from shared.domain.events import Event
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from flask import Flask
+
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TRACER_NAME = "taskflow"
+_W3C = TraceContextTextMapPropagator()
+# Probes and scrapes are not user actions: no spans for them. Nor a WebSocket's upgrade request: its
+# span would last as long as the socket (hours) and its URL carries the JWT (`?token=`).
+EXCLUDED_URLS = "/health,/ready,/metrics,/ws/"
+#: Credentials in URLs, never exported with a span: the calendar feed's token (its path) and the
+#: JWT a browser's WebSocket sends as `?token=` (it cannot set headers).
+_SECRET_PATH = re.compile(r"/ical/[^/?#]+")
+_SECRET_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&#]*", re.IGNORECASE)
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
+
+
+def tracer() -> trace.Tracer:
+    """The project's tracer, from whichever provider is installed (a no-op one by default)."""
+    return trace.get_tracer(TRACER_NAME)
+
+
+def recording() -> bool:
+    """True when an SDK provider is installed (OTLP export configured, or a test's in-memory exporter)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+@functools.cache
+def configure(service_name: str) -> bool:
+    """Install the SDK with an OTLP/HTTP exporter, once per process, unless a provider is already set.
+
+    Called only when settings ask for tracing (`Settings.tracing`); returns whether spans are recorded.
+    """
+    if recording():
+        return True
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win over the function's own name.
+    resource = Resource.create({"service.name": service_name}).merge(OTELResourceDetector().detect())
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    log.info("tracing: exporting spans over OTLP", extra={"service": service_name})
+    return True
+
+
+def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: str) -> None:
+    """With tracing on: a server span per request (Flask) and a client span per query (SQLAlchemy)."""
+    if not settings.tracing:
+        return
+    configure(service_name)
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]  # untyped upstream
+        app, excluded_urls=EXCLUDED_URLS, response_hook=_redact_secret_path
+    )
+    instrumentor = SQLAlchemyInstrumentor()
+    # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
+    # It declares sqlalchemy < 2.1 but only uses the engine's cursor events, which 2.1 keeps
+    # (tests/test_observability.py checks that SQL spans come out).
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
+
+
+def _redact_secret_path(span: trace.Span, status: str, headers: list[tuple[str, str]]) -> None:
+    """Credentials in the URL stay out of the request span: `/ical/<token>.ics`, `?token=<redacted>`.
+
+    A response hook: the instrumentation sets the URL attributes after its request hook has run.
+    """
+    span_name = getattr(span, "name", "")
+    if isinstance(span_name, str) and _redacted(span_name) != span_name:  # an unrouted path names the span
+        span.update_name(_redacted(span_name))
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and _redacted(value) != value:
+            span.set_attribute(key, _redacted(value))
+
+
+def _redacted(url: str) -> str:
+    return _SECRET_QUERY.sub(r"\1<redacted>", _SECRET_PATH.sub("/ical/<token>.ics", url))
+
+
+def annotate_request(correlation_id: str, request_id: str | None) -> None:
+    """Put the request's correlation and request ids on its server span (a no-op when not recording)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("taskflow.correlation_id", correlation_id)
+        if request_id:
+            span.set_attribute("taskflow.request_id", request_id)
+
+
+# -- the context as text -------------------------------------------------------------------------
+def traceparent_of(span: trace.Span) -> str | None:
+    """The W3C traceparent naming `span` (None for an invalid, no-op span)."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def current_traceparent() -> str | None:
+    """The traceparent of the span active here (the request's), to store with an outbox row."""
+    return traceparent_of(trace.get_current_span())
+
+
+def context_of(traceparent: str | None) -> otel_context.Context | None:
+    """The parent context a stored or received traceparent names (None: start a new trace)."""
+    if not traceparent:
+        return None
+    return _W3C.extract({"traceparent": traceparent})
+
+
+# -- spans around the event path ---------------------------------------------------------------------
+def _event_attributes(event_id: str, topic: str, system: str) -> dict[str, str]:
+    return {"messaging.system": system, "messaging.destination.name": topic, "messaging.message.id": event_id}
+
+
+class Publishing:
+    """The PRODUCER spans of one relay batch and the traceparent to send with each message."""
+
+    def __init__(self, spans: list[trace.Span], traceparents: list[str | None]):
+        self._spans = spans
+        self.traceparents = traceparents
+
+    def unsent(self, first: int, reason: str) -> None:
+        """Mark the messages from index `first` on as not published (they wait in the outbox)."""
+        for span in self._spans[first:]:
+            span.set_status(StatusCode.ERROR, reason)
+
+
+@contextlib.contextmanager
+def publishing(system: str, rows: Sequence[tuple[str, str, str | None]]) -> Iterator[Publishing]:
+    """One PRODUCER span per (event_id, topic, stored traceparent) row, child of the row's context.
+
+    The traceparent sent with each message is its publish span's, so the consumers' spans become
+    its children. The spans end when the block does (the batch is out, or not).
+    """
+    if not recording() and not any(row[2] for row in rows):  # tracing off, no caller's context to pass on
+        yield Publishing([], [None] * len(rows))
+        return
+    t = tracer()
+    spans = [
+        t.start_span(
+            f"publish {topic}",
+            context=context_of(traceparent),
+            kind=SpanKind.PRODUCER,
+            attributes=_event_attributes(event_id, topic, system),
+        )
+        for event_id, topic, traceparent in rows
+    ]
+    try:
+        yield Publishing(spans, [traceparent_of(span) or row[2] for span, row in zip(spans, rows, strict=True)])
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextlib.contextmanager
+def consuming(consumer: str, system: str, events: Sequence[Event]) -> Iterator[list[Event]]:
+    """One CONSUMER span per event for as long as `consumer` handles the batch, child of the event's context.
+
+    Yields the events carrying their own span's traceparent, so what handling them causes (a
+    notification delivery, its webhook) joins the same trace. With one event, its span is also
+    the active one (SQL spans nest under it); with several, a batch span linked to each is. A
+    failure marks every span of the batch.
+    """
+    if not recording() and not any(event.traceparent for event in events):  # tracing off: nothing to pass on
+        yield list(events)
+        return
+    t = tracer()
+    spans = []
+    stamped = []
+    for event in events:
+        span = t.start_span(
+            f"process {event.topic}",
+            context=context_of(event.traceparent),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                **_event_attributes(event.event_id, event.topic, system),
+                "messaging.consumer.group.name": consumer,
+                "taskflow.event_type": event.event_type,
+                "taskflow.correlation_id": event.correlation_id,
+            },
+        )
+        spans.append(span)
+        own = traceparent_of(span)
+        stamped.append(event.with_traceparent(own) if own and own != event.traceparent else event)
+    if len(spans) > 1:  # the batch's own work (one INSERT for all) hangs below a span linked to each event
+        spans.append(
+            t.start_span(
+                f"process {consumer} batch",
+                kind=SpanKind.CONSUMER,
+                links=[trace.Link(span.get_span_context()) for span in spans],
+                attributes={"messaging.system": system, "messaging.batch.message_count": len(events)},
+            )
+        )
+    token = otel_context.attach(trace.set_span_in_context(spans[-1])) if spans else None
+    try:
+        yield stamped
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200])
+        raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+        for span in spans:
+            span.end()
+
+
+@contextlib.contextmanager
+def delivering(channel: str, delivery_id: str, event_type: str, traceparent: str | None) -> Iterator[str | None]:
+    """A CLIENT span around one notification attempt, child of the consumer span that queued it.
+
+    Yields the traceparent to send with the request (the webhook's `traceparent` header).
+    """
+    with tracer().start_as_current_span(
+        f"notify {channel}",
+        context=context_of(traceparent),
+        kind=SpanKind.CLIENT,
+        attributes={"taskflow.delivery_id": delivery_id, "taskflow.event_type": event_type},
+    ) as span:
+        yield traceparent_of(span) or traceparent

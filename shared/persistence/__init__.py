@@ -1,0 +1,1 @@
+"""The database: engine, sessions, the unit of work, typed models and Alembic migrations."""

@@ -1,0 +1,165 @@
+"""Engine, sessions, the unit of work at the edge, and Alembic migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import pathlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, orm
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "migrations"
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Store aware datetimes as UTC; always hand back aware UTC datetimes (SQLite too)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Create an engine tuned for the dialect (SQLite: WAL, busy timeout, FKs)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    # Under gevent a request does not hold a thread, so the pool (not the thread count) bounds how
+    # many queries a worker runs at once; PostgreSQL on a small machine gains nothing past ~10, and
+    # every worker of every replica shares the server's max_connections (Render's free plan: ~100).
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 5)
+    # No pre-ping: it costs a round trip per request. A dropped connection invalidates the pool
+    # on first use instead, and recycling bounds how old a connection gets.
+    kwargs.setdefault("pool_recycle", 1800)
+    return sa.create_engine(url, **kwargs)
+
+
+@contextlib.contextmanager
+def driver_autocommit(engine: sa.Engine) -> Iterator[Any]:  # Any: a psycopg Connection
+    """The pooled psycopg connection itself, in autocommit, for one statement on a hot path.
+
+    A single statement is atomic on its own: no BEGIN/COMMIT round trips, and none of SQLAlchemy's
+    per-execute work (parameter processing, result setup, the isolation-level switch).
+    """
+    with engine.connect() as conn:
+        driver: Any = conn.connection.driver_connection
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            driver.autocommit = False
+
+
+def make_sessionmaker(engine: sa.Engine) -> orm.sessionmaker[orm.Session]:
+    return orm.sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+class UnitOfWork:
+    """Own one transaction at the edge: rolls back unless `commit()` is called.
+
+    After a successful commit, the `on_commit` callbacks run (e.g. wake the outbox relay).
+    """
+
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        on_commit: Callable[[], None] | None = None,
+    ):
+        self._sessions = sessions
+        self._on_commit = on_commit
+        self.session: orm.Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # close() rolls back anything uncommitted without expiring the objects already loaded.
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self._on_commit is not None:
+            self._on_commit()
+
+
+def alembic_config(url: str) -> Config:
+    """Build an Alembic config pointing at migrations/ for the given database URL."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logging"] = False
+    return cfg
+
+
+def _normalise_url(url: str) -> str:
+    return make_engine(url).url.render_as_string(hide_password=False)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` to `revision` with Alembic."""
+    from alembic import command
+
+    command.upgrade(alembic_config(_normalise_url(url)), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(_normalise_url(url)), revision)
+
+
+def migrate_cli() -> None:
+    """Console entry point: migrate DATABASE_URL to head."""
+    from shared.observability import logs
+    from shared.settings import Settings
+
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    migrate(settings.database_url)
+    log.info("database migrated", extra={"database": make_engine(settings.database_url).url.render_as_string()})

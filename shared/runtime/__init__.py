@@ -1,0 +1,1 @@
+"""The process: the Runtime each function owns, leadership, metrics and broker probes."""

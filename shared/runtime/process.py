@@ -1,0 +1,226 @@
+"""The objects one process owns: settings, engine, sessions, transport, relay, loops, metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import sqlalchemy as sa
+
+from shared.concurrency import offload
+from shared.concurrency.loops import Loop
+from shared.messaging.outbox import OutboxRelay, relay_loop
+from shared.messaging.stream import Pipeline
+from shared.messaging.transports import Transport, make_transport
+from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
+from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
+from shared.persistence.models import Outbox
+from shared.runtime.leader import Election, lease_for
+from shared.runtime.metrics import Metrics
+from shared.settings import Settings
+from shared.triggers.kafka_loop import ConsumerLoop
+
+if TYPE_CHECKING:
+    from sqlalchemy import orm
+
+
+log = logging.getLogger(__name__)
+
+L = TypeVar("L", bound=Loop)
+
+
+class Runtime:
+    """Everything a function needs at run time, built once per process by create_app.
+
+    Background loops run either here (`run_here`: the socket feed, one per worker) or once per
+    deployment (`run_once`): in the combined app, `elect_leader()` makes the loops of the second
+    kind run only in the process holding the leader lease, and move when it dies. A function
+    deployed on its own (Knative) runs them in every replica, where claims and locks make that safe.
+    """
+
+    def __init__(self, settings: Settings, transport: Transport | None = None):
+        self.settings = settings
+        offload.bound(settings.cpu_threads)
+        if settings.is_production and settings.database_url.startswith("sqlite"):
+            log.warning(
+                "PRODUCTION IS RUNNING ON SQLITE: data lives on this container's disk and is lost on "
+                "every deploy or restart (Render's free tier has no persistent disk). Set DATABASE_URL "
+                "to PostgreSQL.",
+                extra={"database_url": settings.database_url},
+            )
+        pool = (
+            {}
+            if settings.database_url.startswith("sqlite")
+            else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        )
+        self.engine: sa.Engine = make_engine(settings.database_url, **pool)
+        self.sessions = make_sessionmaker(self.engine)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self.transport: Transport = transport or make_transport(settings)
+        # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
+        self.poll_seconds = 1.0 if self.postgres else 0.2
+        self.metrics = Metrics(self)
+        self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
+        self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
+        self.relay_loop: Loop | None = None
+        self.timers: dict[str, Loop] = {}
+        self.consumers: list[ConsumerLoop] = []
+        self.election: Election | None = None
+        self.listener: Listener | None = None
+        self.local_wake: LocalWake | None = None
+        self._here: list[Loop] = []
+
+    @property
+    def is_leader(self) -> bool:
+        return self.election.is_leader if self.election is not None else self.relay_loop is not None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, on_commit=self.after_commit)
+
+    def after_commit(self) -> None:
+        """Wake the relay right after a commit: in this process when it runs here, else the leader's."""
+        if self.relay_loop is not None and self.relay_loop.running:
+            self.relay_loop.wake()
+        elif self.local_wake is not None:
+            self.local_wake.send()
+
+    def _wake_relay(self) -> None:
+        if self.relay_loop is not None:
+            self.relay_loop.wake()
+
+    def _published(self, topics: list[str]) -> None:
+        for topic in set(topics):
+            self.metrics.published.labels(topic).inc(topics.count(topic))
+        self.pipeline.wake()
+
+    # -- where loops run -----------------------------------------------------------------------
+    def elect_leader(self) -> Election:
+        """Run the once-per-deployment loops only in the process holding the leader lease."""
+        if self.election is None:
+            self.election = Election(lease_for(self.settings.database_url, self._libpq_url()))
+            self.election.on_change = lambda leader: self.metrics.leader.set(float(leader))
+            self.election.start()
+        return self.election
+
+    def run_once(self, loop: Loop) -> Loop:
+        if self.election is not None:
+            return self.election.add(loop)
+        return self.run_here(loop)
+
+    def run_here(self, loop: Loop) -> Loop:
+        self._here.append(loop.start())
+        return loop
+
+    def listen(self) -> None:
+        """Wake the stream readers when the relay (in another process) publishes (PostgreSQL)."""
+        if self.listener is None and self.postgres:
+            self.listener = Listener(self._libpq_url())
+            self.listener.on(STREAM_CHANNEL, self.pipeline.wake)
+            self.listener.start()
+
+    def _libpq_url(self) -> str:
+        """The database URL for a plain psycopg connection of its own (leader lease, LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def start_relay(self) -> Loop:
+        """Run the relay (on the leader when elected; other workers wake it with a datagram)."""
+        if self.relay_loop is None:
+            self.relay_loop = self.run_once(relay_loop(self.relay, idle=self.poll_seconds))
+            self.metrics.leader.set(float(self.is_leader))
+            if self.election is not None:
+                self.local_wake = LocalWake(wake_path(self.settings.database_url), self._wake_relay)
+                self.run_once(self.local_wake.loop)
+        return self.relay_loop
+
+    def start_pipeline(self) -> None:
+        """With the local transport, feed every subscriber from the event stream."""
+        self.pipeline.start(self.run_once, self.run_here)
+        for name in self.pipeline.consumers:
+            self.metrics.dead_lettered.labels(name)
+        self.listen()
+
+    def add_timer(self, timer: L) -> L:
+        self.timers[timer.name] = self.run_once(timer)
+        return timer
+
+    def add_consumer(self, consumer: ConsumerLoop, every_process: bool = False) -> ConsumerLoop:
+        self.consumers.append(consumer)
+        consumer.on_lag = self.metrics.record_lag
+        consumer.on_dead_letter = self.metrics.count_dead_letter
+        self.metrics.dead_lettered.labels(consumer.name)  # the series exists at 0 from the start
+        (self.run_here if every_process else self.run_once)(consumer.loop)
+        return consumer
+
+    def consumers_ready(self) -> bool:
+        """Kafka consumers running in this process have joined their groups."""
+        return all(c.ready.is_set() for c in self.consumers if c.loop.running)
+
+    def wake(self, name: str) -> None:
+        """Wake an in-process timer early (a rule or reminder changed); no-op where none runs."""
+        timer = self.timers.get(name)
+        if timer is not None:
+            timer.wake()
+
+    def delete_in_batches(self, delete_batch: Callable[[orm.Session], int]) -> int:
+        """Run `delete_batch` in a transaction of its own until it deletes nothing; return the total.
+
+        Retention sweeps delete in bounded batches so no transaction holds locks for long."""
+        total = 0
+        while True:
+            with self.uow() as uow:
+                deleted = delete_batch(uow.session)
+                uow.commit()
+            total += deleted
+            if deleted == 0:
+                return total
+
+    def deliver_pending(self) -> None:
+        """Relay everything and let every in-process consumer read it, in this thread (tests, CLI)."""
+        self.relay.drain()
+        self.pipeline.catch_up()
+
+    # -- probes ----------------------------------------------------------------------------------
+    def pending_events(self) -> float:
+        """Outbox rows not yet published (NaN when the database cannot be reached, for the gauge)."""
+        try:
+            return float(self.relay.pending())
+        except sa.exc.SQLAlchemyError:
+            return float("nan")
+
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest unpublished outbox row has waited (0 when none; NaN without a database)."""
+        try:
+            with self.sessions() as session:
+                oldest = session.scalar(
+                    sa.select(Outbox.created_at).where(Outbox.published_at.is_(None)).order_by(Outbox.id).limit(1)
+                )
+        except sa.exc.SQLAlchemyError:
+            return float("nan")
+        return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+
+    def database_ready(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        if self.election is not None:
+            self.election.stop()
+        for loop in reversed(self._here):
+            loop.stop()
+        self._here.clear()
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        if self.local_wake is not None:
+            self.local_wake.close()
+            self.local_wake = None
+        self.timers.clear()
+        self.consumers.clear()
+        self.relay_loop = None
+        self.transport.close()
+        self.engine.dispose()

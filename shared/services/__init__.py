@@ -1,0 +1,2 @@
+"""Rules that need the database, shared by several functions: series spawning, task snapshots,
+preferences and credentials."""

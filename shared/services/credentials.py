@@ -1,0 +1,131 @@
+"""Passwords (argon2id, salted and slow, a bounded number at once, off the serving loop) and HS256 JWTs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from shared.concurrency.offload import offload_native
+from shared.domain.errors import Unauthorized, Unavailable
+from shared.settings import Settings
+
+R = TypeVar("R")
+
+# OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1 — sized for a 512 MB container.
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_PARALLELISM = 1
+# At most this many hashes run at once (2 cores; 19 MiB each); others wait up to HASH_WAIT_SECONDS.
+MAX_CONCURRENT_HASHES = 2
+HASH_WAIT_SECONDS = 10.0
+
+
+class _Hashing:
+    """The hasher, its concurrency bound and a dummy hash for unknown accounts."""
+
+    def __init__(self) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
+        )
+        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+        # Verifying against this keeps unknown-email logins as slow as wrong-password ones.
+        self.dummy_hash = self.hasher.hash("taskflow-dummy-password")
+
+    def run(self, fn: Callable[..., R], *args: object) -> R:
+        if not self.slots.acquire(timeout=HASH_WAIT_SECONDS):
+            raise Unavailable("Too many sign-ins at once; try again shortly.", retry_after=2)
+        try:
+            return offload_native(fn, *args)  # argon2 releases the GIL: the gevent loop keeps serving meanwhile
+        finally:
+            self.slots.release()
+
+
+@functools.cache
+def _hashing() -> _Hashing:
+    return _Hashing()
+
+
+def hash_password(password: str) -> str:
+    """Hash on the CPU pool: a slow hash must not stall the worker's other requests and sockets."""
+    return _hashing().run(_hashing().hasher.hash, password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password in constant-ish time, also when the user does not exist."""
+    hashing = _hashing()
+    try:
+        return (
+            hashing.run(hashing.hasher.verify, password_hash or hashing.dummy_hash, password)
+            and password_hash is not None
+        )
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than today's (rehash on next login)."""
+    try:
+        return _hashing().hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+def issue_token(settings: Settings, user_id: str) -> str:
+    now = dt.datetime.now(dt.UTC)
+    claims = {"sub": user_id, "iat": now, "nbf": now, "exp": now + dt.timedelta(seconds=settings.jwt_ttl_seconds)}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def user_id_from_token(settings: Settings, token: str | None) -> str:
+    """Return the token's subject, or raise Unauthorized for a missing, expired or forged token."""
+    if not token:
+        raise Unauthorized("A bearer token is required.")
+    try:
+        sub, expires = _verified_claims(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, token)
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The token has expired; sign in again.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("The token is invalid.") from exc
+    if time.time() >= expires:  # checked on every use: the verification below is cached
+        raise Unauthorized("The token has expired; sign in again.")
+    if not sub:
+        raise Unauthorized("The token has no subject.")
+    return sub
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(secret: str, issuer: str | None, audience: str | None, token: str) -> tuple[str, float]:
+    """Verify signature and claims once per token (an API client sends the same token many times).
+
+    Only tokens that verify are cached (an exception is never cached), so a forged token costs its
+    sender a full verification every time; expiry is re-checked by the caller on every use.
+    """
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        issuer=issuer,
+        audience=audience,
+        options={"require": ["sub", "exp"], "verify_aud": audience is not None},
+    )
+    sub = claims.get("sub")
+    return (sub if isinstance(sub, str) else ""), float(claims["exp"])
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None

@@ -1,0 +1,402 @@
+"""Recurring series: spawn one instance per (series, occurrence) and move the series on.
+
+Used by the recurrence sweep (schedule-based series) and by task completion
+(`repeat_from=completion` series spawn their next instance when an instance is completed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.concurrency.offload import offload
+from shared.domain import events
+from shared.domain.events import Event
+from shared.domain.recurrence import Rule, UnusableRule
+from shared.messaging.outbox import outbox_values
+from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task, new_id
+from shared.services.snapshots import snapshot
+
+log = logging.getLogger(__name__)
+
+#: How many not-yet-reached occurrences one series may have skipped (keeps next_kept bounded).
+MAX_SKIPPED_AHEAD = 100
+
+
+def rule_of(series: Task) -> Rule:
+    if series.recurrence_rule is None or series.dtstart is None:
+        raise ValueError(f"task {series.id} is not a recurring series")
+    return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart, wall=series.dtstart_wall)
+
+
+def _insert_ignoring_duplicates(
+    session: orm.Session, table: sa.Table = Task.__table__
+) -> postgresql.Insert | sqlite.Insert:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table)
+
+
+def is_scheduled_series(task: Task | None) -> bool:
+    """Whether the task is a series whose occurrences the rule fixes (not `repeat_from=completion`)."""
+    return task is not None and task.parent_id is None and bool(task.recurrence_rule) and task.repeat_from == "schedule"
+
+
+def skipped_occurrences(
+    session: orm.Session, series_ids: list[str], since: dt.datetime | None = None
+) -> dict[str, set[dt.datetime]]:
+    """The skipped occurrences of these series (those at or after `since`), by series id."""
+    found: dict[str, set[dt.datetime]] = {series_id: set() for series_id in series_ids}
+    if not series_ids:
+        return found
+    stmt = sa.select(SkippedOccurrence.series_id, SkippedOccurrence.occurrence_at).where(
+        SkippedOccurrence.series_id.in_(series_ids)
+    )
+    if since is not None:
+        stmt = stmt.where(SkippedOccurrence.occurrence_at >= since)
+    for series_id, occurrence in session.execute(stmt):
+        found[series_id].add(occurrence)
+    return found
+
+
+def over_skip_cap(skipped: Iterable[dt.datetime], occurrence: dt.datetime, now: dt.datetime) -> bool:
+    """Whether skipping `occurrence` too would take the series past MAX_SKIPPED_AHEAD skips ahead of now."""
+    return occurrence > now and sum(1 for s in skipped if s > now) >= MAX_SKIPPED_AHEAD
+
+
+def record_skip(session: orm.Session, series_id: str, occurrence: dt.datetime, now: dt.datetime) -> bool:
+    """Remember that the user skipped this occurrence; return False when it was skipped already."""
+    table = SkippedOccurrence.__table__
+    stmt = (
+        _insert_ignoring_duplicates(session, table)
+        .values(series_id=series_id, occurrence_at=occurrence, created_at=now)
+        .on_conflict_do_nothing(index_elements=["series_id", "occurrence_at"])
+        .returning(table.c.series_id)
+    )
+    return session.connection().execute(stmt).first() is not None
+
+
+def next_kept(rule: Rule, after: dt.datetime, skipped: set[dt.datetime], *, inclusive: bool) -> dt.datetime | None:
+    """The first occurrence at (or strictly after) `after` that the user did not skip.
+
+    Bounded: skips ahead of now are capped per series (MAX_SKIPPED_AHEAD), so at most that many
+    more occurrences are expanded.
+    """
+    ahead = sum(1 for s in skipped if s >= after)
+    for occurrence in rule.occurrences(after, ahead + 1, inclusive):
+        if occurrence not in skipped:
+            return occurrence
+    return None
+
+
+def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
+    return Task(
+        id=new_id(),
+        user_id=series.user_id,
+        title=series.title,
+        description=series.description,
+        completed=False,
+        priority=series.priority,
+        tags=list(series.tags or []),
+        list_id=series.list_id,
+        position=None,
+        due_date=occurrence,
+        timezone=series.timezone,
+        repeat_from="schedule",
+        parent_id=series.id,
+        occurrence_at=occurrence,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], now: dt.datetime) -> list[Task]:
+    """Create one instance per (series, occurrence) unless it exists; stage `recurring.spawned` for each.
+
+    One multi-row INSERT … ON CONFLICT DO NOTHING per batch: the unique (parent_id, occurrence_at)
+    constraint makes repeated or concurrent runs safe (a duplicate inserts and emits nothing).
+    """
+    if not due:
+        return []
+    candidates = {(s.id, occ): (s, _instance(s, occ, now)) for s, occ in due}
+    rows = [{c.key: getattr(inst, c.key) for c in Task.__table__.columns} for _, inst in candidates.values()]
+    conn = session.connection()
+    stmt = (
+        _insert_ignoring_duplicates(session)
+        .on_conflict_do_nothing(index_elements=["parent_id", "occurrence_at"])
+        .returning(Task.__table__.c.id)
+    )
+    inserted = set(conn.execute(stmt, rows).scalars())
+    spawned, reminders, outbox = [], [], []
+    for series, instance in candidates.values():
+        if instance.id not in inserted:
+            continue
+        spawned.append(instance)
+        # A scheduled series rings its relative reminders itself (arm_relative_reminders): copies at
+        # spawn time, the occurrence, would only ring late or twice. A completion series' copies are ahead.
+        reminders_of_series = [] if is_scheduled_series(series) else series.reminders
+        for reminder in reminders_of_series:
+            if reminder.minutes_before is None or instance.occurrence_at is None:  # (an instance always has one)
+                continue
+            remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
+            if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
+                reminders.append(
+                    {
+                        "id": new_id(),
+                        "task_id": instance.id,
+                        "user_id": series.user_id,
+                        "remind_at": remind_at,
+                        "minutes_before": reminder.minutes_before,
+                        "notified": False,
+                        "created_at": now,
+                    }
+                )
+        outbox.append(
+            outbox_values(
+                Event(
+                    event_type=events.RECURRING_SPAWNED,
+                    user_id=series.user_id,
+                    aggregate_id=instance.id,
+                    data={**snapshot(instance), "series_id": series.id},
+                )
+            )
+        )
+    if reminders:
+        conn.execute(sa.insert(Reminder.__table__), reminders)
+    if outbox:
+        conn.execute(sa.insert(Outbox.__table__), outbox)
+    return spawned
+
+
+def spawn_instance(session: orm.Session, series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task | None:
+    """Spawn the single instance for `occurrence` (see spawn_instances)."""
+    spawned = spawn_instances(session, [(series, occurrence)], now)
+    return spawned[0] if spawned else None
+
+
+def advance(series: Task, occurrence: dt.datetime, now: dt.datetime, skipped: set[dt.datetime] | None = None) -> None:
+    """Move next_occurrence past now (missed occurrences are not back-filled; skipped ones are passed over)."""
+    if series.repeat_from == "completion":
+        series.next_occurrence = None  # the next one spawns when this instance is completed
+        return
+    try:
+        series.next_occurrence = next_kept(rule_of(series), max(now, occurrence), skipped or set(), inclusive=False)
+    except UnusableRule:
+        # Stored before rules were bounded: stop the series rather than stall every sweep on it.
+        log.warning("series rule over its expansion budget; series stopped", extra={"series_id": series.id})
+        series.next_occurrence = None
+
+
+def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetime) -> Task | None:
+    """For an instance of a `repeat_from=completion` series: spawn the next, one rule step after now."""
+    if instance.parent_id is None:
+        return None
+    series = session.get(Task, instance.parent_id, with_for_update=True)
+    if series is None or not series.recurrence_rule or series.repeat_from != "completion":
+        return None
+    if _has_successor(session, instance):
+        return None  # completed before, reopened, completed again: its successor already exists
+    try:
+        occurrence = rule_of(series).step_from(now)
+    except UnusableRule:
+        log.warning("series rule over its expansion budget; nothing spawned", extra={"series_id": series.id})
+        return None
+    if occurrence is None:
+        return None
+    return spawn_instance(session, series, occurrence, now)
+
+
+def _has_successor(session: orm.Session, instance: Task) -> bool:
+    """Whether the series spawned an instance after this one (the series row lock serialises this)."""
+    later = (
+        sa.select(Task.id)
+        .where(Task.parent_id == instance.parent_id, Task.id != instance.id, Task.created_at > instance.created_at)
+        .limit(1)
+    )
+    return session.scalar(later) is not None
+
+
+def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list[Task]:
+    """Lock up to `limit` due series; rows another sweeper holds are skipped, not waited for.
+
+    A completed series spawns nothing (ticking one occurrence is POST …/complete-occurrence); reopened,
+    it spawns one instance for what it missed, as after an outage."""
+    stmt = (
+        sa.select(Task)
+        .where(Task.next_occurrence.is_not(None), Task.next_occurrence <= now, Task.completed == sa.false())
+        .order_by(Task.next_occurrence)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Task)
+        .options(orm.selectinload(Task.reminders))
+    )
+    return list(session.scalars(stmt))
+
+
+def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
+    return session.scalar(
+        sa.select(sa.func.min(Task.next_occurrence)).where(
+            Task.next_occurrence.is_not(None), Task.completed == sa.false()
+        )
+    )
+
+
+#: How many later occurrences an alarm may move past when its time is taken by another reminder of the series.
+_ALARM_TRIES = 3
+
+
+def relative_alarm(
+    rule: Rule, lead: dt.timedelta, now: dt.datetime, skipped: set[dt.datetime], after: dt.datetime | None = None
+) -> dt.datetime | None:
+    """The occurrence a relative reminder (`lead` before each occurrence) should ring for next:
+    the first kept occurrence whose alarm is still ahead of `now` (and later than `after`)."""
+    start = now + lead if after is None else max(now + lead, after)
+    return next_kept(rule, start, skipped, inclusive=False)
+
+
+def occurrences_passed_over(session: orm.Session, series: Task, since: dt.datetime) -> set[dt.datetime]:
+    """Occurrences from `since` on that nothing rings or spawns for: skipped ones, and those already
+    done (ticked ahead through complete-occurrence, or a completed instance from an import)."""
+    return (
+        skipped_occurrences(session, [series.id], since=since)[series.id]
+        | done_ahead(session, [series.id], since)[series.id]
+    )
+
+
+def next_to_do(session: orm.Session, series: Task, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The series' first occurrence after `after` that is neither skipped nor done already: its next
+    occurrence once the one at `after` is done or skipped."""
+    passed_over = occurrences_passed_over(session, series, min(now, after))
+    return offload(next_kept, rule_of(series), after, passed_over, inclusive=False)
+
+
+def done_ahead(session: orm.Session, series_ids: list[str], now: dt.datetime) -> dict[str, set[dt.datetime]]:
+    """Occurrences after `now` whose instance is completed already, by series id."""
+    found: dict[str, set[dt.datetime]] = {series_id: set() for series_id in series_ids}
+    if not series_ids:
+        return found
+    stmt = sa.select(Task.parent_id, Task.occurrence_at).where(
+        Task.parent_id.in_(series_ids), Task.occurrence_at > now, Task.completed.is_(True)
+    )
+    for series_id, occurrence in session.execute(stmt):
+        if series_id is not None and occurrence is not None:
+            found[series_id].add(occurrence)
+    return found
+
+
+def first_alarm(
+    session: orm.Session, series: Task, minutes_before: int, now: dt.datetime, taken: set[dt.datetime]
+) -> dt.datetime | None:
+    """When a new relative reminder of a scheduled series rings first (none left: None)."""
+    return _next_alarm(
+        series,
+        rule_of(series),
+        dt.timedelta(minutes=minutes_before),
+        now,
+        occurrences_passed_over(session, series, now),
+        None,
+        taken,
+    )
+
+
+def _next_alarm(
+    series: Task,
+    rule: Rule,
+    lead: dt.timedelta,
+    now: dt.datetime,
+    passed_over: set[dt.datetime],
+    after: dt.datetime | None,
+    taken: set[dt.datetime],
+) -> dt.datetime | None:
+    """The next alarm still ahead, off the times other reminders of the series hold (unique per task).
+
+    Two leads can ring at one instant ("at due time" and "1 day before" on a daily series): the
+    later one moves on by an occurrence. A rule over its expansion budget (stored before rules were
+    bounded) gives None: the reminder rests rather than fail a whole sweep's batch.
+    """
+    start = after
+    for _ in range(_ALARM_TRIES):
+        try:
+            occurrence = relative_alarm(rule, lead, now, passed_over, start)
+        except UnusableRule:
+            log.warning("series rule over its expansion budget; reminder not armed", extra={"series_id": series.id})
+            return None
+        if occurrence is None:
+            return None
+        if occurrence - lead not in taken:
+            return occurrence - lead
+        start = occurrence
+    return None
+
+
+def arm_relative_reminders(
+    session: orm.Session,
+    task: Task,
+    now: dt.datetime,
+    *,
+    after: dt.datetime | None = None,
+    only: Reminder | None = None,
+    anew: bool = False,
+) -> None:
+    """Point a scheduled series' relative reminders at their next alarm.
+
+    Instances spawn at their occurrence, so a reminder "1 day before" copied to an instance would
+    always be past: the series rings instead. Each relative reminder of the series stays pending
+    for the next occurrence whose alarm is still ahead (skipped ones and those with an instance
+    already passed over); after it rings (reminders function) it is armed again for the one after.
+
+    Which reminders move: `only` that one (it just rang; past `after`); with `anew`, every relative
+    one (the rule, the skips or the series' state changed); otherwise those resting (rung, passed,
+    cancelled), which the recurrence sweep arms again as each occurrence spawns. One with no
+    occurrence left (the series ended) rests as `passed`.
+    """
+    if not is_scheduled_series(task) or task.completed:
+        return
+    relative = [r for r in task.reminders if r.minutes_before is not None]
+    moving = [only] if only is not None else [r for r in relative if anew or r.notified]
+    if not moving:
+        return
+    try:
+        rule = rule_of(task)
+    except ValueError:  # a series without its start (never written so): nothing to ring for
+        log.warning("series without dtstart; reminders not armed", extra={"series_id": task.id})
+        rule = None
+    passed_over = occurrences_passed_over(session, task, now) if rule is not None else set()
+    times = ReminderTimes(task)
+    for reminder in moving:
+        lead = dt.timedelta(minutes=reminder.minutes_before or 0)
+        alarm = None if rule is None else _next_alarm(task, rule, lead, now, passed_over, after, times.taken(reminder))
+        if alarm is None:
+            times.rest(reminder, now)
+        else:
+            times.move(reminder, alarm)
+
+
+class ReminderTimes:
+    """Moves a task's reminders to new times, keeping (task_id, remind_at) unique.
+
+    Times held when it starts stay off-limits to the others (whatever order the flush writes the
+    rows in, no row takes a time another still holds), and so do the times given out since. A
+    reminder with no free time left rests as `passed`: pending no more, never ringing.
+    """
+
+    def __init__(self, task: Task):
+        self._held = {r.remind_at for r in task.reminders}
+        self._given: set[dt.datetime] = set()
+
+    def taken(self, reminder: Reminder) -> set[dt.datetime]:
+        return (self._held - {reminder.remind_at}) | self._given
+
+    def move(self, reminder: Reminder, at: dt.datetime) -> None:
+        self._given.add(at)
+        reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = at, False, None, None
+
+    def rest(self, reminder: Reminder, now: dt.datetime) -> None:
+        self._given.add(reminder.remind_at)  # it keeps its time
+        reminder.notified, reminder.outcome = True, "passed"
+        reminder.notified_at = reminder.notified_at or now
