@@ -195,7 +195,7 @@ def test_a_task_without_a_timezone_takes_the_users_preferred_zone(api):
 
     with api.rt.sessions.begin() as s:  # as PUT /preferences (the notifications function) stores it
         s.add(Preferences(user_id=api.user_id, timezone="Europe/Paris"))
-    preferences.forget(api.rt, api.user_id)  # what that PUT does in its own process (others: within 5 s)
+    preferences.forget(api.rt.engine, api.user_id)  # what that PUT does in its own process (others: within 5 s)
     plain = api.create_task(**naive)
     assert plain["timezone"] == "Europe/Paris" and plain["due_date"] == "2030-01-07T09:00:00+01:00"
     series = api.create_task(**naive, recurrence_rule="FREQ=WEEKLY", reminders=[{"minutes_before": 15}])

@@ -207,7 +207,7 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
         prefs.updated_at = utcnow()
         uow.session.add(prefs)
         uow.commit()
-    shared_preferences.forget(runtime(), user_id)  # new tasks take a changed zone at once (in this process)
+    shared_preferences.forget(runtime().engine, user_id)  # new tasks take a changed zone at once (in this process)
     return jsonify(preferences_view(prefs))
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "migrations"
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import sqlalchemy as sa
 
@@ -19,7 +20,6 @@ from shared.persistence.models import Outbox
 from shared.runtime.leader import Election, lease_for
 from shared.runtime.metrics import Metrics
 from shared.settings import Settings
-from shared.triggers.kafka_loop import ConsumerLoop
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -28,6 +28,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 L = TypeVar("L", bound=Loop)
+
+
+class Consumer(Protocol):
+    """A broker consumer the runtime runs and watches (shared.triggers.kafka_loop.ConsumerLoop)."""
+
+    name: str
+    loop: Loop
+    ready: threading.Event
+    on_lag: Callable[[str, int], None]
+    on_dead_letter: Callable[[str], None]
+
+
+C = TypeVar("C", bound=Consumer)
 
 
 class Runtime:
@@ -65,7 +78,7 @@ class Runtime:
         self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
-        self.consumers: list[ConsumerLoop] = []
+        self.consumers: list[Consumer] = []
         self.election: Election | None = None
         self.listener: Listener | None = None
         self.local_wake: LocalWake | None = None
@@ -144,7 +157,7 @@ class Runtime:
         self.timers[timer.name] = self.run_once(timer)
         return timer
 
-    def add_consumer(self, consumer: ConsumerLoop, every_process: bool = False) -> ConsumerLoop:
+    def add_consumer(self, consumer: C, every_process: bool = False) -> C:
         self.consumers.append(consumer)
         consumer.on_lag = self.metrics.record_lag
         consumer.on_dead_letter = self.metrics.count_dead_letter

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from shared.persistence.db import driver_autocommit
 from shared.persistence.models import Preferences
-
-if TYPE_CHECKING:
-    from shared.runtime.process import Runtime
 
 TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
@@ -28,13 +25,13 @@ _cache: dict[tuple[str, str], tuple[str, float]] = {}
 _lock = threading.Lock()
 
 
-def preferred_timezone(rt: Runtime, user_id: str) -> str:
+def preferred_timezone(engine: sa.Engine, user_id: str) -> str:
     """The user's preferred IANA zone, else UTC."""
-    key, now = (rt.settings.database_url, user_id), time.monotonic()
+    key, now = (str(engine.url), user_id), time.monotonic()
     hit = _cache.get(key)
     if hit is not None and hit[1] > now:
         return hit[0]
-    tz = _read(rt, user_id)
+    tz = _read(engine, user_id)
     with _lock:
         if len(_cache) >= MAX_ENTRIES:
             _cache.clear()  # bounded: a burst of users only costs a re-read each
@@ -42,16 +39,16 @@ def preferred_timezone(rt: Runtime, user_id: str) -> str:
     return tz
 
 
-def forget(rt: Runtime, user_id: str) -> None:
+def forget(engine: sa.Engine, user_id: str) -> None:
     """The user's preferences changed (in this process): read them again next time."""
     with _lock:
-        _cache.pop((rt.settings.database_url, user_id), None)
+        _cache.pop((str(engine.url), user_id), None)
 
 
-def _read(rt: Runtime, user_id: str) -> str:
-    if rt.engine.dialect.name == "postgresql":
-        with driver_autocommit(rt.engine) as driver:
+def _read(engine: sa.Engine, user_id: str) -> str:
+    if engine.dialect.name == "postgresql":
+        with driver_autocommit(engine) as driver:
             row = driver.execute(_SQL, (user_id,), prepare=True).fetchone()
         return str(row[0]) if row else "UTC"
-    with rt.sessions() as session:
+    with orm.Session(engine) as session:
         return session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id)) or "UTC"

@@ -71,7 +71,7 @@ def _fields_in_the_users_zone(rt: Runtime, user_id: str, body: TaskCreate) -> di
     web app's first sign-in or PUT /preferences), else UTC. A wall-clock due date is read in it."""
     if "timezone" in body.model_fields_set:
         return body.given(body.timezone)
-    tz = preferences.preferred_timezone(rt, user_id)
+    tz = preferences.preferred_timezone(rt.engine, user_id)
     return {**body.given(tz), "timezone": tz}
 
 
