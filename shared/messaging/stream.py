@@ -25,13 +25,13 @@ from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event, MalformedEvent
+from shared.messaging.subscriptions import BatchHandler, Subscription
 from shared.observability import tracing
 from shared.persistence.db import utcnow
 from shared.persistence.models import ConsumerOffset, DeadLetter, Outbox
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[list[Event]], object]
 T = TypeVar("T")
 
 
@@ -268,16 +268,8 @@ class StreamFollower:
         return 0.0 if len(rows) == self._batch_size else None
 
 
-@dataclasses.dataclass
-class Subscriber:
-    name: str
-    topics: tuple[str, ...]
-    handle: BatchHandler
-    every_process: bool = False
-
-
 class Pipeline:
-    """The subscribers of one app and, with the local transport, the loops that feed them."""
+    """The subscriptions of one process and, with the local transport, the loops that feed them."""
 
     def __init__(
         self,
@@ -289,30 +281,31 @@ class Pipeline:
         self._sessions = sessions
         self._idle = idle
         self._on_dead_letter = on_dead_letter
-        self.subscribers: list[Subscriber] = []
+        self.subscriptions: list[Subscription] = []
         self.consumers: dict[str, StreamConsumer] = {}
         self.followers: dict[str, StreamFollower] = {}
         self._run_once: Callable[[Loop], Loop] | None = None
         self._run_here: Callable[[Loop], Loop] | None = None
 
-    def subscribe(
-        self, name: str, topics: Sequence[str], handle: BatchHandler, *, every_process: bool = False, **options: Any
-    ) -> Subscriber:
-        sub = Subscriber(name, tuple(topics), handle, every_process)
-        self.subscribers.append(sub)
+    def subscribe(self, subscription: Subscription, **options: Any) -> Subscription:
+        """Feed `subscription` from the stream: now when the pipeline runs, else from `start()`.
+
+        `options` tune its StreamConsumer (`retry_base`, `max_attempts`, `batch_size`: tests).
+        """
+        self.subscriptions.append(subscription)
         if self._run_once is not None:
-            self._attach(sub, **options)
-        return sub
+            self._attach(subscription, **options)
+        return subscription
 
     def start(self, run_once: Callable[[Loop], Loop], run_here: Callable[[Loop], Loop]) -> None:
-        """Start feeding every subscriber from the stream: consumers on the leader, followers here."""
+        """Start feeding every subscription from the stream: consumers on the leader, followers here."""
         self._run_once, self._run_here = run_once, run_here
-        for sub in self.subscribers:
+        for sub in self.subscriptions:
             self._attach(sub)
 
-    def _attach(self, sub: Subscriber, **options: Any) -> None:
+    def _attach(self, sub: Subscription, **options: Any) -> None:
         if self._run_once is None or self._run_here is None:
-            raise RuntimeError("Pipeline.start() attaches subscribers; call it first")
+            raise RuntimeError("Pipeline.start() attaches subscriptions; call it first")
         if sub.every_process:
             follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
             self.followers[sub.name] = follower
@@ -331,13 +324,13 @@ class Pipeline:
 
     def catch_up(self) -> None:
         """Run every consumer until it has read the whole stream, in this thread (tests, CLI)."""
-        for sub in self.subscribers:
+        for sub in self.subscriptions:
             if not sub.every_process:
                 self.consumer(sub.name).catch_up()
 
     def consumer(self, name: str) -> StreamConsumer:
         if name not in self.consumers:
-            sub = next((s for s in self.subscribers if s.name == name and not s.every_process), None)
+            sub = next((s for s in self.subscriptions if s.name == name and not s.every_process), None)
             if sub is None:
                 raise KeyError(name)
             self.consumers[name] = self._watch(StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle))

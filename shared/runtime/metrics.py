@@ -53,7 +53,7 @@ class SharedStateCollector:
         )
         pipeline = rt.pipeline
         # Parked rows per stored-position consumer (0 with Kafka, whose consumers park in <topic>.dlq).
-        stored = [s.name for s in pipeline.subscribers if not s.every_process]
+        stored = [s.name for s in pipeline.subscriptions if not s.every_process]
         if stored:
             try:
                 parked = pipeline.open_dead_letters()
