@@ -366,6 +366,10 @@ class Pipeline:
             letter.replayed_at = utcnow()
         return letter
 
+    def head(self) -> int:
+        """The highest position in the stream (0 when empty)."""
+        return stream_head(self._sessions)
+
     def stored_positions(self) -> dict[str, int]:
         """Each stored-position consumer's committed position, as any process reads it."""
         with self._sessions() as session:

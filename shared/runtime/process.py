@@ -18,7 +18,7 @@ from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_p
 from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
 from shared.persistence.models import Outbox
 from shared.runtime.leader import Election, lease_for
-from shared.runtime.metrics import Metrics
+from shared.runtime.metrics import Metrics, SharedStateCollector
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,8 +73,9 @@ class Runtime:
         self.transport: Transport = transport or make_transport(settings)
         # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
         self.poll_seconds = 1.0 if self.postgres else 0.2
-        self.metrics = Metrics(self)
+        self.metrics = Metrics()
         self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
+        self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
         self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}

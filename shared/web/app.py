@@ -74,7 +74,7 @@ def _install_broker_gauge(rt: Runtime) -> None:
         return
     from shared.runtime.probes import BrokerProbe
 
-    rt.metrics.broker_probe = BrokerProbe(rt.transport)
+    rt.metrics.watch_broker(BrokerProbe(rt.transport), rt.settings.transport)
 
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
