@@ -18,8 +18,9 @@ from prometheus_client import Gauge
 from functions.fanout.hub import Connection, Hub, message_for
 from shared.domain.errors import DomainError
 from shared.domain.events import TOPICS, Event
+from shared.messaging.stream import parse, read_stream, stream_position
 from shared.messaging.subscriptions import Subscription
-from shared.persistence.models import EventLog, Outbox
+from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime
 from shared.services.credentials import user_id_from_token
 from shared.settings import Settings
@@ -46,19 +47,12 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
     once, even one the audit consumer has not recorded yet. Older anchors come from the audit log.
     """
     with rt.sessions() as session:
-        anchor_seq = session.scalar(
-            sa.select(Outbox.seq).where(Outbox.event_id == since[:36], Outbox.user_id == user_id)
-        )
+        anchor_seq = stream_position(session, since, user_id=user_id)
         if anchor_seq is not None:
-            payloads = session.scalars(
-                sa.select(Outbox.payload)
-                .where(Outbox.user_id == user_id, Outbox.seq > anchor_seq)
-                .order_by(Outbox.seq)
-                .limit(BACKLOG_LIMIT + 1)
-            ).all()
-            if len(payloads) > BACKLOG_LIMIT:
+            newer = read_stream(session, anchor_seq, BACKLOG_LIMIT + 1, user_id=user_id)
+            if len(newer) > BACKLOG_LIMIT:
                 return None  # too far behind: a reload is cheaper than a replay
-            return [Event.from_dict(p) for p in payloads]
+            return [event for _, event in parse(newer)[0]]
         anchor = session.scalar(
             sa.select(EventLog.id).where(EventLog.event_id == since[:36], EventLog.user_id == user_id)
         )

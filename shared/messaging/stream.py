@@ -51,23 +51,32 @@ class StreamRow:
     traceparent: str | None = None
 
 
-def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
+# -- reading the stream: the one home of every read of the numbered outbox rows --------------
+def stream_head(session: orm.Session) -> int:
     """The highest position in the stream (0 when empty)."""
-    with sessions() as session:
-        return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
+    return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
 
 
-def read_stream(session: orm.Session, after: int, limit: int) -> list[StreamRow]:
-    query = (
-        sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload, Outbox.traceparent)
-        .where(Outbox.seq > after)
-        .order_by(Outbox.seq)
-        .limit(limit)
+def stream_position(session: orm.Session, event_id: str, *, user_id: str | None = None) -> int | None:
+    """The position of event `event_id` (one of `user_id`'s when given); None when it is not in the stream (yet)."""
+    query = sa.select(Outbox.seq).where(Outbox.event_id == event_id[:36])
+    if user_id is not None:
+        query = query.where(Outbox.user_id == user_id)
+    return session.scalar(query)
+
+
+def read_stream(session: orm.Session, after: int, limit: int, *, user_id: str | None = None) -> list[StreamRow]:
+    """Up to `limit` rows after position `after`, in stream order (only `user_id`'s when given)."""
+    query = sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload, Outbox.traceparent).where(
+        Outbox.seq > after
     )
-    return [StreamRow(*row) for row in session.execute(query).all()]
+    if user_id is not None:
+        query = query.where(Outbox.user_id == user_id)
+    return [StreamRow(*row) for row in session.execute(query.order_by(Outbox.seq).limit(limit)).all()]
 
 
 def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], list[tuple[StreamRow, str]]]:
+    """Split rows into (row, event) pairs, events carrying their stored trace context, and (row, error) pairs."""
     events, malformed = [], []
     for row in rows:
         try:
@@ -250,10 +259,10 @@ class StreamFollower:
         self.loop = Loop(f"follower-{name}", self.step, idle=idle)
 
     def step(self) -> float | None:
-        if self.position is None:
-            self.position = stream_head(self._sessions)
-            return 0.0
         with self._sessions() as session:
+            if self.position is None:
+                self.position = stream_head(session)
+                return 0.0
             rows = read_stream(session, self.position, self._batch_size)
         if not rows:
             return None
@@ -368,7 +377,8 @@ class Pipeline:
 
     def head(self) -> int:
         """The highest position in the stream (0 when empty)."""
-        return stream_head(self._sessions)
+        with self._sessions() as session:
+            return stream_head(session)
 
     def stored_positions(self) -> dict[str, int]:
         """Each stored-position consumer's committed position, as any process reads it."""

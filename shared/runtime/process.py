@@ -15,8 +15,7 @@ from shared.messaging.outbox import OutboxRelay, relay_loop
 from shared.messaging.stream import Pipeline
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
-from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
-from shared.persistence.models import Outbox
+from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.runtime.leader import Election, lease_for
 from shared.runtime.metrics import Metrics, SharedStateCollector
 from shared.settings import Settings
@@ -205,13 +204,9 @@ class Runtime:
     def oldest_pending_age(self) -> float:
         """Seconds the oldest unpublished outbox row has waited (0 when none; NaN without a database)."""
         try:
-            with self.sessions() as session:
-                oldest = session.scalar(
-                    sa.select(Outbox.created_at).where(Outbox.published_at.is_(None)).order_by(Outbox.id).limit(1)
-                )
+            return self.relay.oldest_pending_age()
         except sa.exc.SQLAlchemyError:
             return float("nan")
-        return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
 
     def database_ready(self) -> bool:
         try:
