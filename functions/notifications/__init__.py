@@ -21,6 +21,7 @@ BINDING = "notification-cron"
 
 
 def sweep(rt: Runtime) -> tuple[dict[str, Any], bool]:
+    """Send the deliveries that are due (the one handler of the cron route and the timer)."""
     return deliver_due(rt), True
 
 

@@ -162,6 +162,7 @@ class StreamConsumer:
 
     # -- position -------------------------------------------------------------------------
     def position(self) -> int:
+        """Return the stored position (read once, then kept in memory)."""
         if self._position is None:
             with self._sessions() as session:
                 self._position = (
@@ -182,6 +183,7 @@ class StreamConsumer:
         self._position = position
 
     def lag(self, head: int) -> int:
+        """Count the events between the last handled position and `head`."""
         return max(0, head - (self._position if self._position is not None else 0))
 
     # -- one step ---------------------------------------------------------------------------
@@ -259,6 +261,7 @@ class StreamFollower:
         self.loop = Loop(f"follower-{name}", self.step, idle=idle)
 
     def step(self) -> float | None:
+        """Hand on the next batch from the position (the head at first); 0 when more is waiting, None when caught up."""
         with self._sessions() as session:
             if self.position is None:
                 self.position = stream_head(session)
@@ -326,6 +329,7 @@ class Pipeline:
             self._run_once(consumer.loop)
 
     def wake(self) -> None:
+        """Wake every running consumer and follower (the relay published)."""
         for consumer in self.consumers.values():
             consumer.loop.wake()
         for follower in self.followers.values():
@@ -338,6 +342,7 @@ class Pipeline:
                 self.consumer(sub.name).catch_up()
 
     def consumer(self, name: str) -> StreamConsumer:
+        """Return the stored-position consumer called `name` (built on demand: tests, replays)."""
         if name not in self.consumers:
             sub = next((s for s in self.subscriptions if s.name == name and not s.every_process), None)
             if sub is None:
@@ -354,6 +359,7 @@ class Pipeline:
     def dead_letters(
         self, consumer: str | None = None, include_replayed: bool = False, limit: int = 100
     ) -> list[DeadLetter]:
+        """List parked events, oldest first (only the open ones unless `include_replayed`)."""
         with self._sessions() as session:
             query = sa.select(DeadLetter).order_by(DeadLetter.id).limit(limit)
             if consumer:
@@ -387,6 +393,7 @@ class Pipeline:
         return {name: position for name, position in rows}
 
     def open_dead_letters(self) -> dict[str, int]:
+        """Count the parked events not replayed yet, per consumer."""
         with self._sessions() as session:
             rows = session.execute(
                 sa.select(DeadLetter.consumer, sa.func.count())

@@ -190,9 +190,11 @@ class Metrics:
         self.scraped.register(BrokerCollector(probe, transport))
 
     def count_dead_letter(self, consumer: str) -> None:
+        """Count one event `consumer` gave up on."""
         self.dead_lettered.labels(consumer).inc()
 
     def record_lag(self, consumer: str, lag: int) -> None:
+        """Set the lag a Kafka consumer measured."""
         self.kafka_lag.labels(consumer).set(lag)
 
     def exposition(self) -> bytes:

@@ -86,9 +86,11 @@ class Runtime:
 
     @property
     def is_leader(self) -> bool:
+        """True where the once-per-deployment loops run."""
         return self.election.is_leader if self.election is not None else self.relay_loop is not None
 
     def uow(self) -> UnitOfWork:
+        """Open a unit of work that wakes the relay when it commits."""
         return UnitOfWork(self.sessions, on_commit=self.after_commit)
 
     def after_commit(self) -> None:
@@ -117,11 +119,13 @@ class Runtime:
         return self.election
 
     def run_once(self, loop: Loop) -> Loop:
+        """Run `loop` once per deployment: on the leader when one is elected, else here."""
         if self.election is not None:
             return self.election.add(loop)
         return self.run_here(loop)
 
     def run_here(self, loop: Loop) -> Loop:
+        """Run `loop` in this process."""
         self._here.append(loop.start())
         return loop
 
@@ -154,10 +158,12 @@ class Runtime:
         self.listen()
 
     def add_timer(self, timer: L) -> L:
+        """Run a sweep timer once per deployment; `wake(name)` hurries it."""
         self.timers[timer.name] = self.run_once(timer)
         return timer
 
     def add_consumer(self, consumer: C, every_process: bool = False) -> C:
+        """Run a broker consumer (here in every process, or once per deployment) and count what it reports."""
         self.consumers.append(consumer)
         consumer.on_lag = self.metrics.record_lag
         consumer.on_dead_letter = self.metrics.count_dead_letter
@@ -209,6 +215,7 @@ class Runtime:
             return float("nan")
 
     def database_ready(self) -> bool:
+        """True when the database answers a `SELECT 1`."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
@@ -217,6 +224,7 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        """Stop every loop this process runs and release its connections."""
         if self.election is not None:
             self.election.stop()
         for loop in reversed(self._here):

@@ -89,10 +89,12 @@ class ConsumerLoop:
         self.loop = Loop(f"kafka-{self.name}", self._step, idle=0.0, on_stop=self._shut)
 
     def start(self) -> ConsumerLoop:
+        """Start polling in the loop's thread."""
         self.loop.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling; the consumer leaves its group."""
         self.loop.stop(timeout)
 
     def _new_consumer(self) -> Any:
@@ -218,5 +220,6 @@ class ConsumerLoop:
 
 
 def wait_ready(loops: Sequence[ConsumerLoop], timeout: float = 30.0) -> bool:
+    """Wait until every loop has joined its group (partitions assigned); False on timeout."""
     deadline = time.monotonic() + timeout
     return all(loop.ready.wait(max(0.0, deadline - time.monotonic())) for loop in loops)
