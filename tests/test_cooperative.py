@@ -158,10 +158,10 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
 
 EIGHT_RULES = """
         import datetime as dt
-        from functions.tasks.core import series
+        from functions.tasks.core import tasks
         def refuse_a_rule_that_never_occurs():
             try:
-                series.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
+                tasks.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
                                           dt.datetime.now(dt.timezone.utc))
             except Exception as exc:
                 return type(exc).__name__

@@ -15,12 +15,10 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.concurrency.offload import offload
-from shared.domain import events
-from shared.domain.events import Event
 from shared.domain.recurrence import Rule, UnusableRule
 from shared.messaging.outbox import outbox_values
-from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task, new_id
-from shared.services.snapshots import snapshot
+from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task
+from shared.services.tasks import instance_of, new_reminder, spawned_event
 
 log = logging.getLogger(__name__)
 
@@ -94,26 +92,19 @@ def next_kept(rule: Rule, after: dt.datetime, skipped: set[dt.datetime], *, incl
     return None
 
 
-def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
-    return Task(
-        id=new_id(),
-        user_id=series.user_id,
-        title=series.title,
-        description=series.description,
-        completed=False,
-        priority=series.priority,
-        tags=list(series.tags or []),
-        list_id=series.list_id,
-        position=None,
-        due_date=occurrence,
-        timezone=series.timezone,
-        repeat_from="schedule",
-        parent_id=series.id,
-        occurrence_at=occurrence,
-        version=1,
-        created_at=now,
-        updated_at=now,
+def start_series(
+    task: Task, rule: Rule, repeat_from: str, now: dt.datetime, skipped: Iterable[dt.datetime] = ()
+) -> None:
+    """Make a task a series of `rule` (or change its rule): its next occurrence is the first at or
+    after now that was not skipped."""
+    task.recurrence_rule, task.timezone, task.dtstart, task.dtstart_wall = (
+        rule.text,
+        rule.timezone,
+        rule.dtstart,
+        rule.wall,
     )
+    task.repeat_from = repeat_from
+    task.next_occurrence = next_kept(rule, now, set(skipped), inclusive=True)
 
 
 def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], now: dt.datetime) -> list[Task]:
@@ -124,7 +115,7 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
     """
     if not due:
         return []
-    candidates = {(s.id, occ): (s, _instance(s, occ, now)) for s, occ in due}
+    candidates = {(s.id, occ): (s, instance_of(s, occ, now)) for s, occ in due}
     rows = [{c.key: getattr(inst, c.key) for c in Task.__table__.columns} for _, inst in candidates.values()]
     conn = session.connection()
     stmt = (
@@ -146,27 +137,9 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
                 continue
             remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
             if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
-                reminders.append(
-                    {
-                        "id": new_id(),
-                        "task_id": instance.id,
-                        "user_id": series.user_id,
-                        "remind_at": remind_at,
-                        "minutes_before": reminder.minutes_before,
-                        "notified": False,
-                        "created_at": now,
-                    }
-                )
-        outbox.append(
-            outbox_values(
-                Event(
-                    event_type=events.RECURRING_SPAWNED,
-                    user_id=series.user_id,
-                    aggregate_id=instance.id,
-                    data={**snapshot(instance), "series_id": series.id},
-                )
-            )
-        )
+                copy = new_reminder(instance, remind_at, reminder.minutes_before, now)
+                reminders.append({c.key: getattr(copy, c.key) for c in Reminder.__table__.columns})
+        outbox.append(outbox_values(spawned_event(instance, series.id)))
     if reminders:
         conn.execute(sa.insert(Reminder.__table__), reminders)
     if outbox:
