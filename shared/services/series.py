@@ -1,7 +1,10 @@
-"""Recurring series: spawn one instance per (series, occurrence) and move the series on.
+"""Recurring series: the rules the recurrence sweep and a person's operations on a series share.
 
-Used by the recurrence sweep (schedule-based series) and by task completion
-(`repeat_from=completion` series spawn their next instance when an instance is completed).
+Spawning one instance per (series, occurrence) and moving the series on (the recurrence sweep); where
+a new series starts (start_series); what completing an instance does to its series (the next
+instance of a `repeat_from=completion` series; a scheduled series following an instance ticked
+ahead); skipped occurrences; and arming a series' relative reminders before each occurrence. A
+person's operations (set or clear a rule, skip, complete one occurrence) are functions.tasks.core.series.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.concurrency.offload import offload
+from shared.domain.changes import ChangeSet
 from shared.domain.recurrence import Rule, UnusableRule
 from shared.messaging.outbox import outbox_values
 from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task
-from shared.services.tasks import instance_of, new_reminder, spawned_event
+from shared.services.snapshots import snapshot
+from shared.services.tasks import instance_of, new_reminder, record_update, spawned_event
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +188,29 @@ def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetim
     if occurrence is None:
         return None
     return spawn_instance(session, series, occurrence, now)
+
+
+def follow_instance_ahead(session: orm.Session, instance: Task, now: dt.datetime) -> None:
+    """An instance whose time has not come (ticked ahead, then reopened by Undo, or ticked again) moves
+    its series: reopened, the series is due at it again; completed as the series' next, the series moves
+    past it. Either way the series' reminders are placed anew (they ring for what is still to do)."""
+    occurrence = instance.occurrence_at
+    if instance.parent_id is None or occurrence is None or occurrence <= now:
+        return
+    parent = session.get(Task, instance.parent_id, with_for_update=True)
+    if parent is None or parent.completed or not is_scheduled_series(parent):
+        return
+    changes = ChangeSet(parent, snapshot)
+    if not instance.completed and (parent.next_occurrence is None or occurrence < parent.next_occurrence):
+        parent.next_occurrence = occurrence
+    elif instance.completed and parent.next_occurrence == occurrence:
+        try:
+            parent.next_occurrence = next_to_do(session, parent, occurrence, now)
+        except UnusableRule:  # stored before rules were bounded: left as it is
+            return
+    arm_relative_reminders(session, parent, now, anew=True)
+    changes.compare(("next_occurrence",))
+    record_update(session, parent, changes, at=now)
 
 
 def _has_successor(session: orm.Session, instance: Task) -> bool:

@@ -1,4 +1,4 @@
-"""How a Task, its reminders and its events are built: one builder each.
+"""How a Task, its reminders and its events are built (one builder each), and how a change to a task is recorded.
 
 A task is built here whether it comes from the API, an .ics import or a series' occurrence; every
 task event (task.created, task.updated, task.completed, task.uncompleted, task.deleted,
@@ -12,8 +12,13 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import orm
+
 from shared.domain import events
+from shared.domain.changes import ChangeSet
 from shared.domain.events import Event
+from shared.messaging.outbox import add_event
+from shared.persistence.db import utcnow
 from shared.persistence.models import Reminder, Task, new_id
 from shared.services.snapshots import snapshot
 
@@ -111,6 +116,21 @@ def completion_event(task: Task) -> Event:
 def deleted_event(task: Task) -> Event:
     """task.deleted: the task as it was, marked deleted."""
     return task_event(events.TASK_DELETED, task, deleted=True)
+
+
+def record_update(
+    session: orm.Session, task: Task, changes: ChangeSet[Task], *, at: dt.datetime | None = None, **extra: Any
+) -> None:
+    """Bump a changed task's version and stage task.updated with its change set.
+
+    Nothing happens when nothing changed; `extra` facts (a skipped occurrence) count as a change.
+    """
+    if not changes and not extra:
+        return
+    task.version += 1
+    task.updated_at = at or utcnow()
+    session.flush()
+    add_event(session, updated_event(task, changes.fields, **extra))
 
 
 def spawned_event(instance: Task, series_id: str) -> Event:

@@ -23,6 +23,7 @@ from shared.persistence.db import utcnow
 from shared.persistence.models import Task
 from shared.services import series
 from shared.services.snapshots import snapshot
+from shared.services.tasks import record_update
 from shared.web.schemas import localize
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def apply_rule(session: orm.Session, task: Task, rule: Rule, repeat_from: str, n
     elif was_scheduled:  # now "every!": its reminders follow the due date, copied to each instance
         reminders.move_relative_reminders(session, task, now=now)
     changes.compare(RECURRENCE_FIELDS)
-    tasks.record_update(session, task, changes)
+    record_update(session, task, changes)
 
 
 def remove_rule(session: orm.Session, task: Task) -> None:
@@ -160,7 +161,7 @@ def remove_rule(session: orm.Session, task: Task) -> None:
     # A plain task again: its relative reminders follow its due date (one already past rests).
     reminders.move_relative_reminders(session, task, now=utcnow())
     changes.compare(RECURRENCE_FIELDS)
-    tasks.record_update(session, task, changes)
+    record_update(session, task, changes)
 
 
 def skip_occurrence(
@@ -215,7 +216,7 @@ def skip_occurrence(
         task.next_occurrence = series.next_to_do(session, task, occurrence, now)
     series.arm_relative_reminders(session, task, now, anew=True)  # an alarm set for the skipped occurrence moves on
     changes.compare(("next_occurrence",))
-    tasks.record_update(session, task, changes, skipped_occurrence=rfc3339(occurrence, task.timezone))
+    record_update(session, task, changes, skipped_occurrence=rfc3339(occurrence, task.timezone))
     return _skip_result(task, task.id, occurrence, None)
 
 
@@ -253,7 +254,7 @@ def _move_past(session: orm.Session, task: Task, occurrence: dt.datetime, now: d
     task.next_occurrence = series.next_to_do(session, task, occurrence, now)
     series.arm_relative_reminders(session, task, now, anew=True)
     changes.compare(("next_occurrence",))
-    tasks.record_update(session, task, changes)
+    record_update(session, task, changes)
 
 
 def _occurrence_of(task: Task, occurrence: dt.datetime | None, what: str) -> dt.datetime:

@@ -21,14 +21,14 @@ from functions.tasks.schemas.tasks import TaskCreate, TaskQuery, TaskUpdate
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
 from shared.domain.errors import Unauthorized, ValidationFailed
-from shared.domain.recurrence import Rule, UnusableRule, check_flood_guard, parse_rule
+from shared.domain.recurrence import Rule, check_flood_guard, parse_rule
 from shared.domain.times import BadValue, parse_datetime, zone
 from shared.messaging.outbox import add_event, insert_with_event
 from shared.persistence.db import utcnow
 from shared.persistence.models import Task, TaskList
 from shared.services import preferences, series
 from shared.services.snapshots import snapshot
-from shared.services.tasks import completion_event, created_event, deleted_event, new_task, updated_event
+from shared.services.tasks import completion_event, created_event, deleted_event, new_task, record_update
 from shared.web.schemas import localize
 
 if TYPE_CHECKING:
@@ -225,21 +225,6 @@ def check_list(session: orm.Session, user_id: str, list_id: Any) -> None:
         raise ValidationFailed("The list is archived: unarchive it to add tasks.", errors={"list_id": "is archived"})
 
 
-def record_update(
-    session: orm.Session, task: Task, changes: ChangeSet[Task], *, at: dt.datetime | None = None, **extra: Any
-) -> None:
-    """Bump a changed task's version and stage task.updated with its change set.
-
-    Nothing happens when nothing changed; `extra` facts (a skipped occurrence) count as a change.
-    """
-    if not changes and not extra:
-        return
-    task.version += 1
-    task.updated_at = at or utcnow()
-    session.flush()
-    add_event(session, updated_event(task, changes.fields, **extra))
-
-
 def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
     if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
@@ -270,31 +255,8 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
     add_event(session, completion_event(task))
     if completed:
         series.spawn_after_completion(session, task, now)
-    _series_follows_instance_ahead(session, task, now)
+    series.follow_instance_ahead(session, task, now)
     return True
-
-
-def _series_follows_instance_ahead(session: orm.Session, instance: Task, now: dt.datetime) -> None:
-    """An instance whose time has not come (ticked ahead, then reopened by Undo, or ticked again) moves
-    its series: reopened, the series is due at it again; completed as the series' next, the series moves
-    past it. Either way the series' reminders are placed anew (they ring for what is still to do)."""
-    occurrence = instance.occurrence_at
-    if instance.parent_id is None or occurrence is None or occurrence <= now:
-        return
-    parent = session.get(Task, instance.parent_id, with_for_update=True)
-    if parent is None or parent.completed or not series.is_scheduled_series(parent):
-        return
-    changes = ChangeSet(parent, snapshot)
-    if not instance.completed and (parent.next_occurrence is None or occurrence < parent.next_occurrence):
-        parent.next_occurrence = occurrence
-    elif instance.completed and parent.next_occurrence == occurrence:
-        try:
-            parent.next_occurrence = series.next_to_do(session, parent, occurrence, now)
-        except UnusableRule:  # stored before rules were bounded: left as it is
-            return
-    series.arm_relative_reminders(session, parent, now, anew=True)
-    changes.compare(("next_occurrence",))
-    record_update(session, parent, changes, at=now)
 
 
 def delete_task(session: orm.Session, task: Task) -> None:
