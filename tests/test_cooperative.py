@@ -185,7 +185,7 @@ def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_s
         """
         with_the_pool()
         from shared.concurrency.offload import offload, offload_native
-        from shared.domain.recurrence import parse_rule
+        from shared.domain.rule_parsing import parse_rule
         caught = []
         for run in (offload, offload_native):
             try:

@@ -24,7 +24,8 @@ from typing import Any
 import icalendar
 
 from functions.tasks.calendar.scan import BadCalendar, ScannedComponent, decode, scan
-from shared.domain.recurrence import Rule, budget, check_flood_guard, parse_rule
+from shared.domain.recurrence import Rule, budget
+from shared.domain.rule_parsing import check_flood_guard, parse_rule
 from shared.domain.times import UTC, BadValue, zone
 from shared.services.series import MAX_SKIPPED_AHEAD, over_skip_cap
 from shared.web.schemas import iana_timezone
@@ -408,7 +409,7 @@ class _Planner:
             return set()
         try:
             if "COUNT=" not in rule.text:  # each check expands from near its moment
-                return {m for m in wanted if rule.occurrences(m, 1) == [m]}
+                return {m for m in wanted if rule.is_occurrence(m)}
             # A COUNT rule is expanded from DTSTART every time: one walk, lengthened until it passes the last.
             first, last, size = min(wanted), max(wanted), 64
             while True:

@@ -17,7 +17,8 @@ from functions.tasks.schemas.series import Preview, RecurrenceSet
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
 from shared.domain.errors import ValidationFailed
-from shared.domain.recurrence import Rule, parse_rule
+from shared.domain.recurrence import Rule
+from shared.domain.rule_parsing import parse_rule
 from shared.domain.times import BadValue, rfc3339
 from shared.persistence.db import utcnow
 from shared.persistence.models import Task
@@ -268,7 +269,7 @@ def _occurrence_of(task: Task, occurrence: dt.datetime | None, what: str) -> dt.
     occurrence = occurrence or task.next_occurrence
     if occurrence is None:
         raise ValidationFailed("The series has no next occurrence.", errors={"occurrence_at": "none left"})
-    if offload(rule.occurrences, occurrence, 1) != [occurrence]:
+    if not offload(rule.is_occurrence, occurrence):
         raise ValidationFailed(
             "Not an occurrence of the series.", errors={"occurrence_at": "not an occurrence of the rule"}
         )

@@ -21,7 +21,8 @@ from functions.tasks.schemas.tasks import TaskCreate, TaskQuery, TaskUpdate
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
 from shared.domain.errors import Unauthorized, ValidationFailed
-from shared.domain.recurrence import Rule, check_flood_guard, parse_rule
+from shared.domain.recurrence import Rule
+from shared.domain.rule_parsing import check_flood_guard, parse_rule
 from shared.domain.times import BadValue, parse_datetime, zone
 from shared.messaging.outbox import add_event, insert_with_event
 from shared.persistence.db import utcnow

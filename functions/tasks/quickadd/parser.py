@@ -1,7 +1,7 @@
 """Quick add: one line of plain English -> the fields of a task (POST /api/<user_id>/parse).
 
 The recurrence grammar ("every weekday at 9:30", "every! 3 days", "every month on the 1st until
-March", "for 10 times") is ours and produces RFC 5545 RRULEs evaluated by shared.domain.recurrence.
+March", "for 10 times") is ours and produces RFC 5545 RRULEs read by shared.domain.rule_parsing.
 Date phrases ("tomorrow", "next friday", "march 3", "in 2 hours") are found by the patterns below
 and resolved by dateparser relative to the user's time zone. Input that can be read two ways
 ("at 6", "3/4") is not guessed: it comes back as a question.
@@ -18,7 +18,7 @@ from typing import Any
 
 import dateparser
 
-from shared.domain.recurrence import parse_rule
+from shared.domain.rule_parsing import parse_rule
 from shared.domain.times import BadValue, rfc3339, zone
 
 MAX_TEXT = 500
