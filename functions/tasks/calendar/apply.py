@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from functions.tasks.calendar.plan import PlannedTask
+from functions.tasks.calendar.planned import PlannedTask
 from shared.messaging.outbox import add_event
 from shared.persistence.models import SkippedOccurrence, Task
 from shared.services import series
