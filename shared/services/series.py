@@ -32,6 +32,7 @@ MAX_SKIPPED_AHEAD = 100
 
 
 def rule_of(series: Task) -> Rule:
+    """The series' stored rule as a Rule."""
     if series.recurrence_rule is None or series.dtstart is None:
         raise ValueError(f"task {series.id} is not a recurring series")
     return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart, wall=series.dtstart_wall)
@@ -40,6 +41,7 @@ def rule_of(series: Task) -> Rule:
 def _insert_ignoring_duplicates(
     session: orm.Session, table: sa.Table = Task.__table__
 ) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can skip rows a unique constraint already holds (ON CONFLICT DO NOTHING)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table)
@@ -240,6 +242,7 @@ def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list
 
 
 def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
+    """When the next series is due (the recurrence timer sleeps until then)."""
     return session.scalar(
         sa.select(sa.func.min(Task.next_occurrence)).where(
             Task.next_occurrence.is_not(None), Task.completed == sa.false()
@@ -391,13 +394,16 @@ class ReminderTimes:
         self._given: set[dt.datetime] = set()
 
     def taken(self, reminder: Reminder) -> set[dt.datetime]:
+        """The times this reminder may not take."""
         return (self._held - {reminder.remind_at}) | self._given
 
     def move(self, reminder: Reminder, at: dt.datetime) -> None:
+        """Give the reminder a new time, pending again."""
         self._given.add(at)
         reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = at, False, None, None
 
     def rest(self, reminder: Reminder, now: dt.datetime) -> None:
+        """Let the reminder rest at its time, never ringing (`passed`)."""
         self._given.add(reminder.remind_at)  # it keeps its time
         reminder.notified, reminder.outcome = True, "passed"
         reminder.notified_at = reminder.notified_at or now

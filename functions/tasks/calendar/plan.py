@@ -24,7 +24,7 @@ import re
 import icalendar
 
 from functions.tasks.calendar import reading
-from functions.tasks.calendar.planned import ImportPlan, PlannedInstance, PlannedReminder, PlannedTask
+from functions.tasks.calendar.planned import ImportPlan, PlannedInstance, PlannedTask
 from functions.tasks.calendar.reading import ComponentReader
 from functions.tasks.calendar.scan import BadCalendar, ScannedComponent, decode, scan
 from shared.domain.recurrence import Rule, budget
@@ -34,7 +34,6 @@ from shared.services.series import MAX_SKIPPED_AHEAD, over_skip_cap
 from shared.web.schemas import iana_timezone
 
 MAX_TASKS = 500
-MAX_REMINDERS = 20
 MAX_INSTANCES = 1000
 #: Exceptions (EXDATE values, overridden instances) of all series together: each is a row (an instance
 #: with its event, or a skipped occurrence).
@@ -47,7 +46,6 @@ _KEPT = frozenset(
     ("UID", "DTSTAMP", "CREATED", "LAST-MODIFIED", "SEQUENCE", "SUMMARY", "DESCRIPTION", "DTSTART", "DUE")
     + ("RRULE", "EXDATE", "RECURRENCE-ID", "STATUS", "COMPLETED", "PRIORITY", "CATEGORIES")
 )
-_ALARM_KEPT = frozenset(("ACTION", "TRIGGER", "DESCRIPTION", "SUMMARY", "UID", "X-WR-ALARMUID"))
 _CALENDAR_KEPT = frozenset(("VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-TIMEZONE", "X-WR-CALNAME"))
 _CALENDAR_KEPT |= {"REFRESH-INTERVAL", "X-PUBLISHED-TTL", "NAME"}
 
@@ -73,11 +71,12 @@ class _Planner(ComponentReader):
         self.instances = 0  # exceptions planned so far, all series together
 
     def plan(self, calendar: icalendar.Calendar) -> ImportPlan:
+        """Plan every task component of the calendar, then the overridden instances of its series."""
         self._calendar_properties(calendar)
         masters: dict[str, PlannedTask] = {}
         overrides: list[tuple[icalendar.Component, ScannedComponent]] = []
         tasks: list[PlannedTask] = []
-        for component, where in self._pairs(calendar.subcomponents, self.scanned.children):
+        for component, where in self.pairs(calendar.subcomponents, self.scanned.children):
             name = component.name.upper()
             if name == "VTIMEZONE":
                 continue
@@ -103,17 +102,8 @@ class _Planner(ComponentReader):
             self.report(None, "", "", f"{self.dropped} more unsupported items not listed")
         return ImportPlan(tasks, self.unsupported)
 
-    def _pairs(
-        self, components: list[icalendar.Component], scanned: list[ScannedComponent]
-    ) -> list[tuple[icalendar.Component, ScannedComponent]]:
-        """Each parsed component with its place in the file (both lists are in file order)."""
-        if len(components) != len(scanned) or any(
-            c.name.upper() != s.name for c, s in zip(components, scanned, strict=True)
-        ):
-            raise BadCalendar("has components the parser could not read")
-        return list(zip(components, scanned, strict=True))
-
     def _calendar_properties(self, calendar: icalendar.Calendar) -> None:
+        """Read X-WR-TIMEZONE (the zone of floating times) and report the calendar properties not kept."""
         wr_tz = calendar.get("X-WR-TIMEZONE")
         if wr_tz is not None:
             try:
@@ -126,6 +116,7 @@ class _Planner(ComponentReader):
                 self.report(self.scanned.properties.get(name.upper()), "VCALENDAR", name.upper(), "not kept")
 
     def _task(self, component: icalendar.Component, where: ScannedComponent) -> PlannedTask | None:
+        """A VEVENT or VTODO as a planned task (None: a cancelled one), with its rule and reminders."""
         self.check_errors(component, where)
         kind = component.name.upper()
         status = str(component.get("STATUS", "")).upper()
@@ -157,7 +148,7 @@ class _Planner(ComponentReader):
             planned.completed_at = self.now
         self._rule(component, where, planned)
         if not completed:
-            planned.reminders = self._alarms(component, where, planned)
+            planned.reminders = self.alarms(component, where, planned)
         elif component.subcomponents:
             self.report(where.line, kind, "VALARM", "a completed task gets no reminders")
         return planned
@@ -180,6 +171,7 @@ class _Planner(ComponentReader):
     def _split_start(
         self, planned: PlannedTask, rule: Rule, due: dt.datetime, where: ScannedComponent
     ) -> PlannedTask | None:
+        """Split a DTSTART that is not an occurrence of the rule off as a task of its own (see _unmatched_start)."""
         first = rule.first()
         if first == due:
             return None
@@ -198,6 +190,7 @@ class _Planner(ComponentReader):
         return alone
 
     def _rule(self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask) -> None:
+        """Read the RRULE (the first of several) as the planned task's rule, checked like any task rule."""
         kind = component.name.upper()
         rules = component.get("RRULE")
         exdates = component.get("EXDATE")
@@ -301,6 +294,7 @@ class _Planner(ComponentReader):
             raise BadCalendar(f"RRULE {exc}", line) from None
 
     def _count_exception(self, line: int) -> None:
+        """Count one more series exception against MAX_INSTANCES_TOTAL."""
         if self.instances >= MAX_INSTANCES_TOTAL:
             raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
         self.instances += 1
@@ -325,6 +319,7 @@ class _Planner(ComponentReader):
         completed_at: dt.datetime | None,
         line: int,
     ) -> None:
+        """Plan an overridden instance of a series (once per occurrence)."""
         if any(i.occurrence_at == occurrence for i in planned.instances):
             return
         if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
@@ -339,6 +334,7 @@ class _Planner(ComponentReader):
         masters: dict[str, PlannedTask],
         cancelled: list[tuple[PlannedTask, dt.datetime, int, str]],
     ) -> None:
+        """An overridden instance (RECURRENCE-ID): an instance of its series, or a skip when cancelled."""
         self.check_errors(component, where)
         kind = component.name.upper()
         master = masters.get(str(component.get("UID", "")))
@@ -377,52 +373,6 @@ class _Planner(ComponentReader):
                 elif not self._add_skip(master, occurrence, line):
                     reason = f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: this one stays"
                     self.report(line, kind, "STATUS", reason)
-
-    def _alarms(
-        self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
-    ) -> list[PlannedReminder]:
-        kind = component.name.upper()
-        reminders: list[PlannedReminder] = []
-        for alarm, place in self._pairs(component.subcomponents, where.children):
-            if alarm.name.upper() != "VALARM":
-                self.report(place.line, alarm.name.upper(), "", "not kept")
-                continue
-            self.check_errors(alarm, place)
-            for name in alarm:
-                if name.upper() not in _ALARM_KEPT:
-                    self.report(place.properties.get(name.upper()), "VALARM", name.upper(), "not kept")
-            reminder = self._reminder(alarm, place, planned, kind)
-            if reminder is None:
-                continue
-            if len(reminders) >= MAX_REMINDERS:
-                self.report(place.line, "VALARM", "", f"more than {MAX_REMINDERS} reminders: not kept")
-                continue
-            if reminder not in reminders:
-                reminders.append(reminder)
-        return reminders
-
-    def _reminder(
-        self, alarm: icalendar.Component, place: ScannedComponent, planned: PlannedTask, kind: str
-    ) -> PlannedReminder | None:
-        trigger = alarm.get("TRIGGER")
-        line = place.properties.get("TRIGGER", place.line)
-        value = getattr(trigger, "dt", None)
-        if isinstance(value, dt.timedelta):
-            if value > dt.timedelta(0) or value % dt.timedelta(minutes=1):
-                self.report(line, "VALARM", "TRIGGER", "only reminders whole minutes before the start are kept")
-                return None
-            if planned.due_date is None:
-                self.report(line, "VALARM", "TRIGGER", f"a relative reminder needs the {kind}'s start")
-                return None
-            minutes = int(-value.total_seconds() // 60)
-            return PlannedReminder(minutes_before=self.field(reading.minutes_before, minutes, place, "TRIGGER"))
-        if isinstance(value, dt.datetime):
-            remind_at = self.moment(trigger, line, "VALARM", "TRIGGER")[0]
-            if remind_at <= self.now:
-                self.report(line, "VALARM", "TRIGGER", "a reminder in the past is not kept")
-                return None
-            return PlannedReminder(remind_at=remind_at)
-        raise BadCalendar("TRIGGER must be a duration or a UTC date-time", line)
 
 
 def _is_series(planned: PlannedTask) -> bool:

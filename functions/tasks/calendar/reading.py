@@ -1,6 +1,6 @@
-"""Read an .ics component's properties into a task's values: times in their zones, the task API's limits,
-and a report of everything TaskFlow does not keep, with its line (functions/tasks/calendar/plan.py plans
-tasks and series from these values)."""
+"""Read an .ics component's properties into a task's values: times in their zones, the task API's
+limits, its alarms as reminders, and a report of everything TaskFlow does not keep, with its line
+(functions/tasks/calendar/plan.py plans tasks and series from these values)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import icalendar
 
+from functions.tasks.calendar.planned import PlannedReminder, PlannedTask
 from functions.tasks.calendar.scan import BadCalendar, ScannedComponent
 from shared.domain.times import UTC, BadValue, zone
 from shared.web.schemas import iana_timezone
@@ -18,6 +19,8 @@ from shared.web.schemas import iana_timezone
 TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 500, 10_000, 50, 20
 MINUTES_BEFORE_MAX = 527_040  # one year
 MAX_UNSUPPORTED = 200
+MAX_REMINDERS = 20
+_ALARM_KEPT = frozenset(("ACTION", "TRIGGER", "DESCRIPTION", "SUMMARY", "UID", "X-WR-ALARMUID"))
 # RFC 5545 §3.8.1.9: 1-4 high, 5 medium, 6-9 low (1 is TaskFlow's "urgent"), 0 undefined.
 _PRIORITIES = {0: "none", 1: "urgent", 2: "high", 3: "high", 4: "high", 5: "medium", 6: "low", 7: "low", 8: "low"}
 _PRIORITIES[9] = "low"
@@ -102,6 +105,64 @@ class ComponentReader:
         if prop is None:
             return None
         return self.moment(prop, where.properties.get(name, where.line), component.name.upper(), name)[0]
+
+    def pairs(
+        self, components: list[icalendar.Component], scanned: list[ScannedComponent]
+    ) -> list[tuple[icalendar.Component, ScannedComponent]]:
+        """Each parsed component with its place in the file (both lists are in file order)."""
+        if len(components) != len(scanned) or any(
+            c.name.upper() != s.name for c, s in zip(components, scanned, strict=True)
+        ):
+            raise BadCalendar("has components the parser could not read")
+        return list(zip(components, scanned, strict=True))
+
+    def alarms(
+        self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
+    ) -> list[PlannedReminder]:
+        """A component's VALARMs as reminders (each once, at most MAX_REMINDERS)."""
+        kind = component.name.upper()
+        reminders: list[PlannedReminder] = []
+        for alarm, place in self.pairs(component.subcomponents, where.children):
+            if alarm.name.upper() != "VALARM":
+                self.report(place.line, alarm.name.upper(), "", "not kept")
+                continue
+            self.check_errors(alarm, place)
+            for name in alarm:
+                if name.upper() not in _ALARM_KEPT:
+                    self.report(place.properties.get(name.upper()), "VALARM", name.upper(), "not kept")
+            reminder = self._reminder(alarm, place, planned, kind)
+            if reminder is None:
+                continue
+            if len(reminders) >= MAX_REMINDERS:
+                self.report(place.line, "VALARM", "", f"more than {MAX_REMINDERS} reminders: not kept")
+                continue
+            if reminder not in reminders:
+                reminders.append(reminder)
+        return reminders
+
+    def _reminder(
+        self, alarm: icalendar.Component, place: ScannedComponent, planned: PlannedTask, kind: str
+    ) -> PlannedReminder | None:
+        """One VALARM's TRIGGER as a reminder: whole minutes before the start, or a time ahead."""
+        trigger = alarm.get("TRIGGER")
+        line = place.properties.get("TRIGGER", place.line)
+        value = getattr(trigger, "dt", None)
+        if isinstance(value, dt.timedelta):
+            if value > dt.timedelta(0) or value % dt.timedelta(minutes=1):
+                self.report(line, "VALARM", "TRIGGER", "only reminders whole minutes before the start are kept")
+                return None
+            if planned.due_date is None:
+                self.report(line, "VALARM", "TRIGGER", f"a relative reminder needs the {kind}'s start")
+                return None
+            minutes = int(-value.total_seconds() // 60)
+            return PlannedReminder(minutes_before=self.field(minutes_before, minutes, place, "TRIGGER"))
+        if isinstance(value, dt.datetime):
+            remind_at = self.moment(trigger, line, "VALARM", "TRIGGER")[0]
+            if remind_at <= self.now:
+                self.report(line, "VALARM", "TRIGGER", "a reminder in the past is not kept")
+                return None
+            return PlannedReminder(remind_at=remind_at)
+        raise BadCalendar("TRIGGER must be a duration or a UTC date-time", line)
 
 
 def zone_name(value: dt.datetime, tzid: object) -> str | None:

@@ -61,6 +61,7 @@ class _Line:
         self.text = text
 
     def take(self, start: int, end: int) -> str:
+        """Blank out a span understood (so later patterns skip it) and return its text."""
         piece = self.original[start:end]
         self.text = self.text[:start] + " " * (end - start) + self.text[end:]
         return piece
@@ -77,6 +78,7 @@ class QuickAdd:
         self.default_reminder = default_reminder
 
     def parse(self, text: str) -> Parsed:
+        """Read one line: labels, priority, reminders, recurrence, time and date, then what is left is the title."""
         out = Parsed()
         line = _Line(text[:MAX_TEXT])
         self._labels(line, out)
@@ -101,6 +103,7 @@ class QuickAdd:
     # -- labels, priority, reminders ---------------------------------------------------------
 
     def _labels(self, line: _Line, out: Parsed) -> None:
+        """Read `#list`, `~list` and `@tag` labels (a `#name` is a list when the user has one so named)."""
         for match in list(words.TAG.finditer(line.text)):
             sigil, name = match.group(1), match.group(2)
             known = self.lists.get(name.casefold())
@@ -117,6 +120,7 @@ class QuickAdd:
             out.chips.append(Chip(kind, line.take(match.start(), match.end()), match.start(), match.end()))
 
     def _priority(self, line: _Line, out: Parsed) -> None:
+        """Read `!high` / `p1`-style priorities."""
         for match in list(words.PRIORITY.finditer(line.text)):
             word = (match.group(1) or match.group(2)).lower()
             out.priority = (
@@ -125,6 +129,7 @@ class QuickAdd:
             out.chips.append(Chip("priority", line.take(match.start(), match.end()), match.start(), match.end()))
 
     def _reminders(self, line: _Line, out: Parsed) -> None:
+        """Read `remind me [N units before | at due time]` (bare: the user's default lead)."""
         for match in list(words.REMINDER.finditer(line.text)):
             if match.group("n"):
                 minutes = words.number(match.group("n")) * words.UNIT_MINUTES[words.unit(match.group("unit"))]
@@ -139,6 +144,7 @@ class QuickAdd:
     # -- recurrence ----------------------------------------------------------------------------
 
     def _recurrence(self, line: _Line, out: Parsed) -> every.Recurrence | None:
+        """Read an `every …` clause or an adverb (daily, weekly…) and the bounds after it."""
         # "every …" wins over an adverb used as an adjective ("daily standup every day at 9:15")
         match = next((m for m in words.EVERY.finditer(line.text) if m.group("every")), None) or words.EVERY.search(
             line.text
@@ -190,12 +196,14 @@ class QuickAdd:
             self._bound_chip(line, out, rec, "until" if clause.group("until") else "start", pos, date_match.end())
 
     def _bound_chip(self, line: _Line, out: Parsed, rec: every.Recurrence, kind: str, start: int, end: int) -> None:
+        """Mark a recurrence bound as understood; the clause now ends after it."""
         out.chips.append(Chip(kind, line.take(start, end), start, end))
         rec.end = end
 
     # -- time and date -------------------------------------------------------------------------
 
     def _clock(self, match: re.Match[str], out: Parsed) -> dt.time | None:
+        """A time of day from a time match; a bare hour from 1 to 12 becomes a question."""
         if match.group("h12"):
             hour = int(match.group("h12")) % 12 + (12 if match.group("ampm").lower() == "p" else 0)
             return dt.time(hour, int(match.group("m12") or 0))
@@ -216,6 +224,7 @@ class QuickAdd:
         return dt.time(hour, 0)
 
     def _time(self, line: _Line, out: Parsed) -> dt.time | None:
+        """Read the time of day (two times: a question, the first is kept)."""
         found = list(words.TIME.finditer(line.text))
         if not found:
             return None
@@ -263,6 +272,7 @@ class QuickAdd:
         return local
 
     def _date(self, line: _Line, out: Parsed) -> dt.datetime | None:
+        """Read the day (two days: a question, the first is kept)."""
         found = list(words.DATE.finditer(line.text))
         if not found:
             return None
@@ -326,6 +336,7 @@ def _until_day(phrase: str, day: dt.datetime) -> dt.datetime:
 
 
 def _for_dateparser(phrase: str) -> str:
+    """A date phrase in the words dateparser reads (tmrw, ordinals, number words)."""
     text = re.sub(r"\b(tmrw?|tmr)\b", "tomorrow", phrase, flags=words.F)
     text = re.sub(r"^this\s+", "", text, flags=words.F)
     text = re.sub(r"^next\s+week$", "monday", text, flags=words.F)  # Todoist: the start of next week
@@ -340,6 +351,7 @@ def _for_dateparser(phrase: str) -> str:
 
 
 def _clean_title(text: str) -> str:
+    """What is left of the line once everything understood is blanked out, without dangling connectors."""
     words = text.split()
     connectors = {"on", "at", "by", "due", "and", "from", "until", "for", "in", ",", "-", "@"}
     while words and words[-1].lower() in connectors:

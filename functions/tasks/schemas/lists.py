@@ -33,6 +33,7 @@ class ListUpdate(Body):
     position: Position | SkipJsonSchema[None] = None
 
     def given(self) -> dict[str, Any]:  # Any: the fields' types vary
+        """The fields the client sent."""
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 

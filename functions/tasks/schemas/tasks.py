@@ -84,6 +84,7 @@ class TaskCreate(TaskFields):
     reminders: Annotated[list[ReminderSpec], Field(max_length=20)] = []
 
     def given(self, default_tz: str) -> dict[str, Any]:
+        """The task row's own fields (its rule, repeat_from and reminders are stored apart)."""
         values = super().given(default_tz)
         return {k: v for k, v in values.items() if k not in ("recurrence_rule", "repeat_from", "reminders")}
 
