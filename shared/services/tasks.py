@@ -93,29 +93,29 @@ def new_reminder(
     )
 
 
-def task_event(event_type: str, task: Task, **extra: Any) -> Event:
+def _task_event(event_type: str, task: Task, **extra: Any) -> Event:
     """A task's event: the task as the API shows it after the change, plus what the change adds."""
     return Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id, data={**snapshot(task), **extra})
 
 
 def created_event(task: Task) -> Event:
     """task.created: a task made by a person (the API, an .ics import)."""
-    return task_event(events.TASK_CREATED, task)
+    return _task_event(events.TASK_CREATED, task)
 
 
 def updated_event(task: Task, changes: dict[str, dict[str, Any]], **extra: Any) -> Event:
     """task.updated with its change set ({field: {old, new}}) and anything else the change tells."""
-    return task_event(events.TASK_UPDATED, task, changes=changes, **extra)
+    return _task_event(events.TASK_UPDATED, task, changes=changes, **extra)
 
 
 def completion_event(task: Task) -> Event:
     """task.completed or task.uncompleted, as the task now stands."""
-    return task_event(events.TASK_COMPLETED if task.completed else events.TASK_UNCOMPLETED, task)
+    return _task_event(events.TASK_COMPLETED if task.completed else events.TASK_UNCOMPLETED, task)
 
 
 def deleted_event(task: Task) -> Event:
     """task.deleted: the task as it was, marked deleted."""
-    return task_event(events.TASK_DELETED, task, deleted=True)
+    return _task_event(events.TASK_DELETED, task, deleted=True)
 
 
 def record_update(
@@ -135,4 +135,4 @@ def record_update(
 
 def spawned_event(instance: Task, series_id: str) -> Event:
     """recurring.spawned: a series' new instance, naming its series."""
-    return task_event(events.RECURRING_SPAWNED, instance, series_id=series_id)
+    return _task_event(events.RECURRING_SPAWNED, instance, series_id=series_id)
