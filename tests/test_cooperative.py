@@ -158,10 +158,10 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
 
 EIGHT_RULES = """
         import datetime as dt
-        from functions.tasks.core import series
+        from functions.tasks.core import tasks
         def refuse_a_rule_that_never_occurs():
             try:
-                series.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
+                tasks.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
                                           dt.datetime.now(dt.timezone.utc))
             except Exception as exc:
                 return type(exc).__name__
@@ -185,7 +185,7 @@ def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_s
         """
         with_the_pool()
         from shared.concurrency.offload import offload, offload_native
-        from shared.domain.recurrence import parse_rule
+        from shared.domain.rule_parsing import parse_rule
         caught = []
         for run in (offload, offload_native):
             try:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from shared.domain.recurrence import parse_rule
+from shared.domain.rule_parsing import parse_rule
 from shared.domain.times import BadValue
 
 UTC = dt.UTC

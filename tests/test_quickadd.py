@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from functions.tasks.quickadd.parser import MAX_TEXT, QuickAdd, as_json
-from shared.domain.recurrence import parse_rule
+from shared.domain.rule_parsing import parse_rule
 
 NOW = dt.datetime(2026, 11, 29, 15, 0, tzinfo=dt.UTC)
 TZ = "Europe/Paris"

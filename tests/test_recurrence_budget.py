@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from functions.recurrence.sweep import spawn_due
 from functions.tasks import create_app as tasks_app
-from shared.domain.recurrence import RecurrenceTooComplex, budget, parse_rule, realign
+from shared.domain.recurrence import RecurrenceTooComplex, budget, realign
+from shared.domain.rule_parsing import parse_rule
 from shared.domain.times import BadValue
 from shared.persistence.models import Task
 from shared.settings import Settings

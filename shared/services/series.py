@@ -1,7 +1,10 @@
-"""Recurring series: spawn one instance per (series, occurrence) and move the series on.
+"""Recurring series: the rules the recurrence sweep and a person's operations on a series share.
 
-Used by the recurrence sweep (schedule-based series) and by task completion
-(`repeat_from=completion` series spawn their next instance when an instance is completed).
+Spawning one instance per (series, occurrence) and moving the series on (the recurrence sweep); where
+a new series starts (start_series); what completing an instance does to its series (the next
+instance of a `repeat_from=completion` series; a scheduled series following an instance ticked
+ahead); skipped occurrences; and arming a series' relative reminders before each occurrence. A
+person's operations (set or clear a rule, skip, complete one occurrence) are functions.tasks.core.series.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.concurrency.offload import offload
-from shared.domain import events
-from shared.domain.events import Event
+from shared.domain.changes import ChangeSet
 from shared.domain.recurrence import Rule, UnusableRule
 from shared.messaging.outbox import outbox_values
-from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task, new_id
+from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task
 from shared.services.snapshots import snapshot
+from shared.services.tasks import instance_of, new_reminder, record_update, spawned_event
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ MAX_SKIPPED_AHEAD = 100
 
 
 def rule_of(series: Task) -> Rule:
+    """The series' stored rule as a Rule."""
     if series.recurrence_rule is None or series.dtstart is None:
         raise ValueError(f"task {series.id} is not a recurring series")
     return Rule(text=series.recurrence_rule, timezone=series.timezone, dtstart=series.dtstart, wall=series.dtstart_wall)
@@ -37,6 +41,7 @@ def rule_of(series: Task) -> Rule:
 def _insert_ignoring_duplicates(
     session: orm.Session, table: sa.Table = Task.__table__
 ) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can skip rows a unique constraint already holds (ON CONFLICT DO NOTHING)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table)
@@ -94,26 +99,19 @@ def next_kept(rule: Rule, after: dt.datetime, skipped: set[dt.datetime], *, incl
     return None
 
 
-def _instance(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
-    return Task(
-        id=new_id(),
-        user_id=series.user_id,
-        title=series.title,
-        description=series.description,
-        completed=False,
-        priority=series.priority,
-        tags=list(series.tags or []),
-        list_id=series.list_id,
-        position=None,
-        due_date=occurrence,
-        timezone=series.timezone,
-        repeat_from="schedule",
-        parent_id=series.id,
-        occurrence_at=occurrence,
-        version=1,
-        created_at=now,
-        updated_at=now,
+def start_series(
+    task: Task, rule: Rule, repeat_from: str, now: dt.datetime, skipped: Iterable[dt.datetime] = ()
+) -> None:
+    """Make a task a series of `rule` (or change its rule): its next occurrence is the first at or
+    after now that was not skipped."""
+    task.recurrence_rule, task.timezone, task.dtstart, task.dtstart_wall = (
+        rule.text,
+        rule.timezone,
+        rule.dtstart,
+        rule.wall,
     )
+    task.repeat_from = repeat_from
+    task.next_occurrence = next_kept(rule, now, set(skipped), inclusive=True)
 
 
 def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], now: dt.datetime) -> list[Task]:
@@ -124,7 +122,7 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
     """
     if not due:
         return []
-    candidates = {(s.id, occ): (s, _instance(s, occ, now)) for s, occ in due}
+    candidates = {(s.id, occ): (s, instance_of(s, occ, now)) for s, occ in due}
     rows = [{c.key: getattr(inst, c.key) for c in Task.__table__.columns} for _, inst in candidates.values()]
     conn = session.connection()
     stmt = (
@@ -146,27 +144,9 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
                 continue
             remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
             if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
-                reminders.append(
-                    {
-                        "id": new_id(),
-                        "task_id": instance.id,
-                        "user_id": series.user_id,
-                        "remind_at": remind_at,
-                        "minutes_before": reminder.minutes_before,
-                        "notified": False,
-                        "created_at": now,
-                    }
-                )
-        outbox.append(
-            outbox_values(
-                Event(
-                    event_type=events.RECURRING_SPAWNED,
-                    user_id=series.user_id,
-                    aggregate_id=instance.id,
-                    data={**snapshot(instance), "series_id": series.id},
-                )
-            )
-        )
+                copy = new_reminder(instance, remind_at, reminder.minutes_before, now)
+                reminders.append({c.key: getattr(copy, c.key) for c in Reminder.__table__.columns})
+        outbox.append(outbox_values(spawned_event(instance, series.id)))
     if reminders:
         conn.execute(sa.insert(Reminder.__table__), reminders)
     if outbox:
@@ -212,6 +192,29 @@ def spawn_after_completion(session: orm.Session, instance: Task, now: dt.datetim
     return spawn_instance(session, series, occurrence, now)
 
 
+def follow_instance_ahead(session: orm.Session, instance: Task, now: dt.datetime) -> None:
+    """An instance whose time has not come (ticked ahead, then reopened by Undo, or ticked again) moves
+    its series: reopened, the series is due at it again; completed as the series' next, the series moves
+    past it. Either way the series' reminders are placed anew (they ring for what is still to do)."""
+    occurrence = instance.occurrence_at
+    if instance.parent_id is None or occurrence is None or occurrence <= now:
+        return
+    parent = session.get(Task, instance.parent_id, with_for_update=True)
+    if parent is None or parent.completed or not is_scheduled_series(parent):
+        return
+    changes = ChangeSet(parent, snapshot)
+    if not instance.completed and (parent.next_occurrence is None or occurrence < parent.next_occurrence):
+        parent.next_occurrence = occurrence
+    elif instance.completed and parent.next_occurrence == occurrence:
+        try:
+            parent.next_occurrence = next_to_do(session, parent, occurrence, now)
+        except UnusableRule:  # stored before rules were bounded: left as it is
+            return
+    arm_relative_reminders(session, parent, now, anew=True)
+    changes.compare(("next_occurrence",))
+    record_update(session, parent, changes, at=now)
+
+
 def _has_successor(session: orm.Session, instance: Task) -> bool:
     """Whether the series spawned an instance after this one (the series row lock serialises this)."""
     later = (
@@ -239,6 +242,7 @@ def claim_due_series(session: orm.Session, now: dt.datetime, limit: int) -> list
 
 
 def earliest_occurrence(session: orm.Session) -> dt.datetime | None:
+    """When the next series is due (the recurrence timer sleeps until then)."""
     return session.scalar(
         sa.select(sa.func.min(Task.next_occurrence)).where(
             Task.next_occurrence.is_not(None), Task.completed == sa.false()
@@ -390,13 +394,16 @@ class ReminderTimes:
         self._given: set[dt.datetime] = set()
 
     def taken(self, reminder: Reminder) -> set[dt.datetime]:
+        """The times this reminder may not take."""
         return (self._held - {reminder.remind_at}) | self._given
 
     def move(self, reminder: Reminder, at: dt.datetime) -> None:
+        """Give the reminder a new time, pending again."""
         self._given.add(at)
         reminder.remind_at, reminder.notified, reminder.notified_at, reminder.outcome = at, False, None, None
 
     def rest(self, reminder: Reminder, now: dt.datetime) -> None:
+        """Let the reminder rest at its time, never ringing (`passed`)."""
         self._given.add(reminder.remind_at)  # it keeps its time
         reminder.notified, reminder.outcome = True, "passed"
         reminder.notified_at = reminder.notified_at or now

@@ -52,7 +52,7 @@ import jwt  # noqa: E402
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from shared.persistence.db import make_engine, migrate  # noqa: E402
+from shared.persistence.db import make_engine, migrate, utcnow  # noqa: E402
 from shared.persistence.models import Outbox, Task, User  # noqa: E402
 from tests.bench.harness import load_command  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
@@ -343,17 +343,17 @@ def load_process(
 
 def fill_events(url: str, users: list[list[str]], count: int) -> None:
     """`count` task.created events as the API writes them (task row + outbox row), unpublished."""
-    from functions.tasks.core import tasks
     from functions.tasks.schemas.tasks import TaskCreate
     from shared.messaging.outbox import outbox_values
+    from shared.services.tasks import created_event, new_task
 
     rows, outbox = [], []
     for i in range(count):
         body = TaskCreate.model_validate(
             {"title": f"drain task {i}", "priority": "medium", "tags": ["bench"], "due_date": "2030-01-01T09:00:00Z"}
         )
-        task = tasks.new_task(users[i % len(users)][0], body.given("UTC"))
-        event = tasks.created_event(task)
+        task = new_task(users[i % len(users)][0], now=utcnow(), **body.given("UTC"))
+        event = created_event(task)
         rows.append({c.key: getattr(task, c.key) for c in Task.__table__.columns})
         outbox.append(outbox_values(event))
     engine = make_engine(url)

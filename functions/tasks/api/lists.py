@@ -1,20 +1,19 @@
-"""Lists under /api/<user_id>/lists and quick-add parsing (POST /api/<user_id>/parse): thin adapters."""
+"""Lists under /api/<user_id>/lists and quick-add parsing (POST /api/<user_id>/parse).
+
+Each route parses, makes one call into functions.tasks.core.lists (or functions.tasks.quickadd.service), answers.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
 from functions.tasks.api import versions
 from functions.tasks.core import lists
-from functions.tasks.quickadd import parser
-from functions.tasks.schemas.lists import ListCreate, ListOut, ListPage, ListUpdate, Parsed, ParseRequest
-from shared.concurrency.offload import offload
-from shared.domain.errors import Unauthorized
-from shared.persistence.db import utcnow
-from shared.persistence.models import Preferences, TaskList
+from functions.tasks.quickadd import service as quickadd
+from functions.tasks.schemas.lists import ListCreate, ListOut, ListPage, ListUpdate
+from functions.tasks.schemas.quickadd import Parsed, ParseRequest
 from shared.web.app import require_path_user, runtime
 from shared.web.operations import operation
 
@@ -28,35 +27,20 @@ parse_bp = Blueprint("parse", __name__, url_prefix="/api/<user_id>")
 parse_bp.before_request(require_path_user)
 
 
-def _list_response(task_list: TaskList, status: int = 200) -> Response:
-    return versions.versioned_response(lists.view(task_list), task_list.version, status)
-
-
-def _check_if_match(task_list: TaskList) -> None:
-    """Refuse a change based on a stale version of the list (If-Match, 412), as for tasks."""
-    versions.check_if_match(task_list.version, "list")
-
-
 @bp.get("/lists")
 @operation(responses={200: ListPage}, summary="The lists, in order, each with its open tasks' count", tags=["lists"])
 def index(user_id: str) -> ResponseReturnValue:
     """Every list of the user, in order, with its number of open tasks."""
-    with runtime().uow() as uow:
-        return jsonify(items=lists.all_lists(uow.session, user_id))
+    return jsonify(items=lists.index(runtime(), user_id))
 
 
 @bp.post("/lists")
 @operation(body=ListCreate, responses={201: ListOut}, summary="Create a list", tags=["lists"])
 def create(user_id: str, body: ListCreate) -> ResponseReturnValue:
     """Create a list."""
-    with runtime().uow() as uow:
-        task_list = lists.create_list(uow.session, user_id, body)
-        try:
-            uow.commit()
-        except sa.exc.IntegrityError:
-            raise Unauthorized("This account no longer exists.") from None
-        response = _list_response(task_list, 201)
-    response.headers["Location"] = f"/api/{user_id}/lists/{task_list.id}"
+    task_list = lists.create(runtime(), user_id, body)
+    response = versions.versioned_response(task_list, 201)
+    response.headers["Location"] = f"/api/{user_id}/lists/{task_list['id']}"
     return response
 
 
@@ -64,8 +48,7 @@ def create(user_id: str, body: ListCreate) -> ResponseReturnValue:
 @operation(responses={200: ListOut}, summary="Fetch a list", tags=["lists"])
 def get(user_id: str, list_id: str) -> ResponseReturnValue:
     """Fetch one list."""
-    with runtime().uow() as uow:
-        return _list_response(lists.get_list(uow.session, user_id, list_id))
+    return versions.versioned_response(lists.get(runtime(), user_id, list_id))
 
 
 @bp.put("/lists/<id:list_id>")
@@ -78,12 +61,7 @@ def get(user_id: str, list_id: str) -> ResponseReturnValue:
 )
 def update(user_id: str, list_id: str, body: ListUpdate) -> ResponseReturnValue:
     """Rename, recolour, archive or move a list."""
-    with runtime().uow() as uow:
-        task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
-        _check_if_match(task_list)
-        lists.update_list(uow.session, task_list, body.given())
-        uow.commit()
-        return _list_response(task_list)
+    return versions.versioned_response(lists.update(runtime(), user_id, list_id, body, versions.if_match("list")))
 
 
 @bp.delete("/lists/<id:list_id>")
@@ -92,11 +70,7 @@ def update(user_id: str, list_id: str, body: ListUpdate) -> ResponseReturnValue:
 )
 def delete(user_id: str, list_id: str) -> ResponseReturnValue:
     """Delete a list and its tasks (each with its task.deleted event)."""
-    with runtime().uow() as uow:
-        task_list = lists.get_list(uow.session, user_id, list_id, for_update=True)
-        _check_if_match(task_list)
-        lists.delete_list(uow.session, task_list)
-        uow.commit()
+    lists.delete(runtime(), user_id, list_id, versions.if_match("list"))
     return Response(status=204)
 
 
@@ -110,16 +84,4 @@ def delete(user_id: str, list_id: str) -> ResponseReturnValue:
 )
 def parse(user_id: str, body: ParseRequest) -> ResponseReturnValue:
     """Read one line of plain English as a task: fields, RRULE, next occurrences, chips, questions."""
-    now = body.now or utcnow()
-    with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id)
-        rows = uow.session.execute(
-            sa.select(TaskList.id, TaskList.name).where(TaskList.user_id == user_id, TaskList.archived.is_(False))
-        )
-        names = {row.id: row.name for row in rows}
-    timezone = body.timezone or (prefs.timezone if prefs else "UTC")
-    default_reminder = prefs.default_reminder_minutes if prefs and prefs.default_reminder_minutes is not None else 0
-    quick_add = parser.QuickAdd(timezone, now, names, default_reminder)
-    # Any: the JSON body. RRULE expansion is CPU work: on the bounded pool, like the recurrence routes.
-    result: dict[str, Any] = offload(lambda: parser.as_json(quick_add.parse(body.text), timezone))
-    return jsonify(result)
+    return jsonify(quickadd.parse(runtime(), user_id, body))

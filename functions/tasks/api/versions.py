@@ -1,4 +1,8 @@
-"""Optimistic concurrency for the versioned rows of the API (tasks, lists): the ETag is the row's version."""
+"""Optimistic concurrency for the versioned rows of the API (tasks, lists): the ETag is the row's version.
+
+Core loads, changes and commits a row in one unit of work (functions.tasks.core.rows.editing); the
+If-Match check it runs before the change is HTTP, so it is made here and handed to core.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,30 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from functions.tasks.core.rows import VersionCheck
 from shared.web.problems import ProblemError
 
 
-def versioned_response(body: dict[str, Any], version: int, status: int = 200) -> Response:
-    """`body` as JSON with the row's version as its ETag."""
+def versioned_response(body: dict[str, Any], status: int = 200) -> Response:
+    """`body` (a task or list as the API shows it) as JSON, with its version as the ETag."""
     response = jsonify(body)
     response.status_code = status
-    response.set_etag(str(version))
+    response.set_etag(str(body["version"]))
     return response
 
 
-def check_if_match(version: int, noun: str) -> None:
-    """Refuse a write based on a stale version of the row (If-Match, 412)."""
-    if "If-Match" in request.headers:
-        if not (request.if_match.star_tag or request.if_match.contains(str(version))):
-            raise ProblemError(
-                f"The {noun} is at version {version}; reload it and try again.",
-                status=412,
-                title="Precondition failed",
-                headers={"ETag": f'"{version}"'},
-            )
+def if_match(noun: str) -> VersionCheck:
+    """The request's If-Match check for a row called `noun` in the answer (412 when stale)."""
+
+    def check(version: int) -> None:
+        """Refuse a write based on a stale version of the row (If-Match, 412)."""
+        if "If-Match" in request.headers:
+            if not (request.if_match.star_tag or request.if_match.contains(str(version))):
+                raise ProblemError(
+                    f"The {noun} is at version {version}; reload it and try again.",
+                    status=412,
+                    title="Precondition failed",
+                    headers={"ETag": f'"{version}"'},
+                )
+
+    return check

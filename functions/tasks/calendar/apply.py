@@ -7,12 +7,11 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from functions.tasks.calendar.plan import PlannedTask
-from shared.domain import events
+from functions.tasks.calendar.planned import PlannedTask
 from shared.messaging.outbox import add_event
-from shared.persistence.models import Reminder, SkippedOccurrence, Task, new_id
+from shared.persistence.models import SkippedOccurrence, Task
 from shared.services import series
-from shared.services.snapshots import snapshot
+from shared.services.tasks import created_event, new_reminder, new_task
 
 
 def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], now: dt.datetime) -> None:
@@ -24,10 +23,8 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
     for item in planned:
         task = _task(user_id, item, now)
         if item.rule is not None:
-            task.recurrence_rule, task.dtstart, task.repeat_from = item.rule.text, item.rule.dtstart, "schedule"
-            task.dtstart_wall = item.rule.wall
-            # As set_recurrence does; the planner keeps skips ahead within MAX_SKIPPED_AHEAD, so this is bounded.
-            task.next_occurrence = series.next_kept(item.rule, now, set(item.skips), inclusive=True)
+            # The planner keeps skips ahead within MAX_SKIPPED_AHEAD, so finding the next occurrence is bounded.
+            series.start_series(task, item.rule, "schedule", now, item.skips)
         session.add(task)
         session.flush()
         if item.skips:
@@ -41,21 +38,8 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
                 continue
             # A reminder already past never rings ("passed"); a series' relative one is armed
             # again below for its next occurrence.
-            past = remind_at <= now
-            task.reminders.append(
-                Reminder(
-                    id=new_id(),
-                    task_id=task.id,
-                    user_id=user_id,
-                    remind_at=remind_at,
-                    minutes_before=reminder.minutes_before,
-                    notified=past,
-                    notified_at=now if past else None,
-                    outcome="passed" if past else None,
-                    created_at=now,
-                )
-            )
-        _emit_created(session, task)
+            task.reminders.append(new_reminder(task, remind_at, reminder.minutes_before, now, passed=remind_at <= now))
+        add_event(session, created_event(task))
         for planned_instance in item.instances:
             instance = _task(user_id, item, now)
             instance.parent_id = task.id
@@ -64,7 +48,7 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
             instance.completed = planned_instance.completed
             instance.completed_at = planned_instance.completed_at
             session.add(instance)
-            _emit_created(session, instance)
+            add_event(session, created_event(instance))
         if series.is_scheduled_series(task) and any(r.minutes_before is not None for r in item.reminders):
             session.flush()  # the instances and skipped occurrences (stored above) are passed over when arming
             series.arm_relative_reminders(session, task, now, anew=True)
@@ -72,26 +56,16 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
 
 
 def _task(user_id: str, item: PlannedTask, now: dt.datetime) -> Task:
-    return Task(
-        id=new_id(),
-        user_id=user_id,
-        title=item.title,
+    """The planned task's row (a series' instances start from it too)."""
+    return new_task(
+        user_id,
+        item.title,
+        now,
         description=item.description,
         due_date=item.due_date,
         timezone=item.timezone,
         priority=item.priority,
-        tags=list(item.tags),
+        tags=item.tags,
         completed=item.completed,
         completed_at=item.completed_at,
-        repeat_from="schedule",
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def _emit_created(session: orm.Session, task: Task) -> None:
-    add_event(
-        session,
-        events.Event(event_type=events.TASK_CREATED, user_id=task.user_id, aggregate_id=task.id, data=snapshot(task)),
     )

@@ -52,6 +52,7 @@ class FeedTask:
 
 
 def uid(task_id: str) -> str:
+    """The calendar UID of a task."""
     return f"{task_id}@{UID_DOMAIN}"
 
 

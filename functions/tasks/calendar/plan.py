@@ -7,7 +7,8 @@ RFC 5545 only, bounded, the 15-minute flood guard) makes a series; an EXDATE (or
 overridden instance) becomes a skipped occurrence of the series, as TaskFlow's own feeds write one,
 and a completed or moved overridden instance (RECURRENCE-ID) an instance, so the calendar's view
 of the series survives a round trip; VALARM becomes reminders. Everything TaskFlow does not keep is
-listed in `unsupported` with its line, never dropped silently.
+listed in `unsupported` with its line, never dropped silently (calendar/reading.py reads the values;
+calendar/planned.py holds the plan).
 
 Times: a TZID that is an IANA zone is kept as the task's zone; UTC stays UTC; a floating time
 is wall-clock time in the calendar's X-WR-TIMEZONE, else the importing user's zone. A DATE
@@ -19,26 +20,24 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Any
 
 import icalendar
 
+from functions.tasks.calendar import reading
+from functions.tasks.calendar.planned import ImportPlan, PlannedInstance, PlannedTask
+from functions.tasks.calendar.reading import ComponentReader
 from functions.tasks.calendar.scan import BadCalendar, ScannedComponent, decode, scan
-from shared.domain.recurrence import Rule, budget, check_flood_guard, parse_rule
-from shared.domain.times import UTC, BadValue, zone
+from shared.domain.recurrence import Rule, budget
+from shared.domain.rule_parsing import check_flood_guard, parse_rule
+from shared.domain.times import BadValue
 from shared.services.series import MAX_SKIPPED_AHEAD, over_skip_cap
 from shared.web.schemas import iana_timezone
 
-# The task API's own limits (title, description, tags, reminder offsets).
-TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 500, 10_000, 50, 20
-MINUTES_BEFORE_MAX = 527_040  # one year
 MAX_TASKS = 500
-MAX_REMINDERS = 20
 MAX_INSTANCES = 1000
 #: Exceptions (EXDATE values, overridden instances) of all series together: each is a row (an instance
 #: with its event, or a skipped occurrence).
 MAX_INSTANCES_TOTAL = 2000
-MAX_UNSUPPORTED = 200
 #: CPU one import may spend checking and expanding its rules, all together.
 IMPORT_CPU_SECONDS = 2.0
 _TASK_COMPONENTS = ("VEVENT", "VTODO")
@@ -47,64 +46,8 @@ _KEPT = frozenset(
     ("UID", "DTSTAMP", "CREATED", "LAST-MODIFIED", "SEQUENCE", "SUMMARY", "DESCRIPTION", "DTSTART", "DUE")
     + ("RRULE", "EXDATE", "RECURRENCE-ID", "STATUS", "COMPLETED", "PRIORITY", "CATEGORIES")
 )
-_ALARM_KEPT = frozenset(("ACTION", "TRIGGER", "DESCRIPTION", "SUMMARY", "UID", "X-WR-ALARMUID"))
 _CALENDAR_KEPT = frozenset(("VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-TIMEZONE", "X-WR-CALNAME"))
 _CALENDAR_KEPT |= {"REFRESH-INTERVAL", "X-PUBLISHED-TTL", "NAME"}
-# RFC 5545 §3.8.1.9: 1-4 high, 5 medium, 6-9 low (1 is TaskFlow's "urgent"), 0 undefined.
-_PRIORITIES = {0: "none", 1: "urgent", 2: "high", 3: "high", 4: "high", 5: "medium", 6: "low", 7: "low", 8: "low"}
-_PRIORITIES[9] = "low"
-
-
-@dataclasses.dataclass
-class PlannedReminder:
-    minutes_before: int | None = None
-    remind_at: dt.datetime | None = None
-
-
-@dataclasses.dataclass
-class PlannedInstance:
-    occurrence_at: dt.datetime
-    due_date: dt.datetime
-    completed: bool
-    completed_at: dt.datetime | None
-
-
-@dataclasses.dataclass
-class PlannedTask:
-    uid: str | None
-    line: int
-    title: str
-    description: str | None
-    due_date: dt.datetime | None
-    timezone: str
-    priority: str
-    tags: list[str]
-    completed: bool
-    completed_at: dt.datetime | None
-    rule: Rule | None = None
-    reminders: list[PlannedReminder] = dataclasses.field(default_factory=list)
-    instances: list[PlannedInstance] = dataclasses.field(default_factory=list)
-    #: Occurrences of the series skipped (EXDATE, a cancelled overridden instance): no task row, an EXDATE again.
-    skips: list[dt.datetime] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class ImportPlan:
-    tasks: list[PlannedTask]
-    unsupported: list[dict[str, Any]]  # Any: JSON values ({line, component, property, reason})
-
-    def counts(self) -> dict[str, int]:
-        """The rows the import stores: tasks (one-off tasks and instances), series, skipped occurrences, reminders."""
-        series = sum(1 for t in self.tasks if t.rule is not None)
-        instances = sum(len(t.instances) for t in self.tasks)
-        skipped = sum(len(t.skips) for t in self.tasks)
-        reminders = sum(len(t.reminders) for t in self.tasks)
-        return {
-            "tasks": len(self.tasks) - series + instances,
-            "series": series,
-            "skipped": skipped,
-            "reminders": reminders,
-        }
 
 
 def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
@@ -120,27 +63,20 @@ def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
         return _Planner(scanned, default_tz, now).plan(calendar)
 
 
-class _Planner:
+class _Planner(ComponentReader):
+    """Plans the tasks, series, exceptions and reminders of one file."""
+
     def __init__(self, scanned: ScannedComponent, default_tz: str, now: dt.datetime):
-        self.scanned = scanned
-        self.default_tz = default_tz
-        self.now = now
-        self.unsupported: list[dict[str, Any]] = []
-        self.dropped = 0
+        super().__init__(scanned, default_tz, now)
         self.instances = 0  # exceptions planned so far, all series together
 
-    def report(self, line: int | None, component: str, prop: str, reason: str) -> None:
-        if len(self.unsupported) >= MAX_UNSUPPORTED:
-            self.dropped += 1
-            return
-        self.unsupported.append({"line": line, "component": component, "property": prop, "reason": reason})
-
     def plan(self, calendar: icalendar.Calendar) -> ImportPlan:
+        """Plan every task component of the calendar, then the overridden instances of its series."""
         self._calendar_properties(calendar)
         masters: dict[str, PlannedTask] = {}
         overrides: list[tuple[icalendar.Component, ScannedComponent]] = []
         tasks: list[PlannedTask] = []
-        for component, where in self._pairs(calendar.subcomponents, self.scanned.children):
+        for component, where in self.pairs(calendar.subcomponents, self.scanned.children):
             name = component.name.upper()
             if name == "VTIMEZONE":
                 continue
@@ -166,17 +102,8 @@ class _Planner:
             self.report(None, "", "", f"{self.dropped} more unsupported items not listed")
         return ImportPlan(tasks, self.unsupported)
 
-    def _pairs(
-        self, components: list[icalendar.Component], scanned: list[ScannedComponent]
-    ) -> list[tuple[icalendar.Component, ScannedComponent]]:
-        """Each parsed component with its place in the file (both lists are in file order)."""
-        if len(components) != len(scanned) or any(
-            c.name.upper() != s.name for c, s in zip(components, scanned, strict=True)
-        ):
-            raise BadCalendar("has components the parser could not read")
-        return list(zip(components, scanned, strict=True))
-
     def _calendar_properties(self, calendar: icalendar.Calendar) -> None:
+        """Read X-WR-TIMEZONE (the zone of floating times) and report the calendar properties not kept."""
         wr_tz = calendar.get("X-WR-TIMEZONE")
         if wr_tz is not None:
             try:
@@ -188,12 +115,9 @@ class _Planner:
             if name.upper() not in _CALENDAR_KEPT:
                 self.report(self.scanned.properties.get(name.upper()), "VCALENDAR", name.upper(), "not kept")
 
-    def _check_errors(self, component: icalendar.Component, where: ScannedComponent) -> None:
-        for name, message in getattr(component, "errors", []):
-            raise BadCalendar(f"{name} {str(message)[:200]}", where.properties.get(str(name).upper(), where.line))
-
     def _task(self, component: icalendar.Component, where: ScannedComponent) -> PlannedTask | None:
-        self._check_errors(component, where)
+        """A VEVENT or VTODO as a planned task (None: a cancelled one), with its rule and reminders."""
+        self.check_errors(component, where)
         kind = component.name.upper()
         status = str(component.get("STATUS", "")).upper()
         if status == "CANCELLED":
@@ -204,25 +128,27 @@ class _Planner:
                 reason = "tasks have no end or duration" if name.upper() in ("DTEND", "DURATION") else "not kept"
                 self.report(where.properties.get(name.upper()), kind, name.upper(), reason)
         due_prop = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
-        due, tz = self._when(component, due_prop, where, kind)
+        due, tz = self.when(component, due_prop, where, kind)
         completed = status == "COMPLETED" or "COMPLETED" in component
         planned = PlannedTask(
             uid=str(component["UID"]) if "UID" in component else None,
             line=where.line,
-            title=self._field(_title, str(component.get("SUMMARY", "")), where, "SUMMARY"),
-            description=self._field(_description, _text(component.get("DESCRIPTION")), where, "DESCRIPTION"),
+            title=self.field(reading.title, str(component.get("SUMMARY", "")), where, "SUMMARY"),
+            description=self.field(
+                reading.description, reading.text(component.get("DESCRIPTION")), where, "DESCRIPTION"
+            ),
             due_date=due,
             timezone=tz,
-            priority=self._priority(component, where),
-            tags=self._field(_tags, _categories(component), where, "CATEGORIES"),
+            priority=self.priority(component, where),
+            tags=self.field(reading.tags, reading.categories(component), where, "CATEGORIES"),
             completed=completed,
-            completed_at=self._utc(component, "COMPLETED", where) if completed else None,
+            completed_at=self.utc(component, "COMPLETED", where) if completed else None,
         )
         if completed and planned.completed_at is None:
             planned.completed_at = self.now
         self._rule(component, where, planned)
         if not completed:
-            planned.reminders = self._alarms(component, where, planned)
+            planned.reminders = self.alarms(component, where, planned)
         elif component.subcomponents:
             self.report(where.line, kind, "VALARM", "a completed task gets no reminders")
         return planned
@@ -245,6 +171,7 @@ class _Planner:
     def _split_start(
         self, planned: PlannedTask, rule: Rule, due: dt.datetime, where: ScannedComponent
     ) -> PlannedTask | None:
+        """Split a DTSTART that is not an occurrence of the rule off as a task of its own (see _unmatched_start)."""
         first = rule.first()
         if first == due:
             return None
@@ -262,61 +189,8 @@ class _Planner:
         planned.due_date = first
         return alone
 
-    def _field(self, parse: Any, value: Any, where: ScannedComponent, name: str) -> Any:
-        # Any: the field checks below, each with its own type.
-        try:
-            return parse(value)
-        except BadValue as exc:
-            raise BadCalendar(f"{name} {exc}", where.properties.get(name, where.line)) from None
-
-    def _priority(self, component: icalendar.Component, where: ScannedComponent) -> str:
-        if "PRIORITY" not in component:
-            return "none"
-        try:
-            return _PRIORITIES[int(component["PRIORITY"])]
-        except (KeyError, ValueError, TypeError):
-            raise BadCalendar("PRIORITY must be a number from 0 to 9", where.properties.get("PRIORITY")) from None
-
-    def _when(
-        self, component: icalendar.Component, name: str, where: ScannedComponent, kind: str
-    ) -> tuple[dt.datetime | None, str]:
-        prop = component.get(name)
-        if prop is None:
-            return None, self.default_tz
-        return self._moment(prop, where.properties.get(name, where.line), kind, name)
-
-    def _moment(self, prop: Any, line: int, kind: str, name: str) -> tuple[dt.datetime, str]:
-        """A DATE / DATE-TIME property value as aware UTC, with the IANA zone it was stated in."""
-        # Any: an icalendar property value (vDDDTypes) as the library hands it over.
-        value = getattr(prop, "dt", None)
-        tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is None:
-                tz = self.default_tz
-                if tzid:
-                    self.report(line, kind, name, f"unknown TZID {str(tzid)[:64]!r}: read as local time in {tz}")
-                return _placed(value, tz, line), tz
-            named = _zone_name(value, tzid)
-            if named is None:
-                self.report(line, kind, name, f"TZID {str(tzid)[:64]!r} is not an IANA zone: kept in UTC")
-            tz = named or "UTC"
-            if not 1900 <= value.year <= 9999:
-                raise BadCalendar("the year must be between 1900 and 9999", line)
-            try:
-                return value.astimezone(UTC), tz
-            except OverflowError:
-                raise BadCalendar("the date-time is out of range", line) from None
-        if isinstance(value, dt.date):
-            return _placed(dt.datetime.combine(value, dt.time()), self.default_tz, line), self.default_tz
-        raise BadCalendar(f"{name} must be a DATE or DATE-TIME", line)
-
-    def _utc(self, component: icalendar.Component, name: str, where: ScannedComponent) -> dt.datetime | None:
-        prop = component.get(name)
-        if prop is None:
-            return None
-        return self._moment(prop, where.properties.get(name, where.line), component.name.upper(), name)[0]
-
     def _rule(self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask) -> None:
+        """Read the RRULE (the first of several) as the planned task's rule, checked like any task rule."""
         kind = component.name.upper()
         rules = component.get("RRULE")
         exdates = component.get("EXDATE")
@@ -332,7 +206,7 @@ class _Planner:
             raise BadCalendar("a recurring component needs DTSTART (or DUE)", where.line)
         text = rules.to_ical().decode()
         due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
-        start = _wall_text(component.get(due_name), planned.timezone) or planned.due_date.isoformat()
+        start = reading.wall_text(component.get(due_name), planned.timezone) or planned.due_date.isoformat()
         try:
             rule = parse_rule(text, planned.timezone, start)
             check_flood_guard(rule, self.now)
@@ -374,7 +248,7 @@ class _Planner:
         values: dict[dt.datetime, None] = {}  # ordered, each once
         for item in exdates if isinstance(exdates, list) else [exdates] if exdates is not None else []:
             for value in item.dts:
-                moment, _ = self._moment(value, line, kind, "EXDATE")
+                moment, _ = self.moment(value, line, kind, "EXDATE")
                 if moment in values:
                     continue
                 if len(values) >= MAX_INSTANCES:
@@ -408,7 +282,7 @@ class _Planner:
             return set()
         try:
             if "COUNT=" not in rule.text:  # each check expands from near its moment
-                return {m for m in wanted if rule.occurrences(m, 1) == [m]}
+                return {m for m in wanted if rule.is_occurrence(m)}
             # A COUNT rule is expanded from DTSTART every time: one walk, lengthened until it passes the last.
             first, last, size = min(wanted), max(wanted), 64
             while True:
@@ -420,6 +294,7 @@ class _Planner:
             raise BadCalendar(f"RRULE {exc}", line) from None
 
     def _count_exception(self, line: int) -> None:
+        """Count one more series exception against MAX_INSTANCES_TOTAL."""
         if self.instances >= MAX_INSTANCES_TOTAL:
             raise BadCalendar(f"the file has more than {MAX_INSTANCES_TOTAL} series exceptions in all", line)
         self.instances += 1
@@ -444,6 +319,7 @@ class _Planner:
         completed_at: dt.datetime | None,
         line: int,
     ) -> None:
+        """Plan an overridden instance of a series (once per occurrence)."""
         if any(i.occurrence_at == occurrence for i in planned.instances):
             return
         if len(planned.instances) + len(planned.skips) >= MAX_INSTANCES:
@@ -458,14 +334,15 @@ class _Planner:
         masters: dict[str, PlannedTask],
         cancelled: list[tuple[PlannedTask, dt.datetime, int, str]],
     ) -> None:
-        self._check_errors(component, where)
+        """An overridden instance (RECURRENCE-ID): an instance of its series, or a skip when cancelled."""
+        self.check_errors(component, where)
         kind = component.name.upper()
         master = masters.get(str(component.get("UID", "")))
         if master is None:
             self.report(where.line, kind, "RECURRENCE-ID", "an instance whose series is not in the file")
             return
         line = where.properties["RECURRENCE-ID"]
-        occurrence, _ = self._moment(component["RECURRENCE-ID"], line, kind, "RID")
+        occurrence, _ = self.moment(component["RECURRENCE-ID"], line, kind, "RID")
         status = str(component.get("STATUS", "")).upper()
         if occurrence in master.skips:
             self.report(line, kind, "RECURRENCE-ID", "an instance of an occurrence the series skips: ignored")
@@ -476,8 +353,8 @@ class _Planner:
             return
         completed = status == "COMPLETED" or "COMPLETED" in component
         due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
-        due = self._when(component, due_name, where, kind)[0] or occurrence
-        completed_at = (self._utc(component, "COMPLETED", where) or self.now) if completed else None
+        due = self.when(component, due_name, where, kind)[0] or occurrence
+        completed_at = (self.utc(component, "COMPLETED", where) or self.now) if completed else None
         self._add_instance(master, occurrence, due, completed, completed_at, where.line)
 
     def _skip_cancelled(self, cancelled: list[tuple[PlannedTask, dt.datetime, int, str]]) -> None:
@@ -497,52 +374,6 @@ class _Planner:
                     reason = f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: this one stays"
                     self.report(line, kind, "STATUS", reason)
 
-    def _alarms(
-        self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask
-    ) -> list[PlannedReminder]:
-        kind = component.name.upper()
-        reminders: list[PlannedReminder] = []
-        for alarm, place in self._pairs(component.subcomponents, where.children):
-            if alarm.name.upper() != "VALARM":
-                self.report(place.line, alarm.name.upper(), "", "not kept")
-                continue
-            self._check_errors(alarm, place)
-            for name in alarm:
-                if name.upper() not in _ALARM_KEPT:
-                    self.report(place.properties.get(name.upper()), "VALARM", name.upper(), "not kept")
-            reminder = self._reminder(alarm, place, planned, kind)
-            if reminder is None:
-                continue
-            if len(reminders) >= MAX_REMINDERS:
-                self.report(place.line, "VALARM", "", f"more than {MAX_REMINDERS} reminders: not kept")
-                continue
-            if reminder not in reminders:
-                reminders.append(reminder)
-        return reminders
-
-    def _reminder(
-        self, alarm: icalendar.Component, place: ScannedComponent, planned: PlannedTask, kind: str
-    ) -> PlannedReminder | None:
-        trigger = alarm.get("TRIGGER")
-        line = place.properties.get("TRIGGER", place.line)
-        value = getattr(trigger, "dt", None)
-        if isinstance(value, dt.timedelta):
-            if value > dt.timedelta(0) or value % dt.timedelta(minutes=1):
-                self.report(line, "VALARM", "TRIGGER", "only reminders whole minutes before the start are kept")
-                return None
-            if planned.due_date is None:
-                self.report(line, "VALARM", "TRIGGER", f"a relative reminder needs the {kind}'s start")
-                return None
-            minutes = int(-value.total_seconds() // 60)
-            return PlannedReminder(minutes_before=self._field(_minutes_before, minutes, place, "TRIGGER"))
-        if isinstance(value, dt.datetime):
-            remind_at = self._moment(trigger, line, "VALARM", "TRIGGER")[0]
-            if remind_at <= self.now:
-                self.report(line, "VALARM", "TRIGGER", "a reminder in the past is not kept")
-                return None
-            return PlannedReminder(remind_at=remind_at)
-        raise BadCalendar("TRIGGER must be a duration or a UTC date-time", line)
-
 
 def _is_series(planned: PlannedTask) -> bool:
     """Whether the planned task is (still) a series (a call, so a check after _unmatched_start is not narrowed)."""
@@ -552,84 +383,3 @@ def _is_series(planned: PlannedTask) -> bool:
 def _alone(planned: PlannedTask) -> None:
     """Make a planned series a one-off task (its rule has no occurrence besides DTSTART)."""
     planned.rule, planned.instances, planned.skips = None, [], []
-
-
-def _zone_name(value: dt.datetime, tzid: object) -> str | None:
-    """The IANA name of an aware time's zone (UTC included), or None for a zone only the file defines."""
-    if value.utcoffset() == dt.timedelta(0) and (tzid is None or str(tzid).upper() in ("UTC", "Z", "ETC/UTC")):
-        return "UTC"
-    for name in (getattr(value.tzinfo, "key", None), tzid):
-        if isinstance(name, str):
-            try:
-                return iana_timezone(name)
-            except BadValue:
-                continue
-    return None
-
-
-def _placed(naive: dt.datetime, tz_name: str, line: int) -> dt.datetime:
-    """Wall-clock time in a zone as UTC (fold=0: a gap time takes the offset before the gap, RFC 5545 §3.3.5)."""
-    if not 1900 <= naive.year <= 9999:
-        raise BadCalendar("the year must be between 1900 and 9999", line)
-    try:
-        return naive.replace(tzinfo=zone(tz_name)).astimezone(UTC)
-    except OverflowError:
-        raise BadCalendar("the date-time is out of range", line) from None
-
-
-def _wall_text(prop: Any, tz_name: str) -> str | None:
-    """The wall-clock time a DATE-TIME states in the task's zone (naive ISO), so a gap time keeps it."""
-    # Any: an icalendar property value (vDDDTypes).
-    value = getattr(prop, "dt", None)
-    if not isinstance(value, dt.datetime):
-        return None
-    key = getattr(value.tzinfo, "key", None)
-    if value.tzinfo is None or (key == tz_name and tz_name != "UTC"):
-        return value.replace(tzinfo=None).isoformat()
-    return None
-
-
-def _title(value: str) -> str:
-    # A SUMMARY may hold line breaks (escaped \n); a task title is one line (the API refuses control characters).
-    value = re.sub(r"[\x00-\x08\x0A-\x1F\x7F]+", " ", value).strip() or "(no title)"
-    if len(value) > TITLE_MAX:
-        raise BadValue(f"must be at most {TITLE_MAX} characters")
-    return value
-
-
-def _description(value: str | None) -> str | None:
-    if value is not None and len(value) > DESCRIPTION_MAX:
-        raise BadValue(f"must be at most {DESCRIPTION_MAX} characters")
-    return value
-
-
-def _tags(values: list[str]) -> list[str]:
-    tags: list[str] = []
-    for tag in (v.strip() for v in values):
-        if not tag or len(tag) > TAG_MAX:
-            raise BadValue(f"each category must be a non-empty text of at most {TAG_MAX} characters")
-        if tag not in tags:
-            tags.append(tag)
-    if len(tags) > TAGS_MAX:
-        raise BadValue(f"must name at most {TAGS_MAX} categories")
-    return tags
-
-
-def _minutes_before(value: int) -> int:
-    if not 0 <= value <= MINUTES_BEFORE_MAX:
-        raise BadValue("must be at most one year before the start")
-    return value
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _categories(component: icalendar.Component) -> list[str]:
-    values = component.get("CATEGORIES")
-    if values is None:
-        return []
-    out: list[str] = []
-    for item in values if isinstance(values, list) else [values]:
-        out.extend(str(c) for c in getattr(item, "cats", []))
-    return out

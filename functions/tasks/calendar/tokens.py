@@ -20,6 +20,7 @@ TOKEN_BYTES = 32
 
 
 def token_hash(token: str) -> str:
+    """What is stored of a feed token: its SHA-256 (the token itself is shown once)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

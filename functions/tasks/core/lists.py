@@ -1,23 +1,72 @@
-"""List handlers: lists (Todoist's projects) change rows and stage list.* events in the caller's unit of work."""
+"""Lists (Todoist's projects): create, read, change and delete them, each change with its list.* event."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 
-from functions.tasks.core import tasks
-from functions.tasks.schemas.lists import ListCreate
+from functions.tasks.core import rows
+from functions.tasks.schemas.lists import ListCreate, ListUpdate
 from shared.domain import events
-from shared.domain.errors import ValidationFailed
+from shared.domain.changes import ChangeSet
+from shared.domain.errors import Unauthorized, ValidationFailed
 from shared.domain.events import Event
 from shared.domain.times import rfc3339
 from shared.messaging.outbox import add_event
 from shared.persistence.db import utcnow
 from shared.persistence.models import Task, TaskList, new_id
+from shared.services.tasks import deleted_event
+
+if TYPE_CHECKING:
+    from sqlalchemy import orm
+
+    from shared.runtime.process import Runtime
 
 MAX_LISTS = 300
+
+# -- what the routes call ----------------------------------------------------------------------
+
+
+def index(rt: Runtime, user_id: str) -> list[dict[str, Any]]:
+    """Every list of the user, in order, each with its number of open tasks."""
+    with rt.uow() as uow:
+        return all_lists(uow.session, user_id)
+
+
+def create(rt: Runtime, user_id: str, body: ListCreate) -> dict[str, Any]:
+    """Create a list; return it as the API shows it."""
+    with rt.uow() as uow:
+        task_list = create_list(uow.session, user_id, body)
+        try:
+            uow.commit()
+        except sa.exc.IntegrityError:
+            raise Unauthorized("This account no longer exists.") from None
+    return view(task_list)
+
+
+def get(rt: Runtime, user_id: str, list_id: str) -> dict[str, Any]:
+    """One of the user's lists as the API shows it."""
+    with rt.uow() as uow:
+        return view(rows.get_owned(uow.session, TaskList, user_id, list_id, "list"))
+
+
+def update(
+    rt: Runtime, user_id: str, list_id: str, body: ListUpdate, check_version: rows.VersionCheck
+) -> dict[str, Any]:
+    """Rename, recolour, archive or move a list."""
+    with rows.editing(rt, TaskList, user_id, list_id, "list", check_version) as (session, task_list):
+        update_list(session, task_list, body.given())
+    return view(task_list)
+
+
+def delete(rt: Runtime, user_id: str, list_id: str, check_version: rows.VersionCheck) -> None:
+    """Delete a list and its tasks (each with its task.deleted event)."""
+    with rows.editing(rt, TaskList, user_id, list_id, "list", check_version) as (session, task_list):
+        delete_list(session, task_list)
+
+
+# -- the rules, in the caller's unit of work ---------------------------------------------------
 
 
 def view(task_list: TaskList, task_count: int | None = None) -> dict[str, Any]:
@@ -39,6 +88,7 @@ def view(task_list: TaskList, task_count: int | None = None) -> dict[str, Any]:
 
 
 def _emit(session: orm.Session, event_type: str, task_list: TaskList, **extra: Any) -> None:
+    """Stage a list event: the list as the API shows it after the change, plus what the change adds."""
     add_event(
         session,
         Event(
@@ -48,10 +98,6 @@ def _emit(session: orm.Session, event_type: str, task_list: TaskList, **extra: A
             data={**view(task_list), **extra},
         ),
     )
-
-
-def get_list(session: orm.Session, user_id: str, list_id: str, *, for_update: bool = False) -> TaskList:
-    return tasks.get_owned(session, TaskList, user_id, list_id, "list", for_update=for_update)
 
 
 def all_lists(session: orm.Session, user_id: str) -> list[dict[str, Any]]:
@@ -71,6 +117,7 @@ def all_lists(session: orm.Session, user_id: str) -> list[dict[str, Any]]:
 
 
 def create_list(session: orm.Session, user_id: str, fields: ListCreate) -> TaskList:
+    """Add a list at the end (or at its given position); at most MAX_LISTS per user."""
     count = session.scalar(sa.select(sa.func.count()).select_from(TaskList).where(TaskList.user_id == user_id)) or 0
     if count >= MAX_LISTS:
         raise ValidationFailed(f"At most {MAX_LISTS} lists.", errors={"name": "too many lists"})
@@ -95,17 +142,15 @@ def create_list(session: orm.Session, user_id: str, fields: ListCreate) -> TaskL
 
 def update_list(session: orm.Session, task_list: TaskList, fields: dict[str, Any]) -> None:
     """Rename, recolour, archive or move a list; emit list.updated with {field: {old, new}}."""
-    changes = {}
+    changes = ChangeSet(task_list, view)
     for field, value in fields.items():
-        if value is None or getattr(task_list, field) == value:
-            continue
-        changes[field] = {"old": getattr(task_list, field), "new": value}
-        setattr(task_list, field, value)
+        if value is not None:
+            changes.set(field, value)
     if changes:
         task_list.version += 1
         task_list.updated_at = utcnow()
         session.flush()
-        _emit(session, events.LIST_UPDATED, task_list, changes=changes)
+        _emit(session, events.LIST_UPDATED, task_list, changes=changes.fields)
 
 
 def delete_list(session: orm.Session, task_list: TaskList) -> int:
@@ -116,7 +161,7 @@ def delete_list(session: orm.Session, task_list: TaskList) -> int:
     """
     doomed = list(session.scalars(sa.select(Task).where(Task.list_id == task_list.id).with_for_update()))
     for task in doomed:
-        tasks.emit(session, events.TASK_DELETED, task, deleted=True)
+        add_event(session, deleted_event(task))
     _emit(session, events.LIST_DELETED, task_list, deleted=True, tasks_deleted=len(doomed))
     session.flush()
     session.execute(sa.delete(Task).where(Task.list_id == task_list.id).execution_options(synchronize_session=False))

@@ -1,82 +1,217 @@
-"""Task handlers: change rows and stage their events in the caller's unit of work."""
+"""Tasks: create, list, read, change, complete and delete them, each change with its event.
+
+The first half is what the routes call (one function per route, each owning its unit of work and
+returning the task as the API shows it); the second half the rules they share with the series
+operations (functions.tasks.core.series), which run in the caller's unit of work.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.schemas.tasks import TaskQuery, encode_cursor
-from shared.domain import events
-from shared.domain.errors import NotFound, ValidationFailed
-from shared.domain.events import Event
-from shared.domain.recurrence import UnusableRule
-from shared.messaging.outbox import add_event
+from functions.tasks.core import reminders, rows
+from functions.tasks.schemas.paging import encode_cursor
+from functions.tasks.schemas.tasks import TaskCreate, TaskQuery, TaskUpdate
+from shared.concurrency.offload import offload
+from shared.domain.changes import ChangeSet
+from shared.domain.errors import Unauthorized, ValidationFailed
+from shared.domain.recurrence import Rule
+from shared.domain.rule_parsing import check_flood_guard, parse_rule
+from shared.domain.times import BadValue, parse_datetime, zone
+from shared.messaging.outbox import add_event, insert_with_event
 from shared.persistence.db import utcnow
-from shared.persistence.models import Reminder, Task, TaskList, new_id
-from shared.services import series
-from shared.services.snapshots import snapshot as snapshot  # re-exported for the routes
+from shared.persistence.models import Task, TaskList
+from shared.services import preferences, series
+from shared.services.snapshots import snapshot
+from shared.services.tasks import completion_event, created_event, deleted_event, new_task, record_update
+from shared.web.schemas import localize
 
-Owned = TypeVar("Owned", Task, TaskList, Reminder)
+if TYPE_CHECKING:
+    from sqlalchemy import orm
+
+    from shared.runtime.process import Runtime
+
+#: What a request must set for the general create path (a transaction, not the one-statement insert).
+_SCHEDULING_FIELDS = frozenset(("recurrence_rule", "repeat_from", "reminders"))
+
+# -- what the routes call ----------------------------------------------------------------------
 
 
-def emit(session: orm.Session, event_type: str, task: Task, **extra: Any) -> Event:
-    """Stage a task event carrying the full snapshot after the change."""
-    return add_event(
-        session,
-        Event(event_type=event_type, user_id=task.user_id, aggregate_id=task.id, data={**snapshot(task), **extra}),
-    )
+def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
+    """Create a task (optionally recurring, in a list, with reminders); return it as the API shows it.
+
+    A plain task is one statement: the row and its task.created event inserted together.
+    """
+    fields = _fields_in_the_users_zone(rt, user_id, body)
+    if _SCHEDULING_FIELDS & body.model_fields_set or body.list_id is not None:
+        return _create_scheduled(rt, user_id, body, fields)
+    task = new_task(user_id, now=utcnow(), **fields)
+    task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
+    event = created_event(task)
+    try:
+        insert_with_event(rt.engine, rt.sessions, task, event)
+    except sa.exc.IntegrityError:
+        raise Unauthorized("This account no longer exists.") from None
+    rt.after_commit()
+    return event.data
 
 
-def get_owned(
-    session: orm.Session, model: type[Owned], user_id: str, row_id: str, what: str, *, for_update: bool = False
-) -> Owned:
-    """Load a user's task, list or reminder by id; another user's is simply not found (404, never 403)."""
-    stmt = sa.select(model).where(model.id == row_id, model.user_id == user_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = session.scalars(stmt).one_or_none()
-    if found is None:
-        raise NotFound(f"No such {what}.")
-    return found
+def page(rt: Runtime, user_id: str, query: TaskQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the user's tasks, newest first, and the cursor of the next page (None: the last)."""
+    with rt.uow() as uow:
+        found, next_cursor = list_tasks(uow.session, user_id, query)
+        return [snapshot(t) for t in found], next_cursor
+
+
+def get(rt: Runtime, user_id: str, task_id: str) -> dict[str, Any]:
+    """One of the user's tasks as the API shows it."""
+    with rt.uow() as uow:
+        return snapshot(get_task(uow.session, user_id, task_id))
+
+
+def update(
+    rt: Runtime, user_id: str, task_id: str, body: TaskUpdate, check_version: rows.VersionCheck
+) -> dict[str, Any]:
+    """Change the fields the body sets (task.updated when any changed)."""
+    with editing(rt, user_id, task_id, check_version) as (session, task):
+        update_task(session, task, body.given(task.timezone))
+        if "due_date" in body.model_fields_set:
+            _keep_gap_wall(task, body.due_date)
+    return snapshot(task)
+
+
+def set_due_date(
+    rt: Runtime, user_id: str, task_id: str, due_date: dt.datetime | None, check_version: rows.VersionCheck
+) -> dict[str, Any]:
+    """Set or clear the due date (a wall-clock one read in the task's zone)."""
+    with editing(rt, user_id, task_id, check_version) as (session, task):
+        due = None if due_date is None else localize(due_date, task.timezone, "due_date")
+        update_task(session, task, {"due_date": due})
+        _keep_gap_wall(task, due_date)
+    return snapshot(task)
+
+
+def complete(
+    rt: Runtime, user_id: str, task_id: str, completed: bool, check_version: rows.VersionCheck
+) -> dict[str, Any]:
+    """Complete or reopen a task (nothing changes when it already is)."""
+    with editing(rt, user_id, task_id, check_version) as (session, task):
+        set_completed(session, task, completed)
+    return snapshot(task)
+
+
+def delete(rt: Runtime, user_id: str, task_id: str, check_version: rows.VersionCheck) -> None:
+    """Delete a task (its reminders go with it)."""
+    with editing(rt, user_id, task_id, check_version) as (session, task):
+        delete_task(session, task)
+
+
+def editing(
+    rt: Runtime, user_id: str, task_id: str, check_version: rows.VersionCheck | None = None
+) -> AbstractContextManager[tuple[orm.Session, Task]]:
+    """Lock one of the user's tasks, check its version, let the caller change it, commit (see rows.editing)."""
+    return rows.editing(rt, Task, user_id, task_id, "task", check_version)
+
+
+def _fields_in_the_users_zone(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
+    """The task's fields; without a `timezone`, the one in the user's preferences (set once, from the
+    web app's first sign-in or PUT /preferences), else UTC. A wall-clock due date is read in it."""
+    if "timezone" in body.model_fields_set:
+        return body.given(body.timezone)
+    tz = preferences.preferred_timezone(rt.engine, user_id)
+    return {**body.given(tz), "timezone": tz}
+
+
+def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[str, Any]) -> dict[str, Any]:
+    """The general create path: the task, its rule and its reminders in one transaction."""
+    now = utcnow()
+    task = new_task(user_id, now=now, **fields)
+    rule: Rule | None = None
+    if body.recurrence_rule is not None:
+        # A wall-clock due date starts the series as given: one in a DST gap keeps its wall-clock time.
+        wall = body.due_date if body.due_date is not None and body.due_date.tzinfo is None else None
+        if "DTSTART" in body.recurrence_rule.upper():
+            wall = None
+        rule = parse_task_rule(body.recurrence_rule, task.timezone, wall, task.due_date or now)
+    elif "repeat_from" in body.model_fields_set:
+        raise ValidationFailed("repeat_from needs a recurrence_rule.", errors={"repeat_from": "needs recurrence_rule"})
+    else:
+        task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
+    with rt.uow() as uow:
+        check_list(uow.session, user_id, task.list_id)
+        uow.session.add(task)
+        uow.session.flush()
+        if rule is not None:
+            series.start_series(task, rule, body.repeat_from, now)
+        for spec in body.reminders:
+            reminders.add_reminder(uow.session, task, spec, now)
+        uow.session.flush()
+        add_event(uow.session, created_event(task))
+        try:
+            uow.commit()
+        except sa.exc.IntegrityError:
+            raise Unauthorized("This account no longer exists.") from None
+    rt.wake("recurrence")
+    rt.wake("reminders")
+    return snapshot(task)
+
+
+def _keep_gap_wall(task: Task, given: dt.datetime | None) -> None:
+    """A plain task keeps the wall-clock time of a due date given in a DST gap (a series keeps its own start)."""
+    if task.recurrence_rule is None:
+        task.dtstart_wall = gap_wall(given, task.due_date, task.timezone)
+
+
+# -- the rules, in the caller's unit of work ---------------------------------------------------
 
 
 def get_task(session: orm.Session, user_id: str, task_id: str, *, for_update: bool = False) -> Task:
-    return get_owned(session, Task, user_id, task_id, "task", for_update=for_update)
+    """Load one of the user's tasks (another user's is not found)."""
+    return rows.get_owned(session, Task, user_id, task_id, "task", for_update=for_update)
 
 
-def new_task(user_id: str, given: Mapping[str, Any]) -> Task:
-    """Build a new (not yet stored) task from validated fields (TaskFields.given)."""
-    now = utcnow()
-    return Task(
-        id=new_id(),
-        user_id=user_id,
-        title=given["title"],
-        description=given.get("description"),
-        due_date=given.get("due_date"),
-        timezone=given.get("timezone") or "UTC",
-        priority=given.get("priority") or "none",
-        tags=given.get("tags") or [],
-        list_id=given.get("list_id"),
-        position=given.get("position"),
-        completed=False,
-        repeat_from="schedule",
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
+def parse_task_rule(text: str, tz: str, dtstart: dt.datetime | None, default_start: dt.datetime) -> Rule:
+    """Parse a task's rule in its timezone, flood guard on; errors name recurrence_rule (and dtstart)."""
+
+    def rule_with_guard() -> Rule:
+        start = None if dtstart is None else dtstart.isoformat()  # naive: wall-clock time in tz
+        rule = parse_rule(text, tz, start, default_start=default_start)
+        check_flood_guard(rule)
+        return rule
+
+    try:
+        # RRULE expansion is CPU work: on the bounded thread pool, so the worker's sockets keep moving.
+        return offload(rule_with_guard)
+    except BadValue as exc:
+        errors = {"recurrence_rule": str(exc)}
+        if dtstart is not None and "contradicts dtstart" in str(exc):
+            errors["dtstart"] = "contradicts the DTSTART inside recurrence_rule"
+        raise ValidationFailed("Some fields are invalid.", errors=errors) from None
 
 
-def created_event(task: Task) -> Event:
-    return Event(event_type=events.TASK_CREATED, user_id=task.user_id, aggregate_id=task.id, data=snapshot(task))
+def gap_wall(given: dt.datetime | None, placed: dt.datetime | None, tz: str) -> dt.datetime | None:
+    """A wall-clock due date (naive) that its placed instant does not show in `tz`: one in a DST gap."""
+    if given is None or placed is None or given.tzinfo is not None:
+        return None
+    return given if placed.astimezone(zone(tz)).replace(tzinfo=None) != given else None
 
 
-def _json_value(task: Task, field: str) -> Any:
-    return snapshot(task)[field]
+def due_wall(task: Task) -> dt.datetime | None:
+    """The due date's wall-clock time when UTC cannot say it (a due date given in a DST gap), else None.
+
+    Kept in tasks.dtstart_wall; it only counts while it still places at the due date, so a due
+    date changed since (or a series started elsewhere) never drags a stale wall-clock time along.
+    """
+    wall, due = task.dtstart_wall, task.due_date
+    if wall is None or due is None or task.dtstart not in (None, due):
+        return None
+    return wall if parse_datetime(wall.isoformat(), task.timezone) == due else None
 
 
 def check_list(session: orm.Session, user_id: str, list_id: Any) -> None:
@@ -95,44 +230,13 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
     if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
         check_list(session, task.user_id, given.get("list_id"))
-    changes: dict[str, dict[str, Any]] = {}
+    changes = ChangeSet(task, snapshot)
     for field, value in given.items():
-        if getattr(task, field) == value:
-            continue
-        old = _json_value(task, field)
-        setattr(task, field, value)
-        changes[field] = {"old": old, "new": _json_value(task, field)}
+        changes.set(field, value)
     if "due_date" in changes:
-        move_relative_reminders(session, task)
-    if changes:
-        task.version += 1
-        task.updated_at = utcnow()
-        session.flush()
-        emit(session, events.TASK_UPDATED, task, changes=changes)
-    return changes
-
-
-def move_relative_reminders(session: orm.Session, task: Task, *, now: dt.datetime | None = None) -> None:
-    """Relative reminders follow the due date; they go when it is cleared.
-
-    A scheduled series' relative reminders follow its occurrences instead (shared/services/series.py). One
-    that would land on a time another reminder of the task holds rests as `passed` (that one rings
-    then; the times are unique per task), and so does one already past when `now` is given (a
-    stopped series). Resting ones follow again when the due date next moves.
-    """
-    if series.is_scheduled_series(task):
-        return
-    movable = [r for r in task.reminders if r.minutes_before is not None and (not r.notified or r.outcome == "passed")]
-    times = series.ReminderTimes(task)
-    for reminder in movable:
-        if task.due_date is None:
-            session.delete(reminder)
-            continue
-        at = task.due_date - dt.timedelta(minutes=reminder.minutes_before or 0)
-        if at in times.taken(reminder) or (now is not None and at <= now):
-            times.rest(reminder, utcnow())
-        else:
-            times.move(reminder, at)
+        reminders.move_relative_reminders(session, task)
+    record_update(session, task, changes)
+    return changes.fields
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
@@ -145,52 +249,15 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
     task.version += 1
     task.updated_at = now
     if completed:
-        cancel_pending_reminders(session, task.id, now)
+        reminders.cancel_pending_reminders(session, task.id, now)
     session.flush()
     if not completed:  # a reopened series rings again before its next occurrences
         series.arm_relative_reminders(session, task, now)
-    emit(session, events.TASK_COMPLETED if completed else events.TASK_UNCOMPLETED, task)
+    add_event(session, completion_event(task))
     if completed:
         series.spawn_after_completion(session, task, now)
-    _series_follows_instance_ahead(session, task, now)
+    series.follow_instance_ahead(session, task, now)
     return True
-
-
-def _series_follows_instance_ahead(session: orm.Session, instance: Task, now: dt.datetime) -> None:
-    """An instance whose time has not come (ticked ahead, then reopened by Undo, or ticked again) moves
-    its series: reopened, the series is due at it again; completed as the series' next, the series moves
-    past it. Either way the series' reminders are placed anew (they ring for what is still to do)."""
-    occurrence = instance.occurrence_at
-    if instance.parent_id is None or occurrence is None or occurrence <= now:
-        return
-    parent = session.get(Task, instance.parent_id, with_for_update=True)
-    if parent is None or parent.completed or not series.is_scheduled_series(parent):
-        return
-    before = snapshot(parent)
-    if not instance.completed and (parent.next_occurrence is None or occurrence < parent.next_occurrence):
-        parent.next_occurrence = occurrence
-    elif instance.completed and parent.next_occurrence == occurrence:
-        try:
-            parent.next_occurrence = series.next_to_do(session, parent, occurrence, now)
-        except UnusableRule:  # stored before rules were bounded: left as it is
-            return
-    series.arm_relative_reminders(session, parent, now, anew=True)
-    after = snapshot(parent)
-    if before["next_occurrence"] != after["next_occurrence"]:
-        parent.version += 1
-        parent.updated_at = now
-        session.flush()
-        changes = {"next_occurrence": {"old": before["next_occurrence"], "new": after["next_occurrence"]}}
-        emit(session, events.TASK_UPDATED, parent, changes=changes)
-
-
-def cancel_pending_reminders(session: orm.Session, task_id: str, now: dt.datetime) -> None:
-    session.execute(
-        sa.update(Reminder)
-        .where(Reminder.task_id == task_id, Reminder.notified.is_(False))
-        .values(notified=True, notified_at=now, outcome="cancelled")
-        .execution_options(synchronize_session=False)
-    )
 
 
 def delete_task(session: orm.Session, task: Task) -> None:
@@ -200,7 +267,7 @@ def delete_task(session: orm.Session, task: Task) -> None:
         if series.is_scheduled_series(parent):
             # Remembered, so it is never respawned and the calendar feed shows it as an EXDATE.
             series.record_skip(session, task.parent_id, task.occurrence_at, utcnow())
-    emit(session, events.TASK_DELETED, task, deleted=True)
+    add_event(session, deleted_event(task))
     session.delete(task)
     session.flush()
 
@@ -239,9 +306,9 @@ def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[li
             sa.or_(Task.created_at < created_at, sa.and_(Task.created_at == created_at, Task.id < task_id))
         )
     stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(query.limit + 1)
-    rows = list(session.scalars(stmt))
+    found = list(session.scalars(stmt))
     next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
-    return rows, next_cursor
+    if len(found) > query.limit:
+        found = found[: query.limit]
+        next_cursor = encode_cursor(found[-1].created_at, found[-1].id)
+    return found, next_cursor

@@ -1,0 +1,84 @@
+"""Calendar interop for one user: their feed token, their .ics feed, and importing an .ics file."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from functions.tasks.calendar import apply, feed, plan, tokens
+from functions.tasks.calendar.scan import BadCalendar
+from shared.concurrency.offload import offload
+from shared.domain.errors import NotFound, ValidationFailed
+from shared.domain.recurrence import budget
+from shared.persistence.db import utcnow
+from shared.persistence.models import Preferences, User
+
+if TYPE_CHECKING:
+    from sqlalchemy import orm
+
+    from shared.runtime.process import Runtime
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
+
+
+def rotate_feed(rt: Runtime, user_id: str) -> str:
+    """Give the user a new calendar feed token (the previous URL stops working); return it."""
+    with rt.uow() as uow:
+        token = tokens.rotate(uow.session, user_id, utcnow())
+        uow.commit()
+    return token
+
+
+def revoke_feed(rt: Runtime, user_id: str) -> None:
+    """Revoke the user's calendar feed (404 when there is none)."""
+    with rt.uow() as uow:
+        if not tokens.revoke(uow.session, user_id):
+            raise NotFound("There is no calendar feed.")
+        uow.commit()
+
+
+def feed_for(rt: Runtime, token: str, kind: str) -> bytes:
+    """The iCalendar body of the feed a token opens: VEVENTs, or VTODOs for kind "todo" (404: no such feed)."""
+    if not _TOKEN_RE.fullmatch(token):
+        raise NotFound("No such calendar feed.")
+    with rt.uow() as uow:
+        user_id = tokens.owner(uow.session, token)
+        if user_id is None:
+            raise NotFound("No such calendar feed.")
+        items = tokens.feed_items(uow.session, user_id)
+        # Expanding first occurrences is CPU work: on the bounded pool, off the serving loop.
+        body: bytes = offload(feed.build_feed, items, kind)
+    return body
+
+
+def import_ics(rt: Runtime, user_id: str, data: bytes, dry_run: bool) -> dict[str, Any]:
+    """Create tasks, series and reminders from an .ics file (dry_run: only report what it would create).
+
+    Any: the JSON result ({dry_run, created, unsupported}).
+    """
+    now = utcnow()
+    with rt.uow() as uow:
+        default_tz = _user_zone(uow.session, user_id)
+    # Planning (up to IMPORT_CPU_SECONDS) holds no database connection; only creating does.
+    try:
+        planned = offload(plan.plan_import, data, default_tz, now)
+    except BadCalendar as exc:
+        raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
+    result = {"dry_run": dry_run, "created": planned.counts(), "unsupported": planned.unsupported}
+    if dry_run:
+        return result
+    with rt.uow() as uow:
+        with budget(steps=1_000_000, cpu_seconds=plan.IMPORT_CPU_SECONDS):
+            apply.create_all(uow.session, user_id, planned.tasks, now)
+        uow.commit()
+    rt.wake("recurrence")
+    rt.wake("reminders")
+    return result
+
+
+def _user_zone(session: orm.Session, user_id: str) -> str:
+    """The zone floating times are read in: the user's preference, else their account's zone."""
+    preferred = session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id))
+    return preferred or session.scalar(sa.select(User.timezone).where(User.id == user_id)) or "UTC"
