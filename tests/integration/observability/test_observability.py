@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -27,14 +26,14 @@ from shared.persistence.db import migrate, utcnow
 from shared.settings import Settings
 from shared.triggers.kafka_loop import wait_ready
 from tests.conftest import JWT_SECRET, with_
+from tests.integration.notifications.test_notifications import Receiver
 from tests.support.broker import Tansu, read_topic
 from tests.support.fake_dapr import FakeDapr
 from tests.support.live import Client, LiveServer
 from tests.support.net import wait_until
+from tests.support.paths import ROOT
 from tests.support.pg import create_database, drop_database
-from tests.test_notifications import Receiver
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 OBSERVABILITY = ROOT / "knative" / "observability"
 METRIC = re.compile(r"\btaskflow_[a-z0-9_]+\b")
 #: Metrics one function registers for itself (the rest come with every function's runtime).

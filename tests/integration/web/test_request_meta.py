@@ -15,6 +15,7 @@ from shared.persistence.models import EventLog
 from shared.settings import Settings, SettingsError
 from tests.conftest import with_
 from tests.support.net import wait_until
+from tests.support.paths import ROOT
 
 
 def history(api, tid):
@@ -91,6 +92,6 @@ def test_proxy_hops_come_from_the_environment_and_render_trusts_exactly_one():
     assert Settings.from_env({"TRUSTED_PROXY_HOPS": "1"}).trusted_proxy_hops == 1
     with pytest.raises(SettingsError):
         Settings.from_env({"TRUSTED_PROXY_HOPS": "-1"})
-    with open("render/render.yaml") as fh:
-        env = {e["key"]: e for e in yaml.safe_load(fh)["services"][0]["envVars"]}
+    render = yaml.safe_load((ROOT / "render" / "render.yaml").read_text())
+    env = {e["key"]: e for e in render["services"][0]["envVars"]}
     assert env["TRUSTED_PROXY_HOPS"]["value"] == "1"

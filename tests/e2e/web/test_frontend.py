@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import pathlib
 import time
 import uuid
 
@@ -13,8 +12,8 @@ from playwright.sync_api import expect
 
 from tests.conftest import JWT_SECRET
 from tests.support.browser import wait_js
+from tests.support.paths import ARTIFACTS
 
-ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
 # Each test's browser contexts are closed after it, so no socket outlives its test.
 _contexts: list = []
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pathlib
 
 import pytest
 from dateutil import rrule
 
-CASES = json.loads((pathlib.Path(__file__).parent / "data" / "rrule_crosscheck.json").read_text())["cases"]
+from tests.support.paths import DATA
+
+CASES = json.loads((DATA / "rrule_crosscheck.json").read_text())["cases"]
 
 
 def preview(api, case):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
 import threading
 
 import requests
@@ -16,8 +15,6 @@ from tests.conftest import JWT_SECRET
 from tests.support.live import Client
 from tests.support.net import wait_until
 from tests.support.process import ServerProcess
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def pending(url: str) -> int:

@@ -26,7 +26,6 @@ from tests.support.net import wait_until
 from tests.support.process import ServerProcess
 from tests.support.swarm import run_swarm
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 APP_TOKEN = "app-token-for-tests-0123456789abcdef"
 
 

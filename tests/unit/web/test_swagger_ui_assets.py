@@ -1,12 +1,10 @@
 """The Swagger UI files /docs serves are the pinned swagger-ui-dist release, whole, with its licences."""
 
 import hashlib
-import pathlib
 import re
 
 from shared.web.apidocs import ASSETS, SWAGGER_UI_DIR
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def test_vendored_files_are_the_pinned_release_unchanged_and_every_served_one_is_there():

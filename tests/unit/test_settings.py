@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.settings import Settings, SettingsError
+from tests.support.paths import ROOT
 
 
 def test_defaults_pick_sqlite_and_the_local_bus():
@@ -78,13 +79,11 @@ def test_production_on_sqlite_warns_loudly():
 
 def _knative_secret_env() -> dict[str, str]:
     """The environment a pod gets from knative/base/secrets.yaml applied unchanged."""
-    import pathlib
-
     import yaml
 
     docs = {
         d["metadata"]["name"]: d["stringData"]
-        for d in yaml.safe_load_all((pathlib.Path(__file__).parents[1] / "knative/base/secrets.yaml").read_text())
+        for d in yaml.safe_load_all((ROOT / "knative/base/secrets.yaml").read_text())
     }
     main = docs["taskflow-secrets"]
     return {
@@ -126,10 +125,8 @@ def test_each_placeholder_secret_from_the_knative_template_is_refused_at_start_u
 
 
 def test_the_render_blueprint_generates_the_app_token():
-    import pathlib
-
     import yaml
 
-    render = yaml.safe_load((pathlib.Path(__file__).parents[1] / "render/render.yaml").read_text())
+    render = yaml.safe_load((ROOT / "render/render.yaml").read_text())
     env = {e["key"]: e for e in render["services"][0]["envVars"]}
     assert env["APP_API_TOKEN"] == {"key": "APP_API_TOKEN", "generateValue": True}

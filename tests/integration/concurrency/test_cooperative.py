@@ -8,14 +8,12 @@ CPU-heavy calls go to the bounded pool of real threads instead of stalling the l
 from __future__ import annotations
 
 import json
-import pathlib
 import subprocess
 import sys
 import textwrap
 
 from tests.conftest import JWT_SECRET
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 PRELUDE = """
 from gevent import monkey

@@ -14,8 +14,8 @@ import yaml
 
 from functions.combined import create_app as combined_app
 from shared.settings import Settings
+from tests.support.paths import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 OVERLAYS = ("dapr", "eventing")
 

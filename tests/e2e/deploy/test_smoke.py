@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
 import subprocess
 import sys
 
@@ -11,10 +10,8 @@ from shared.persistence.db import migrate
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.support.net import free_port
+from tests.support.paths import SMOKE
 from tests.support.process import ServerProcess
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "tests" / "smoke.py"
 
 
 def run_smoke(base_url: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -6,15 +6,14 @@ One server and one browser for the module (Playwright is slow); screenshots of e
 
 from __future__ import annotations
 
-import pathlib
-
 from playwright.sync_api import expect
 
+from tests.e2e.web.test_frontend import sign_up
 from tests.support.browser import wait_js
 from tests.support.net import wait_until
-from tests.test_frontend import ARTIFACTS, sign_up
+from tests.support.paths import ARTIFACTS, TESTS
 
-AXE = pathlib.Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+AXE = TESTS / "js" / "node_modules" / "axe-core" / "axe.min.js"
 VIEWS = ("inbox", "today", "upcoming", "completed", "search")
 
 

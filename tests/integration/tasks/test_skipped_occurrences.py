@@ -11,7 +11,15 @@ import sqlalchemy as sa
 
 from functions.recurrence.sweep import spawn_due
 from shared.persistence.models import Outbox, SkippedOccurrence, Task
-from tests.test_calendar_feed import START, YEAR_LATER, api_server, expanded, feed_url, fetch, make_series
+from tests.integration.tasks.calendar.test_import import (
+    START,
+    YEAR_LATER,
+    api_server,
+    expanded,
+    feed_url,
+    fetch,
+    make_series,
+)
 
 UTC = dt.UTC
 
