@@ -7,12 +7,9 @@ import datetime as dt
 import email
 import hashlib
 import hmac
-import http.server
 import json
 import pathlib
-import ssl
 import subprocess
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -27,41 +24,9 @@ from shared.persistence.models import Delivery, WebhookEndpoint
 from tests.conftest import with_
 from tests.support.live import Client
 from tests.support.net import free_port
+from tests.support.receiver import Receiver
 
 UTC = dt.UTC
-
-
-class Receiver:
-    """A real HTTP server on loopback that records requests and answers from a script."""
-
-    def __init__(self, statuses=(200,), host="127.0.0.1", port=0, tls=None):
-        self.statuses = list(statuses)
-        self.requests: list[dict] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": dict(self.headers), "body": body})
-                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
-        self.url = f"http://{host}:{self.server.server_port}/hook"
-        if tls is not None:  # (certfile, keyfile)
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(*tls)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            self.url = f"https://{host}:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

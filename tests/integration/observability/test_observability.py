@@ -22,17 +22,18 @@ import functions.reminders
 import functions.tasks
 from functions.combined import create_app
 from shared.domain.events import TASKS_TOPIC
+from shared.observability import tracing
 from shared.persistence.db import migrate, utcnow
 from shared.settings import Settings
 from shared.triggers.kafka_loop import wait_ready
 from tests.conftest import JWT_SECRET, with_
-from tests.integration.notifications.test_notifications import Receiver
 from tests.support.broker import Tansu, read_topic
 from tests.support.fake_dapr import FakeDapr
 from tests.support.live import Client, LiveServer
 from tests.support.net import wait_until
 from tests.support.paths import ROOT
 from tests.support.pg import create_database, drop_database
+from tests.support.receiver import Receiver
 
 OBSERVABILITY = ROOT / "knative" / "observability"
 METRIC = re.compile(r"\btaskflow_[a-z0-9_]+\b")
@@ -383,3 +384,42 @@ def test_dashboard_loads_with_unique_panel_ids_and_grid_positions():
             assert target["expr"].count("(") == target["expr"].count(")"), target["expr"]
     titles = {p["title"] for p in panels if p["type"] == "row"}
     assert titles == {"RED per function", "Event pipeline", "Reminders", "Notifications", "Sockets and workers"}
+
+
+def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans):
+    from functions.tasks import create_app
+
+    server = serve(create_app(with_(settings, tracing=True, run_background_workers=False)))
+    api = make_client(server).signup()
+    token = api.request("POST", "/api/{me}/calendar-feed").json()["token"]
+    spans.clear()
+    assert api.request("GET", f"/ical/{token}.ics?type=todo", auth=False).status_code == 200
+    assert api.request("GET", f"/ical/{token}", auth=False).status_code == 404  # unrouted: the path names the span
+    finished = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert len(finished) == 2
+    for span in finished:
+        assert token not in span.name
+        assert all(token not in str(value) for value in span.attributes.values()), dict(span.attributes)
+    assert any("/ical/<token>.ics" in str(v) for s in finished for v in s.attributes.values())
+
+
+def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, spans):
+    """The browser's socket sends its JWT as `?token=`: the upgrade request makes no span at all."""
+    import websocket
+
+    from functions.combined import create_app as combined_app
+
+    server = serve(combined_app(with_(settings, tracing=True, run_background_workers=False)))
+    api = make_client(server).signup()
+    spans.clear()
+    ws = websocket.create_connection(
+        f"{server.url.replace('http', 'ws', 1)}/ws/user/{api.user_id}/tasks?token={api.token}", timeout=5
+    )
+    ws.close()
+    api.request("GET", "/api/{me}/tasks")
+    finished = spans.get_finished_spans()
+    assert not [s for s in finished if s.name.startswith("GET /ws/")], "no span for the upgrade request"
+    assert any(s.kind == trace.SpanKind.SERVER for s in finished), "tracing is on"
+    for span in finished:
+        assert api.token not in span.name and all(api.token not in str(v) for v in span.attributes.values())
+    assert tracing._redacted("/x?a=1&token=abc.def&b=2") == "/x?a=1&token=<redacted>&b=2"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.persistence.db import make_engine
-from shared.persistence.models import Outbox, Task, TaskList
+from shared.persistence.models import Outbox, Reminder, Task, TaskList
 from tests.support.live import Client
+from tests.support.rows import rows
 
 
 def events_of(db_url: str) -> list[tuple[str, dict]]:
@@ -178,3 +179,50 @@ def test_an_archived_list_takes_no_new_tasks_but_its_tasks_stay_editable(api, db
     assert parsed["tags"] == ["Shelf"], "#name that is no open list is a tag"
     api.request("PUT", f"/api/{{me}}/lists/{shelf['id']}", json={"archived": False}).raise_for_status()
     assert api.request("POST", "/api/{me}/tasks", json={"title": "new", "list_id": shelf["id"]}).status_code == 201
+
+
+def test_parse_refuses_a_reference_time_at_the_calendars_edge_with_422_not_500(api):
+    for now in ("9999-12-31T23:00:00Z", "1900-01-01T00:00:00Z"):
+        resp = api.request(
+            "POST", "/api/{me}/parse", json={"text": "call mom tomorrow", "now": now, "timezone": "Pacific/Kiritimati"}
+        )
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["Content-Type"] == "application/problem+json" and "now" in resp.json()["errors"]
+    ok = api.request("POST", "/api/{me}/parse", json={"text": "call mom tomorrow 6pm", "now": "9998-06-01T10:00:00Z"})
+    assert ok.status_code == 200 and ok.json()["due_date"] == "9998-06-02T18:00:00+00:00"
+
+
+def test_list_changes_honour_if_match_like_tasks(api, db_url):
+    created = api.request("POST", "/api/{me}/lists", json={"name": "Home"})
+    etag, list_id = created.headers["ETag"], created.json()["id"]
+    path = f"/api/{{me}}/lists/{list_id}"
+    renamed = api.request("PUT", path, json={"name": "House"}, headers={"If-Match": etag})
+    assert renamed.status_code == 200 and renamed.headers["ETag"] != etag
+    stale = api.request("PUT", path, json={"name": "Flat"}, headers={"If-Match": etag})
+    assert stale.status_code == 412, stale.text
+    assert stale.headers["ETag"] == renamed.headers["ETag"]
+    assert api.request("GET", path).json()["name"] == "House"
+    assert api.request("DELETE", path, headers={"If-Match": etag}).status_code == 412
+    assert api.request("GET", path).status_code == 200
+    assert api.request("DELETE", path, headers={"If-Match": renamed.headers["ETag"]}).status_code == 204
+    assert rows(db_url, TaskList) == 0
+
+
+def test_deleting_a_list_removes_its_tasks_and_their_reminders_in_one_statement_with_each_event(api, db_url):
+    doomed = api.request("POST", "/api/{me}/lists", json={"name": "Doomed"}).json()
+    due = {"due_date": "2055-01-01T09:00:00Z", "reminders": [{"minutes_before": 5}]}
+    ids = {api.create_task(title=f"t{i}", list_id=doomed["id"], **due)["id"] for i in range(5)}
+    kept = api.create_task(title="inbox", **due)
+    assert api.request("DELETE", f"/api/{{me}}/lists/{doomed['id']}").status_code == 204
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        left = set(conn.scalars(sa.select(Task.id)))
+        reminders = set(conn.scalars(sa.select(Reminder.task_id)))
+        deleted = [
+            (t, p["aggregate_id"])
+            for t, p in conn.execute(sa.select(Outbox.event_type, Outbox.payload).order_by(Outbox.id))
+            if t in ("task.deleted", "list.deleted")
+        ]
+    engine.dispose()
+    assert left == reminders == {kept["id"]}
+    assert {a for t, a in deleted if t == "task.deleted"} == ids and deleted[-1] == ("list.deleted", doomed["id"])

@@ -1,6 +1,6 @@
 """Skipping one occurrence of a series: TaskFlow, its API and every calendar agree it is gone.
 
-Dates are in 2055 (see tests/test_calendar_feed.py), so every occurrence stays in the future.
+Dates are in 2055 (see tests/support/calendar.py), so every occurrence stays in the future.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from functions.recurrence.sweep import spawn_due
 from shared.persistence.models import Outbox, SkippedOccurrence, Task
-from tests.integration.tasks.calendar.test_import import (
+from tests.support.calendar import (
     START,
     YEAR_LATER,
     api_server,

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
+from functions.tasks.calendar.plan import plan_import
 from shared.persistence.db import make_engine
-from shared.persistence.models import Outbox
+from shared.persistence.models import Outbox, Task
+from tests.support.calendar import calendar
+from tests.support.rows import rows
+
+NOW = dt.datetime(2054, 12, 1, tzinfo=dt.UTC)
 
 
 def outbox_rows(db_url):
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(Outbox.event_type, Outbox.payload).order_by(Outbox.id)).all()
+        found = conn.execute(sa.select(Outbox.event_type, Outbox.payload).order_by(Outbox.id)).all()
     engine.dispose()
-    return rows
+    return found
 
 
 def test_create_returns_the_task_with_location_and_etag(api):
@@ -202,3 +209,30 @@ def test_a_task_without_a_timezone_takes_the_users_preferred_zone(api):
     assert series["timezone"] == "Europe/Paris" and series["due_date"] == "2030-01-07T09:00:00+01:00"
     given = api.create_task(**naive, timezone="Asia/Tokyo")
     assert given["timezone"] == "Asia/Tokyo" and given["due_date"] == "2030-01-07T09:00:00+09:00", "a given zone wins"
+
+
+def test_zone_names_that_are_not_iana_zones_are_refused(api):
+    """`localtime` is the host's zone, `right/…` counts leap seconds, `posix…` are copies: none is a calendar's."""
+    for name in ("localtime", "posixrules", "right/UTC", "right/Europe/Paris", "posix/Europe/Paris"):
+        created = api.request("POST", "/api/{me}/tasks", json={"title": "t", "timezone": name})
+        assert created.status_code == 422 and "timezone" in created.json()["errors"], (name, created.text)
+        parsed = api.request("POST", "/api/{me}/parse", json={"text": "x at 9am", "timezone": name})
+        assert parsed.status_code == 422 and "timezone" in parsed.json()["errors"], name
+    for name in ("Europe/Paris", "UTC", "US/Eastern", "Asia/Calcutta", "Etc/GMT+5"):
+        created = api.request("POST", "/api/{me}/tasks", json={"title": "t", "timezone": name})
+        assert created.status_code == 201, (name, created.text)
+    assert api.request("GET", "/api/{me}/tasks").json()["items"][0]["timezone"] == "Etc/GMT+5"
+
+
+def test_a_title_with_a_line_break_or_control_character_is_refused_and_an_imported_one_is_one_line(api, db_url):
+    """A CR/LF title made every reminder email for the task fail (`Subject` cannot hold a line break)."""
+    for title in ("evil\r\nBcc: victim@example.com", "a\nb", "\x1b[31mred", "x\x00"):
+        resp = api.request("POST", "/api/{me}/tasks", json={"title": title})
+        assert resp.status_code == 422 and "title" in resp.json()["errors"], (title, resp.text)
+    task = api.create_task(title="fine\ttabbed")
+    renamed = api.request("PUT", f"/api/{{me}}/tasks/{task['id']}", json={"title": "two\nlines"})
+    assert renamed.status_code == 422
+    assert rows(db_url, Task) == 1
+    ics = calendar("BEGIN:VTODO", "UID:1", "SUMMARY:first\\nsecond\\Nthird", "END:VTODO")
+    [planned] = plan_import(ics.encode(), "UTC", NOW).tasks
+    assert planned.title == "first second third"

@@ -212,3 +212,28 @@ def test_hostile_line_is_bounded() -> None:
     parsed = parser().parse("every " * 400 + "#a " * 400 + "9:30 " * 400)
     assert len(parsed.title) <= MAX_TEXT
     assert len(parsed.tags) <= 20
+
+
+def test_a_date_past_the_calendars_end_becomes_a_question_not_an_exception():
+    """The parser itself stays total: a schedule that would leave year 9999 asks which day."""
+    quick_add = QuickAdd("UTC", dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC))
+    for text in ("call mom at 9pm", "standup every day at 9pm"):
+        parsed = quick_add.parse(text)
+        assert parsed.due is None and parsed.rule is None, text
+        assert parsed.questions, text
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "rule", "due"),
+    [
+        ("pay rent every last day at 8am", "pay rent", "FREQ=MONTHLY;BYMONTHDAY=-1", "2054-12-31T08:00:00+01:00"),
+        ("backup every last day of the month", "backup", "FREQ=MONTHLY;BYMONTHDAY=-1", "2054-12-31T09:00:00+01:00"),
+        ("stretch every morning", "stretch", "FREQ=DAILY", "2054-12-02T09:00:00+01:00"),
+        ("journal every evening", "journal", "FREQ=DAILY", "2054-12-01T19:00:00+01:00"),
+    ],
+)
+def test_quick_add_reads_the_last_day_and_parts_of_the_day_as_series(text, title, rule, due):
+    """Todoist phrases the grammar missed ("Every what?"): the last day of the month, every morning."""
+    parsed = QuickAdd("Europe/Paris", dt.datetime(2054, 12, 1, 12, tzinfo=dt.UTC)).parse(text)
+    assert (parsed.title, parsed.rule, parsed.due and parsed.due.isoformat()) == (title, rule, due)
+    assert not parsed.questions
