@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from shared.settings import Settings, SettingsError
 from tests.support.paths import ROOT
@@ -130,3 +131,13 @@ def test_the_render_blueprint_generates_the_app_token():
     render = yaml.safe_load((ROOT / "render/render.yaml").read_text())
     env = {e["key"]: e for e in render["services"][0]["envVars"]}
     assert env["APP_API_TOKEN"] == {"key": "APP_API_TOKEN", "generateValue": True}
+
+
+def test_proxy_hops_come_from_the_environment_and_render_trusts_exactly_one():
+    assert Settings.from_env({}).trusted_proxy_hops == 0
+    assert Settings.from_env({"TRUSTED_PROXY_HOPS": "1"}).trusted_proxy_hops == 1
+    with pytest.raises(SettingsError):
+        Settings.from_env({"TRUSTED_PROXY_HOPS": "-1"})
+    render = yaml.safe_load((ROOT / "render" / "render.yaml").read_text())
+    env = {e["key"]: e for e in render["services"][0]["envVars"]}
+    assert env["TRUSTED_PROXY_HOPS"]["value"] == "1"

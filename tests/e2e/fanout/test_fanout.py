@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 
 import pytest
 import requests
 import websocket
 
-from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Hub
-from shared.domain.events import Event
 from tests.conftest import JWT_SECRET
 from tests.support.live import Client
 from tests.support.net import wait_until
@@ -133,32 +130,6 @@ def test_a_client_that_stops_reading_does_not_slow_the_others(server):
     assert max(latencies) < 0.5, latencies
     slow.close()
     fast.close()
-
-
-def test_hub_closes_a_socket_whose_queue_overflows_and_keeps_serving_the_rest():
-    hub = Hub(max_queue=4)
-    stuck, healthy = hub.connect("u"), hub.connect("u")
-    drained = []
-    stop = threading.Event()
-
-    def reader():
-        while not stop.is_set():
-            message = healthy.outbox.get()
-            if message is not None:
-                drained.append(message)
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    for i in range(20):
-        hub.broadcast([Event(event_type="task.created", user_id="u", aggregate_id=str(i), data={"i": i})])
-        time.sleep(0.005)
-    wait_until(lambda: len(drained) == 20, message="the healthy socket to get all twenty")
-    assert stuck.close_code == CLOSE_TRY_AGAIN_LATER
-    assert healthy.close_code is None
-    stop.set()
-    healthy.outbox.put(None)
-    hub.close_all()
-    assert healthy.close_code == 1001
 
 
 def test_shutdown_closes_sockets_with_1001(db_url):

@@ -1,14 +1,14 @@
-"""The combined runtime as people run it: many sockets, several workers, a leader killed, a bad event."""
+"""The combined runtime as people run it: `make run`, the container entrypoint, several workers, a leader killed.
+
+(The in-process stream behind it, a bad event parked and replayed: tests/integration/messaging/test_stream.py.)
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import pathlib
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -16,17 +16,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from functions.combined import create_app
-from shared.messaging.stream import StreamConsumer, parse, read_stream
 from shared.persistence.db import make_engine, migrate
-from shared.persistence.models import ConsumerOffset, EventLog, Outbox, Reminder, Task
-from tests.conftest import JWT_SECRET, with_
+from shared.persistence.models import EventLog, Outbox, Reminder, Task
+from tests.conftest import JWT_SECRET
 from tests.support.live import Client
 from tests.support.net import wait_until
 from tests.support.process import ServerProcess
 from tests.support.swarm import run_swarm
-
-APP_TOKEN = "app-token-for-tests-0123456789abcdef"
 
 
 def ws_urls(port: int, client: Client, n: int) -> list[str]:
@@ -37,14 +33,6 @@ def assert_every_socket_got_every_change_once(result, sockets: int) -> None:
     assert result.opened == sockets and result.failed == 0, (result.opened, result.failed)
     for i, got in enumerate(result.received):
         assert got == result.created, f"socket {i} saw {len(got)} of {len(result.created)} (in order, once each)"
-
-
-def count(url: str, query) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        value = conn.scalar(query)
-    engine.dispose()
-    return value
 
 
 def leader_pid(url: str) -> int | None:
@@ -67,6 +55,22 @@ def socket_owners(port: int) -> set[int]:
         ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True, check=True
     ).stdout
     return {int(part.split("pid=")[1].split(",")[0]) for part in out.split() if "pid=" in part}
+
+
+def count(url: str, query) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        value = conn.scalar(query)
+    engine.dispose()
+    return value
+
+
+def pending(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        count = conn.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None)))
+    engine.dispose()
+    return count
 
 
 # -- many sockets in the modes people run -----------------------------------------------------------
@@ -212,122 +216,16 @@ def test_the_leader_is_killed_another_worker_takes_over_nothing_lost_nothing_twi
 # -- the in-process pipeline as a consumer group --------------------------------------------------------
 
 
-@pytest.fixture
-def combined(settings, serve):
-    """The combined app in-process on PostgreSQL, with the admin routes (APP_API_TOKEN set)."""
-    app = create_app(with_(settings, app_api_token=APP_TOKEN))
-    server = serve(app)
-    client = Client(server.url).signup()
-    client.rt = app.extensions["taskflow"]
-    return client
-
-
-def test_a_consumer_that_raises_on_one_event_parks_it_and_nothing_else_waits(combined, db_url):
-    rt = combined.rt
-    broken = {"on": True}
-    applied: list[str] = []
-
-    def picky(events):
-        for event in events:
-            if broken["on"] and event.data.get("title") == "poison":
-                raise ValueError("cannot handle a poison title")
-        applied.extend(e.event_id for e in events)
-
-    rt.pipeline.subscribe("picky", ("tasks.events",), picky, retry_base=0.01)
-    ids = [combined.create_task(title=t)["id"] for t in ("before", "poison", "after")]
-    wait_until(lambda: len(rt.pipeline.dead_letters("picky")) == 1, timeout=10, message="a dead letter")
-    wait_until(lambda: len(applied) == 2, message="the other events applied")
-    [letter] = rt.pipeline.dead_letters("picky")
-    assert letter.payload["data"]["id"] == ids[1] and "ValueError: cannot handle a poison title" in letter.error
-    assert letter.attempts == 3
-    # The relay and the other consumers never waited.
-    wait_until(
-        lambda: (
-            count(db_url, sa.select(sa.func.count()).select_from(EventLog).where(EventLog.aggregate_id.in_(ids))) == 3
-        ),
-        message="audit has all three",
-    )
-    assert count(db_url, sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))) == 0
-    later = combined.create_task(title="later")["id"]
-    wait_until(lambda: len(applied) == 3, message="the consumer moved on")
-    metrics = requests.get(f"{combined.base}/metrics", timeout=5).text
-    assert 'taskflow_consumer_dead_letters{consumer="picky"} 1.0' in metrics
-    assert 'taskflow_consumer_lag_events{consumer="audit"}' in metrics
-    # Listing and replay are behind the app token.
-    assert requests.get(f"{combined.base}/admin/dead-letters", timeout=5).status_code == 401
-    auth = {"dapr-api-token": APP_TOKEN}
-    listed = requests.get(f"{combined.base}/admin/dead-letters?consumer=picky", headers=auth, timeout=5).json()
-    assert [item["event_id"] for item in listed["items"]] == [letter.event_id]
-    # The same list from the command line an operator without the token uses.
-    cli = subprocess.run(
-        [str(pathlib.Path(sys.executable).parent / "taskflow-dlq"), "list", "--consumer", "picky"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "DATABASE_URL": db_url, "JWT_SECRET": JWT_SECRET},
-    )
-    assert cli.returncode == 0, cli.stderr
-    assert [json.loads(line)["event_id"] for line in cli.stdout.splitlines()] == [letter.event_id]
-    broken["on"] = False  # the fix is deployed
-    for _ in range(2):
-        resp = requests.post(f"{combined.base}/admin/dead-letters/{letter.id}/replay", headers=auth, timeout=5)
-        assert resp.status_code == 200 and resp.json()["replayed_at"]
-    assert applied.count(letter.event_id) == 1, "replayed once, however often replay is asked"
-    assert rt.pipeline.dead_letters("picky") == [] and later
-
-
-def test_restart_mid_stream_resumes_at_the_stored_position_with_effects_once(settings, db_url):
-    quiet = with_(settings, run_background_workers=False)
-    first = create_app(quiet)
-    rt = first.extensions["taskflow"]
-    client = first.test_client()
-    user = client.post("/api/auth/register", json={"email": "r@example.com", "password": "correct horse battery"}).json
-    headers = {"Authorization": f"Bearer {user['token']}"}
-    for i in range(50):
-        assert client.post(f"/api/{user['user_id']}/tasks", json={"title": f"t{i}"}, headers=headers).status_code == 201
-    rt.relay.drain()
-    audit = StreamConsumer(
-        rt.sessions, "audit", ("tasks.events",), rt.pipeline.consumer("audit")._handle, batch_size=20
-    )
-    audit.step()  # events 1-20 handled and the position stored ...
-    assert audit.position() == 20
-    with rt.sessions() as session:  # ... then 21-40 handled, and the process dies before storing it
-        rt.pipeline.consumer("audit")._handle([event for _, event in parse(read_stream(session, 20, 20))[0]])
-    assert count(db_url, sa.select(sa.func.count()).select_from(EventLog)) == 40
-    rt.close()
-
-    second = create_app(quiet)
-    rt2 = second.extensions["taskflow"]
-    consumer = rt2.pipeline.consumer("audit")
-    handled: list[str] = []
-    original = consumer._handle
-    consumer._handle = lambda events: (handled.extend(e.data["title"] for e in events), original(events))
-    assert consumer.position() == 20
-    consumer.catch_up()
-    assert handled == [f"t{i}" for i in range(20, 50)], "resumes right after the stored position, in order"
-    assert count(db_url, sa.select(sa.func.count()).select_from(EventLog)) == 50, "each effect once"
-    assert count(db_url, sa.select(ConsumerOffset.position).where(ConsumerOffset.consumer == "audit")) == 50
-    rt2.close()
-
-
-def test_old_published_rows_are_purged_only_once_every_consumer_has_read_them(settings, db_url):
-    import functions.outbox
-
-    app = create_app(with_(settings, run_background_workers=False))
-    rt = app.extensions["taskflow"]
-    client = app.test_client()
-    user = client.post("/api/auth/register", json={"email": "p@example.com", "password": "correct horse battery"}).json
-    for i in range(6):
-        client.post(
-            f"/api/{user['user_id']}/tasks",
-            json={"title": f"t{i}"},
-            headers={"Authorization": f"Bearer {user['token']}"},
-        )
-    rt.relay.drain()
-    audit = StreamConsumer(rt.sessions, "audit", ("tasks.events",), rt.pipeline.consumer("audit")._handle, batch_size=4)
-    audit.step()  # audit has read 4 of the 6
-    with rt.sessions.begin() as session:
-        session.execute(sa.update(Outbox).values(published_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=8)))
-    assert functions.outbox.purge(rt) == 4, "the two the audit consumer has not read yet stay"
-    assert count(db_url, sa.select(sa.func.min(Outbox.seq))) == 5
-    rt.close()
+def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
+    db = tmp_path / "run.db"
+    server = ServerProcess.make_run(DATABASE_URL=f"sqlite:///{db}", JWT_SECRET=JWT_SECRET, LOG_LEVEL="INFO")
+    try:
+        server.start(ready_path="/health", timeout=120)
+        api = Client(server.url).signup()
+        task = api.create_task(title="from make run")
+        assert api.request("GET", f"/api/{{me}}/tasks/{task['id']}").json()["title"] == "from make run"
+        assert requests.get(f"{server.url}/ready", timeout=5).json()["checks"] == {"database": True}
+        wait_until(lambda: pending(f"sqlite:///{db}") == 0, message="the background relay to publish")
+        assert any(f"127.0.0.1:{server.port}" in line for line in server.output), "make run logs where it listens"
+    finally:
+        server.stop()

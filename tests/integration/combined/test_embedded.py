@@ -1,10 +1,9 @@
-"""Embedded mode: SQLite + the in-process bus, through create_app and through `make run`."""
+"""Embedded mode in-process: SQLite + the in-process bus through create_app (`make run`: tests/e2e/runtime)."""
 
 from __future__ import annotations
 
 import threading
 
-import requests
 import sqlalchemy as sa
 
 from functions.combined import create_app
@@ -14,7 +13,6 @@ from shared.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.support.live import Client
 from tests.support.net import wait_until
-from tests.support.process import ServerProcess
 
 
 def pending(url: str) -> int:
@@ -73,18 +71,3 @@ def test_a_failing_consumer_retries_the_event_without_holding_up_the_relay(tmp_p
     assert len(calls) == 2 and calls[0] == calls[1], "the failed event is retried"
     assert rt.pipeline.dead_letters() == []
     rt.close()
-
-
-def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
-    db = tmp_path / "run.db"
-    server = ServerProcess.make_run(DATABASE_URL=f"sqlite:///{db}", JWT_SECRET=JWT_SECRET, LOG_LEVEL="INFO")
-    try:
-        server.start(ready_path="/health", timeout=120)
-        api = Client(server.url).signup()
-        task = api.create_task(title="from make run")
-        assert api.request("GET", f"/api/{{me}}/tasks/{task['id']}").json()["title"] == "from make run"
-        assert requests.get(f"{server.url}/ready", timeout=5).json()["checks"] == {"database": True}
-        wait_until(lambda: pending(f"sqlite:///{db}") == 0, message="the background relay to publish")
-        assert any(f"127.0.0.1:{server.port}" in line for line in server.output), "make run logs where it listens"
-    finally:
-        server.stop()

@@ -260,25 +260,6 @@ def test_otlp_export_is_off_by_default_and_on_with_the_standard_endpoint_variabl
     assert b"taskflow-test" in export["body"] and b"/api/auth/login" in export["body"]
 
 
-def test_a_batch_gets_a_span_per_event_under_its_own_trace_and_one_linked_batch_span_for_the_shared_work(spans):
-    from shared.domain.events import Event
-    from shared.observability import tracing
-
-    parents = ["00-" + f"{i:032x}" + "-" + f"{i:016x}" + "-01" for i in (1, 2)]
-    events = [
-        Event(event_type="task.created", user_id="u", aggregate_id=None, data={}).with_traceparent(tp) for tp in parents
-    ]
-    spans.clear()
-    with tracing.consuming("audit", "kafka", events) as handed:
-        current = trace.get_current_span()
-        assert [e.traceparent.split("-")[1] for e in handed] == [f"{i:032x}" for i in (1, 2)]
-    per_event = [s for s in spans.get_finished_spans() if s.name == "process tasks.events"]
-    assert sorted(s.parent.span_id for s in per_event) == [1, 2]
-    [batch] = [s for s in spans.get_finished_spans() if s.name == "process audit batch"]
-    assert current.get_span_context().span_id == batch.context.span_id, "SQL of the batch nests under it"
-    assert {link.context.span_id for link in batch.links} == {s.context.span_id for s in per_event}
-
-
 def metric_names(exposition: str) -> set[str]:
     return {sample.name for family in text_string_to_metric_families(exposition) for sample in family.samples}
 
@@ -372,18 +353,6 @@ def test_alert_rules_pass_promtool_and_the_prometheusrule_holds_the_same_groups(
     broken = tmp_path / "broken.yaml"
     broken.write_text("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: rate(taskflow_x[5m]\n")
     assert subprocess.run([promtool, "check", "rules", str(broken)], capture_output=True).returncode != 0
-
-
-def test_dashboard_loads_with_unique_panel_ids_and_grid_positions():
-    dashboard = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
-    panels = dashboard["panels"]
-    assert len({p["id"] for p in panels}) == len(panels)
-    for panel in panels:
-        assert {"h", "w", "x", "y"} <= panel["gridPos"].keys() and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
-        for target in panel.get("targets", []):
-            assert target["expr"].count("(") == target["expr"].count(")"), target["expr"]
-    titles = {p["title"] for p in panels if p["type"] == "row"}
-    assert titles == {"RED per function", "Event pipeline", "Reminders", "Notifications", "Sockets and workers"}
 
 
 def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 import uuid
 
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 
 from functions.tasks import create_app
 from shared.persistence.models import User
-from shared.services import credentials
 from tests.conftest import with_
 
 PASSWORD = "correct horse battery"
@@ -130,29 +128,3 @@ def test_argon2_uses_owasp_parameters_and_upgrades_old_hashes_on_login(server, m
             .one()
             .startswith("$argon2id$v=19$m=19456,t=2,p=1$")
         )
-
-
-def test_concurrent_hashing_is_bounded(monkeypatch):
-    hashing = credentials._hashing()
-    running, peak, lock = [0], [0], threading.Lock()
-    real_hash = hashing.hasher.hash
-
-    class Spy:
-        def hash(self, password):
-            with lock:
-                running[0] += 1
-                peak[0] = max(peak[0], running[0])
-            try:
-                time.sleep(0.05)
-                return real_hash(password)
-            finally:
-                with lock:
-                    running[0] -= 1
-
-    monkeypatch.setattr(hashing, "hasher", Spy())
-    threads = [threading.Thread(target=credentials.hash_password, args=(f"pw-{i}-long",)) for i in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert peak[0] == credentials.MAX_CONCURRENT_HASHES

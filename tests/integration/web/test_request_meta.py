@@ -6,16 +6,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from functions.audit import record_events
 from functions.combined import create_app
 from shared.domain.events import Event
 from shared.persistence.models import EventLog
-from shared.settings import Settings, SettingsError
 from tests.conftest import with_
 from tests.support.net import wait_until
-from tests.support.paths import ROOT
 
 
 def history(api, tid):
@@ -85,13 +82,3 @@ def test_an_event_with_oversized_metadata_is_still_recorded(settings):
         assert row.client_ip is None and len(row.request_id) == 128 and len(row.user_agent) == 512
     finally:
         rt.close()
-
-
-def test_proxy_hops_come_from_the_environment_and_render_trusts_exactly_one():
-    assert Settings.from_env({}).trusted_proxy_hops == 0
-    assert Settings.from_env({"TRUSTED_PROXY_HOPS": "1"}).trusted_proxy_hops == 1
-    with pytest.raises(SettingsError):
-        Settings.from_env({"TRUSTED_PROXY_HOPS": "-1"})
-    render = yaml.safe_load((ROOT / "render" / "render.yaml").read_text())
-    env = {e["key"]: e for e in render["services"][0]["envVars"]}
-    assert env["TRUSTED_PROXY_HOPS"]["value"] == "1"
