@@ -213,7 +213,7 @@ def test_the_leader_is_killed_another_worker_takes_over_nothing_lost_nothing_twi
         server.stop()
 
 
-# -- the in-process pipeline as a consumer group --------------------------------------------------------
+# -- embedded mode as `make run` serves it ------------------------------------------------------------
 
 
 def test_make_run_serves_the_combined_app_on_sqlite(tmp_path):
