@@ -67,9 +67,9 @@ def test_sweep_spawns_dst_correct_instances_with_copies_and_events(api):
     assert all(i.due_date == i.occurrence_at for i in made)
     with api.rt.sessions() as s:
         copied = [(r.minutes_before, r.remind_at == i.due_date) for i in made for r in s.get(Task, i.id).reminders]
-    # An instance spawns at its occurrence, when "30 minutes before" is already past: the series
-    # itself rings its relative reminders before each occurrence (tests/integration/reminders/test_series_reminders.py), so
-    # copies would only ring twice or late.
+    # An instance spawns at its occurrence, when "30 minutes before" is already past: the series itself
+    # rings its relative reminders before each occurrence (tests/integration/reminders/test_series_reminders.py),
+    # so copies would only ring twice or late.
     assert copied == []
     spawned = event_types(api.rt, "recurring.spawned")
     assert [e["aggregate_id"] for e in spawned] == [i.id for i in made]
