@@ -11,9 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-from dateutil import rrule
-
 from tests.support.paths import DATA
 
 CASES = json.loads((DATA / "rrule_crosscheck.json").read_text())["cases"]
@@ -45,13 +42,3 @@ def test_every_case_gets_the_rfc_answer_or_a_422(api):
         got = [dt.datetime.fromisoformat(o) for o in resp.json()["occurrences"]]
         want = [dt.datetime.fromisoformat(o).replace(tzinfo=dt.UTC) for o in case["expected"]]
         assert got == want, case["name"]
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.get("libraries")], ids=lambda c: c["name"])
-def test_where_taskflow_departs_from_dateutil_dateutil_really_answers_otherwise(case):
-    """Each correction is needed: plain dateutil gives the libraries' (non-RFC) answer."""
-    start = dt.datetime.fromisoformat(case["dtstart"])
-    rule = rrule.rrulestr(case["rule"], dtstart=start)
-    got = [o.isoformat() for o in rule.xafter(start, count=len(case["libraries"]) + 3, inc=True)]
-    assert got == case["libraries"]
-    assert got != case.get("expected"), "TaskFlow's answer differs (or it refuses the rule)"
