@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 
 import pytest
 import requests
@@ -13,6 +12,7 @@ from playwright.sync_api import expect
 from tests.conftest import JWT_SECRET
 from tests.support.browser import wait_js
 from tests.support.paths import ARTIFACTS
+from tests.support.webapp import sign_up
 
 # Each test's browser contexts are closed after it, so no socket outlives its test.
 _contexts: list = []
@@ -41,15 +41,6 @@ def new_page(browser, app_process, width=1280, height=800):
     page.external_requests = external
     page.goto(app_process.url + "/")
     return page
-
-
-def sign_up(page, email=None, password="correct horse battery"):
-    email = email or f"{uuid.uuid4().hex[:10]}@example.com"
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Create account").click()
-    expect(page.locator("#live")).to_have_attribute("data-status", "live")
-    return email, password
 
 
 def sign_in(page, email, password="correct horse battery"):
