@@ -81,12 +81,11 @@ def test_make_run_holds_500_sockets_and_every_one_gets_every_change(tmp_path):
     try:
         server.start(ready_path="/health", timeout=120)
         alice = Client(server.url).signup()
-        # 60 creates: a p95 of 20 samples is their second-slowest, one stall of the machine's decides it.
+        # POST /tasks p95 with the 500 sockets open (target 100 ms) is a row of tests/bench/bench_fanout.py.
         result = run_swarm(
             ws_urls(server.port, alice, 500), f"{server.url}/api/{alice.user_id}/tasks", alice.token, changes=60
         )
         assert_every_socket_got_every_change_once(result, 500)
-        assert result.create_p95_ms <= 100, f"POST /tasks p95 {result.create_p95_ms:.0f} ms with 500 sockets open"
         assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
     finally:
         server.stop()
@@ -97,12 +96,11 @@ def test_the_container_entrypoint_holds_500_sockets_on_postgresql(db_url):
     try:
         server.start(ready_path="/health", timeout=120)
         alice = Client(server.url).signup()
-        # 60 creates: a p95 of 20 samples is their second-slowest, one stall of the machine's decides it.
+        # POST /tasks p95 with the 500 sockets open (target 100 ms) is a row of tests/bench/bench_fanout.py.
         result = run_swarm(
             ws_urls(server.port, alice, 500), f"{server.url}/api/{alice.user_id}/tasks", alice.token, changes=60
         )
         assert_every_socket_got_every_change_once(result, 500)
-        assert result.create_p95_ms <= 100, f"POST /tasks p95 {result.create_p95_ms:.0f} ms with 500 sockets open"
     finally:
         server.stop()
 
