@@ -2,129 +2,44 @@
 
 Each check runs in a fresh interpreter that patches first, exactly as the worker does, then
 imports the app's modules: psycopg, kafka-python and the Dapr gRPC client wait cooperatively, and
-CPU-heavy calls go to the bounded pool of real threads instead of stalling the loop.
+CPU-heavy calls go to the bounded pool of real threads instead of stalling the loop. What is asserted
+is whether the loop ran while a call worked (a ticker greenlet's count moved) and in which order
+concurrent calls started and ended; how long the loop stalls is a row of tests/bench/bench_core.py.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-
 from tests.conftest import JWT_SECRET
-from tests.support.paths import ROOT
-
-PRELUDE = """
-from gevent import monkey
-monkey.patch_all()
-import json, time, gevent
-
-def ticker(gaps, stop):
-    last = time.perf_counter()
-    while not stop[0]:
-        gevent.sleep(0.005)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
-
-def while_ticking(work):
-    gaps, stop = [], [False]
-    tick = gevent.spawn(ticker, gaps, stop)
-    gevent.sleep(0.02)
-    started = time.perf_counter()
-    result = work()
-    elapsed = time.perf_counter() - started
-    stop[0] = True
-    tick.join()
-    return {"elapsed": elapsed, "max_gap": max(gaps), "ticks": len(gaps), "result": result}
-
-def with_the_pool():  # bounded as the runtime bounds it (CPU_THREADS, default 2), not gevent's default 10
-    import shared.concurrency.offload
-    shared.concurrency.offload.bound(2)
-
-def without_the_pool():  # the same calls made straight on the loop: the measure must tell the two apart
-    import shared.concurrency.offload
-    shared.concurrency.offload._pool = lambda: None
-"""
-
-
-def run_patched(body: str, direct: bool = False, **constants: object) -> dict:
-    """Run `body` in a fresh patched interpreter, with `constants` defined as globals (`direct`: no CPU pool)."""
-    return run_patched_with_stderr(body, direct, **constants)[0]
-
-
-def run_patched_with_stderr(body: str, direct: bool = False, **constants: object) -> tuple[dict, str]:
-    """As run_patched, with what the interpreter wrote to stderr."""
-    script = (
-        PRELUDE
-        + ("without_the_pool()\n" if direct else "")
-        + "".join(f"{name} = {value!r}\n" for name, value in constants.items())
-        + textwrap.dedent(body)
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+from tests.support.gevent_probe import (
+    EIGHT_RULES,
+    EMPTY_POLL,
+    FIVE_QUERIES,
+    HASH_FOUR,
+    run_patched,
+    run_patched_with_stderr,
+)
 
 
 def test_psycopg_queries_wait_cooperatively(pg_url):
-    result = run_patched(
-        """
-        import sqlalchemy as sa
-        from shared.persistence.db import make_engine
-        engine = make_engine(PG_URL)
-        def sleep_in_db():
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT pg_sleep(0.5)"))
-        def five_at_once():
-            gevent.joinall([gevent.spawn(sleep_in_db) for _ in range(5)], raise_error=True)
-        print(json.dumps(while_ticking(five_at_once)))
-    """,
-        PG_URL=pg_url,
-    )
-    assert result["elapsed"] < 1.5, f"five 0.5 s queries ran one after another: {result}"
-    assert result["max_gap"] < 0.2, f"the loop stalled while the database worked: {result}"
+    result = run_patched(FIVE_QUERIES, PG_URL=pg_url)["result"]
+    first_end = [what for what, _ in result["order"]].index("end")
+    assert first_end == 5, f"the five 0.5 s queries ran at once, not one after another: {result['order']}"
+    assert all(ticks > 0 for ticks in result["ticks"]), f"the loop kept running while the database worked: {result}"
 
 
 def test_kafka_poll_waits_cooperatively(broker):
-    result = run_patched(
-        """
-        from kafka import KafkaConsumer
-        def poll_an_empty_topic():
-            consumer = KafkaConsumer("coop-empty", bootstrap_servers=BOOTSTRAP, group_id=None,
-                                     consumer_timeout_ms=1000, fetch_max_wait_ms=500)
-            consumer.poll(timeout_ms=1500)
-            consumer.close()
-        print(json.dumps(while_ticking(poll_an_empty_topic)))
-    """,
-        BOOTSTRAP=broker.bootstrap,
-    )
-    assert result["elapsed"] >= 1.0 and result["max_gap"] < 0.2, result
-
-
-HASH_FOUR = """
-        from shared.services.credentials import hash_password, verify_password
-        def hash_four():
-            jobs = [gevent.spawn(hash_password, f"password {i}") for i in range(4)]
-            gevent.joinall(jobs, raise_error=True)
-            return verify_password(jobs[0].value, "password 0")
-        print(json.dumps(while_ticking(hash_four)))
-    """
+    result = run_patched(EMPTY_POLL, BOOTSTRAP=broker.bootstrap)
+    assert result["elapsed"] >= 1.0, f"the poll waited for records: {result}"
+    assert result["result"] > 0, f"the loop kept running while the poll waited: {result}"
 
 
 def test_password_hashing_runs_on_the_thread_pool_not_the_loop():
-    result, direct = run_patched(HASH_FOUR), run_patched(HASH_FOUR, direct=True)
-    assert result["result"] is True and direct["result"] is True
-    # On the loop the four calls stall it for their whole run; on the pool the loop keeps ticking
-    # (a busy machine preempting the process still makes gaps, hence the ratio to the same run's floor).
-    assert result["max_gap"] < min(0.25, direct["max_gap"] / 2), f"on the pool {result}, on the loop {direct}"
+    result, direct = run_patched(HASH_FOUR)["result"], run_patched(HASH_FOUR, direct=True)["result"]
+    assert result["verified"] is True and direct["verified"] is True
+    # On the loop each hash stalls it for its whole run (the ticker never moves: the probe tells the two
+    # apart); on the pool the loop keeps ticking while each one runs.
+    assert direct["ticks"] == [0] * 4, f"on the loop {direct}"
+    assert all(ticks > 0 for ticks in result["ticks"]), f"on the pool {result}"
 
 
 def test_the_dapr_grpc_client_publishes_under_gevent(broker):
@@ -154,27 +69,11 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
     assert result["result"] == 3 and result["grpc_on_gevent"] is True, result
 
 
-EIGHT_RULES = """
-        import datetime as dt
-        from functions.tasks.core import series
-        def refuse_a_rule_that_never_occurs():
-            try:
-                series.parse_task_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "UTC", None,
-                                          dt.datetime.now(dt.timezone.utc))
-            except Exception as exc:
-                return type(exc).__name__
-        def eight_at_once():
-            jobs = [gevent.spawn(refuse_a_rule_that_never_occurs) for _ in range(8)]
-            gevent.joinall(jobs, raise_error=True)
-            return [job.value for job in jobs]
-        print(json.dumps(while_ticking(eight_at_once)))
-    """
-
-
 def test_recurrence_expansion_runs_on_the_thread_pool_not_the_loop():
-    result, direct = run_patched(EIGHT_RULES), run_patched(EIGHT_RULES, direct=True)
-    assert result["result"] == direct["result"] == ["ValidationFailed"] * 8, result
-    assert result["max_gap"] < min(0.25, direct["max_gap"] / 2), f"on the pool {result}, on the loop {direct}"
+    result, direct = run_patched(EIGHT_RULES)["result"], run_patched(EIGHT_RULES, direct=True)["result"]
+    assert result["refused"] == direct["refused"] == ["ValidationFailed"] * 8, result
+    assert direct["ticks"] == [0] * 8, f"on the loop {direct}"
+    assert all(ticks > 0 for ticks in result["ticks"]), f"on the pool {result}"
 
 
 def test_an_error_raised_on_the_pool_reaches_the_caller_without_a_traceback_on_stderr():
