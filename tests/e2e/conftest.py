@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import JWT_SECRET
+
+# Playwright's assertions wait 5 s by default: on a busy machine a page can take longer, never forever.
+expect.set_options(timeout=30_000)
 
 
 # One app process and one browser per module (each test signs up its own users).

@@ -24,7 +24,7 @@ def test_docs_render_every_operation_in_a_browser_without_leaving_the_origin(ser
         requested = []
         page.on("request", lambda r: requested.append(r.url))
         page.goto(server.url + "/docs")
-        page.wait_for_selector(".opblock", timeout=15_000)
+        page.wait_for_selector(".opblock", timeout=30_000)
         assert page.locator(".opblock").count() == documented
         assert page.locator(".errors-wrapper").count() == 0  # Swagger UI's own spec errors
         assert requested and all(url.startswith(server.url) for url in requested), requested

@@ -218,7 +218,7 @@ def test_skip_one_instance_and_stop_the_series_from_the_panel(app_process, brows
     series("Wake the timer")
     page.locator(".views button[data-view='all']").click()
     rows = page.locator("li.task[data-title='Water plants']")
-    expect(rows).to_have_count(2, timeout=10_000)
+    expect(rows).to_have_count(2, timeout=30_000)
     instance = page.locator(f"li.task[data-title='Water plants']:not([data-id='{water['id']}'])")
     expect(instance.locator(".bell")).to_be_visible()  # the series rings for it
     instance.locator(".title").click()

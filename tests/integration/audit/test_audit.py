@@ -367,7 +367,7 @@ def test_kafka_loop_crash_between_insert_and_offset_commit_stores_once(settings,
         wait_until(lambda: deliveries.count(env["event_id"]) >= 2, timeout=45, message="redelivery after the crash")
         assert crashes == [1]
         # `handled` counts after the offset commit that follows the handler: wait for it, do not race it.
-        wait_until(lambda: loop.handled >= 1, timeout=15, message="the redelivery committed")
+        wait_until(lambda: loop.handled >= 1, timeout=30, message="the redelivery committed")
         assert stored(rt, env["event_id"]) == 1
     finally:
         rt.close()

@@ -32,7 +32,7 @@ def test_dapr_transport_publishes_each_change_once_keyed_by_user(settings, broke
         api.request("PUT", f"/api/{{me}}/tasks/{tid}", json={"title": "via dapr, renamed"})
         api.request("PATCH", f"/api/{{me}}/tasks/{tid}/complete")
         api.request("DELETE", f"/api/{{me}}/tasks/{tid}")
-        wait_until(lambda: rt.pending_events() == 0, timeout=20, message="outbox relayed through dapr")
+        wait_until(lambda: rt.pending_events() == 0, timeout=30, message="outbox relayed through dapr")
         assert api.request("GET", "/ready", auth=False).json()["checks"] == {"database": True}
         wait_until(
             lambda: (

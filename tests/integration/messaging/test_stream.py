@@ -56,7 +56,7 @@ def test_a_consumer_that_raises_on_one_event_parks_it_and_nothing_else_waits(com
 
     rt.pipeline.subscribe("picky", ("tasks.events",), picky, retry_base=0.01)
     ids = [combined.create_task(title=t)["id"] for t in ("before", "poison", "after")]
-    wait_until(lambda: len(rt.pipeline.dead_letters("picky")) == 1, timeout=10, message="a dead letter")
+    wait_until(lambda: len(rt.pipeline.dead_letters("picky")) == 1, timeout=30, message="a dead letter")
     wait_until(lambda: len(applied) == 2, message="the other events applied")
     [letter] = rt.pipeline.dead_letters("picky")
     assert letter.payload["data"]["id"] == ids[1] and "ValueError: cannot handle a poison title" in letter.error

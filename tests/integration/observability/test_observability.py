@@ -121,7 +121,7 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
             and finished(SpanKind.CLIENT, "notify webhook")
             and receiver.requests
         ),
-        timeout=20,
+        timeout=30,
         message="request, publish, consumer and webhook spans",
     )
     [request] = finished(SpanKind.SERVER, "POST /api/<user_id>/tasks")
@@ -204,7 +204,7 @@ def test_with_dapr_the_trace_rides_in_the_cloudevent_from_the_publish_to_the_sub
         spans.clear()
         tasks.request("POST", "/api/{me}/tasks", json={"title": "via the sidecar"})
         rt = tasks_server.app.extensions["taskflow"]
-        wait_until(lambda: rt.pending_events() == 0, timeout=20, message="relayed through the sidecar")
+        wait_until(lambda: rt.pending_events() == 0, timeout=30, message="relayed through the sidecar")
         [record] = read_topic(broker.bootstrap, TASKS_TOPIC, want=lambda r: r.key == tasks.user_id.encode(), count=1)
     [publish] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.PRODUCER]
     assert publish.attributes["messaging.system"] == "dapr"
@@ -295,7 +295,7 @@ def test_dashboard_and_rules_use_only_metrics_the_functions_expose_after_a_short
             'taskflow_reminders_fired_total{outcome="triggered"} 1.0' in exposition()
             and any(r["body"].find(b"reminder.triggered") >= 0 for r in receiver.requests)
         ),
-        timeout=20,
+        timeout=30,
         message="the reminder fired and its webhook went out",
     )
     wait_until(lambda: rt.pending_events() == 0, message="everything relayed")
