@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from shared.domain.recurrence import parse_rule
 from shared.domain.times import BadValue
+from tests.support.examples import examples
 
 UTC = dt.UTC
 ZONES = ["America/New_York", "Europe/London", "Europe/Paris", "Australia/Sydney", "Pacific/Auckland", "Asia/Kolkata"]
@@ -106,7 +107,7 @@ def all_occurrences(rule) -> list[dt.datetime]:
         after = batch[-1]
 
 
-@hsettings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@hsettings(max_examples=examples(250), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rule_text=rules(),
     start=starts(),

@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 
 from shared.domain.recurrence import RecurrenceTooComplex, budget, parse_rule, realign
 from shared.domain.times import BadValue
+from tests.support.examples import examples
 from tests.support.rrules import ZONES, bounded, moments, rules
 
 UTC = dt.UTC
 
 
-@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hsettings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=rules(), tz=st.sampled_from(ZONES), start=moments, after=moments, count=st.integers(1, 500))
 def test_every_expansion_of_any_rule_answers_or_refuses_within_its_budget(rule, tz, start, after, count):
     parsed = bounded(lambda: parse_rule(rule, tz, start.isoformat()))
@@ -29,7 +30,7 @@ def test_every_expansion_of_any_rule_answers_or_refuses_within_its_budget(rule, 
     bounded(lambda: parsed.min_gap(after))
 
 
-@hsettings(max_examples=150, deadline=None)
+@hsettings(max_examples=examples(150), deadline=None)
 @given(
     rule=rules(allow_count=False),
     tz=st.sampled_from(ZONES),

@@ -20,6 +20,7 @@ from tests.support.calendar import (
     IMPORT,
     calendar,
 )
+from tests.support.examples import examples
 
 UTC = dt.UTC
 NOW = dt.datetime(2054, 12, 1, tzinfo=dt.UTC)
@@ -68,7 +69,7 @@ INSERTS = [
 ]
 
 
-@hsettings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None, derandomize=True)
+@hsettings(max_examples=examples(int(os.environ.get("FUZZ_EXAMPLES", "300"))), deadline=None, derandomize=True)
 @given(data=damaged_files())
 def test_a_damaged_file_is_read_or_refused_never_crashes(data):
     """Whatever the damage: an import plan, or BadCalendar (422) — no other exception (a 500)."""
