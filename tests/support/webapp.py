@@ -14,6 +14,7 @@ AXE = TESTS / "js" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def open_app(browser, app_process, width=1280, height=800, tz="Europe/Paris"):
+    """Open the page in a fresh browser context; (context, page), the page noting any CSP refusal."""
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=tz)
     page = context.new_page()
     page.csp_refusals = []  # the page's Content-Security-Policy must never have to refuse its own code
@@ -34,6 +35,7 @@ def signed_up(browser, app_process):
 
 
 def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
     if not page.evaluate("typeof axe !== 'undefined'"):
         assert AXE.exists(), "make test installs axe-core (npm ci --prefix tests/js)"
         page.evaluate(AXE.read_text())  # from the test's side: the page's CSP allows no inline script
@@ -42,6 +44,7 @@ def axe_violations(page) -> list[str]:
 
 
 def quick_add(page, line):
+    """Type `line` into quick add (the q key) and submit it."""
     page.keyboard.press("Escape")
     page.locator("body").press("q")
     expect(page.locator("#quick")).to_be_focused()
@@ -52,9 +55,29 @@ def quick_add(page, line):
 
 
 def sign_up(page, email=None, password="correct horse battery"):
+    """Create an account from the sign-in form and wait until the page is live; (email, password)."""
     email = email or f"{uuid.uuid4().hex[:10]}@example.com"
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Create account").click()
     expect(page.locator("#live")).to_have_attribute("data-status", "live")
     return email, password
+
+
+def sign_in(page, email, password="correct horse battery"):
+    """Sign in from the form and wait until the page is live."""
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#live")).to_have_attribute("data-status", "live")
+
+
+def add_task(page, title):
+    """Add a task from the full form."""
+    page.get_by_label("New task", exact=True).fill(title)
+    page.get_by_role("button", name="Add task").click()
+
+
+def task_row(page, title):
+    """The task's row in the list."""
+    return page.locator(f"li.task[data-title='{title}']")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from tests.conftest import JWT_SECRET
 from tests.support.browser import wait_js
 from tests.support.paths import ARTIFACTS
-from tests.support.webapp import sign_up
+from tests.support.webapp import add_task, sign_in, sign_up, task_row
 
 # Each test's browser contexts are closed after it, so no socket outlives its test.
 _contexts: list = []
@@ -41,22 +41,6 @@ def new_page(browser, app_process, width=1280, height=800):
     page.external_requests = external
     page.goto(app_process.url + "/")
     return page
-
-
-def sign_in(page, email, password="correct horse battery"):
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#live")).to_have_attribute("data-status", "live")
-
-
-def add_task(page, title):
-    page.get_by_label("New task", exact=True).fill(title)
-    page.get_by_role("button", name="Add task").click()
-
-
-def task_row(page, title):
-    return page.locator(f"li.task[data-title='{title}']")
 
 
 def test_two_tabs_stay_in_sync_and_another_user_sees_nothing(app_process, browser):
