@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 from functions.tasks import create_app
 from shared.runtime.process import Runtime
 from tests.conftest import with_
+from tests.support.broker import HangingBroker
 from tests.support.net import wait_until
-
-
-class HangingBroker:
-    """A transport whose broker health check hangs until released (packets dropped)."""
-
-    name = "kafka"
-
-    def __init__(self):
-        self.checking = threading.Event()
-        self.released = threading.Event()
-
-    def publish(self, *args, **kwargs):
-        raise ConnectionError("broker unreachable")
-
-    def healthy(self) -> bool:
-        self.checking.set()
-        self.released.wait(60)
-        return False
-
-    def close(self) -> None:
-        self.released.set()
 
 
 def test_health_answers_while_the_broker_check_hangs(settings, serve, make_client):
