@@ -143,6 +143,7 @@ def bench_raw_kafka(broker: Tansu, n: int = 100_000) -> dict:
 
 
 def median_ms(samples: list[float], digits: int = 1) -> float:
+    """The median of `samples` (seconds), in milliseconds."""
     return round(statistics.median(samples) * 1000, digits)
 
 
@@ -280,6 +281,7 @@ def guarded(fn, *args) -> dict:
 
 
 def ratio(value: float | None, floor: float | None) -> str:
+    """value / floor, as the table prints it."""
     return f"{value / floor:,.2f}" if value and floor else "–"
 
 
@@ -347,6 +349,7 @@ PARTS = ("throughput", "accounts", "outage", "probes", "wake", "gevent")
 
 
 def main() -> None:
+    """Run the parts asked for and print the table, then one JSON line of the raw results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     only = set(parser.parse_args().only.split(","))

@@ -163,10 +163,12 @@ def bench_latency(url: str, broker: Tansu, rate: float) -> dict:
 
 
 def p95(samples: list[float]) -> float:
+    """The 95th percentile of `samples` (the only one when there is one)."""
     return statistics.quantiles(samples, n=20)[18] if len(samples) >= 2 else samples[0]
 
 
 def ratio(value: float | None, floor: float | None) -> str:
+    """value / floor, as the table prints it."""
     return f"{value / floor:.2f}" if value and floor else "–"
 
 
@@ -376,6 +378,7 @@ PARTS = ("sockets", "latency", "swarm", "tabs", "stalled", "browser")
 
 
 def main() -> None:
+    """Run the parts asked for and print the table, then one JSON line of the raw results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     only = set(parser.parse_args().only.split(","))

@@ -284,10 +284,12 @@ def guarded(fn, *args) -> dict:
 
 
 def ratio(value: float | None, floor: float | None) -> str:
+    """value / floor, as the table prints it."""
     return f"{value / floor:,.1f}" if value and floor else "–"
 
 
 def line(measure: str, result: str, target: str) -> str:
+    """One row of the table."""
     return f"| {measure} | {result} | {target} |"
 
 
@@ -354,6 +356,7 @@ PARTS = ("sweep", "bounds", "import", "timers")
 
 
 def main() -> None:
+    """Run the parts asked for and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     only = set(parser.parse_args().only.split(","))

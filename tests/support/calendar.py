@@ -26,6 +26,7 @@ YEAR_LATER = dt.datetime(2055, 12, 1, tzinfo=UTC)
 
 
 def make_series(api: Client, rule: str, dtstart: str, tz: str, **fields) -> dict:
+    """Create a series through the API (rule, first wall-clock time, zone); the task as answered."""
     resp = api.request(
         "POST",
         "/api/{me}/tasks",
@@ -36,6 +37,7 @@ def make_series(api: Client, rule: str, dtstart: str, tz: str, **fields) -> dict
 
 
 def feed_url(api: Client) -> str:
+    """Make (or rotate) the user's calendar feed; its URL on this test's server."""
     resp = api.request("POST", "/api/{me}/calendar-feed")
     assert resp.status_code == 201, resp.text
     body = resp.json()
@@ -44,6 +46,7 @@ def feed_url(api: Client) -> str:
 
 
 def fetch(api: Client, url: str, **params) -> icalendar.Calendar:
+    """GET the feed and parse it as a calendar client would."""
     resp = api.http.get(url, params=params, timeout=30)
     assert resp.status_code == 200, resp.text
     assert resp.headers["Content-Type"].startswith("text/calendar")
@@ -51,6 +54,7 @@ def fetch(api: Client, url: str, **params) -> icalendar.Calendar:
 
 
 def preview(api: Client, rule: str, dtstart: str, tz: str, after: dt.datetime) -> list[dt.datetime]:
+    """The occurrences POST …/recurrence/preview gives after `after` (up to 500)."""
     resp = api.request(
         "POST",
         "/api/{me}/recurrence/preview",
@@ -78,6 +82,7 @@ def api_server(api: Client, serve):
 
 
 def import_ics(api: Client, text: str | bytes, **params) -> object:
+    """POST an .ics file to the import (params: dry_run=...); the response."""
     data = text.encode() if isinstance(text, str) else text
     return api.request(
         "POST", "/api/{me}/import/ics", params=params, data=data, headers={"Content-Type": "text/calendar"}
@@ -156,6 +161,7 @@ def stored_counts(api: Client, user_id: str | None = None) -> dict[str, int]:
 
 
 def skipped_of(api: Client, series_id: str) -> list[dt.datetime]:
+    """The series' skipped occurrences, earliest first."""
     with api.rt.sessions() as s:
         return list(
             s.scalars(
@@ -167,16 +173,19 @@ def skipped_of(api: Client, series_id: str) -> list[dt.datetime]:
 
 
 def exdates(component: icalendar.cal.Component) -> list[dt.datetime]:
+    """The component's EXDATEs as UTC instants, in order."""
     prop = component.get("EXDATE")
     props = prop if isinstance(prop, list) else [] if prop is None else [prop]
     return sorted(value.dt.astimezone(UTC) for item in props for value in item.dts)
 
 
 def calendar(*lines: str) -> str:
+    """A VCALENDAR around `lines`, with CRLF line ends."""
     return "\r\n".join(("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//review//EN", *lines, "END:VCALENDAR")) + "\r\n"
 
 
 def series_with_exdates(uid: str, days: int, start: dt.date = dt.date(2055, 1, 1)) -> list[str]:
+    """A daily VEVENT series from `start` with its first `days` occurrences as EXDATEs."""
     values = ",".join((start + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range(days))
     return [
         "BEGIN:VEVENT",

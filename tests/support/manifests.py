@@ -13,6 +13,7 @@ SCHEMAS = ROOT.parent / "shared" / "schemas"
 
 
 def crd_schema(file: str, version: str) -> dict:
+    """The JSON Schema of a CRD file's `version`."""
     crd = yaml.safe_load((SCHEMAS / file).read_text())
     for v in crd["spec"]["versions"]:
         if v["name"] == version:

@@ -8,6 +8,7 @@ from shared.persistence.models import Outbox, Task
 
 
 def make_series(api, rule, *, dtstart, tz="UTC", repeat_from="schedule", title="series", **extra):
+    """Make a task, then give it a rule through POST …/recurrence; the series as answered."""
     task = api.create_task(title=title, **extra)
     resp = api.request(
         "POST",
@@ -19,10 +20,12 @@ def make_series(api, rule, *, dtstart, tz="UTC", repeat_from="schedule", title="
 
 
 def instances(rt, series_id):
+    """The series' spawned instances, by occurrence."""
     with rt.sessions() as s:
         return list(s.scalars(sa.select(Task).where(Task.parent_id == series_id).order_by(Task.occurrence_at)))
 
 
 def event_types(rt, event_type):
+    """The payloads of every `event_type` event in the outbox, oldest first."""
     with rt.sessions() as s:
         return list(s.scalars(sa.select(Outbox.payload).where(Outbox.event_type == event_type).order_by(Outbox.id)))
