@@ -106,26 +106,3 @@ def spans():
     provider.add_span_processor(processor)
     yield exporter
     processor.shutdown()  # later modules' spans go nowhere
-
-
-# One app process and one browser per module (each test signs up its own users).
-@pytest.fixture(scope="module")
-def app_process(pg_url):
-    """The combined app under gunicorn, started as the README starts it."""
-    from tests.support.process import ServerProcess
-
-    proc = ServerProcess(DATABASE_URL=pg_url, JWT_SECRET=JWT_SECRET).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from tests.support.browser import launch
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()

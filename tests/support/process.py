@@ -12,8 +12,7 @@ import threading
 import requests
 
 from tests.support.net import free_port, wait_until
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 class ServerProcess:

@@ -1,0 +1,1 @@
+"""End-to-end tests of deployment files (knative/, dapr/, render/, .github/workflows)."""

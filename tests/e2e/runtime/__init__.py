@@ -1,0 +1,1 @@
+"""End-to-end tests of shared/runtime and the process as it runs."""

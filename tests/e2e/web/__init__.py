@@ -1,0 +1,1 @@
+"""End-to-end tests of shared/web and the web page."""

@@ -1,0 +1,1 @@
+"""Integration tests of deployment files (knative/, dapr/, render/, .github/workflows)."""

@@ -1,0 +1,1 @@
+"""Integration tests of shared/observability and knative/observability."""

@@ -1,0 +1,1 @@
+"""Integration tests of shared/runtime and the process as it runs."""

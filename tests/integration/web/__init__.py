@@ -1,0 +1,1 @@
+"""Integration tests of shared/web and the web page."""

@@ -1,0 +1,1 @@
+"""The unit tier: pure tests, no database, broker, sockets or subprocesses (`make test-fast`, seconds)."""

@@ -1,0 +1,1 @@
+"""Unit tests of deployment files (knative/, dapr/, render/, .github/workflows)."""

@@ -1,0 +1,1 @@
+"""Unit tests of shared/web and the web page."""
