@@ -94,7 +94,7 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
     instrumentor = SQLAlchemyInstrumentor()
     # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
     # It declares sqlalchemy < 2.1 but only uses the engine's cursor events, which 2.1 keeps
-    # (tests/test_observability.py checks that SQL spans come out).
+    # (tests/integration/observability/test_observability.py checks that SQL spans come out).
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
 
