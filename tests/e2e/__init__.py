@@ -1,0 +1,1 @@
+"""End-to-end: gunicorn processes, `make run`, images and the browser."""
