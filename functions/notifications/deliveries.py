@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -96,86 +97,162 @@ def backoff(settings: Settings, attempts: int) -> dt.timedelta:
     return min(MAX_BACKOFF, dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2)))  # noqa: S311 (jitter, not a secret)
 
 
+#: How long a claimed delivery is left alone while it goes out; longer than any attempt can take
+#: (webhook connect + read timeouts, SMTP's 10 s). A process that dies mid-send retries it after this.
+CLAIM_LEASE = dt.timedelta(minutes=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """Everything one attempt sends, read in a short transaction: none is open while it goes out."""
+
+    delivery_id: str
+    channel: str
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]  # Any: the event's JSON
+    traceparent: str | None
+    url: str | None = None
+    secret: str | None = None
+    email: str | None = None
+    timezone: str = "UTC"
+    refused: str | None = None  # why it cannot go out at all (endpoint deleted or disabled, user gone)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How one attempt went: the receiver's status, or the error and whether retrying can help."""
+
+    status: int | None = None
+    error: str | None = None
+    final: bool = False
+
+
 def deliver_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 100) -> dict[str, int]:
-    """Attempt every due delivery once (claimed with SKIP LOCKED); schedule retries or give up."""
+    """Attempt every due delivery once (claimed with SKIP LOCKED and a lease); schedule retries or give up.
+
+    Three steps, so that no transaction (and, on SQLite, no write lock) is held while a receiver
+    answers: claim a batch and commit, send each outside any transaction, record each outcome.
+    """
     counts = {"succeeded": 0, "retrying": 0, "dead": 0}
     while True:
-        now = now or utcnow()
-        with rt.uow() as uow:
-            due = uow.session.scalars(
-                sa.select(Delivery)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for delivery in due:
-                with tracing.delivering(
-                    delivery.channel, delivery.id, delivery.event_type, delivery.traceparent
-                ) as traceparent:
-                    started = time.perf_counter()
-                    outcome = attempt(rt, uow.session, delivery, traceparent)
-                rt.metrics.notification_duration.labels(delivery.channel).observe(time.perf_counter() - started)
-                rt.metrics.notifications_sent.labels(delivery.channel, outcome).inc()
-                counts[outcome] += 1
-            uow.commit()
-        if len(due) < batch_size:
+        claimed = claim_due(rt, now or utcnow(), batch_size)
+        for attempt in claimed:
+            with tracing.delivering(
+                attempt.channel, attempt.delivery_id, attempt.event_type, attempt.traceparent
+            ) as traceparent:
+                started = time.perf_counter()
+                outcome = send(rt.settings, attempt, traceparent)
+            result = record(rt, attempt, outcome)
+            rt.metrics.notification_duration.labels(attempt.channel).observe(time.perf_counter() - started)
+            rt.metrics.notifications_sent.labels(attempt.channel, result).inc()
+            counts[result] += 1
+        if len(claimed) < batch_size:
             return counts
         now = None
 
 
-def attempt(rt: Runtime, session: orm.Session, delivery: Delivery, traceparent: str | None = None) -> str:
-    """One attempt at one delivery; returns succeeded | retrying | dead.
+def claim_due(rt: Runtime, now: dt.datetime, batch_size: int) -> list[Attempt]:
+    """Claim up to `batch_size` due deliveries for one attempt each, in one short transaction."""
+    with rt.uow() as uow:
+        due = uow.session.scalars(
+            sa.select(Delivery)
+            .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+            .order_by(Delivery.next_attempt_at)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = [claim(uow.session, delivery, now) for delivery in due]
+        uow.commit()
+    return claimed
+
+
+def claim(session: orm.Session, delivery: Delivery, now: dt.datetime) -> Attempt:
+    """Count the attempt, lease the row to it, and read what it sends (in the caller's transaction)."""
+    delivery.attempts += 1
+    delivery.next_attempt_at = now + CLAIM_LEASE
+    base = Attempt(
+        delivery.id,
+        delivery.channel,
+        delivery.event_id,
+        delivery.event_type,
+        delivery.payload,
+        delivery.traceparent,
+    )
+    if delivery.channel == "webhook":
+        endpoint = session.get(WebhookEndpoint, delivery.target_id)
+        if endpoint is None or not endpoint.enabled:
+            return dataclasses.replace(base, refused="endpoint deleted or disabled")
+        return dataclasses.replace(base, url=endpoint.url, secret=endpoint.secret)
+    user = session.get(User, delivery.target_id)
+    if user is None:  # deleted since the reminder fired: a failed delivery, retried then dead
+        return dataclasses.replace(base, refused="the user no longer exists")
+    prefs = session.get(Preferences, delivery.target_id)
+    return dataclasses.replace(base, email=user.email, timezone=prefs.timezone if prefs else "UTC")
+
+
+def send(settings: Settings, attempt: Attempt, traceparent: str | None = None) -> Outcome:
+    """Send one attempt, outside any transaction.
 
     A webhook carries `traceparent` (W3C Trace Context) so the receiver can join the trace.
     """
-    delivery.attempts += 1
-    endpoint = session.get(WebhookEndpoint, delivery.target_id) if delivery.channel == "webhook" else None
     try:
-        if delivery.channel == "webhook":
-            if endpoint is None or not endpoint.enabled:
-                raise PermissionError("endpoint deleted or disabled")
+        if attempt.refused is not None:
+            raise PermissionError(attempt.refused) if attempt.channel == "webhook" else RuntimeError(attempt.refused)
+        if attempt.channel == "webhook" and attempt.url is not None and attempt.secret is not None:
             # Checked again (DNS answers change), and the connection goes to what was checked.
-            url, addresses = resolve_public(endpoint.url, rt.settings.webhook_allow_private)
+            url, addresses = resolve_public(attempt.url, settings.webhook_allow_private)
             status = channels.post_webhook(
-                url, endpoint.secret, f"msg_{delivery.event_id}", delivery.payload, addresses, traceparent
+                url, attempt.secret, f"msg_{attempt.event_id}", attempt.payload, addresses, traceparent
             )
-            delivery.last_status = status
             if not 200 <= status < 300:
-                raise RuntimeError(f"receiver answered {status}")
-        else:
-            user = session.get(User, delivery.target_id)
-            if user is None:  # deleted since the reminder fired: a failed delivery, retried then dead
-                raise RuntimeError("the user no longer exists")
-            prefs = session.get(Preferences, delivery.target_id)
-            message = channels.reminder_email(
-                rt.settings,
-                user.email,
-                delivery.payload,
-                prefs.timezone if prefs else "UTC",
-            )
-            channels.send_email(rt.settings, message)
+                return Outcome(status=status, error=f"RuntimeError: receiver answered {status}")
+            return Outcome(status=status)
+        if attempt.email is None:
+            raise RuntimeError(f"nothing to send a {attempt.channel} delivery to")
+        message = channels.reminder_email(settings, attempt.email, attempt.payload, attempt.timezone)
+        channels.send_email(settings, message)
+        return Outcome()
     except (requests.RequestException, OSError, RuntimeError, BadValue, PermissionError) as exc:
-        delivery.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-        final = delivery.attempts >= rt.settings.webhook_max_attempts or isinstance(exc, (BadValue, PermissionError))
-        if endpoint is not None:
-            endpoint.consecutive_failures += 1
-        if final:
-            delivery.status, delivery.next_attempt_at = "dead", None
-            if endpoint is not None and endpoint.enabled:
-                endpoint.enabled = False
-                endpoint.disabled_reason = (
-                    f"gave up on {delivery.event_type} after {delivery.attempts} attempts: {delivery.last_error}"[:500]
-                )
-            log.warning("delivery dead", extra={"delivery": delivery.id, "error": delivery.last_error})
+        return Outcome(error=f"{type(exc).__name__}: {exc}"[:1000], final=isinstance(exc, (BadValue, PermissionError)))
+
+
+def record(rt: Runtime, attempt: Attempt, outcome: Outcome) -> str:
+    """Store how an attempt went, in one short transaction; returns succeeded | retrying | dead."""
+    with rt.uow() as uow:
+        delivery = uow.session.get(Delivery, attempt.delivery_id)
+        if delivery is None:  # its endpoint was deleted meanwhile (the delivery log goes with it)
             return "dead"
-        delivery.next_attempt_at = utcnow() + backoff(rt.settings, delivery.attempts)
-        return "retrying"
-    delivery.status, delivery.delivered_at, delivery.next_attempt_at = "succeeded", utcnow(), None
-    delivery.last_error = None
+        endpoint = uow.session.get(WebhookEndpoint, delivery.target_id) if delivery.channel == "webhook" else None
+        result = apply_outcome(rt.settings, delivery, endpoint, outcome)
+        uow.commit()
+    return result
+
+
+def apply_outcome(settings: Settings, delivery: Delivery, endpoint: WebhookEndpoint | None, outcome: Outcome) -> str:
+    """Mark a delivery succeeded, due again after a backoff, or dead (disabling a webhook that keeps failing)."""
+    if outcome.status is not None:
+        delivery.last_status = outcome.status
+    if outcome.error is None:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "succeeded", utcnow(), None
+        delivery.last_error = None
+        if endpoint is not None:
+            endpoint.consecutive_failures = 0
+        return "succeeded"
+    delivery.last_error = outcome.error
     if endpoint is not None:
-        endpoint.consecutive_failures = 0
-    return "succeeded"
+        endpoint.consecutive_failures += 1
+    if outcome.final or delivery.attempts >= settings.webhook_max_attempts:
+        delivery.status, delivery.next_attempt_at = "dead", None
+        if endpoint is not None and endpoint.enabled:
+            endpoint.enabled = False
+            endpoint.disabled_reason = (
+                f"gave up on {delivery.event_type} after {delivery.attempts} attempts: {delivery.last_error}"[:500]
+            )
+        log.warning("delivery dead", extra={"delivery": delivery.id, "error": delivery.last_error})
+        return "dead"
+    delivery.next_attempt_at = utcnow() + backoff(settings, delivery.attempts)
+    return "retrying"
 
 
 def next_due(rt: Runtime) -> dt.datetime | None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
 from functions.notifications.channels import new_secret
-from functions.notifications.deliveries import attempt
+from functions.notifications.deliveries import claim, record, send
 from functions.notifications.schemas import (
     DeliveryList,
     PreferencesUpdate,
@@ -165,9 +165,13 @@ def test_webhook(user_id: str, endpoint_id: str) -> ResponseReturnValue:
         )
         uow.session.add(delivery)
         uow.session.flush()
-        attempt(rt, uow.session, delivery, tracing.current_traceparent())
+        ping_attempt = claim(uow.session, delivery, utcnow())
         uow.commit()
-        return jsonify(delivery_view(delivery))
+    # The ping goes out with no transaction open: a receiver that never answers costs this request
+    # its timeout, and nobody else anything.
+    record(rt, ping_attempt, send(rt.settings, ping_attempt, tracing.current_traceparent()))
+    with rt.uow() as uow:
+        return jsonify(delivery_view(uow.session.get_one(Delivery, delivery.id)))
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import pathlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,55 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: How long a write waits for another *process* holding SQLite's lock (a CLI, a second worker). Inside
+#: one process writers queue on the WriteGate instead, cooperatively, and never reach this wait.
+SQLITE_BUSY_SECONDS = 30
+
+
+class WriteGate:
+    """One transaction at a time per process on SQLite, queued cooperatively.
+
+    SQLite allows one writer per file. Left to itself, a second writer in the same process spins in
+    SQLite's busy handler, a C loop that never yields to gevent: the whole worker stops until the
+    first writer's greenlet gets to run and commit, which it cannot (measured: 20 s frozen while a
+    webhook went out). So every transaction takes this lock (gevent's own, once gunicorn has patched
+    threading; a plain lock in threads) and begins with `BEGIN IMMEDIATE`: waiting happens here, where
+    other greenlets keep running, and once in, the transaction holds SQLite's write lock and can
+    never fail on a stale read snapshot. Transactions must be short: none is held across a network
+    call (see functions/notifications/deliveries.py). A second transaction the same thread or greenlet
+    opens while it holds the gate (a nested read) begins deferred, as it cannot wait for itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders: dict[int, object] = {}  # thread or greenlet ident -> the connection that holds the gate
+
+    def begin(self, conn: sa.Connection) -> None:
+        """Begin a transaction: queue for the gate, then take SQLite's write lock at once."""
+        me = threading.get_ident()
+        if me in self._holders:
+            conn.exec_driver_sql("BEGIN")
+            return
+        self._lock.acquire()
+        self._holders[me] = conn
+        conn.info[_GATE_OWNER] = me
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(conn)
+            raise
+
+    def end(self, conn: sa.Connection) -> None:
+        """The transaction is committing or rolling back: let the next one in."""
+        owner = conn.info.pop(_GATE_OWNER, None)
+        if owner is not None:
+            del self._holders[owner]
+            self._lock.release()
+
+
+_GATE_OWNER = "taskflow.write_gate_owner"
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Create an engine tuned for the dialect (SQLite: WAL, busy timeout, FKs)."""
     if url.startswith("postgres://"):
@@ -54,17 +104,23 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
         engine = sa.create_engine(url, **kwargs)
+        gate = WriteGate()
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
+            # No implicit BEGIN from the sqlite3 module: the gate below begins every transaction.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        event.listen(engine, "begin", gate.begin)
+        event.listen(engine, "commit", gate.end)
+        event.listen(engine, "rollback", gate.end)
         return engine
     # Under gevent a request does not hold a thread, so the pool (not the thread count) bounds how
     # many queries a worker runs at once; PostgreSQL on a small machine gains nothing past ~10, and
