@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A refusal the client can act on; handlers raise it, each edge renders it once."""
@@ -16,11 +18,14 @@ class DomainError(Exception):
         errors: dict[str, str] | None = None,
         title: str | None = None,
         retry_after: int | None = None,
+        extensions: dict[str, Any] | None = None,
     ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
         self.retry_after = retry_after
+        #: More members of the answer (RFC 9457 extension members), e.g. a merge's conflicts. Any: JSON values.
+        self.extensions = extensions or {}
         if title is not None:
             self.title = title
 

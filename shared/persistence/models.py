@@ -108,6 +108,9 @@ class Task(Base):
     # Manual order within a view (drag to reorder); null = after the ordered ones, by creation.
     position: Mapped[float | None] = mapped_column(sa.Float)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # {field: the version that last changed it}; a field missing changed last at creation (version 1).
+    # A PATCH based on version N conflicts on a field only when that field changed after N.
+    field_versions: Mapped[dict[str, int] | None] = mapped_column(Json)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -118,6 +118,14 @@ def deleted_event(task: Task) -> Event:
     return _task_event(events.TASK_DELETED, task, deleted=True)
 
 
+def bump_version(task: Task, fields: Iterable[str], at: dt.datetime) -> None:
+    """Count one change of the task, noting the version at which each of `fields` changed (PATCH merges by it)."""
+    task.version += 1
+    task.updated_at = at
+    # A new dict, not an update in place: the JSON column sees assignments only.
+    task.field_versions = {**(task.field_versions or {}), **dict.fromkeys(fields, task.version)}
+
+
 def record_update(
     session: orm.Session, task: Task, changes: ChangeSet[Task], *, at: dt.datetime | None = None, **extra: Any
 ) -> None:
@@ -127,8 +135,7 @@ def record_update(
     """
     if not changes and not extra:
         return
-    task.version += 1
-    task.updated_at = at or utcnow()
+    bump_version(task, changes.fields, at or utcnow())
     session.flush()
     add_event(session, updated_event(task, changes.fields, **extra))
 

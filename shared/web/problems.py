@@ -65,10 +65,16 @@ def status_of(exc: DomainError) -> int:
 
 
 def problem(
-    status: int, title: str, detail: str, errors: dict[str, str] | None = None, headers: Mapping[str, str] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    errors: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> Response:
     """Build a problem+json response."""
-    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, object] = {**(extensions or {}), "type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail
     if errors:
         body["errors"] = errors
     response = jsonify(body)
@@ -86,7 +92,7 @@ def domain_problem(exc: DomainError) -> Response:
     headers = dict(exc.headers) if isinstance(exc, ProblemError) else {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    return problem(status_of(exc), exc.title, exc.detail, exc.errors, headers)
+    return problem(status_of(exc), exc.title, exc.detail, exc.errors, headers, exc.extensions)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -8,7 +8,16 @@ from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks.api import versions
 from functions.tasks.core import tasks
-from functions.tasks.schemas.tasks import Completion, DueDate, TaskCreate, TaskOut, TaskPage, TaskQuery, TaskUpdate
+from functions.tasks.schemas.tasks import (
+    Completion,
+    DueDate,
+    TaskCreate,
+    TaskOut,
+    TaskPage,
+    TaskPatch,
+    TaskQuery,
+    TaskUpdate,
+)
 from shared.web.app import require_path_user, runtime
 from shared.web.idempotency import idempotent
 from shared.web.operations import operation
@@ -53,6 +62,19 @@ def get(user_id: str, task_id: str) -> ResponseReturnValue:
 def update(user_id: str, task_id: str, body: TaskUpdate) -> ResponseReturnValue:
     """Change some fields of a task."""
     return versions.versioned_response(tasks.update(runtime(), user_id, task_id, body, versions.if_match("task")))
+
+
+@bp.patch("/tasks/<id:task_id>")
+@operation(
+    body=TaskPatch,
+    responses={200: TaskOut},
+    problems=[409],
+    summary="Change the fields a person changed, merged with changes made meanwhile (409 names conflicts)",
+    tags=["tasks"],
+)
+def patch(user_id: str, task_id: str, body: TaskPatch) -> ResponseReturnValue:
+    """Merge a person's changes from the version they started from."""
+    return versions.versioned_response(tasks.merge(runtime(), user_id, task_id, body))
 
 
 @bp.delete("/tasks/<id:task_id>")

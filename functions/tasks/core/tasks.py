@@ -17,19 +17,26 @@ from sqlalchemy.dialects import postgresql
 
 from functions.tasks.core import reminders, rows
 from functions.tasks.schemas.paging import encode_cursor
-from functions.tasks.schemas.tasks import TaskCreate, TaskQuery, TaskUpdate
+from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
-from shared.domain.errors import Unauthorized, ValidationFailed
+from shared.domain.errors import Conflict, Unauthorized, ValidationFailed
 from shared.domain.recurrence import Rule
 from shared.domain.rule_parsing import check_flood_guard, parse_rule
 from shared.domain.times import BadValue, parse_datetime, zone
 from shared.messaging.outbox import add_event, insert_with_event
 from shared.persistence.db import utcnow
-from shared.persistence.models import Task, TaskList
+from shared.persistence.models import EventLog, Task, TaskList
 from shared.services import preferences, series
 from shared.services.snapshots import snapshot
-from shared.services.tasks import completion_event, created_event, deleted_event, new_task, record_update
+from shared.services.tasks import (
+    bump_version,
+    completion_event,
+    created_event,
+    deleted_event,
+    new_task,
+    record_update,
+)
 from shared.web.schemas import localize
 
 if TYPE_CHECKING:
@@ -84,6 +91,59 @@ def update(
         if "due_date" in body.model_fields_set:
             _keep_gap_wall(task, body.due_date)
     return snapshot(task)
+
+
+def merge(rt: Runtime, user_id: str, task_id: str, patch: TaskPatch) -> dict[str, Any]:
+    """Apply the fields a person changed since `base_version`, keeping what others changed meanwhile.
+
+    A field conflicts when someone else changed it after base_version and the person's value is not
+    the one it already has: then nothing is stored and the answer names each conflict (409).
+    """
+    with editing(rt, user_id, task_id) as (session, task):
+        if patch.base_version > task.version:
+            raise ValidationFailed(
+                f"base_version {patch.base_version} is newer than the task (version {task.version}); reload it.",
+                errors={"base_version": f"the task is at version {task.version}"},
+            )
+        theirs = snapshot(task)
+        # Before this change notes its own fields: which of them did others change after base_version?
+        changed_since = {field for field, at in (task.field_versions or {}).items() if at > patch.base_version}
+        if task.field_versions is None and task.version > patch.base_version:
+            changed_since = set(patch.changes.model_fields_set)  # changed before versions were noted: ask
+        given = patch.changes.given(task.timezone)
+        completed = given.pop("completed", None)
+        update_task(session, task, given)
+        if "due_date" in given:
+            _keep_gap_wall(task, patch.changes.due_date)
+        if completed is not None:
+            set_completed(session, task, completed)
+        yours = snapshot(task)
+        conflicts = [
+            field
+            for field in sorted(patch.changes.model_fields_set)
+            if field in changed_since and yours[field] != theirs[field]
+        ]
+        if conflicts:
+            base = _snapshot_at(session, task.id, patch.base_version)
+            raise Conflict(
+                "Someone changed this task while you were editing it: keep their value or yours.",
+                extensions={
+                    "conflicts": [
+                        {"field": f, "base": base.get(f) if base else None, "yours": yours[f], "theirs": theirs[f]}
+                        for f in conflicts
+                    ],
+                    "task": theirs,
+                },
+            )
+    return snapshot(task)
+
+
+def _snapshot_at(session: orm.Session, task_id: str, version: int) -> dict[str, Any] | None:
+    """The task as its event at `version` showed it (the audit log), if that event is still there."""
+    rows_ = session.scalars(
+        sa.select(EventLog.data).where(EventLog.aggregate_id == task_id).order_by(EventLog.id.desc()).limit(200)
+    )
+    return next((data for data in rows_ if data.get("version") == version), None)
 
 
 def set_due_date(
@@ -246,8 +306,7 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
     now = utcnow()
     task.completed = completed
     task.completed_at = now if completed else None
-    task.version += 1
-    task.updated_at = now
+    bump_version(task, ("completed", "completed_at"), now)
     if completed:
         reminders.cancel_pending_reminders(session, task.id, now)
     session.flush()

@@ -93,6 +93,21 @@ class TaskUpdate(TaskFields):
     model_config = example({"title": "Water the plants twice", "priority": "high"})
 
 
+class TaskChanges(TaskFields):
+    """The fields a person changed, and only those (a PATCH); `completed` ticks or reopens the task."""
+
+    model_config = example({"priority": "high", "tags": ["admin"]})
+    completed: bool | SkipJsonSchema[None] = None
+
+
+class TaskPatch(Body):
+    """Changes a person made from the version they started from: merged with what others changed meanwhile."""
+
+    model_config = example({"base_version": 3, "changes": {"description": "Bring the old passport"}})
+    base_version: Annotated[int, Field(ge=1, le=2**31 - 1, description="The task's version the person started from")]
+    changes: TaskChanges
+
+
 class Completion(Body):
     model_config = example({"completed": True})
     completed: bool = True
