@@ -1,0 +1,417 @@
+// TaskFlow's outbox in the browser. Every task write (add, edit, tick, delete, drag) is an operation kept
+// in IndexedDB until the server has it, and sent in order. Offline, or while the server cannot be
+// reached, operations wait on this device (shown as "3 changes waiting") and go when the connection
+// returns. An edit carries the version the person started from and only the fields they changed
+// (PATCH …/tasks/{id}); a conflict comes back to the person with both values, never dropped silently.
+// Plain JavaScript, loaded after app.js and before views.js.
+"use strict";
+
+const DB_NAME = "taskflow";
+const QUEUE_STORE = "queue";
+const RETRY_MAX_MS = 30000;
+
+const sync = {
+  db: null,              // Promise<IDBDatabase | null>
+  ops: [],               // this user's operations not yet answered by the server, in order
+  memorySeq: 0,          // keys when IndexedDB is unavailable (the queue then lives as long as the page)
+  flushing: null,        // the running flush (one at a time)
+  retryTimer: null,
+  retries: 0,
+  waiters: new Map(),    // seq -> resolve(outcome), for the page that made the change
+  created: new Map(),    // temporary id -> {id, version} once its create was answered
+  conflicts: new Map(),  // task id -> {changes, conflicts, task, title}
+  sent: 0,               // changes sent since the connection came back (for one summary toast)
+};
+
+// ---------- IndexedDB ----------
+
+function openQueueDb() {
+  if (!sync.db) {
+    sync.db = new Promise((resolve) => {
+      if (!("indexedDB" in window)) { resolve(null); return; }
+      let request;
+      try { request = indexedDB.open(DB_NAME, 1); } catch (_) { resolve(null); return; }
+      request.onupgradeneeded = () => request.result.createObjectStore(QUEUE_STORE, { keyPath: "seq", autoIncrement: true });
+      request.onsuccess = () => {
+        const db = request.result;
+        db.onversionchange = () => { db.close(); sync.db = null; };  // another tab deletes it (sign out)
+        resolve(db);
+      };
+      request.onerror = () => resolve(null);
+      request.onblocked = () => resolve(null);
+    });
+  }
+  return sync.db;
+}
+
+async function queueTx(mode, work) {
+  const db = await openQueueDb();
+  if (!db) return undefined;
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(QUEUE_STORE, mode);
+    const request = work(tx.objectStore(QUEUE_STORE));
+    tx.oncomplete = () => resolve(request ? request.result : undefined);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+async function loadQueue() {
+  if (!state.session) return;
+  const user = state.session.userId;
+  let stored = [];
+  try { stored = (await queueTx("readonly", (s) => s.getAll())) || []; } catch (_) { stored = []; }
+  const known = new Set(sync.ops.map((o) => o.seq));
+  sync.ops = sync.ops.concat(stored.filter((o) => o.user === user && !known.has(o.seq))).sort((a, b) => a.seq - b.seq);
+  reapplyQueue();
+  showPending();
+}
+
+async function storeOp(op) {
+  try {
+    const seq = await queueTx("readwrite", (s) => s.add(op));
+    if (seq !== undefined) { op.seq = seq; return op; }
+  } catch (_) { /* storage refused: keep it in memory */ }
+  sync.memorySeq -= 1;  // negative keys: never stored, never confused with stored ones
+  op.seq = sync.memorySeq;
+  return op;
+}
+
+async function rewriteOp(op) {
+  if (op.seq < 0) return;
+  try { await queueTx("readwrite", (s) => s.put(op)); } catch (_) { /* in memory still */ }
+}
+
+async function dropOp(op) {
+  sync.ops = sync.ops.filter((o) => o.seq !== op.seq);
+  if (op.seq < 0) return;
+  try { await queueTx("readwrite", (s) => s.delete(op.seq)); } catch (_) { /* gone with the page */ }
+}
+
+// Sign out: this user's queued operations, then the database itself when nothing else is in it.
+async function forgetQueue(user) {
+  sync.ops = [];
+  sync.conflicts.clear();
+  sync.created.clear();
+  try {
+    const stored = (await queueTx("readonly", (s) => s.getAll())) || [];
+    const mine = stored.filter((o) => o.user === user).map((o) => o.seq);
+    if (mine.length) await queueTx("readwrite", (s) => { mine.forEach((seq) => s.delete(seq)); return null; });
+    if (stored.length === mine.length) {
+      const db = await openQueueDb();
+      if (db) db.close();
+      sync.db = null;
+      await new Promise((resolve) => {
+        const request = indexedDB.deleteDatabase(DB_NAME);
+        request.onsuccess = request.onerror = request.onblocked = () => resolve();
+      });
+    }
+  } catch (_) { /* nothing stored */ }
+  showPending();
+}
+
+function pendingCount() { return sync.ops.length; }
+
+// ---------- making changes ----------
+
+function localId() {
+  const random = window.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+  return `local-${random}`;
+}
+
+function isLocal(id) { return typeof id === "string" && id.startsWith("local-"); }
+
+// Queue one change and send what is queued. Resolves with the outcome for this change:
+// {status: "done", result} | {status: "queued"} (kept on this device) | {status: "conflict", …} | {status: "rejected", message}.
+async function submit(op) {
+  op.user = state.session.userId;
+  op.at = Date.now();
+  // A change to a task whose create is still waiting here is folded into it where it can be.
+  if (op.kind === "delete" && isLocal(op.id) && !sync.created.has(op.id)) {
+    const mine = sync.ops.filter((o) => o.id === op.id);
+    if (mine.some((o) => o.kind === "create" || o.kind === "quick") && !mine.some((o) => o.sending)) {
+      await Promise.all(mine.map(dropOp));
+      state.tasks.delete(op.id);
+      render(); showPending();
+      return { status: "done", result: null };
+    }
+  }
+  if (op.kind === "complete") {  // ticked and unticked before it was sent: nothing to send
+    const earlier = sync.ops.find((o) => o.kind === "complete" && o.id === op.id && !o.sending);
+    if (earlier && earlier.completed !== op.completed) {
+      await dropOp(earlier);
+      applyOp(op, state.tasks);
+      render(); showPending();
+      return { status: "done", result: state.tasks.get(op.id) || null };
+    }
+  }
+  await storeOp(op);
+  sync.ops.push(op);
+  applyOp(op, state.tasks);
+  render();
+  showPending();
+  const outcome = new Promise((resolve) => sync.waiters.set(op.seq, resolve));
+  flush();
+  return outcome;
+}
+
+// What a queued change looks like here before the server has it.
+function applyOp(op, tasks) {
+  const id = (sync.created.get(op.id) || {}).id || op.id;
+  const task = tasks.get(id);
+  switch (op.kind) {
+    case "create": case "quick":
+      if (!tasks.has(id)) tasks.set(id, op.preview);
+      break;
+    case "patch":
+      if (task) tasks.set(id, { ...task, ...op.changes });
+      break;
+    case "complete":
+      if (task) tasks.set(id, { ...task, completed: op.completed, completed_at: op.completed ? new Date(op.at).toISOString() : null });
+      break;
+    case "occurrence":
+      if (task && op.next !== undefined) tasks.set(id, { ...task, next_occurrence: op.next });
+      break;
+    case "delete":
+      tasks.delete(id);
+      break;
+    default:
+  }
+}
+
+// After a fresh load from the server: what is still waiting here is shown on top of it.
+function reapplyQueue() {
+  sync.ops.forEach((op) => applyOp(op, state.tasks));
+}
+
+function pendingIds() {
+  return new Set(sync.ops.map((o) => (sync.created.get(o.id) || {}).id || o.id));
+}
+
+// ---------- sending ----------
+
+function flush() {
+  if (sync.flushing || !state.session) return sync.flushing || Promise.resolve();
+  clearTimeout(sync.retryTimer);
+  sync.flushing = (async () => {
+    let stalled = null;
+    let reload = false;
+    while (state.session) {
+      const op = sync.ops.find((o) => o.user === state.session.userId);
+      if (!op) break;
+      op.sending = true;
+      showPending();
+      let outcome;
+      try {
+        outcome = { status: "done", result: await sendOp(op) };
+      } catch (error) {
+        op.sending = false;
+        if (retryable(error, op)) { stalled = error; break; }
+        outcome = error.status === 409 && op.kind === "patch"
+          ? { status: "conflict", conflicts: (error.data && error.data.conflicts) || [], task: error.data && error.data.task }
+          : { status: "rejected", message: rejection(op, error), error };
+        reload = true;
+      }
+      await dropOp(op);
+      sync.retries = 0;
+      sync.sent += 1;
+      settle(op, outcome);
+    }
+    return { stalled, reload };
+  })().then(({ stalled, reload }) => {
+    sync.flushing = null;
+    if (stalled) {
+      // Kept here: the page that made these changes hears "queued", the person sees them waiting.
+      for (const op of sync.ops) { const resolve = sync.waiters.get(op.seq); if (resolve) { sync.waiters.delete(op.seq); resolve({ status: "queued" }); } }
+      if (stalled.status !== 401) scheduleRetry();
+    } else if (sync.sent > 1 && !sync.ops.length) {
+      toast(`Back online: ${sync.sent} changes sent.`);
+    }
+    if (!sync.ops.length) sync.sent = 0;
+    showPending();
+    if (reload && state.session) loadTasks().catch(() => {});
+  });
+  return sync.flushing;
+}
+
+function retryable(error, op) {
+  if (error.network || error.status === 401 || error.status === 429 || error.status === 408 || error.status >= 500) return true;
+  return error.status === 409 && op.kind !== "patch";  // a create with the same key still running
+}
+
+function scheduleRetry() {
+  clearTimeout(sync.retryTimer);
+  if (navigator.onLine === false) return;  // the "online" event sends them
+  sync.retries += 1;
+  const delay = Math.min(RETRY_MAX_MS, 1000 * 2 ** Math.min(sync.retries - 1, 5)) * (0.5 + Math.random() / 2);
+  sync.retryTimer = setTimeout(flush, delay);
+}
+
+async function sendOp(op) {
+  const known = sync.created.get(op.id);
+  const id = known ? known.id : op.id;
+  if (isLocal(id) && op.kind !== "create" && op.kind !== "quick") {
+    const error = new Error("its creation was refused"); error.status = 404; throw error;
+  }
+  switch (op.kind) {
+    case "create": return created(op, await api("POST", "/api/{me}/tasks", op.body, "application/json", { "Idempotency-Key": op.id }));
+    case "quick": return created(op, await api("POST", "/api/{me}/tasks", await quickBody(op), "application/json", { "Idempotency-Key": op.id }));
+    case "patch": {
+      const base = op.fromCreate && known ? known.version : op.base_version;
+      return api("PATCH", `/api/{me}/tasks/${id}`, { base_version: base, changes: op.changes });
+    }
+    case "complete": return api("PATCH", `/api/{me}/tasks/${id}/complete`, { completed: op.completed });
+    case "occurrence": return api("POST", `/api/{me}/tasks/${id}/complete-occurrence`, op.occurrence_at ? { occurrence_at: op.occurrence_at } : {});
+    case "delete":
+      try { return await api("DELETE", `/api/{me}/tasks/${id}`); }
+      catch (error) { if (error.status === 404) return null; throw error; }  // gone already: what was asked
+    default: return null;
+  }
+}
+
+// A line typed offline is read when it is sent, as of the moment it was typed.
+async function quickBody(op) {
+  const read = (text) => api("POST", "/api/{me}/parse", { text, timezone: op.timezone, now: new Date(op.at).toISOString() });
+  let result = await read(op.text);
+  // Added in Today without a date of its own: due today (that day), as online.
+  if (op.today && !result.due_date && !result.recurrence_rule && !result.questions.length) result = await read(`${op.text} today`);
+  if (result.questions.length || !result.title) {
+    op.note = `Added “${op.text}” as typed: ${(result.questions[0] || {}).question || "it could not be read"}`;
+    const body = { title: op.text.trim(), timezone: op.timezone };
+    if (op.listId) body.list_id = op.listId;
+    return body;
+  }
+  return quickCreateBody(result, op.listId);
+}
+
+async function created(op, task) {
+  sync.created.set(op.id, { id: task.id, version: task.version });
+  // Later changes to the task made here before it existed now name it (stored, for a reload).
+  for (const later of sync.ops) {
+    if (later.id !== op.id || later === op) continue;
+    later.id = task.id;
+    if (later.fromCreate) { later.base_version = task.version; later.fromCreate = false; }
+    await rewriteOp(later);
+  }
+  state.tasks.delete(op.id);
+  if (op.kind === "quick" && op.reminders) state.reminderTasks.add(task.id);
+  if (state.panelTask === op.id) state.panelTask = task.id;
+  if (panelBase && panelBase.id === op.id) { panelBase.id = task.id; panelBase.version = task.version; }
+  if (state.selected === op.id) state.selected = task.id;
+  return task;
+}
+
+function rejection(op, error) {
+  const what = op.title ? `“${op.title}”` : "a task";
+  if (error.status === 404) return `${what} was deleted elsewhere: your change to it could not be kept.`;
+  return `Could not save ${what}: ${error.message}`;
+}
+
+function settle(op, outcome) {
+  const resolve = sync.waiters.get(op.seq);
+  sync.waiters.delete(op.seq);
+  const id = (sync.created.get(op.id) || {}).id || op.id;
+  if (outcome.status === "done" && outcome.result && outcome.result.id) upsert(outcome.result);
+  if (outcome.status === "done" && op.kind === "delete") state.tasks.delete(id);
+  if (outcome.status === "done" && op.kind === "occurrence" && outcome.result) {
+    const series = state.tasks.get(id);
+    if (series) state.tasks.set(id, { ...series, next_occurrence: outcome.result.next_occurrence });
+  }
+  if (outcome.status === "done" && op.note) toast(op.note);
+  if (outcome.status === "conflict") {
+    if (outcome.task) state.tasks.set(outcome.task.id, outcome.task);
+    sync.conflicts.set(id, { changes: op.changes, conflicts: outcome.conflicts, task: outcome.task, title: op.title });
+    if (state.panelTask === id) showConflicts(id);
+    else if (!resolve) toast(`“${op.title || "A task"}” was changed elsewhere too: choose what to keep.`, { label: "Review", run: () => openPanel(id) }, 15000);
+  }
+  if (outcome.status === "rejected" && !resolve) toast(outcome.message);
+  render();
+  if (resolve) resolve(outcome);
+}
+
+// ---------- the pending count ----------
+
+function showPending() {
+  const pill = $("pending");
+  if (!pill) return;
+  const waiting = sync.ops.length;
+  const conflicts = sync.conflicts.size;
+  const parts = [];
+  if (waiting) parts.push(sync.flushing && navigator.onLine !== false ? `Sending ${waiting} change${waiting === 1 ? "" : "s"}…` : `${waiting} change${waiting === 1 ? "" : "s"} waiting`);
+  if (conflicts) parts.push(`${conflicts} to review`);
+  pill.hidden = parts.length === 0;
+  pill.textContent = parts.join(" · ");
+  pill.title = waiting ? "Kept on this device; sent in order when the connection returns." : "Changed elsewhere too: choose what to keep.";
+  pill.dataset.waiting = String(waiting);
+}
+
+function onPendingClick() {
+  const first = sync.conflicts.keys().next();
+  if (!first.done) { openPanel(first.value); return; }
+  flush();
+}
+
+// ---------- conflicts in the side panel ----------
+
+const FIELD_NAMES = { title: "Title", description: "Description", due_date: "Due date", priority: "Priority", tags: "Tags",
+  list_id: "List", position: "Place in the list", completed: "Done", timezone: "Time zone" };
+
+function valueInWords(field, value) {
+  if (value === null || value === undefined || value === "") {
+    return { due_date: "no date", description: "no description", list_id: "Inbox", tags: "no tags" }[field] || "nothing";
+  }
+  switch (field) {
+    case "due_date": return formatWhen(value, userTz());
+    case "tags": return value.length ? value.join(", ") : "no tags";
+    case "list_id": return (state.lists.get(value) || { name: "a list" }).name;
+    case "completed": return value ? "done" : "open";
+    case "description": return value.length > 240 ? `${value.slice(0, 240)}…` : value;
+    default: return String(value);
+  }
+}
+
+function showConflicts(id) {
+  const box = $("p-conflicts");
+  const found = sync.conflicts.get(id);
+  if (!found || state.panelTask !== id) { box.hidden = true; box.replaceChildren(); return; }
+  const choices = found.conflicts.map((c) => el("fieldset", { class: "conflict", "data-field": c.field },
+    el("legend", {}, FIELD_NAMES[c.field] || c.field),
+    el("label", { class: "inline" }, el("input", { type: "radio", name: `keep-${c.field}`, value: "yours", checked: true }),
+      el("span", {}, el("strong", {}, "Yours: "), valueInWords(c.field, c.yours))),
+    el("label", { class: "inline" }, el("input", { type: "radio", name: `keep-${c.field}`, value: "theirs" }),
+      el("span", {}, el("strong", {}, "Theirs: "), valueInWords(c.field, c.theirs)))));
+  box.replaceChildren(
+    el("p", {}, "Changed elsewhere while you were editing. Nothing was saved yet: choose what to keep."),
+    ...choices,
+    el("div", { class: "row" },
+      el("button", { type: "button", id: "keep-choices", onclick: () => resolveConflict(id) }, "Keep my choices"),
+      el("button", { type: "button", class: "secondary", onclick: () => resolveConflict(id, "theirs") }, "Keep theirs for all")));
+  box.hidden = false;
+}
+
+async function resolveConflict(id, all) {
+  const found = sync.conflicts.get(id);
+  if (!found) return;
+  const theirs = new Set(found.conflicts.filter((c) => all === "theirs"
+    || (document.querySelector(`#p-conflicts input[name="keep-${c.field}"]:checked`) || {}).value === "theirs").map((c) => c.field));
+  const changes = Object.fromEntries(Object.entries(found.changes).filter(([field]) => !theirs.has(field)));
+  sync.conflicts.delete(id);
+  showConflicts(id);
+  showPending();
+  const task = found.task || state.tasks.get(id);
+  if (!Object.keys(changes).length) {
+    if (task) state.tasks.set(id, task);
+    render(); openPanel(id); toast("Kept the other change.");
+    return;
+  }
+  // Keeping "yours" sends them again, from the version the other change made.
+  const outcome = await submit({ kind: "patch", id, base_version: task.version, changes, title: found.title });
+  announceSave(id, outcome);
+}
+
+function announceSave(id, outcome) {
+  if (outcome.status === "done") { if (state.panelTask === id) openPanel(id); toast("Saved."); }
+  else if (outcome.status === "queued") { if (state.panelTask === id) openPanel(id); toast("Saved on this device: it will be sent when you are back online."); }
+  else if (outcome.status === "conflict") { if (state.panelTask === id) openPanel(id); }
+  else toast(outcome.message);
+}
