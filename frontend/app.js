@@ -96,6 +96,7 @@ async function requestSignOut() {
   const user = state.session.userId;
   await forgetQueue(user);
   await forgetCaches();
+  broadcast({ type: "signed-out", user });  // its other tabs too: none of them writes the copy again
   signOut("Signed out. This browser keeps nothing of your account.");
 }
 

@@ -21,7 +21,45 @@ const sync = {
   created: new Map(),    // temporary id -> {id, version} once its create was answered
   conflicts: new Map(),  // task id -> {changes, conflicts, task, title}
   sent: 0,               // changes sent since the connection came back (for one summary toast)
+  tab: (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
+  channel: "BroadcastChannel" in window ? new BroadcastChannel("taskflow") : null,
 };
+
+// Tabs of one browser share the queue: one sends at a time (a Web Lock), each hears what the other sent
+// (a BroadcastChannel), and a change made in a tab is reported in that tab while it is open.
+if (navigator.locks && navigator.locks.request) {
+  navigator.locks.request(`taskflow-tab-${sync.tab}`, () => new Promise(() => {})).catch(() => {});
+}
+
+async function tabAlive(tab) {
+  if (tab === sync.tab) return true;
+  if (!tab || !navigator.locks || !navigator.locks.query) return false;
+  try { return (await navigator.locks.query()).held.some((lock) => lock.name === `taskflow-tab-${tab}`); }
+  catch (_) { return false; }
+}
+
+function broadcast(message) {
+  if (sync.channel) try { sync.channel.postMessage(message); } catch (_) { /* a closed channel */ }
+}
+
+if (sync.channel) {
+  sync.channel.onmessage = ({ data }) => {
+    if (!state.session || data.user !== state.session.userId) return;
+    if (data.type === "changed") { loadQueue(); return; }
+    if (data.type === "signed-out") { signOut("Signed out in another tab."); return; }
+    if (data.type === "settled") {
+      sync.ops = sync.ops.filter((o) => o.seq !== data.seq);
+      if (data.created) sync.created.set(data.created.temp, { id: data.created.id, version: data.created.version });
+      if (data.op.tab === sync.tab) settle(data.op, data.outcome);
+      else {
+        if (data.created) state.tasks.delete(data.created.temp);
+        if (data.outcome.status === "done" && data.outcome.result && data.outcome.result.id) upsert(data.outcome.result);
+        render();
+      }
+      showPending();
+    }
+  };
+}
 
 // ---------- IndexedDB ----------
 
@@ -56,14 +94,22 @@ async function queueTx(mode, work) {
   });
 }
 
+// This user's stored operations, in order (plus any kept in memory when storage refused them).
+async function storedOps() {
+  const user = state.session.userId;
+  let stored;
+  try { stored = await queueTx("readonly", (s) => s.getAll()); } catch (_) { stored = undefined; }
+  if (stored === undefined) return sync.ops.slice();
+  return stored.filter((o) => o.user === user).concat(sync.ops.filter((o) => o.seq < 0)).sort((a, b) => a.at - b.at || a.seq - b.seq);
+}
+
+// The queue as stored (another tab may have added to it or sent from it), shown on top of the tasks.
 async function loadQueue() {
   if (!state.session) return;
-  const user = state.session.userId;
-  let stored = [];
-  try { stored = (await queueTx("readonly", (s) => s.getAll())) || []; } catch (_) { stored = []; }
-  const known = new Set(sync.ops.map((o) => o.seq));
-  sync.ops = sync.ops.concat(stored.filter((o) => o.user === user && !known.has(o.seq))).sort((a, b) => a.seq - b.seq);
+  const sending = new Set(sync.ops.filter((o) => o.sending).map((o) => o.seq));
+  sync.ops = (await storedOps()).map((o) => (sending.has(o.seq) ? { ...o, sending: true } : o));
   reapplyQueue();
+  render();
   showPending();
 }
 
@@ -145,8 +191,10 @@ async function submit(op) {
       return { status: "done", result: state.tasks.get(op.id) || null };
     }
   }
+  op.tab = sync.tab;
   await storeOp(op);
   sync.ops.push(op);
+  broadcast({ type: "changed", user: op.user });
   applyOp(op, state.tasks);
   render();
   showPending();
@@ -193,19 +241,23 @@ function pendingIds() {
 function flush() {
   if (sync.flushing || !state.session) return sync.flushing || Promise.resolve();
   clearTimeout(sync.retryTimer);
-  sync.flushing = (async () => {
+  const user = state.session.userId;
+  const drain = async () => {
     let stalled = null;
     let reload = false;
-    while (state.session) {
-      const op = sync.ops.find((o) => o.user === state.session.userId);
+    while (state.session && state.session.userId === user) {
+      const op = (await storedOps())[0];
       if (!op) break;
       op.sending = true;
+      const mirror = sync.ops.find((o) => o.seq === op.seq);
+      if (mirror) mirror.sending = true;
       showPending();
       let outcome;
       try {
         outcome = { status: "done", result: await sendOp(op) };
       } catch (error) {
         op.sending = false;
+        if (mirror) mirror.sending = false;
         if (retryable(error, op)) { stalled = error; break; }
         outcome = error.status === 409 && op.kind === "patch"
           ? { status: "conflict", conflicts: (error.data && error.data.conflicts) || [], task: error.data && error.data.task }
@@ -215,10 +267,24 @@ function flush() {
       await dropOp(op);
       sync.retries = 0;
       sync.sent += 1;
+      const made = sync.created.get(op.id);
+      const { preview, ...sent } = op;
+      broadcast({ type: "settled", user, seq: op.seq, op: sent, outcome: { ...outcome, error: undefined },
+        created: made && (op.kind === "create" || op.kind === "quick") ? { temp: op.id, ...made } : null });
+      // Reported where it was made while that tab is open; here otherwise (a change from before a reload).
+      if (op.tab !== sync.tab && await tabAlive(op.tab)) {
+        if (outcome.status === "done" && outcome.result && outcome.result.id) upsert(outcome.result);
+        render();
+        continue;
+      }
       settle(op, outcome);
     }
     return { stalled, reload };
-  })().then(({ stalled, reload }) => {
+  };
+  const locked = navigator.locks && navigator.locks.request
+    ? navigator.locks.request(`taskflow-outbox-${user}`, drain)
+    : drain();
+  sync.flushing = locked.then(({ stalled, reload }) => {
     sync.flushing = null;
     if (stalled) {
       // Kept here: the page that made these changes hears "queued", the person sees them waiting.
@@ -286,12 +352,14 @@ async function quickBody(op) {
 
 async function created(op, task) {
   sync.created.set(op.id, { id: task.id, version: task.version });
-  // Later changes to the task made here before it existed now name it (stored, for a reload).
-  for (const later of sync.ops) {
-    if (later.id !== op.id || later === op) continue;
-    later.id = task.id;
-    if (later.fromCreate) { later.base_version = task.version; later.fromCreate = false; }
-    await rewriteOp(later);
+  // Later changes to the task made before it existed now name it (stored, for a reload or another tab).
+  const later = (await storedOps()).filter((o) => o.id === op.id && o.seq !== op.seq);
+  for (const next of later) {
+    next.id = task.id;
+    if (next.fromCreate) { next.base_version = task.version; next.fromCreate = false; }
+    await rewriteOp(next);
+    const mirror = sync.ops.find((o) => o.seq === next.seq);
+    if (mirror) Object.assign(mirror, { id: next.id, base_version: next.base_version, fromCreate: next.fromCreate });
   }
   state.tasks.delete(op.id);
   if (op.kind === "quick" && op.reminders) state.reminderTasks.add(task.id);
