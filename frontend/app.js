@@ -102,7 +102,9 @@ async function requestSignOut() {
 
 function confirmDropping(waiting) {
   const dialog = $("signout-dialog");
-  $("signout-count").textContent = `${waiting} change${waiting === 1 ? " has" : "s have"} not reached the server yet`;
+  $("signout-text").textContent = waiting === 1
+    ? "1 change has not reached the server yet. Signing out removes it from this browser with the rest of your account's data."
+    : `${waiting} changes have not reached the server yet. Signing out removes them from this browser with the rest of your account's data.`;
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "drop"), { once: true });

@@ -405,10 +405,15 @@ function showPending() {
   const waiting = sync.ops.length;
   const conflicts = sync.conflicts.size;
   const parts = [];
-  if (waiting) parts.push(sync.flushing && navigator.onLine !== false ? `Sending ${waiting} change${waiting === 1 ? "" : "s"}…` : `${waiting} change${waiting === 1 ? "" : "s"} waiting`);
-  if (conflicts) parts.push(`${conflicts} to review`);
+  // "3 changes waiting" (on a phone "3 waiting": the word goes, the count stays)
+  const changes = (n) => el("span", { class: "pill-word" }, ` change${n === 1 ? "" : "s"}`);
+  if (waiting) {
+    parts.push(sync.flushing && navigator.onLine !== false
+      ? ["Sending ", String(waiting), changes(waiting), "…"] : [String(waiting), changes(waiting), " waiting"]);
+  }
+  if (conflicts) parts.push([`${conflicts} to review`]);
   pill.hidden = parts.length === 0;
-  pill.textContent = parts.join(" · ");
+  pill.replaceChildren(...parts.flatMap((p, i) => (i ? [" · ", ...p] : p)));
   pill.title = waiting ? "Kept on this device; sent in order when the connection returns." : "Changed elsewhere too: choose what to keep.";
   pill.dataset.waiting = String(waiting);
 }

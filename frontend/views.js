@@ -845,7 +845,7 @@ function showOffline() {
   const offline = navigator.onLine === false;
   if (offline) useOfflineCopy();
   const stale = offline || (state.fromOffline && !(state.ws && state.ws.readyState === WebSocket.OPEN));
-  const since = state.fromOffline && state.savedAt ? ` as of ${dueInWords(state.savedAt)}` : "";
+  const since = state.fromOffline && state.savedAt ? ` as of ${dueInWords(state.savedAt).replace(/^(Today|Yesterday)/, (d) => d.toLowerCase())}` : "";
   $("offline-banner").textContent = offline
     ? `Offline: showing your tasks${since}. What you change is kept on this device and sent when you are back online.`
     : `The server cannot be reached: showing your tasks${since}. What you change is kept on this device and sent when it answers.`;
