@@ -375,10 +375,13 @@ function isScheduledSeries(task) {
 // click while the first change is on its way, does nothing (the box keeps the state that was sent).
 function onTick(task, check, event) {
   if (event.detail > 1 || state.ticking.has(task.id)) { event.preventDefault(); return; }
-  const current = state.tasks.get(task.id) || task;
-  // As in Todoist, ticking a recurring task completes its next occurrence; the series moves on.
-  if (check.checked && isScheduledSeries(current)) completeOccurrence(current);
-  else complete(current, check.checked);
+  tick(state.tasks.get(task.id) || task, check.checked);
+}
+
+// As in Todoist, ticking a recurring task completes its next occurrence; the series moves on.
+function tick(task, completed) {
+  if (completed && isScheduledSeries(task)) completeOccurrence(task);
+  else complete(task, completed);
 }
 
 async function completeOccurrence(series) {

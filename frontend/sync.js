@@ -21,6 +21,8 @@ const sync = {
   created: new Map(),    // temporary id -> {id, version} once its create was answered
   conflicts: new Map(),  // task id -> {changes, conflicts, task, title}
   sent: 0,               // changes sent since the connection came back (for one summary toast)
+  stalled: false,        // the last attempt could not reach the server: what is queued is waiting
+  pendingTimer: null,
   tab: (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
   channel: "BroadcastChannel" in window ? new BroadcastChannel("taskflow") : null,
 };
@@ -232,8 +234,18 @@ function reapplyQueue() {
   sync.ops.forEach((op) => applyOp(op, state.tasks));
 }
 
+// A change is shown as waiting once it has to wait (offline, the server unreachable, or slow to answer),
+// not during the few milliseconds an ordinary save takes.
+const SHOW_WAITING_AFTER_MS = 1500;
+
+function waitingOps() {
+  if (navigator.onLine === false || sync.stalled) return sync.ops;
+  const now = Date.now();
+  return sync.ops.filter((o) => now - o.at >= SHOW_WAITING_AFTER_MS);
+}
+
 function pendingIds() {
-  return new Set(sync.ops.map((o) => (sync.created.get(o.id) || {}).id || o.id));
+  return new Set(waitingOps().map((o) => (sync.created.get(o.id) || {}).id || o.id));
 }
 
 // ---------- sending ----------
@@ -286,6 +298,7 @@ function flush() {
     : drain();
   sync.flushing = locked.then(({ stalled, reload }) => {
     sync.flushing = null;
+    sync.stalled = Boolean(stalled);
     if (stalled) {
       // Kept here: the page that made these changes hears "queued", the person sees them waiting.
       for (const op of sync.ops) { const resolve = sync.waiters.get(op.seq); if (resolve) { sync.waiters.delete(op.seq); resolve({ status: "queued" }); } }
@@ -402,8 +415,12 @@ function settle(op, outcome) {
 function showPending() {
   const pill = $("pending");
   if (!pill) return;
-  const waiting = sync.ops.length;
+  const waiting = waitingOps().length;
   const conflicts = sync.conflicts.size;
+  clearTimeout(sync.pendingTimer);
+  if (sync.ops.length > waiting) {  // some may have to be shown as waiting soon
+    sync.pendingTimer = setTimeout(() => { showPending(); render(); }, SHOW_WAITING_AFTER_MS);
+  }
   const parts = [];
   // "3 changes waiting" (on a phone "3 waiting": the word goes, the count stays)
   const changes = (n) => el("span", { class: "pill-word" }, ` change${n === 1 ? "" : "s"}`);
@@ -446,7 +463,9 @@ function valueInWords(field, value) {
 function showConflicts(id) {
   const box = $("p-conflicts");
   const found = sync.conflicts.get(id);
-  if (!found || state.panelTask !== id) { box.hidden = true; box.replaceChildren(); return; }
+  if (!found || state.panelTask !== id) { box.hidden = true; box.replaceChildren(); box.shown = null; return; }
+  if (box.shown === found) return;  // a live update keeps the choices the person is making
+  box.shown = found;
   const choices = found.conflicts.map((c) => el("fieldset", { class: "conflict", "data-field": c.field },
     el("legend", {}, FIELD_NAMES[c.field] || c.field),
     el("label", { class: "inline" }, el("input", { type: "radio", name: `keep-${c.field}`, value: "yours", checked: true }),

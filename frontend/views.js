@@ -733,7 +733,7 @@ function onKey(event) {
     case "/": event.preventDefault(); openSearch(); break;
     case "j": moveSelection(1); break;
     case "k": moveSelection(-1); break;
-    case "x": case "e": if (task) complete(task, !task.completed); break;
+    case "x": case "e": if (task) tick(task, !task.completed); break;
     case "Enter": if (task) { event.preventDefault(); openPanel(task.id); $("p-title").focus(); } break;
     case "?": $("shortcuts").showModal(); break;
     default: return;

@@ -51,7 +51,8 @@ class User:
         self.headers = {"Authorization": f"Bearer {self.session['token']}"}
 
     def tab(self, first=False):
-        """A tab of this browser; its writes to tasks are recorded as (method, path after /api/, JSON body)."""
+        """A tab of this browser; its writes to tasks that reached the server are recorded as
+        (method, path after /api/, JSON body)."""
         page = self.context.new_page()
         page.writes = []
 
@@ -63,7 +64,7 @@ class User:
                     body = request.post_data
                 page.writes.append((request.method, request.url.split("/api/", 1)[1], body))
 
-        page.on("request", record)
+        page.on("requestfinished", record)  # answered by the server (an attempt offline fails in the browser)
         page.goto(self.app.url + "/")
         if not first:  # the same account in a second tab (sessionStorage is per tab)
             page.evaluate(f"sessionStorage.setItem('taskflow.session', {json.dumps(json.dumps(self.session))})")
