@@ -303,6 +303,9 @@ function flush() {
       // Kept here: the page that made these changes hears "queued", the person sees them waiting.
       for (const op of sync.ops) { const resolve = sync.waiters.get(op.seq); if (resolve) { sync.waiters.delete(op.seq); resolve({ status: "queued" }); } }
       if (stalled.status !== 401) scheduleRetry();
+      if (!stalled.network && stalled.status !== 401 && sync.retries === 3) {
+        toast(`The server could not take a change yet (${stalled.message}). It is kept on this device and tried again.`);
+      }
     } else if (sync.sent > 1 && !sync.ops.length) {
       toast(`Back online: ${sync.sent} changes sent.`);
     }

@@ -398,6 +398,14 @@ def test_offline_every_view_shows_what_it_showed_online(app_process, browser):
         expect(titles.first).to_be_visible(timeout=WAIT)
         assert page.locator("#tasks").inner_text() == online[name], name
     screenshots(page, "offline-all-views")
+    # The service worker answers no API request from a cache: offline, a request fails (the page shows
+    # its own copy, which says how old it is).
+    answered = page.evaluate(
+        "fetch(`/api/${JSON.parse(sessionStorage.getItem('taskflow.session')).userId}/tasks`)"
+        ".then(r => 'answered ' + r.status, () => 'failed')"
+    )
+    assert answered == "failed"
+    expect(page.locator("#offline-banner")).to_contain_text("showing your tasks as of")
     user.context.set_offline(False)
     user.close()
 
