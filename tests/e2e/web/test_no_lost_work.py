@@ -23,7 +23,9 @@ from playwright.sync_api import expect
 
 from tests.support.browser import wait_js
 
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "artifacts"
+TESTS = pathlib.Path(__file__).resolve().parents[2]
+ARTIFACTS = TESTS / "artifacts"
+AXE = TESTS / "js" / "node_modules" / "axe-core" / "axe.min.js"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 WAIT = 20_000  # ms: only to catch a hang
 
@@ -116,6 +118,15 @@ def screenshots(page, name, on_phone=None):
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
+def axe_violations(page) -> list[str]:
+    """Serious and critical axe-core findings (`make test` installs axe-core: npm ci --prefix tests/js)."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        assert AXE.exists(), "npm ci --prefix tests/js installs axe-core"
+        page.evaluate(AXE.read_text())  # from the test's side: the page's CSP allows no inline script
+    result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [f"{v['id']}: {v['help']}" for v in result if v["impact"] in ("serious", "critical")]
+
+
 def patches(page, task_id):
     return [body for method, path, body in page.writes if method == "PATCH" and path.endswith(f"/tasks/{task_id}")]
 
@@ -177,6 +188,7 @@ def test_a_conflict_on_one_field_shows_both_values_and_keeping_yours_saves_it(ap
     # Nothing was stored by the refused save: not the title, not the priority sent with it.
     stored = user.get(task["id"]).json()
     assert stored["title"] == "Book the venue and the caterer" and stored["priority"] == "none"
+    assert axe_violations(a) == [], "the conflict in the panel"
     screenshots(a, "conflict")
     title.get_by_label("Yours: Book the venue for Friday").check()
     a.get_by_role("button", name="Keep my choices").click()
@@ -293,6 +305,7 @@ def test_changes_made_offline_wait_on_the_device_and_reach_the_server_in_order(a
     expect(row(page, "Pay bills")).to_be_visible()
     view(page, "inbox")
     assert "Failed to fetch" not in page.locator("body").inner_text()
+    assert axe_violations(page) == [], "changes waiting"
     screenshots(page, "offline-waiting")
 
     user.context.set_offline(False)
@@ -579,6 +592,7 @@ def test_sign_out_forgets_the_accounts_data_after_asking_about_waiting_changes(a
     dialog = page.get_by_role("dialog", name="Sign out?")
     expect(dialog).to_be_visible(timeout=WAIT)
     expect(dialog).to_contain_text("1 change has not reached the server yet")
+    assert axe_violations(page) == [], "the sign-out question"
     screenshots(page, "sign-out-asks")
     dialog.get_by_role("button", name="Stay signed in").click()
     expect(page.locator("#pending")).to_have_text("1 change waiting")
