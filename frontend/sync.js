@@ -20,7 +20,9 @@ const sync = {
   waiters: new Map(),    // seq -> resolve(outcome), for the page that made the change
   created: new Map(),    // temporary id -> {id, version} once its create was answered
   conflicts: new Map(),  // task id -> {changes, conflicts, task, title}
-  sent: 0,               // changes sent since the connection came back (for one summary toast)
+  sent: 0,               // changes the server took since it could last not be reached (one summary toast)
+  again: false,          // a change came while a flush was ending: flush once more
+  surfaced: false,       // a conflict or a refusal was reported during this flush (no "all sent" toast over it)
   stalled: false,        // the last attempt could not reach the server: what is queued is waiting
   pendingTimer: null,
   tab: (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
@@ -251,7 +253,9 @@ function pendingIds() {
 // ---------- sending ----------
 
 function flush() {
-  if (sync.flushing || !state.session) return sync.flushing || Promise.resolve();
+  if (sync.flushing) { sync.again = true; return sync.flushing; }
+  if (!state.session) return Promise.resolve();
+  sync.again = false;
   clearTimeout(sync.retryTimer);
   const user = state.session.userId;
   const drain = async () => {
@@ -278,7 +282,7 @@ function flush() {
       }
       await dropOp(op);
       sync.retries = 0;
-      sync.sent += 1;
+      if (outcome.status === "done") sync.sent += 1;
       const made = sync.created.get(op.id);
       const { preview, ...sent } = op;
       broadcast({ type: "settled", user, seq: op.seq, op: sent, outcome: { ...outcome, error: undefined },
@@ -296,8 +300,9 @@ function flush() {
   const locked = navigator.locks && navigator.locks.request
     ? navigator.locks.request(`taskflow-outbox-${user}`, drain)
     : drain();
-  sync.flushing = locked.then(({ stalled, reload }) => {
+  sync.flushing = locked.catch(() => ({ stalled: { network: true, message: "storage" }, reload: false })).then(({ stalled, reload }) => {
     sync.flushing = null;
+    const recovered = sync.stalled && !stalled;
     sync.stalled = Boolean(stalled);
     if (stalled) {
       // Kept here: the page that made these changes hears "queued", the person sees them waiting.
@@ -306,12 +311,13 @@ function flush() {
       if (!stalled.network && stalled.status !== 401 && sync.retries === 3) {
         toast(`The server could not take a change yet (${stalled.message}). It is kept on this device and tried again.`);
       }
-    } else if (sync.sent > 1 && !sync.ops.length) {
-      toast(`Back online: ${sync.sent} changes sent.`);
+    } else if (recovered && sync.sent && !sync.surfaced && !sync.ops.length) {
+      toast(`Back online: ${sync.sent === 1 ? "the change made offline was" : `${sync.sent} changes made offline were`} sent.`);
     }
-    if (!sync.ops.length) sync.sent = 0;
+    if (!stalled) { sync.sent = 0; sync.surfaced = false; }
     showPending();
     if (reload && state.session) loadTasks().catch(() => {});
+    if (sync.again && !stalled) flush();
   });
   return sync.flushing;
 }
@@ -407,8 +413,10 @@ function settle(op, outcome) {
     sync.conflicts.set(id, { changes: op.changes, conflicts: outcome.conflicts, task: outcome.task, title: op.title });
     if (state.panelTask === id) showConflicts(id);
     else if (!resolve) toast(`“${op.title || "A task"}” was changed elsewhere too: choose what to keep.`, { label: "Review", run: () => openPanel(id) }, 15000);
+    sync.surfaced = true;
   }
   if (outcome.status === "rejected" && !resolve) toast(outcome.message);
+  if (outcome.status === "rejected") sync.surfaced = true;
   render();
   if (resolve) resolve(outcome);
 }
