@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -13,12 +14,14 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from kafka import KafkaProducer
 
-from functions.audit import consumer_loop, record_events
 from functions.audit import create_app as audit_app
+from functions.audit import record_events, subscription
 from functions.combined import create_app as combined_app
 from shared.domain.events import Event
+from shared.messaging.subscriptions import Subscription
 from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime
+from shared.triggers.kafka_loop import ConsumerLoop
 from tests.conftest import with_
 from tests.support.broker import read_topic
 from tests.support.net import wait_until
@@ -34,6 +37,11 @@ def envelope(user_id="u-audit", event_type="task.created", **data):
         data={"title": "audited", **data},
         correlation_id="corr-1",
     ).to_dict()
+
+
+def audit_loop(rt):
+    """The audit function's own subscription on a Kafka loop, in a group of the test's own."""
+    return ConsumerLoop(rt.settings, dataclasses.replace(subscription(rt), group=f"audit-{uuid.uuid4().hex[:8]}"))
 
 
 def stored(rt, event_id=None):
@@ -139,7 +147,7 @@ def test_the_same_cloudevent_three_ways_is_stored_once(settings, broker, serve, 
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     producer.send("tasks.events", key=env["user_id"].encode(), value=json.dumps(env).encode()).get(10)
     producer.close()
-    loop = rt.add_consumer(consumer_loop(rt, group_id=f"audit-{uuid.uuid4().hex[:8]}"))
+    loop = rt.add_consumer(audit_loop(rt))
     wait_until(lambda: loop.handled >= 1, timeout=30, message="the Kafka loop to handle the event")
     assert stored(rt, env["event_id"]) == 1
 
@@ -284,7 +292,7 @@ def test_kafka_loop_sends_poison_to_the_dlq_and_keeps_going(settings, broker):
         producer.send("tasks.events", key=topic_user.encode(), value=b"this is not json").get(10)
         producer.send("tasks.events", key=topic_user.encode(), value=json.dumps(good).encode()).get(10)
         producer.close()
-        loop = rt.add_consumer(consumer_loop(rt, group_id=f"audit-{uuid.uuid4().hex[:8]}"))
+        loop = rt.add_consumer(audit_loop(rt))
         wait_until(lambda: stored(rt, good["event_id"]) == 1, timeout=30, message="the good event stored")
         dead = read_topic(broker.bootstrap, "tasks.events.dlq", want=lambda r: r.key == topic_user.encode(), count=1)
         assert [r.value for r in dead] == [b"this is not json"]
@@ -315,18 +323,8 @@ def test_kafka_loop_parks_an_event_its_handler_keeps_failing_on_and_keeps_going(
                 raise ValueError("this event breaks the handler")
             return record_events(rt, events)
 
-        from shared.triggers.kafka_loop import ConsumerLoop
-
-        loop = rt.add_consumer(
-            ConsumerLoop(
-                rt.settings,
-                "audit-poison",
-                ("tasks.events",),
-                handle,
-                group_id=f"audit-{uuid.uuid4().hex[:8]}",
-                retry_base=0.01,
-            )
-        )
+        poisoned = Subscription("audit-poison", ("tasks.events",), handle, group=f"audit-{uuid.uuid4().hex[:8]}")
+        loop = rt.add_consumer(ConsumerLoop(rt.settings, poisoned, retry_base=0.01))
         wait_until(lambda: stored(rt, good["event_id"]) == 1, timeout=30, message="the good event stored")
         dead = read_topic(broker.bootstrap, "tasks.events.dlq", want=lambda r: r.key == user.encode(), count=1)
         assert json.loads(dead[0].value)["event_id"] == poison["event_id"]
@@ -356,14 +354,8 @@ def test_kafka_loop_crash_between_insert_and_offset_commit_stores_once(settings,
                 crashes.append(1)
                 raise RuntimeError("killed after the insert, before the offset commit")
 
-        from shared.triggers.kafka_loop import ConsumerLoop
-
-        group = f"audit-{uuid.uuid4().hex[:8]}"
-        loop = rt.add_consumer(
-            ConsumerLoop(
-                rt.settings, "audit-crash", ("tasks.events",), handle, group_id=group, before_commit=crash_once
-            )
-        )
+        crashing = Subscription("audit-crash", ("tasks.events",), handle, group=f"audit-{uuid.uuid4().hex[:8]}")
+        loop = rt.add_consumer(ConsumerLoop(rt.settings, crashing, before_commit=crash_once))
         wait_until(lambda: deliveries.count(env["event_id"]) >= 2, timeout=45, message="redelivery after the crash")
         assert crashes == [1]
         # `handled` counts after the offset commit that follows the handler: wait for it, do not race it.

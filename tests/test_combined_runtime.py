@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from functions.combined import create_app
 from shared.messaging.stream import StreamConsumer, parse, read_stream
+from shared.messaging.subscriptions import Subscription
 from shared.persistence.db import make_engine, migrate
 from shared.persistence.models import ConsumerOffset, EventLog, Outbox, Reminder, Task
 from tests.conftest import JWT_SECRET, with_
@@ -234,7 +235,7 @@ def test_a_consumer_that_raises_on_one_event_parks_it_and_nothing_else_waits(com
                 raise ValueError("cannot handle a poison title")
         applied.extend(e.event_id for e in events)
 
-    rt.pipeline.subscribe("picky", ("tasks.events",), picky, retry_base=0.01)
+    rt.pipeline.subscribe(Subscription("picky", ("tasks.events",), picky), retry_base=0.01)
     ids = [combined.create_task(title=t)["id"] for t in ("before", "poison", "after")]
     wait_until(lambda: len(rt.pipeline.dead_letters("picky")) == 1, timeout=10, message="a dead letter")
     wait_until(lambda: len(applied) == 2, message="the other events applied")

@@ -9,6 +9,7 @@ import requests
 import sqlalchemy as sa
 
 from functions.combined import create_app
+from shared.messaging.subscriptions import Subscription
 from shared.persistence.db import make_engine, migrate
 from shared.persistence.models import Outbox
 from shared.settings import Settings
@@ -40,7 +41,9 @@ def test_create_app_on_sqlite_delivers_events_on_the_local_bus(tmp_path, serve):
         with lock:
             received.append(event)
 
-    rt.pipeline.subscribe("test-collector", ("tasks.events",), lambda events: [collect(e) for e in events])
+    rt.pipeline.subscribe(
+        Subscription("test-collector", ("tasks.events",), lambda events: [collect(e) for e in events])
+    )
     api = Client(serve(app).url).signup()
     tid = api.create_task(title="embedded", due_date="2026-12-24T18:00:00", timezone="America/New_York")["id"]
     api.request("PATCH", f"/api/{{me}}/tasks/{tid}/complete")
@@ -65,7 +68,7 @@ def test_a_failing_consumer_retries_the_event_without_holding_up_the_relay(tmp_p
         if len(calls) == 1:
             raise RuntimeError("consumer hiccup")
 
-    rt.pipeline.subscribe("flaky", ("tasks.events",), flaky)
+    rt.pipeline.subscribe(Subscription("flaky", ("tasks.events",), flaky))
     client = app.test_client()
     signup = client.post("/api/auth/register", json={"email": "e@x.example", "password": "embedded pass 42"}).json
     client.post(

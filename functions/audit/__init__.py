@@ -9,15 +9,16 @@ from flask import Flask
 
 from functions.audit.log import purge_older_than, record
 from shared.domain.events import TOPICS, Event
+from shared.messaging.subscriptions import Subscription
 from shared.persistence.db import utcnow
 from shared.runtime.process import Runtime
 from shared.settings import Settings
-from shared.triggers.kafka_loop import ConsumerLoop
+from shared.triggers.cron import cron_binding
+from shared.triggers.subscriptions import subscribe
 from shared.triggers.timers import SweepTimer
-from shared.web.app import cron_binding, function_app, subscribe
+from shared.web.app import function_app
 
 RETENTION_BINDING = "audit-retention-cron"
-CONSUMER_GROUP = "audit"
 
 
 def record_events(rt: Runtime, events: list[Event]) -> int:
@@ -36,39 +37,30 @@ def purge(rt: Runtime) -> tuple[dict[str, Any], bool]:
     return {"purged": rt.delete_in_batches(lambda session: purge_older_than(session, cutoff))}, True
 
 
+def subscription(rt: Runtime) -> Subscription:
+    """Every topic, once per deployment, into the audit log (Kafka group `audit`)."""
+    return Subscription("audit", TOPICS, lambda events: record_events(rt, events))
+
+
 def register(app: Flask, rt: Runtime) -> None:
-    """Mount the Dapr/KafkaSource delivery routes and POST /audit-retention-cron."""
-    subscribe(app, rt, "audit", TOPICS, lambda events: record_events(rt, events))
+    """Mount the audit subscription (delivery routes, stream, Kafka loop) and POST /audit-retention-cron."""
+    subscribe(app, rt, subscription(rt))
     cron_binding(app, RETENTION_BINDING, lambda: purge(rt))
 
 
-def consumer_loop(rt: Runtime, **kwargs: Any) -> ConsumerLoop:
-    """The kafka-python loop for the combined container (group `audit`)."""
-    kwargs.setdefault("group_id", CONSUMER_GROUP)
-    return ConsumerLoop(rt.settings, "audit", TOPICS, lambda events: record_events(rt, events), **kwargs)
-
-
-def start_workers(rt: Runtime) -> None:
-    """Combined app: a daily retention timer, and the Kafka loop when Kafka is the transport."""
+def start_timer(rt: Runtime) -> SweepTimer:
+    """Combined app: purge old events once a day."""
     last_run = {"at": utcnow()}
 
     def daily_purge() -> tuple[dict[str, Any], bool]:
         last_run["at"] = utcnow()
         return purge(rt)
 
-    rt.add_timer(
+    return rt.add_timer(
         SweepTimer("audit-retention", daily_purge, lambda: last_run["at"] + dt.timedelta(days=1), max_sleep=3600)
     )
-    if rt.settings.transport == "kafka":
-        rt.add_consumer(consumer_loop(rt))
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the audit function (subscription routes; the Kafka loop when run with Kafka directly)."""
-    return function_app(
-        "taskflow.audit",
-        register,
-        settings,
-        runtime,
-        lambda app, rt: rt.settings.transport == "kafka" and rt.add_consumer(consumer_loop(rt)),
-    )
+    return function_app("taskflow.audit", register, settings, runtime)

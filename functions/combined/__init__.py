@@ -38,7 +38,7 @@ FUNCTIONS = (
     functions.notifications,
 )
 #: Functions whose trigger is a cron binding run on in-process timers here instead.
-TIMED = (functions.recurrence, functions.reminders, functions.outbox)
+TIMED = (functions.recurrence, functions.reminders, functions.outbox, functions.audit, functions.notifications)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -47,24 +47,27 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure(settings.log_level)
     rt = Runtime(settings)
     app = make_flask_app("taskflow", rt, trigger_routes=bool(settings.app_api_token))
+    if settings.run_background_workers:
+        # First: the Kafka consumers the functions declare start as they register, on the leader.
+        rt.elect_leader()
     for function in FUNCTIONS:
         function.register(app, rt)
     admin.register(app, rt)
     if settings.run_background_workers:
-        start_background(rt, app)
+        start_background(rt)
         atexit.register(rt.close)
     return app
 
 
-def start_background(rt: Runtime, app: Flask) -> None:
-    """Loops once per deployment on the elected leader; the socket feed in every worker."""
-    rt.elect_leader()
+def start_background(rt: Runtime) -> None:
+    """Loops once per deployment on the elected leader; the socket feed in every worker.
+
+    Kafka consumers started when their functions subscribed; with the local transport the
+    event stream feeds every subscription from here on.
+    """
     rt.start_relay()
     for function in TIMED:
         function.start_timer(rt)
-    functions.audit.start_workers(rt)
-    functions.fanout.start_workers(rt, app.extensions["taskflow_hub"])
-    functions.notifications.start_workers(rt)
     if rt.settings.transport == "local":
         rt.start_pipeline()
     else:

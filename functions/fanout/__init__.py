@@ -5,11 +5,9 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import queue
 import threading
 import time
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,12 +18,14 @@ from prometheus_client import Gauge
 from functions.fanout.hub import Connection, Hub, message_for
 from shared.domain.errors import DomainError
 from shared.domain.events import TOPICS, Event
-from shared.persistence.models import EventLog, Outbox
+from shared.messaging.stream import parse, read_stream, stream_position
+from shared.messaging.subscriptions import Subscription
+from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime
 from shared.services.credentials import user_id_from_token
 from shared.settings import Settings
-from shared.triggers.kafka_loop import ConsumerLoop
-from shared.web.app import function_app, subscribe
+from shared.triggers.subscriptions import subscribe
+from shared.web.app import function_app
 from shared.web.operations import describe
 from shared.web.schemas import SocketQuery
 
@@ -47,19 +47,12 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
     once, even one the audit consumer has not recorded yet. Older anchors come from the audit log.
     """
     with rt.sessions() as session:
-        anchor_seq = session.scalar(
-            sa.select(Outbox.seq).where(Outbox.event_id == since[:36], Outbox.user_id == user_id)
-        )
+        anchor_seq = stream_position(session, since, user_id=user_id)
         if anchor_seq is not None:
-            payloads = session.scalars(
-                sa.select(Outbox.payload)
-                .where(Outbox.user_id == user_id, Outbox.seq > anchor_seq)
-                .order_by(Outbox.seq)
-                .limit(BACKLOG_LIMIT + 1)
-            ).all()
-            if len(payloads) > BACKLOG_LIMIT:
+            newer = read_stream(session, anchor_seq, BACKLOG_LIMIT + 1, user_id=user_id)
+            if len(newer) > BACKLOG_LIMIT:
                 return None  # too far behind: a reload is cheaper than a replay
-            return [Event.from_dict(p) for p in payloads]
+            return [event for _, event in parse(newer)[0]]
         anchor = session.scalar(
             sa.select(EventLog.id).where(EventLog.event_id == since[:36], EventLog.user_id == user_id)
         )
@@ -171,7 +164,7 @@ def register(app: Flask, rt: Runtime) -> Hub:
     # No protocol-level pings from simple-websocket (we send our own JSON ping), and a size cap.
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None, "max_message_size": MAX_MESSAGE_BYTES})
     sock = Sock(app)
-    subscribe(app, rt, "fanout", TOPICS, hub.broadcast, every_process=True)
+    subscribe(app, rt, subscription(hub))
 
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
@@ -201,24 +194,11 @@ def register(app: Flask, rt: Runtime) -> Hub:
     return hub
 
 
-def consumer_loop(rt: Runtime, hub: Hub) -> ConsumerLoop:
-    """Every replica sees every event: a consumer group of its own, starting at the latest offset."""
-    group = f"fanout-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    return ConsumerLoop(rt.settings, "fanout", TOPICS, hub.broadcast, group_id=group, from_latest=True)
-
-
-def start_workers(rt: Runtime, hub: Hub) -> None:
-    """Feed this worker's hub: its own Kafka group with Kafka, the event stream with the local transport."""
-    if rt.settings.transport == "kafka":
-        rt.add_consumer(consumer_loop(rt, hub), every_process=True)
+def subscription(hub: Hub) -> Subscription:
+    """Every topic, in every worker, to its sockets (Kafka: a group of the process's own, from the latest offset)."""
+    return Subscription("fanout", TOPICS, hub.broadcast, every_process=True)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the fanout function."""
-    return function_app(
-        "taskflow.fanout",
-        register,
-        settings,
-        runtime,
-        lambda app, rt: start_workers(rt, app.extensions["taskflow_hub"]),
-    )
+    return function_app("taskflow.fanout", register, settings, runtime)

@@ -14,8 +14,9 @@ from shared.messaging.outbox import purge_published
 from shared.persistence.db import utcnow
 from shared.runtime.process import Runtime
 from shared.settings import Settings
+from shared.triggers.cron import cron_binding
 from shared.triggers.timers import SweepTimer
-from shared.web.app import cron_binding, function_app
+from shared.web.app import function_app
 
 BINDING = "outbox-cron"
 

@@ -9,8 +9,9 @@ from flask import Flask
 from functions.recurrence.sweep import next_due, spawn_due
 from shared.runtime.process import Runtime
 from shared.settings import Settings
+from shared.triggers.cron import cron_binding
 from shared.triggers.timers import SweepTimer
-from shared.web.app import cron_binding, function_app
+from shared.web.app import function_app
 
 if TYPE_CHECKING:
     from dapr.ext.grpc import App

@@ -12,8 +12,9 @@ from prometheus_client.core import GaugeMetricFamily
 from functions.reminders.firing import fire_due, next_due, pending_counts
 from shared.runtime.process import Runtime
 from shared.settings import Settings
+from shared.triggers.cron import cron_binding
 from shared.triggers.timers import SweepTimer
-from shared.web.app import cron_binding, function_app
+from shared.web.app import function_app
 
 if TYPE_CHECKING:
     from dapr.ext.grpc import App

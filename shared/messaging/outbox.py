@@ -7,7 +7,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
@@ -15,14 +15,12 @@ from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event
+from shared.messaging.stream import stream_head
 from shared.messaging.transports import Transport
 from shared.messaging.wakeups import STREAM_CHANNEL
 from shared.observability import tracing
 from shared.persistence.db import driver_autocommit, utcnow
 from shared.persistence.models import ConsumerOffset, Outbox
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +186,7 @@ class OutboxRelay:
     @staticmethod
     def _number(session: orm.Session, ids: list[int]) -> None:
         """Mark rows published and give them the next stream positions, in id order, in one statement."""
-        base = session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
+        base = stream_head(session)
         table = Outbox.__table__
         if ids[-1] - ids[0] == len(ids) - 1:  # contiguous ids (the usual case): plain arithmetic on a range
             session.execute(
@@ -219,9 +217,18 @@ class OutboxRelay:
         return total, False
 
     def pending(self) -> int:
+        """Count the rows not published yet."""
         with self._sessions() as session:
             unpublished = sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))
             return session.scalar(unpublished) or 0
+
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest unpublished row has waited (0 when none waits)."""
+        with self._sessions() as session:
+            oldest = session.scalar(
+                sa.select(Outbox.created_at).where(Outbox.published_at.is_(None)).order_by(Outbox.id).limit(1)
+            )
+        return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def purge_published(session: orm.Session, cutoff: dt.datetime, batch_size: int = 5000) -> int:

@@ -25,13 +25,13 @@ from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event, MalformedEvent
+from shared.messaging.subscriptions import BatchHandler, Subscription
 from shared.observability import tracing
 from shared.persistence.db import utcnow
 from shared.persistence.models import ConsumerOffset, DeadLetter, Outbox
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[list[Event]], object]
 T = TypeVar("T")
 
 
@@ -51,23 +51,32 @@ class StreamRow:
     traceparent: str | None = None
 
 
-def stream_head(sessions: orm.sessionmaker[orm.Session]) -> int:
+# -- reading the stream: the one home of every read of the numbered outbox rows --------------
+def stream_head(session: orm.Session) -> int:
     """The highest position in the stream (0 when empty)."""
-    with sessions() as session:
-        return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
+    return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Outbox.seq), 0))) or 0
 
 
-def read_stream(session: orm.Session, after: int, limit: int) -> list[StreamRow]:
-    query = (
-        sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload, Outbox.traceparent)
-        .where(Outbox.seq > after)
-        .order_by(Outbox.seq)
-        .limit(limit)
+def stream_position(session: orm.Session, event_id: str, *, user_id: str | None = None) -> int | None:
+    """The position of event `event_id` (one of `user_id`'s when given); None when it is not in the stream (yet)."""
+    query = sa.select(Outbox.seq).where(Outbox.event_id == event_id[:36])
+    if user_id is not None:
+        query = query.where(Outbox.user_id == user_id)
+    return session.scalar(query)
+
+
+def read_stream(session: orm.Session, after: int, limit: int, *, user_id: str | None = None) -> list[StreamRow]:
+    """Up to `limit` rows after position `after`, in stream order (only `user_id`'s when given)."""
+    query = sa.select(Outbox.seq, Outbox.topic, Outbox.event_id, Outbox.payload, Outbox.traceparent).where(
+        Outbox.seq > after
     )
-    return [StreamRow(*row) for row in session.execute(query).all()]
+    if user_id is not None:
+        query = query.where(Outbox.user_id == user_id)
+    return [StreamRow(*row) for row in session.execute(query.order_by(Outbox.seq).limit(limit)).all()]
 
 
 def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], list[tuple[StreamRow, str]]]:
+    """Split rows into (row, event) pairs, events carrying their stored trace context, and (row, error) pairs."""
     events, malformed = [], []
     for row in rows:
         try:
@@ -153,6 +162,7 @@ class StreamConsumer:
 
     # -- position -------------------------------------------------------------------------
     def position(self) -> int:
+        """Return the stored position (read once, then kept in memory)."""
         if self._position is None:
             with self._sessions() as session:
                 self._position = (
@@ -173,6 +183,7 @@ class StreamConsumer:
         self._position = position
 
     def lag(self, head: int) -> int:
+        """Count the events between the last handled position and `head`."""
         return max(0, head - (self._position if self._position is not None else 0))
 
     # -- one step ---------------------------------------------------------------------------
@@ -250,10 +261,11 @@ class StreamFollower:
         self.loop = Loop(f"follower-{name}", self.step, idle=idle)
 
     def step(self) -> float | None:
-        if self.position is None:
-            self.position = stream_head(self._sessions)
-            return 0.0
+        """Hand on the next batch from the position (the head at first); 0 when more is waiting, None when caught up."""
         with self._sessions() as session:
+            if self.position is None:
+                self.position = stream_head(session)
+                return 0.0
             rows = read_stream(session, self.position, self._batch_size)
         if not rows:
             return None
@@ -268,16 +280,8 @@ class StreamFollower:
         return 0.0 if len(rows) == self._batch_size else None
 
 
-@dataclasses.dataclass
-class Subscriber:
-    name: str
-    topics: tuple[str, ...]
-    handle: BatchHandler
-    every_process: bool = False
-
-
 class Pipeline:
-    """The subscribers of one app and, with the local transport, the loops that feed them."""
+    """The subscriptions of one process and, with the local transport, the loops that feed them."""
 
     def __init__(
         self,
@@ -289,30 +293,31 @@ class Pipeline:
         self._sessions = sessions
         self._idle = idle
         self._on_dead_letter = on_dead_letter
-        self.subscribers: list[Subscriber] = []
+        self.subscriptions: list[Subscription] = []
         self.consumers: dict[str, StreamConsumer] = {}
         self.followers: dict[str, StreamFollower] = {}
         self._run_once: Callable[[Loop], Loop] | None = None
         self._run_here: Callable[[Loop], Loop] | None = None
 
-    def subscribe(
-        self, name: str, topics: Sequence[str], handle: BatchHandler, *, every_process: bool = False, **options: Any
-    ) -> Subscriber:
-        sub = Subscriber(name, tuple(topics), handle, every_process)
-        self.subscribers.append(sub)
+    def subscribe(self, subscription: Subscription, **options: Any) -> Subscription:
+        """Feed `subscription` from the stream: now when the pipeline runs, else from `start()`.
+
+        `options` tune its StreamConsumer (`retry_base`, `max_attempts`, `batch_size`: tests).
+        """
+        self.subscriptions.append(subscription)
         if self._run_once is not None:
-            self._attach(sub, **options)
-        return sub
+            self._attach(subscription, **options)
+        return subscription
 
     def start(self, run_once: Callable[[Loop], Loop], run_here: Callable[[Loop], Loop]) -> None:
-        """Start feeding every subscriber from the stream: consumers on the leader, followers here."""
+        """Start feeding every subscription from the stream: consumers on the leader, followers here."""
         self._run_once, self._run_here = run_once, run_here
-        for sub in self.subscribers:
+        for sub in self.subscriptions:
             self._attach(sub)
 
-    def _attach(self, sub: Subscriber, **options: Any) -> None:
+    def _attach(self, sub: Subscription, **options: Any) -> None:
         if self._run_once is None or self._run_here is None:
-            raise RuntimeError("Pipeline.start() attaches subscribers; call it first")
+            raise RuntimeError("Pipeline.start() attaches subscriptions; call it first")
         if sub.every_process:
             follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
             self.followers[sub.name] = follower
@@ -324,6 +329,7 @@ class Pipeline:
             self._run_once(consumer.loop)
 
     def wake(self) -> None:
+        """Wake every running consumer and follower (the relay published)."""
         for consumer in self.consumers.values():
             consumer.loop.wake()
         for follower in self.followers.values():
@@ -331,13 +337,14 @@ class Pipeline:
 
     def catch_up(self) -> None:
         """Run every consumer until it has read the whole stream, in this thread (tests, CLI)."""
-        for sub in self.subscribers:
+        for sub in self.subscriptions:
             if not sub.every_process:
                 self.consumer(sub.name).catch_up()
 
     def consumer(self, name: str) -> StreamConsumer:
+        """Return the stored-position consumer called `name` (built on demand: tests, replays)."""
         if name not in self.consumers:
-            sub = next((s for s in self.subscribers if s.name == name and not s.every_process), None)
+            sub = next((s for s in self.subscriptions if s.name == name and not s.every_process), None)
             if sub is None:
                 raise KeyError(name)
             self.consumers[name] = self._watch(StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle))
@@ -352,6 +359,7 @@ class Pipeline:
     def dead_letters(
         self, consumer: str | None = None, include_replayed: bool = False, limit: int = 100
     ) -> list[DeadLetter]:
+        """List parked events, oldest first (only the open ones unless `include_replayed`)."""
         with self._sessions() as session:
             query = sa.select(DeadLetter).order_by(DeadLetter.id).limit(limit)
             if consumer:
@@ -373,6 +381,11 @@ class Pipeline:
             letter.replayed_at = utcnow()
         return letter
 
+    def head(self) -> int:
+        """The highest position in the stream (0 when empty)."""
+        with self._sessions() as session:
+            return stream_head(session)
+
     def stored_positions(self) -> dict[str, int]:
         """Each stored-position consumer's committed position, as any process reads it."""
         with self._sessions() as session:
@@ -380,6 +393,7 @@ class Pipeline:
         return {name: position for name, position in rows}
 
     def open_dead_letters(self) -> dict[str, int]:
+        """Count the parked events not replayed yet, per consumer."""
         with self._sessions() as session:
             rows = session.execute(
                 sa.select(DeadLetter.consumer, sa.func.count())

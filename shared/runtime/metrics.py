@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -21,29 +21,35 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from shared.domain.events import TOPIC_OF, TOPICS
-from shared.messaging.stream import stream_head
 
 if TYPE_CHECKING:
+    from shared.messaging.stream import Pipeline
     from shared.runtime.probes import BrokerProbe
-    from shared.runtime.process import Runtime
 
 #: prometheus_client's own switch; it reads it once, when first imported.
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class SharedStateCollector:
-    """Outbox backlog, stream-consumer lag and parked rows: read from the database at scrape time."""
+    """Outbox backlog, stream-consumer lag and parked rows: read from the database at scrape time.
 
-    def __init__(self, runtime: Runtime):
-        self._rt = runtime
+    `pending()` and `oldest_pending_age()` answer NaN when the database cannot be reached.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, pending: Callable[[], float], oldest_pending_age: Callable[[], float]
+    ) -> None:
+        self._pipeline = pipeline
+        self._pending = pending
+        self._oldest_pending_age = oldest_pending_age
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        rt = self._rt
-        yield GaugeMetricFamily("taskflow_outbox_pending", "Outbox rows not yet published", value=rt.pending_events())
+        """Yield the outbox gauges, then lag and open dead letters per stored-position consumer."""
+        yield GaugeMetricFamily("taskflow_outbox_pending", "Outbox rows not yet published", value=self._pending())
         yield GaugeMetricFamily(
             "taskflow_outbox_oldest_pending_age_seconds",
             "Age of the oldest outbox row not yet published (0 when none waits)",
-            value=rt.oldest_pending_age(),
+            value=self._oldest_pending_age(),
         )
         lag = GaugeMetricFamily(
             "taskflow_consumer_lag_events", "Events a consumer has not read yet", labels=["consumer"]
@@ -51,14 +57,14 @@ class SharedStateCollector:
         dead = GaugeMetricFamily(
             "taskflow_consumer_dead_letters", "Parked events not replayed yet", labels=["consumer"]
         )
-        pipeline = rt.pipeline
+        pipeline = self._pipeline
         # Parked rows per stored-position consumer (0 with Kafka, whose consumers park in <topic>.dlq).
-        stored = [s.name for s in pipeline.subscribers if not s.every_process]
+        stored = [s.name for s in pipeline.subscriptions if not s.every_process]
         if stored:
             try:
                 parked = pipeline.open_dead_letters()
                 positions = pipeline.stored_positions() if pipeline.consumers else {}
-                head = stream_head(rt.sessions) if pipeline.consumers else 0
+                head = pipeline.head() if pipeline.consumers else 0
             except sa.exc.SQLAlchemyError:
                 parked = None
             if parked is not None:
@@ -69,19 +75,32 @@ class SharedStateCollector:
                     lag.add_metric([name], max(0, head - positions.get(name, 0)))
         yield lag
         yield dead
-        probe = rt.metrics.broker_probe
-        if probe is not None:
-            up = GaugeMetricFamily("taskflow_broker_up", "Whether the event broker is reachable", labels=["transport"])
-            up.add_metric([rt.settings.transport], probe.gauge_value())
-            yield up
+
+
+class BrokerCollector:
+    """`taskflow_broker_up`: 1 when the broker answered the probe's last check, 0 not, NaN not known yet."""
+
+    def __init__(self, probe: BrokerProbe, transport: str) -> None:
+        self._probe = probe
+        self._transport = transport
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the broker's reachability, labelled with the transport."""
+        up = GaugeMetricFamily("taskflow_broker_up", "Whether the event broker is reachable", labels=["transport"])
+        up.add_metric([self._transport], self._probe.gauge_value())
+        yield up
 
 
 class Metrics:
-    """Prometheus instruments and scrape-time collectors of one runtime (none at import time)."""
+    """Prometheus instruments and scrape-time collectors of one process (none at import time).
 
-    def __init__(self, runtime: Runtime):
+    The process registers what the collectors read (`scraped.register`, `watch_broker`): these
+    metrics know nothing of the objects that own that state.
+    """
+
+    def __init__(self) -> None:
         self.multiprocess_dir = os.environ.get(MULTIPROC_DIR_ENV) or None
-        # Set by shared.web.app._install_broker_gauge, and only when a broker is configured (transport != local).
+        # Set by `watch_broker` (shared.web.app), and only when a broker is configured (transport != local).
         self.broker_probe: BrokerProbe | None = None
         self.registry = CollectorRegistry()
         self.scraped = CollectorRegistry()
@@ -164,12 +183,18 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self.leader.set(0)
-        self.scraped.register(SharedStateCollector(runtime))
+
+    def watch_broker(self, probe: BrokerProbe, transport: str) -> None:
+        """Report `probe` as `taskflow_broker_up` (and keep it for /health)."""
+        self.broker_probe = probe
+        self.scraped.register(BrokerCollector(probe, transport))
 
     def count_dead_letter(self, consumer: str) -> None:
+        """Count one event `consumer` gave up on."""
         self.dead_lettered.labels(consumer).inc()
 
     def record_lag(self, consumer: str, lag: int) -> None:
+        """Set the lag a Kafka consumer measured."""
         self.kafka_lag.labels(consumer).set(lag)
 
     def exposition(self) -> bytes:

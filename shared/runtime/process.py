@@ -15,10 +15,9 @@ from shared.messaging.outbox import OutboxRelay, relay_loop
 from shared.messaging.stream import Pipeline
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
-from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
-from shared.persistence.models import Outbox
+from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.runtime.leader import Election, lease_for
-from shared.runtime.metrics import Metrics
+from shared.runtime.metrics import Metrics, SharedStateCollector
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,8 +72,9 @@ class Runtime:
         self.transport: Transport = transport or make_transport(settings)
         # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
         self.poll_seconds = 1.0 if self.postgres else 0.2
-        self.metrics = Metrics(self)
+        self.metrics = Metrics()
         self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
+        self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
         self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
@@ -86,9 +86,11 @@ class Runtime:
 
     @property
     def is_leader(self) -> bool:
+        """True where the once-per-deployment loops run."""
         return self.election.is_leader if self.election is not None else self.relay_loop is not None
 
     def uow(self) -> UnitOfWork:
+        """Open a unit of work that wakes the relay when it commits."""
         return UnitOfWork(self.sessions, on_commit=self.after_commit)
 
     def after_commit(self) -> None:
@@ -117,11 +119,13 @@ class Runtime:
         return self.election
 
     def run_once(self, loop: Loop) -> Loop:
+        """Run `loop` once per deployment: on the leader when one is elected, else here."""
         if self.election is not None:
             return self.election.add(loop)
         return self.run_here(loop)
 
     def run_here(self, loop: Loop) -> Loop:
+        """Run `loop` in this process."""
         self._here.append(loop.start())
         return loop
 
@@ -154,10 +158,12 @@ class Runtime:
         self.listen()
 
     def add_timer(self, timer: L) -> L:
+        """Run a sweep timer once per deployment; `wake(name)` hurries it."""
         self.timers[timer.name] = self.run_once(timer)
         return timer
 
     def add_consumer(self, consumer: C, every_process: bool = False) -> C:
+        """Run a broker consumer (here in every process, or once per deployment) and count what it reports."""
         self.consumers.append(consumer)
         consumer.on_lag = self.metrics.record_lag
         consumer.on_dead_letter = self.metrics.count_dead_letter
@@ -204,15 +210,12 @@ class Runtime:
     def oldest_pending_age(self) -> float:
         """Seconds the oldest unpublished outbox row has waited (0 when none; NaN without a database)."""
         try:
-            with self.sessions() as session:
-                oldest = session.scalar(
-                    sa.select(Outbox.created_at).where(Outbox.published_at.is_(None)).order_by(Outbox.id).limit(1)
-                )
+            return self.relay.oldest_pending_age()
         except sa.exc.SQLAlchemyError:
             return float("nan")
-        return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
 
     def database_ready(self) -> bool:
+        """True when the database answers a `SELECT 1`."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
@@ -221,6 +224,7 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        """Stop every loop this process runs and release its connections."""
         if self.election is not None:
             self.election.stop()
         for loop in reversed(self._here):

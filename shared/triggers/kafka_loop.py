@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,12 +14,11 @@ from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import TOPIC_OF, Event, MalformedEvent
 from shared.messaging.cloudevents import event_from_record
 from shared.messaging.stream import handle_with_retries, is_outage
+from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import KafkaTransport
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-
-BatchHandler = Callable[[list[Event]], object]
 
 
 def parse_record(record: Any) -> Event:  # Any: a kafka-python ConsumerRecord (untyped)
@@ -31,8 +32,21 @@ def parse_record(record: Any) -> Event:  # Any: a kafka-python ConsumerRecord (u
     return event
 
 
+def consumer_group(subscription: Subscription) -> str:
+    """Name the Kafka group: the declared one, else the name; every process: a group of its own."""
+    if subscription.group:
+        return subscription.group
+    if subscription.every_process:
+        return f"{subscription.name}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return subscription.name
+
+
 class ConsumerLoop:
-    """Consume topics in a group; hand each batch to `handle`, then commit offsets.
+    """Consume a subscription's topics in its group; hand each batch to its handler, then commit offsets.
+
+    A per-process subscription (`every_process`) gets a group of its own that starts at the latest
+    offset: every replica sees every event from now on. Any other starts at the earliest offset
+    its group has not committed.
 
     Offsets are committed only after `handle` returned (its database commit is done), so a
     crash in between redelivers the batch, and `handle` must be idempotent by event_id.
@@ -45,23 +59,19 @@ class ConsumerLoop:
     def __init__(
         self,
         settings: Settings,
-        name: str,
-        topics: Sequence[str],
-        handle: BatchHandler,
+        subscription: Subscription,
         *,
-        group_id: str | None = None,
-        from_latest: bool = False,
         max_records: int = 1000,
         before_commit: Callable[[], None] | None = None,
         max_attempts: int = 3,
         retry_base: float = 0.2,
     ):
-        self.name = name
+        self.name = subscription.name
         self._settings = settings
-        self._topics = list(topics)
-        self._handle = handle
-        self._group_id = group_id or name
-        self._from_latest = from_latest
+        self._topics = list(subscription.topics)
+        self._handle = subscription.handle
+        self._group_id = consumer_group(subscription)
+        self._from_latest = subscription.every_process
         self._max_records = max_records
         self._before_commit = before_commit
         self._max_attempts = max_attempts
@@ -76,13 +86,15 @@ class ConsumerLoop:
         #: Told of each new lag measurement and each record sent to the DLQ (the runtime's metrics).
         self.on_lag: Callable[[str, int], None] = lambda _name, _lag: None
         self.on_dead_letter: Callable[[str], None] = lambda _name: None
-        self.loop = Loop(f"kafka-{name}", self._step, idle=0.0, on_stop=self._shut)
+        self.loop = Loop(f"kafka-{self.name}", self._step, idle=0.0, on_stop=self._shut)
 
     def start(self) -> ConsumerLoop:
+        """Start polling in the loop's thread."""
         self.loop.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling; the consumer leaves its group."""
         self.loop.stop(timeout)
 
     def _new_consumer(self) -> Any:
@@ -208,5 +220,6 @@ class ConsumerLoop:
 
 
 def wait_ready(loops: Sequence[ConsumerLoop], timeout: float = 30.0) -> bool:
+    """Wait until every loop has joined its group (partitions assigned); False on timeout."""
     deadline = time.monotonic() + timeout
     return all(loop.ready.wait(max(0.0, deadline - time.monotonic())) for loop in loops)

@@ -1,10 +1,9 @@
-"""Flask wiring every function shares: correlation ids, errors, metrics, health, trigger guard."""
+"""Flask wiring every function shares: correlation ids, errors, metrics, health, the trigger-route guard."""
 
 from __future__ import annotations
 
 import functools
 import hmac
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -20,18 +19,15 @@ from shared.observability import tracing
 from shared.runtime.process import Runtime
 from shared.web.operations import describe
 from shared.web.problems import ProblemError, register_error_handlers
-from shared.web.schemas import DaprSubscriptions, DeliveryStatus, Health, Readiness, SweepResult
+from shared.web.schemas import Health, Readiness
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
 
-    from shared.messaging.stream import BatchHandler
     from shared.settings import Settings
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -50,7 +46,7 @@ def runtime() -> Runtime:
 def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Flask:
     """Create a Flask app bound to a runtime, with the shared request plumbing.
 
-    `trigger_routes=False` leaves cron and event-delivery routes unmounted: the combined app
+    `trigger_routes=False` leaves cron and event-delivery routes (shared.triggers) unmounted: the combined app
     drives that work with its own timers and stream, so nobody outside may trigger it.
     """
     app = Flask(name, static_folder=None)
@@ -78,7 +74,7 @@ def _install_broker_gauge(rt: Runtime) -> None:
         return
     from shared.runtime.probes import BrokerProbe
 
-    rt.metrics.broker_probe = BrokerProbe(rt.transport)
+    rt.metrics.watch_broker(BrokerProbe(rt.transport), rt.settings.transport)
 
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
@@ -204,126 +200,6 @@ def trigger_route(view: Callable[_P, _R]) -> Callable[_P, _R]:
         return view(*args, **kwargs)
 
     return guarded
-
-
-def cron_binding(app: Flask, name: str, sweep: Callable[[], tuple[object, bool]]) -> None:
-    """Serve a Dapr cron binding (or PingSource) at POST /<name>, with the OPTIONS start-up probe.
-
-    `sweep()` returns (body, ok); the route answers 200 when the sweep is done and 503 when it
-    could not finish (the next tick retries). The request body is ignored: Dapr's is empty.
-    """
-    if not app.config.get("TASKFLOW_TRIGGER_ROUTES", True):
-        return
-
-    @trigger_route
-    def view() -> ResponseReturnValue:
-        if request.method == "OPTIONS":
-            return "", 200
-        body, ok = sweep()
-        return jsonify(body), (200 if ok else 503)
-
-    view.__doc__ = f"Run the {name} sweep when Dapr's cron binding fires."
-    describe(
-        view,
-        responses={200: SweepResult, 503: SweepResult},
-        auth="app-token",
-        summary=f"Run the {name} sweep (Dapr cron binding or Knative PingSource; the body is ignored)",
-        tags=["triggers"],
-    )
-    app.add_url_rule(
-        f"/{name}", endpoint=name, view_func=view, methods=["POST", "OPTIONS"], provide_automatic_options=False
-    )
-
-
-def subscribe(
-    app: Flask,
-    rt: Runtime,
-    name: str,
-    topics: tuple[str, ...],
-    handle: BatchHandler,
-    *,
-    every_process: bool = False,
-) -> None:
-    """Deliver `topics` to `handle(events)` through every adapter this app serves.
-
-    Dapr: `GET /dapr/subscribe` and structured CloudEvents on `POST /events/<topic>`;
-    Knative KafkaSource: binary CloudEvents on the same route; local transport: the event
-    stream (`rt.start_pipeline()`), on the leader with a stored position, or in every worker
-    when `every_process` (the socket fan-out). Several functions composed in one app share the
-    routes and each gets every event.
-    """
-    rt.pipeline.subscribe(name, topics, handle, every_process=every_process)
-    subscribers: list[tuple[str, tuple[str, ...], BatchHandler]] = app.extensions.setdefault("taskflow_subscribers", [])
-    subscribers.append((name, topics, handle))
-    if len(subscribers) > 1 or not app.config.get("TASKFLOW_TRIGGER_ROUTES", True):
-        return
-
-    @app.get("/dapr/subscribe")
-    def dapr_subscribe() -> ResponseReturnValue:
-        """Tell Dapr which topics this app consumes and where to deliver them."""
-        wanted = sorted({t for _, ts, _ in subscribers for t in ts})
-        return jsonify(
-            [
-                {
-                    "pubsubname": rt.settings.pubsub_name,
-                    "topic": t,
-                    "route": f"/events/{t}",
-                    "deadLetterTopic": f"{t}.dlq",
-                }
-                for t in wanted
-            ]
-        )
-
-    @app.post("/events/<topic>")
-    @trigger_route
-    def deliver(topic: str) -> ResponseReturnValue:
-        """Receive one event (Dapr structured or KafkaSource binary CloudEvent)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from shared.domain.events import MalformedEvent
-        from shared.messaging.cloudevents import event_from_delivery
-
-        binary = bool(request.headers.get("ce-id"))
-        try:
-            event, _mode = event_from_delivery(topic, request.headers, request.get_data(cache=False))
-        except MalformedEvent as exc:
-            log.warning("dropping malformed delivery", extra={"topic": topic[:100], "reason": str(exc)})
-            if binary:
-                from shared.web.problems import problem
-
-                return problem(400, "Malformed event", str(exc))
-            return jsonify(status="DROP")
-        from shared.messaging.stream import handle_traced
-
-        # The CloudEvent's `traceparent` names the publish that sent it; a delivery without one
-        # (another producer) hangs below this request's span instead, when tracing is on.
-        if not event.traceparent:
-            event = event.with_traceparent(tracing.current_traceparent())
-        with request_meta.bound(request_meta.RequestMeta(correlation_id=event.correlation_id)):
-            try:
-                for name, topics, handle in subscribers:
-                    if topic in topics:
-                        handle_traced(handle, name, rt.transport.name, [event])
-            except SQLAlchemyError:
-                log.exception("delivery failed; asking for a retry", extra={"event_id": event.event_id})
-                return (jsonify(status="RETRY"), 503) if binary else jsonify(status="RETRY")
-        return jsonify(status="SUCCESS")
-
-    describe(
-        dapr_subscribe,
-        responses={200: DaprSubscriptions},
-        auth="none",
-        summary="Dapr's subscription discovery",
-        tags=["triggers"],
-    )
-    describe(
-        deliver,
-        responses={200: DeliveryStatus, 503: DeliveryStatus},
-        auth="app-token",
-        problems=[400],
-        summary="Receive one event: a structured (Dapr) or binary (KafkaSource, ce-* headers) CloudEvent",
-        tags=["triggers"],
-    )
 
 
 def function_app(

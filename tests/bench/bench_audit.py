@@ -4,6 +4,7 @@ Kafka transport, the audit consumer loop in each worker)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -20,12 +21,13 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
-from functions.audit import consumer_loop  # noqa: E402
+from functions.audit import subscription  # noqa: E402
 from shared.domain.events import Event  # noqa: E402
 from shared.persistence.db import migrate  # noqa: E402
 from shared.persistence.models import EventLog  # noqa: E402
 from shared.runtime.process import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from shared.triggers.kafka_loop import ConsumerLoop  # noqa: E402
 from tests.bench.harness import register_users, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
@@ -83,7 +85,9 @@ def bench_ingest(url: str, broker: Tansu) -> dict:
 def consume_forever() -> None:
     """A consumer process for bench_ingest: the audit loop in group `audit-bench` until terminated."""
     rt = Runtime(Settings.from_env())
-    rt.add_consumer(consumer_loop(rt, group_id="audit-bench", max_records=2000))
+    rt.add_consumer(
+        ConsumerLoop(rt.settings, dataclasses.replace(subscription(rt), group="audit-bench"), max_records=2000)
+    )
     signal.sigwait({signal.SIGTERM})
     rt.close()
 

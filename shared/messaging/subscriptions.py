@@ -1,0 +1,36 @@
+"""A consumer's one declaration: its name, the topics it reads, its handler, and where it runs.
+
+Each consumer function states its subscriptions once, as `Subscription` values;
+`shared.triggers.subscriptions.subscribe` mounts them on every adapter that applies: the Dapr
+subscription and delivery routes (also KafkaSource's), the Kafka consumer loop, and the
+in-process event stream. The declaration lives here, below the triggers, because the stream
+(`shared.messaging.stream.Pipeline`) reads it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from shared.domain.events import Event
+
+#: Handles one batch of events; raising asks for the batch again (then event by event, then parks it).
+BatchHandler = Callable[[list[Event]], object]
+
+
+@dataclasses.dataclass(frozen=True)
+class Subscription:
+    """One consumer of `topics`, handled by `handle(events)`.
+
+    `every_process=False`: once per deployment (on the leader), from a stored position, with
+    retries and dead letters (the audit log, notifications). `every_process=True`: in every worker,
+    from the stream's head, no stored position (the socket fan-out; clients resume with `since`).
+    `group` names the Kafka consumer group; None means the name, or a group of the process's own
+    (starting at the latest offset) when `every_process`.
+    """
+
+    name: str
+    topics: tuple[str, ...]
+    handle: BatchHandler
+    every_process: bool = False
+    group: str | None = None
