@@ -22,26 +22,42 @@ const state = {
   loading: false,
   buffered: [],
   panelTask: null,
+  ticking: new Set(),        // ids of tasks whose tick is on its way: one change per tick, however many clicks
 };
 
 // ---------- API ----------
 
-async function api(method, path, body, contentType = "application/json") {
-  const headers = {};
+// Errors carry `status` and the problem document (`data`); a request that never reached the server has
+// `network: true` and says so in words (never the browser's "Failed to fetch").
+async function api(method, path, body, contentType = "application/json", extraHeaders = {}) {
+  const headers = { ...extraHeaders };
   if (state.session) headers.Authorization = `Bearer ${state.session.token}`;
   if (body !== undefined) headers["Content-Type"] = contentType;
   const payload = body === undefined || contentType !== "application/json" ? body : JSON.stringify(body);
-  const response = await fetch(path.replace("{me}", state.session ? state.session.userId : ""), {
-    method, headers, body: payload,
-  });
+  let response;
+  try {
+    // no-store: an API answer is never kept in the browser's HTTP cache (nor served from it as fresh)
+    response = await fetch(path.replace("{me}", state.session ? state.session.userId : ""), {
+      method, headers, body: payload, cache: "no-store",
+    });
+  } catch (_) {
+    const error = new Error(navigator.onLine === false ? "You are offline." : "The server cannot be reached right now.");
+    error.network = true;
+    throw error;
+  }
   if (response.status === 401 && state.session) {
     signOut("Your session has expired. Please sign in again.");
-    throw new Error("unauthorized");
+    const error = new Error("Your session has expired.");
+    error.status = 401;
+    throw error;
   }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     const detail = data && (data.errors ? Object.entries(data.errors).map(([k, v]) => `${k}: ${v}`).join("; ") : data.detail);
-    throw new Error(detail || `HTTP ${response.status}`);
+    const error = new Error(detail || `HTTP ${response.status}`);
+    error.status = response.status;
+    error.data = data;
+    throw error;
   }
   return data;
 }
@@ -68,11 +84,68 @@ async function authenticate(kind) {
   }
 }
 
+// Sign out (the button): what this browser holds of the account goes — the offline copy, caches and,
+// after asking, changes still waiting to be sent — so a shared computer keeps nothing of it.
+async function requestSignOut() {
+  if (!state.session) return;
+  if (pendingCount() && navigator.onLine !== false) {
+    await Promise.race([flush(), new Promise((resolve) => { setTimeout(resolve, 5000); })]);
+  }
+  const waiting = pendingCount();
+  if (waiting && !(await confirmDropping(waiting))) return;
+  const user = state.session.userId;
+  await forgetQueue(user);
+  await forgetCaches();
+  broadcast({ type: "signed-out", user });  // its other tabs too: none of them writes the copy again
+  signOut("Signed out. This browser keeps nothing of your account.");
+}
+
+function confirmDropping(waiting) {
+  const dialog = $("signout-dialog");
+  $("signout-text").textContent = waiting === 1
+    ? "1 change has not reached the server yet. Signing out removes it from this browser with the rest of your account's data."
+    : `${waiting} changes have not reached the server yet. Signing out removes them from this browser with the rest of your account's data.`;
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "drop"), { once: true });
+  });
+}
+
+async function forgetCaches() {
+  // The app's shell (HTML, scripts, styles) holds nothing of an account; any other cache might.
+  if (!("caches" in window)) return;
+  try {
+    for (const key of await caches.keys()) if (!key.startsWith("taskflow-shell")) await caches.delete(key);
+  } catch (_) { /* nothing cached */ }
+}
+
+function forgetOfflineCopy() {
+  for (let i = localStorage.length - 1; i >= 0; i -= 1) {
+    const key = localStorage.key(i);
+    if (key && key.startsWith("taskflow.") && key !== MORE_KEY) localStorage.removeItem(key);
+  }
+}
+
 function signOut(message) {
   saveSession(null);
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); state.ws = null; }
   clearTimeout(state.reconnectTimer);
+  clearTimeout(sync.retryTimer);
+  // An expired session keeps its waiting changes (stored; sent when the same person signs in again);
+  // the offline copy of the tasks always goes.
+  forgetOfflineCopy();
+  sync.ops = [];
+  sync.conflicts.clear();
+  sync.waiters.clear();
   state.tasks.clear();
+  state.lists.clear();
+  state.reminderTasks.clear();
+  state.fromOffline = false;
+  closePanel();
+  $("tasks").replaceChildren();
+  $("lists").replaceChildren();
+  $("archived").replaceChildren();
+  showPending();
   state.lastEventId = null;
   setDot("offline");
   $("app").hidden = true;
@@ -92,6 +165,7 @@ function startApp() {
   $("settings-open").hidden = false;
   $("fab").hidden = false;
   showOffline();
+  loadQueue();
   loadPreferences();
   loadLists();
   connect();
@@ -112,6 +186,7 @@ async function loadTasks() {
       cursor = page.next_cursor;
     } while (cursor);
     state.tasks = fresh;
+    reapplyQueue();  // what is still waiting to be sent shows on top of the server's state
     state.fromOffline = false;
   } finally {
     state.loading = false;
@@ -133,7 +208,11 @@ function snapshotOf(data) {
 function applyEvent(event) {
   if (state.loading) { state.buffered.push(event); return; }
   switch (event.type) {
-    case "task.created": case "task.updated": case "task.completed":
+    case "task.created":
+      adoptCreated(event.data);
+      upsert(snapshotOf(event.data));
+      break;
+    case "task.updated": case "task.completed":
     case "task.uncompleted": case "recurring.spawned":
       upsert(snapshotOf(event.data));
       break;
@@ -178,10 +257,20 @@ function matches(task, q) {
     .some((text) => text.toLowerCase().includes(q));
 }
 
+// An open instance at its series' next occurrence (a tick ahead undone) is the same to-do as the series'
+// row: one row stands for both, as before the tick.
+function standsBehindSeries(task) {
+  if (!task.parent_id || task.completed || !task.occurrence_at) return false;
+  const series = state.tasks.get(task.parent_id);
+  return Boolean(series && isScheduledSeries(series)
+    && new Date(series.next_occurrence).getTime() === new Date(task.occurrence_at).getTime());
+}
+
 function visibleTasks() {
   const q = state.search.toLowerCase();
   return [...state.tasks.values()]
     .filter((t) => !state.pendingDeletes.has(t.id) && !(t.list_id && state.pendingDeletes.has(t.list_id)))
+    .filter((t) => !standsBehindSeries(t))
     .filter((t) => (state.view === "search" ? Boolean(q) && matches(t, q) : inView(t, state.view)))
     .sort(viewOrder);
 }
@@ -248,8 +337,7 @@ function renderTask(task) {
   const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
-  // As in Todoist, ticking a recurring task completes its next occurrence; the series moves on.
-  check.addEventListener("change", () => (check.checked && isScheduledSeries(task) ? completeOccurrence(task) : complete(task, check.checked)));
+  check.addEventListener("click", (event) => onTick(task, check, event));
   // A clean row: the title opens the side panel (click, tap or Enter), where everything is edited.
   const title = el("button", { type: "button", class: "title" }, highlighted(task.title));
   const trash = el("button", { type: "button", class: "row-delete", "aria-label": `Delete ${task.title}`, title: "Delete",
@@ -257,8 +345,10 @@ function renderTask(task) {
   trash.innerHTML = TRASH;
   const list = task.list_id ? state.lists.get(task.list_id) : null;
   const rule = task.recurrence_rule || (task.parent_id && state.tasks.get(task.parent_id) || {}).recurrence_rule;
-  return el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}`,
-      "data-id": task.id, "data-title": task.title, "data-priority": task.priority, draggable: "true",
+  const waiting = pendingIds().has(task.id);
+  const conflict = sync.conflicts.has(task.id);
+  return el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}${waiting ? " pending" : ""}`,
+      "data-id": task.id, "data-title": task.title, "data-priority": task.priority, draggable: orderable() ? "true" : false,
       onclick: (e) => { if (!e.target.closest("input, .row-delete")) { state.selected = task.id; openPanel(task.id); } } },
     check,
     el("div", { class: "body" }, title, el("span", { class: "meta" },
@@ -268,6 +358,8 @@ function renderTask(task) {
       list ? el("span", { class: "badge list-badge" }, el("span", { class: "swatch", style: `background:${list.color}` }), list.name) : "",
       task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, `↻ ${rule ? ruleInWords(rule, task) : "recurring"}`) : "",
       state.reminderTasks.has(task.id) || (task.parent_id && !task.completed && state.reminderTasks.has(task.parent_id)) ? bellIcon() : "",
+      waiting ? el("span", { class: "badge waiting", title: "Kept on this device until the server has it" }, "waiting to send") : "",
+      conflict ? el("span", { class: "badge conflict", title: "Changed elsewhere too" }, "choose what to keep") : "",
     ), snippet(task.description)),
     trash,
   );
@@ -279,34 +371,67 @@ function isScheduledSeries(task) {
   return Boolean(task.recurrence_rule && !task.parent_id && task.repeat_from !== "completion" && !task.completed && task.next_occurrence);
 }
 
+// A checkbox sends one change however often it is clicked: the second click of a double click, and any
+// click while the first change is on its way, does nothing (the box keeps the state that was sent).
+function onTick(task, check, event) {
+  if (event.detail > 1 || state.ticking.has(task.id)) { event.preventDefault(); return; }
+  tick(state.tasks.get(task.id) || task, check.checked);
+}
+
+// As in Todoist, ticking a recurring task completes its next occurrence; the series moves on.
+function tick(task, completed) {
+  if (completed && isScheduledSeries(task)) completeOccurrence(task);
+  else complete(task, completed);
+}
+
 async function completeOccurrence(series) {
+  if (state.ticking.has(series.id)) return;
+  state.ticking.add(series.id);
+  const at = series.next_occurrence;
+  const later = (occurrenceCache.get(`${series.id}:${series.version}`) || []);
+  const guess = Array.isArray(later) ? later.find((o) => new Date(o) > new Date(at)) : undefined;
+  let outcome;
   try {
-    const done = await api("POST", `/api/{me}/tasks/${series.id}/complete-occurrence`, {});
-    const current = state.tasks.get(series.id);
-    if (current) state.tasks.set(series.id, { ...current, next_occurrence: done.next_occurrence });
-    render();
-    const next = done.next_occurrence ? ` Next: ${dueInWords(done.next_occurrence)}.` : " That was the last one.";
-    const undo = () => complete(state.tasks.get(done.instance_id) || { id: done.instance_id, title: series.title }, false, false);
-    toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: undo }, UNDO_MS);
-  } catch (error) { toast(error.message); render(); }
+    // The occurrence is named: sent again after a lost answer or from the queue, it is the same one.
+    outcome = await submit({ kind: "occurrence", id: series.id, occurrence_at: at, next: guess, title: series.title });
+  } finally { state.ticking.delete(series.id); }
+  render();
+  if (outcome.status === "queued") { toast(`Done: “${series.title}”, ${dueInWords(at)}. It will be sent when you are back online.`); return; }
+  if (outcome.status !== "done") { toast(outcome.message || "Could not complete it."); return; }
+  const done = outcome.result;
+  const next = done.next_occurrence ? ` Next: ${dueInWords(done.next_occurrence)}.` : " That was the last one.";
+  toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: () => undoOccurrence(done, series) }, UNDO_MS);
+}
+
+// Undo: the occurrence is open again and the series is back at it — one row, as before the tick.
+async function undoOccurrence(done, series) {
+  await complete(state.tasks.get(done.instance_id) || { id: done.instance_id, title: series.title }, false, false);
+  try { upsert(await api("GET", `/api/{me}/tasks/${series.id}`)); } catch (_) { /* its event brings it */ }
+  render();
 }
 
 async function complete(task, completed, undoable = true) {
-  try {
-    upsert(await api("PATCH", `/api/{me}/tasks/${task.id}/complete`, { completed }));
-    render();
-    // As in Todoist: a task ticked by mistake comes back with one click.
-    if (completed && undoable) {
-      toast(`Completed “${task.title}”.`, { label: "Undo", run: () => complete(state.tasks.get(task.id) || task, false, false) }, UNDO_MS);
-    }
-  } catch (error) { toast(error.message); render(); }
+  if (state.ticking.has(task.id)) return;
+  state.ticking.add(task.id);
+  let outcome;
+  try { outcome = await submit({ kind: "complete", id: task.id, completed, title: task.title }); }
+  finally { state.ticking.delete(task.id); }
+  render();
+  if (outcome.status === "rejected") { toast(outcome.message); return; }
+  // The toast says what the task now is.
+  const now = outcome.result && typeof outcome.result.completed === "boolean" ? outcome.result.completed : completed;
+  const later = outcome.status === "queued" ? " It will be sent when you are back online." : "";
+  // As in Todoist: a task ticked by mistake comes back with one click.
+  if (now && undoable) {
+    toast(`Completed “${task.title}”.${later}`, { label: "Undo", run: () => complete(state.tasks.get(task.id) || task, false, false) }, UNDO_MS);
+  } else if (!now && undoable) toast(`Reopened “${task.title}”.${later}`);
 }
 
 function remove(task) {
   const timer = setTimeout(async () => {
     state.pendingDeletes.delete(task.id);
-    try { await api("DELETE", `/api/{me}/tasks/${task.id}`); state.tasks.delete(task.id); }
-    catch (error) { toast(error.message); }
+    const outcome = await submit({ kind: "delete", id: task.id, title: task.title });
+    if (outcome.status === "rejected") toast(outcome.message);
     render();
   }, UNDO_MS);
   state.pendingDeletes.set(task.id, timer);
@@ -388,10 +513,38 @@ function localNow() {
   return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
+// What a task made here looks like until the server has it.
+function previewOf(id, body) {
+  const now = new Date().toISOString();
+  return { id, title: body.title, description: body.description || null, completed: false, completed_at: null,
+    priority: body.priority || "none", tags: body.tags || [], due_date: body.due_date || null, timezone: body.timezone || userTz(),
+    recurrence_rule: body.recurrence_rule || null, repeat_from: body.repeat_from || "schedule", next_occurrence: null,
+    parent_id: null, occurrence_at: null, list_id: body.list_id || null, position: null, version: 1, created_at: now, updated_at: now };
+}
+
+// The server's create event can come before its answer: the row made here becomes that task, not a second one.
+function adoptCreated(data) {
+  const op = sync.ops.find((o) => o.sending && state.tasks.has(o.id)
+    && (o.kind === "create" ? o.body.title === data.title : o.kind === "quick" && o.text.includes(data.title)));
+  if (op) state.tasks.delete(op.id);
+}
+
+const TITLE_MAX = 500;
+
+function titleProblem(title) {
+  if (!title) return "Give the task a title.";
+  if (title.length > TITLE_MAX) {
+    return `The title is ${title.length} characters; at most ${TITLE_MAX} fit. Shorten it and put the rest in the description.`;
+  }
+  return "";
+}
+
 async function createTask(event) {
   event.preventDefault();
   const body = { title: $("title").value.trim(), priority: $("priority").value, timezone: selectedTz() };
   if (!body.title) return;
+  const problem = titleProblem(body.title);
+  if (problem) { toast(problem); $("title").focus(); return; }
   const tags = $("tags").value.split(",").map((t) => t.trim()).filter(Boolean);
   if (tags.length) body.tags = tags;
   if ($("due").value) body.due_date = $("due").value;
@@ -406,12 +559,11 @@ async function createTask(event) {
   updateRecurrenceForm();
   $("custom-wrap").hidden = true;
   $("title").focus();
-  try {
-    upsert(await api("POST", "/api/{me}/tasks", body));
-    render();
-  } catch (error) {
+  const id = localId();
+  const outcome = await submit({ kind: "create", id, body, preview: previewOf(id, body), title: body.title });
+  if (outcome.status === "rejected") {
     if (!$("title").value) $("title").value = body.title;
-    toast(`Could not add the task: ${error.message}`);
+    toast(`Could not add the task: ${outcome.message.replace(/^Could not save “[^”]*”: /, "")}`);
   }
 }
 
@@ -424,6 +576,12 @@ async function openPanel(taskId, refresh = false) {
   $("panel").hidden = false;
   $("panel-title").textContent = task.title;
   fillPanelForm(task, refresh);
+  showConflicts(taskId);
+  if (isLocal(taskId)) {
+    $("panel-reminders").replaceChildren(el("li", {}, "Not sent yet: reminders and history come when the server has the task."));
+    $("panel-history").replaceChildren();
+    return;
+  }
   try {
     const [reminders, history, ofSeries] = await Promise.all([
       api("GET", `/api/{me}/tasks/${taskId}/reminders`),
@@ -442,7 +600,10 @@ async function openPanel(taskId, refresh = false) {
     $("panel-history").replaceChildren(...history.items.map((e) => el("li", {},
       `${e.event_type.replace(".", " ")} — ${formatWhen(e.timestamp, tzOf(task))}`)));
   } catch (error) {
-    toast(error.message);
+    if (error.network) {
+      $("panel-reminders").replaceChildren(el("li", {}, "Offline: reminders and history show when you are back online."));
+      $("panel-history").replaceChildren();
+    } else if (error.status !== 404) toast(error.message);
   }
 }
 
@@ -467,13 +628,15 @@ function connect() {
   ws.onopen = () => {
     state.attempt = 0;
     setDot("live");
-    if (!resuming) loadTasks().then(saveOffline).then(loadReminderMarks).catch((e) => toast(e.message));
+    showOffline();
+    flush();  // what waited on this device goes first, in order
+    if (!resuming) loadTasks().then(saveOffline).then(loadReminderMarks).catch((e) => { if (!e.network) toast(e.message); });
   };
   ws.onmessage = (message) => {
     if (message.data === "pong") return;
     const event = JSON.parse(message.data);
     if (event.type === "ping") return;
-    if (event.type === "resync") { state.lastEventId = null; loadTasks().catch((e) => toast(e.message)); return; }
+    if (event.type === "resync") { state.lastEventId = null; loadTasks().catch((e) => { if (!e.network) toast(e.message); }); return; }
     if (event.event_id) state.lastEventId = event.event_id;
     applyEvent(event);
   };
@@ -484,6 +647,9 @@ function connect() {
     if (!state.session) return;
     if (!state.lastEventId) state.lastEventId = null;
     state.attempt += 1;
+    // The server cannot be reached: the tasks as last seen, rather than an empty page.
+    useOfflineCopy();
+    showOffline();
     setDot(navigator.onLine === false || state.attempt > 8 ? "offline" : "reconnecting");
     // Exponential backoff with full jitter, capped at 30 s.
     const delay = Math.min(30000, 500 * 2 ** Math.min(state.attempt - 1, 6)) * (0.5 + Math.random() / 2);
@@ -555,7 +721,8 @@ function init() {
   fillTimezones();
   $("auth-form").addEventListener("submit", (e) => { e.preventDefault(); authenticate("login"); });
   $("signup").addEventListener("click", () => authenticate("register"));
-  $("signout").addEventListener("click", () => signOut("Signed out."));
+  $("signout").addEventListener("click", requestSignOut);
+  $("pending").addEventListener("click", onPendingClick);
   $("new-task").addEventListener("submit", createTask);
   $("reminder").addEventListener("change", () => { $("custom-wrap").hidden = $("reminder").value !== "custom"; });
   $("remind-at").step = "1";
@@ -572,6 +739,13 @@ function init() {
   $("ics-import").addEventListener("click", () => importIcs(false));
   $("panel-close").addEventListener("click", () => closePanel());
   window.addEventListener("offline", () => setDot("offline"));
+  // Back online: reconnect now (not at the end of the back-off) and send what waited.
+  window.addEventListener("online", () => {
+    if (!state.session) return;
+    state.attempt = 0;
+    if (!state.ws) connect();
+    flush();
+  });
   updateRecurrenceForm();
   if ("Notification" in window && Notification.permission === "default") {
     document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), { once: true });

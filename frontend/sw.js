@@ -1,7 +1,10 @@
-// TaskFlow service worker: the shell offline, and the last task lists the page loaded (read-only).
+// TaskFlow service worker: the app's shell (HTML, scripts, styles) offline, nothing else.
+// API answers (/api/, /ws/, /ical/, /events/…) are never cached nor answered from here: a stale list of
+// tasks is never served as if it were fresh. The page keeps its own offline copy, which says how old it
+// is, and its own queue of changes (IndexedDB); sign out removes both.
 "use strict";
-const CACHE = "taskflow-shell-v1";
-const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/views.js", "/static/manifest.webmanifest", "/static/icon.svg"];
+const CACHE = "taskflow-shell-v2";
+const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/views.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -12,15 +15,22 @@ self.addEventListener("activate", (event) => {
     .then(() => self.clients.claim()));
 });
 
+function isShell(url) {
+  return url.pathname === "/" || url.pathname.startsWith("/static/");
+}
+
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
-  if (url.pathname === "/" || url.pathname.startsWith("/static/")) {
-    // Network first so a deploy shows at once; the cached shell when the network is gone.
-    event.respondWith(fetch(event.request).then((response) => {
+  // Everything else (the API above all) goes to the network untouched: offline it fails, and the page says so.
+  if (event.request.method !== "GET" || url.origin !== self.location.origin || !isShell(url)) return;
+  // Network first so a deploy shows at once; the cached shell only when the network is gone.
+  event.respondWith(fetch(event.request).then((response) => {
+    if (response.ok && response.type === "basic") {
       const copy = response.clone();
       caches.open(CACHE).then((cache) => cache.put(event.request, copy));
-      return response;
-    }).catch(() => caches.match(event.request)));
-  }
+    }
+    return response;
+  }).catch(() => caches.match(event.request, { ignoreSearch: true })
+    .then((hit) => hit || (event.request.mode === "navigate" ? caches.match("/") : undefined))
+    .then((hit) => hit || Response.error())));
 });

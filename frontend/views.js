@@ -180,7 +180,7 @@ function viewTitle() {
 }
 
 function renderNav() {
-  const open = [...state.tasks.values()].filter((t) => !state.pendingDeletes.has(t.id));
+  const open = [...state.tasks.values()].filter((t) => !state.pendingDeletes.has(t.id) && !standsBehindSeries(t));
   for (const node of document.querySelectorAll("[data-count]")) {
     const count = open.filter((t) => inView(t, node.dataset.count === "all" ? "all" : node.dataset.count)).length;
     node.textContent = count ? String(count) : "";
@@ -249,7 +249,7 @@ async function loadLists() {
     const data = await api("GET", "/api/{me}/lists");
     state.lists = new Map(data.items.map((l) => [l.id, l]));
     render();
-  } catch (error) { toast(error.message); }
+  } catch (error) { if (!error.network) toast(error.message); }
 }
 
 async function addList(name, color) {
@@ -335,7 +335,23 @@ function scheduleParse() {
   parsed = null;
   const text = $("quick").value;
   if (!text.trim()) { $("chips").replaceChildren(); $("questions").replaceChildren(); return; }
+  // Nothing typed or pasted is cut: a line over the limit is refused in words, kept in the field.
+  if (text.length > TITLE_MAX) { showQuickProblem(tooLongLine(text)); return; }
+  if (navigator.onLine === false) {
+    $("chips").replaceChildren();
+    $("questions").replaceChildren(el("li", { class: "offline-note" }, "Offline: the task is added as typed; its date, #list and tags are read when it is sent."));
+    return;
+  }
   parseTimer = setTimeout(() => parseLine(text), 150);
+}
+
+function tooLongLine(text) {
+  return `This line is ${text.length} characters; a task's title can have at most ${TITLE_MAX}. Shorten it — put the details in the task's description once it is added.`;
+}
+
+function showQuickProblem(message) {
+  $("chips").replaceChildren();
+  $("questions").replaceChildren(el("li", { class: "problem" }, message));
 }
 
 // As in Todoist, a task added in Today without a date of its own is due today.
@@ -351,7 +367,10 @@ async function parseLine(text) {
     if ($("quick").value !== text) return;
     parsed = { text, result };
     showParsed(result);
-  } catch (error) { $("questions").replaceChildren(el("li", {}, error.message)); }
+  } catch (error) {
+    if ($("quick").value !== text) return;
+    $("questions").replaceChildren(el("li", {}, error.network ? "Offline: the task is added as typed; its date, #list and tags are read when it is sent." : error.message));
+  }
 }
 
 function showParsed(result) {
@@ -377,31 +396,52 @@ function answer(question, option) {
   scheduleParse();
 }
 
+function quickCreateBody(result, viewListId) {
+  const body = { title: result.title, priority: result.priority, timezone: result.timezone };
+  if (result.tags.length) body.tags = result.tags;
+  if (result.due_date) body.due_date = result.due_date;
+  const listId = result.list_id || viewListId;
+  if (listId) body.list_id = listId;
+  if (result.recurrence_rule) { body.recurrence_rule = result.recurrence_rule; body.repeat_from = result.repeat_from; }
+  if (result.reminders.length) body.reminders = result.reminders;
+  return body;
+}
+
 async function quickAdd(event) {
   event.preventDefault();
   const text = $("quick").value;
   if (!text.trim()) return;
   clearTimeout(parseTimer);
-  const result = parsed && parsed.text === text ? parsed.result : await parseForView(text).catch((e) => { toast(e.message); return null; });
-  if (!result) return;
-  if (result.questions.length) { showParsed(result); $("quick").focus(); return; }
-  const body = { title: result.title, priority: result.priority, timezone: result.timezone };
-  if (result.tags.length) body.tags = result.tags;
-  if (result.due_date) body.due_date = result.due_date;
-  const listId = result.list_id || (state.view.startsWith("list:") ? state.view.slice(5) : null);
-  if (listId) body.list_id = listId;
-  if (result.recurrence_rule) { body.recurrence_rule = result.recurrence_rule; body.repeat_from = result.repeat_from; }
-  if (result.reminders.length) body.reminders = result.reminders;
+  if (text.length > TITLE_MAX) { showQuickProblem(tooLongLine(text)); $("quick").focus(); return; }
+  const viewList = state.view.startsWith("list:") ? state.view.slice(5) : null;
+  let result = parsed && parsed.text === text ? parsed.result : null;
+  if (!result && navigator.onLine !== false) {
+    try { result = await parseForView(text); }
+    catch (error) { if (!error.network) { showQuickProblem(error.message); return; } }
+  }
+  if (result && !result.title.trim()) {
+    showQuickProblem(`“${text.trim()}” has only ${result.tags.length || result.list ? "tags or a list" : "a date or options"}: say what the task is, e.g. “Buy milk ${text.trim()}”.`);
+    $("quick").focus();
+    return;
+  }
+  if (result && result.questions.length) { showParsed(result); $("quick").focus(); return; }
   $("quick").value = ""; parsed = null;
   $("chips").replaceChildren(); $("questions").replaceChildren();
-  try {
-    const task = await api("POST", "/api/{me}/tasks", body);
-    if (body.reminders) state.reminderTasks.add(task.id);
-    upsert(task);
-    render();
-  } catch (error) {
+  const id = localId();
+  let op;
+  if (result) {
+    const body = quickCreateBody(result, viewList);
+    op = { kind: "create", id, body, preview: previewOf(id, body), title: body.title, reminders: Boolean(body.reminders) };
+  } else {
+    // Offline: kept as typed and read when it is sent, as of now (the date words mean what they meant now).
+    const preview = previewOf(id, { title: text.trim(), list_id: viewList, timezone: userTz() });
+    op = { kind: "quick", id, text, timezone: userTz(), listId: viewList, today: state.view === "today", preview, title: text.trim() };
+  }
+  const outcome = await submit(op);
+  if (outcome.status === "done" && op.reminders && outcome.result) state.reminderTasks.add(outcome.result.id);
+  if (outcome.status === "rejected") {
     if (!$("quick").value) $("quick").value = text;
-    toast(`Could not add the task: ${error.message}`);
+    toast(`Could not add the task: ${outcome.message.replace(/^Could not save “[^”]*”: /, "")}`);
   }
 }
 
@@ -414,24 +454,104 @@ function toLocalInput(iso) {
   return `${get("year")}-${get("month")}-${get("day")}T${get("hour")}:${get("minute")}`;
 }
 
-function fillPanelForm(task, refresh) {
-  if (refresh && $("panel-form").contains(document.activeElement)) return;
-  $("p-title").value = task.title;
-  $("p-description").value = task.description || "";
-  $("p-links").replaceChildren(...((task.description || "").match(/https?:\/\/[^\s<>"]+/g) || []).slice(0, 10)
+// The panel remembers what it showed when the person started (the task's version and each field):
+// Save sends only the fields they changed, from that version (PATCH, merged with changes made elsewhere).
+const PANEL_INPUTS = { title: "p-title", description: "p-description", due: "p-due", priority: "p-priority", tags: "p-tags", list: "p-list" };
+let panelBase = null; // {id, version, values: {field: what the form showed}}
+
+function formValuesOf(task) {
+  return { title: task.title, description: task.description || "", due: toLocalInput(task.due_date), priority: task.priority,
+    tags: (task.tags || []).join(", "), list: task.list_id || "" };
+}
+
+function readPanelForm() {
+  return Object.fromEntries(Object.entries(PANEL_INPUTS).map(([field, input]) => [field, $(input).value]));
+}
+
+function sameValue(field, a, b) {
+  if (field === "tags") {
+    const norm = (v) => v.split(",").map((t) => t.trim()).filter(Boolean).join(",");
+    return norm(a) === norm(b);
+  }
+  if (field === "title") return a.trim() === b.trim();
+  return a === b;
+}
+
+function showLinks(description) {
+  $("p-links").replaceChildren(...((description || "").match(/https?:\/\/[^\s<>"]+/g) || []).slice(0, 10)
     .map((url) => el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url)));
-  $("p-due").value = toLocalInput(task.due_date);
-  $("p-priority").value = task.priority;
-  $("p-tags").value = (task.tags || []).join(", ");
-  $("p-list").value = task.list_id || "";
-  $("p-repeat").value = task.recurrence_rule ? ruleInWords(task.recurrence_rule, task) : "";
-  $("p-repeat").dataset.initial = $("p-repeat").value;
+}
+
+function fillPanelForm(task, refresh) {
+  const values = formValuesOf(task);
+  $("p-skip").hidden = !(task.parent_id || isScheduledSeries(task));
+  $("p-stop").hidden = !(task.parent_id || task.recurrence_rule);
+  const repeatWords = task.recurrence_rule ? ruleInWords(task.recurrence_rule, task) : "";
+  if (refresh && panelBase && panelBase.id === task.id) {
+    // Changed elsewhere while the panel is open: the fields the person has not touched show it; the
+    // ones they changed keep what they typed (and Save sends those from the version they started from).
+    const form = readPanelForm();
+    let touched = false;
+    for (const [field, input] of Object.entries(PANEL_INPUTS)) {
+      if (!sameValue(field, form[field], panelBase.values[field])) { touched = true; continue; }
+      $(input).value = values[field];
+      panelBase.values[field] = values[field];
+    }
+    if (!touched) panelBase.version = task.version;
+    if ($("p-repeat").value.trim() === $("p-repeat").dataset.initial) {
+      $("p-repeat").value = repeatWords;
+      $("p-repeat").dataset.initial = repeatWords;
+    }
+    showLinks($("p-description").value);
+    return;
+  }
+  for (const [field, input] of Object.entries(PANEL_INPUTS)) $(input).value = values[field];
+  panelBase = { id: task.id, version: task.version, values };
+  $("p-message").textContent = "";
+  showLinks(task.description);
+  $("p-repeat").value = repeatWords;
+  $("p-repeat").dataset.initial = repeatWords;
   $("p-preview").replaceChildren();
   $("p-reminder").value = "";
   repeatParsed = null;
-  $("p-skip").hidden = !(task.parent_id || isScheduledSeries(task));
-  $("p-stop").hidden = !(task.parent_id || task.recurrence_rule);
 }
+
+// A wall-clock time typed in the user's zone, as an instant with its offset: the task keeps its own zone.
+function zoneOffsetMinutes(ms, tz) {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(new Date(ms));
+  const get = (type) => parseInt(parts.find((p) => p.type === type).value, 10);
+  return Math.round((Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"), get("second")) - ms) / 60000);
+}
+
+function withOffset(local, tz) {
+  const [date, time] = local.split("T");
+  const [y, mo, d] = date.split("-").map(Number);
+  const [h, mi] = time.split(":").map(Number);
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  let offset = zoneOffsetMinutes(wall, tz);
+  offset = zoneOffsetMinutes(wall - offset * 60000, tz);
+  const pad = (n) => String(n).padStart(2, "0");
+  const abs = Math.abs(offset);
+  return `${date}T${pad(h)}:${pad(mi)}:00${offset < 0 ? "-" : "+"}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+function changedFields(form) {
+  const changes = {};
+  for (const field of Object.keys(PANEL_INPUTS)) {
+    if (sameValue(field, form[field], panelBase.values[field])) continue;
+    const value = form[field];
+    if (field === "title") changes.title = value.trim();
+    if (field === "description") changes.description = value || null;
+    if (field === "due") changes.due_date = value ? withOffset(value, userTz()) : null;
+    if (field === "priority") changes.priority = value;
+    if (field === "tags") changes.tags = value.split(",").map((t) => t.trim()).filter(Boolean);
+    if (field === "list") changes.list_id = value || null;
+  }
+  return changes;
+}
+
+const DESCRIPTION_MAX = 10000;
 
 let repeatTimer = null;
 let repeatParsed = null;
@@ -471,25 +591,38 @@ async function saveSchedule(id) {
 async function savePanel(event) {
   event.preventDefault();
   const id = state.panelTask;
-  const body = {
-    title: $("p-title").value.trim(),
-    description: $("p-description").value || null,
-    due_date: $("p-due").value || null,
-    timezone: userTz(),
-    priority: $("p-priority").value,
-    tags: $("p-tags").value.split(",").map((t) => t.trim()).filter(Boolean),
-    list_id: $("p-list").value || null,
-  };
+  const task = state.tasks.get(id);
+  if (!task || !panelBase || panelBase.id !== id) return;
+  const form = readPanelForm();
+  const problem = titleProblem(form.title.trim()) || (form.description.length > DESCRIPTION_MAX
+    ? `The description is ${form.description.length} characters; at most ${DESCRIPTION_MAX} fit.` : "");
+  if (problem) { $("p-message").textContent = problem; return; }
+  $("p-message").textContent = "";
+  // Only what the person changed: never a zone, a due date or a rule they did not touch.
+  const changes = changedFields(form);
+  const ruleChanged = $("p-repeat").value.trim() !== $("p-repeat").dataset.initial;
   // A new rule moves the due date to its first occurrence (as Todoist does).
-  if (repeatParsed && $("p-repeat").value.trim() !== $("p-repeat").dataset.initial) body.due_date = repeatParsed.due_date;
-  try {
-    upsert(await api("PUT", `/api/{me}/tasks/${id}`, body));
-    await saveSchedule(id);
-    upsert(await api("GET", `/api/{me}/tasks/${id}`));
-    render();
-    openPanel(id);
-    toast("Saved.");
-  } catch (error) { toast(error.message); }
+  if (ruleChanged && repeatParsed) changes.due_date = repeatParsed.due_date;
+  const scheduled = ruleChanged || $("p-reminder").value !== "";
+  if (scheduled && (navigator.onLine === false || isLocal(id))) {
+    $("p-message").textContent = "Repeat and reminders need a connection (and the task on the server): set them once it is sent.";
+    return;
+  }
+  let outcome = { status: "done" };
+  if (Object.keys(changes).length) {
+    outcome = await submit({ kind: "patch", id, base_version: panelBase.version, changes, title: task.title, fromCreate: isLocal(id) });
+  }
+  if (outcome.status === "conflict") return;  // the panel shows both values (settle)
+  if (outcome.status === "rejected") { $("p-message").textContent = outcome.message; return; }
+  const now = state.panelTask;  // a task made here has its server id by now
+  if (outcome.status === "done" && scheduled) {
+    try {
+      await saveSchedule(now);
+      upsert(await api("GET", `/api/{me}/tasks/${now}`));
+    } catch (error) { $("p-message").textContent = error.message; return; }
+  }
+  render();
+  announceSave(now, outcome);
 }
 
 async function skipInstance() {
@@ -552,7 +685,7 @@ async function loadPreferences() {
     state.prefs = prefs;
     state.tz = prefs.timezone;
     render();
-  } catch (_) { state.tz = null; }
+  } catch (_) { /* offline: the zone of the offline copy, else the browser's */ }
 }
 
 function openSettings() {
@@ -600,7 +733,7 @@ function onKey(event) {
     case "/": event.preventDefault(); openSearch(); break;
     case "j": moveSelection(1); break;
     case "k": moveSelection(-1); break;
-    case "x": case "e": if (task) complete(task, !task.completed); break;
+    case "x": case "e": if (task) tick(task, !task.completed); break;
     case "Enter": if (task) { event.preventDefault(); openPanel(task.id); $("p-title").focus(); } break;
     case "?": $("shortcuts").showModal(); break;
     default: return;
@@ -609,22 +742,44 @@ function onKey(event) {
 
 // ---------- drag to reorder ----------
 
+// Order means something in the Inbox and in a list (they are sorted by it); elsewhere rows are sorted by
+// date and do not move. A drop sends the moved task's new place — and, where rows above it were never
+// ordered, theirs once, so it can sort below them.
+function orderable() { return state.view === "inbox" || state.view.startsWith("list:"); }
+
+function placesFor(order, movedId) {
+  const at = order.indexOf(movedId);
+  const place = (id) => { const t = state.tasks.get(id); return t && typeof t.position === "number" ? t.position : null; };
+  const writes = [];
+  let above = null;
+  for (let i = 0; i < at; i += 1) {
+    const p = place(order[i]);
+    if (p === null || (above !== null && p <= above)) { above = above === null ? 1 : above + 1; writes.push([order[i], above]); }
+    else above = p;
+  }
+  const below = at + 1 < order.length ? place(order[at + 1]) : null;
+  let mine;
+  if (below !== null && (above === null || below > above)) mine = above === null ? below - 1 : (above + below) / 2;
+  else mine = above === null ? 1 : above + 1;
+  if (place(movedId) !== mine) writes.push([movedId, mine]);
+  return writes;
+}
+
 function onDrop(event) {
   event.preventDefault();
+  if (!orderable()) return;
   const id = event.dataTransfer.getData("text/plain");
-  const target = event.target.closest("li.task");
-  if (!id || !target || target.dataset.id === id) return;
-  const rows = [...document.querySelectorAll("#tasks li.task[data-id]")].map((r) => r.dataset.id).filter((r) => r !== id);
-  const at = rows.indexOf(target.dataset.id);
-  rows.splice(at, 0, id);
-  rows.forEach((rowId, index) => {
+  const target = event.target.closest("li.task[data-id]");
+  if (!id || !target || target.dataset.id === id || !state.tasks.has(id)) return;
+  const order = [...document.querySelectorAll("#tasks li.task[data-id]")].map((r) => r.dataset.id).filter((r) => r !== id);
+  const box = target.getBoundingClientRect();
+  const after = event.clientY > box.top + box.height / 2;  // the lower half of a row: below it
+  order.splice(order.indexOf(target.dataset.id) + (after ? 1 : 0), 0, id);
+  for (const [rowId, position] of placesFor(order, id)) {
     const task = state.tasks.get(rowId);
-    if (task && task.position !== index + 1) {
-      api("PUT", `/api/{me}/tasks/${rowId}`, { position: index + 1 }).then((t) => { upsert(t); render(); }).catch((e) => toast(e.message));
-      state.tasks.set(rowId, { ...task, position: index + 1 });
-    }
-  });
-  render();
+    submit({ kind: "patch", id: rowId, base_version: task.version, changes: { position }, title: task.title, fromCreate: isLocal(rowId) })
+      .then((outcome) => { if (outcome.status === "rejected") toast(outcome.message); });
+  }
 }
 
 // ---------- reminders (the bell in the rows) ----------
@@ -656,24 +811,48 @@ function saveOfflineSoon() {
   offlineTimer = setTimeout(() => { offlineTimer = null; offlineSavedAt = Date.now(); saveOffline(); }, wait);
 }
 
+// The offline copy: everything the views show (tasks, lists, the user's zone, the bells, the later
+// occurrences of series in Upcoming), as the server last sent it. Sign out removes it.
 function saveOffline() {
-  if (!state.session) return;
-  try { localStorage.setItem(OFFLINE_KEY, JSON.stringify({ user: state.session.userId, tasks: [...state.tasks.values()], lists: [...state.lists.values()] })); }
+  if (!state.session || state.fromOffline) return;
+  const occurrences = Object.fromEntries([...occurrenceCache.entries()].filter(([, v]) => Array.isArray(v) && v.length));
+  const copy = { user: state.session.userId, savedAt: new Date().toISOString(), tz: state.tz, prefs: state.prefs || null,
+    tasks: [...state.tasks.values()].filter((t) => !isLocal(t.id)), lists: [...state.lists.values()],
+    reminders: [...state.reminderTasks], occurrences };
+  try { localStorage.setItem(OFFLINE_KEY, JSON.stringify(copy)); }
   catch (_) { /* storage full or disabled: the offline copy is a convenience */ }
 }
 
+function useOfflineCopy() {
+  if (!state.session || state.tasks.size) return false;
+  let saved = null;
+  try { saved = JSON.parse(localStorage.getItem(OFFLINE_KEY) || "null"); } catch (_) { saved = null; }
+  if (!saved || saved.user !== state.session.userId) return false;
+  state.fromOffline = true;
+  state.savedAt = saved.savedAt;
+  state.tasks = new Map(saved.tasks.map((t) => [t.id, t]));
+  if (!state.lists.size) state.lists = new Map((saved.lists || []).map((l) => [l.id, l]));
+  if (!state.tz && saved.tz) state.tz = saved.tz;
+  if (!state.prefs && saved.prefs) state.prefs = saved.prefs;
+  state.reminderTasks = new Set(saved.reminders || []);
+  for (const [key, value] of Object.entries(saved.occurrences || {})) if (!occurrenceCache.has(key)) occurrenceCache.set(key, value);
+  reapplyQueue();
+  render();
+  return true;
+}
+
 function showOffline() {
-  $("offline-banner").hidden = navigator.onLine !== false;
-  document.body.classList.toggle("readonly", navigator.onLine === false);
-  if (navigator.onLine === false && state.session && !state.tasks.size) {
-    const saved = JSON.parse(localStorage.getItem(OFFLINE_KEY) || "null");
-    if (saved && saved.user === state.session.userId) {
-      state.fromOffline = true;
-      state.tasks = new Map(saved.tasks.map((t) => [t.id, t]));
-      state.lists = new Map(saved.lists.map((l) => [l.id, l]));
-      render();
-    }
-  }
+  const offline = navigator.onLine === false;
+  if (offline) useOfflineCopy();
+  const stale = offline || (state.fromOffline && !(state.ws && state.ws.readyState === WebSocket.OPEN));
+  const since = state.fromOffline && state.savedAt ? ` as of ${dueInWords(state.savedAt).replace(/^(Today|Yesterday)/, (d) => d.toLowerCase())}` : "";
+  $("offline-banner").textContent = offline
+    ? `Offline: showing your tasks${since}. What you change is kept on this device and sent when you are back online.`
+    : `The server cannot be reached: showing your tasks${since}. What you change is kept on this device and sent when it answers.`;
+  $("offline-banner").hidden = !stale;
+  document.body.classList.toggle("offline", offline);
+  ["p-repeat", "p-reminder"].forEach((id) => { $(id).disabled = offline; });
+  showPending();
 }
 
 // ---------- wiring ----------
@@ -696,6 +875,7 @@ function initViews() {
   $("list-archive").addEventListener("click", () => { changeList({ archived: true }); setView("inbox"); });
   $("list-delete").addEventListener("click", deleteList);
   $("panel-form").addEventListener("submit", savePanel);
+  $("p-description").addEventListener("input", () => showLinks($("p-description").value));
   $("p-skip").addEventListener("click", skipInstance);
   $("p-repeat").addEventListener("input", scheduleRepeatPreview);
   $("p-stop").addEventListener("click", stopSeries);
@@ -703,8 +883,12 @@ function initViews() {
   $("settings-form").addEventListener("submit", saveSettings);
   $("settings-cancel").addEventListener("click", () => $("settings").close());
   document.addEventListener("keydown", onKey);
-  $("tasks").addEventListener("dragstart", (e) => { const row = e.target.closest("li.task"); if (row) e.dataTransfer.setData("text/plain", row.dataset.id); });
-  $("tasks").addEventListener("dragover", (e) => e.preventDefault());
+  $("tasks").addEventListener("dragstart", (e) => {
+    const row = e.target.closest("li.task[data-id]");
+    if (!row || !orderable()) { e.preventDefault(); return; }
+    e.dataTransfer.setData("text/plain", row.dataset.id);
+  });
+  $("tasks").addEventListener("dragover", (e) => { if (orderable()) e.preventDefault(); });
   // The row with the keyboard focus is the selected one (Enter, x and e act on it).
   $("tasks").addEventListener("focusin", (e) => {
     const row = e.target.closest("li.task[data-id]");
