@@ -212,8 +212,17 @@ function applyEvent(event) {
       adoptCreated(event.data);
       upsert(snapshotOf(event.data));
       break;
-    case "task.updated": case "task.completed":
-    case "task.uncompleted": case "recurring.spawned":
+    case "recurring.spawned":
+      // An occurrence ticked here is spawned and completed in one go; its spawn alone, arriving after
+      // the answer, would show it open for a moment beside the series moved on.
+      if (sync.ticked.has(event.data.id)) break;
+      upsert(snapshotOf(event.data));
+      break;
+    case "task.completed":
+      sync.ticked.delete(event.data.id);
+      upsert(snapshotOf(event.data));
+      break;
+    case "task.updated": case "task.uncompleted":
       upsert(snapshotOf(event.data));
       break;
     case "task.deleted":

@@ -20,6 +20,7 @@ const sync = {
   waiters: new Map(),    // seq -> resolve(outcome), for the page that made the change
   created: new Map(),    // temporary id -> {id, version} once its create was answered
   conflicts: new Map(),  // task id -> {changes, conflicts, task, title}
+  ticked: new Set(),     // instances of occurrences ticked here whose completion event has not come yet
   sent: 0,               // changes the server took since it could last not be reached (one summary toast)
   again: false,          // a change came while a flush was ending: flush once more
   surfaced: false,       // a conflict or a refusal was reported during this flush (no "all sent" toast over it)
@@ -406,6 +407,8 @@ function settle(op, outcome) {
   if (outcome.status === "done" && op.kind === "occurrence" && outcome.result) {
     const series = state.tasks.get(id);
     if (series) state.tasks.set(id, { ...series, next_occurrence: outcome.result.next_occurrence });
+    const instance = state.tasks.get(outcome.result.instance_id);
+    if (!instance || !instance.completed) sync.ticked.add(outcome.result.instance_id);
   }
   if (outcome.status === "done" && op.note) toast(op.note);
   if (outcome.status === "conflict") {
