@@ -414,7 +414,12 @@ async function completeOccurrence(series) {
 
 // Undo: the occurrence is open again and the series is back at it — one row, as before the tick.
 async function undoOccurrence(done, series) {
-  await complete(state.tasks.get(done.instance_id) || { id: done.instance_id, title: series.title }, false, false);
+  let instance = state.tasks.get(done.instance_id);
+  if (!instance || !instance.completed) {  // its events may not have come yet: reopened from its version as stored
+    try { instance = await api("GET", `/api/{me}/tasks/${done.instance_id}`); upsert(instance); }
+    catch (error) { toast(error.message); return; }
+  }
+  await complete(instance, false, false);
   try { upsert(await api("GET", `/api/{me}/tasks/${series.id}`)); } catch (_) { /* its event brings it */ }
   render();
 }
@@ -423,10 +428,14 @@ async function complete(task, completed, undoable = true) {
   if (state.ticking.has(task.id)) return;
   state.ticking.add(task.id);
   let outcome;
-  try { outcome = await submit({ kind: "complete", id: task.id, completed, title: task.title }); }
-  finally { state.ticking.delete(task.id); }
+  try {
+    // Through the merge like any edit: ticked from the version shown, kept with what others changed meanwhile.
+    outcome = await submit({ kind: "complete", id: task.id, completed, base_version: task.version || 1,
+      fromCreate: isLocal(task.id), title: task.title });
+  } finally { state.ticking.delete(task.id); }
   render();
   if (outcome.status === "rejected") { toast(outcome.message); return; }
+  if (outcome.status === "conflict") return;  // shown with both values (settle)
   // The toast says what the task now is.
   const now = outcome.result && typeof outcome.result.completed === "boolean" ? outcome.result.completed : completed;
   const later = outcome.status === "queued" ? " It will be sent when you are back online." : "";

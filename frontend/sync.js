@@ -276,7 +276,7 @@ function flush() {
         op.sending = false;
         if (mirror) mirror.sending = false;
         if (retryable(error, op)) { stalled = error; break; }
-        outcome = error.status === 409 && op.kind === "patch"
+        outcome = error.status === 409 && merges(op)
           ? { status: "conflict", conflicts: (error.data && error.data.conflicts) || [], task: error.data && error.data.task }
           : { status: "rejected", message: rejection(op, error), error };
         reload = true;
@@ -323,9 +323,11 @@ function flush() {
   return sync.flushing;
 }
 
+function merges(op) { return op.kind === "patch" || op.kind === "complete"; }
+
 function retryable(error, op) {
   if (error.network || error.status === 401 || error.status === 429 || error.status === 408 || error.status >= 500) return true;
-  return error.status === 409 && op.kind !== "patch";  // a create with the same key still running
+  return error.status === 409 && !merges(op);  // a create with the same key still running
 }
 
 function scheduleRetry() {
@@ -349,7 +351,10 @@ async function sendOp(op) {
       const base = op.fromCreate && known ? known.version : op.base_version;
       return api("PATCH", `/api/{me}/tasks/${id}`, { base_version: base, changes: op.changes });
     }
-    case "complete": return api("PATCH", `/api/{me}/tasks/${id}/complete`, { completed: op.completed });
+    case "complete": {
+      const base = op.fromCreate && known ? known.version : op.base_version;
+      return api("PATCH", `/api/{me}/tasks/${id}`, { base_version: base, changes: { completed: op.completed } });
+    }
     case "occurrence": return api("POST", `/api/{me}/tasks/${id}/complete-occurrence`, op.occurrence_at ? { occurrence_at: op.occurrence_at } : {});
     case "delete":
       try { return await api("DELETE", `/api/{me}/tasks/${id}`); }
@@ -413,9 +418,10 @@ function settle(op, outcome) {
   if (outcome.status === "done" && op.note) toast(op.note);
   if (outcome.status === "conflict") {
     if (outcome.task) state.tasks.set(outcome.task.id, outcome.task);
-    sync.conflicts.set(id, { changes: op.changes, conflicts: outcome.conflicts, task: outcome.task, title: op.title });
+    const changes = op.kind === "complete" ? { completed: op.completed } : op.changes;
+    sync.conflicts.set(id, { changes, conflicts: outcome.conflicts, task: outcome.task, title: op.title });
     if (state.panelTask === id) showConflicts(id);
-    else if (!resolve) toast(`“${op.title || "A task"}” was changed elsewhere too: choose what to keep.`, { label: "Review", run: () => openPanel(id) }, 15000);
+    else toast(`“${op.title || "A task"}” was changed elsewhere too: choose what to keep.`, { label: "Review", run: () => openPanel(id) }, 15000);
     sync.surfaced = true;
   }
   if (outcome.status === "rejected" && !resolve) toast(outcome.message);

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import pathlib
 import uuid
+from unittest.mock import ANY
 
 import requests
 from playwright.sync_api import expect
@@ -320,11 +321,11 @@ def test_changes_made_offline_wait_on_the_device_and_reach_the_server_in_order(a
     expect(row(page, "Buy stamps")).to_be_visible(timeout=WAIT)
     expect(row(page, "Buy stamps tomorrow 10am !high")).to_have_count(0)
     # in the order they were made
-    assert [(m, p.rsplit("/", 1)[-1] if m != "POST" else "tasks") for m, p, _ in page.writes] == [
-        ("PATCH", "complete"),
-        ("POST", "tasks"),
-        ("PATCH", ann["id"]),
-        ("DELETE", old["id"]),
+    assert [(m, p.rsplit("/", 1)[-1], body) for m, p, body in page.writes] == [
+        ("PATCH", bills["id"], {"base_version": 1, "changes": {"completed": True}}),
+        ("POST", "tasks", {"title": "Buy stamps", "priority": "high", "timezone": "Europe/Paris", "due_date": ANY}),
+        ("PATCH", ann["id"], {"base_version": 1, "changes": {"title": "Call Ann back"}}),
+        ("DELETE", old["id"], None),
     ]
     user.close()
 
@@ -510,7 +511,9 @@ def test_a_double_click_on_a_checkbox_is_one_change_and_the_toast_says_what_the_
     expect(page.locator("#toasts")).to_contain_text("Completed “Water plants”.", timeout=WAIT)
     settled(page)
     assert user.get(task["id"]).json()["completed"] is True
-    assert page.writes == [("PATCH", f"{user.session['userId']}/tasks/{task['id']}/complete", {"completed": True})]
+    assert page.writes == [
+        ("PATCH", f"{user.session['userId']}/tasks/{task['id']}", {"base_version": 1, "changes": {"completed": True}})
+    ]
     view(page, "completed")
     expect(row(page, "Water plants")).to_have_class("task done")
     # a double click on a recurring task completes one occurrence
