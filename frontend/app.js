@@ -243,6 +243,7 @@ function applyEvent(event) {
     default:
       return;
   }
+  if (event.type.startsWith("task.") || event.type === "recurring.spawned") reapplyFor(event.data.id);
   render();
   if (!event.type.startsWith("list.")) reloadReminderMarksSoon();
   if (state.panelTask && event.data && (event.data.id === state.panelTask || event.data.task_id === state.panelTask)) {

@@ -237,6 +237,11 @@ function reapplyQueue() {
   sync.ops.forEach((op) => applyOp(op, state.tasks));
 }
 
+// After a live update of one task: its changes still waiting here stay shown.
+function reapplyFor(id) {
+  sync.ops.filter((op) => ((sync.created.get(op.id) || {}).id || op.id) === id).forEach((op) => applyOp(op, state.tasks));
+}
+
 // A change is shown as waiting once it has to wait (offline, the server unreachable, or slow to answer),
 // not during the few milliseconds an ordinary save takes.
 const SHOW_WAITING_AFTER_MS = 1500;

@@ -358,7 +358,8 @@ def test_a_change_replayed_after_a_conflict_elsewhere_is_shown_to_the_person(app
     expect(title).to_contain_text("Yours: Water the garden and the pots", timeout=WAIT)
     expect(title).to_contain_text("Theirs: Water the lawn")
     assert user.get(task["id"]).json()["title"] == "Water the lawn"
-    page.get_by_role("button", name="Keep my choices").click()
+    with page.expect_request_finished(lambda r: r.method == "PATCH", timeout=WAIT):  # sent again, from theirs
+        page.get_by_role("button", name="Keep my choices").click()
     expect(page.locator("#pending")).to_be_hidden(timeout=WAIT)
     settled(page)
     assert user.get(task["id"]).json()["title"] == "Water the garden and the pots"
