@@ -67,11 +67,12 @@ def import_ics(rt: Runtime, user_id: str, data: bytes, dry_run: bool) -> dict[st
     except BadCalendar as exc:
         raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
     result = {"dry_run": dry_run, "created": planned.counts(), "unsupported": planned.unsupported}
-    if dry_run:
-        return result
     with rt.uow() as uow:
         with budget(steps=1_000_000, cpu_seconds=plan.IMPORT_CPU_SECONDS):
             apply.create_all(uow.session, user_id, planned.tasks, now)
+        if dry_run:
+            # Everything the import would do, then rolled back: a dry run's answer is the import's answer.
+            return result
         uow.commit()
     rt.wake("recurrence")
     rt.wake("reminders")

@@ -19,6 +19,7 @@ import time
 import requests
 
 from tests.conftest import JWT_SECRET
+from tests.support.calendar import weekly_calendar
 from tests.support.live import Client
 from tests.support.net import wait_until
 from tests.support.process import ServerProcess
@@ -60,25 +61,6 @@ class Receiver:
         self.closing.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-def weekly_calendar(events: int) -> str:
-    """An .ics file of weekly series, three alarms each (the import the issue measured)."""
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//taskflow tests//EN"]
-    for i in range(events):
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:weekly-{i}@tests",
-            "DTSTAMP:20261201T090000Z",
-            f"DTSTART:2027{1 + i % 12:02d}{1 + i % 27:02d}T090000Z",
-            f"SUMMARY:Weekly {i}",
-            "RRULE:FREQ=WEEKLY;COUNT=10",
-        ]
-        for minutes in (10, 30, 60):
-            lines += ["BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", f"TRIGGER:-PT{minutes}M", "END:VALARM"]
-        lines.append("END:VEVENT")
-    lines.append("END:VCALENDAR")
-    return "\r\n".join(lines) + "\r\n"
 
 
 def same_account(client: Client) -> Client:
