@@ -22,7 +22,7 @@ from shared.messaging.stream import parse, read_stream, stream_position
 from shared.messaging.subscriptions import Subscription
 from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime
-from shared.services.credentials import user_id_from_token
+from shared.services.credentials import require_account, user_id_from_token
 from shared.settings import Settings
 from shared.triggers.subscriptions import subscribe
 from shared.web.app import function_app
@@ -169,7 +169,7 @@ def register(app: Flask, rt: Runtime) -> Hub:
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
-            sub = user_id_from_token(rt.settings, request.args.get("token"))
+            sub = require_account(rt.engine, user_id_from_token(rt.settings, request.args.get("token")))
         except DomainError:
             ws.close(reason=CLOSE_BAD_TOKEN, message="bad or missing token")
             return

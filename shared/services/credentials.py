@@ -10,11 +10,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import jwt
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import orm
 
 from shared.concurrency.offload import offload_native
 from shared.domain.errors import Unauthorized, Unavailable
+from shared.persistence.db import driver_autocommit
+from shared.persistence.models import User
 from shared.settings import Settings
 
 R = TypeVar("R")
@@ -129,3 +133,26 @@ def bearer_token(header: str | None) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+_ACCOUNT_SQL = "SELECT 1 FROM users WHERE id = %s"
+
+
+def account_exists(engine: sa.Engine, user_id: str) -> bool:
+    """Whether an account with this id exists: a valid token for a deleted account is refused (401).
+
+    One primary-key read per request (prepared, on PostgreSQL): not cached, so an account that is
+    gone is refused at once, on every route and socket, instead of failing later on a foreign key.
+    """
+    if engine.dialect.name == "postgresql":
+        with driver_autocommit(engine) as driver:
+            return driver.execute(_ACCOUNT_SQL, (user_id,), prepare=True).fetchone() is not None
+    with orm.Session(engine) as session:
+        return session.get(User, user_id) is not None
+
+
+def require_account(engine: sa.Engine, user_id: str) -> str:
+    """Refuse (401) a token whose account no longer exists; return the id."""
+    if not account_exists(engine, user_id):
+        raise Unauthorized("This account no longer exists; sign in again.")
+    return user_id

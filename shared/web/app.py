@@ -177,12 +177,13 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
 
 def require_path_user() -> None:
     """Before-request guard for /api/<user_id>/…: a bearer token whose subject is that user."""
-    from shared.services.credentials import bearer_token, user_id_from_token
+    from shared.services.credentials import bearer_token, require_account, user_id_from_token
 
-    sub = user_id_from_token(runtime().settings, bearer_token(request.headers.get("Authorization")))
+    rt = runtime()
+    sub = user_id_from_token(rt.settings, bearer_token(request.headers.get("Authorization")))
     if sub != (request.view_args or {}).get("user_id"):
         raise Forbidden("You can only access your own resources.")
-    g.user_id = sub
+    g.user_id = require_account(rt.engine, sub)
 
 
 def trigger_route(view: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -37,7 +37,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.persistence.db import make_engine, migrate  # noqa: E402
 from shared.persistence.models import User  # noqa: E402
-from tests.bench.harness import run_load  # noqa: E402
+from tests.bench.harness import guarded, run_load  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.live import Client  # noqa: E402
 from tests.support.pg import create_database, drop_database  # noqa: E402
@@ -313,14 +313,6 @@ def bench_browser(url: str, clicks: int = 5) -> dict:
                 browser.close()
     finally:
         server.stop()
-
-
-def guarded(fn, *args) -> dict:
-    """Run one measurement; an error is recorded and the run goes on (a benchmark never fails the build)."""
-    try:
-        return fn(*args)
-    except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
 
 
 def row(measure: str, x: dict | None, result, target: str) -> list[str]:

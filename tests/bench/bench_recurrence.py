@@ -20,7 +20,6 @@ import pathlib
 import statistics
 import sys
 import time
-import traceback
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
@@ -40,6 +39,7 @@ from shared.persistence.db import migrate  # noqa: E402
 from shared.persistence.models import Outbox, Task, User  # noqa: E402
 from shared.runtime.process import Runtime  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.bench.harness import guarded  # noqa: E402
 from tests.support.calendar import calendar, series_with_exdates  # noqa: E402
 from tests.support.live import Client, LiveServer  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
@@ -273,14 +273,6 @@ def bench_timers(url: str, rounds: int = 3) -> dict:
     finally:
         rt.close()
     return {"reminder_late_ms": [round(x) for x in rung], "occurrence_late_ms": [round(x) for x in spawned]}
-
-
-def guarded(fn, *args) -> dict:
-    """Run one measurement; an error is recorded and the run goes on (a benchmark never fails the build)."""
-    try:
-        return fn(*args)
-    except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
 
 
 def ratio(value: float | None, floor: float | None) -> str:

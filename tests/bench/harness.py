@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import traceback
 import uuid
 
 import requests
@@ -62,3 +63,11 @@ def run_load(
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def guarded(fn, *args) -> dict:
+    """Run one measurement; an error is recorded and the run goes on (a benchmark never fails the build)."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}

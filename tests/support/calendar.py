@@ -195,3 +195,22 @@ def series_with_exdates(uid: str, days: int, start: dt.date = dt.date(2055, 1, 1
         f"EXDATE;VALUE=DATE:{values}",
         "END:VEVENT",
     ]
+
+
+def weekly_calendar(events: int) -> str:
+    """An .ics file of weekly series, three alarms each (the import the issue measured)."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//taskflow tests//EN"]
+    for i in range(events):
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:weekly-{i}@tests",
+            "DTSTAMP:20261201T090000Z",
+            f"DTSTART:2027{1 + i % 12:02d}{1 + i % 27:02d}T090000Z",
+            f"SUMMARY:Weekly {i}",
+            "RRULE:FREQ=WEEKLY;COUNT=10",
+        ]
+        for minutes in (10, 30, 60):
+            lines += ["BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", f"TRIGGER:-PT{minutes}M", "END:VALARM"]
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
+    return "\r\n".join(lines) + "\r\n"

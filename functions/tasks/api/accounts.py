@@ -22,12 +22,12 @@ bp = Blueprint("auth", __name__, url_prefix="/api/auth")
     body=Registration,
     responses={201: Token},
     auth="none",
-    problems=[429],
-    summary="Create an account (an email already registered is not revealed)",
+    problems=[409, 429],
+    summary="Create an account (an email that already has one: 409, sign in instead)",
     tags=["auth"],
 )
 def register(body: Registration) -> ResponseReturnValue:
-    """Create an account and return a token for it (201 every time: an existing email is not revealed)."""
+    """Create an account and return a token for it (its owner re-registering is signed in)."""
     return jsonify(accounts.register(runtime(), body.email, body.password)), 201
 
 

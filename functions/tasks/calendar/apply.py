@@ -11,25 +11,28 @@ from functions.tasks.calendar.planned import PlannedTask
 from shared.messaging.outbox import add_event
 from shared.persistence.models import SkippedOccurrence, Task
 from shared.services import series
-from shared.services.tasks import created_event, new_reminder, new_task
+from shared.services.tasks import created_event, deleted_event, new_reminder, new_task
 
 
-def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], now: dt.datetime) -> None:
-    """Create every planned task in the caller's unit of work, each with its task.created event.
+def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], now: dt.datetime) -> list[str]:
+    """Create every planned task in the caller's unit of work, each with its task.created event; return their ids.
 
     A series' skipped occurrences (its EXDATEs) are stored with it: never spawned, passed over by
     next_occurrence and its reminders, and EXDATEs again in the calendar feeds.
     """
+    # One flush for the whole plan, not one per task: a 240-series file held SQLite's one writer (and
+    # the worker) for seconds when every task flushed on its own.
+    skips: list[dict[str, object]] = []
+    to_arm: list[Task] = []
+    created: list[str] = []
     for item in planned:
         task = _task(user_id, item, now)
         if item.rule is not None:
             # The planner keeps skips ahead within MAX_SKIPPED_AHEAD, so finding the next occurrence is bounded.
             series.start_series(task, item.rule, "schedule", now, item.skips)
         session.add(task)
-        session.flush()
-        if item.skips:
-            rows = [{"series_id": task.id, "occurrence_at": o, "created_at": now} for o in item.skips]
-            session.execute(sa.insert(SkippedOccurrence.__table__), rows)
+        created.append(task.id)
+        skips += [{"series_id": task.id, "occurrence_at": o, "created_at": now} for o in item.skips]
         for reminder in item.reminders:
             remind_at = reminder.remind_at
             if reminder.minutes_before is not None and task.due_date is not None:
@@ -48,11 +51,28 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
             instance.completed = planned_instance.completed
             instance.completed_at = planned_instance.completed_at
             session.add(instance)
+            created.append(instance.id)
             add_event(session, created_event(instance))
         if series.is_scheduled_series(task) and any(r.minutes_before is not None for r in item.reminders):
-            session.flush()  # the instances and skipped occurrences (stored above) are passed over when arming
+            to_arm.append(task)
+    session.flush()
+    if skips:
+        session.execute(sa.insert(SkippedOccurrence.__table__), skips)
+    # Armed once the instances and skipped occurrences are stored: those occurrences are passed over.
+    # Its reads (skips, completed instances) never depend on the reminders armed before: no flush each time.
+    with session.no_autoflush:
+        for task in to_arm:
             series.arm_relative_reminders(session, task, now, anew=True)
     session.flush()
+    return created
+
+
+def remove_all(session: orm.Session, user_id: str, task_ids: list[str]) -> None:
+    """Take back what an import stored before it failed: each task goes with its task.deleted event."""
+    doomed = list(session.scalars(sa.select(Task).where(Task.user_id == user_id, Task.id.in_(task_ids))))
+    for task in doomed:
+        add_event(session, deleted_event(task))
+    session.execute(sa.delete(Task).where(Task.user_id == user_id, Task.id.in_(task_ids)))
 
 
 def _task(user_id: str, item: PlannedTask, now: dt.datetime) -> Task:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -53,6 +54,11 @@ def feed_for(rt: Runtime, token: str, kind: str) -> bytes:
     return body
 
 
+#: Planned tasks stored per transaction: an import of hundreds of series in one transaction held
+#: SQLite's one writer (and a worker's loop) for seconds; between chunks other writes get in.
+IMPORT_CHUNK = 20
+
+
 def import_ics(rt: Runtime, user_id: str, data: bytes, dry_run: bool) -> dict[str, Any]:
     """Create tasks, series and reminders from an .ics file (dry_run: only report what it would create).
 
@@ -67,12 +73,27 @@ def import_ics(rt: Runtime, user_id: str, data: bytes, dry_run: bool) -> dict[st
     except BadCalendar as exc:
         raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
     result = {"dry_run": dry_run, "created": planned.counts(), "unsupported": planned.unsupported}
+    stored: list[str] = []
+    try:
+        # One budget for the whole file, spent chunk by chunk. A dry run does everything the import
+        # does and rolls each chunk back: its answer is the import's answer.
+        with budget(steps=1_000_000, cpu_seconds=plan.IMPORT_CPU_SECONDS):
+            for start in range(0, len(planned.tasks), IMPORT_CHUNK):
+                with rt.uow() as uow:
+                    created = apply.create_all(uow.session, user_id, planned.tasks[start : start + IMPORT_CHUNK], now)
+                    if not dry_run:
+                        uow.commit()
+                        stored += created
+                # Let other writers in between chunks (SQLite has one writer; gevent switches here).
+                time.sleep(0)
+    except BaseException:
+        if stored:  # all or nothing: what earlier chunks stored goes again (with its task.deleted events)
+            with rt.uow() as uow:
+                apply.remove_all(uow.session, user_id, stored)
+                uow.commit()
+        raise
     if dry_run:
         return result
-    with rt.uow() as uow:
-        with budget(steps=1_000_000, cpu_seconds=plan.IMPORT_CPU_SECONDS):
-            apply.create_all(uow.session, user_id, planned.tasks, now)
-        uow.commit()
     rt.wake("recurrence")
     rt.wake("reminders")
     return result

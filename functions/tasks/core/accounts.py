@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from shared.domain.errors import Unauthorized
+from shared.domain.errors import Conflict, Unauthorized
 from shared.persistence.models import User
 from shared.services.credentials import hash_password, issue_token, needs_rehash, verify_password
 
@@ -19,11 +18,11 @@ if TYPE_CHECKING:
 
 
 def register(rt: Runtime, email: str, password: str) -> dict[str, str]:
-    """Create an account and return {user_id, token} for it; an existing email is not revealed.
+    """Create an account and return {user_id, token} for it; a taken email is told to sign in instead.
 
-    Every answer is {user_id, token} after one argon2 run. For an email already registered the
-    password is checked instead of hashed: the owner gets their own token (as a login would),
-    anyone else a token for no account, which owns nothing and can store nothing.
+    Every answer costs one argon2 run. For an email already registered the password is checked
+    instead of hashed: the owner is signed in (as a login would), anyone else is told the email has
+    an account (409), never handed a token for an account that does not exist (README "Accounts").
     """
     with rt.uow() as uow:
         existing = _find(uow.session, email)
@@ -38,7 +37,7 @@ def register(rt: Runtime, email: str, password: str) -> dict[str, str]:
                 existing = _find(uow.session, email)
                 if existing is None:
                     raise
-                return _existing_account(rt.settings, existing, password, check=False)
+                raise _taken() from None
         return _existing_account(rt.settings, existing, password)
 
 
@@ -60,11 +59,19 @@ def _find(session: orm.Session, email: str) -> User | None:
     return session.scalars(sa.select(User).where(User.email == email)).one_or_none()
 
 
-def _existing_account(settings: Settings, user: User, password: str, check: bool = True) -> dict[str, str]:
-    """The owner's own token when the password is theirs, else a token for no account."""
-    if check and verify_password(user.password_hash, password):
+def _existing_account(settings: Settings, user: User, password: str) -> dict[str, str]:
+    """The owner's own token when the password is theirs; anyone else is told to sign in instead."""
+    if verify_password(user.password_hash, password):
         return _signed_in(settings, user.id)
-    return _signed_in(settings, str(uuid.uuid4()))
+    raise _taken()
+
+
+def _taken() -> Conflict:
+    """The answer to registering an email that already has an account."""
+    return Conflict(
+        "This email already has an account — sign in instead (or reset the password with its owner).",
+        errors={"email": "already has an account"},
+    )
 
 
 def _signed_in(settings: Settings, user_id: str) -> dict[str, str]:

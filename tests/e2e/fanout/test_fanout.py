@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from tests.conftest import JWT_SECRET
 from tests.support.live import Client
 from tests.support.net import wait_until
 from tests.support.process import ServerProcess
+from tests.support.sockets import close_code
 
 
 def ws_url(server, path_user, token, **params):
@@ -24,20 +24,6 @@ def ws_url(server, path_user, token, **params):
 
 def connect(server, client, **params):
     return websocket.create_connection(ws_url(server, client.user_id, client.token, **params), timeout=30)
-
-
-def close_code(ws) -> int | None:
-    """Read until the close frame; return its status code."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            opcode, data = ws.recv_data(control_frame=True)
-        except websocket.WebSocketConnectionClosedException:
-            return None
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            ws.shutdown()
-            return struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-    raise AssertionError("no close frame")
 
 
 def next_event(ws, timeout=30.0) -> dict:

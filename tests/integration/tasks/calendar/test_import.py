@@ -31,6 +31,7 @@ from tests.support.calendar import (
     series_with_exdates,
     skipped_of,
     stored_counts,
+    weekly_calendar,
 )
 from tests.support.rows import rows
 
@@ -350,3 +351,15 @@ def test_imports_are_throttled_per_client_and_answers_under_a_limit_carry_no_ret
     assert "Retry-After" not in first.headers and "Retry-After" not in again.headers
     # RFC 7986 REFRESH-INTERVAL and the de-facto X-PUBLISHED-TTL as DURATION text, which clients read.
     assert "REFRESH-INTERVAL;VALUE=DURATION:PT15M\r\n" in first.text and "X-PUBLISHED-TTL:PT15M\r\n" in first.text
+
+
+def test_a_dry_run_of_many_series_with_alarms_answers_like_the_import(api):
+    """A dry run runs everything the import runs (its budget too), then rolls back: the same answer."""
+    body = weekly_calendar(120)
+    dry = import_ics(api, body, dry_run="true")
+    assert api.request("GET", "/api/{me}/tasks").json()["items"] == [], "a dry run stores nothing"
+    real = import_ics(api, body)
+    assert dry.status_code in (200, 422) and real.status_code in (201, 422), (dry.text, real.text)
+    assert (dry.status_code == 200) == (real.status_code == 201), (dry.status_code, real.status_code)
+    if real.status_code == 201:
+        assert dry.json()["created"] == real.json()["created"]
