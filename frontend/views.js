@@ -197,7 +197,7 @@ function renderNav() {
   $("archived").replaceChildren(...archived.map((l) => el("li", { class: "archived-row" },
     el("span", { class: "swatch", style: `background:${l.color}` }), el("span", {}, l.name),
     el("button", { type: "button", class: "secondary", "aria-label": `Restore ${l.name}`, onclick: async () => {
-      try { state.lists.set(l.id, await api("PUT", `/api/{me}/lists/${l.id}`, { archived: false })); setView(`list:${l.id}`); }
+      try { await patchList(l.id, { archived: false }); setView(`list:${l.id}`); }
       catch (error) { toast(error.message); }
     } }, "Restore"))));
   document.querySelectorAll(".views button[data-view]").forEach((b) => {
@@ -267,9 +267,30 @@ async function createList(event) {
   catch (error) { toast(`Could not add the list: ${error.message}`); }
 }
 
+// A list change sends only what the person changed, from the version they saw (PATCH, merged with
+// changes made elsewhere). A conflict keeps the list as the other tab left it and says so.
+async function patchList(id, fields) {
+  const list = state.lists.get(id);
+  const changes = Object.fromEntries(Object.entries(fields).filter(([k, v]) => !list || list[k] !== v));
+  if (list && !Object.keys(changes).length) return list;
+  try {
+    const saved = await api("PATCH", `/api/{me}/lists/${id}`, { base_version: list ? list.version : 1, changes });
+    state.lists.set(id, saved);
+    return saved;
+  } catch (error) {
+    if (error.status === 409 && error.data && error.data.list) {
+      state.lists.set(id, error.data.list);
+      render();
+      const names = error.data.conflicts.map((c) => `${c.field}: yours "${c.yours}", theirs "${c.theirs}"`).join("; ");
+      error.message = `Someone changed this list meanwhile (${names}). It now shows their version; change it again to keep yours.`;
+    }
+    throw error;
+  }
+}
+
 async function changeList(fields) {
   const id = state.view.slice(5);
-  try { state.lists.set(id, await api("PUT", `/api/{me}/lists/${id}`, fields)); render(); }
+  try { await patchList(id, fields); render(); }
   catch (error) { toast(error.message); }
 }
 
@@ -298,7 +319,7 @@ async function saveListDialog(event) {
   if (submit.disabled) return;  // one list per tap, however fast the second comes
   submit.disabled = true;
   try {
-    if (listDialogId) state.lists.set(listDialogId, await api("PUT", `/api/{me}/lists/${listDialogId}`, { name, color }));
+    if (listDialogId) await patchList(listDialogId, { name, color });
     else await addList(name, color);
     $("list-dialog").close();
     render();

@@ -1,4 +1,4 @@
-"""tasks.field_versions: the version at which each field of a task last changed (PATCH merges by it).
+"""field_versions on tasks and lists: the version at which each field last changed (PATCH merges by it).
 
 Revision ID: 0010
 Revises: 0009
@@ -16,12 +16,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(
-            sa.Column("field_versions", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True)
-        )
+    for table in ("tasks", "lists"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("field_versions", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True)
+            )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tasks") as batch:
-        batch.drop_column("field_versions")
+    for table in ("lists", "tasks"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("field_versions")

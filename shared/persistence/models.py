@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -49,7 +50,20 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class TaskList(Base):
+class FieldVersions:
+    """Rows a PATCH merges into: `field_versions` notes the version at which each field last changed."""
+
+    if TYPE_CHECKING:  # the mapped classes declare both columns; here only their types
+        version: int
+        field_versions: dict[str, int] | None
+
+    def note_changed(self, fields: Iterable[str]) -> None:
+        """Record that `fields` changed at the row's current (just bumped) version."""
+        # A new dict, not an update in place: the JSON column sees assignments only.
+        self.field_versions = {**(self.field_versions or {}), **dict.fromkeys(fields, self.version)}
+
+
+class TaskList(FieldVersions, Base):
     """A list (Todoist's project): a named, coloured group of tasks; a task is in at most one."""
 
     __tablename__ = "lists"
@@ -62,11 +76,13 @@ class TaskList(Base):
     archived: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     position: Mapped[float] = mapped_column(sa.Float, default=0.0)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # {field: the version that last changed it}, as on tasks (PATCH merges by it).
+    field_versions: Mapped[dict[str, int] | None] = mapped_column(Json)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Task(Base):
+class Task(FieldVersions, Base):
     __tablename__ = "tasks"
     __table_args__ = (
         sa.UniqueConstraint("parent_id", "occurrence_at"),

@@ -122,8 +122,7 @@ def bump_version(task: Task, fields: Iterable[str], at: dt.datetime) -> None:
     """Count one change of the task, noting the version at which each of `fields` changed (PATCH merges by it)."""
     task.version += 1
     task.updated_at = at
-    # A new dict, not an update in place: the JSON column sees assignments only.
-    task.field_versions = {**(task.field_versions or {}), **dict.fromkeys(fields, task.version)}
+    task.note_changed(fields)
 
 
 def record_update(

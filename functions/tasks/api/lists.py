@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 from functions.tasks.api import versions
 from functions.tasks.core import lists
 from functions.tasks.quickadd import service as quickadd
-from functions.tasks.schemas.lists import ListCreate, ListOut, ListPage, ListUpdate
+from functions.tasks.schemas.lists import ListCreate, ListOut, ListPage, ListPatch, ListUpdate
 from functions.tasks.schemas.quickadd import Parsed, ParseRequest
 from shared.web.app import require_path_user, runtime
 from shared.web.operations import operation
@@ -49,6 +49,19 @@ def create(user_id: str, body: ListCreate) -> ResponseReturnValue:
 def get(user_id: str, list_id: str) -> ResponseReturnValue:
     """Fetch one list."""
     return versions.versioned_response(lists.get(runtime(), user_id, list_id))
+
+
+@bp.patch("/lists/<id:list_id>")
+@operation(
+    body=ListPatch,
+    responses={200: ListOut},
+    problems=[409],
+    summary="Change what a person changed in a list, merged with changes made meanwhile (409 names conflicts)",
+    tags=["lists"],
+)
+def patch(user_id: str, list_id: str, body: ListPatch) -> ResponseReturnValue:
+    """Merge a person's changes to a list from the version they started from."""
+    return versions.versioned_response(lists.merge(runtime(), user_id, list_id, body))
 
 
 @bp.put("/lists/<id:list_id>")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from functions.tasks.core import rows
-from functions.tasks.schemas.lists import ListCreate, ListUpdate
+from functions.tasks.schemas.lists import ListCreate, ListPatch, ListUpdate
 from shared.domain import events
 from shared.domain.changes import ChangeSet
 from shared.domain.errors import Unauthorized, ValidationFailed
@@ -57,6 +57,17 @@ def update(
     """Rename, recolour, archive or move a list."""
     with rows.editing(rt, TaskList, user_id, list_id, "list", check_version) as (session, task_list):
         update_list(session, task_list, body.given())
+    return view(task_list)
+
+
+def merge(rt: Runtime, user_id: str, list_id: str, patch: ListPatch) -> dict[str, Any]:
+    """Apply the fields a person changed since `base_version`, keeping others' changes; 409 on a conflict."""
+    with rows.editing(rt, TaskList, user_id, list_id, "list") as (session, task_list):
+        sent = patch.changes.model_fields_set
+        changed = rows.changed_after(task_list, patch.base_version, sent)
+        theirs = view(task_list)
+        update_list(session, task_list, patch.changes.given())
+        rows.refuse_conflicts("list", sent, changed, theirs, view(task_list))
     return view(task_list)
 
 
@@ -149,6 +160,7 @@ def update_list(session: orm.Session, task_list: TaskList, fields: dict[str, Any
     if changes:
         task_list.version += 1
         task_list.updated_at = utcnow()
+        task_list.note_changed(changes.fields)
         session.flush()
         _emit(session, events.LIST_UPDATED, task_list, changes=changes.fields)
 

@@ -7,13 +7,13 @@ only asks it whether the row's version is the one the change was based on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from shared.domain.errors import NotFound
+from shared.domain.errors import Conflict, NotFound, ValidationFailed
 from shared.persistence.models import Reminder, Task, TaskList
 
 if TYPE_CHECKING:
@@ -59,3 +59,43 @@ def editing(
             check_version(row.version)
         yield uow.session, row
         uow.commit()
+
+
+def changed_after(row: Task | TaskList, base_version: int, sent: Iterable[str]) -> set[str]:
+    """The fields someone changed after `base_version` (before this change notes its own), for a merge.
+
+    A base ahead of the row is refused (422); a row changed before versions were noted per field
+    counts every sent field as changed since, so the person is asked rather than overwritten.
+    """
+    if base_version > row.version:
+        raise ValidationFailed(
+            f"base_version {base_version} is newer than the {type(row).__tablename__[:-1]} (version {row.version});"
+            " reload it.",
+            errors={"base_version": f"the row is at version {row.version}"},
+        )
+    if row.field_versions is None:
+        return set(sent) if row.version > base_version else set()
+    return {field for field, at in row.field_versions.items() if at > base_version}
+
+
+def refuse_conflicts(
+    what: str,
+    sent: Iterable[str],
+    changed: set[str],
+    theirs: Mapping[str, Any],
+    yours: Mapping[str, Any],
+    base: Mapping[str, Any] | None = None,
+) -> None:
+    """409 (nothing stored) when a sent field was changed by someone else and differs from the person's value."""
+    conflicts = [field for field in sorted(sent) if field in changed and yours[field] != theirs[field]]
+    if conflicts:
+        raise Conflict(
+            f"Someone changed this {what} while you were editing it: keep their value or yours.",
+            extensions={
+                "conflicts": [
+                    {"field": f, "base": base.get(f) if base else None, "yours": yours[f], "theirs": theirs[f]}
+                    for f in conflicts
+                ],
+                what: dict(theirs),
+            },
+        )

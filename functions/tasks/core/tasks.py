@@ -20,7 +20,7 @@ from functions.tasks.schemas.paging import encode_cursor
 from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
-from shared.domain.errors import Conflict, Unauthorized, ValidationFailed
+from shared.domain.errors import Unauthorized, ValidationFailed
 from shared.domain.recurrence import Rule
 from shared.domain.rule_parsing import check_flood_guard, parse_rule
 from shared.domain.times import BadValue, parse_datetime, zone
@@ -100,16 +100,9 @@ def merge(rt: Runtime, user_id: str, task_id: str, patch: TaskPatch) -> dict[str
     the one it already has: then nothing is stored and the answer names each conflict (409).
     """
     with editing(rt, user_id, task_id) as (session, task):
-        if patch.base_version > task.version:
-            raise ValidationFailed(
-                f"base_version {patch.base_version} is newer than the task (version {task.version}); reload it.",
-                errors={"base_version": f"the task is at version {task.version}"},
-            )
+        sent = patch.changes.model_fields_set
+        changed = rows.changed_after(task, patch.base_version, sent)
         theirs = snapshot(task)
-        # Before this change notes its own fields: which of them did others change after base_version?
-        changed_since = {field for field, at in (task.field_versions or {}).items() if at > patch.base_version}
-        if task.field_versions is None and task.version > patch.base_version:
-            changed_since = set(patch.changes.model_fields_set)  # changed before versions were noted: ask
         given = patch.changes.given(task.timezone)
         completed = given.pop("completed", None)
         update_task(session, task, given)
@@ -118,22 +111,9 @@ def merge(rt: Runtime, user_id: str, task_id: str, patch: TaskPatch) -> dict[str
         if completed is not None:
             set_completed(session, task, completed)
         yours = snapshot(task)
-        conflicts = [
-            field
-            for field in sorted(patch.changes.model_fields_set)
-            if field in changed_since and yours[field] != theirs[field]
-        ]
-        if conflicts:
-            base = _snapshot_at(session, task.id, patch.base_version)
-            raise Conflict(
-                "Someone changed this task while you were editing it: keep their value or yours.",
-                extensions={
-                    "conflicts": [
-                        {"field": f, "base": base.get(f) if base else None, "yours": yours[f], "theirs": theirs[f]}
-                        for f in conflicts
-                    ],
-                    "task": theirs,
-                },
+        if any(f in changed and yours[f] != theirs[f] for f in sent):
+            rows.refuse_conflicts(
+                "task", sent, changed, theirs, yours, _snapshot_at(session, task.id, patch.base_version)
             )
     return snapshot(task)
 

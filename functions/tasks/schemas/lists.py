@@ -37,6 +37,14 @@ class ListUpdate(Body):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
+class ListPatch(Body):
+    """Changes a person made to a list from the version they started from, merged with others' (as tasks)."""
+
+    model_config = example({"base_version": 2, "changes": {"name": "House"}})
+    base_version: Annotated[int, Field(ge=1, le=2**31 - 1, description="The list's version the person started from")]
+    changes: ListUpdate
+
+
 LIST_EXAMPLE: dict[str, Any] = {
     "id": "5f0c2b1e-9d7a-4c3b-8e6f-1a2b3c4d5e6f",
     "user_id": "2b7e1516-28ae-4d2a-a6d2-abf7158809cf",

@@ -185,3 +185,20 @@ def test_random_interleavings_of_tabs_lose_nothing_that_did_not_conflict(api):
         max_examples=15, stateful_step_count=10, deadline=None, suppress_health_check=list(HealthCheck)
     )
     machine().runTest()
+
+
+def test_lists_merge_the_same_way(api):
+    made = api.request("POST", "/api/{me}/lists", json={"name": "Home", "color": "#3b82f6"}).json()
+
+    def patch_list(base, **changes):
+        return api.request("PATCH", f"/api/{{me}}/lists/{made['id']}", json={"base_version": base, "changes": changes})
+
+    assert patch_list(made["version"], color="#ff0000").status_code == 200
+    renamed = patch_list(made["version"], name="House")  # another tab, from the same version: kept both
+    assert renamed.status_code == 200 and (renamed.json()["name"], renamed.json()["color"]) == ("House", "#ff0000")
+    refused = patch_list(made["version"], name="Flat")
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["conflicts"] == [{"field": "name", "base": None, "yours": "Flat", "theirs": "House"}]
+    assert body["list"]["name"] == "House"
+    assert api.request("GET", f"/api/{{me}}/lists/{made['id']}").json()["name"] == "House"
