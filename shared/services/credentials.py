@@ -13,11 +13,9 @@ import jwt
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import orm
 
 from shared.concurrency.offload import offload_native
 from shared.domain.errors import Unauthorized, Unavailable
-from shared.persistence.db import driver_autocommit
 from shared.persistence.models import User
 from shared.settings import Settings
 
@@ -135,20 +133,15 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-_ACCOUNT_SQL = "SELECT 1 FROM users WHERE id = %s"
-
-
 def account_exists(engine: sa.Engine, user_id: str) -> bool:
     """Whether an account with this id exists: a valid token for a deleted account is refused (401).
 
-    One primary-key read per request (prepared, on PostgreSQL): not cached, so an account that is
-    gone is refused at once, on every route and socket, instead of failing later on a foreign key.
+    One primary-key read per request, not cached: an account that is gone is refused at once, on
+    every route and socket, instead of failing later on a foreign key. Through SQLAlchemy, so that a
+    database outage is the 503 every other read gives.
     """
-    if engine.dialect.name == "postgresql":
-        with driver_autocommit(engine) as driver:
-            return driver.execute(_ACCOUNT_SQL, (user_id,), prepare=True).fetchone() is not None
-    with orm.Session(engine) as session:
-        return session.get(User, user_id) is not None
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(sa.literal(1)).where(User.id == user_id)) is not None
 
 
 def require_account(engine: sa.Engine, user_id: str) -> str:

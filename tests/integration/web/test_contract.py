@@ -14,6 +14,7 @@ import html.parser
 import jsonschema
 import jwt
 import pytest
+import sqlalchemy as sa
 from openapi_spec_validator import validate
 
 import functions.audit
@@ -24,6 +25,8 @@ import functions.recurrence
 import functions.reminders
 import functions.tasks
 from functions.combined import create_app as combined_app
+from shared.persistence.db import make_engine, migrate
+from shared.persistence.models import User
 from shared.settings import Settings
 from shared.web.operations import build_spec, openapi_path, operation
 from tests.conftest import JWT_SECRET, with_
@@ -43,14 +46,27 @@ FUNCTIONS = (
 
 
 def _settings(**changes) -> Settings:
-    return Settings(database_url="sqlite://", jwt_secret=JWT_SECRET, run_background_workers=False, **changes)
+    changes.setdefault("database_url", "sqlite://")
+    return Settings(jwt_secret=JWT_SECRET, run_background_workers=False, **changes)
 
 
 @pytest.fixture(scope="module")
-def apps():
+def accounts_db(tmp_path_factory):
+    """A migrated SQLite file with the account `u1` the tokens below name (a token needs its account)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('contract') / 'contract.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(User), [{"id": "u1", "email": "u1@example.com", "password_hash": "-"}])
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def apps(accounts_db):
     """The tasks function and the combined app, with and without the app token (which mounts trigger routes)."""
     built = {
-        "tasks": functions.tasks.create_app(_settings()),
+        "tasks": functions.tasks.create_app(_settings(database_url=accounts_db)),
         "combined": combined_app(_settings()),
         "combined+token": combined_app(_settings(app_api_token="operator-token")),
     }
