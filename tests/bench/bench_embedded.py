@@ -25,9 +25,9 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.runtime.test_embedded_never_stalls import Receiver  # noqa: E402
 from tests.support.live import Client  # noqa: E402
 from tests.support.process import ServerProcess  # noqa: E402
+from tests.support.receiver import DelayedReceiver  # noqa: E402
 
 SECRET = "bench-secret-bench-secret-bench-secret-1234"
 WRITERS = 3
@@ -89,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=15)
     args = parser.parse_args()
-    fast, slow = Receiver(0), Receiver(1)
+    fast, slow = DelayedReceiver(0), DelayedReceiver(1)
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess.make_run(
             DATABASE_URL=f"sqlite:///{tmp}/bench.db", JWT_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE="true"

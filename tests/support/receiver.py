@@ -38,3 +38,37 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class DelayedReceiver:
+    """A webhook receiver on loopback that answers after `delay` seconds (None: never)."""
+
+    def __init__(self, delay: float | None):
+        self.hits = 0
+        self.closing = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.hits += 1
+                if delay is None:
+                    receiver.closing.wait(60)
+                    return
+                if delay:
+                    receiver.closing.wait(delay)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -84,11 +84,15 @@ def refuse_conflicts(
     changed: set[str],
     theirs: Mapping[str, Any],
     yours: Mapping[str, Any],
-    base: Mapping[str, Any] | None = None,
+    base_of: Callable[[], Mapping[str, Any] | None] = lambda: None,
 ) -> None:
-    """409 (nothing stored) when a sent field was changed by someone else and differs from the person's value."""
+    """409 (nothing stored) when a sent field was changed by someone else and differs from the person's value.
+
+    `base_of` looks up the row as it was at the base version, only when there is a conflict to show.
+    """
     conflicts = [field for field in sorted(sent) if field in changed and yours[field] != theirs[field]]
     if conflicts:
+        base = base_of()
         raise Conflict(
             f"Someone changed this {what} while you were editing it: keep their value or yours.",
             extensions={

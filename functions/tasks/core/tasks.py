@@ -111,10 +111,9 @@ def merge(rt: Runtime, user_id: str, task_id: str, patch: TaskPatch) -> dict[str
         if completed is not None:
             set_completed(session, task, completed)
         yours = snapshot(task)
-        if any(f in changed and yours[f] != theirs[f] for f in sent):
-            rows.refuse_conflicts(
-                "task", sent, changed, theirs, yours, _snapshot_at(session, task.id, patch.base_version)
-            )
+        rows.refuse_conflicts(
+            "task", sent, changed, theirs, yours, lambda: _snapshot_at(session, task.id, patch.base_version)
+        )
     return snapshot(task)
 
 

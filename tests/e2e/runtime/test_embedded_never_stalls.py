@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import http.server
 import threading
 import time
 
@@ -23,44 +22,11 @@ from tests.support.calendar import weekly_calendar
 from tests.support.live import Client
 from tests.support.net import wait_until
 from tests.support.process import ServerProcess
+from tests.support.receiver import DelayedReceiver
 
 #: Far above any write's normal time here, far below the stalls this guards against (20-30 s).
 STALL_SECONDS = 5.0
 WRITE_SECONDS = 25.0
-
-
-class Receiver:
-    """A webhook receiver on loopback that answers after `delay` seconds (None: never)."""
-
-    def __init__(self, delay: float | None):
-        self.hits = 0
-        self.closing = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.hits += 1
-                if delay is None:
-                    receiver.closing.wait(60)
-                    return
-                if delay:
-                    receiver.closing.wait(delay)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def same_account(client: Client) -> Client:
@@ -114,7 +80,7 @@ def writer(base_url: str, client: Client, timed: Timed, n: int, until: float) ->
 
 
 def test_writes_never_stall_while_webhooks_imports_ticks_and_reminders_run(tmp_path):
-    fast, slow, silent = Receiver(0), Receiver(5), Receiver(None)
+    fast, slow, silent = DelayedReceiver(0), DelayedReceiver(5), DelayedReceiver(None)
     server = ServerProcess.make_run(
         DATABASE_URL=f"sqlite:///{tmp_path / 'stall.db'}",
         JWT_SECRET=JWT_SECRET,
