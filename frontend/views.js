@@ -395,24 +395,46 @@ async function parseLine(text) {
 }
 
 function showParsed(result) {
-  const chips = result.chips.map((c) => el("li", { class: `chip chip-${c.kind}` }, el("span", { class: "sr" }, `${c.kind}: `), chipText(c, result)));
+  // The day and the time of day are one due date: one chip (a question pending: none, the server sends none).
+  const hasDate = result.chips.some((c) => c.kind === "date");
+  const shown = result.chips.filter((c) => !(c.kind === "time" && hasDate && result.due_date));
+  const chips = shown.map((c) => el("li", { class: `chip chip-${c.kind}` }, el("span", { class: "sr" }, `${c.kind}: `), chipText(c, result)));
   if (result.title) chips.unshift(el("li", { class: "chip chip-title" }, el("span", { class: "sr" }, "title: "), result.title));
   $("chips").replaceChildren(...chips);
   $("questions").replaceChildren(...result.questions.map((q) => el("li", {}, q.question,
-    ...(q.options || []).map((o) => el("button", { type: "button", class: "secondary", onclick: () => answer(q, o) }, o)))));
+    ...[...new Set(q.options || [])].map((o) => el("button", { type: "button", class: "secondary", onclick: () => answer(q, o) }, o)))));
+}
+
+// A date-only due date ("2026-12-05", an all-day task) in words, read as that calendar day wherever the person is.
+function dayInWords(date) {
+  if (date === todayKey()) return "Today";
+  if (date === todayKey(1)) return "Tomorrow";
+  const noon = new Date(`${date}T12:00:00Z`);
+  const sameYear = date.slice(0, 4) === todayKey().slice(0, 4);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: sameYear ? undefined : "numeric" }).format(noon);
 }
 
 function chipText(chip, result) {
-  if (chip.kind === "recurrence" && result.recurrence_rule) return `↻ ${ruleInWords(result.recurrence_rule, result)}`;
-  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) return `due ${dueInWords(result.due_date)}`;
-  return chip.text;
+  const note = chip.note ? ` (${chip.note})` : "";
+  if (chip.kind === "recurrence" && result.recurrence_rule) {
+    if (chip.note) return `↻ ${chip.note}`;  // e.g. "every month on the 31st (last day in shorter months)"
+    return `↻ ${ruleInWords(result.recurrence_rule, result.all_day ? null : result)}`;
+  }
+  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) {
+    return `due ${result.all_day ? dayInWords(result.due_date) : dueInWords(result.due_date)}${note}`;
+  }
+  return chip.text + note;
 }
 
 function answer(question, option) {
   const input = $("quick");
   const ambiguous = question.question.match(/^At (\d+)/);
   if (ambiguous) input.value = input.value.replace(new RegExp(`\\bat\\s+${ambiguous[1]}\\b`, "i"), `at ${option}`);
-  else if (question.options) input.value = input.value.replace(question.question.match(/Is (\S+)/)?.[1] || "", option);
+  else if (/^Is \S+/.test(question.question)) input.value = input.value.replace(question.question.match(/Is (\S+)/)[1], option);
+  else if (question.options) {
+    // "Which day did you mean?": the chosen words stay, the others go.
+    for (const other of question.options) if (other !== option) input.value = input.value.replace(other, " ").replace(/\s{2,}/g, " ");
+  }
   input.focus();
   scheduleParse();
 }
@@ -464,6 +486,91 @@ async function quickAdd(event) {
     if (!$("quick").value) $("quick").value = text;
     toast(`Could not add the task: ${outcome.message.replace(/^Could not save “[^”]*”: /, "")}`);
   }
+}
+
+// Several lines pasted into quick add: one task per line, after one confirmation (never joined into one title).
+let pastedLines = null;
+
+function quickPaste(event) {
+  const text = (event.clipboardData || window.clipboardData)?.getData("text") || "";
+  const lines = text.split(/\r\n|\r|\n/).map((l) => l.trim()).filter(Boolean);
+  if (lines.length < 2) return;  // one line: pasted as usual
+  event.preventDefault();
+  clearTimeout(parseTimer); parsed = null;
+  pastedLines = lines;
+  $("chips").replaceChildren();
+  const first = lines.slice(0, 3).map((l) => `“${l.length > 60 ? `${l.slice(0, 60)}…` : l}”`).join(", ");
+  $("questions").replaceChildren(el("li", { class: "paste-confirm" },
+    `Add ${lines.length} tasks, one per line? (${first}${lines.length > 3 ? ", …" : ""})`,
+    el("button", { type: "button", id: "paste-add", onclick: () => addPastedLines() }, `Add ${lines.length} tasks`),
+    el("button", { type: "button", class: "secondary", id: "paste-cancel", onclick: () => {
+      pastedLines = null; $("questions").replaceChildren(); $("quick").focus();
+    } }, "Cancel")));
+  $("paste-add").focus();
+}
+
+// What is certain in a line's reading when it asks a question: the day, the rule, the list it asks about are left out.
+function certainBody(line, result, viewList) {
+  const asked = new Set(result.questions.map((q) => q.field));
+  const body = { title: (result.title || line).slice(0, TITLE_MAX), priority: result.priority, timezone: result.timezone };
+  if (!result.title && line.length > TITLE_MAX) body.description = line;
+  if (result.tags.length) body.tags = result.tags;
+  if (result.due_date && !asked.has("due_date")) body.due_date = result.due_date;
+  const listId = (!asked.has("list") && result.list_id) || viewList;
+  if (listId) body.list_id = listId;
+  if (result.recurrence_rule && !asked.has("recurrence_rule")) { body.recurrence_rule = result.recurrence_rule; body.repeat_from = result.repeat_from; }
+  if (result.reminders.length && body.due_date) body.reminders = result.reminders;
+  return body;
+}
+
+async function parseWithPatience(text) {
+  for (let attempt = 0; ; attempt++) {
+    try { return await parseForView(text); }
+    catch (error) {
+      if (error.status !== 429 || attempt > 30) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5000));  // many lines: wait for the parse limit
+    }
+  }
+}
+
+async function addPastedLines() {
+  const lines = pastedLines || [];
+  pastedLines = null;
+  const viewList = state.view.startsWith("list:") ? state.view.slice(5) : null;
+  const asked = [];
+  const outcomes = [];
+  const progress = el("li", { role: "status" }, `Adding ${lines.length} tasks…`);
+  $("questions").replaceChildren(progress);
+  for (const [index, line] of lines.entries()) {
+    progress.textContent = `Adding task ${index + 1} of ${lines.length}…`;
+    const id = localId();
+    let op;
+    let result = null;
+    if (navigator.onLine !== false) {
+      try { result = await parseWithPatience(line.slice(0, TITLE_MAX)); }
+      catch (error) { if (!error.network) asked.push({ line, question: error.message }); }
+    }
+    if (result) {
+      if (result.questions.length || !result.title) asked.push({ line, question: (result.questions[0] || { question: "What is the task?" }).question });
+      const body = result.questions.length || !result.title ? certainBody(line, result, viewList) : quickCreateBody(result, viewList);
+      op = { kind: "create", id, body, preview: previewOf(id, body), title: body.title, reminders: Boolean(body.reminders) };
+    } else {
+      const preview = previewOf(id, { title: line.slice(0, TITLE_MAX), list_id: viewList, timezone: userTz() });
+      op = { kind: "quick", id, text: line.slice(0, TITLE_MAX), timezone: userTz(), listId: viewList, today: state.view === "today", preview, title: line.slice(0, TITLE_MAX) };
+    }
+    outcomes.push(submit(op));
+  }
+  const done = await Promise.all(outcomes);
+  const rejected = done.filter((o) => o.status === "rejected").length;
+  const summary = [el("li", { role: "status" }, `Added ${lines.length - rejected} of ${lines.length} tasks.`)];
+  if (asked.length) {
+    summary.push(el("li", { class: "paste-asked" },
+      `${asked.length} ${asked.length === 1 ? "line was" : "lines were"} unclear; added with only what was certain (open each to finish it):`,
+      el("ul", {}, ...asked.slice(0, 10).map((a) => el("li", {}, `“${a.line}”: ${a.question}`)),
+        ...(asked.length > 10 ? [el("li", {}, `and ${asked.length - 10} more`)] : []))));
+  }
+  if (rejected) summary.push(el("li", { class: "problem" }, `${rejected} could not be added; see the messages.`));
+  $("questions").replaceChildren(...summary);
 }
 
 // ---------- side panel ----------
@@ -535,6 +642,38 @@ function fillPanelForm(task, refresh) {
   $("p-preview").replaceChildren();
   $("p-reminder").value = "";
   repeatParsed = null;
+  $("p-due-words").value = "";
+  $("p-due-read").textContent = "";
+  delete $("p-due").dataset.allDay;
+}
+
+// The panel's due date typed in words ("fri 5pm", "tomorrow"), read by quick add's parser into the due field.
+// An all-day reading sets the day at 00:00 and flags p-due (dataset.allDay) as a date without a time.
+let dueWordsReading = null;
+
+async function readDueWords() {
+  const words = $("p-due-words").value.trim();
+  if (!words || dueWordsReading === words) return;  // Enter and then the change event: read once
+  dueWordsReading = words;
+  try {
+    const result = await api("POST", "/api/{me}/parse", { text: `task ${words}`, timezone: userTz() });
+    if ($("p-due-words").value.trim() !== words) return;
+    if (result.questions.length || !result.due_date) {
+      $("p-due-read").textContent = (result.questions[0] || { question: "Say a day, e.g. “fri 5pm” or “tomorrow”." }).question;
+      return;
+    }
+    if (result.all_day) {
+      $("p-due").value = `${result.due_date}T00:00`;
+      $("p-due").dataset.allDay = "true";
+      $("p-due-read").textContent = `Due ${dayInWords(result.due_date)}, all day.`;
+    } else {
+      $("p-due").value = toLocalInput(result.due_date);
+      delete $("p-due").dataset.allDay;
+      $("p-due-read").textContent = `Due ${dueInWords(result.due_date)}.`;
+    }
+    $("p-due-words").value = "";
+  } catch (error) { $("p-due-read").textContent = error.message; }
+  finally { dueWordsReading = null; }
 }
 
 // A wall-clock time typed in the user's zone, as an instant with its offset: the task keeps its own zone.
@@ -885,6 +1024,10 @@ function initViews() {
   $("p-delete").addEventListener("click", () => { const task = state.tasks.get(state.panelTask); if (task) remove(task); });
   $("quick-form").addEventListener("submit", quickAdd);
   $("quick").addEventListener("input", scheduleParse);
+  $("quick").addEventListener("paste", quickPaste);
+  $("p-due-words").addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); readDueWords(); } });
+  $("p-due-words").addEventListener("change", readDueWords);
+  $("p-due").addEventListener("input", () => delete $("p-due").dataset.allDay);
   $("new-list").addEventListener("submit", createList);
   $("list-dialog-open").addEventListener("click", () => openListDialog(null));
   $("list-rename").addEventListener("click", () => { const list = state.lists.get(state.view.slice(5)); if (list) openListDialog(list); });
