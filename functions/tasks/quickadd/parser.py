@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, cast
 
 import dateparser
 
@@ -338,8 +338,7 @@ class QuickAdd:
             chosen = day_month if order == "DMY" else month_day
             self.note = f"read as {'day/month' if order == 'DMY' else 'month/day'}: {chosen:%-d %B %Y}"
         else:
-            chosen = month_day or day_month
-            assert chosen is not None
+            chosen = month_day if month_day is not None else cast(dt.date, day_month)  # one of them exists
             self.note = f"read as {chosen:%-d %B %Y}"
         return dt.datetime.combine(chosen, dt.time(), tzinfo=self.tz)
 
