@@ -241,15 +241,12 @@ class QuickAdd:
         found = list(words.TIME.finditer(line.text))
         if not found:
             return None
-        if len(found) > 1:
-            out.questions.append(
-                {
-                    "field": "due_date",
-                    "question": "Which time did you mean?",
-                    "options": [m.group(0).strip() for m in found],
-                }
-            )
+        options = list(dict.fromkeys(m.group(0).strip() for m in found))
+        if len(options) > 1:
+            out.questions.append({"field": "due_date", "question": "Which time did you mean?", "options": options})
         match = found[0]
+        for other in found[1:]:  # every time phrase is read (the same one twice: one chip)
+            line.take(other.start(), other.end())
         clock = self._clock(match, out)
         out.chips.append(Chip("time", line.take(match.start(), match.end()).strip(), match.start(), match.end()))
         return clock

@@ -77,3 +77,33 @@ def test_the_date_chip_shows_once_and_not_while_a_question_is_pending(app_proces
         expect(page.locator("li.task")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_the_panels_due_date_takes_words(app_process, browser):
+    context, page = open_app(browser, app_process)
+    try:
+        sign_up(page)
+        open_quick_add(page)
+        page.locator("#quick").fill("Renew passport")
+        expect(page.locator("#chips li.chip-title")).to_be_visible()
+        page.locator("#quick").press("Enter")
+        task_row(page, "Renew passport").locator("button.title").click()
+        expect(page.locator("#panel")).to_be_visible()
+        tomorrow = dt.datetime.now(zoneinfo.ZoneInfo("Europe/Paris")).date() + dt.timedelta(days=1)
+        page.locator("#p-due-words").fill("tomorow 5pm")
+        page.locator("#p-due-words").press("Enter")
+        expect(page.locator("#p-due")).to_have_value(f"{tomorrow.isoformat()}T17:00")
+        expect(page.locator("#p-due-read")).to_contain_text("Due Tomorrow 17:00")
+        assert page.locator("#p-due").get_attribute("data-all-day") is None
+        page.locator("#p-due-words").fill("tomorrow")
+        page.locator("#p-due-words").press("Enter")
+        expect(page.locator("#p-due")).to_have_attribute("data-all-day", "true")
+        expect(page.locator("#p-due")).to_have_value(f"{tomorrow.isoformat()}T00:00")
+        expect(page.locator("#p-due-read")).to_contain_text("all day")
+        page.locator("#p-due-words").fill("32/12")
+        page.locator("#p-due-words").press("Enter")
+        expect(page.locator("#p-due-read")).to_contain_text("There is no date")
+        expect(page.locator("#p-due")).to_have_value(f"{tomorrow.isoformat()}T00:00")  # unchanged, not guessed
+        assert axe_violations(page) == []
+    finally:
+        context.close()

@@ -340,6 +340,8 @@ RIGHT_OR_ASKS: list[tuple[str, str, str, str | None, str | None, list[str], list
     (BERLIN, "x this friday", "x", "2026-12-04", None, [], []),
     (BERLIN, "x wed", "x", "2026-12-09", None, [], []),
     (BERLIN, "x next sat", "x", "2026-12-05", None, [], []),
+    (BERLIN, "x at 5pm at 5pm", "x", "2026-12-02 17:00", None, [], []),
+    (BERLIN, "x at 5pm at 6pm", "x", None, None, ["due_date"], []),
     (BERLIN, "x every sat", "x", "2026-12-05", "FREQ=WEEKLY;BYDAY=SA", [], []),
     (NEW_YORK, "Laundry sat 10am", "Laundry", "2026-12-05 10:00", None, [], []),
     (NEW_YORK, "Team retro on the 15th at 3pm", "Team retro", "2026-12-15 15:00", None, [], []),
