@@ -727,7 +727,7 @@ function scheduleRepeatPreview() {
       if ($("p-repeat").value.trim() !== words) return;
       repeatParsed = result.recurrence_rule ? result : null;
       $("p-preview").replaceChildren(...(repeatParsed
-        ? result.occurrences.map((o) => el("li", { "data-iso": o }, dueInWords(o)))
+        ? result.occurrences.map((o) => el("li", { "data-iso": o }, result.all_day ? `${dayInWords(o)}, all day` : dueInWords(o)))
         : [el("li", {}, (result.questions[0] || { question: "Say how it repeats, e.g. “every monday at 9am”." }).question)]));
     } catch (error) { $("p-preview").replaceChildren(el("li", {}, error.message)); }
   }, 150);

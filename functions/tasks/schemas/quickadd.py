@@ -18,10 +18,19 @@ def _reference_time(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def _one_line(value: str) -> str:
+    """Quick add reads one line: several lines are several tasks (the web app sends each on its own)."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be one line: send each line on its own (each line is one task)")
+    return value
+
+
 class ParseRequest(Body):
     model_config = example({"text": "Pay rent every month on the 1st at 9am #home !high remind 1 day before"})
     text: Annotated[
-        str, Field(min_length=1, max_length=500, pattern=r"\S", description="One line (the web app sends each line)")
+        str,
+        Field(min_length=1, max_length=500, pattern=r"\S", description="One line: each pasted line is sent on its own"),
+        AfterValidator(_one_line),
     ]
     timezone: Timezone | None = Field(default=None, description="Default: the user's preferences")
     now: Annotated[UtcTime, AfterValidator(_reference_time)] | None = Field(
