@@ -9,6 +9,7 @@ import zoneinfo
 
 from playwright.sync_api import expect
 
+from tests.support.paths import ARTIFACTS
 from tests.support.webapp import axe_violations, open_app, sign_up, task_row
 
 PASTE = """
@@ -41,8 +42,11 @@ def test_pasted_lines_become_one_task_each_after_one_confirmation(app_process, b
         expect(page.locator("#quick")).to_have_value("")
         expect(page.locator("#questions button")).to_have_count(2)  # Add 4 tasks, Cancel
         assert axe_violations(page) == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "quick-add-paste-confirm.png"))
         page.get_by_role("button", name="Add 4 tasks").click()
         expect(page.locator("#questions")).to_contain_text("Added 4 of 4 tasks.", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "quick-add-paste-added.png"))
         # The unclear line was added with what was certain (its title), and the person is told which it was
         expect(page.locator("#questions .paste-asked")).to_contain_text("“report due 32/12”: There is no date")
         for title in ("Buy bread", "Call the plumber", "Water the ferns", "report"):
@@ -65,12 +69,15 @@ def test_the_date_chip_shows_once_and_not_while_a_question_is_pending(app_proces
         expect(chip).to_have_count(1)
         expect(chip).to_contain_text(f"due {day} 10:00")
         expect(page.locator("#chips li.chip-title")).to_have_text(re.compile(r"Laundry$"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "quick-add-date-chip.png"))
 
         page.locator("#quick").fill("report due 32/12")
         expect(page.locator("#questions li")).to_contain_text("There is no date “32/12”")
         expect(page.locator("#chips li.chip-title")).to_have_text(re.compile(r"report$"))
         expect(page.locator("#chips li.chip-date, #chips li.chip-time")).to_have_count(0)
         expect(page.locator("#chips")).not_to_contain_text("due ")
+        page.screenshot(path=str(ARTIFACTS / "quick-add-impossible-date.png"))
         # Enter does not add it with a guessed day: the question stays until the day is said
         page.locator("#quick").press("Enter")
         expect(page.locator("#quick")).to_have_value("report due 32/12")
