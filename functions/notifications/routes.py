@@ -203,13 +203,13 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
         prefs = uow.session.get(Preferences, user_id) or Preferences(
             user_id=user_id, email_reminders=False, timezone="UTC"
         )
+        clock_before = (prefs.timezone, prefs.all_day_reminder_time or DEFAULT_REMINDER_TIME)
         if email is not None:
             prefs.email_reminders = email
         if tz is not None:
             prefs.timezone = tz
         if "default_reminder_minutes" in body.model_fields_set:
             prefs.default_reminder_minutes = body.default_reminder_minutes
-        clock_before = (prefs.timezone, prefs.all_day_reminder_time or DEFAULT_REMINDER_TIME)
         if body.all_day_reminder_time is not None:
             prefs.all_day_reminder_time = body.all_day_reminder_time
         prefs.updated_at = utcnow()
