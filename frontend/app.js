@@ -343,8 +343,8 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function renderTask(task) {
-  const when = task.due_date ? dueInWords(task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date) : null;
-  const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
+  const when = task.due_date ? dueInWords(dueOf(task)) : null;
+  const overdue = isOverdue(task);
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
   check.addEventListener("click", (event) => onTick(task, check, event));
