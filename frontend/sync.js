@@ -476,7 +476,7 @@ function valueInWords(field, value) {
     return { due_date: "no date", description: "no description", list_id: "Inbox", tags: "no tags" }[field] || "nothing";
   }
   switch (field) {
-    case "due_date": return formatWhen(value, userTz());
+    case "due_date": return isDateOnly(value) ? `${dayInWords(value)} (all day)` : formatWhen(value, userTz());
     case "tags": return value.length ? value.join(", ") : "no tags";
     case "list_id": return (state.lists.get(value) || { name: "a list" }).name;
     case "completed": return value ? "done" : "open";

@@ -18,7 +18,9 @@ BERLIN, NEW_YORK = zoneinfo.ZoneInfo("Europe/Berlin"), zoneinfo.ZoneInfo("Americ
 def test_all_day_rows_show_their_date_and_stay_put_in_today_across_a_zone_change(app_process, browser):
     user = User(browser, app_process, tz="Europe/Berlin")
     page = user.page
-    prefs = requests.put(f"{user.api}/preferences", json={"timezone": "Europe/Berlin"}, headers=user.headers, timeout=10)
+    prefs = requests.put(
+        f"{user.api}/preferences", json={"timezone": "Europe/Berlin"}, headers=user.headers, timeout=10
+    )
     assert prefs.status_code == 200, prefs.text
     page.reload()
     expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=WAIT)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import icalendar
 import pytest
 import sqlalchemy as sa
 
@@ -45,9 +44,7 @@ def events_of(app, task_id):
     with app.rt.sessions() as s:
         return [
             (row.event_type, row.payload["data"])
-            for row in s.execute(sa.select(Outbox).order_by(Outbox.id))
-            .scalars()
-            .all()
+            for row in s.execute(sa.select(Outbox).order_by(Outbox.id)).scalars().all()
             if row.payload["data"].get("id") == task_id
         ]
 
@@ -85,7 +82,9 @@ def test_put_patch_and_due_date_take_a_date_alone_a_datetime_or_null(app):
     day = app.request("PUT", f"/api/{{me}}/tasks/{tid}/due-date", json={"due_date": "2026-12-27"})
     assert (day.json()["due_date"], day.json()["all_day"]) == ("2026-12-27", True)
     patched = app.request(
-        "PATCH", f"/api/{{me}}/tasks/{tid}", json={"base_version": day.json()["version"], "changes": {"due_date": "2026-12-31"}}
+        "PATCH",
+        f"/api/{{me}}/tasks/{tid}",
+        json={"base_version": day.json()["version"], "changes": {"due_date": "2026-12-31"}},
     )
     assert patched.status_code == 200, patched.text
     assert (patched.json()["due_date"], patched.json()["all_day"]) == ("2026-12-31", True)
@@ -104,7 +103,9 @@ def test_put_patch_and_due_date_take_a_date_alone_a_datetime_or_null(app):
 def test_the_same_instant_as_a_date_alone_is_a_change_of_the_due_date_a_merge_sees(app):
     made = app.create_task(title="Pack", due_date="2026-12-24T00:00:00Z", timezone="UTC")
     tid = made["id"]
-    other = app.request("PATCH", f"/api/{{me}}/tasks/{tid}", json={"base_version": 1, "changes": {"due_date": "2026-12-24"}})
+    other = app.request(
+        "PATCH", f"/api/{{me}}/tasks/{tid}", json={"base_version": 1, "changes": {"due_date": "2026-12-24"}}
+    )
     assert other.status_code == 200 and other.json()["all_day"] is True and other.json()["version"] == 2
     # Someone still at version 1 sets another time: a conflict on due_date, nothing stored.
     mine = app.request(
@@ -169,7 +170,9 @@ def test_all_day_reminders_ring_at_the_persons_time_of_day_and_follow_a_zone_or_
     assert {(p["due_date"], p["all_day"]) for p in pending} == {("2054-12-24", True)}
     prefs(app, timezone="America/New_York")  # 09:00 on the 24th in New York now
     ny_nine = dt.datetime(2054, 12, 24, 14, tzinfo=UTC)
-    assert pending_reminders(app, made["id"]) == sorted([(ny_nine, 0), (ny_nine - dt.timedelta(days=1), 1440), absolute])
+    assert pending_reminders(app, made["id"]) == sorted(
+        [(ny_nine, 0), (ny_nine - dt.timedelta(days=1), 1440), absolute]
+    )
     assert prefs(app, all_day_reminder_time="07:30")["all_day_reminder_time"] == "07:30"
     ny_half_seven = dt.datetime(2054, 12, 24, 12, 30, tzinfo=UTC)
     assert pending_reminders(app, made["id"]) == sorted(
