@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 
@@ -91,8 +92,12 @@ def test_put_patch_and_due_date_take_a_date_alone_a_datetime_or_null(app):
     cleared = app.request("PUT", f"/api/{{me}}/tasks/{tid}/due-date", json={"due_date": None})
     assert (cleared.json()["due_date"], cleared.json()["all_day"]) == (None, False)
     back_to_day = app.request("PUT", f"/api/{{me}}/tasks/{tid}/due-date", json={"due_date": "2027-01-02"}).json()
+    app.rt.deliver_pending()  # no background workers here: relay, and let the audit consumer read the stream
     replay = app.request("GET", f"/api/{{me}}/tasks/{tid}/replay")
     assert replay.status_code == 200 and replay.json() == back_to_day  # the history folds to what GET shows
+    spec = app.request("GET", "/openapi.json", auth=False).json()
+    task_schema = {**spec["components"]["schemas"]["TaskOut"], "components": spec["components"]}
+    jsonschema.validate(back_to_day, task_schema)  # a date alone is one of the shapes the spec gives due_date
     kinds = [(k, d.get("changes", {}).get("due_date")) for k, d in events_of(app, tid)][:-1]
     assert kinds[1:] == [
         ("task.updated", {"old": "2026-12-24T18:00:00+01:00", "new": "2026-12-25"}),
@@ -266,3 +271,57 @@ def test_round_trip_api_feed_import_gives_the_same_all_day_tasks(app, make_clien
             milk = s.scalars(sa.select(Task).where(Task.user_id == fresh.user_id, Task.title == "Buy milk")).one()
             minutes = [r.minutes_before for r in milk.reminders]
         assert milk.all_day and minutes == [60], kind
+
+
+def test_making_an_all_day_task_recur_makes_an_all_day_series(app):
+    made = app.create_task(title="Bins", due_date="2054-12-01", timezone="Europe/Berlin")
+    resp = app.request("POST", f"/api/{{me}}/tasks/{made['id']}/recurrence", json={"recurrence_rule": "FREQ=WEEKLY"})
+    assert resp.status_code in (200, 201), resp.text
+    assert resp.json()["next_occurrence"] == "2054-12-01T00:00:00+01:00"  # the start of the day in its zone
+    assert spawn_due(app.rt, now=dt.datetime(2054, 11, 30, 23, tzinfo=UTC)) == 1
+    with app.rt.sessions() as s:
+        instance = s.scalars(sa.select(Task).where(Task.parent_id == made["id"])).one()
+        assert instance.all_day and instance.due_date == dt.datetime(2054, 12, 1, tzinfo=UTC)
+
+
+IMPORTED = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Example//Example//EN\r
+BEGIN:VEVENT\r
+UID:birthday@example.com\r
+SUMMARY:Birthday\r
+DTSTART;VALUE=DATE:20550310\r
+DTEND;VALUE=DATE:20550311\r
+RRULE:FREQ=YEARLY\r
+EXDATE;VALUE=DATE:20560310\r
+END:VEVENT\r
+BEGIN:VTODO\r
+UID:milk@example.com\r
+SUMMARY:Milk\r
+DUE;VALUE=DATE:20550105\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+TRIGGER:PT8H\r
+END:VALARM\r
+END:VTODO\r
+END:VCALENDAR\r
+"""
+
+
+def test_an_imported_date_is_an_all_day_task_or_series_not_midnight(app):
+    prefs(app, timezone="America/New_York")
+    resp = import_ics(app, IMPORTED)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["unsupported"] == []  # an all-day event's DTEND (the next day) says nothing new
+    assert resp.json()["created"] == {"tasks": 1, "series": 1, "skipped": 1, "reminders": 1}
+    items = {t["title"]: t for t in app.request("GET", "/api/{me}/tasks").json()["items"]}
+    assert (items["Milk"]["due_date"], items["Milk"]["all_day"]) == ("2055-01-05", True)
+    birthday = items["Birthday"]
+    assert (birthday["due_date"], birthday["all_day"], birthday["recurrence_rule"]) == (
+        "2055-03-10",
+        True,
+        "FREQ=YEARLY",
+    )
+    assert birthday["next_occurrence"] == "2055-03-10T00:00:00-05:00"
+    # TRIGGER:PT8H after the start of the day, with the person's 09:00: one hour before it.
+    assert pending_reminders(app, items["Milk"]["id"]) == [(dt.datetime(2055, 1, 5, 13, tzinfo=UTC), 60)]
