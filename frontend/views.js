@@ -761,13 +761,15 @@ function openSettings() {
   $("s-tz").value = userTz();
   $("s-email").checked = Boolean(prefs.email_reminders);
   $("s-reminder").value = prefs.default_reminder_minutes === null || prefs.default_reminder_minutes === undefined ? "" : String(prefs.default_reminder_minutes);
+  $("s-allday-time").value = prefs.all_day_reminder_time || "09:00";
   $("settings").showModal();
 }
 
 async function saveSettings(event) {
   event.preventDefault();
   const body = { timezone: $("s-tz").value, email_reminders: $("s-email").checked,
-    default_reminder_minutes: $("s-reminder").value === "" ? null : parseInt($("s-reminder").value, 10) };
+    default_reminder_minutes: $("s-reminder").value === "" ? null : parseInt($("s-reminder").value, 10),
+    all_day_reminder_time: $("s-allday-time").value.slice(0, 5) || "09:00" };
   try {
     state.prefs = await api("PUT", "/api/{me}/preferences", body);
     state.tz = state.prefs.timezone;

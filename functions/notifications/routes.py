@@ -200,9 +200,7 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
     """Set the user's time zone, reminder emails on or off, and the default reminder (minutes before)."""
     email, tz = body.email_reminders, body.timezone
     with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id) or Preferences(
-            user_id=user_id, email_reminders=False, timezone="UTC"
-        )
+        prefs = shared_preferences.locked_preferences(uow.session, user_id)
         clock_before = (prefs.timezone, prefs.all_day_reminder_time or DEFAULT_REMINDER_TIME)
         if email is not None:
             prefs.email_reminders = email

@@ -15,8 +15,9 @@ import time
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.persistence.db import driver_autocommit
+from shared.persistence.db import driver_autocommit, utcnow
 from shared.persistence.models import Preferences, Reminder, Task
 from shared.services import series
 from shared.services.day_clock import remind_before
@@ -56,6 +57,22 @@ def _read(engine: sa.Engine, user_id: str) -> str:
         return str(row[0]) if row else "UTC"
     with orm.Session(engine) as session:
         return session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id)) or "UTC"
+
+
+def locked_preferences(session: orm.Session, user_id: str) -> Preferences:
+    """The user's preferences row, made on first use (UTC, no emails) and locked for a change.
+
+    Two first PUTs at once (the web app storing the browser's zone while another tab saves) both
+    find no row: the insert that loses does nothing, and both change the one row in turn.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Preferences.__table__)
+        .values(user_id=user_id, email_reminders=False, timezone="UTC", updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    return session.get_one(Preferences, user_id, with_for_update=True, populate_existing=True)
 
 
 def move_all_day_reminders(session: orm.Session, user_id: str, now: dt.datetime) -> None:

@@ -63,6 +63,9 @@ def test_all_day_rows_show_their_date_and_stay_put_in_today_across_a_zone_change
     page.keyboard.press("Escape")
     page.locator("#settings-open").click()
     page.locator("#s-tz").select_option("America/New_York")
+    expect(page.locator("#s-allday-time")).to_have_value("09:00")
+    page.locator("#s-allday-time").fill("08:30")  # all-day reminders ring at 08:30 from now on
+    assert axe_violations(page) == []
     page.locator("#settings-form button[type=submit]").click()
     expect(page.locator("#settings")).to_be_hidden()
     view(page, "today")
@@ -72,6 +75,8 @@ def test_all_day_rows_show_their_date_and_stay_put_in_today_across_a_zone_change
     view(page, "upcoming")
     expect(row(page, "Pay rent").locator(".due")).to_have_text("Tomorrow")
     assert {t["title"]: t["due_date"] for t in user.tasks()}["Buy milk"] == day.isoformat()
+    prefs = requests.get(f"{user.api}/preferences", headers=user.headers, timeout=10).json()
+    assert (prefs["timezone"], prefs["all_day_reminder_time"]) == ("America/New_York", "08:30")
     user.close()
 
 
