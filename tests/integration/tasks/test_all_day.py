@@ -325,3 +325,22 @@ def test_an_imported_date_is_an_all_day_task_or_series_not_midnight(app):
     assert birthday["next_occurrence"] == "2055-03-10T00:00:00-05:00"
     # TRIGGER:PT8H after the start of the day, with the person's 09:00: one hour before it.
     assert pending_reminders(app, items["Milk"]["id"]) == [(dt.datetime(2055, 1, 5, 13, tzinfo=UTC), 60)]
+
+
+def test_first_preference_saves_at_once_all_succeed_and_one_row_holds_the_last(app):
+    import concurrent.futures
+    import threading
+
+    from shared.persistence.models import Preferences
+
+    start = threading.Barrier(4)
+
+    def save(tz):
+        start.wait()
+        return app.request("PUT", "/api/{me}/preferences", json={"timezone": tz}).status_code
+
+    zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/Paris"]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(save, zones)) == [200] * 4  # the row made once, changed in turn (never a 500)
+    with app.rt.sessions() as s:
+        assert s.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == app.user_id)) in zones
