@@ -406,11 +406,11 @@ async function completeOccurrence(series) {
     outcome = await submit({ kind: "occurrence", id: series.id, occurrence_at: at, next: guess, title: series.title });
   } finally { state.ticking.delete(series.id); }
   render();
-  if (outcome.status === "queued") { toast(`Done: “${series.title}”, ${dueInWords(at)}. It will be sent when you are back online.`); return; }
+  if (outcome.status === "queued") { toast(`Done: “${series.title}”, ${occurrenceInWords(series, at)}. It will be sent when you are back online.`); return; }
   if (outcome.status !== "done") { toast(outcome.message || "Could not complete it."); return; }
   const done = outcome.result;
-  const next = done.next_occurrence ? ` Next: ${dueInWords(done.next_occurrence)}.` : " That was the last one.";
-  toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: () => undoOccurrence(done, series) }, UNDO_MS);
+  const next = done.next_occurrence ? ` Next: ${occurrenceInWords(series, done.next_occurrence)}.` : " That was the last one.";
+  toast(`Done: “${series.title}”, ${occurrenceInWords(series, done.occurrence_at)}.${next}`, { label: "Undo", run: () => undoOccurrence(done, series) }, UNDO_MS);
 }
 
 // Undo: the occurrence is open again and the series is back at it — one row, as before the tick.

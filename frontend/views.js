@@ -55,6 +55,9 @@ function dueOf(task) {
   return at && task.all_day && !isDateOnly(at) ? at.slice(0, 10) : at;
 }
 
+// An occurrence of a series in words: an all-day series' as its date alone (its day in the series' zone).
+function occurrenceInWords(task, iso) { return task.all_day && iso ? dayInWords(iso.slice(0, 10)) : dueInWords(iso); }
+
 // Overdue: a timed task once its time has passed; an all-day one from the next day, in the person's zone.
 function isOverdue(task) {
   if (task.completed || !task.due_date) return false;
@@ -705,7 +708,7 @@ async function skipInstance() {
       toast("Skipped this one.");
     } else {  // the series' next occurrence: the series stays, moved on
       state.tasks.set(task.id, { ...task, next_occurrence: skipped.next_occurrence });
-      toast(`Skipped ${dueInWords(skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${dueInWords(skipped.next_occurrence)}.` : ""}`);
+      toast(`Skipped ${occurrenceInWords(task, skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${occurrenceInWords(task, skipped.next_occurrence)}.` : ""}`);
     }
     render();
   } catch (error) { toast(error.message); }
