@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
-from shared.domain.days import local_day
+from shared.domain.days import local_day, start_of_day
 from shared.domain.recurrence import Rule, UnusableRule
 from shared.messaging.outbox import outbox_values
 from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task
@@ -105,7 +105,8 @@ def start_series(
     task: Task, rule: Rule, repeat_from: str, now: dt.datetime, skipped: Iterable[dt.datetime] = ()
 ) -> None:
     """Make a task a series of `rule` (or change its rule): its next occurrence is the first at or
-    after now that was not skipped."""
+    after now that was not skipped; for an all-day series, the first from today on (in its zone), so
+    a series starting today has today's task."""
     task.recurrence_rule, task.timezone, task.dtstart, task.dtstart_wall = (
         rule.text,
         rule.timezone,
@@ -113,7 +114,8 @@ def start_series(
         rule.wall,
     )
     task.repeat_from = repeat_from
-    task.next_occurrence = next_kept(rule, now, set(skipped), inclusive=True)
+    after = start_of_day(local_day(now, rule.timezone), rule.timezone) if task.all_day else now
+    task.next_occurrence = next_kept(rule, after, set(skipped), inclusive=True)
 
 
 def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], now: dt.datetime) -> list[Task]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from functions.combined import create_app as combined_app
 from functions.recurrence.sweep import spawn_due
+from shared.domain.days import local_day, start_of_day
 from shared.persistence.models import Outbox, Reminder, Task
 from tests.conftest import with_
 from tests.support.calendar import feed_url, fetch, import_ics
@@ -344,3 +345,20 @@ def test_first_preference_saves_at_once_all_succeed_and_one_row_holds_the_last(a
         assert list(pool.map(save, zones)) == [200] * 4  # the row made once, changed in turn (never a 500)
     with app.rt.sessions() as s:
         assert s.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == app.user_id)) in zones
+
+
+def test_an_all_day_series_starting_today_has_todays_task(app):
+    now = dt.datetime.now(UTC)
+    today = local_day(now, "Asia/Tokyo")
+    made = app.create_task(
+        title="Stretch", due_date=today.isoformat(), timezone="Asia/Tokyo", recurrence_rule="FREQ=DAILY"
+    )
+    assert dt.datetime.fromisoformat(made["next_occurrence"]) == start_of_day(today, "Asia/Tokyo")
+    assert spawn_due(app.rt, now=now) == 1
+    items = app.request("GET", "/api/{me}/tasks").json()["items"]
+    [instance] = [t for t in items if t["parent_id"] == made["id"]]
+    assert (instance["due_date"], instance["all_day"]) == (today.isoformat(), True)
+    series = task(app, made["id"])
+    assert dt.datetime.fromisoformat(series["next_occurrence"]) == start_of_day(
+        today + dt.timedelta(days=1), "Asia/Tokyo"
+    )
