@@ -217,7 +217,8 @@ function applyOp(op, tasks) {
       if (!tasks.has(id)) tasks.set(id, op.preview);
       break;
     case "patch":
-      if (task) tasks.set(id, { ...task, ...op.changes });
+      // A date alone is all day, a date and time is not (one field to the server).
+      if (task) tasks.set(id, { ...task, ...op.changes, ...("due_date" in op.changes ? { all_day: isDateOnly(op.changes.due_date) } : {}) });
       break;
     case "complete":
       if (task) tasks.set(id, { ...task, completed: op.completed, completed_at: op.completed ? new Date(op.at).toISOString() : null });

@@ -51,8 +51,8 @@ function dayInWords(key) {
 
 // When a task is due as rows show it: a series at its next occurrence; an all-day one as its date alone.
 function dueOf(task) {
-  const at = task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date;
-  return at && task.all_day && !isDateOnly(at) ? at.slice(0, 10) : at;
+  if (task.recurrence_rule && task.next_occurrence) return task.all_day ? task.next_occurrence.slice(0, 10) : task.next_occurrence;
+  return task.due_date;
 }
 
 // An occurrence of a series in words: an all-day series' as its date alone (its day in the series' zone).
