@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.support.no_lost_work import WAIT, User, open_panel, patches, row, settled, view
+from tests.support.paths import ARTIFACTS
 from tests.support.webapp import axe_violations
 
 BERLIN, NEW_YORK = zoneinfo.ZoneInfo("Europe/Berlin"), zoneinfo.ZoneInfo("America/New_York")
@@ -46,6 +47,8 @@ def test_all_day_rows_show_their_date_and_stay_put_in_today_across_a_zone_change
     expect(page.locator("#p-due")).to_have_attribute("type", "date")
     expect(page.locator("#p-due")).to_have_value(day.isoformat())
     assert axe_violations(page) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "all-day-today-panel.png"))
     page.keyboard.press("Escape")
     open_panel(page, "Standup")
     expect(page.locator("#p-allday")).not_to_be_checked()
@@ -74,6 +77,7 @@ def test_all_day_rows_show_their_date_and_stay_put_in_today_across_a_zone_change
     expect(row(page, "Buy milk").locator(".due")).not_to_have_class("due overdue")
     view(page, "upcoming")
     expect(row(page, "Pay rent").locator(".due")).to_have_text("Tomorrow")
+    page.screenshot(path=str(ARTIFACTS / "all-day-upcoming-new-york.png"))
     assert {t["title"]: t["due_date"] for t in user.tasks()}["Buy milk"] == day.isoformat()
     prefs = requests.get(f"{user.api}/preferences", headers=user.headers, timeout=10).json()
     assert (prefs["timezone"], prefs["all_day_reminder_time"]) == ("America/New_York", "08:30")
