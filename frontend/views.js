@@ -11,8 +11,12 @@ const WEEKDAY_WORDS = { MO: "monday", TU: "tuesday", WE: "wednesday", TH: "thurs
 
 function userTz() { return state.tz || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; }
 
+// An all-day due date is a date alone ("2026-12-24"): that calendar day wherever the person is.
+function isDateOnly(iso) { return typeof iso === "string" && /^\d{4}-\d{2}-\d{2}$/.test(iso); }
+
 function dayKey(iso) {
-  // YYYY-MM-DD of a moment in the user's zone
+  // YYYY-MM-DD of a moment in the user's zone (a date alone is its own day, in any zone)
+  if (isDateOnly(iso)) return iso;
   return new Intl.DateTimeFormat("en-CA", { timeZone: userTz(), year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
 }
 
@@ -24,6 +28,7 @@ function clock(iso) {
 
 function dueInWords(iso) {
   const key = dayKey(iso);
+  if (isDateOnly(iso)) return dayInWords(key);
   let day;
   if (key === todayKey()) day = "Today";
   else if (key === todayKey(1)) day = "Tomorrow";
@@ -31,6 +36,33 @@ function dueInWords(iso) {
   else if (key > todayKey() && key <= todayKey(6)) day = new Intl.DateTimeFormat("en-GB", { timeZone: userTz(), weekday: "long" }).format(new Date(iso));
   else day = new Intl.DateTimeFormat("en-GB", { timeZone: userTz(), day: "numeric", month: "short", year: key.slice(0, 4) === todayKey().slice(0, 4) ? undefined : "numeric" }).format(new Date(iso));
   return `${day} ${clock(iso)}`;
+}
+
+// "Today", "Tomorrow", "Yesterday", a weekday this week, else "Fri 24 Dec" (with the year when not this one).
+function dayInWords(key) {
+  if (key === todayKey()) return "Today";
+  if (key === todayKey(1)) return "Tomorrow";
+  if (key === todayKey(-1)) return "Yesterday";
+  const noon = new Date(`${key}T12:00:00Z`);
+  if (key > todayKey() && key <= todayKey(6)) return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long" }).format(noon);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short",
+    year: key.slice(0, 4) === todayKey().slice(0, 4) ? undefined : "numeric" }).format(noon).replace(",", "");
+}
+
+// When a task is due as rows show it: a series at its next occurrence; an all-day one as its date alone.
+function dueOf(task) {
+  if (task.recurrence_rule && task.next_occurrence) return task.all_day ? task.next_occurrence.slice(0, 10) : task.next_occurrence;
+  return task.due_date;
+}
+
+// An occurrence of a series in words: an all-day series' as its date alone (its day in the series' zone).
+function occurrenceInWords(task, iso) { return task.all_day && iso ? dayInWords(iso.slice(0, 10)) : dueInWords(iso); }
+
+// Overdue: a timed task once its time has passed; an all-day one from the next day, in the person's zone.
+function isOverdue(task) {
+  if (task.completed || !task.due_date) return false;
+  if (isDateOnly(task.due_date)) return task.due_date < todayKey();
+  return new Date(task.due_date).getTime() < Date.now();
 }
 
 function ruleInWords(rule, task) {
@@ -46,7 +78,7 @@ function ruleInWords(rule, task) {
   }
   if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY === "-1" ? "last day" : ordinal(parseInt(parts.BYMONTHDAY, 10))}`;
   const at = task && (task.next_occurrence || task.due_date);
-  if (at && parts.FREQ !== "HOURLY") words += ` at ${clock(at)}`;
+  if (at && parts.FREQ !== "HOURLY" && !task.all_day && !isDateOnly(at)) words += ` at ${clock(at)}`;
   if (parts.COUNT) words += `, ${parts.COUNT} times`;
   if (task && task.repeat_from === "completion") words = words.replace("every", "every!");
   return words;
@@ -68,7 +100,7 @@ function bellIcon() {
 // ---------- views ----------
 
 function dueKeyOf(task) {
-  const at = task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date;
+  const at = dueOf(task);
   return at ? dayKey(at) : null;
 }
 
@@ -91,8 +123,8 @@ function viewOrder(a, b) {
     const pa = a.position ?? Infinity; const pb = b.position ?? Infinity;
     if (pa !== pb) return pa - pb;
   }
-  const da = a.recurrence_rule && a.next_occurrence ? a.next_occurrence : a.due_date;
-  const db = b.recurrence_rule && b.next_occurrence ? b.next_occurrence : b.due_date;
+  const da = dueOf(a);
+  const db = dueOf(b);
   return (da || "9999").localeCompare(db || "9999") || b.created_at.localeCompare(a.created_at);
 }
 
@@ -107,9 +139,10 @@ function groupRows(items) {
   }
   if (state.view === "upcoming") {
     let last = null;
-    const entries = items.map((task) => ({ task, at: task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date }))
+    // By day (an all-day task on its date in any zone), its all-day tasks first, then by time.
+    const entries = items.map((task) => ({ task, at: dueOf(task) }))
       .concat(laterOccurrences(items))
-      .sort((a, b) => new Date(a.at) - new Date(b.at));
+      .sort((a, b) => dayKey(a.at).localeCompare(dayKey(b.at)) || isDateOnly(b.at) - isDateOnly(a.at) || new Date(a.at) - new Date(b.at));
     for (const { task, at, ghost } of entries) {
       const key = dayKey(at);
       if (key !== last) {
@@ -141,7 +174,7 @@ function laterOccurrences(items) {
     for (const at of cached.slice(1)) {
       const ms = new Date(at).getTime();
       if (ms > horizon) break;
-      if (!spawned.has(`${task.id}:${ms}`)) ghosts.push({ task, at, ghost: true });
+      if (!spawned.has(`${task.id}:${ms}`)) ghosts.push({ task, at: task.all_day ? at.slice(0, 10) : at, ghost: true });
     }
   }
   return ghosts;
@@ -588,8 +621,24 @@ const PANEL_INPUTS = { title: "p-title", description: "p-description", due: "p-d
 let panelBase = null; // {id, version, values: {field: what the form showed}}
 
 function formValuesOf(task) {
-  return { title: task.title, description: task.description || "", due: toLocalInput(task.due_date), priority: task.priority,
+  return { title: task.title, description: task.description || "", due: isDateOnly(task.due_date) ? task.due_date : toLocalInput(task.due_date), priority: task.priority,
     tags: (task.tags || []).join(", "), list: task.list_id || "" };
+}
+
+// The due field is a date with "All day" ticked (a date alone), else a date and time.
+function setPanelInput(field, value) {
+  if (field === "due") {
+    $("p-allday").checked = isDateOnly(value);
+    $("p-due").type = isDateOnly(value) ? "date" : "datetime-local";
+  }
+  $(PANEL_INPUTS[field]).value = value;
+}
+
+function toggleAllDay() {
+  const value = $("p-due").value;
+  const allDay = $("p-allday").checked;
+  $("p-due").type = allDay ? "date" : "datetime-local";
+  $("p-due").value = !value ? "" : allDay ? value.slice(0, 10) : `${value.slice(0, 10)}T09:00`;
 }
 
 function readPanelForm() {
@@ -622,7 +671,7 @@ function fillPanelForm(task, refresh) {
     let touched = false;
     for (const [field, input] of Object.entries(PANEL_INPUTS)) {
       if (!sameValue(field, form[field], panelBase.values[field])) { touched = true; continue; }
-      $(input).value = values[field];
+      setPanelInput(field, values[field]);
       panelBase.values[field] = values[field];
     }
     if (!touched) panelBase.version = task.version;
@@ -633,7 +682,7 @@ function fillPanelForm(task, refresh) {
     showLinks($("p-description").value);
     return;
   }
-  for (const [field, input] of Object.entries(PANEL_INPUTS)) $(input).value = values[field];
+  for (const field of Object.keys(PANEL_INPUTS)) setPanelInput(field, values[field]);
   panelBase = { id: task.id, version: task.version, values };
   $("p-message").textContent = "";
   showLinks(task.description);
@@ -644,11 +693,10 @@ function fillPanelForm(task, refresh) {
   repeatParsed = null;
   $("p-due-words").value = "";
   $("p-due-read").textContent = "";
-  delete $("p-due").dataset.allDay;
 }
 
 // The panel's due date typed in words ("fri 5pm", "tomorrow"), read by quick add's parser into the due field.
-// An all-day reading sets the day at 00:00 and flags p-due (dataset.allDay) as a date without a time.
+// An all-day reading ticks "All day" and sets the date alone.
 let dueWordsReading = null;
 
 async function readDueWords() {
@@ -663,12 +711,10 @@ async function readDueWords() {
       return;
     }
     if (result.all_day) {
-      $("p-due").value = `${result.due_date}T00:00`;
-      $("p-due").dataset.allDay = "true";
+      setPanelInput("due", result.due_date);
       $("p-due-read").textContent = `Due ${dayInWords(result.due_date)}, all day.`;
     } else {
-      $("p-due").value = toLocalInput(result.due_date);
-      delete $("p-due").dataset.allDay;
+      setPanelInput("due", toLocalInput(result.due_date));
       $("p-due-read").textContent = `Due ${dueInWords(result.due_date)}.`;
     }
     $("p-due-words").value = "";
@@ -703,7 +749,7 @@ function changedFields(form) {
     const value = form[field];
     if (field === "title") changes.title = value.trim();
     if (field === "description") changes.description = value || null;
-    if (field === "due") changes.due_date = value ? withOffset(value, userTz()) : null;
+    if (field === "due") changes.due_date = !value ? null : isDateOnly(value) ? value : withOffset(value, userTz());
     if (field === "priority") changes.priority = value;
     if (field === "tags") changes.tags = value.split(",").map((t) => t.trim()).filter(Boolean);
     if (field === "list") changes.list_id = value || null;
@@ -798,7 +844,7 @@ async function skipInstance() {
       toast("Skipped this one.");
     } else {  // the series' next occurrence: the series stays, moved on
       state.tasks.set(task.id, { ...task, next_occurrence: skipped.next_occurrence });
-      toast(`Skipped ${dueInWords(skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${dueInWords(skipped.next_occurrence)}.` : ""}`);
+      toast(`Skipped ${occurrenceInWords(task, skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${occurrenceInWords(task, skipped.next_occurrence)}.` : ""}`);
     }
     render();
   } catch (error) { toast(error.message); }
@@ -854,13 +900,15 @@ function openSettings() {
   $("s-tz").value = userTz();
   $("s-email").checked = Boolean(prefs.email_reminders);
   $("s-reminder").value = prefs.default_reminder_minutes === null || prefs.default_reminder_minutes === undefined ? "" : String(prefs.default_reminder_minutes);
+  $("s-allday-time").value = prefs.all_day_reminder_time || "09:00";
   $("settings").showModal();
 }
 
 async function saveSettings(event) {
   event.preventDefault();
   const body = { timezone: $("s-tz").value, email_reminders: $("s-email").checked,
-    default_reminder_minutes: $("s-reminder").value === "" ? null : parseInt($("s-reminder").value, 10) };
+    default_reminder_minutes: $("s-reminder").value === "" ? null : parseInt($("s-reminder").value, 10),
+    all_day_reminder_time: $("s-allday-time").value.slice(0, 5) || "09:00" };
   try {
     state.prefs = await api("PUT", "/api/{me}/preferences", body);
     state.tz = state.prefs.timezone;
@@ -1027,7 +1075,6 @@ function initViews() {
   $("quick").addEventListener("paste", quickPaste);
   $("p-due-words").addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); readDueWords(); } });
   $("p-due-words").addEventListener("change", readDueWords);
-  $("p-due").addEventListener("input", () => delete $("p-due").dataset.allDay);
   $("new-list").addEventListener("submit", createList);
   $("list-dialog-open").addEventListener("click", () => openListDialog(null));
   $("list-rename").addEventListener("click", () => { const list = state.lists.get(state.view.slice(5)); if (list) openListDialog(list); });
@@ -1040,6 +1087,7 @@ function initViews() {
   $("list-delete").addEventListener("click", deleteList);
   $("panel-form").addEventListener("submit", savePanel);
   $("p-description").addEventListener("input", () => showLinks($("p-description").value));
+  $("p-allday").addEventListener("change", toggleAllDay);
   $("p-skip").addEventListener("click", skipInstance);
   $("p-repeat").addEventListener("input", scheduleRepeatPreview);
   $("p-stop").addEventListener("click", stopSeries);

@@ -108,6 +108,8 @@ class Task(FieldVersions, Base):
     priority: Mapped[str] = mapped_column(sa.String(10), default="none")
     tags: Mapped[list[str]] = mapped_column(Json, default=list)
     due_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A date-only due date (due that calendar day wherever the person is): due_date holds 00:00 UTC of the date.
+    all_day: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     recurrence_rule: Mapped[str | None] = mapped_column(sa.String(1000))
     dtstart: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -273,6 +275,8 @@ class Preferences(Base):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     # The reminder quick add and the side panel offer first (minutes before the due date).
     default_reminder_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    # "HH:MM" in `timezone`: when a relative reminder of an all-day task counts from (null: 09:00).
+    all_day_reminder_time: Mapped[str | None] = mapped_column(sa.String(5))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

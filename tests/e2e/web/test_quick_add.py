@@ -101,16 +101,17 @@ def test_the_panels_due_date_takes_words(app_process, browser):
         page.locator("#p-due-words").press("Enter")
         expect(page.locator("#p-due")).to_have_value(f"{tomorrow.isoformat()}T17:00")
         expect(page.locator("#p-due-read")).to_contain_text("Due Tomorrow 17:00")
-        assert page.locator("#p-due").get_attribute("data-all-day") is None
+        expect(page.locator("#p-allday")).not_to_be_checked()
         page.locator("#p-due-words").fill("tomorrow")
         page.locator("#p-due-words").press("Enter")
-        expect(page.locator("#p-due")).to_have_attribute("data-all-day", "true")
-        expect(page.locator("#p-due")).to_have_value(f"{tomorrow.isoformat()}T00:00")
+        expect(page.locator("#p-allday")).to_be_checked()
+        expect(page.locator("#p-due")).to_have_attribute("type", "date")
+        expect(page.locator("#p-due")).to_have_value(tomorrow.isoformat())
         expect(page.locator("#p-due-read")).to_contain_text("all day")
         page.locator("#p-due-words").fill("32/12")
         page.locator("#p-due-words").press("Enter")
         expect(page.locator("#p-due-read")).to_contain_text("There is no date")
-        expect(page.locator("#p-due")).to_have_value(f"{tomorrow.isoformat()}T00:00")  # unchanged, not guessed
+        expect(page.locator("#p-due")).to_have_value(tomorrow.isoformat())  # unchanged, not guessed
         assert axe_violations(page) == []
     finally:
         context.close()
