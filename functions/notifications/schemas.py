@@ -106,9 +106,19 @@ class PreferencesUpdate(Body):
 
 class Preferences(Out):
     model_config = example(
-        {"email_reminders": False, "timezone": "UTC", "default_reminder_minutes": None, "configured": False}
+        {
+            "email_reminders": False,
+            "timezone": "UTC",
+            "default_reminder_minutes": None,
+            "configured": False,
+            "email_available": True,
+        }
     )
     email_reminders: bool
     timezone: str
     default_reminder_minutes: int | None
     configured: bool = Field(description="false until the first PUT (the web app then stores the browser's zone)")
+    email_available: bool = Field(
+        default=False,
+        description="whether this server sends email (SMTP_URL set): email reminders are offered only then",
+    )
