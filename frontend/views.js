@@ -211,9 +211,11 @@ function renderNav() {
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
+  fillListChoice(lists);
 }
 
 function setView(view) {
+  if (!leavePanelOk()) return;
   state.view = view;
   state.selected = null;
   closePanel();
@@ -221,7 +223,9 @@ function setView(view) {
   parsed = null;
   $("search-form").hidden = view !== "search";
   document.body.dataset.view = view.split(":")[0];
+  if (view.startsWith("list:")) $("task-list").value = view.slice(5);  // the full form adds to the list in view
   render();
+  remember();
 }
 
 function openSearch() {
@@ -458,6 +462,7 @@ async function quickAdd(event) {
     const preview = previewOf(id, { title: text.trim(), list_id: viewList, timezone: userTz() });
     op = { kind: "quick", id, text, timezone: userTz(), listId: viewList, today: state.view === "today", preview, title: text.trim() };
   }
+  if (result) announceWhere(op.preview);
   const outcome = await submit(op);
   if (outcome.status === "done" && op.reminders && outcome.result) state.reminderTasks.add(outcome.result.id);
   if (outcome.status === "rejected") {
@@ -685,6 +690,7 @@ function closePanel() {
   // Keyboard-first: Esc puts the cursor back on the row the panel was about.
   const row = id && hadFocus && document.querySelector(`#tasks li.task[data-id="${id}"] .title`);
   if (row) row.focus();
+  if (id) remember();
 }
 
 function minutesInWords(minutes) {
@@ -714,8 +720,10 @@ function openSettings() {
   $("s-tz").replaceChildren(...[...$("tz").options].map((o) => el("option", { value: o.value }, o.value)));
   $("s-tz").value = userTz();
   $("s-email").checked = Boolean(prefs.email_reminders);
+  $("s-email-wrap").hidden = !prefs.email_available;  // only on a server that sends email
   $("s-reminder").value = prefs.default_reminder_minutes === null || prefs.default_reminder_minutes === undefined ? "" : String(prefs.default_reminder_minutes);
   $("settings").showModal();
+  remember();
 }
 
 async function saveSettings(event) {
@@ -727,6 +735,7 @@ async function saveSettings(event) {
     state.tz = state.prefs.timezone;
     $("settings").close();
     render();
+    toast("Settings saved.");
   } catch (error) { toast(error.message); }
 }
 
@@ -746,7 +755,7 @@ function moveSelection(step) {
 }
 
 function onKey(event) {
-  if (event.key === "Escape") { closePanel(); closeQuick(); if ($("shortcuts").open) $("shortcuts").close(); return; }
+  if (event.key === "Escape") { leaveField(event); return; }
   if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) && !event.target.matches("input.complete")) return;
   const task = state.selected && state.tasks.get(state.selected);
   switch (event.key) {
@@ -928,4 +937,3 @@ function initViews() {
   showOffline();
 }
 
-init();

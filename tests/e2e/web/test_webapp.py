@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from tests.support.browser import wait_js
 from tests.support.net import wait_until
 from tests.support.paths import ARTIFACTS
-from tests.support.webapp import VIEWS, axe_violations, open_app, quick_add, sign_up, signed_up
+from tests.support.webapp import VIEWS, axe_violations, open_app, quick_add, second_tab, sign_up, signed_up
 
 
 def test_quick_add_lists_views_panel_keys_axe_and_screenshots(app_process, browser):
@@ -77,12 +77,7 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(app_process, brows
     page.keyboard.press("Escape")
 
     # the side panel edits fields and another tab sees it live
-    _, other = open_app(browser, app_process)
-    other.evaluate(
-        f"sessionStorage.setItem('taskflow.session', {page.evaluate('sessionStorage.getItem(`taskflow.session`)')!r})"
-    )
-    other.reload()
-    expect(other.locator("#live")).to_have_attribute("data-status", "live")
+    other = second_tab(page, app_process)  # the browser's session cookie: no second sign-in
     # a clean row: no buttons but the checkbox and the title; clicking anywhere on it opens the panel
     assert mom.locator("button").evaluate_all("bs => bs.map(b => b.className)") == ["title", "row-delete"]
     assert page.locator(".filters, [data-filter]").count() == 0, "the views replace the old filter buttons"
@@ -284,7 +279,6 @@ def test_ticking_a_recurring_task_completes_its_next_occurrence_and_undo_reopens
 
 
 def test_the_side_panel_edits_due_date_tags_and_list_and_another_tab_sees_them(app_process, browser):
-    import json
 
     import requests
 
@@ -293,9 +287,7 @@ def test_the_side_panel_edits_due_date_tags_and_list_and_another_tab_sees_them(a
     page.reload()
     quick_add(page, "renew passport")
     page.keyboard.press("Escape")
-    _, other = open_app(browser, app_process)
-    other.evaluate(f"sessionStorage.setItem('taskflow.session', {json.dumps(json.dumps(session))})")
-    other.reload()
+    other = second_tab(page, app_process)
     other.locator(".views button[data-view='all']").click()
     row = page.locator("li.task[data-title='renew passport']")
     row.locator(".title").click()
