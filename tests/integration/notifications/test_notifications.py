@@ -251,6 +251,7 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
             "timezone": "Asia/Tokyo",
             "default_reminder_minutes": None,
             "configured": True,
+            "email_available": True,  # this app has SMTP_URL: the web app offers reminder emails
         }
         bad = app.request("PUT", "/api/{me}/preferences", json={"default_reminder_minutes": -5})
         assert bad.status_code == 422 and "default_reminder_minutes" in bad.json()["errors"]
