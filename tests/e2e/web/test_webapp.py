@@ -174,11 +174,12 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(app_process, brows
     # offline: the shell and the last loaded tasks, read-only
     wait_js(page, "navigator.serviceWorker.controller !== null")
     context.set_offline(True)
-    page.reload()  # the shell comes from the service worker's cache
+    page.reload()  # the shell comes from the service worker's cache, at the list's own address
     expect(page.locator("#offline-banner")).to_be_visible()
-    expect(page.locator("li.task[data-title='call mom and dad']")).to_be_visible()
-    page.locator("#sidenav button", has_text="Home").click()
+    expect(page.locator("#view-title")).to_have_text("Home")
     expect(page.locator("li.task[data-title='Pay rent']")).to_be_visible()
+    page.locator(".views button[data-view='inbox']").click()
+    expect(page.locator("li.task[data-title='call mom and dad']")).to_be_visible()
     expect(page.locator("#quick-form")).to_be_visible()  # a line typed offline waits on the device
     context.set_offline(False)
     context.close()
