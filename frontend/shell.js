@@ -53,6 +53,7 @@ async function signOutEverywhere() {
 
 const ADDRESS_VIEWS = ["inbox", "today", "upcoming", "all", "completed", "search"];
 let routing = false;   // while the page follows an address (reload, back, forward), it records none
+let closingOverlay = false; // remember() went back to the view under a closed task or settings: its popstate
 
 function addressOf(entry) {
   if (entry.task) return `/tasks/${entry.task}`;
@@ -89,7 +90,7 @@ function remember() {
   const overlay = Boolean(entry.task || entry.settings);
   if (location.pathname + location.search === url) { history.replaceState({ ...was, ...entry }, "", url); return; }
   if (!overlay && (was.task || was.settings)) {
-    if (was.over && was.view === entry.view) { routing = true; history.back(); return; }
+    if (was.over && was.view === entry.view) { closingOverlay = true; history.back(); return; }
     history.replaceState(entry, "", url);
     return;
   }
@@ -140,8 +141,8 @@ function leaveAddress() {
 }
 
 function onPopState() {
+  if (closingOverlay) { closingOverlay = false; return; }  // the back() that closed an overlay: already shown
   if (!state.session) return;
-  if (routing) { routing = false; return; }  // the back() that closed an overlay: already shown
   const address = readAddress();
   if (state.panelTask && address.task !== state.panelTask && panelDirty() && !window.confirm("Discard changes?")) {
     const entry = currentEntry();

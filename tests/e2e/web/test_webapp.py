@@ -86,6 +86,8 @@ def test_quick_add_lists_views_panel_keys_axe_and_screenshots(app_process, brows
     page.locator("#p-priority").select_option("urgent")
     page.locator("#p-description").fill("see https://example.org/plan")
     page.locator("#panel-form button[type=submit]").click()
+    # the tabs of one browser share one queue of changes (either may send it): saved here means settled here
+    expect(page.locator(".toast", has_text="Saved.")).to_be_visible()
     expect(other.locator("li.task[data-title='call mom and dad'] .badge.prio-urgent")).to_be_visible()
     expect(page.locator("#p-links a")).to_have_attribute("href", "https://example.org/plan")
     page.locator("#p-repeat").fill("every weekday at 9:30")
