@@ -351,8 +351,8 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function renderTask(task) {
-  const when = task.due_date ? dueInWords(task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date) : null;
-  const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
+  const when = task.due_date ? dueInWords(dueOf(task)) : null;
+  const overdue = isOverdue(task);
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
   check.addEventListener("click", (event) => onTick(task, check, event));
@@ -414,11 +414,11 @@ async function completeOccurrence(series) {
     outcome = await submit({ kind: "occurrence", id: series.id, occurrence_at: at, next: guess, title: series.title });
   } finally { state.ticking.delete(series.id); }
   render();
-  if (outcome.status === "queued") { toast(`Done: “${series.title}”, ${dueInWords(at)}. It will be sent when you are back online.`); return; }
+  if (outcome.status === "queued") { toast(`Done: “${series.title}”, ${occurrenceInWords(series, at)}. It will be sent when you are back online.`); return; }
   if (outcome.status !== "done") { toast(outcome.message || "Could not complete it."); return; }
   const done = outcome.result;
-  const next = done.next_occurrence ? ` Next: ${dueInWords(done.next_occurrence)}.` : " That was the last one.";
-  toast(`Done: “${series.title}”, ${dueInWords(done.occurrence_at)}.${next}`, { label: "Undo", run: () => undoOccurrence(done, series) }, UNDO_MS);
+  const next = done.next_occurrence ? ` Next: ${occurrenceInWords(series, done.next_occurrence)}.` : " That was the last one.";
+  toast(`Done: “${series.title}”, ${occurrenceInWords(series, done.occurrence_at)}.${next}`, { label: "Undo", run: () => undoOccurrence(done, series) }, UNDO_MS);
 }
 
 // Undo: the occurrence is open again and the series is back at it — one row, as before the tick.

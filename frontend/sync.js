@@ -217,7 +217,8 @@ function applyOp(op, tasks) {
       if (!tasks.has(id)) tasks.set(id, op.preview);
       break;
     case "patch":
-      if (task) tasks.set(id, { ...task, ...op.changes });
+      // A date alone is all day, a date and time is not (one field to the server).
+      if (task) tasks.set(id, { ...task, ...op.changes, ...("due_date" in op.changes ? { all_day: isDateOnly(op.changes.due_date) } : {}) });
       break;
     case "complete":
       if (task) tasks.set(id, { ...task, completed: op.completed, completed_at: op.completed ? new Date(op.at).toISOString() : null });
@@ -476,7 +477,7 @@ function valueInWords(field, value) {
     return { due_date: "no date", description: "no description", list_id: "Inbox", tags: "no tags" }[field] || "nothing";
   }
   switch (field) {
-    case "due_date": return formatWhen(value, userTz());
+    case "due_date": return isDateOnly(value) ? `${dayInWords(value)} (all day)` : formatWhen(value, userTz());
     case "tags": return value.length ? value.join(", ") : "no tags";
     case "list_id": return (state.lists.get(value) || { name: "a list" }).name;
     case "completed": return value ? "done" : "open";

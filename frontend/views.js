@@ -11,8 +11,12 @@ const WEEKDAY_WORDS = { MO: "monday", TU: "tuesday", WE: "wednesday", TH: "thurs
 
 function userTz() { return state.tz || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; }
 
+// An all-day due date is a date alone ("2026-12-24"): that calendar day wherever the person is.
+function isDateOnly(iso) { return typeof iso === "string" && /^\d{4}-\d{2}-\d{2}$/.test(iso); }
+
 function dayKey(iso) {
-  // YYYY-MM-DD of a moment in the user's zone
+  // YYYY-MM-DD of a moment in the user's zone (a date alone is its own day, in any zone)
+  if (isDateOnly(iso)) return iso;
   return new Intl.DateTimeFormat("en-CA", { timeZone: userTz(), year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(iso));
 }
 
@@ -24,6 +28,7 @@ function clock(iso) {
 
 function dueInWords(iso) {
   const key = dayKey(iso);
+  if (isDateOnly(iso)) return dayInWords(key);
   let day;
   if (key === todayKey()) day = "Today";
   else if (key === todayKey(1)) day = "Tomorrow";
@@ -31,6 +36,33 @@ function dueInWords(iso) {
   else if (key > todayKey() && key <= todayKey(6)) day = new Intl.DateTimeFormat("en-GB", { timeZone: userTz(), weekday: "long" }).format(new Date(iso));
   else day = new Intl.DateTimeFormat("en-GB", { timeZone: userTz(), day: "numeric", month: "short", year: key.slice(0, 4) === todayKey().slice(0, 4) ? undefined : "numeric" }).format(new Date(iso));
   return `${day} ${clock(iso)}`;
+}
+
+// "Today", "Tomorrow", "Yesterday", a weekday this week, else "Fri 24 Dec" (with the year when not this one).
+function dayInWords(key) {
+  if (key === todayKey()) return "Today";
+  if (key === todayKey(1)) return "Tomorrow";
+  if (key === todayKey(-1)) return "Yesterday";
+  const noon = new Date(`${key}T12:00:00Z`);
+  if (key > todayKey() && key <= todayKey(6)) return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long" }).format(noon);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short",
+    year: key.slice(0, 4) === todayKey().slice(0, 4) ? undefined : "numeric" }).format(noon).replace(",", "");
+}
+
+// When a task is due as rows show it: a series at its next occurrence; an all-day one as its date alone.
+function dueOf(task) {
+  if (task.recurrence_rule && task.next_occurrence) return task.all_day ? task.next_occurrence.slice(0, 10) : task.next_occurrence;
+  return task.due_date;
+}
+
+// An occurrence of a series in words: an all-day series' as its date alone (its day in the series' zone).
+function occurrenceInWords(task, iso) { return task.all_day && iso ? dayInWords(iso.slice(0, 10)) : dueInWords(iso); }
+
+// Overdue: a timed task once its time has passed; an all-day one from the next day, in the person's zone.
+function isOverdue(task) {
+  if (task.completed || !task.due_date) return false;
+  if (isDateOnly(task.due_date)) return task.due_date < todayKey();
+  return new Date(task.due_date).getTime() < Date.now();
 }
 
 function ruleInWords(rule, task) {
@@ -46,7 +78,7 @@ function ruleInWords(rule, task) {
   }
   if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY === "-1" ? "last day" : ordinal(parseInt(parts.BYMONTHDAY, 10))}`;
   const at = task && (task.next_occurrence || task.due_date);
-  if (at && parts.FREQ !== "HOURLY") words += ` at ${clock(at)}`;
+  if (at && parts.FREQ !== "HOURLY" && !task.all_day && !isDateOnly(at)) words += ` at ${clock(at)}`;
   if (parts.COUNT) words += `, ${parts.COUNT} times`;
   if (task && task.repeat_from === "completion") words = words.replace("every", "every!");
   return words;
@@ -68,7 +100,7 @@ function bellIcon() {
 // ---------- views ----------
 
 function dueKeyOf(task) {
-  const at = task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date;
+  const at = dueOf(task);
   return at ? dayKey(at) : null;
 }
 
@@ -91,8 +123,8 @@ function viewOrder(a, b) {
     const pa = a.position ?? Infinity; const pb = b.position ?? Infinity;
     if (pa !== pb) return pa - pb;
   }
-  const da = a.recurrence_rule && a.next_occurrence ? a.next_occurrence : a.due_date;
-  const db = b.recurrence_rule && b.next_occurrence ? b.next_occurrence : b.due_date;
+  const da = dueOf(a);
+  const db = dueOf(b);
   return (da || "9999").localeCompare(db || "9999") || b.created_at.localeCompare(a.created_at);
 }
 
@@ -107,9 +139,10 @@ function groupRows(items) {
   }
   if (state.view === "upcoming") {
     let last = null;
-    const entries = items.map((task) => ({ task, at: task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date }))
+    // By day (an all-day task on its date in any zone), its all-day tasks first, then by time.
+    const entries = items.map((task) => ({ task, at: dueOf(task) }))
       .concat(laterOccurrences(items))
-      .sort((a, b) => new Date(a.at) - new Date(b.at));
+      .sort((a, b) => dayKey(a.at).localeCompare(dayKey(b.at)) || isDateOnly(b.at) - isDateOnly(a.at) || new Date(a.at) - new Date(b.at));
     for (const { task, at, ghost } of entries) {
       const key = dayKey(at);
       if (key !== last) {
@@ -141,7 +174,7 @@ function laterOccurrences(items) {
     for (const at of cached.slice(1)) {
       const ms = new Date(at).getTime();
       if (ms > horizon) break;
-      if (!spawned.has(`${task.id}:${ms}`)) ghosts.push({ task, at, ghost: true });
+      if (!spawned.has(`${task.id}:${ms}`)) ghosts.push({ task, at: task.all_day ? at.slice(0, 10) : at, ghost: true });
     }
   }
   return ghosts;
@@ -399,24 +432,46 @@ async function parseLine(text) {
 }
 
 function showParsed(result) {
-  const chips = result.chips.map((c) => el("li", { class: `chip chip-${c.kind}` }, el("span", { class: "sr" }, `${c.kind}: `), chipText(c, result)));
+  // The day and the time of day are one due date: one chip (a question pending: none, the server sends none).
+  const hasDate = result.chips.some((c) => c.kind === "date");
+  const shown = result.chips.filter((c) => !(c.kind === "time" && hasDate && result.due_date));
+  const chips = shown.map((c) => el("li", { class: `chip chip-${c.kind}` }, el("span", { class: "sr" }, `${c.kind}: `), chipText(c, result)));
   if (result.title) chips.unshift(el("li", { class: "chip chip-title" }, el("span", { class: "sr" }, "title: "), result.title));
   $("chips").replaceChildren(...chips);
   $("questions").replaceChildren(...result.questions.map((q) => el("li", {}, q.question,
-    ...(q.options || []).map((o) => el("button", { type: "button", class: "secondary", onclick: () => answer(q, o) }, o)))));
+    ...[...new Set(q.options || [])].map((o) => el("button", { type: "button", class: "secondary", onclick: () => answer(q, o) }, o)))));
+}
+
+// A date-only due date ("2026-12-05", an all-day task) in words, read as that calendar day wherever the person is.
+function dayInWords(date) {
+  if (date === todayKey()) return "Today";
+  if (date === todayKey(1)) return "Tomorrow";
+  const noon = new Date(`${date}T12:00:00Z`);
+  const sameYear = date.slice(0, 4) === todayKey().slice(0, 4);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: sameYear ? undefined : "numeric" }).format(noon);
 }
 
 function chipText(chip, result) {
-  if (chip.kind === "recurrence" && result.recurrence_rule) return `↻ ${ruleInWords(result.recurrence_rule, result)}`;
-  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) return `due ${dueInWords(result.due_date)}`;
-  return chip.text;
+  const note = chip.note ? ` (${chip.note})` : "";
+  if (chip.kind === "recurrence" && result.recurrence_rule) {
+    if (chip.note) return `↻ ${chip.note}`;  // e.g. "every month on the 31st (last day in shorter months)"
+    return `↻ ${ruleInWords(result.recurrence_rule, result.all_day ? null : result)}`;
+  }
+  if ((chip.kind === "date" || chip.kind === "time") && result.due_date) {
+    return `due ${result.all_day ? dayInWords(result.due_date) : dueInWords(result.due_date)}${note}`;
+  }
+  return chip.text + note;
 }
 
 function answer(question, option) {
   const input = $("quick");
   const ambiguous = question.question.match(/^At (\d+)/);
   if (ambiguous) input.value = input.value.replace(new RegExp(`\\bat\\s+${ambiguous[1]}\\b`, "i"), `at ${option}`);
-  else if (question.options) input.value = input.value.replace(question.question.match(/Is (\S+)/)?.[1] || "", option);
+  else if (/^Is \S+/.test(question.question)) input.value = input.value.replace(question.question.match(/Is (\S+)/)[1], option);
+  else if (question.options) {
+    // "Which day did you mean?": the chosen words stay, the others go.
+    for (const other of question.options) if (other !== option) input.value = input.value.replace(other, " ").replace(/\s{2,}/g, " ");
+  }
   input.focus();
   scheduleParse();
 }
@@ -471,6 +526,91 @@ async function quickAdd(event) {
   }
 }
 
+// Several lines pasted into quick add: one task per line, after one confirmation (never joined into one title).
+let pastedLines = null;
+
+function quickPaste(event) {
+  const text = (event.clipboardData || window.clipboardData)?.getData("text") || "";
+  const lines = text.split(/\r\n|\r|\n/).map((l) => l.trim()).filter(Boolean);
+  if (lines.length < 2) return;  // one line: pasted as usual
+  event.preventDefault();
+  clearTimeout(parseTimer); parsed = null;
+  pastedLines = lines;
+  $("chips").replaceChildren();
+  const first = lines.slice(0, 3).map((l) => `“${l.length > 60 ? `${l.slice(0, 60)}…` : l}”`).join(", ");
+  $("questions").replaceChildren(el("li", { class: "paste-confirm" },
+    `Add ${lines.length} tasks, one per line? (${first}${lines.length > 3 ? ", …" : ""})`,
+    el("button", { type: "button", id: "paste-add", onclick: () => addPastedLines() }, `Add ${lines.length} tasks`),
+    el("button", { type: "button", class: "secondary", id: "paste-cancel", onclick: () => {
+      pastedLines = null; $("questions").replaceChildren(); $("quick").focus();
+    } }, "Cancel")));
+  $("paste-add").focus();
+}
+
+// What is certain in a line's reading when it asks a question: the day, the rule, the list it asks about are left out.
+function certainBody(line, result, viewList) {
+  const asked = new Set(result.questions.map((q) => q.field));
+  const body = { title: (result.title || line).slice(0, TITLE_MAX), priority: result.priority, timezone: result.timezone };
+  if (!result.title && line.length > TITLE_MAX) body.description = line;
+  if (result.tags.length) body.tags = result.tags;
+  if (result.due_date && !asked.has("due_date")) body.due_date = result.due_date;
+  const listId = (!asked.has("list") && result.list_id) || viewList;
+  if (listId) body.list_id = listId;
+  if (result.recurrence_rule && !asked.has("recurrence_rule")) { body.recurrence_rule = result.recurrence_rule; body.repeat_from = result.repeat_from; }
+  if (result.reminders.length && body.due_date) body.reminders = result.reminders;
+  return body;
+}
+
+async function parseWithPatience(text) {
+  for (let attempt = 0; ; attempt++) {
+    try { return await parseForView(text); }
+    catch (error) {
+      if (error.status !== 429 || attempt > 30) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5000));  // many lines: wait for the parse limit
+    }
+  }
+}
+
+async function addPastedLines() {
+  const lines = pastedLines || [];
+  pastedLines = null;
+  const viewList = state.view.startsWith("list:") ? state.view.slice(5) : null;
+  const asked = [];
+  const outcomes = [];
+  const progress = el("li", { role: "status" }, `Adding ${lines.length} tasks…`);
+  $("questions").replaceChildren(progress);
+  for (const [index, line] of lines.entries()) {
+    progress.textContent = `Adding task ${index + 1} of ${lines.length}…`;
+    const id = localId();
+    let op;
+    let result = null;
+    if (navigator.onLine !== false) {
+      try { result = await parseWithPatience(line.slice(0, TITLE_MAX)); }
+      catch (error) { if (!error.network) asked.push({ line, question: error.message }); }
+    }
+    if (result) {
+      if (result.questions.length || !result.title) asked.push({ line, question: (result.questions[0] || { question: "What is the task?" }).question });
+      const body = result.questions.length || !result.title ? certainBody(line, result, viewList) : quickCreateBody(result, viewList);
+      op = { kind: "create", id, body, preview: previewOf(id, body), title: body.title, reminders: Boolean(body.reminders) };
+    } else {
+      const preview = previewOf(id, { title: line.slice(0, TITLE_MAX), list_id: viewList, timezone: userTz() });
+      op = { kind: "quick", id, text: line.slice(0, TITLE_MAX), timezone: userTz(), listId: viewList, today: state.view === "today", preview, title: line.slice(0, TITLE_MAX) };
+    }
+    outcomes.push(submit(op));
+  }
+  const done = await Promise.all(outcomes);
+  const rejected = done.filter((o) => o.status === "rejected").length;
+  const summary = [el("li", { role: "status" }, `Added ${lines.length - rejected} of ${lines.length} tasks.`)];
+  if (asked.length) {
+    summary.push(el("li", { class: "paste-asked" },
+      `${asked.length} ${asked.length === 1 ? "line was" : "lines were"} unclear; added with only what was certain (open each to finish it):`,
+      el("ul", {}, ...asked.slice(0, 10).map((a) => el("li", {}, `“${a.line}”: ${a.question}`)),
+        ...(asked.length > 10 ? [el("li", {}, `and ${asked.length - 10} more`)] : []))));
+  }
+  if (rejected) summary.push(el("li", { class: "problem" }, `${rejected} could not be added; see the messages.`));
+  $("questions").replaceChildren(...summary);
+}
+
 // ---------- side panel ----------
 
 function toLocalInput(iso) {
@@ -486,8 +626,24 @@ const PANEL_INPUTS = { title: "p-title", description: "p-description", due: "p-d
 let panelBase = null; // {id, version, values: {field: what the form showed}}
 
 function formValuesOf(task) {
-  return { title: task.title, description: task.description || "", due: toLocalInput(task.due_date), priority: task.priority,
+  return { title: task.title, description: task.description || "", due: isDateOnly(task.due_date) ? task.due_date : toLocalInput(task.due_date), priority: task.priority,
     tags: (task.tags || []).join(", "), list: task.list_id || "" };
+}
+
+// The due field is a date with "All day" ticked (a date alone), else a date and time.
+function setPanelInput(field, value) {
+  if (field === "due") {
+    $("p-allday").checked = isDateOnly(value);
+    $("p-due").type = isDateOnly(value) ? "date" : "datetime-local";
+  }
+  $(PANEL_INPUTS[field]).value = value;
+}
+
+function toggleAllDay() {
+  const value = $("p-due").value;
+  const allDay = $("p-allday").checked;
+  $("p-due").type = allDay ? "date" : "datetime-local";
+  $("p-due").value = !value ? "" : allDay ? value.slice(0, 10) : `${value.slice(0, 10)}T09:00`;
 }
 
 function readPanelForm() {
@@ -520,7 +676,7 @@ function fillPanelForm(task, refresh) {
     let touched = false;
     for (const [field, input] of Object.entries(PANEL_INPUTS)) {
       if (!sameValue(field, form[field], panelBase.values[field])) { touched = true; continue; }
-      $(input).value = values[field];
+      setPanelInput(field, values[field]);
       panelBase.values[field] = values[field];
     }
     if (!touched) panelBase.version = task.version;
@@ -531,7 +687,7 @@ function fillPanelForm(task, refresh) {
     showLinks($("p-description").value);
     return;
   }
-  for (const [field, input] of Object.entries(PANEL_INPUTS)) $(input).value = values[field];
+  for (const field of Object.keys(PANEL_INPUTS)) setPanelInput(field, values[field]);
   panelBase = { id: task.id, version: task.version, values };
   $("p-message").textContent = "";
   showLinks(task.description);
@@ -540,6 +696,35 @@ function fillPanelForm(task, refresh) {
   $("p-preview").replaceChildren();
   $("p-reminder").value = "";
   repeatParsed = null;
+  $("p-due-words").value = "";
+  $("p-due-read").textContent = "";
+}
+
+// The panel's due date typed in words ("fri 5pm", "tomorrow"), read by quick add's parser into the due field.
+// An all-day reading ticks "All day" and sets the date alone.
+let dueWordsReading = null;
+
+async function readDueWords() {
+  const words = $("p-due-words").value.trim();
+  if (!words || dueWordsReading === words) return;  // Enter and then the change event: read once
+  dueWordsReading = words;
+  try {
+    const result = await api("POST", "/api/{me}/parse", { text: `task ${words}`, timezone: userTz() });
+    if ($("p-due-words").value.trim() !== words) return;
+    if (result.questions.length || !result.due_date) {
+      $("p-due-read").textContent = (result.questions[0] || { question: "Say a day, e.g. “fri 5pm” or “tomorrow”." }).question;
+      return;
+    }
+    if (result.all_day) {
+      setPanelInput("due", result.due_date);
+      $("p-due-read").textContent = `Due ${dayInWords(result.due_date)}, all day.`;
+    } else {
+      setPanelInput("due", toLocalInput(result.due_date));
+      $("p-due-read").textContent = `Due ${dueInWords(result.due_date)}.`;
+    }
+    $("p-due-words").value = "";
+  } catch (error) { $("p-due-read").textContent = error.message; }
+  finally { dueWordsReading = null; }
 }
 
 // A wall-clock time typed in the user's zone, as an instant with its offset: the task keeps its own zone.
@@ -569,7 +754,7 @@ function changedFields(form) {
     const value = form[field];
     if (field === "title") changes.title = value.trim();
     if (field === "description") changes.description = value || null;
-    if (field === "due") changes.due_date = value ? withOffset(value, userTz()) : null;
+    if (field === "due") changes.due_date = !value ? null : isDateOnly(value) ? value : withOffset(value, userTz());
     if (field === "priority") changes.priority = value;
     if (field === "tags") changes.tags = value.split(",").map((t) => t.trim()).filter(Boolean);
     if (field === "list") changes.list_id = value || null;
@@ -593,7 +778,7 @@ function scheduleRepeatPreview() {
       if ($("p-repeat").value.trim() !== words) return;
       repeatParsed = result.recurrence_rule ? result : null;
       $("p-preview").replaceChildren(...(repeatParsed
-        ? result.occurrences.map((o) => el("li", { "data-iso": o }, dueInWords(o)))
+        ? result.occurrences.map((o) => el("li", { "data-iso": o }, result.all_day ? `${dayInWords(o)}, all day` : dueInWords(o)))
         : [el("li", {}, (result.questions[0] || { question: "Say how it repeats, e.g. “every monday at 9am”." }).question)]));
     } catch (error) { $("p-preview").replaceChildren(el("li", {}, error.message)); }
   }, 150);
@@ -664,7 +849,7 @@ async function skipInstance() {
       toast("Skipped this one.");
     } else {  // the series' next occurrence: the series stays, moved on
       state.tasks.set(task.id, { ...task, next_occurrence: skipped.next_occurrence });
-      toast(`Skipped ${dueInWords(skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${dueInWords(skipped.next_occurrence)}.` : ""}`);
+      toast(`Skipped ${occurrenceInWords(task, skipped.occurrence_at)}.${skipped.next_occurrence ? ` Next: ${occurrenceInWords(task, skipped.next_occurrence)}.` : ""}`);
     }
     render();
   } catch (error) { toast(error.message); }
@@ -722,6 +907,7 @@ function openSettings() {
   $("s-email").checked = Boolean(prefs.email_reminders);
   $("s-email-wrap").hidden = !prefs.email_available;  // only on a server that sends email
   $("s-reminder").value = prefs.default_reminder_minutes === null || prefs.default_reminder_minutes === undefined ? "" : String(prefs.default_reminder_minutes);
+  $("s-allday-time").value = prefs.all_day_reminder_time || "09:00";
   $("settings").showModal();
   remember();
 }
@@ -729,7 +915,8 @@ function openSettings() {
 async function saveSettings(event) {
   event.preventDefault();
   const body = { timezone: $("s-tz").value, email_reminders: $("s-email").checked,
-    default_reminder_minutes: $("s-reminder").value === "" ? null : parseInt($("s-reminder").value, 10) };
+    default_reminder_minutes: $("s-reminder").value === "" ? null : parseInt($("s-reminder").value, 10),
+    all_day_reminder_time: $("s-allday-time").value.slice(0, 5) || "09:00" };
   try {
     state.prefs = await api("PUT", "/api/{me}/preferences", body);
     state.tz = state.prefs.timezone;
@@ -894,6 +1081,9 @@ function initViews() {
   $("p-delete").addEventListener("click", () => { const task = state.tasks.get(state.panelTask); if (task) remove(task); });
   $("quick-form").addEventListener("submit", quickAdd);
   $("quick").addEventListener("input", scheduleParse);
+  $("quick").addEventListener("paste", quickPaste);
+  $("p-due-words").addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); readDueWords(); } });
+  $("p-due-words").addEventListener("change", readDueWords);
   $("new-list").addEventListener("submit", createList);
   $("list-dialog-open").addEventListener("click", () => openListDialog(null));
   $("list-rename").addEventListener("click", () => { const list = state.lists.get(state.view.slice(5)); if (list) openListDialog(list); });
@@ -906,6 +1096,7 @@ function initViews() {
   $("list-delete").addEventListener("click", deleteList);
   $("panel-form").addEventListener("submit", savePanel);
   $("p-description").addEventListener("input", () => showLinks($("p-description").value));
+  $("p-allday").addEventListener("change", toggleAllDay);
   $("p-skip").addEventListener("click", skipInstance);
   $("p-repeat").addEventListener("input", scheduleRepeatPreview);
   $("p-stop").addEventListener("click", stopSeries);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -114,7 +115,12 @@ def reminder_email(settings: Settings, to: str, event: dict[str, Any], tz_name: 
 
     data = event["data"]
     due = data.get("due_date")
-    due_text = parse_datetime(due).astimezone(zone(tz_name)).strftime("%a %d %b %Y, %H:%M %Z") if due else "no due date"
+    if due and data.get("all_day"):  # a date alone: that calendar day wherever the person is
+        due_text = dt.date.fromisoformat(str(due)[:10]).strftime("%a %d %b %Y (all day)")
+    else:
+        due_text = (
+            parse_datetime(due).astimezone(zone(tz_name)).strftime("%a %d %b %Y, %H:%M %Z") if due else "no due date"
+        )
     # One line: a header cannot hold a line break (rows stored before titles refused control characters).
     title = " ".join(str(data.get("task_title") or "a task").split())
     link = f"{settings.app_url.rstrip('/')}/#task-{data.get('task_id', '')}"

@@ -20,6 +20,7 @@ from functions.notifications.schemas import (
 )
 from functions.notifications.schemas import Preferences as PreferencesOut
 from functions.notifications.ssrf import check_url
+from shared.domain.days import DEFAULT_REMINDER_TIME
 from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.events import Event
 from shared.domain.times import BadValue, rfc3339
@@ -199,17 +200,22 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
     """Set the user's time zone, reminder emails on or off, and the default reminder (minutes before)."""
     email, tz = body.email_reminders, body.timezone
     with runtime().uow() as uow:
-        prefs = uow.session.get(Preferences, user_id) or Preferences(
-            user_id=user_id, email_reminders=False, timezone="UTC"
-        )
+        prefs = shared_preferences.locked_preferences(uow.session, user_id)
+        clock_before = (prefs.timezone, prefs.all_day_reminder_time or DEFAULT_REMINDER_TIME)
         if email is not None:
             prefs.email_reminders = email
         if tz is not None:
             prefs.timezone = tz
         if "default_reminder_minutes" in body.model_fields_set:
             prefs.default_reminder_minutes = body.default_reminder_minutes
+        if body.all_day_reminder_time is not None:
+            prefs.all_day_reminder_time = body.all_day_reminder_time
         prefs.updated_at = utcnow()
         uow.session.add(prefs)
+        uow.session.flush()
+        if (prefs.timezone, prefs.all_day_reminder_time or DEFAULT_REMINDER_TIME) != clock_before:
+            # All-day tasks are due on their date wherever the person is: their reminders follow the new clock.
+            shared_preferences.move_all_day_reminders(uow.session, user_id, utcnow())
         uow.commit()
     shared_preferences.forget(runtime().engine, user_id)  # new tasks take a changed zone at once (in this process)
     return jsonify(preferences_view(prefs, email_available=runtime().settings.smtp_url is not None))
@@ -231,6 +237,7 @@ def preferences_view(prefs: Preferences | None, *, email_available: bool) -> dic
         "email_reminders": bool(prefs and prefs.email_reminders),
         "timezone": prefs.timezone if prefs else "UTC",
         "default_reminder_minutes": prefs.default_reminder_minutes if prefs else None,
+        "all_day_reminder_time": (prefs.all_day_reminder_time if prefs else None) or DEFAULT_REMINDER_TIME,
         "configured": prefs is not None,
         "email_available": email_available,
     }

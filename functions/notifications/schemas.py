@@ -95,13 +95,28 @@ class DeliveryList(Out):
     items: list[WebhookDelivery]
 
 
+AllDayReminderTime = Annotated[
+    str,
+    Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        examples=["09:00"],
+        description="HH:MM (24-hour) in your zone: when reminders of all-day tasks count from (default 09:00)",
+    ),
+]
+
+
 class PreferencesUpdate(Body):
-    model_config = example({"email_reminders": True, "timezone": "Europe/Paris"}, {"default_reminder_minutes": 30})
+    model_config = example(
+        {"email_reminders": True, "timezone": "Europe/Paris"},
+        {"default_reminder_minutes": 30},
+        {"all_day_reminder_time": "08:30"},
+    )
     email_reminders: bool | SkipJsonSchema[None] = None
     timezone: Timezone | SkipJsonSchema[None] = None
     default_reminder_minutes: Annotated[int, Field(ge=0, le=366 * 24 * 60)] | None = Field(
         default=None, description="What a bare `remind me` in quick add means (minutes before the due date)"
     )
+    all_day_reminder_time: AllDayReminderTime | SkipJsonSchema[None] = None
 
 
 class Preferences(Out):
@@ -110,6 +125,7 @@ class Preferences(Out):
             "email_reminders": False,
             "timezone": "UTC",
             "default_reminder_minutes": None,
+            "all_day_reminder_time": "09:00",
             "configured": False,
             "email_available": True,
         }
@@ -117,6 +133,7 @@ class Preferences(Out):
     email_reminders: bool
     timezone: str
     default_reminder_minutes: int | None
+    all_day_reminder_time: str = Field(description="HH:MM in `timezone`: when all-day tasks' reminders count from")
     configured: bool = Field(description="false until the first PUT (the web app then stores the browser's zone)")
     email_available: bool = Field(
         default=False,

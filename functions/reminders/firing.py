@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from shared.domain import events
+from shared.domain.days import local_day, stored_day
 from shared.domain.events import Event
 from shared.domain.times import rfc3339
 from shared.messaging.outbox import add_event
@@ -16,6 +17,7 @@ from shared.persistence.db import utcnow
 from shared.persistence.models import Reminder, Task
 from shared.runtime.process import Runtime
 from shared.services import series
+from shared.services.day_clock import day_clock
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,8 @@ def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime
                 "task_id": task.id,
                 "task_title": task.title,
                 "remind_at": rfc3339(reminder.remind_at, task.timezone),
-                "due_date": rfc3339(due, task.timezone),
+                "due_date": _due_shown(session, task, due),
+                "all_day": bool(task.all_day),
                 "fired_at": rfc3339(now),
             },
         ),
@@ -84,6 +87,16 @@ def _fire(session: orm.Session, reminder: Reminder, task: Task, now: dt.datetime
     if ringing_series:
         series.arm_relative_reminders(session, task, now, after=due, only=reminder)  # for the next occurrence
     return outcome
+
+
+def _due_shown(session: orm.Session, task: Task, due: dt.datetime | None) -> str | None:
+    """The due date a reminder rings for, as the API shows due dates: an all-day task's as its date alone
+    (a series' occurrence: the date of the person's time of day it rang before)."""
+    if not task.all_day or due is None:
+        return rfc3339(due, task.timezone)
+    if series.is_scheduled_series(task):
+        return local_day(due, day_clock(session, task.user_id).timezone).isoformat()
+    return stored_day(due).isoformat()
 
 
 def pending_counts(rt: Runtime, now: dt.datetime | None = None) -> tuple[int, int]:

@@ -5,7 +5,7 @@ account's generation, so every earlier one is refused (401). A feed's token is a
 with the server's secret: the link can be shown again, and the database alone still does not reveal it.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0014_organise (on main after 0011_all_day; written on top of 0010)
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0014_organise"
 branch_labels = None
 depends_on = None
 

@@ -150,7 +150,8 @@ class Rule:
 
     def compiled(self, start_local: dt.datetime | None = None) -> rrule.rrule | rrule.rruleset:
         """The dateutil rule, from its wall-clock start (or `start_local`); UnusableRule when it cannot be built."""
-        return _compile(_localise_until(self.text, self.timezone), start_local or self._local_start())
+        start = start_local or self._local_start()
+        return _compile(_localise_until(pin_week_days(self.text, start), self.timezone), start)
 
     def _place(self, naive: dt.datetime) -> dt.datetime:
         return naive.replace(tzinfo=zone(self.timezone)).astimezone(UTC)
@@ -163,7 +164,7 @@ class Rule:
         A rule with COUNT is walked from dtstart (the count starts there), within the budget.
         """
         start = self._local_start()
-        text = _localise_until(self.text, self.timezone)
+        text = _localise_until(pin_week_days(self.text, start), self.timezone)
         if from_moment is not None:
             target = self.local_time(from_moment) - self._dst_margin(from_moment)
             if target > start and "COUNT=" not in text:
@@ -247,7 +248,7 @@ class Rule:
     def step_from(self, moment: dt.datetime) -> dt.datetime | None:
         """One rule step after `moment`, as if the series restarted there (Todoist's "every!")."""
         local = self.local_time(moment).replace(microsecond=0)
-        text = re.sub(r"(COUNT|UNTIL)=[^;]*;?", "", self.text).strip(";")
+        text = pin_week_days(re.sub(r"(COUNT|UNTIL)=[^;]*;?", "", self.text).strip(";"), local)
         with budget():
             for placed in self._walk(_compile(text, local)):
                 if placed > moment:
@@ -260,15 +261,16 @@ class Rule:
         RFC 5545 §3.3.10: with a DTSTART "with local time and time zone reference, then the
         UNTIL rule part MUST be specified as a date with UTC time".
         """
-        match = re.search(r"UNTIL=(\d{8}T\d{6})(?=;|$)", _localise_until(self.text, self.timezone))
+        text = pin_week_days(self.text, self._local_start())
+        match = re.search(r"UNTIL=(\d{8}T\d{6})(?=;|$)", _localise_until(text, self.timezone))
         if not match:
-            return self.text
+            return text
         local = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S")
         try:
             utc = self._place(local).strftime("%Y%m%dT%H%M%SZ")
         except (OverflowError, ValueError):
             utc = "99991231T235959Z"
-        return re.sub(r"UNTIL=[^;]*", f"UNTIL={utc}", self.text)
+        return re.sub(r"UNTIL=[^;]*", f"UNTIL={utc}", text)
 
     def min_gap(self, around: dt.datetime | None = None) -> dt.timedelta | None:
         """The smallest distance between consecutive occurrences in a sample from about `around`."""
@@ -301,6 +303,19 @@ _DAY_PARTS = ("BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYWEEKDAY", "BYEA
 def parts_of(text: str) -> dict[str, str]:
     """A rule's parts by name (FREQ, INTERVAL, BYDAY, …)."""
     return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def pin_week_days(text: str, start: dt.datetime) -> str:
+    """`FREQ=YEARLY;BYWEEKNO=…` without BYDAY, with DTSTART's weekday written out (`BYDAY=TU`).
+
+    libical (Evolution, Thunderbird) and CalendarServer read such a rule as DTSTART's weekday in
+    each ISO week named; python-dateutil expands it to all seven days of those weeks. Writing the
+    weekday out makes dateutil, and every client reading our feed, answer as libical does.
+    """
+    parts = parts_of(text)
+    if parts.get("FREQ") != "YEARLY" or "BYWEEKNO" not in parts or any(p in parts for p in _DAY_PARTS[1:]):
+        return text
+    return f"{text};BYDAY={_WEEKDAYS[start.weekday()]}"
 
 
 def realign(text: str, start: dt.datetime, target: dt.datetime) -> tuple[str, dt.datetime]:

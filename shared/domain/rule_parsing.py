@@ -102,6 +102,36 @@ def check_rfc5545(parts: dict[str, str]) -> None:
     if "BYSETPOS" in parts and not any(p.startswith("BY") and p != "BYSETPOS" for p in parts):
         # "It MUST only be used in conjunction with another BYxxx rule part."
         raise BadValue("may use BYSETPOS only together with another BYxxx part")
+    check_libical(parts)
+
+
+def check_libical(parts: dict[str, str]) -> None:
+    """Refuse rules that libical (Evolution, Thunderbird) expands differently from python-dateutil.
+
+    A calendar subscribed to our feed must show the days TaskFlow shows; where the two engines
+    disagree and neither is the RFC's one answer, TaskFlow refuses (422) rather than pick one.
+    (`FREQ=YEARLY;BYWEEKNO=…` without BYDAY is not refused: recurrence.pin_week_days computes
+    libical's answer, DTSTART's weekday in each week named.)
+    """
+    freq = parts["FREQ"]
+    if "BYSETPOS" in parts and freq == "WEEKLY":
+        # libical applies BYSETPOS to MONTHLY and YEARLY rules only (libical issue 795).
+        raise BadValue(
+            "may use BYSETPOS only with FREQ=MONTHLY or YEARLY (calendar apps such as Thunderbird ignore it "
+            "in weekly rules); name the weekdays in BYDAY instead"
+        )
+    if "BYWEEKNO" in parts:
+        combined = [p for p in ("BYMONTH", "BYMONTHDAY", "BYYEARDAY") if p in parts]
+        if combined:
+            # libical cannot combine BYWEEKNO with these (its "known limitations"); dateutil can.
+            raise BadValue(f"must not combine BYWEEKNO with {combined[0]} (calendar apps expand it differently)")
+        weeks = {w.lstrip("+") for w in parts["BYWEEKNO"].split(",")}
+        if weeks & {"53", "-53"} and parts.get("INTERVAL", "1") != "1":
+            # Every INTERVAL-th year need not have an ISO week 53: libical and dateutil then disagree.
+            raise BadValue(
+                "must not name week 53 together with an INTERVAL: not every year has a week 53; "
+                "use BYWEEKNO=-1 (the last week) or INTERVAL=1"
+            )
 
 
 def _embedded_dtstart(line: str, tz_name: str) -> dt.datetime:

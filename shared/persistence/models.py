@@ -84,6 +84,56 @@ class TaskList(FieldVersions, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Section(FieldVersions, Base):
+    """A named part of a list (Todoist's section): its tasks show under it, in its position's order."""
+
+    __tablename__ = "sections"
+    __table_args__ = (sa.Index("ix_sections_list_position", "list_id", "position"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    list_id: Mapped[str] = mapped_column(sa.ForeignKey("lists.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    position: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    field_versions: Mapped[dict[str, int] | None] = mapped_column(Json)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Comment(Base):
+    """A plain-text note on a task (never HTML): added, edited and deleted through the outbox like tasks."""
+
+    __tablename__ = "comments"
+    __table_args__ = (sa.Index("ix_comments_task_created", "task_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SavedFilter(FieldVersions, Base):
+    """A saved query in the filter language, shown in the navigation as a view with its count."""
+
+    __tablename__ = "filters"
+    __table_args__ = (sa.Index("ix_filters_user_position", "user_id", "position"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    query: Mapped[str] = mapped_column(sa.String(1000))
+    color: Mapped[str] = mapped_column(sa.String(7), default="#808080")
+    position: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    field_versions: Mapped[dict[str, int] | None] = mapped_column(Json)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Task(FieldVersions, Base):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -91,6 +141,8 @@ class Task(FieldVersions, Base):
         sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_tasks_user_due", "user_id", "due_date"),
         sa.Index("ix_tasks_list", "list_id"),
+        sa.Index("ix_tasks_parent_task", "parent_task_id"),
+        sa.Index("ix_tasks_section", "section_id"),
         sa.Index(  # the series the recurrence sweep may spawn for (a completed series spawns nothing)
             "ix_tasks_next_occurrence",
             "next_occurrence",
@@ -110,6 +162,8 @@ class Task(FieldVersions, Base):
     priority: Mapped[str] = mapped_column(sa.String(10), default="none")
     tags: Mapped[list[str]] = mapped_column(Json, default=list)
     due_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A date-only due date (due that calendar day wherever the person is): due_date holds 00:00 UTC of the date.
+    all_day: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     recurrence_rule: Mapped[str | None] = mapped_column(sa.String(1000))
     dtstart: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -123,6 +177,10 @@ class Task(FieldVersions, Base):
     occurrence_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The list it is in (deleting a list deletes its tasks, each with its task.deleted event).
     list_id: Mapped[str | None] = mapped_column(sa.ForeignKey("lists.id", ondelete="CASCADE"))
+    # A sub-task's parent (same user, at most 4 deep; deleting the parent deletes it, through the rules).
+    parent_task_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"))
+    # The section of its list it sits in (null = the list's top; a deleted section's tasks move there).
+    section_id: Mapped[str | None] = mapped_column(sa.ForeignKey("sections.id", ondelete="SET NULL"))
     # Manual order within a view (drag to reorder); null = after the ordered ones, by creation.
     position: Mapped[float | None] = mapped_column(sa.Float)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
@@ -275,6 +333,8 @@ class Preferences(Base):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     # The reminder quick add and the side panel offer first (minutes before the due date).
     default_reminder_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    # "HH:MM" in `timezone`: when a relative reminder of an all-day task counts from (null: 09:00).
+    all_day_reminder_time: Mapped[str | None] = mapped_column(sa.String(5))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

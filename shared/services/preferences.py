@@ -1,4 +1,5 @@
-"""The user's preferred time zone, as the task-create path reads it: one prepared SELECT, cached briefly.
+"""The user's preferred time zone, as the task-create path reads it: one prepared SELECT, cached briefly;
+and what a change of zone (or of the all-day reminder time) does to their all-day tasks' reminders.
 
 A task created without a `timezone` takes the zone in the user's preferences. Reading it cost a
 sixth of the create path's throughput, so each process keeps what it read for a few seconds: PUT
@@ -8,14 +9,18 @@ workers, other functions) see the change within `TTL_SECONDS`.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.persistence.db import driver_autocommit
-from shared.persistence.models import Preferences
+from shared.persistence.db import driver_autocommit, utcnow
+from shared.persistence.models import Preferences, Reminder, Task
+from shared.services import series
+from shared.services.day_clock import remind_before
 
 TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
@@ -52,3 +57,50 @@ def _read(engine: sa.Engine, user_id: str) -> str:
         return str(row[0]) if row else "UTC"
     with orm.Session(engine) as session:
         return session.scalar(sa.select(Preferences.timezone).where(Preferences.user_id == user_id)) or "UTC"
+
+
+def locked_preferences(session: orm.Session, user_id: str) -> Preferences:
+    """The user's preferences row, made on first use (UTC, no emails) and locked for a change.
+
+    Two first PUTs at once (the web app storing the browser's zone while another tab saves) both
+    find no row: the insert that loses does nothing, and both change the one row in turn.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Preferences.__table__)
+        .values(user_id=user_id, email_reminders=False, timezone="UTC", updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    return session.get_one(Preferences, user_id, with_for_update=True, populate_existing=True)
+
+
+def move_all_day_reminders(session: orm.Session, user_id: str, now: dt.datetime) -> None:
+    """The person's zone or all-day reminder time changed: their all-day tasks' relative reminders follow it.
+
+    Each still to ring (or resting as passed) moves to the new time of day on its task's date, so
+    nothing shifts with the zone; one whose new time is past (or taken) rests. A scheduled series
+    re-arms for its next occurrence. Absolute reminders stay where they are.
+    """
+    relative = sa.exists().where(Reminder.task_id == Task.id, Reminder.minutes_before.is_not(None))
+    found = session.scalars(
+        sa.select(Task)
+        .where(Task.user_id == user_id, Task.all_day.is_(True), Task.completed.is_(False), relative)
+        .options(orm.selectinload(Task.reminders))
+    )
+    for task in found:
+        if series.is_scheduled_series(task):
+            series.arm_relative_reminders(session, task, now, anew=True)
+            continue
+        if task.due_date is None:
+            continue
+        times = series.ReminderTimes(task)
+        for reminder in task.reminders:
+            if reminder.minutes_before is None or (reminder.notified and reminder.outcome != "passed"):
+                continue
+            at = remind_before(session, task, task.due_date, reminder.minutes_before)
+            if at in times.taken(reminder) or at <= now:
+                times.rest(reminder, now)
+            else:
+                times.move(reminder, at)
+    session.flush()

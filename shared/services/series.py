@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -19,9 +19,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
+from shared.domain.days import local_day, start_of_day
 from shared.domain.recurrence import Rule, UnusableRule
 from shared.messaging.outbox import outbox_values
 from shared.persistence.models import Outbox, Reminder, SkippedOccurrence, Task
+from shared.services.day_clock import day_clock, remind_before
 from shared.services.snapshots import snapshot
 from shared.services.tasks import instance_of, new_reminder, record_update, spawned_event
 
@@ -103,7 +105,8 @@ def start_series(
     task: Task, rule: Rule, repeat_from: str, now: dt.datetime, skipped: Iterable[dt.datetime] = ()
 ) -> None:
     """Make a task a series of `rule` (or change its rule): its next occurrence is the first at or
-    after now that was not skipped."""
+    after now that was not skipped; for an all-day series, the first from today on (in its zone), so
+    a series starting today has today's task."""
     task.recurrence_rule, task.timezone, task.dtstart, task.dtstart_wall = (
         rule.text,
         rule.timezone,
@@ -111,7 +114,8 @@ def start_series(
         rule.wall,
     )
     task.repeat_from = repeat_from
-    task.next_occurrence = next_kept(rule, now, set(skipped), inclusive=True)
+    after = start_of_day(local_day(now, rule.timezone), rule.timezone) if task.all_day else now
+    task.next_occurrence = next_kept(rule, after, set(skipped), inclusive=True)
 
 
 def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], now: dt.datetime) -> list[Task]:
@@ -142,7 +146,9 @@ def spawn_instances(session: orm.Session, due: list[tuple[Task, dt.datetime]], n
         for reminder in reminders_of_series:
             if reminder.minutes_before is None or instance.occurrence_at is None:  # (an instance always has one)
                 continue
-            remind_at = instance.occurrence_at - dt.timedelta(minutes=reminder.minutes_before)
+            remind_at = remind_before(
+                session, series, instance.due_date or instance.occurrence_at, reminder.minutes_before
+            )
             if remind_at >= now:  # one already past at spawn time would only arrive late: skipped
                 copy = new_reminder(instance, remind_at, reminder.minutes_before, now)
                 reminders.append({c.key: getattr(copy, c.key) for c in Reminder.__table__.columns})
@@ -305,6 +311,7 @@ def first_alarm(
         occurrences_passed_over(session, series, now),
         None,
         taken,
+        _all_day_alarms(session, series),
     )
 
 
@@ -316,6 +323,7 @@ def _next_alarm(
     passed_over: set[dt.datetime],
     after: dt.datetime | None,
     taken: set[dt.datetime],
+    all_day: AllDayAlarms | None = None,
 ) -> dt.datetime | None:
     """The next alarm still ahead, off the times other reminders of the series hold (unique per task).
 
@@ -323,6 +331,8 @@ def _next_alarm(
     later one moves on by an occurrence. A rule over its expansion budget (stored before rules were
     bounded) gives None: the reminder rests rather than fail a whole sweep's batch.
     """
+    if all_day is not None:
+        return _next_all_day_alarm(series, rule, lead, now, passed_over, after, taken, all_day)
     start = after
     for _ in range(_ALARM_TRIES):
         try:
@@ -334,6 +344,54 @@ def _next_alarm(
             return None
         if occurrence - lead not in taken:
             return occurrence - lead
+        start = occurrence
+    return None
+
+
+#: An all-day series' alarm for one occurrence and lead (the person's time of day on its date, less the lead).
+AllDayAlarms = Callable[[dt.datetime, dt.timedelta], dt.datetime]
+#: How far an all-day alarm may sit from its occurrence (the start of the day in the series' zone):
+#: the person's time of day on that date, in a zone up to a day away.
+_ALL_DAY_SLACK = dt.timedelta(days=2)
+
+
+def _all_day_alarms(session: orm.Session, series: Task) -> AllDayAlarms | None:
+    """For an all-day series, its alarms at the person's time of day (DayClock); None for a timed one."""
+    if not series.all_day:
+        return None
+    clock = day_clock(session, series.user_id)
+
+    def alarm(occurrence: dt.datetime, lead: dt.timedelta) -> dt.datetime:
+        return clock.remind_at(local_day(occurrence, series.timezone), 0) - lead
+
+    return alarm
+
+
+def _next_all_day_alarm(
+    series: Task,
+    rule: Rule,
+    lead: dt.timedelta,
+    now: dt.datetime,
+    passed_over: set[dt.datetime],
+    after: dt.datetime | None,
+    taken: set[dt.datetime],
+    alarm_of: AllDayAlarms,
+) -> dt.datetime | None:
+    """_next_alarm for an all-day series: the first kept occurrence (after `after`) whose alarm is ahead and free."""
+    start = now + lead - _ALL_DAY_SLACK
+    if after is not None:
+        start = max(start, after)
+    for _ in range(_ALARM_TRIES + 4):  # a few more: the search starts up to two days early
+        try:
+            occurrence = next_kept(rule, start, passed_over, inclusive=False)
+        except UnusableRule:
+            log.warning("series rule over its expansion budget; reminder not armed", extra={"series_id": series.id})
+            return None
+        if occurrence is None:
+            return None
+        alarm = alarm_of(occurrence, lead)
+        if alarm > now and alarm not in taken:
+            return alarm
         start = occurrence
     return None
 
@@ -372,9 +430,14 @@ def arm_relative_reminders(
         rule = None
     passed_over = occurrences_passed_over(session, task, now) if rule is not None else set()
     times = ReminderTimes(task)
+    all_day = _all_day_alarms(session, task)
     for reminder in moving:
         lead = dt.timedelta(minutes=reminder.minutes_before or 0)
-        alarm = None if rule is None else _next_alarm(task, rule, lead, now, passed_over, after, times.taken(reminder))
+        alarm = (
+            None
+            if rule is None
+            else _next_alarm(task, rule, lead, now, passed_over, after, times.taken(reminder), all_day)
+        )
         if alarm is None:
             times.rest(reminder, now)
         else:

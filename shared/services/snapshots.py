@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.domain.days import stored_day
 from shared.domain.times import rfc3339
 from shared.persistence.models import Reminder, Task
 
@@ -20,7 +21,8 @@ def snapshot(task: Task) -> dict[str, Any]:
         "completed_at": rfc3339(task.completed_at),
         "priority": task.priority,
         "tags": list(task.tags or []),
-        "due_date": rfc3339(task.due_date, tz),
+        "due_date": due_view(task),
+        "all_day": bool(task.all_day),
         "timezone": tz,
         "recurrence_rule": task.recurrence_rule,
         "repeat_from": task.repeat_from,
@@ -33,6 +35,13 @@ def snapshot(task: Task) -> dict[str, Any]:
         "created_at": rfc3339(task.created_at),
         "updated_at": rfc3339(task.updated_at),
     }
+
+
+def due_view(task: Task) -> str | None:
+    """The due date as the API shows it: a date alone ("2026-12-24") for an all-day task, else with its offset."""
+    if task.all_day and task.due_date is not None:
+        return stored_day(task.due_date).isoformat()
+    return rfc3339(task.due_date, task.timezone)
 
 
 def reminder_view(reminder: Reminder, tz: str = "UTC") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from sqlalchemy import orm
 
 from shared.domain import events
 from shared.domain.changes import ChangeSet
+from shared.domain.days import day_instant, local_day
 from shared.domain.events import Event
 from shared.messaging.outbox import add_event
 from shared.persistence.db import utcnow
@@ -30,6 +31,7 @@ def new_task(
     *,
     description: str | None = None,
     due_date: dt.datetime | None = None,
+    all_day: bool = False,
     timezone: str | None = None,
     priority: str | None = None,
     tags: Iterable[str] | None = None,
@@ -45,6 +47,7 @@ def new_task(
         title=title,
         description=description,
         due_date=due_date,
+        all_day=all_day,
         timezone=timezone or "UTC",
         priority=priority or "none",
         tags=list(tags or []),
@@ -60,13 +63,17 @@ def new_task(
 
 
 def instance_of(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
-    """Build the instance of a series for one occurrence: its fields, due at the occurrence."""
+    """Build the instance of a series for one occurrence: its fields, due at the occurrence.
+
+    An all-day series' occurrences are the starts of their days in its zone: each instance is all day, on that date.
+    """
     instance = new_task(
         series.user_id,
         series.title,
         now,
         description=series.description,
-        due_date=occurrence,
+        due_date=day_instant(local_day(occurrence, series.timezone)) if series.all_day else occurrence,
+        all_day=bool(series.all_day),
         timezone=series.timezone,
         priority=series.priority,
         tags=series.tags,

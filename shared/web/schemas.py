@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -104,6 +105,45 @@ WallClock = Annotated[
         }
     ),
 ]
+_DATE_ONLY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _day_or_wall_clock(value: object) -> dt.date | dt.datetime:
+    """A date alone ("2026-12-24": all day) or a WallClock time."""
+    if isinstance(value, str) and re.fullmatch(_DATE_ONLY, value.strip()):
+        try:
+            day = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise BadValue(f"{value!r} is not a valid date") from None
+        if not 1900 <= day.year <= 9999:
+            raise BadValue("year must be between 1900 and 9999")
+        return day
+    return _wall_clock(value)
+
+
+#: A due date in a request body: a date alone ("2026-12-24") is all day, due on that calendar day
+#: wherever the person is; otherwise a WallClock time.
+DayOrWallClock = Annotated[
+    dt.date | dt.datetime,
+    PlainValidator(_day_or_wall_clock),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 64,
+            "anyOf": [{"format": "date"}, {"format": "date-time"}, {"pattern": _LOCAL_DATE_TIME}],
+            "description": "A date alone (YYYY-MM-DD: an all-day task, due that calendar day wherever the person "
+            "is), RFC 3339, or a local date-time without offset (wall-clock time in the task's timezone); "
+            "years 1900-9999",
+        }
+    ),
+]
+
+
+def is_day(value: object) -> bool:
+    """Whether a DayOrWallClock value is a date alone (all day); a datetime is a date too, in Python."""
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+
 #: A time in a query string, UTC when it has no offset.
 UtcTime = Annotated[dt.datetime, PlainValidator(parse_datetime), WithJsonSchema(_DATE_TIME)]
 

@@ -8,9 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from functions.tasks.calendar.planned import PlannedTask
+from shared.domain.days import day_instant, local_day
 from shared.messaging.outbox import add_event
 from shared.persistence.models import SkippedOccurrence, Task
 from shared.services import series
+from shared.services.day_clock import remind_before
 from shared.services.tasks import created_event, deleted_event, new_reminder, new_task
 
 
@@ -36,7 +38,7 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
         for reminder in item.reminders:
             remind_at = reminder.remind_at
             if reminder.minutes_before is not None and task.due_date is not None:
-                remind_at = task.due_date - dt.timedelta(minutes=reminder.minutes_before)
+                remind_at = remind_before(session, task, task.due_date, reminder.minutes_before)
             if remind_at is None:
                 continue
             # A reminder already past never rings ("passed"); a series' relative one is armed
@@ -47,7 +49,7 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
             instance = _task(user_id, item, now)
             instance.parent_id = task.id
             instance.occurrence_at = planned_instance.occurrence_at
-            instance.due_date = planned_instance.due_date
+            instance.due_date = _due(item, planned_instance.due_date)
             instance.completed = planned_instance.completed
             instance.completed_at = planned_instance.completed_at
             session.add(instance)
@@ -82,10 +84,18 @@ def _task(user_id: str, item: PlannedTask, now: dt.datetime) -> Task:
         item.title,
         now,
         description=item.description,
-        due_date=item.due_date,
+        due_date=_due(item, item.due_date),
+        all_day=item.all_day,
         timezone=item.timezone,
         priority=item.priority,
         tags=item.tags,
         completed=item.completed,
         completed_at=item.completed_at,
     )
+
+
+def _due(item: PlannedTask, due: dt.datetime | None) -> dt.datetime | None:
+    """A planned due date as stored: an all-day one (planned at the start of its day in the zone) as its date."""
+    if due is None or not item.all_day:
+        return due
+    return day_instant(local_day(due, item.timezone))

@@ -11,7 +11,10 @@ What a calendar shows is what TaskFlow shows:
   (RECURRENCE-ID, STATUS:COMPLETED) in the to-do feed; an instance moved to another time is
   an overridden instance at its new time; a skipped occurrence (its instance deleted, or skipped
   ahead) is an EXDATE in both feeds;
-- reminders are VALARMs (relative ones as a TRIGGER before the start, absolute ones in UTC).
+- reminders are VALARMs (relative ones as a TRIGGER before the start, absolute ones in UTC);
+- an all-day task (or series) is dated, not timed: DUE;VALUE=DATE in a VTODO, DTSTART;VALUE=DATE and
+  DTEND;VALUE=DATE (the next day) in a VEVENT, its RRULE from a DATE DTSTART and its EXDATEs as DATEs;
+  its relative reminders count from the person's time of day (TRIGGER after the day's start, less the lead).
 
 Completed one-off tasks are left out of the event feed and kept (completed) in the to-do feed.
 The output depends only on the rows (DTSTAMP is the task's last change), so its ETag is stable.
@@ -25,6 +28,7 @@ import functools
 
 import icalendar
 
+from shared.domain.days import local_day, stored_day
 from shared.domain.recurrence import RecurrenceTooComplex, UnusableRule, budget
 from shared.domain.times import UTC, zone
 from shared.persistence.models import Reminder, Task
@@ -49,6 +53,8 @@ class FeedTask:
     instances: list[Task] = dataclasses.field(default_factory=list)
     #: Occurrences of a series the user skipped (deleted their instance, or skipped them ahead).
     skipped: list[dt.datetime] = dataclasses.field(default_factory=list)
+    #: The person's time of day relative reminders of all-day tasks count from.
+    day_clock: dt.time = dt.time(9)
 
 
 def uid(task_id: str) -> str:
@@ -154,7 +160,10 @@ def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
         return []
     # The wall-clock time, not the placed instant: clients expand the rule from DTSTART's local time.
     start = first.replace(tzinfo=zone(task.timezone)) if task.timezone != "UTC" else first.replace(tzinfo=UTC)
-    master = _component(task, [r for r in item.reminders if r.minutes_before is not None], kind, start=start)
+    relative = [r for r in item.reminders if r.minutes_before is not None]
+    master = _component(
+        task, relative, kind, start=start, day=first.date() if task.all_day else None, clock=item.day_clock
+    )
     master.add("rrule", icalendar.vRecur.from_ical(rule.export_text()))
     overrides: list[icalendar.Component] = []
     # A skipped occurrence is gone from TaskFlow: an EXDATE in both feeds (RFC 5545 allows EXDATE in
@@ -165,15 +174,22 @@ def _series(item: FeedTask, kind: str) -> list[icalendar.Component]:
         if occurrence is None:
             continue
         moved = instance.due_date is not None and instance.due_date != occurrence
+        if instance.all_day and instance.due_date is not None:
+            moved = stored_day(instance.due_date) != local_day(occurrence, task.timezone)
         if instance.completed and kind == "event":
             exdates.append(occurrence)
         elif instance.completed or moved:
             override = _component(instance, [], kind, start=instance.due_date or occurrence, uid_of=task)
-            override.add("recurrence-id", _local(occurrence, task.timezone))
+            override.add("recurrence-id", _occurrence(task, occurrence))
             overrides.append(override)
     if exdates:
-        master.add("exdate", [_local(o, task.timezone) for o in sorted(set(exdates))])
+        master.add("exdate", [_occurrence(task, o) for o in sorted(set(exdates))])
     return [master, *overrides]
+
+
+def _occurrence(series: Task, occurrence: dt.datetime) -> dt.date | dt.datetime:
+    """An occurrence as EXDATE and RECURRENCE-ID name it: its date for an all-day series."""
+    return local_day(occurrence, series.timezone) if series.all_day else _local(occurrence, series.timezone)
 
 
 def _component(
@@ -183,6 +199,8 @@ def _component(
     *,
     start: dt.datetime | None = None,
     uid_of: Task | None = None,
+    day: dt.date | None = None,
+    clock: dt.time = dt.time(9),
 ) -> icalendar.Component:
     component: icalendar.Component = icalendar.Event() if kind == "event" else icalendar.Todo()
     component.add("uid", uid((uid_of or task).id))
@@ -198,7 +216,17 @@ def _component(
     if PRIORITY_TO_ICAL.get(task.priority):
         component.add("priority", PRIORITY_TO_ICAL[task.priority])
     when = start or task.due_date
-    if when is not None:
+    if day is None and task.all_day and when is not None:
+        day = stored_day(when)
+    if day is not None:  # all day: DATE values (RFC 5545 §3.3.4), the event one day long
+        if kind == "event":
+            component.add("dtstart", day)
+            component.add("dtend", day + dt.timedelta(days=1))
+        else:
+            if start is not None:  # a series' RRULE counts from DTSTART
+                component.add("dtstart", day)
+            component.add("due", day)
+    elif when is not None:
         local = _local(when, task.timezone)
         component.add("dtstart", local)
         if kind == "todo":
@@ -210,16 +238,18 @@ def _component(
     for reminder in reminders:
         if reminder.outcome == "cancelled":
             continue
-        component.add_component(_alarm(task, reminder))
+        component.add_component(_alarm(task, reminder, clock if day is not None else None))
     return component
 
 
-def _alarm(task: Task, reminder: Reminder) -> icalendar.Alarm:
+def _alarm(task: Task, reminder: Reminder, clock: dt.time | None = None) -> icalendar.Alarm:
+    """A VALARM; a relative one of an all-day task (`clock`) rings the lead before that time of the day."""
     alarm = icalendar.Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("description", task.title)
     if reminder.minutes_before is not None:
-        alarm.add("trigger", dt.timedelta(minutes=-reminder.minutes_before))
+        after_start = dt.timedelta(hours=clock.hour, minutes=clock.minute) if clock is not None else dt.timedelta(0)
+        alarm.add("trigger", after_start - dt.timedelta(minutes=reminder.minutes_before))
     else:
         alarm.add("trigger", reminder.remind_at.astimezone(UTC))
     return alarm

@@ -12,7 +12,8 @@ calendar/planned.py holds the plan).
 
 Times: a TZID that is an IANA zone is kept as the task's zone; UTC stays UTC; a floating time
 is wall-clock time in the calendar's X-WR-TIMEZONE, else the importing user's zone. A DATE
-(all-day) value is the start of that day in that zone.
+DUE (or DTSTART) makes an all-day task, or an all-day series: planned from the start of that day
+in that zone, stored as the date (functions/tasks/calendar/apply.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from functions.tasks.calendar.reading import ComponentReader
 from functions.tasks.calendar.scan import BadCalendar, ScannedComponent, decode, scan
 from shared.domain.recurrence import Rule, budget
 from shared.domain.rule_parsing import check_flood_guard, parse_rule
-from shared.domain.times import BadValue
+from shared.domain.times import BadValue, zone
 from shared.services.series import MAX_SKIPPED_AHEAD, over_skip_cap
 from shared.web.schemas import iana_timezone
 
@@ -50,7 +51,7 @@ _CALENDAR_KEPT = frozenset(("VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-TIM
 _CALENDAR_KEPT |= {"REFRESH-INTERVAL", "X-PUBLISHED-TTL", "NAME"}
 
 
-def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
+def plan_import(data: bytes, default_tz: str, now: dt.datetime, day_clock: dt.time = dt.time(9)) -> ImportPlan:
     """Read the file into what an import would create; raise BadCalendar (422) when it cannot be read."""
     text = decode(data)
     scanned = scan(text)
@@ -60,14 +61,14 @@ def plan_import(data: bytes, default_tz: str, now: dt.datetime) -> ImportPlan:
         # The library's own failures on a file the line check let through (e.g. a VTIMEZONE it cannot read).
         raise BadCalendar(f"cannot be parsed: {str(exc)[:200]}") from None
     with budget(steps=1_000_000, cpu_seconds=IMPORT_CPU_SECONDS):
-        return _Planner(scanned, default_tz, now).plan(calendar)
+        return _Planner(scanned, default_tz, now, day_clock).plan(calendar)
 
 
 class _Planner(ComponentReader):
     """Plans the tasks, series, exceptions and reminders of one file."""
 
-    def __init__(self, scanned: ScannedComponent, default_tz: str, now: dt.datetime):
-        super().__init__(scanned, default_tz, now)
+    def __init__(self, scanned: ScannedComponent, default_tz: str, now: dt.datetime, day_clock: dt.time):
+        super().__init__(scanned, default_tz, now, day_clock)
         self.instances = 0  # exceptions planned so far, all series together
 
     def plan(self, calendar: icalendar.Calendar) -> ImportPlan:
@@ -124,6 +125,8 @@ class _Planner(ComponentReader):
             self.report(where.line, kind, "STATUS", "a cancelled component is not imported")
             return None
         for name in component:
+            if name.upper() == "DTEND" and _one_day(component):
+                continue  # an all-day event's end, the day after: what the date already says
             if name.upper() not in _KEPT:
                 reason = "tasks have no end or duration" if name.upper() in ("DTEND", "DURATION") else "not kept"
                 self.report(where.properties.get(name.upper()), kind, name.upper(), reason)
@@ -131,6 +134,7 @@ class _Planner(ComponentReader):
         due, tz = self.when(component, due_prop, where, kind)
         completed = status == "COMPLETED" or "COMPLETED" in component
         planned = PlannedTask(
+            all_day=_is_date(component.get(due_prop)),
             uid=str(component["UID"]) if "UID" in component else None,
             line=where.line,
             title=self.field(reading.title, str(component.get("SUMMARY", "")), where, "SUMMARY"),
@@ -207,6 +211,8 @@ class _Planner(ComponentReader):
         text = rules.to_ical().decode()
         due_name = "DUE" if kind == "VTODO" and "DUE" in component else "DTSTART"
         start = reading.wall_text(component.get(due_name), planned.timezone) or planned.due_date.isoformat()
+        if planned.all_day:  # an all-day series: from the start of its first day in the zone
+            start = planned.due_date.astimezone(zone(planned.timezone)).replace(tzinfo=None).isoformat()
         try:
             rule = parse_rule(text, planned.timezone, start)
             check_flood_guard(rule, self.now)
@@ -373,6 +379,20 @@ class _Planner(ComponentReader):
                 elif not self._add_skip(master, occurrence, line):
                     reason = f"a series can skip at most {MAX_SKIPPED_AHEAD} occurrences ahead: this one stays"
                     self.report(line, kind, "STATUS", reason)
+
+
+def _is_date(prop: object) -> bool:
+    """Whether a DTSTART or DUE holds a DATE (all day) rather than a DATE-TIME."""
+    value = getattr(prop, "dt", None)
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+
+def _one_day(component: icalendar.Component) -> bool:
+    """An all-day event one day long: DTSTART and DTEND are DATEs, the end the day after the start."""
+    start, end = component.get("DTSTART"), component.get("DTEND")
+    if not (_is_date(start) and _is_date(end)):
+        return False
+    return bool(end.dt - start.dt == dt.timedelta(days=1))
 
 
 def _is_series(planned: PlannedTask) -> bool:

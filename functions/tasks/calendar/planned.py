@@ -37,6 +37,8 @@ class PlannedTask:
     completed: bool
     completed_at: dt.datetime | None
     rule: Rule | None = None
+    #: DUE (or DTSTART) was a DATE: an all-day task (due_date is the start of that day in `timezone` while planning)
+    all_day: bool = False
     reminders: list[PlannedReminder] = dataclasses.field(default_factory=list)
     instances: list[PlannedInstance] = dataclasses.field(default_factory=list)
     #: Occurrences of the series skipped (EXDATE, a cancelled overridden instance): no task row, an EXDATE again.

@@ -29,8 +29,10 @@ _PRIORITIES[9] = "low"
 class ComponentReader:
     """Reads the values of one file's components; what TaskFlow does not keep goes to `unsupported`."""
 
-    def __init__(self, scanned: ScannedComponent, default_tz: str, now: dt.datetime):
+    def __init__(self, scanned: ScannedComponent, default_tz: str, now: dt.datetime, day_clock: dt.time = dt.time(9)):
         self.scanned = scanned
+        #: The importing person's time of day relative reminders of all-day tasks count from.
+        self.day_clock = day_clock
         self.default_tz = default_tz
         self.now = now
         self.unsupported: list[dict[str, Any]] = []
@@ -148,6 +150,8 @@ class ComponentReader:
         line = place.properties.get("TRIGGER", place.line)
         value = getattr(trigger, "dt", None)
         if isinstance(value, dt.timedelta):
+            if planned.all_day:  # counted from the start of the day: as a lead before the person's time of day
+                value -= dt.timedelta(hours=self.day_clock.hour, minutes=self.day_clock.minute)
             if value > dt.timedelta(0) or value % dt.timedelta(minutes=1):
                 self.report(line, "VALARM", "TRIGGER", "only reminders whole minutes before the start are kept")
                 return None

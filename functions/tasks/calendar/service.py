@@ -15,6 +15,7 @@ from shared.domain.errors import NotFound, ValidationFailed
 from shared.domain.recurrence import budget
 from shared.persistence.db import utcnow
 from shared.persistence.models import Preferences, User
+from shared.services.day_clock import day_clock
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -78,9 +79,10 @@ def import_ics(rt: Runtime, user_id: str, data: bytes, dry_run: bool) -> dict[st
     now = utcnow()
     with rt.uow() as uow:
         default_tz = _user_zone(uow.session, user_id)
+        clock = day_clock(uow.session, user_id).time
     # Planning (up to IMPORT_CPU_SECONDS) holds no database connection; only creating does.
     try:
-        planned = offload(plan.plan_import, data, default_tz, now)
+        planned = offload(plan.plan_import, data, default_tz, now, clock)
     except BadCalendar as exc:
         raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
     result = {"dry_run": dry_run, "created": planned.counts(), "unsupported": planned.unsupported}

@@ -14,6 +14,7 @@ from sqlalchemy import orm
 
 from functions.tasks.calendar.feed import FeedTask
 from shared.persistence.models import CalendarFeed, Reminder, SkippedOccurrence, Task
+from shared.services.day_clock import day_clock
 
 #: A feed shows at most this many tasks (a series counts once) and series exceptions.
 MAX_FEED_TASKS = 2000
@@ -124,8 +125,10 @@ def feed_items(session: orm.Session, user_id: str) -> list[FeedTask]:
             sa.select(Reminder).where(Reminder.task_id.in_(chunk)).order_by(Reminder.remind_at, Reminder.id)
         ):
             reminders[reminder.task_id].append(reminder)
+    clock = day_clock(session, user_id).time  # all-day tasks' relative reminders count from it
     return [
-        FeedTask(t, reminders[t.id], sorted(instances[t.id], key=_occurrence), sorted(skipped[t.id])) for t in tasks
+        FeedTask(t, reminders[t.id], sorted(instances[t.id], key=_occurrence), sorted(skipped[t.id]), clock)
+        for t in tasks
     ]
 
 

@@ -94,7 +94,11 @@ def fold(found: list[EventLog]) -> dict[str, Any]:
     for row in found:
         if row.event_type not in TASK_EVENTS:
             continue  # reminder events are about the task but do not change it
-        snapshot = {k: val for k, val in row.data.items() if k not in ("changes", "deleted", "series_id")}
+        # Events written before all-day tasks existed had no all_day: their tasks were timed.
+        snapshot = {
+            "all_day": False,
+            **{k: v for k, v in row.data.items() if k not in ("changes", "deleted", "series_id")},
+        }
         if row.event_type in (events.TASK_CREATED, events.RECURRING_SPAWNED) or state is None:
             state = snapshot
         elif row.event_type == events.TASK_UPDATED:

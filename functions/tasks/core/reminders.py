@@ -18,7 +18,8 @@ from shared.domain.times import rfc3339
 from shared.persistence.db import utcnow
 from shared.persistence.models import Reminder, Task
 from shared.services import series
-from shared.services.snapshots import reminder_view
+from shared.services.day_clock import remind_before
+from shared.services.snapshots import due_view, reminder_view
 from shared.services.tasks import new_reminder
 from shared.web.schemas import localize
 
@@ -64,7 +65,14 @@ def pending(rt: Runtime, user_id: str) -> list[dict[str, Any]]:
             .order_by(Reminder.remind_at, Reminder.id)
         ).all()
         return [
-            {"id": r.id, "task_id": t.id, "task_title": t.title, "remind_at": rfc3339(r.remind_at, t.timezone)}
+            {
+                "id": r.id,
+                "task_id": t.id,
+                "task_title": t.title,
+                "remind_at": rfc3339(r.remind_at, t.timezone),
+                "due_date": due_view(t),
+                "all_day": t.all_day,
+            }
             for r, t in rows
         ]
 
@@ -83,7 +91,7 @@ def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.d
             return same[0], False
         remind_at, minutes = _series_alarm(session, task, spec.minutes_before, now), spec.minutes_before
     else:
-        remind_at, minutes = _resolve(task, spec, now)
+        remind_at, minutes = _resolve(session, task, spec, now)
     existing = session.scalars(
         sa.select(Reminder).where(Reminder.task_id == task.id, Reminder.remind_at == remind_at)
     ).one_or_none()
@@ -95,15 +103,18 @@ def add_reminder(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.d
     return reminder, True
 
 
-def _resolve(task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[dt.datetime, int | None]:
-    """Turn a spec into an absolute time; refuse times in the past and relative ones without a due date."""
+def _resolve(session: orm.Session, task: Task, spec: ReminderSpec, now: dt.datetime) -> tuple[dt.datetime, int | None]:
+    """Turn a spec into an absolute time; refuse times in the past and relative ones without a due date.
+
+    A relative reminder of an all-day task counts from the person's time of day on its date (day_clock).
+    """
     if spec.minutes_before is not None:
         if task.due_date is None:
             raise ValidationFailed(
                 "A relative reminder needs the task to have a due date.",
                 errors={"minutes_before": "the task has no due date"},
             )
-        remind_at = task.due_date - dt.timedelta(minutes=spec.minutes_before)
+        remind_at = remind_before(session, task, task.due_date, spec.minutes_before)
         field = "minutes_before"
     elif spec.remind_at is not None:
         remind_at, field = localize(spec.remind_at, task.timezone, "remind_at"), "remind_at"
@@ -145,7 +156,7 @@ def move_relative_reminders(session: orm.Session, task: Task, *, now: dt.datetim
         if task.due_date is None:
             session.delete(reminder)
             continue
-        at = task.due_date - dt.timedelta(minutes=reminder.minutes_before or 0)
+        at = remind_before(session, task, task.due_date, reminder.minutes_before or 0)
         if at in times.taken(reminder) or (now is not None and at <= now):
             times.rest(reminder, utcnow())
         else:

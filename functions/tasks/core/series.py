@@ -16,6 +16,7 @@ from functions.tasks.core import reminders, rows, tasks
 from functions.tasks.schemas.series import Preview, RecurrenceSet
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
+from shared.domain.days import stored_day
 from shared.domain.errors import ValidationFailed
 from shared.domain.recurrence import Rule
 from shared.domain.rule_parsing import parse_rule
@@ -50,6 +51,8 @@ def set_rule(
         if dtstart is None and tz == task.timezone and "DTSTART" not in body.recurrence_rule.upper():
             # A due date given in a DST gap keeps its wall-clock time, as on the create route.
             dtstart = tasks.due_wall(task)
+            if task.all_day and task.due_date is not None:  # an all-day series starts at the beginning of its day
+                dtstart = dt.datetime.combine(stored_day(task.due_date), dt.time())
         rule = tasks.parse_task_rule(body.recurrence_rule, tz, dtstart, task.due_date or now)
         apply_rule(session, task, rule, body.repeat_from, now)
     rt.wake("recurrence")

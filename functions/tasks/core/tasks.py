@@ -17,9 +17,10 @@ from sqlalchemy.dialects import postgresql
 
 from functions.tasks.core import reminders, rows
 from functions.tasks.schemas.paging import encode_cursor
-from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate
+from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate, due_fields
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
+from shared.domain.days import day_instant, first_day_from
 from shared.domain.errors import Unauthorized, ValidationFailed
 from shared.domain.recurrence import Rule
 from shared.domain.rule_parsing import check_flood_guard, parse_rule
@@ -37,7 +38,6 @@ from shared.services.tasks import (
     new_task,
     record_update,
 )
-from shared.web.schemas import localize
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -71,8 +71,9 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
 
 def page(rt: Runtime, user_id: str, query: TaskQuery) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the user's tasks, newest first, and the cursor of the next page (None: the last)."""
+    tz = preferences.preferred_timezone(rt.engine, user_id) if query.due_before or query.due_after else "UTC"
     with rt.uow() as uow:
-        found, next_cursor = list_tasks(uow.session, user_id, query)
+        found, next_cursor = list_tasks(uow.session, user_id, query, tz)
         return [snapshot(t) for t in found], next_cursor
 
 
@@ -126,12 +127,12 @@ def _snapshot_at(session: orm.Session, task_id: str, version: int) -> dict[str, 
 
 
 def set_due_date(
-    rt: Runtime, user_id: str, task_id: str, due_date: dt.datetime | None, check_version: rows.VersionCheck
+    rt: Runtime, user_id: str, task_id: str, due_date: dt.date | dt.datetime | None, check_version: rows.VersionCheck
 ) -> dict[str, Any]:
-    """Set or clear the due date (a wall-clock one read in the task's zone)."""
+    """Set or clear the due date (a wall-clock one read in the task's zone, a date alone all day)."""
     with editing(rt, user_id, task_id, check_version) as (session, task):
-        due = None if due_date is None else localize(due_date, task.timezone, "due_date")
-        update_task(session, task, {"due_date": due})
+        due, all_day = due_fields(due_date, task.timezone)
+        update_task(session, task, {"due_date": due, "all_day": all_day})
         _keep_gap_wall(task, due_date)
     return snapshot(task)
 
@@ -174,7 +175,8 @@ def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[
     rule: Rule | None = None
     if body.recurrence_rule is not None:
         # A wall-clock due date starts the series as given: one in a DST gap keeps its wall-clock time.
-        wall = body.due_date if body.due_date is not None and body.due_date.tzinfo is None else None
+        # An all-day one starts at the beginning of its day in the series' zone (its instances are all day).
+        wall = _series_start(body.due_date)
         if "DTSTART" in body.recurrence_rule.upper():
             wall = None
         rule = parse_task_rule(body.recurrence_rule, task.timezone, wall, task.due_date or now)
@@ -201,7 +203,14 @@ def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[
     return snapshot(task)
 
 
-def _keep_gap_wall(task: Task, given: dt.datetime | None) -> None:
+def _series_start(due: dt.date | dt.datetime | None) -> dt.datetime | None:
+    """The wall-clock start a due date gives a new series: its own (naive) time, or midnight of a date alone."""
+    if due is None or isinstance(due, dt.datetime):
+        return due if due is not None and due.tzinfo is None else None
+    return dt.datetime.combine(due, dt.time())
+
+
+def _keep_gap_wall(task: Task, given: dt.date | dt.datetime | None) -> None:
     """A plain task keeps the wall-clock time of a due date given in a DST gap (a series keeps its own start)."""
     if task.recurrence_rule is None:
         task.dtstart_wall = gap_wall(given, task.due_date, task.timezone)
@@ -234,9 +243,9 @@ def parse_task_rule(text: str, tz: str, dtstart: dt.datetime | None, default_sta
         raise ValidationFailed("Some fields are invalid.", errors=errors) from None
 
 
-def gap_wall(given: dt.datetime | None, placed: dt.datetime | None, tz: str) -> dt.datetime | None:
+def gap_wall(given: dt.date | dt.datetime | None, placed: dt.datetime | None, tz: str) -> dt.datetime | None:
     """A wall-clock due date (naive) that its placed instant does not show in `tz`: one in a DST gap."""
-    if given is None or placed is None or given.tzinfo is not None:
+    if not isinstance(given, dt.datetime) or placed is None or given.tzinfo is not None:
         return None
     return given if placed.astimezone(zone(tz)).replace(tzinfo=None) != given else None
 
@@ -272,6 +281,8 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     changes = ChangeSet(task, snapshot)
     for field, value in given.items():
         changes.set(field, value)
+    if "all_day" in changes:  # one field to the API: the same instant as a date alone (or back) is a new due date
+        changes.compare(("due_date",))
     if "due_date" in changes:
         reminders.move_relative_reminders(session, task)
     record_update(session, task, changes)
@@ -318,15 +329,28 @@ def _has_tag(session: orm.Session, tag: str) -> sa.ColumnElement[bool]:
     return sa.exists().where(each.c.value == tag)
 
 
-def list_tasks(session: orm.Session, user_id: str, query: TaskQuery) -> tuple[list[Task], str | None]:
-    """List a user's tasks, newest first, with keyset pagination."""
+def _due_compared(bound: dt.datetime, tz: str, before: bool) -> sa.ColumnElement[bool]:
+    """A due date before (or at or after) `bound`; an all-day one counts from the start of its day in `tz`."""
+    day = day_instant(first_day_from(bound, tz))
+    if before:
+        return sa.or_(
+            sa.and_(Task.all_day.is_(False), Task.due_date < bound),
+            sa.and_(Task.all_day.is_(True), Task.due_date < day),
+        )
+    return sa.or_(
+        sa.and_(Task.all_day.is_(False), Task.due_date >= bound), sa.and_(Task.all_day.is_(True), Task.due_date >= day)
+    )
+
+
+def list_tasks(session: orm.Session, user_id: str, query: TaskQuery, tz: str = "UTC") -> tuple[list[Task], str | None]:
+    """List a user's tasks, newest first, with keyset pagination (`tz`: the person's, for all-day due dates)."""
     stmt = sa.select(Task).where(Task.user_id == user_id)
     if query.completed is not None:
         stmt = stmt.where(Task.completed.is_(query.completed))
     if query.due_before is not None:
-        stmt = stmt.where(Task.due_date < query.due_before)
+        stmt = stmt.where(_due_compared(query.due_before, tz, before=True))
     if query.due_after is not None:
-        stmt = stmt.where(Task.due_date >= query.due_after)
+        stmt = stmt.where(_due_compared(query.due_after, tz, before=False))
     if query.priority is not None:
         stmt = stmt.where(Task.priority == query.priority)
     if query.q:

@@ -34,6 +34,18 @@ def _byday(days: str) -> str:
     return ",".join(ordered)
 
 
+def month_day(n: int) -> str:
+    """BYMONTHDAY for "on the nth" as Todoist reads it: the 29th-31st fall on the last day of shorter months.
+
+    RFC 5545 skips months without that day (a rent "every month on the 31st" would skip five months a year).
+    """
+    if n == 31:
+        return "BYMONTHDAY=-1"
+    if n in (29, 30):
+        return f"BYMONTHDAY={','.join(str(d) for d in range(28, n + 1))};BYSETPOS=-1"
+    return f"BYMONTHDAY={n}"
+
+
 def _interval(word: str | None) -> str:
     """`;INTERVAL=n` for a number word above one, else nothing."""
     if not word:
@@ -63,7 +75,7 @@ _EVERY_FORMS: list[tuple[re.Pattern[str], Any]] = [
             + (
                 ";BYMONTHDAY=-1"
                 if m.group("d").lower().startswith("last")
-                else f";BYMONTHDAY={words.day_number(m.group('d'))}"
+                else f";{month_day(words.day_number(m.group('d')))}"
             )
         ),
     ),
@@ -107,7 +119,7 @@ _EVERY_FORMS: list[tuple[re.Pattern[str], Any]] = [
             rf"\s+(?:the\s+)?(?P<d>{words.DAY_ORDINAL})(?:\s+(?:day\s+)?of\s+(?:the|every)\s+month)?(?![\w:])", words.F
         ),
         lambda m: (
-            f"FREQ=MONTHLY;BYMONTHDAY={words.day_number(m.group('d'))}"
+            f"FREQ=MONTHLY;{month_day(words.day_number(m.group('d')))}"
             if re.search(r"(st|nd|rd|th)$", m.group("d"), words.F) or "month" in m.group(0).lower()
             else None
         ),

@@ -12,14 +12,31 @@ import re
 WEEKDAYS = {
     "mo": "MO", "mon": "MO", "monday": "MO",
     "tu": "TU", "tue": "TU", "tues": "TU", "tuesday": "TU",
-    "we": "WE", "wed": "WE", "wednesday": "WE",
+    "we": "WE", "wed": "WE", "weds": "WE", "wednesday": "WE",
     "th": "TH", "thu": "TH", "thur": "TH", "thurs": "TH", "thursday": "TH",
     "fr": "FR", "fri": "FR", "friday": "FR",
     "sa": "SA", "sat": "SA", "saturday": "SA",
     "su": "SU", "sun": "SU", "sunday": "SU",
 }  # fmt: skip
+#: Misspellings people type for weekdays and dates, and what they mean (corrected and shown in the chip).
+DAY_TYPOS = {
+    "mondy": "monday", "monady": "monday", "tuseday": "tuesday", "teusday": "tuesday", "tusday": "tuesday",
+    "tuesay": "tuesday", "wedensday": "wednesday", "wensday": "wednesday", "wendsday": "wednesday",
+    "wednsday": "wednesday", "wedesday": "wednesday", "wednesay": "wednesday", "thurday": "thursday",
+    "thrusday": "thursday", "thursay": "thursday", "thusday": "thursday", "firday": "friday", "fridy": "friday",
+    "friady": "friday", "saturady": "saturday", "satuday": "saturday", "saterday": "saturday",
+    "sundy": "sunday", "sunady": "sunday",
+}  # fmt: skip
+DATE_TYPOS = {
+    "tomorow": "tomorrow", "tommorow": "tomorrow", "tommorrow": "tomorrow", "tomorrw": "tomorrow",
+    "tomrrow": "tomorrow", "tomorro": "tomorrow", "tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow",
+    "2moro": "tomorrow", "2morrow": "tomorrow", "tonite": "tonight", "tdy": "today", "2day": "today",
+}  # fmt: skip
+WEEKDAYS.update({typo: WEEKDAYS[day] for typo, day in DAY_TYPOS.items()})
+_DAY_TYPO_NAMES = "|".join(sorted(DAY_TYPOS, key=len, reverse=True))
 DAY_NAMES = (
-    r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)"
+    rf"(?:{_DAY_TYPO_NAMES}|mon(?:day)?|tue(?:s(?:day)?)?|wed(?:s|nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?"
+    r"|sat(?:urday)?|sun(?:day)?)"
 )
 MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
@@ -77,17 +94,21 @@ TIME = re.compile(
     r"(?![\w:])",
     F,
 )
+_DATE_TYPO_NAMES = "|".join(sorted(DATE_TYPOS, key=len, reverse=True))
 DATE_LEAD = r"(?:(?:on|by|due(?:\s+(?:on|by))?|before)\s+)?"
 DATE = re.compile(
     DATE_LEAD + r"(?<![\w/])(?P<phrase>"
-    r"(?:the\s+)?day\s+after\s+tomorrow|today|tonight|tomorrow|tmrw?|tmr"
+    r"(?:the\s+)?day\s+after\s+tomorrow|today|tonight|tomorrow"
+    rf"|{_DATE_TYPO_NAMES}"
+    r"|end\s+of\s+(?:the\s+)?month|eom|(?:this|next)\s+weekend"
     rf"|(?:next|this)\s+(?:week|month|year|{DAY_NAMES})"
     rf"|in\s+{NUM}\s+(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
     rf"|{MONTH_NAMES}\.?\s+{DAY_ORDINAL}(?:,?\s+\d{{4}})?"
     rf"|(?:the\s+)?{DAY_ORDINAL}\s+(?:of\s+)?{MONTH_NAMES}(?:,?\s+\d{{4}})?"
     r"|\d{4}-\d{2}-\d{2}"
     r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
-    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri"
+    rf"|{DAY_NAMES}"
+    r"|the\s+(?:[12]?\d|3[01])(?:st|nd|rd|th)"
     r"|january|february|march|april|june|july|august|september|october|november|december"
     r")(?![\w/])",
     F,
@@ -100,6 +121,20 @@ BOUND = re.compile(
     F,
 )
 CARRIES_TIME = re.compile(r"^(?:tonight|in\s+\S+\s+(?:minutes?|mins?|hours?|hrs?))$", F)
+
+
+def fix_typos(phrase: str) -> str:
+    """A date phrase with its misspelled words spelled right ("tomorow" -> "tomorrow")."""
+    return re.sub(
+        r"[\w]+",
+        lambda m: DATE_TYPOS.get(m.group(0).lower()) or DAY_TYPOS.get(m.group(0).lower()) or m.group(0),
+        phrase,
+    )
+
+
+def weekday_index(word: str) -> int:
+    """0 for Monday … 6 for Sunday, from any spelling in WEEKDAYS."""
+    return ("MO", "TU", "WE", "TH", "FR", "SA", "SU").index(WEEKDAYS[word.lower()])
 
 
 def number(word: str) -> int:
@@ -127,6 +162,12 @@ def month(word: str) -> int:
 def day_number(text: str) -> int:
     """The day of the month in "3rd", "15"."""
     return int(re.sub(r"\D", "", text))
+
+
+def ordinal_suffix(n: int) -> str:
+    """1st, 2nd, 3rd, 4th … 31st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def month_name(n: int) -> str:

@@ -18,9 +18,20 @@ def _reference_time(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def _one_line(value: str) -> str:
+    """Quick add reads one line: several lines are several tasks (the web app sends each on its own)."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be one line: send each line on its own (each line is one task)")
+    return value
+
+
 class ParseRequest(Body):
     model_config = example({"text": "Pay rent every month on the 1st at 9am #home !high remind 1 day before"})
-    text: Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
+    text: Annotated[
+        str,
+        Field(min_length=1, max_length=500, pattern=r"\S", description="One line: each pasted line is sent on its own"),
+        AfterValidator(_one_line),
+    ]
     timezone: Timezone | None = Field(default=None, description="Default: the user's preferences")
     now: Annotated[UtcTime, AfterValidator(_reference_time)] | None = Field(
         default=None, description="Reference time (RFC 3339, years 1901-9998); default: the server's"
@@ -32,6 +43,9 @@ class Chip(Out):
     text: str
     start: int
     end: int
+    note: str | None = Field(
+        default=None, description="How the words were read when that is not plain: a typo, a day/month order"
+    )
 
 
 class Question(Out):
@@ -51,6 +65,7 @@ class Parsed(Out):
         {
             "title": "Pay rent",
             "due_date": "2026-12-01T09:00:00+01:00",
+            "all_day": False,
             "timezone": "Europe/Paris",
             "priority": "high",
             "tags": [],
@@ -60,12 +75,15 @@ class Parsed(Out):
             "repeat_from": "schedule",
             "reminders": [{"minutes_before": 1440}],
             "occurrences": ["2026-12-01T09:00:00+01:00", "2027-01-01T09:00:00+01:00"],
-            "chips": [{"kind": "recurrence", "text": "every month on the 1st", "start": 9, "end": 31}],
+            "chips": [{"kind": "recurrence", "text": "every month on the 1st", "start": 9, "end": 31, "note": None}],
             "questions": [],
         }
     )
     title: str
-    due_date: dt.datetime | None
+    due_date: dt.datetime | dt.date | None = Field(
+        description='RFC 3339 with the zone\'s offset; a date alone ("2026-12-24") when all_day'
+    )
+    all_day: bool = Field(description="A date without a time of day was read: create an all-day task")
     timezone: str
     priority: Literal["none", "low", "medium", "high", "urgent"]
     tags: list[str]
@@ -74,6 +92,6 @@ class Parsed(Out):
     recurrence_rule: str | None
     repeat_from: Literal["schedule", "completion"]
     reminders: list[ParsedReminder]
-    occurrences: list[dt.datetime]
+    occurrences: list[dt.datetime | dt.date] = Field(description="A series' next days: dates alone when all_day")
     chips: list[Chip]
     questions: list[Question]

@@ -66,6 +66,8 @@ class PendingReminder(Out):
     task_id: str
     task_title: str
     remind_at: dt.datetime
+    due_date: dt.datetime | dt.date | None = Field(description="The task's; a date alone when all_day")
+    all_day: bool
 
 
 class PendingReminders(Out):
@@ -77,6 +79,8 @@ class PendingReminders(Out):
                     "task_id": "0b9e8f3a-6c1d-4e2f-9a8b-7c6d5e4f3a2b",
                     "task_title": "Water the plants",
                     "remind_at": "2026-03-01T08:30:00+01:00",
+                    "due_date": "2026-03-01T09:00:00+01:00",
+                    "all_day": False,
                 }
             ]
         }

@@ -15,7 +15,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from functions.tasks.schemas.paging import TaskCursor
 from functions.tasks.schemas.reminders import ReminderSpec
-from shared.web.schemas import Body, Out, Query, Timezone, UtcTime, WallClock, example, localize
+from shared.domain.days import day_instant
+from shared.web.schemas import Body, DayOrWallClock, Out, Query, Timezone, UtcTime, example, localize
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
 RepeatFrom = Literal["schedule", "completion"]
@@ -40,7 +41,7 @@ class TaskFields(Body):
     model_config = example({"title": "Water the plants", "due_date": "2026-03-01T09:00:00", "priority": "low"})
     title: Title | SkipJsonSchema[None] = None  # never null (Body): the default only lets an update omit it
     description: Annotated[str | None, Field(max_length=10_000)] = None
-    due_date: WallClock | None = None
+    due_date: DayOrWallClock | None = None
     timezone: Timezone = Field(
         default="UTC",
         description="IANA zone of the due date and rule; on create, left out: the user's preferred zone, else UTC",
@@ -55,14 +56,26 @@ class TaskFields(Body):
     )
 
     def given(self, default_tz: str) -> dict[str, Any]:
-        """The fields the client sent, with a due date read in the (new) task timezone; Any: their types vary."""
+        """The fields the client sent, with a due date read in the (new) task timezone; Any: their types vary.
+
+        A due date comes with `all_day` (one field to the API): a date alone is stored at 00:00 UTC of it.
+        """
         values = {name: getattr(self, name) for name in self.model_fields_set}
         tz = values.get("timezone", default_tz)
-        if values.get("due_date") is not None:
-            values["due_date"] = localize(values["due_date"], tz, "due_date")
+        if "due_date" in values:
+            values["due_date"], values["all_day"] = due_fields(values["due_date"], tz)
         if "tags" in values:
             values["tags"] = values["tags"] or []
         return values
+
+
+def due_fields(due: dt.date | dt.datetime | None, tz: str) -> tuple[dt.datetime | None, bool]:
+    """A DayOrWallClock due date as stored: (due_date in UTC, all_day)."""
+    if due is None:
+        return None, False
+    if isinstance(due, dt.datetime):
+        return localize(due, tz, "due_date"), False
+    return day_instant(due), True
 
 
 class TaskCreate(TaskFields):
@@ -114,8 +127,8 @@ class Completion(Body):
 
 
 class DueDate(Body):
-    model_config = example({"due_date": "2026-03-01T09:00:00+01:00"}, {"due_date": None})
-    due_date: WallClock | None
+    model_config = example({"due_date": "2026-03-01T09:00:00+01:00"}, {"due_date": "2026-12-24"}, {"due_date": None})
+    due_date: DayOrWallClock | None
 
 
 TASK_EXAMPLE: dict[str, Any] = {
@@ -128,6 +141,7 @@ TASK_EXAMPLE: dict[str, Any] = {
     "priority": "low",
     "tags": ["home"],
     "due_date": "2026-03-01T09:00:00+01:00",
+    "all_day": False,
     "timezone": "Europe/Paris",
     "recurrence_rule": None,
     "repeat_from": "schedule",
@@ -154,7 +168,10 @@ class TaskOut(Out):
     completed_at: dt.datetime | None
     priority: Priority
     tags: list[str]
-    due_date: dt.datetime | None
+    due_date: dt.datetime | dt.date | None = Field(
+        description="A date alone (YYYY-MM-DD) when all_day: due that calendar day wherever the person is"
+    )
+    all_day: bool
     timezone: str
     recurrence_rule: str | None
     repeat_from: RepeatFrom

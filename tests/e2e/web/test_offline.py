@@ -90,7 +90,8 @@ def test_offline_every_view_shows_what_it_showed_online(app_process, browser):
     user = User(browser, app_process, tz="UTC")
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
     lst = requests.post(f"{user.api}/lists", json={"name": "Home"}, headers=user.headers, timeout=10).json()
-    user.create(title="Daily review", due_date=f"{tomorrow}T09:00", timezone="UTC", recurrence_rule="FREQ=DAILY")
+    # at midnight: the two-week window (from now) holds the same 13 later days whatever the time of day
+    user.create(title="Daily review", due_date=f"{tomorrow}T00:00", timezone="UTC", recurrence_rule="FREQ=DAILY")
     user.create(title="Fix the tap", list_id=lst["id"], priority="high", tags=["house"])
     user.create(title="Overdue call", due_date="2020-01-02T10:00", reminders=[{"remind_at": "2031-01-01T08:00:00Z"}])
     user.create(title="Tomorrow thing", due_date=f"{tomorrow}T10:00", timezone="UTC")

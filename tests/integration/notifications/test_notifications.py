@@ -250,6 +250,7 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
             "email_reminders": True,
             "timezone": "Asia/Tokyo",
             "default_reminder_minutes": None,
+            "all_day_reminder_time": "09:00",
             "configured": True,
             "email_available": True,  # this app has SMTP_URL: the web app offers reminder emails
         }

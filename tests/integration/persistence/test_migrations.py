@@ -20,6 +20,9 @@ TABLES = {
     "idempotency_keys",
     "calendar_feeds",
     "skipped_occurrences",
+    "sections",
+    "comments",
+    "filters",
 }
 
 

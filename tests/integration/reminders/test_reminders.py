@@ -93,7 +93,15 @@ def test_firing_marks_once_and_emits_the_design_data(api):
     assert fire_due(api.rt, now=fired_at)["triggered"] == 0
     [event] = reminder_events(api.rt)
     assert event["event_type"] == "reminder.triggered" and event["aggregate_id"] == tid
-    assert set(event["data"]) == {"reminder_id", "task_id", "task_title", "remind_at", "due_date", "fired_at"}
+    assert set(event["data"]) == {
+        "reminder_id",
+        "task_id",
+        "task_title",
+        "remind_at",
+        "due_date",
+        "all_day",
+        "fired_at",
+    }
     assert event["data"]["reminder_id"] == rid and event["data"]["task_title"] == "stretch"
 
 

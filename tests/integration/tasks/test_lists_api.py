@@ -226,3 +226,16 @@ def test_deleting_a_list_removes_its_tasks_and_their_reminders_in_one_statement_
     engine.dispose()
     assert left == reminders == {kept["id"]}
     assert {a for t, a in deleted if t == "task.deleted"} == ids and deleted[-1] == ("list.deleted", doomed["id"])
+
+
+def test_parse_reads_one_line_and_a_date_alone_as_all_day(api):
+    several = api.request("POST", "/api/{me}/parse", json={"text": "Buy bread\nCall the plumber"})
+    assert several.status_code == 422 and "one line" in several.json()["errors"]["text"], several.text
+    body = {"timezone": "Europe/Berlin", "now": "2026-12-02T10:00:00Z"}
+    milk = api.request("POST", "/api/{me}/parse", json={"text": "Buy milk today", **body}).json()
+    assert (milk["title"], milk["due_date"], milk["all_day"]) == ("Buy milk", "2026-12-02", True)
+    laundry = api.request("POST", "/api/{me}/parse", json={"text": "Laundry sat 10am", **body}).json()
+    assert (laundry["due_date"], laundry["all_day"]) == ("2026-12-05T10:00:00+01:00", False)
+    impossible = api.request("POST", "/api/{me}/parse", json={"text": "report due 32/12", **body}).json()
+    assert impossible["due_date"] is None and impossible["chips"] == []
+    assert impossible["questions"][0]["field"] == "due_date"
