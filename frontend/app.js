@@ -6,7 +6,7 @@ const SESSION_KEY = "taskflow.session";
 const UNDO_MS = 5000;
 
 const state = {
-  session: null,          // {userId, token, email}
+  session: null,          // {userId, email}: the session itself is an HttpOnly cookie (shell.js)
   tasks: new Map(),       // id -> task snapshot
   view: "inbox",          // inbox | today | upcoming | all | completed | search | list:<id>
   lists: new Map(),       // id -> list
@@ -30,8 +30,8 @@ const state = {
 // Errors carry `status` and the problem document (`data`); a request that never reached the server has
 // `network: true` and says so in words (never the browser's "Failed to fetch").
 async function api(method, path, body, contentType = "application/json", extraHeaders = {}) {
-  const headers = { ...extraHeaders };
-  if (state.session) headers.Authorization = `Bearer ${state.session.token}`;
+  // The session cookie goes with every request; a change made with it must carry this header (CSRF).
+  const headers = { "X-Requested-With": "fetch", ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = contentType;
   const payload = body === undefined || contentType !== "application/json" ? body : JSON.stringify(body);
   let response;
@@ -64,10 +64,11 @@ async function api(method, path, body, contentType = "application/json", extraHe
 
 // ---------- account ----------
 
+// Who is signed in ({userId, email}, no secret) is kept for every tab and for a start while offline.
 function saveSession(session) {
   state.session = session;
-  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  else sessionStorage.removeItem(SESSION_KEY);
+  if (session) localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else localStorage.removeItem(SESSION_KEY);
 }
 
 async function authenticate(kind) {
@@ -77,7 +78,8 @@ async function authenticate(kind) {
   if (!$("auth-form").reportValidity()) return;
   try {
     const data = await api("POST", `/api/auth/${kind}`, { email, password });
-    saveSession({ userId: data.user_id, token: data.token, email });
+    saveSession({ userId: data.user_id, email });
+    broadcast({ type: "signed-in", user: data.user_id, email });  // every other tab of this browser too
     startApp();
   } catch (error) {
     $("auth-message").textContent = error.message;
@@ -127,6 +129,7 @@ function forgetOfflineCopy() {
 }
 
 function signOut(message) {
+  if (state.session) forgetSessionCookie();
   saveSession(null);
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); state.ws = null; }
   clearTimeout(state.reconnectTimer);
@@ -155,6 +158,7 @@ function signOut(message) {
   $("who").textContent = "";
   $("auth-message").textContent = message || "";
   $("email").focus();
+  leaveAddress();
 }
 
 function startApp() {
@@ -169,7 +173,10 @@ function startApp() {
   loadPreferences();
   loadLists();
   connect();
-  $("quick").focus();
+  loadFeed();
+  // Keyboard first, as in Todoist: nothing has the focus, so j, k, ? and q work at once.
+  if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+  applyAddress();
 }
 
 // ---------- tasks ----------
@@ -192,6 +199,7 @@ async function loadTasks() {
     state.loading = false;
     state.buffered.splice(0).forEach(applyEvent);
     render();
+    openWantedTask();
   }
 }
 
@@ -566,6 +574,7 @@ async function createTask(event) {
   if (problem) { toast(problem); $("title").focus(); return; }
   const tags = $("tags").value.split(",").map((t) => t.trim()).filter(Boolean);
   if (tags.length) body.tags = tags;
+  if ($("task-list").value) body.list_id = $("task-list").value;
   if ($("due").value) body.due_date = $("due").value;
   const reminder = $("reminder").value;
   if (reminder === "custom" && $("remind-at").value) body.reminders = [{ remind_at: $("remind-at").value }];
@@ -575,11 +584,14 @@ async function createTask(event) {
   // Clear the form before the request returns, so the next task can be typed at once.
   $("new-task").reset();
   $("tz").value = body.timezone;
+  $("task-list").value = body.list_id || "";
   updateRecurrenceForm();
   $("custom-wrap").hidden = true;
   $("title").focus();
   const id = localId();
-  const outcome = await submit({ kind: "create", id, body, preview: previewOf(id, body), title: body.title });
+  const preview = previewOf(id, body);
+  announceWhere(preview);
+  const outcome = await submit({ kind: "create", id, body, preview, title: body.title });
   if (outcome.status === "rejected") {
     if (!$("title").value) $("title").value = body.title;
     toast(`Could not add the task: ${outcome.message.replace(/^Could not save “[^”]*”: /, "")}`);
@@ -589,10 +601,12 @@ async function createTask(event) {
 // ---------- details panel: reminders and history ----------
 
 async function openPanel(taskId, refresh = false) {
+  if (!refresh && state.panelTask && state.panelTask !== taskId && !leavePanelOk()) return;
   const task = state.tasks.get(taskId);
   if (!task) { $("panel").hidden = true; state.panelTask = null; return; }
   state.panelTask = taskId;
   $("panel").hidden = false;
+  if (!refresh) remember();
   $("panel-title").textContent = task.title;
   fillPanelForm(task, refresh);
   showConflicts(taskId);
@@ -641,7 +655,8 @@ function connect() {
   clearTimeout(state.reconnectTimer);
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const since = state.lastEventId ? `&since=${encodeURIComponent(state.lastEventId)}` : "";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/user/${state.session.userId}/tasks?token=${encodeURIComponent(state.session.token)}${since}`);
+  // The session cookie goes with the upgrade (the server checks that this page opened it).
+  const ws = new WebSocket(`${proto}://${location.host}/ws/user/${state.session.userId}/tasks${since.replace("&", "?")}`);
   state.ws = ws;
   const resuming = Boolean(state.lastEventId);
   ws.onopen = () => {
@@ -705,18 +720,21 @@ function fillTimezones() {
 // ---------- calendar ----------
 
 async function createFeed() {
+  const replacing = Boolean(state.feed);
+  if (replacing && !window.confirm("Replace the calendar link? Calendars subscribed with the current link stop "
+    + "updating: you will have to subscribe again with the new one.")) return;
   try {
     const feed = await api("POST", "/api/{me}/calendar-feed");
-    $("feed-url").value = feed.url;
+    showFeed({ url: feed.url });
     $("feed-url").select();
-    toast("New calendar link: any older link stops working.");
+    toast(replacing ? "New calendar link: the old one no longer works." : "Calendar link made: subscribe to it in your calendar.");
   } catch (err) { toast(`Could not make a calendar link: ${err.message}`); }
 }
 
 async function revokeFeed() {
   try {
     await api("DELETE", "/api/{me}/calendar-feed");
-    $("feed-url").value = "";
+    showFeed(null);
     toast("Calendar link turned off.");
   } catch (err) { toast(`No calendar link to turn off (${err.message}).`); }
 }
@@ -770,6 +788,6 @@ function init() {
     document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), { once: true });
   }
   initViews();
-  const saved = sessionStorage.getItem(SESSION_KEY);
-  if (saved) { saveSession(JSON.parse(saved)); startApp(); } else { $("email").focus(); }
+  initShell();
+  resumeSession();
 }

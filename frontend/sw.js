@@ -3,8 +3,8 @@
 // tasks is never served as if it were fresh. The page keeps its own offline copy, which says how old it
 // is, and its own queue of changes (IndexedDB); sign out removes both.
 "use strict";
-const CACHE = "taskflow-shell-v2";
-const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/views.js", "/static/manifest.webmanifest", "/static/icon.svg"];
+const CACHE = "taskflow-shell-v3";
+const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/views.js", "/static/shell.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -15,8 +15,11 @@ self.addEventListener("activate", (event) => {
     .then(() => self.clients.claim()));
 });
 
+// The page's own addresses (a view, a list, a task, the settings) are the page: offline, the cached "/".
+const ADDRESSES = /^\/(inbox|today|upcoming|all|completed|search|settings|lists\/[0-9A-Fa-f-]+|tasks\/[0-9A-Fa-f-]+)\/?$/;
+
 function isShell(url) {
-  return url.pathname === "/" || url.pathname.startsWith("/static/");
+  return url.pathname === "/" || url.pathname.startsWith("/static/") || ADDRESSES.test(url.pathname);
 }
 
 self.addEventListener("fetch", (event) => {

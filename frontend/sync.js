@@ -397,7 +397,7 @@ async function created(op, task) {
   }
   state.tasks.delete(op.id);
   if (op.kind === "quick" && op.reminders) state.reminderTasks.add(task.id);
-  if (state.panelTask === op.id) state.panelTask = task.id;
+  if (state.panelTask === op.id) { state.panelTask = task.id; remember(); }  // its address names the server's id
   if (panelBase && panelBase.id === op.id) { panelBase.id = task.id; panelBase.version = task.version; }
   if (state.selected === op.id) state.selected = task.id;
   return task;

@@ -244,9 +244,11 @@ function renderNav() {
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
+  fillListChoice(lists);
 }
 
 function setView(view) {
+  if (!leavePanelOk()) return;
   state.view = view;
   state.selected = null;
   closePanel();
@@ -254,7 +256,9 @@ function setView(view) {
   parsed = null;
   $("search-form").hidden = view !== "search";
   document.body.dataset.view = view.split(":")[0];
+  if (view.startsWith("list:")) $("task-list").value = view.slice(5);  // the full form adds to the list in view
   render();
+  remember();
 }
 
 function openSearch() {
@@ -513,6 +517,7 @@ async function quickAdd(event) {
     const preview = previewOf(id, { title: text.trim(), list_id: viewList, timezone: userTz() });
     op = { kind: "quick", id, text, timezone: userTz(), listId: viewList, today: state.view === "today", preview, title: text.trim() };
   }
+  if (result) announceWhere(op.preview);
   const outcome = await submit(op);
   if (outcome.status === "done" && op.reminders && outcome.result) state.reminderTasks.add(outcome.result.id);
   if (outcome.status === "rejected") {
@@ -870,6 +875,7 @@ function closePanel() {
   // Keyboard-first: Esc puts the cursor back on the row the panel was about.
   const row = id && hadFocus && document.querySelector(`#tasks li.task[data-id="${id}"] .title`);
   if (row) row.focus();
+  if (id) remember();
 }
 
 function minutesInWords(minutes) {
@@ -899,9 +905,11 @@ function openSettings() {
   $("s-tz").replaceChildren(...[...$("tz").options].map((o) => el("option", { value: o.value }, o.value)));
   $("s-tz").value = userTz();
   $("s-email").checked = Boolean(prefs.email_reminders);
+  $("s-email-wrap").hidden = !prefs.email_available;  // only on a server that sends email
   $("s-reminder").value = prefs.default_reminder_minutes === null || prefs.default_reminder_minutes === undefined ? "" : String(prefs.default_reminder_minutes);
   $("s-allday-time").value = prefs.all_day_reminder_time || "09:00";
   $("settings").showModal();
+  remember();
 }
 
 async function saveSettings(event) {
@@ -914,6 +922,7 @@ async function saveSettings(event) {
     state.tz = state.prefs.timezone;
     $("settings").close();
     render();
+    toast("Settings saved.");
   } catch (error) { toast(error.message); }
 }
 
@@ -933,7 +942,7 @@ function moveSelection(step) {
 }
 
 function onKey(event) {
-  if (event.key === "Escape") { closePanel(); closeQuick(); if ($("shortcuts").open) $("shortcuts").close(); return; }
+  if (event.key === "Escape") { leaveField(event); return; }
   if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) && !event.target.matches("input.complete")) return;
   const task = state.selected && state.tasks.get(state.selected);
   switch (event.key) {
@@ -1119,4 +1128,3 @@ function initViews() {
   showOffline();
 }
 
-init();

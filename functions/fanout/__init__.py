@@ -16,18 +16,19 @@ from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
 
 from functions.fanout.hub import Connection, Hub, message_for
-from shared.domain.errors import DomainError
+from shared.domain.errors import DomainError, Unauthorized
 from shared.domain.events import TOPICS, Event
 from shared.messaging.stream import parse, read_stream, stream_position
 from shared.messaging.subscriptions import Subscription
 from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime
-from shared.services.credentials import require_account, user_id_from_token
+from shared.services.credentials import require_account, token_claims
 from shared.settings import Settings
 from shared.triggers.subscriptions import subscribe
 from shared.web.app import function_app
 from shared.web.operations import describe
 from shared.web.schemas import SocketQuery
+from shared.web.sessions import SESSION_COOKIE, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def register(app: Flask, rt: Runtime) -> Hub:
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
-            sub = require_account(rt.engine, user_id_from_token(rt.settings, request.args.get("token")))
+            sub = socket_user(rt)
         except DomainError:
             ws.close(reason=CLOSE_BAD_TOKEN, message="bad or missing token")
             return
@@ -183,7 +184,8 @@ def register(app: Flask, rt: Runtime) -> Hub:
         query=SocketQuery,
         responses={101: None},
         auth="none",
-        summary="WebSocket (upgrade): the user's events live; close 4001 bad token, 4003 another user",
+        summary="WebSocket (upgrade): the user's events live (?token= or the session cookie); "
+        "close 4001 bad token, 4003 another user",
         description='Messages: {type, event_id, data, timestamp, correlation_id}, {"type": "ping"} every 25 s, '
         '{"type": "resync"} when `since` is unknown. Send "ping" to get "pong".',
         tags=["events"],
@@ -192,6 +194,21 @@ def register(app: Flask, rt: Runtime) -> Hub:
 
     atexit.register(hub.close_all)
     return hub
+
+
+def socket_user(rt: Runtime) -> str:
+    """Who opens the socket: `?token=` (API clients), else the browser's session cookie.
+
+    The cookie counts only on an upgrade from this server's own page (Origin): a WebSocket carries no
+    custom header, so the Origin check is its CSRF protection (cross-site WebSocket hijacking).
+    """
+    token = request.args.get("token")
+    if token is None:
+        if not same_origin():
+            raise Unauthorized("A socket opened from another site does not get the session cookie.")
+        token = request.cookies.get(SESSION_COOKIE)
+    claims = token_claims(rt.settings, token)
+    return require_account(rt.engine, claims.user_id, claims.generation)
 
 
 def subscription(hub: Hub) -> Subscription:

@@ -218,7 +218,7 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
             shared_preferences.move_all_day_reminders(uow.session, user_id, utcnow())
         uow.commit()
     shared_preferences.forget(runtime().engine, user_id)  # new tasks take a changed zone at once (in this process)
-    return jsonify(preferences_view(prefs))
+    return jsonify(preferences_view(prefs, email_available=runtime().settings.smtp_url is not None))
 
 
 @bp.get("/preferences")
@@ -226,15 +226,18 @@ def put_preferences(user_id: str, body: PreferencesUpdate) -> ResponseReturnValu
 def get_preferences(user_id: str) -> ResponseReturnValue:
     """The user's notification preferences."""
     with runtime().uow() as uow:
-        return jsonify(preferences_view(uow.session.get(Preferences, user_id)))
+        prefs = uow.session.get(Preferences, user_id)
+    return jsonify(preferences_view(prefs, email_available=runtime().settings.smtp_url is not None))
 
 
-def preferences_view(prefs: Preferences | None) -> dict[str, Any]:  # Any: JSON values
-    """The preferences as the API shows them; `configured` is false until the first PUT."""
+def preferences_view(prefs: Preferences | None, *, email_available: bool) -> dict[str, Any]:  # Any: JSON values
+    """The preferences as the API shows them; `configured` is false until the first PUT; `email_available`
+    says whether this server can send email at all (SMTP_URL), so the web app offers email reminders only then."""
     return {
         "email_reminders": bool(prefs and prefs.email_reminders),
         "timezone": prefs.timezone if prefs else "UTC",
         "default_reminder_minutes": prefs.default_reminder_minutes if prefs else None,
         "all_day_reminder_time": (prefs.all_day_reminder_time if prefs else None) or DEFAULT_REMINDER_TIME,
         "configured": prefs is not None,
+        "email_available": email_available,
     }

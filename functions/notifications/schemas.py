@@ -127,6 +127,7 @@ class Preferences(Out):
             "default_reminder_minutes": None,
             "all_day_reminder_time": "09:00",
             "configured": False,
+            "email_available": True,
         }
     )
     email_reminders: bool
@@ -134,3 +135,7 @@ class Preferences(Out):
     default_reminder_minutes: int | None
     all_day_reminder_time: str = Field(description="HH:MM in `timezone`: when all-day tasks' reminders count from")
     configured: bool = Field(description="false until the first PUT (the web app then stores the browser's zone)")
+    email_available: bool = Field(
+        default=False,
+        description="whether this server sends email (SMTP_URL set): email reminders are offered only then",
+    )

@@ -26,9 +26,24 @@ PAGE_HEADERS = {
 }
 
 
+#: The web app's addresses besides `/` (frontend/views.js, ADDRESSES): each serves the page.
+PAGE_PATHS = (
+    "/inbox",
+    "/today",
+    "/upcoming",
+    "/all",
+    "/completed",
+    "/search",
+    "/settings",
+    "/lists/<id:list_id>",
+    "/tasks/<id:task_id>",
+)
+
+
 def register(app: Flask, rt: Runtime) -> None:
     """Mount the API, the OpenAPI document, the API docs and the frontend on an app."""
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(accounts.session_bp)
     app.register_blueprint(lists.parse_bp)
     app.register_blueprint(calendar.feed_bp)
     app.register_blueprint(calendar.import_bp)
@@ -49,11 +64,15 @@ def register(app: Flask, rt: Runtime) -> None:
     apidocs.register(app)
 
     @app.get("/")
-    def index() -> ResponseReturnValue:
-        """Serve the web page (scripts, styles and connections from this origin only)."""
+    def index(**_ids: str) -> ResponseReturnValue:
+        """Serve the web page (scripts, styles and connections from this origin only), at any of its addresses."""
         response = send_from_directory(FRONTEND_DIR, "index.html")
         response.headers.update(PAGE_HEADERS)
         return response
+
+    # Every view has an address (a reload or a shared link opens it): the same page, which reads the path.
+    for path in PAGE_PATHS:
+        app.add_url_rule(path, endpoint="index", view_func=index, methods=["GET"])
 
     @app.get("/sw.js")
     def service_worker() -> ResponseReturnValue:

@@ -48,6 +48,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Tokens and session cookies carry the generation they were issued in; "sign out everywhere" bumps it.
+    session_generation: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
 
 class FieldVersions:
@@ -411,6 +413,8 @@ class CalendarFeed(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The token is HMAC(server secret, seed): shown again on request; null for feeds made before 0012.
+    seed: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
 
 
 class SkippedOccurrence(Base):

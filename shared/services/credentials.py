@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import threading
@@ -80,9 +81,26 @@ def needs_rehash(password_hash: str) -> bool:
         return True
 
 
-def issue_token(settings: Settings, user_id: str) -> str:
+#: The web app's session: a cookie holding a token like the API's, kept this long and renewed as it is used.
+SESSION_SECONDS = 30 * 24 * 3600
+#: A session cookie older than this is replaced by a fresh one on its next use (a sliding 30 days).
+SESSION_RENEW_SECONDS = 24 * 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    """What a verified token says: whose it is, the account's session generation, when it was issued."""
+
+    user_id: str
+    generation: int
+    issued_at: float
+
+
+def issue_token(settings: Settings, user_id: str, generation: int = 0, ttl_seconds: int | None = None) -> str:
+    """A signed token for the account, valid `ttl_seconds` (JWT_TTL_SECONDS) in session `generation`."""
     now = dt.datetime.now(dt.UTC)
-    claims = {"sub": user_id, "iat": now, "nbf": now, "exp": now + dt.timedelta(seconds=settings.jwt_ttl_seconds)}
+    ttl = settings.jwt_ttl_seconds if ttl_seconds is None else ttl_seconds
+    claims = {"sub": user_id, "gen": generation, "iat": now, "nbf": now, "exp": now + dt.timedelta(seconds=ttl)}
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
@@ -92,10 +110,17 @@ def issue_token(settings: Settings, user_id: str) -> str:
 
 def user_id_from_token(settings: Settings, token: str | None) -> str:
     """Return the token's subject, or raise Unauthorized for a missing, expired or forged token."""
+    return token_claims(settings, token).user_id
+
+
+def token_claims(settings: Settings, token: str | None) -> Claims:
+    """The token's claims, or Unauthorized for a missing, expired or forged token."""
     if not token:
         raise Unauthorized("A bearer token is required.")
     try:
-        sub, expires = _verified_claims(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, token)
+        sub, expires, generation, issued = _verified_claims(
+            settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, token
+        )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired; sign in again.") from exc
     except jwt.InvalidTokenError as exc:
@@ -104,15 +129,18 @@ def user_id_from_token(settings: Settings, token: str | None) -> str:
         raise Unauthorized("The token has expired; sign in again.")
     if not sub:
         raise Unauthorized("The token has no subject.")
-    return sub
+    return Claims(sub, generation, issued)
 
 
 @functools.lru_cache(maxsize=4096)
-def _verified_claims(secret: str, issuer: str | None, audience: str | None, token: str) -> tuple[str, float]:
+def _verified_claims(
+    secret: str, issuer: str | None, audience: str | None, token: str
+) -> tuple[str, float, int, float]:
     """Verify signature and claims once per token (an API client sends the same token many times).
 
     Only tokens that verify are cached (an exception is never cached), so a forged token costs its
     sender a full verification every time; expiry is re-checked by the caller on every use.
+    A token without `gen` (issued before sessions had generations) is of generation 0.
     """
     claims = jwt.decode(
         token,
@@ -123,7 +151,14 @@ def _verified_claims(secret: str, issuer: str | None, audience: str | None, toke
         options={"require": ["sub", "exp"], "verify_aud": audience is not None},
     )
     sub = claims.get("sub")
-    return (sub if isinstance(sub, str) else ""), float(claims["exp"])
+    generation = claims.get("gen", 0)
+    issued = claims.get("iat", 0)
+    return (
+        sub if isinstance(sub, str) else "",
+        float(claims["exp"]),
+        generation if isinstance(generation, int) and not isinstance(generation, bool) else -1,
+        float(issued) if isinstance(issued, int | float) else 0.0,
+    )
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -133,19 +168,33 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def account_exists(engine: sa.Engine, user_id: str) -> bool:
-    """Whether an account with this id exists: a valid token for a deleted account is refused (401).
+def session_generation(engine: sa.Engine, user_id: str) -> int | None:
+    """The account's session generation, or None when no such account exists.
 
-    One primary-key read per request, not cached: an account that is gone is refused at once, on
-    every route and socket, instead of failing later on a foreign key. Through SQLAlchemy, so that a
-    database outage is the 503 every other read gives.
+    One primary-key read per request, not cached: an account that is gone, or signed out everywhere,
+    is refused at once, on every route and socket, instead of failing later on a foreign key.
+    Through SQLAlchemy, so that a database outage is the 503 every other read gives.
     """
     with engine.connect() as conn:
-        return conn.scalar(sa.select(sa.literal(1)).where(User.id == user_id)) is not None
+        return conn.scalar(sa.select(User.session_generation).where(User.id == user_id))
 
 
-def require_account(engine: sa.Engine, user_id: str) -> str:
-    """Refuse (401) a token whose account no longer exists; return the id."""
-    if not account_exists(engine, user_id):
+def account_exists(engine: sa.Engine, user_id: str) -> bool:
+    """Whether an account with this id exists: a valid token for a deleted account is refused (401)."""
+    return session_generation(engine, user_id) is not None
+
+
+def require_account(engine: sa.Engine, user_id: str, generation: int = 0) -> str:
+    """Refuse (401) a token whose account no longer exists, or that was issued before "sign out everywhere"."""
+    current = session_generation(engine, user_id)
+    if current is None:
         raise Unauthorized("This account no longer exists; sign in again.")
+    if current != generation:
+        raise Unauthorized("This session was signed out (sign out everywhere); sign in again.")
     return user_id
+
+
+def sign_out_everywhere(engine: sa.Engine, user_id: str) -> None:
+    """Bump the account's session generation: every token and session cookie issued before is refused."""
+    with engine.begin() as conn:
+        conn.execute(sa.update(User).where(User.id == user_id).values(session_generation=User.session_generation + 1))

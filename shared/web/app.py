@@ -20,6 +20,7 @@ from shared.runtime.process import Runtime
 from shared.web.operations import describe
 from shared.web.problems import ProblemError, register_error_handlers
 from shared.web.schemas import Health, Readiness
+from shared.web.sessions import renew_session_cookie
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -95,6 +96,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        renew_session_cookie(response, rt.settings)
         cid = request_meta.correlation_id()
         if cid:
             response.headers["X-Correlation-ID"] = cid
@@ -176,14 +178,15 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
 
 
 def require_path_user() -> None:
-    """Before-request guard for /api/<user_id>/…: a bearer token whose subject is that user."""
-    from shared.services.credentials import bearer_token, require_account, user_id_from_token
+    """Before-request guard for /api/<user_id>/…: a bearer token or session cookie whose subject is that user."""
+    from shared.services.credentials import require_account
+    from shared.web.sessions import request_claims
 
     rt = runtime()
-    sub = user_id_from_token(rt.settings, bearer_token(request.headers.get("Authorization")))
-    if sub != (request.view_args or {}).get("user_id"):
+    claims = request_claims(rt.settings)
+    if claims.user_id != (request.view_args or {}).get("user_id"):
         raise Forbidden("You can only access your own resources.")
-    g.user_id = require_account(rt.engine, sub)
+    g.user_id = require_account(rt.engine, claims.user_id, claims.generation)
 
 
 def trigger_route(view: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -268,5 +268,10 @@ class DeadLetterList(Out):
 
 class SocketQuery(Query):
     model_config = example({"token": "eyJhbGciOiJIUzI1NiJ9.e30.x"}, extra="forbid")
-    token: str = Field(max_length=4096, description="The JWT (browsers cannot set headers on a WebSocket)")
+    token: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The JWT (browsers cannot set headers on a WebSocket); without it, the session cookie "
+        "of a page of this server (Origin checked)",
+    )
     since: str | None = Field(default=None, max_length=64, description="Resume after this event_id")

@@ -45,6 +45,9 @@ class Client:
         assert resp.status_code == 201, resp.text
         self.user_id, self.token = resp.json()["user_id"], resp.json()["token"]
         self.email = email
+        # An API client: it authenticates with the bearer token only (a request sent with auth=False is
+        # anonymous), not with the browser session cookie the server also set.
+        self.http.cookies.clear()
         return self
 
     def headers(self, **extra: str) -> dict[str, str]:

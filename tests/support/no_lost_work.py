@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.support.browser import wait_js
+from tests.support.webapp import session_of
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
 ARTIFACTS = TESTS / "artifacts"
@@ -23,7 +24,7 @@ def sign_up(page) -> dict:
     page.get_by_label("Password", exact=True).fill("correct horse battery")
     page.get_by_role("button", name="Create account").click()
     expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=WAIT)
-    return json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    return session_of(page)
 
 
 class User:
@@ -53,9 +54,7 @@ class User:
 
         page.on("requestfinished", record)  # answered by the server (an attempt offline fails in the browser)
         page.goto(self.app.url + "/")
-        if not first:  # the same account in a second tab (sessionStorage is per tab)
-            page.evaluate(f"sessionStorage.setItem('taskflow.session', {json.dumps(json.dumps(self.session))})")
-            page.reload()
+        if not first:  # the same account in a second tab: the browser's session cookie signs it in
             expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=WAIT)
         return page
 

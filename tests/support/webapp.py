@@ -25,13 +25,33 @@ def open_app(browser, app_process, width=1280, height=800, tz="Europe/Paris"):
 
 def signed_up(browser, app_process):
     """A new user signed up in a fresh tab: (context, page, session, API base for that user, auth headers)."""
-    import json
 
     context, page = open_app(browser, app_process)
     sign_up(page)
-    session = json.loads(page.evaluate("sessionStorage.getItem('taskflow.session')"))
+    session = session_of(page)
     headers = {"Authorization": f"Bearer {session['token']}"}
     return context, page, session, f"{app_process.url}/api/{session['userId']}", headers
+
+
+SESSION_COOKIE = "taskflow_session"
+
+
+def session_of(page) -> dict:
+    """The page's session: {userId, email} as the page keeps it, and `token`, the HttpOnly cookie's JWT
+    (a test's API calls use it as a bearer token)."""
+    import json
+
+    session = json.loads(page.evaluate("localStorage.getItem('taskflow.session')"))
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    return {**session, "token": cookies[SESSION_COOKIE]}
+
+
+def second_tab(page, app_process, path="/"):
+    """Another tab of the same browser (context): signed in by the session cookie, no sign-in; live."""
+    other = page.context.new_page()
+    other.goto(app_process.url + path)
+    expect(other.locator("#live")).to_have_attribute("data-status", "live")
+    return other
 
 
 def axe_violations(page) -> list[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks.calendar import feed, service
-from functions.tasks.schemas.calendar import FeedOut, FeedQuery, ImportQuery, ImportResult
+from functions.tasks.schemas.calendar import CurrentFeed, FeedOut, FeedQuery, ImportQuery, ImportResult
 from shared.web.app import require_path_user, runtime
 from shared.web.operations import operation
 
@@ -35,8 +35,27 @@ CACHE_CONTROL = f"private, max-age={int(feed.REFRESH.total_seconds())}"
 def create_feed(user_id: str) -> ResponseReturnValue:
     """Create the calendar feed URL, or rotate it (the previous URL stops working)."""
     token = service.rotate_feed(runtime(), user_id)
-    url = f"{request.host_url.rstrip('/')}/ical/{token}.ics"
+    url = _feed_url(token)
     return jsonify(token=token, url=url, webcal_url=re.sub(r"^https?://", "webcal://", url)), 201
+
+
+@bp.get("/calendar-feed")
+@operation(
+    responses={200: CurrentFeed},
+    problems=[404],
+    summary="The calendar feed URL as made last (404: none); `url` is null for a link that cannot be shown again",
+    tags=["calendar"],
+)
+def get_feed(user_id: str) -> ResponseReturnValue:
+    """Show the current calendar feed URL again (404 when there is none)."""
+    token, created_at = service.current_feed(runtime(), user_id)
+    url = _feed_url(token) if token else None
+    webcal = re.sub(r"^https?://", "webcal://", url) if url else None
+    return jsonify(url=url, webcal_url=webcal, created_at=created_at.isoformat())
+
+
+def _feed_url(token: str) -> str:
+    return f"{request.host_url.rstrip('/')}/ical/{token}.ics"
 
 
 @bp.delete("/calendar-feed")

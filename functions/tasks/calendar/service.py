@@ -18,6 +18,8 @@ from shared.persistence.models import Preferences, User
 from shared.services.day_clock import day_clock
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from sqlalchemy import orm
 
     from shared.runtime.process import Runtime
@@ -28,9 +30,18 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
 def rotate_feed(rt: Runtime, user_id: str) -> str:
     """Give the user a new calendar feed token (the previous URL stops working); return it."""
     with rt.uow() as uow:
-        token = tokens.rotate(uow.session, user_id, utcnow())
+        token = tokens.rotate(uow.session, user_id, utcnow(), rt.settings.jwt_secret)
         uow.commit()
     return token
+
+
+def current_feed(rt: Runtime, user_id: str) -> tuple[str | None, dt.datetime]:
+    """The user's feed token (None when it cannot be shown again: replace it) and when it was made; 404: none."""
+    with rt.uow() as uow:
+        found = tokens.current(uow.session, user_id, rt.settings.jwt_secret)
+    if found is None:
+        raise NotFound("There is no calendar feed.")
+    return found
 
 
 def revoke_feed(rt: Runtime, user_id: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 import sqlalchemy as sa
@@ -25,16 +27,36 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def rotate(session: orm.Session, user_id: str, now: dt.datetime) -> str:
+def token_of(secret: str, seed: str) -> str:
+    """A feed's token: HMAC-SHA256 of its stored random seed with the server's secret (URL-safe).
+
+    The link can be shown again (GET /calendar-feed), and the database alone does not reveal it.
+    """
+    digest = hmac.new(secret.encode(), seed.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def rotate(session: orm.Session, user_id: str, now: dt.datetime, secret: str) -> str:
     """Give the user a new feed token (the previous URL stops working); return the token."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    seed = secrets.token_urlsafe(TOKEN_BYTES)
+    token = token_of(secret, seed)
     feed = session.get(CalendarFeed, user_id, with_for_update=True)
     if feed is None:
-        session.add(CalendarFeed(user_id=user_id, token_hash=token_hash(token), created_at=now))
+        session.add(CalendarFeed(user_id=user_id, token_hash=token_hash(token), created_at=now, seed=seed))
     else:
-        feed.token_hash, feed.created_at = token_hash(token), now
+        feed.token_hash, feed.created_at, feed.seed = token_hash(token), now, seed
     session.flush()
     return token
+
+
+def current(session: orm.Session, user_id: str, secret: str) -> tuple[str | None, dt.datetime] | None:
+    """The user's feed token (None for a feed made before seeds were kept) and when it was made; None: no feed."""
+    feed = session.get(CalendarFeed, user_id)
+    if feed is None:
+        return None
+    token = token_of(secret, feed.seed) if feed.seed else None
+    # A changed server secret makes a token the stored hash no longer matches: not a working link.
+    return (token if token and token_hash(token) == feed.token_hash else None), feed.created_at
 
 
 def revoke(session: orm.Session, user_id: str) -> bool:

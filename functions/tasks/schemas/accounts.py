@@ -75,3 +75,9 @@ class Token(Out):
     model_config = example({"user_id": "2b7e1516-28ae-4d2a-a6d2-abf7158809cf", "token": "eyJhbGciOiJIUzI1NiJ9.e30.x"})
     user_id: str
     token: str
+
+
+class SessionOut(Out):
+    model_config = example({"user_id": "2b7e1516-28ae-4d2a-a6d2-abf7158809cf", "email": "ada@example.com"})
+    user_id: str
+    email: str

@@ -25,6 +25,21 @@ class FeedOut(Out):
     webcal_url: str
 
 
+class CurrentFeed(Out):
+    """The feed URL made last (shown again); null when it was made before links could be shown again."""
+
+    model_config = example(
+        {
+            "url": "https://taskflow.example/ical/vN3q0cTgX2bCkS1pJ7uYzQ4eW9rA6mH8dL5fG0iK3oE.ics",
+            "webcal_url": "webcal://taskflow.example/ical/vN3q0cTgX2bCkS1pJ7uYzQ4eW9rA6mH8dL5fG0iK3oE.ics",
+            "created_at": "2026-12-03T08:00:00+00:00",
+        }
+    )
+    url: str | None
+    webcal_url: str | None
+    created_at: str = Field(description="When this link was made (RFC 3339)")
+
+
 class FeedQuery(Query):
     model_config = example({"type": "todo"}, extra="forbid")
     type: Literal["event", "todo"] = Field(

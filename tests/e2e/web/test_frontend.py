@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from tests.conftest import JWT_SECRET
 from tests.support.browser import wait_js
 from tests.support.paths import ARTIFACTS
-from tests.support.webapp import add_task, sign_in, sign_up, task_row
+from tests.support.webapp import SESSION_COOKIE, add_task, session_of, sign_in, sign_up, task_row
 
 # Each test's browser contexts are closed after it, so no socket outlives its test.
 _contexts: list = []
@@ -68,7 +68,7 @@ def test_server_restart_goes_reconnecting_then_live_and_catches_up(app_process, 
     sign_up(page)
     add_task(page, "Before the restart")
     expect(task_row(page, "Before the restart")).to_have_count(1)
-    session = page.evaluate("JSON.parse(sessionStorage.getItem('taskflow.session'))")
+    session = session_of(page)
     app_process.stop()
     expect(page.locator("#live")).to_have_attribute("data-status", "reconnecting", timeout=30_000)
     app_process.start()
@@ -221,13 +221,10 @@ def test_an_expired_session_returns_to_sign_in_with_a_message(app_process, brows
 
     page = new_page(browser, app_process)
     sign_up(page)
-    session = page.evaluate("JSON.parse(sessionStorage.getItem('taskflow.session'))")
+    session = session_of(page)
     expired = jwt.encode({"sub": session["userId"], "exp": 1}, JWT_SECRET, algorithm="HS256")
-    page.evaluate(
-        "([key, token]) => sessionStorage.setItem(key,"
-        " JSON.stringify({...JSON.parse(sessionStorage.getItem(key)), token}))",
-        ["taskflow.session", expired],
-    )
+    # the browser still holds the session cookie, but what it holds has expired
+    page.context.add_cookies([{"name": SESSION_COOKIE, "value": expired, "url": app_process.url}])
     page.reload()
     expect(page.locator("#auth-message")).to_contain_text("expired", timeout=30_000)
     expect(page.locator("#auth")).to_be_visible()

@@ -135,7 +135,7 @@ def test_offline_every_view_shows_what_it_showed_online(app_process, browser):
     # The service worker answers no API request from a cache: offline, a request fails (the page shows
     # its own copy, which says how old it is).
     answered = page.evaluate(
-        "fetch(`/api/${JSON.parse(sessionStorage.getItem('taskflow.session')).userId}/tasks`)"
+        "fetch(`/api/${JSON.parse(localStorage.getItem('taskflow.session')).userId}/tasks`)"
         ".then(r => 'answered ' + r.status, () => 'failed')"
     )
     assert answered == "failed"

@@ -62,8 +62,8 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(app_process, browser):
     expect(page.locator("#settings")).to_be_hidden()
     prefs = page.evaluate(
         """() => {
-          const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
-          const headers = {Authorization: `Bearer ${s.token}`};
+          const s = JSON.parse(localStorage.getItem('taskflow.session'));
+          const headers = {'X-Requested-With': 'fetch'};
           return fetch(`/api/${s.userId}/preferences`, {headers}).then(r => r.json());
         }"""
     )
@@ -80,9 +80,9 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     sign_up(page)
     for name in ("Home", "Work", "Garden"):  # enough lists that the strip scrolls
         page.evaluate(
-            """name => { const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
+            """name => { const s = JSON.parse(localStorage.getItem('taskflow.session'));
               return fetch(`/api/${s.userId}/lists`, {method: 'POST', body: JSON.stringify({name}),
-                headers: {Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json'}}); }""",
+                headers: {'X-Requested-With': 'fetch', 'Content-Type': 'application/json'}}); }""",
             name,
         )
     expect(page.locator("#lists button", has_text="Garden")).to_have_count(1)
@@ -133,8 +133,8 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     row = page.locator("li.task[data-title='buy milk']")
     expect(row.locator(".list-badge")).to_have_text("Errands")
     stored = page.evaluate(
-        """async () => { const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
-          const get = (path) => fetch(`/api/${s.userId}/${path}`, {headers: {Authorization: `Bearer ${s.token}`}})
+        """async () => { const s = JSON.parse(localStorage.getItem('taskflow.session'));
+          const get = (path) => fetch(`/api/${s.userId}/${path}`, {headers: {'X-Requested-With': 'fetch'}})
             .then(r => r.json());
           return {tasks: (await get('tasks')).items, lists: (await get('lists')).items}; }"""
     )
@@ -174,8 +174,8 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     expect(page.locator("#view-title")).to_have_text("Once")
     page.wait_for_timeout(500)  # a second request, if one went, has answered by now
     names = page.evaluate(
-        """async () => { const s = JSON.parse(sessionStorage.getItem('taskflow.session'));
-          const r = await fetch(`/api/${s.userId}/lists`, {headers: {Authorization: `Bearer ${s.token}`}});
+        """async () => { const s = JSON.parse(localStorage.getItem('taskflow.session'));
+          const r = await fetch(`/api/${s.userId}/lists`, {headers: {'X-Requested-With': 'fetch'}});
           return (await r.json()).items.map(l => l.name); }"""
     )
     assert names.count("Once") == 1, names

@@ -252,6 +252,7 @@ def test_reminder_email_reaches_a_local_smtp_server_with_both_parts(settings, se
             "default_reminder_minutes": None,
             "all_day_reminder_time": "09:00",
             "configured": True,
+            "email_available": True,  # this app has SMTP_URL: the web app offers reminder emails
         }
         bad = app.request("PUT", "/api/{me}/preferences", json={"default_reminder_minutes": -5})
         assert bad.status_code == 422 and "default_reminder_minutes" in bad.json()["errors"]
