@@ -33,23 +33,38 @@ function dueInWords(iso) {
   return `${day} ${clock(iso)}`;
 }
 
+// A rule as a person says it: "every 2 weeks on Wednesday at 14:00", "every 3 days after done" (repeat_from
+// completion: the next one is counted from when it was done), never "every!" or RRULE jargon.
 function ruleInWords(rule, task) {
   const parts = Object.fromEntries(rule.replace(/^RRULE:/, "").split(";").map((p) => p.split("=")));
   const n = parseInt(parts.INTERVAL || "1", 10);
   const unit = { HOURLY: "hour", DAILY: "day", WEEKLY: "week", MONTHLY: "month", YEARLY: "year" }[parts.FREQ] || "time";
+  const dayName = (d) => { const w = WEEKDAY_WORDS[d.slice(-2)] || d; return w[0].toUpperCase() + w.slice(1); };
   let words = n > 1 ? `every ${n} ${unit}s` : `every ${unit}`;
   if (parts.BYDAY) {
     const days = parts.BYDAY.split(",");
     if (parts.FREQ === "WEEKLY" && days.join() === "MO,TU,WE,TH,FR" && n === 1) words = "every weekday";
-    else if (parts.FREQ === "WEEKLY") words = `${n > 1 ? `every ${n} weeks on` : "every"} ${days.map((d) => WEEKDAY_WORDS[d.slice(-2)]).join(", ")}`;
-    else words = `every ${days.map((d) => `${ordinal(parseInt(d, 10) || 1)} ${WEEKDAY_WORDS[d.slice(-2)]}`).join(", ")}`;
+    else if (parts.FREQ === "WEEKLY" || (parts.FREQ === "DAILY" && n === 1)) words = `${n > 1 ? `every ${n} weeks on` : "every"} ${days.map(dayName).join(", ")}`;
+    else words = `${words} on the ${days.map((d) => `${ordinal(parseInt(d, 10) || 1)} ${dayName(d)}`).join(", ")}`.replace(/^every month on the/, "every");
   }
-  if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY === "-1" ? "last day" : ordinal(parseInt(parts.BYMONTHDAY, 10))}`;
+  if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY.split(",").map((d) => (d === "-1" ? "last day" : ordinal(parseInt(d, 10)))).join(", ")}`;
+  if (parts.BYMONTH && parts.FREQ === "YEARLY") {
+    const month = (m) => new Intl.DateTimeFormat("en-GB", { month: "long", timeZone: "UTC" }).format(new Date(Date.UTC(2000, m - 1, 1)));
+    const months = parts.BYMONTH.split(",").map((m) => month(parseInt(m, 10))).join(", ");
+    words = /^\d+$/.test(parts.BYMONTHDAY || "") && !parts.BYDAY ? `${words.replace(/ on the .*$/, "")} on ${parts.BYMONTHDAY} ${months}` : `${words} in ${months}`;
+  }
+  if (task && task.repeat_from === "completion") words += " after done";
   const at = task && (task.next_occurrence || task.due_date);
   if (at && parts.FREQ !== "HOURLY") words += ` at ${clock(at)}`;
   if (parts.COUNT) words += `, ${parts.COUNT} times`;
-  if (task && task.repeat_from === "completion") words = words.replace("every", "every!");
+  if (parts.UNTIL) words += ` until ${dueInWords(parts.UNTIL.replace(/^(\d{4})(\d\d)(\d\d)(T(\d\d)(\d\d)(\d\d)(Z?))?$/, (_, y, m, d, t, hh, mm, ss, z) => `${y}-${m}-${d}T${t ? `${hh}:${mm}:${ss}${z ? "Z" : ""}` : "23:59:59"}`)).replace(/ \d\d:\d\d$/, "")}`;
   return words;
+}
+
+// What the panel's Repeat field shows, read back by quick add: "… after done" is the parser's "every! …".
+function repeatWordsForParser(words) {
+  const done = /\s+after (done|completion)\b/i;
+  return done.test(words) ? words.replace(done, "").replace(/^every\b/i, "every!") : words;
 }
 
 function ordinal(n) {
@@ -211,6 +226,31 @@ function renderNav() {
   const pList = $("p-list"); const keep = pList.value;
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
+}
+
+// On a phone the views and lists are a drawer behind "Menu" (on a desktop, the side column).
+function openMenu() {
+  document.body.classList.add("nav-open");
+  $("menu-open").setAttribute("aria-expanded", "true");
+  ($("sidenav").querySelector("[aria-current='page']") || $("menu-close")).focus();
+}
+
+function closeMenu(refocus) {
+  if (!document.body.classList.contains("nav-open")) return;
+  document.body.classList.remove("nav-open");
+  $("menu-open").setAttribute("aria-expanded", "false");
+  if (refocus) $("menu-open").focus();
+}
+
+function initMenu() {
+  $("menu-open").addEventListener("click", openMenu);
+  $("menu-close").addEventListener("click", () => closeMenu(true));
+  $("nav-scrim").addEventListener("click", () => closeMenu(true));
+  // a view or list picked: the drawer has done its job (a new list closes it once the dialog made one)
+  $("sidenav").addEventListener("click", (e) => { if (e.target.closest("button[data-view]")) closeMenu(false); });
+  $("list-dialog").addEventListener("close", () => { if (state.view.startsWith("list:")) closeMenu(false); });
+  $("sidenav").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); closeMenu(true); } });
+  matchMedia("(min-width: 801px)").addEventListener("change", () => closeMenu(false));
 }
 
 function setView(view) {
@@ -584,7 +624,7 @@ function scheduleRepeatPreview() {
   if (!words) { $("p-preview").replaceChildren(); return; }
   repeatTimer = setTimeout(async () => {
     try {
-      const result = await api("POST", "/api/{me}/parse", { text: `task ${words}`, timezone: userTz() });
+      const result = await api("POST", "/api/{me}/parse", { text: `task ${repeatWordsForParser(words)}`, timezone: userTz() });
       if ($("p-repeat").value.trim() !== words) return;
       repeatParsed = result.recurrence_rule ? result : null;
       $("p-preview").replaceChildren(...(repeatParsed
@@ -881,6 +921,7 @@ function showOffline() {
 function initViews() {
   document.querySelectorAll(".views button[data-view]").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
   $("fab").addEventListener("click", openQuick);
+  initMenu();
   $("quick-close").addEventListener("click", closeQuick);
   $("p-delete").addEventListener("click", () => { const task = state.tasks.get(state.panelTask); if (task) remove(task); });
   $("quick-form").addEventListener("submit", quickAdd);
