@@ -247,8 +247,10 @@ function initMenu() {
   $("menu-close").addEventListener("click", () => closeMenu(true));
   $("nav-scrim").addEventListener("click", () => closeMenu(true));
   // a view or list picked: the drawer has done its job (a new list closes it once the dialog made one)
-  $("sidenav").addEventListener("click", (e) => { if (e.target.closest("button[data-view]")) closeMenu(false); });
-  $("list-dialog").addEventListener("close", () => { if (state.view.startsWith("list:")) closeMenu(false); });
+  $("sidenav").addEventListener("click", (e) => { if (e.target.closest("button[data-view], .archived-row button")) closeMenu(false); });
+  let viewAtDialog = null;
+  $("list-dialog-open").addEventListener("click", () => { viewAtDialog = state.view; });
+  $("list-dialog").addEventListener("close", () => { if (state.view !== viewAtDialog) closeMenu(false); });
   $("sidenav").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); closeMenu(true); } });
   matchMedia("(min-width: 801px)").addEventListener("change", () => closeMenu(false));
 }

@@ -44,7 +44,9 @@ LISTS = {"Work": "#1a73e8", "Home": "#188038", "Errands": "#e37400"}
 _SEED = """async ({week, lists}) => {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const ids = {};
-  for (const [name, color] of Object.entries(lists)) ids[name] = (await api("POST", "/api/{me}/lists", {name, color})).id;
+  for (const [name, color] of Object.entries(lists)) {
+    ids[name] = (await api("POST", "/api/{me}/lists", {name, color})).id;
+  }
   const pad = (n) => String(n).padStart(2, "0");
   for (const [title, days, time, list, tags, priority, rule, from] of week) {
     const body = {title, tags, priority, timezone: zone};
@@ -77,12 +79,16 @@ _OVERLAPS = """() => {
   const seen = (e) => e.checkVisibility({opacityProperty: true, visibilityProperty: true});
   const modal = document.querySelector("dialog[open]");
   const fixed = (e) => getComputedStyle(e).position === "fixed";
-  const outermost = (e) => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) if (fixed(p)) return false; return true; };
+  const outermost = (e) => {
+    for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) if (fixed(p)) return false;
+    return true;
+  };
   const layers = [...document.querySelectorAll("body *")].filter((e) => seen(e) && fixed(e) && outermost(e));
-  const cross = (p, q) => Math.min(p.right, q.right) - Math.max(p.left, q.left) > 1 && Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top) > 1;
+  const cross = (p, q) => Math.min(p.right, q.right) - Math.max(p.left, q.left) > 1
+    && Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top) > 1;
   const layerOf = (e) => layers.find((l) => l.contains(e)) || null;
-  const name = (e) => (e.id ? "#" + e.id : e.tagName.toLowerCase()) + (e.getAttribute("aria-label") ? `[${e.getAttribute("aria-label")}]`
-    : e.textContent.trim() ? `[${e.textContent.trim().replace(/\\s+/g, " ").slice(0, 30)}]` : "");
+  const label = (e) => e.getAttribute("aria-label") || e.textContent.trim().replace(/\\s+/g, " ").slice(0, 30);
+  const name = (e) => (e.id ? "#" + e.id : e.tagName.toLowerCase()) + (label(e) ? `[${label(e)}]` : "");
   const inView = (r) => r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth;
   const picked = [...document.querySelectorAll("button, input, select, textarea, a[href], summary")].filter((e) => {
     if (!seen(e)) return false;
@@ -90,7 +96,8 @@ _OVERLAPS = """() => {
     if (r.width < 1 || r.height < 1 || !inView(r)) return false;
     if (modal) return modal.contains(e);
     const own = layerOf(e);
-    return !layers.some((l) => l !== own && !l.contains(own) && cross(l.getBoundingClientRect(), r) && (!own || +getComputedStyle(l).zIndex > +getComputedStyle(own).zIndex));
+    const above = (l) => !own || +getComputedStyle(l).zIndex > +getComputedStyle(own).zIndex;
+    return !layers.some((l) => l !== own && !l.contains(own) && cross(l.getBoundingClientRect(), r) && above(l));
   });
   const found = [];
   for (let i = 0; i < picked.length; i++) {
@@ -105,7 +112,8 @@ _OVERLAPS = """() => {
     if (getComputedStyle(p).overflowX !== "visible" && !out(p.getBoundingClientRect())) return true; return false; };
   const wide = [...document.querySelectorAll("body *")].filter((e) => seen(e) && !e.closest(".sr"))
     .filter((e) => out(e.getBoundingClientRect()) && !clipped(e)).map(name);
-  if (document.documentElement.scrollWidth > innerWidth + 1) wide.unshift(`page ${document.documentElement.scrollWidth}px`);
+  const page = document.documentElement.scrollWidth;
+  if (page > innerWidth + 1) wide.unshift(`page ${page}px`);
   return {overlaps: found, wide: wide.slice(0, 10)};
 }"""
 
@@ -119,7 +127,9 @@ def visible_rows(page) -> int:
     """How many task rows are wholly inside the viewport (without scrolling)."""
     return page.evaluate(
         """() => [...document.querySelectorAll('#tasks li.task')].filter((e) => {
-          const r = e.getBoundingClientRect(); return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight; }).length"""
+          const r = e.getBoundingClientRect();
+          return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
+        }).length"""
     )
 
 

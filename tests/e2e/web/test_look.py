@@ -55,7 +55,8 @@ def test_twenty_tasks_read_at_a_glance_in_every_view_at_both_sizes_light_and_dar
     # every control in a row is a target of at least 24 px, or keeps 24 px around it (the checkbox)
     sizes = page.evaluate(
         """() => [...document.querySelectorAll('#tasks li.task')].slice(0, 5).flatMap((row) =>
-          [...row.querySelectorAll('input, button')].map((e) => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+          [...row.querySelectorAll('input, button')].map((e) => {
+            const r = e.getBoundingClientRect(), s = getComputedStyle(e);
             return {cls: e.className, h: r.height + (e.type === 'checkbox' ? parseFloat(s.marginTop) * 2 : 0),
                     w: r.width + (e.type === 'checkbox' ? parseFloat(s.marginLeft) * 2 : 0)}; }))"""
     )
@@ -124,7 +125,7 @@ def test_a_phone_reaches_every_view_and_list_from_the_menu(app_process, browser)
     context, page = open_app(browser, app_process, *PHONE, tz="Europe/Berlin")
     sign_up(page)
     seed_week(page)
-    menu = page.get_by_role("button", name="Menu")
+    menu = page.get_by_role("button", name="Menu", exact=True)
     for scheme in SCHEMES:
         page.emulate_media(color_scheme=scheme)
         expect(page.locator("#sidenav")).to_be_hidden()
