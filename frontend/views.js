@@ -336,8 +336,8 @@ async function changeList(fields) {
   catch (error) { toast(error.message); }
 }
 
-// One dialog names and colours a list: a new one (on a phone, where the navigation is a strip with no
-// room for a field) or the one shown (Rename, on every screen). It stays open until the server agrees.
+// One dialog names and colours a list: a new one (on a phone, from the Menu drawer, which has no
+// room for the field) or the one shown (Rename, on every screen). It stays open until the server agrees.
 let listDialogId = null; // the list being renamed; null for a new list
 
 function openListDialog(list) {
@@ -933,7 +933,7 @@ function initViews() {
   $("list-rename").addEventListener("click", () => { const list = state.lists.get(state.view.slice(5)); if (list) openListDialog(list); });
   $("list-dialog-form").addEventListener("submit", saveListDialog);
   $("ld-cancel").addEventListener("click", () => $("list-dialog").close());
-  // In a phone's strip the archived lists open to the right of their summary: bring them into sight.
+  // In the phone's Menu drawer the archived lists open below the fold: bring them into sight.
   $("archived-wrap").addEventListener("toggle", () => { if ($("archived-wrap").open) $("archived").scrollIntoView({ block: "nearest", inline: "nearest" }); });
   $("list-recolor").addEventListener("change", () => changeList({ color: $("list-recolor").value }));
   $("list-archive").addEventListener("click", () => { changeList({ archived: true }); setView("inbox"); });
