@@ -345,7 +345,9 @@ function el(tag, attrs = {}, ...children) {
 
 function renderTask(task) {
   const when = task.due_date ? dueInWords(task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date) : null;
-  const overdue = !task.completed && task.due_date && new Date(task.due_date).getTime() < Date.now();
+  // overdue by the moment the row shows (a series shows its next occurrence, not its first due date)
+  const shown = task.recurrence_rule && task.next_occurrence ? task.next_occurrence : task.due_date;
+  const overdue = !task.completed && shown && new Date(shown).getTime() < Date.now();
   const check = el("input", { type: "checkbox", "aria-label": `Done: ${task.title}`, class: "complete" });
   check.checked = task.completed;
   check.addEventListener("click", (event) => onTick(task, check, event));
