@@ -270,7 +270,8 @@ function formatWhen(iso, tz) {
 
 // Search looks through every task, open and completed, in every list: title, description, tags, list name.
 function matches(task, q) {
-  const list = task.list_id ? state.lists.get(task.list_id) : null;
+  // No badge repeats the view: in a list's own view its rows do not each say the list's name.
+  const list = task.list_id && state.view !== `list:${task.list_id}` ? state.lists.get(task.list_id) : null;
   return [task.title, task.description || "", ...(task.tags || []), list ? list.name : ""]
     .some((text) => text.toLowerCase().includes(q));
 }
@@ -361,7 +362,8 @@ function renderTask(task) {
   const trash = el("button", { type: "button", class: "row-delete", "aria-label": `Delete ${task.title}`, title: "Delete",
     onclick: () => remove(task) });
   trash.innerHTML = TRASH;
-  const list = task.list_id ? state.lists.get(task.list_id) : null;
+  // No badge repeats the view: in a list's own view its rows do not each say the list's name.
+  const list = task.list_id && state.view !== `list:${task.list_id}` ? state.lists.get(task.list_id) : null;
   const rule = task.recurrence_rule || (task.parent_id && state.tasks.get(task.parent_id) || {}).recurrence_rule;
   const waiting = pendingIds().has(task.id);
   const conflict = sync.conflicts.has(task.id);

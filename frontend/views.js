@@ -58,30 +58,47 @@ function dueOf(task) {
 // An occurrence of a series in words: an all-day series' as its date alone (its day in the series' zone).
 function occurrenceInWords(task, iso) { return task.all_day && iso ? dayInWords(iso.slice(0, 10)) : dueInWords(iso); }
 
-// Overdue: a timed task once its time has passed; an all-day one from the next day, in the person's zone.
+// Overdue: a timed task once its time has passed; an all-day one from the next day, in the person's zone;
+// a series by the occurrence its row shows (not its first due date).
 function isOverdue(task) {
-  if (task.completed || !task.due_date) return false;
-  if (isDateOnly(task.due_date)) return task.due_date < todayKey();
-  return new Date(task.due_date).getTime() < Date.now();
+  const due = dueOf(task);
+  if (task.completed || !due) return false;
+  if (isDateOnly(due)) return due < todayKey();
+  return new Date(due).getTime() < Date.now();
 }
 
+// A rule as a person says it: "every 2 weeks on Wednesday at 14:00", "every 3 days after done" (repeat_from
+// completion: the next one is counted from when it was done), never "every!" or RRULE jargon.
 function ruleInWords(rule, task) {
   const parts = Object.fromEntries(rule.replace(/^RRULE:/, "").split(";").map((p) => p.split("=")));
   const n = parseInt(parts.INTERVAL || "1", 10);
   const unit = { HOURLY: "hour", DAILY: "day", WEEKLY: "week", MONTHLY: "month", YEARLY: "year" }[parts.FREQ] || "time";
+  const dayName = (d) => { const w = WEEKDAY_WORDS[d.slice(-2)] || d; return w[0].toUpperCase() + w.slice(1); };
   let words = n > 1 ? `every ${n} ${unit}s` : `every ${unit}`;
   if (parts.BYDAY) {
     const days = parts.BYDAY.split(",");
     if (parts.FREQ === "WEEKLY" && days.join() === "MO,TU,WE,TH,FR" && n === 1) words = "every weekday";
-    else if (parts.FREQ === "WEEKLY") words = `${n > 1 ? `every ${n} weeks on` : "every"} ${days.map((d) => WEEKDAY_WORDS[d.slice(-2)]).join(", ")}`;
-    else words = `every ${days.map((d) => `${ordinal(parseInt(d, 10) || 1)} ${WEEKDAY_WORDS[d.slice(-2)]}`).join(", ")}`;
+    else if (parts.FREQ === "WEEKLY" || (parts.FREQ === "DAILY" && n === 1)) words = `${n > 1 ? `every ${n} weeks on` : "every"} ${days.map(dayName).join(", ")}`;
+    else words = `${words} on the ${days.map((d) => `${ordinal(parseInt(d, 10) || 1)} ${dayName(d)}`).join(", ")}`.replace(/^every month on the/, "every");
   }
-  if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY === "-1" ? "last day" : ordinal(parseInt(parts.BYMONTHDAY, 10))}`;
+  if (parts.BYMONTHDAY) words = `${words} on the ${parts.BYMONTHDAY.split(",").map((d) => (d === "-1" ? "last day" : ordinal(parseInt(d, 10)))).join(", ")}`;
+  if (parts.BYMONTH && parts.FREQ === "YEARLY") {
+    const month = (m) => new Intl.DateTimeFormat("en-GB", { month: "long", timeZone: "UTC" }).format(new Date(Date.UTC(2000, m - 1, 1)));
+    const months = parts.BYMONTH.split(",").map((m) => month(parseInt(m, 10))).join(", ");
+    words = /^\d+$/.test(parts.BYMONTHDAY || "") && !parts.BYDAY ? `${words.replace(/ on the .*$/, "")} on ${parts.BYMONTHDAY} ${months}` : `${words} in ${months}`;
+  }
+  if (task && task.repeat_from === "completion") words += " after done";
   const at = task && (task.next_occurrence || task.due_date);
   if (at && parts.FREQ !== "HOURLY" && !task.all_day && !isDateOnly(at)) words += ` at ${clock(at)}`;
   if (parts.COUNT) words += `, ${parts.COUNT} times`;
-  if (task && task.repeat_from === "completion") words = words.replace("every", "every!");
+  if (parts.UNTIL) words += ` until ${dueInWords(parts.UNTIL.replace(/^(\d{4})(\d\d)(\d\d)(T(\d\d)(\d\d)(\d\d)(Z?))?$/, (_, y, m, d, t, hh, mm, ss, z) => `${y}-${m}-${d}T${t ? `${hh}:${mm}:${ss}${z ? "Z" : ""}` : "23:59:59"}`)).replace(/ \d\d:\d\d$/, "")}`;
   return words;
+}
+
+// What the panel's Repeat field shows, read back by quick add: "… after done" is the parser's "every! …".
+function repeatWordsForParser(words) {
+  const done = /\s+after (done|completion)\b/i;
+  return done.test(words) ? words.replace(done, "").replace(/^every\b/i, "every!") : words;
 }
 
 function ordinal(n) {
@@ -247,6 +264,33 @@ function renderNav() {
   fillListChoice(lists);
 }
 
+// On a phone the views and lists are a drawer behind "Menu" (on a desktop, the side column).
+function openMenu() {
+  document.body.classList.add("nav-open");
+  $("menu-open").setAttribute("aria-expanded", "true");
+  ($("sidenav").querySelector("[aria-current='page']") || $("menu-close")).focus();
+}
+
+function closeMenu(refocus) {
+  if (!document.body.classList.contains("nav-open")) return;
+  document.body.classList.remove("nav-open");
+  $("menu-open").setAttribute("aria-expanded", "false");
+  if (refocus) $("menu-open").focus();
+}
+
+function initMenu() {
+  $("menu-open").addEventListener("click", openMenu);
+  $("menu-close").addEventListener("click", () => closeMenu(true));
+  $("nav-scrim").addEventListener("click", () => closeMenu(true));
+  // a view or list picked: the drawer has done its job (a new list closes it once the dialog made one)
+  $("sidenav").addEventListener("click", (e) => { if (e.target.closest("button[data-view], .archived-row button")) closeMenu(false); });
+  let viewAtDialog = null;
+  $("list-dialog-open").addEventListener("click", () => { viewAtDialog = state.view; });
+  $("list-dialog").addEventListener("close", () => { if (state.view !== viewAtDialog) closeMenu(false); });
+  $("sidenav").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); closeMenu(true); } });
+  matchMedia("(min-width: 801px)").addEventListener("change", () => closeMenu(false));
+}
+
 function setView(view) {
   if (!leavePanelOk()) return;
   state.view = view;
@@ -331,8 +375,8 @@ async function changeList(fields) {
   catch (error) { toast(error.message); }
 }
 
-// One dialog names and colours a list: a new one (on a phone, where the navigation is a strip with no
-// room for a field) or the one shown (Rename, on every screen). It stays open until the server agrees.
+// One dialog names and colours a list: a new one (on a phone, from the Menu drawer, which has no
+// room for the field) or the one shown (Rename, on every screen). It stays open until the server agrees.
 let listDialogId = null; // the list being renamed; null for a new list
 
 function openListDialog(list) {
@@ -774,7 +818,7 @@ function scheduleRepeatPreview() {
   if (!words) { $("p-preview").replaceChildren(); return; }
   repeatTimer = setTimeout(async () => {
     try {
-      const result = await api("POST", "/api/{me}/parse", { text: `task ${words}`, timezone: userTz() });
+      const result = await api("POST", "/api/{me}/parse", { text: `task ${repeatWordsForParser(words)}`, timezone: userTz() });
       if ($("p-repeat").value.trim() !== words) return;
       repeatParsed = result.recurrence_rule ? result : null;
       $("p-preview").replaceChildren(...(repeatParsed
@@ -1077,6 +1121,7 @@ function showOffline() {
 function initViews() {
   document.querySelectorAll(".views button[data-view]").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
   $("fab").addEventListener("click", openQuick);
+  initMenu();
   $("quick-close").addEventListener("click", closeQuick);
   $("p-delete").addEventListener("click", () => { const task = state.tasks.get(state.panelTask); if (task) remove(task); });
   $("quick-form").addEventListener("submit", quickAdd);
@@ -1089,7 +1134,7 @@ function initViews() {
   $("list-rename").addEventListener("click", () => { const list = state.lists.get(state.view.slice(5)); if (list) openListDialog(list); });
   $("list-dialog-form").addEventListener("submit", saveListDialog);
   $("ld-cancel").addEventListener("click", () => $("list-dialog").close());
-  // In a phone's strip the archived lists open to the right of their summary: bring them into sight.
+  // In the phone's Menu drawer the archived lists open below the fold: bring them into sight.
   $("archived-wrap").addEventListener("toggle", () => { if ($("archived-wrap").open) $("archived").scrollIntoView({ block: "nearest", inline: "nearest" }); });
   $("list-recolor").addEventListener("change", () => changeList({ color: $("list-recolor").value }));
   $("list-archive").addEventListener("click", () => { changeList({ archived: true }); setView("inbox"); });

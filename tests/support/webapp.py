@@ -63,6 +63,14 @@ def axe_violations(page) -> list[str]:
     return [f"{v['id']}: {v['help']}" for v in result if v["impact"] in ("serious", "critical")]
 
 
+def show_view(page, view):
+    """Open a view ("today", "list:<id>"…) from the navigation: on a phone through the Menu drawer."""
+    if page.locator("#menu-open").is_visible():
+        page.locator("#menu-open").click()
+    page.locator(f".views button[data-view='{view}']").click()
+    expect(page.locator(f".views button[data-view='{view}']")).to_have_attribute("aria-current", "page")
+
+
 def quick_add(page, line):
     """Type `line` into quick add (the q key) and submit it."""
     page.keyboard.press("Escape")

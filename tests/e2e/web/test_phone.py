@@ -1,4 +1,4 @@
-"""The web app on a phone (390x844): dark mode, sign-in and settings pass axe-core, lists from the navigation strip.
+"""The web app on a phone (390x844): dark mode, sign-in and settings pass axe-core, lists from the Menu drawer.
 
 One server and one browser for the module; screenshots go to tests/artifacts/.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.support.paths import ARTIFACTS
-from tests.support.webapp import VIEWS, axe_violations, open_app, quick_add, sign_up
+from tests.support.webapp import VIEWS, axe_violations, open_app, quick_add, show_view, sign_up
 
 
 def test_dark_mode_phone_sign_in_and_settings_pass_axe(app_process, browser):
@@ -36,14 +36,14 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(app_process, browser):
         page.set_viewport_size({"width": width, "height": height})
         expect(page.get_by_role("button", name="Quick add a task")).to_be_visible(visible=name == "phone")
         for view in VIEWS:
-            page.locator(f".views button[data-view='{view}']").click()
+            show_view(page, view)  # on a phone, from the Menu
             if view == "search":
                 page.locator("#search").fill("thing")
                 expect(page.locator("#tasks mark")).to_have_text("thing")
             assert axe_violations(page) == [], (view, name)
             page.screenshot(path=str(ARTIFACTS / f"view-{view}-dark-{name}.png"), full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (view, name)
-    page.locator(".views button[data-view='inbox']").click()
+    show_view(page, "inbox")
     page.locator("li.task[data-title='Pay rent']").click()
     expect(page.locator("#panel")).to_be_visible()
     assert axe_violations(page) == [], "panel"
@@ -69,12 +69,12 @@ def test_dark_mode_phone_sign_in_and_settings_pass_axe(app_process, browser):
     )
     assert prefs["timezone"] == "Europe/Paris" and prefs["default_reminder_minutes"] == 60
     # 10:00 in Tokyo is shown as 02:00 once the user's zone is Paris: one zone everywhere
-    page.locator(".views button[data-view='today']").click()
+    show_view(page, "today")
     expect(page.locator("li.task .due.overdue")).to_have_text("2 Jan 2020 02:00")
     context.close()
 
 
-def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app_process, browser):
+def test_a_phone_makes_renames_and_archives_a_list_from_the_menu(app_process, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     context, page = open_app(browser, app_process, 390, 844)
     sign_up(page)
@@ -86,12 +86,12 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
             name,
         )
     expect(page.locator("#lists button", has_text="Garden")).to_have_count(1)
-    # the desktop's field is not in the strip; "+ New list" is, at its visible end however long the strip is
+    # the views and lists are behind Menu; the desktop's field is not in the drawer, "+ New list" is
+    menu = page.get_by_role("button", name="Menu", exact=True)
+    menu.click()
     expect(page.locator("#new-list")).to_be_hidden()
     opener = page.get_by_role("button", name="New list", exact=True)
     expect(opener).to_be_in_viewport()
-    strip = "document.getElementById('sidenav')"
-    assert page.evaluate(f"{strip}.scrollWidth > {strip}.clientWidth"), "the strip scrolls"
     # one tap opens a labelled dialog with the name field focused; axe is happy with it in light and dark
     opener.click()
     dialog = page.get_by_role("dialog", name="New list")
@@ -106,8 +106,7 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(opener).to_be_focused()
-    top = {"x": 0, "y": 0, "width": 390, "height": 120}  # the focus ring shows whole, not cut by the scroller
-    page.screenshot(path=str(ARTIFACTS / "view-new-list-focused-phone.png"), clip=top)
+    page.screenshot(path=str(ARTIFACTS / "view-new-list-focused-phone.png"))
     page.keyboard.press("Enter")
     expect(dialog).to_be_visible()
     page.keyboard.type("Errands")
@@ -115,13 +114,13 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     page.get_by_label("Name", exact=True).press("Enter")
     expect(dialog).to_be_hidden()
     expect(page.locator("#view-title")).to_have_text("Errands")
+    expect(page.locator("#sidenav")).to_be_hidden()  # the drawer gave way to the new list
     errands = page.locator("#lists button", has_text="Errands")
-    expect(errands).to_be_visible()
     expect(errands).to_have_attribute("aria-current", "page")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 391, "the strip scrolls, not the page"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391, "nothing scrolls sideways"
 
     # quick add from the Inbox: the #errands tag, not the view, puts the task in the list
-    page.locator(".views button[data-view='inbox']").click()
+    show_view(page, "inbox")
     page.get_by_role("button", name="Quick add a task").click()
     page.locator("#quick").fill("buy milk #errands")
     expect(page.locator("#chips .chip-list")).to_be_visible()
@@ -129,9 +128,11 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     expect(page.locator("#quick")).to_have_value("")
     page.keyboard.press("Escape")
     expect(page.locator("li.task[data-title='buy milk']")).to_have_count(0)  # not in the Inbox
+    menu.click()
     errands.click()
     row = page.locator("li.task[data-title='buy milk']")
-    expect(row.locator(".list-badge")).to_have_text("Errands")
+    expect(row).to_be_visible()
+    expect(row.locator(".list-badge")).to_have_count(0)  # the view says which list it is
     stored = page.evaluate(
         """async () => { const s = JSON.parse(localStorage.getItem('taskflow.session'));
           const get = (path) => fetch(`/api/${s.userId}/${path}`, {headers: {'X-Requested-With': 'fetch'}})
@@ -153,21 +154,24 @@ def test_a_phone_makes_renames_and_archives_a_list_from_the_navigation_strip(app
     rename.get_by_role("button", name="Save").click()
     expect(rename).to_be_hidden()
     expect(page.locator("#view-title")).to_have_text("Groceries")
-    expect(page.locator("#lists button", has_text="Groceries")).to_be_visible()
+    expect(page.locator("#lists button", has_text="Groceries")).to_have_count(1)
     tools.get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator("#lists button", has_text="Groceries")).to_have_count(0)
+    menu.click()
     page.locator("#archived-wrap summary").click()
     restore = page.get_by_role("button", name="Restore Groceries")
-    expect(restore).to_be_in_viewport()  # the strip brings the opened archive into sight
+    expect(restore).to_be_in_viewport()  # the opened archive is brought into sight
     page.emulate_media(color_scheme="dark")
-    assert axe_violations(page) == [], "archived lists in the strip"
+    assert axe_violations(page) == [], "archived lists in the menu"
     page.screenshot(path=str(ARTIFACTS / "view-archived-dark-phone.png"))
     restore.click()
     expect(page.locator("#view-title")).to_have_text("Groceries")
-    expect(page.locator("#lists button", has_text="Groceries")).to_be_visible()
+    expect(page.locator("#sidenav")).to_be_hidden()
+    expect(page.locator("#lists button", has_text="Groceries")).to_have_count(1)
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
 
     # a double tap on "Create list" makes one list
+    menu.click()
     page.get_by_role("button", name="New list").click()
     page.get_by_label("Name", exact=True).fill("Once")
     page.locator("#ld-save").dblclick()
