@@ -38,7 +38,8 @@ def stored(alice):
     listed = alice.request("POST", "/api/{me}/lists", json={"name": "Errands"})
     feed = alice.request("POST", "/api/{me}/calendar-feed")
     assert listed.status_code == 201 and feed.status_code == 201, (listed.text, feed.text)
-    return {"task": task, "list": listed.json()["id"], "feed": feed.json()["url"].rsplit("/ical/", 1)[1].removesuffix(".ics")}
+    token = feed.json()["url"].rsplit("/ical/", 1)[1].removesuffix(".ics")
+    return {"task": task, "list": listed.json()["id"], "feed": token}
 
 
 #: (route kind, method, path, body, the table the route's own statements touch, signed in)
