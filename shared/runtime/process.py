@@ -42,6 +42,7 @@ class Consumer(Protocol):
     on_lag: Callable[[str, int], None]
     on_dead_letter: Callable[[str], None]
     on_partitions: Callable[[str, int], None]
+    assign_all: bool
 
 
 C = TypeVar("C", bound=Consumer)
@@ -184,6 +185,11 @@ class Runtime:
             self._feeds.append(consumer)
         else:
             self._watch_group_lag(consumer)
+            # Under a leader lease the leader's consumer is the group's only one: it takes every
+            # partition by assignment, so a leadership move hands over at once (no group rebalance to
+            # wait for, nothing for a broker's group coordinator to wedge). Replicas deployed on their
+            # own (Knative) share the partitions through the group.
+            consumer.assign_all = self.election is not None
         (self.run_here if every_process else self.run_once)(consumer.loop)
         return consumer
 

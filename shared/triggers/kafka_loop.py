@@ -106,7 +106,10 @@ class ConsumerLoop:
         self.handled = 0
         self.dead_lettered = 0
         self.recreated = 0
-        #: True once recreated: partitions taken by assignment, not through the group's rebalance.
+        #: Take every partition by assignment from the start: the runtime says so where a leader
+        #: lease already makes this the deployment's only consumer of the group (the combined app).
+        self.assign_all = False
+        #: True when partitions are taken by assignment, not through the group's rebalance.
         self.standalone = False
         #: Batches handed back to the broker because the database was away (the consumer kept).
         self.paused = 0
@@ -145,7 +148,8 @@ class ConsumerLoop:
             heartbeat_interval_ms=1000,
             max_poll_interval_ms=30000,
         )
-        if self.standalone and self._assign_every_partition(consumer):
+        if (self.standalone or self.assign_all) and self._assign_every_partition(consumer):
+            self.standalone = True
             return consumer
         consumer.subscribe(self._topics, listener=_Joined(self))
         return consumer
@@ -245,7 +249,7 @@ class ConsumerLoop:
         """On stop: the consumer leaves its group, and the dead-letter producer (made on first use) goes too."""
         self._close()
         self._report_owned(0)
-        self.standalone = False  # the next run (a new leader's) joins the group again
+        self.standalone = False  # the next run (a new leader's) starts afresh
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
