@@ -111,6 +111,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python tests/bench/bench_core.py
 	$(BIN)/python tests/bench/bench_recurrence.py
 	$(BIN)/python tests/bench/bench_audit.py
+	$(BIN)/python tests/bench/bench_consumer_recovery.py
 	$(BIN)/python tests/bench/bench_fanout.py
 	$(BIN)/python tests/bench/bench_notifications.py
 	$(BIN)/python tests/bench/bench_embedded.py

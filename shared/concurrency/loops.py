@@ -42,6 +42,8 @@ class Loop:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: The thread `stop()` last told to stop, until it has finished (a restart waits for it).
+        self._stopping: threading.Thread | None = None
         self.steps = 0
         self.failures = 0
 
@@ -53,9 +55,16 @@ class Loop:
         self._wake.set()
 
     def start(self) -> Loop:
+        """Start the loop's thread; a previous run told to stop is waited for first (never two at once)."""
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"loop-{self.name}", daemon=True)
+            previous, self._stopping = self._stopping, None
+            if previous is not None and previous is not threading.current_thread():
+                previous.join(10.0)
+                if previous.is_alive():
+                    log.warning("restarting a loop whose previous run has not stopped yet", extra={"loop": self.name})
+            # Each run has its own stop flag: a restart never revives a run that was told to stop.
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=f"loop-{self.name}", daemon=True)
             self._thread.start()
         return self
 
@@ -65,10 +74,12 @@ class Loop:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+            if thread.is_alive():
+                self._stopping = thread
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         try:
-            while not self._stop.is_set():
+            while not stop.is_set():
                 self._wake.clear()
                 try:
                     delay = self._step()
@@ -87,7 +98,7 @@ class Loop:
                             "background loop step failed", extra={"loop": self.name, "failures": self.failures}
                         )
                     # While failing, retry on the growing timer, not on every wake-up.
-                    self._stop.wait(delay)
+                    stop.wait(delay)
                     continue
                 if delay is None:
                     delay = self._idle

@@ -27,7 +27,7 @@ from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event, MalformedEvent
 from shared.messaging.subscriptions import BatchHandler, Subscription
 from shared.observability import tracing
-from shared.persistence.db import utcnow
+from shared.persistence.db import is_database_outage, utcnow
 from shared.persistence.models import ConsumerOffset, DeadLetter, Outbox
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,7 @@ T = TypeVar("T")
 
 def is_outage(exc: BaseException) -> bool:
     """True when the failure is the database connection, not the event: retry, never dead-letter."""
-    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, RetryLater)) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-    )
+    return isinstance(exc, RetryLater) or is_database_outage(exc)
 
 
 @dataclasses.dataclass(frozen=True)

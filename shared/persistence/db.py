@@ -139,14 +139,41 @@ def driver_autocommit(engine: sa.Engine) -> Iterator[Any]:  # Any: a psycopg Con
 
     A single statement is atomic on its own: no BEGIN/COMMIT round trips, and none of SQLAlchemy's
     per-execute work (parameter processing, result setup, the isolation-level switch).
+    A driver error leaves as SQLAlchemy would raise it (`sa.exc.OperationalError` for a lost
+    connection, which the pool then discards), so callers and the HTTP edge see one kind of error.
     """
     with engine.connect() as conn:
         driver: Any = conn.connection.driver_connection
         driver.autocommit = True
         try:
             yield driver
+        except engine.dialect.loaded_dbapi.Error as exc:
+            lost = engine.dialect.is_disconnect(exc, driver, None) or bool(getattr(driver, "closed", False))
+            if lost:
+                conn.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(
+                None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=engine.dialect
+            ) from exc
         finally:
-            driver.autocommit = False
+            if not conn.invalidated:
+                driver.autocommit = False
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached now (not that the statement is wrong).
+
+    SQLAlchemy's wrappers of a lost or refused connection, a pool with no connection to give, and
+    the driver's own errors of that kind when they escape unwrapped (psycopg's OperationalError).
+    """
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        return bool(exc.connection_invalidated)
+    try:
+        import psycopg
+    except ImportError:  # SQLite-only installs
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def make_sessionmaker(engine: sa.Engine) -> orm.sessionmaker[orm.Session]:

@@ -77,6 +77,25 @@ class SharedStateCollector:
         yield dead
 
 
+class GroupLagCollector:
+    """`taskflow_consumer_lag_events` of the Kafka groups with a stored position, as the broker records them.
+
+    Every process reads the same broker (shared.messaging.group_lag), so whichever worker answers,
+    each group is there: NaN until first read, then the last value read (a broker outage keeps it).
+    """
+
+    def __init__(self, values: Callable[[], dict[str, float]]) -> None:
+        self._values = values
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "taskflow_consumer_lag_events", "Events a consumer has not read yet", labels=["consumer"]
+        )
+        for name, value in sorted(self._values().items()):
+            lag.add_metric([name], value)
+        yield lag
+
+
 class BrokerCollector:
     """`taskflow_broker_up`: 1 when the broker answered the probe's last check, 0 not, NaN not known yet."""
 
@@ -129,10 +148,19 @@ class Metrics:
         )
         for event_type in TOPIC_OF:
             self.events_persisted.labels(event_type)
-        # Kafka consumer groups report lag where they run; the largest of the live workers' values.
+        # A Kafka consumer of every process (fanout) reports its own lag; the largest of the live
+        # workers' values. Groups with a stored position are read from the broker (GroupLagCollector).
         self.kafka_lag = Gauge(
             "taskflow_consumer_lag_events",
             "Events a consumer has not read yet",
+            ["consumer"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        # Set by each running Kafka consumer, 0 where none runs: 0 across live workers = nobody consumes.
+        self.partitions = Gauge(
+            "taskflow_consumer_partitions",
+            "Partitions a Kafka consumer owns (the largest across live workers; 0 where none runs)",
             ["consumer"],
             registry=self.registry,
             multiprocess_mode="livemax",
@@ -196,6 +224,10 @@ class Metrics:
     def record_lag(self, consumer: str, lag: int) -> None:
         """Set the lag a Kafka consumer measured."""
         self.kafka_lag.labels(consumer).set(lag)
+
+    def record_partitions(self, consumer: str, owned: int) -> None:
+        """Set how many partitions a Kafka consumer of this process owns."""
+        self.partitions.labels(consumer).set(owned)
 
     def exposition(self) -> bytes:
         """The text format: this process's instruments, or every worker's with multiprocess mode."""

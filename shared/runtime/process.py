@@ -17,11 +17,13 @@ from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.runtime.leader import Election, lease_for
-from shared.runtime.metrics import Metrics, SharedStateCollector
+from shared.runtime.metrics import GroupLagCollector, Metrics, SharedStateCollector
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
+
+    from shared.messaging.group_lag import GroupLagReader
 
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,14 @@ class Consumer(Protocol):
     """A broker consumer the runtime runs and watches (shared.triggers.kafka_loop.ConsumerLoop)."""
 
     name: str
+    group: str
+    topics: list[str]
     loop: Loop
     ready: threading.Event
     on_lag: Callable[[str, int], None]
     on_dead_letter: Callable[[str], None]
+    on_partitions: Callable[[str, int], None]
+    assign_all: bool
 
 
 C = TypeVar("C", bound=Consumer)
@@ -79,6 +85,11 @@ class Runtime:
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
         self.consumers: list[Consumer] = []
+        #: Lag of the Kafka groups with a stored position, read from the broker in every worker.
+        self.group_lag: GroupLagReader | None = None
+        self.consumer_lag: dict[str, float] = {}
+        self._lagging: dict[str, str] = {}  # group -> consumer name
+        self._feeds: list[Consumer] = []
         self.election: Election | None = None
         self.listener: Listener | None = None
         self.local_wake: LocalWake | None = None
@@ -165,15 +176,44 @@ class Runtime:
     def add_consumer(self, consumer: C, every_process: bool = False) -> C:
         """Run a broker consumer (here in every process, or once per deployment) and count what it reports."""
         self.consumers.append(consumer)
-        consumer.on_lag = self.metrics.record_lag
         consumer.on_dead_letter = self.metrics.count_dead_letter
+        consumer.on_partitions = self.metrics.record_partitions
         self.metrics.dead_lettered.labels(consumer.name)  # the series exists at 0 from the start
+        self.metrics.record_partitions(consumer.name, 0)  # and so does ownership, 0 until it joins here
+        if every_process:  # a group of this process alone: its own measure is the truth
+            consumer.on_lag = self.metrics.record_lag
+            self._feeds.append(consumer)
+        else:
+            self._watch_group_lag(consumer)
+            # Under a leader lease the leader's consumer is the group's only one: it takes every
+            # partition by assignment, so a leadership move hands over at once (no group rebalance to
+            # wait for, nothing for a broker's group coordinator to wedge). Replicas deployed on their
+            # own (Knative) share the partitions through the group.
+            consumer.assign_all = self.election is not None
         (self.run_here if every_process else self.run_once)(consumer.loop)
         return consumer
 
-    def consumers_ready(self) -> bool:
-        """Kafka consumers running in this process have joined their groups."""
-        return all(c.ready.is_set() for c in self.consumers if c.loop.running)
+    def _watch_group_lag(self, consumer: Consumer) -> None:
+        """Export `consumer`'s group lag from every worker, read from the broker every 2 s."""
+        from shared.messaging.group_lag import GroupLagReader
+
+        self._lagging[consumer.group] = consumer.name
+        self.consumer_lag.setdefault(consumer.name, float("nan"))
+        if self.group_lag is None:
+            self.group_lag = GroupLagReader(self.settings)
+            self.metrics.scraped.register(GroupLagCollector(lambda: dict(self.consumer_lag)))
+            self.run_here(Loop("consumer-lag", self._read_group_lag, idle=2.0, max_backoff=5.0))
+        self.group_lag.watch(consumer.group, consumer.topics)
+
+    def _read_group_lag(self) -> None:
+        if self.group_lag is None:
+            return
+        for group, lag in self.group_lag.read().items():
+            self.consumer_lag[self._lagging[group]] = float(lag)
+
+    def feeds_joined(self) -> bool:
+        """This process's own Kafka consumers (the socket feed) have joined their groups once since start."""
+        return all(c.ready.is_set() for c in self._feeds)
 
     def wake(self, name: str) -> None:
         """Wake an in-process timer early (a rule or reminder changed); no-op where none runs."""
@@ -238,6 +278,8 @@ class Runtime:
             self.local_wake = None
         self.timers.clear()
         self.consumers.clear()
+        if self.group_lag is not None:
+            self.group_lag.close()
         self.relay_loop = None
         self.transport.close()
         self.engine.dispose()

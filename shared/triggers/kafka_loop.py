@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kafka import ConsumerRebalanceListener
+
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import TOPIC_OF, Event, MalformedEvent
 from shared.messaging.cloudevents import event_from_record
@@ -52,8 +54,18 @@ class ConsumerLoop:
     crash in between redelivers the batch, and `handle` must be idempotent by event_id.
     A batch that fails is retried event by event; an event that still fails after
     `max_attempts` (with backoff), or that can never be parsed, goes to `<topic>.dlq` with the
-    error in a header, and the loop moves on. A database outage is not the event's fault: the
-    batch is rewound and retried until the database is back.
+    error in a header, and the loop moves on.
+
+    A database outage is not the event's fault, nor the broker's: the batch is rewound, the
+    partitions are paused and the loop keeps polling (so the member keeps its place in the group:
+    no leave and rejoin, no rebalance), and consumption resumes on a growing timer (at most
+    `outage_backoff_max` seconds) until the database takes the batch. Only a broker error drops
+    the consumer for a fresh one. A member that owns no partition for `unassigned_limit` seconds
+    while its topics exist (a group stuck on a member that is gone, which the broker should have
+    evicted), or that has not finished joining in four times that, is closed and made again, and
+    `recreated` counts it: the new one takes every partition by assignment (`standalone`), with
+    the group's committed positions, as the loop runs once per deployment (on the leader). Its next
+    run joins the group again.
     """
 
     def __init__(
@@ -65,27 +77,49 @@ class ConsumerLoop:
         before_commit: Callable[[], None] | None = None,
         max_attempts: int = 3,
         retry_base: float = 0.2,
+        unassigned_limit: float = 15.0,
+        outage_backoff_max: float = 2.0,
     ):
         self.name = subscription.name
         self._settings = settings
         self._topics = list(subscription.topics)
+        self.topics = self._topics
         self._handle = subscription.handle
         self._group_id = consumer_group(subscription)
+        self.group = self._group_id
         self._from_latest = subscription.every_process
         self._max_records = max_records
         self._before_commit = before_commit
         self._max_attempts = max_attempts
         self._retry_base = retry_base
+        self._unassigned_limit = unassigned_limit
+        self._outage_backoff_max = outage_backoff_max
         self._consumer: Any = None  # kafka-python's KafkaConsumer / KafkaProducer (untyped)
         self._producer: Any = None
+        self._unassigned_since: float | None = None
+        self._empty_since: float | None = None
+        self._owned = -1
+        #: While the database is away: when to resume the paused partitions, and how many tries failed.
+        self._paused_until: float | None = None
+        self._outage_failures = 0
         self.ready = threading.Event()
         self.handled = 0
         self.dead_lettered = 0
+        self.recreated = 0
+        #: Take every partition by assignment from the start: the runtime says so where a leader
+        #: lease already makes this the deployment's only consumer of the group (the combined app).
+        self.assign_all = False
+        #: True when partitions are taken by assignment, not through the group's rebalance.
+        self.standalone = False
+        #: Batches handed back to the broker because the database was away (the consumer kept).
+        self.paused = 0
         #: Records behind the partitions' high watermarks after the last poll (None until known).
         self.lag: int | None = None
         #: Told of each new lag measurement and each record sent to the DLQ (the runtime's metrics).
         self.on_lag: Callable[[str, int], None] = lambda _name, _lag: None
         self.on_dead_letter: Callable[[str], None] = lambda _name: None
+        #: Told how many partitions this member owns whenever that changes (0 when it stops).
+        self.on_partitions: Callable[[str, int], None] = lambda _name, _owned: None
         self.loop = Loop(f"kafka-{self.name}", self._step, idle=0.0, on_stop=self._shut)
 
     def start(self) -> ConsumerLoop:
@@ -100,8 +134,7 @@ class ConsumerLoop:
     def _new_consumer(self) -> Any:
         from kafka import KafkaConsumer
 
-        return KafkaConsumer(
-            *self._topics,
+        consumer = KafkaConsumer(
             **KafkaTransport(self._settings).client_config(),
             group_id=self._group_id,
             enable_auto_commit=False,
@@ -115,22 +148,91 @@ class ConsumerLoop:
             heartbeat_interval_ms=1000,
             max_poll_interval_ms=30000,
         )
+        if (self.standalone or self.assign_all) and self._assign_every_partition(consumer):
+            self.standalone = True
+            return consumer
+        consumer.subscribe(self._topics, listener=_Joined(self))
+        return consumer
+
+    def _assign_every_partition(self, consumer: Any) -> bool:
+        """Take every partition of the topics by assignment (positions and commits stay the group's)."""
+        from kafka import TopicPartition
+
+        partitions = [
+            TopicPartition(t, p) for t in self._topics for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        if partitions:
+            consumer.assign(partitions)
+        return bool(partitions)
+
+    def joined(self, assigned: int) -> None:
+        """A rebalance finished (told by the consumer): an empty hand starts the orphan clock."""
+        self._empty_since = time.monotonic() if assigned == 0 else None
 
     def _step(self) -> float:
         try:
             if self._consumer is None:
                 self._consumer = self._new_consumer()
-            batches = self._consumer.poll(timeout_ms=200)
-            assigned = self._consumer.assignment()
+                self._unassigned_since = time.monotonic()
+            consumer = self._consumer
+            self._resume_when_due(consumer)
+            batches = consumer.poll(timeout_ms=200)
+            assigned = consumer.assignment()
+            self._report_owned(len(assigned))
             if assigned:
+                self._unassigned_since = None
                 self.ready.set()
-                self._measure_lag(self._consumer, assigned)
+                self._measure_lag(consumer, assigned)
+            elif self._orphaned(consumer):
+                # Leaving and joining again is what wedges a broker's group (tansu: a member that
+                # leaves during a rebalance leaves the group unable to finish it). The consumer
+                # runs once per deployment, so the new one takes the partitions by assignment.
+                log.warning(
+                    "consumer owns no partition of its existing topics; recreating it with every partition assigned",
+                    extra={"consumer": self.name, "group": self._group_id, "seconds": self._unassigned_limit},
+                )
+                self.recreated += 1
+                self.standalone = True
+                self._close()
+                return 0.0
             if batches:
-                self._process(self._consumer, batches)
+                self._process(consumer, batches)
         except Exception:  # broker gone or a bug: drop this consumer, the loop backs off and builds a fresh one
             self._close()
             raise
         return 0.0
+
+    def _orphaned(self, consumer: Any) -> bool:
+        """True when this member owns nothing though its topics exist: it joined and got an empty hand
+        `unassigned_limit` seconds ago, or it has not finished joining in four times that."""
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        empty = self._empty_since is not None and now - self._empty_since >= self._unassigned_limit
+        unjoined = now - self._unassigned_since >= 4 * self._unassigned_limit
+        return (empty or unjoined) and any(consumer.partitions_for_topic(topic) for topic in self._topics)
+
+    def _report_owned(self, owned: int) -> None:
+        if owned != self._owned:
+            self._owned = owned
+            self.on_partitions(self.name, owned)
+
+    def _pause_for_outage(self, consumer: Any, exc: BaseException) -> None:
+        """The database is away: hold the batch in the broker, keep the membership, retry on a timer."""
+        self._outage_failures += 1
+        self.paused += 1
+        delay = min(self._outage_backoff_max, self._retry_base * 2 ** min(self._outage_failures - 1, 8))
+        self._paused_until = time.monotonic() + delay
+        consumer.pause(*consumer.assignment())
+        log.warning(
+            "database unavailable; consumption paused, group membership kept",
+            extra={"consumer": self.name, "error": str(exc)[:300], "retry_in": delay},
+        )
+
+    def _resume_when_due(self, consumer: Any) -> None:
+        if self._paused_until is not None and time.monotonic() >= self._paused_until:
+            self._paused_until = None
+            consumer.resume(*consumer.paused())
 
     def _measure_lag(self, consumer: Any, partitions: set[Any]) -> None:
         """Sum of (high watermark - position) over this consumer's partitions, from the last fetch."""
@@ -146,6 +248,8 @@ class ConsumerLoop:
     def _shut(self) -> None:
         """On stop: the consumer leaves its group, and the dead-letter producer (made on first use) goes too."""
         self._close()
+        self._report_owned(0)
+        self.standalone = False  # the next run (a new leader's) starts afresh
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
@@ -155,6 +259,8 @@ class ConsumerLoop:
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
+        self._paused_until = None
+        self._empty_since = None
         if consumer is not None:
             try:
                 consumer.close()
@@ -172,10 +278,16 @@ class ConsumerLoop:
                     poison.append((record, str(exc)))
         try:
             self._handle_all(events, poison)
-        except Exception:  # database unavailable: rewind and retry the same records later
+        except Exception as exc:  # rewind: the same records come again
             for tp, records in batches.items():
                 consumer.seek(tp, records[0].offset)
+            if isinstance(exc, RetryLater):
+                self._pause_for_outage(consumer, exc)
+                return
             raise
+        if self._outage_failures:
+            log.info("database back; consumption resumed", extra={"consumer": self.name})
+            self._outage_failures = 0
         for record, error in poison:
             self._dead_letter(record, error)
         if self._before_commit is not None:
@@ -217,6 +329,19 @@ class ConsumerLoop:
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
         self.dead_lettered += 1
         self.on_dead_letter(self.name)
+
+
+class _Joined(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+    """kafka-python's rebalance listener: tells the loop what each finished join handed it."""
+
+    def __init__(self, loop: ConsumerLoop):
+        self._loop = loop
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        """Nothing to hand over: offsets are committed after each batch."""
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._loop.joined(len(assigned))
 
 
 def wait_ready(loops: Sequence[ConsumerLoop], timeout: float = 30.0) -> bool:

@@ -147,10 +147,18 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
 
     @app.get("/ready")
     def ready() -> ResponseReturnValue:
-        """Report readiness: the database answers. A broker outage is not one: the outbox keeps serving."""
+        """Report readiness: this instance can take requests, i.e. the database answers.
+
+        The same question in every worker of every instance, once a worker has started (its socket
+        feed joined its Kafka group, so its sockets miss nothing from the start). A broker outage is
+        not one (the outbox keeps serving), nor is a consumer that lags or owns no partition: taking
+        the API out of rotation would not help it. Those page through /metrics
+        (`taskflow_consumer_lag_events`, `taskflow_consumer_partitions`, `taskflow_broker_up`) and
+        the alert rules.
+        """
         checks = {"database": rt.database_ready()}
-        if any(c.loop.running for c in rt.consumers):
-            checks["consumers"] = rt.consumers_ready()
+        if not rt.feeds_joined():  # start-up only: `ready` stays set once joined
+            checks["socket_feed"] = False
         ok = all(checks.values())
         return jsonify(status="ready" if ok else "not ready", checks=checks), 200 if ok else 503
 

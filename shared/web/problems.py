@@ -6,7 +6,6 @@ import logging
 from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify
-from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from shared.domain.errors import (
@@ -20,6 +19,7 @@ from shared.domain.errors import (
     ValidationFailed,
 )
 from shared.domain.times import BadValue
+from shared.persistence.db import is_database_outage
 
 log = logging.getLogger(__name__)
 
@@ -117,19 +117,23 @@ def register_error_handlers(app: Flask) -> None:
         headers.pop("Content-Type", None)
         return problem(exc.code or 500, exc.name, detail, headers=headers)
 
-    @app.errorhandler(sa_exc.OperationalError)
-    @app.errorhandler(sa_exc.InterfaceError)
-    def _database_unavailable(exc: sa_exc.DBAPIError) -> Response:
-        # The database is down or unreachable: nothing the client did; ask it to retry shortly.
-        log.warning("database unavailable", extra={"error": str(exc.orig)[:300] if exc.orig else type(exc).__name__})
-        return problem(
-            503,
-            "Service unavailable",
-            "The database is unavailable; try again shortly.",
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-        )
-
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        # One test for every route kind: SQLAlchemy's wrappers, a pool with nothing to give, and
+        # the driver's own errors where a hot path talks to psycopg directly.
+        if is_database_outage(exc):
+            return database_unavailable(exc)
         log.exception("unhandled error")
         return problem(500, "Internal Server Error", "Something went wrong on our side.")
+
+
+def database_unavailable(exc: BaseException) -> Response:
+    """503 with Retry-After: the database is down or unreachable, nothing the client did."""
+    orig = getattr(exc, "orig", None) or exc
+    log.warning("database unavailable", extra={"error": f"{type(orig).__name__}: {str(orig)[:300]}"})
+    return problem(
+        503,
+        "Service unavailable",
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )

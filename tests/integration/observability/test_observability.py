@@ -392,3 +392,67 @@ def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, span
     for span in finished:
         assert api.token not in span.name and all(api.token not in str(v) for v in span.attributes.values())
     assert tracing._redacted("/x?a=1&token=abc.def&b=2") == "/x?a=1&token=<redacted>&b=2"
+
+
+def test_consumer_alerts_fire_on_a_stuck_consumer_and_on_one_that_owns_nothing_and_not_otherwise(tmp_path):
+    """`promtool test rules`: the lag alert waits out a busy but catching-up consumer and fires on a stuck one."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian's prometheus package; `make test` installs it)"
+    rules = yaml.safe_load((OBSERVABILITY / "rules.yaml").read_text())
+    described = {r["alert"]: r["annotations"]["description"] for g in rules["groups"] for r in g["rules"]}
+    cases = {
+        "rule_files": [str(OBSERVABILITY / "rules.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    # audit stuck: its lag only grows; notifications busy: behind, but it catches up.
+                    {"series": 'taskflow_consumer_lag_events{consumer="audit",instance="a"}', "values": "10+10x40"},
+                    {"series": 'taskflow_consumer_lag_events{consumer="audit",instance="b"}', "values": "10+10x40"},
+                    {
+                        "series": 'taskflow_consumer_lag_events{consumer="notifications",instance="a"}',
+                        "values": "50 400 30 500 20 600 0 " * 6,
+                    },
+                    # the leader (a) owns audit's partitions, then nobody does from minute 20.
+                    {"series": 'taskflow_consumer_partitions{consumer="audit",instance="a"}', "values": "8x19 0x20"},
+                    {"series": 'taskflow_consumer_partitions{consumer="audit",instance="b"}', "values": "0x40"},
+                    {"series": 'taskflow_consumer_partitions{consumer="notifications",instance="a"}', "values": "8x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "TaskflowConsumerLagGrowing", "exp_alerts": []},
+                    {
+                        "eval_time": "20m",
+                        "alertname": "TaskflowConsumerLagGrowing",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "consumer": "audit"},
+                                "exp_annotations": {
+                                    "summary": "Consumer audit has not caught up for 15 minutes (210 behind)",
+                                    "description": described["TaskflowConsumerLagGrowing"],
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "21m", "alertname": "TaskflowConsumerNoPartitions", "exp_alerts": []},
+                    {
+                        "eval_time": "23m",
+                        "alertname": "TaskflowConsumerNoPartitions",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "critical", "consumer": "audit"},
+                                "exp_annotations": {
+                                    "summary": "No process owns a partition of consumer audit",
+                                    "description": described["TaskflowConsumerNoPartitions"],
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "consumer_alerts_test.yaml"
+    path.write_text(yaml.safe_dump(cases))
+    result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

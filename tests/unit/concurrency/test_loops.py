@@ -54,3 +54,29 @@ def test_a_failing_step_backs_off_ignores_wakeups_and_recovers(caplog):
         wait_until(lambda: loop.failures == 0 and loop.steps >= 1, timeout=30, message="recovery")
     finally:
         loop.stop()
+
+
+def test_a_loop_restarted_while_its_last_run_still_stops_never_runs_twice():
+    """Leadership lost and won again while a step was stuck: the old run ends, only the new one steps."""
+    release = threading.Event()
+    runs: list[threading.Thread] = []  # thread objects, not idents: an ident is reused once a thread ends
+    stopped: list[threading.Thread] = []
+
+    def step():
+        runs.append(threading.current_thread())
+        release.wait(5)  # the first step is stuck (a slow database call)
+        return 0.01
+
+    loop = Loop("restarted", step, on_stop=lambda: stopped.append(threading.current_thread()))
+    loop.start()
+    wait_until(lambda: runs, message="the first step")
+    first = runs[0]
+    loop.stop(timeout=0.05)  # gives up waiting: the step is still stuck
+    threading.Timer(0.2, release.set).start()
+    loop.start()  # waits for the old run to end, then starts a new one
+    assert stopped == [first], "the old run ended (its on_stop ran) before the new one started"
+    wait_until(lambda: len({t for t in runs if t != first}) == 1, message="the new run steps")
+    count = runs.count(first)
+    time.sleep(0.1)
+    assert runs.count(first) == count, "the old run never stepped again"
+    loop.stop()
