@@ -115,12 +115,15 @@ class OutboxRelay:
         transport: Transport,
         batch_size: int = 500,
         on_published: Callable[[list[str]], object] | None = None,
+        fence: Callable[[orm.Session], None] | None = None,
     ):
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._on_published = on_published
+        #: Raises (a RetryLater) inside the batch's transaction when this process no longer leads.
+        self._fence = fence
         self.busy = False
 
     @property
@@ -152,6 +155,8 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0, False, False
+            if self._fence is not None:
+                self._fence(session)  # a leader that woke up after losing the lease publishes nothing
             sent = self._publish(rows)
             if sent:
                 self._number(session, [r.id for r in rows[:sent]])

@@ -16,7 +16,7 @@ from shared.messaging.stream import Pipeline
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
-from shared.runtime.leader import Election, lease_for
+from shared.runtime.leader import Election, application_name, lease_for
 from shared.runtime.metrics import Metrics, SharedStateCollector
 from shared.settings import Settings
 
@@ -40,6 +40,10 @@ class Consumer(Protocol):
 
 
 C = TypeVar("C", bound=Consumer)
+
+
+def _name_session(_dialect: object, _record: object, _args: object, params: dict[str, object]) -> None:
+    params["application_name"] = application_name()
 
 
 class Runtime:
@@ -67,6 +71,9 @@ class Runtime:
             else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
         )
         self.engine: sa.Engine = make_engine(settings.database_url, **pool)
+        if not settings.database_url.startswith("sqlite"):
+            # Named per process (at connect time, so after a fork too): a new leader ends a frozen one's sessions.
+            sa.event.listen(self.engine, "do_connect", _name_session)
         self.sessions = make_sessionmaker(self.engine)
         self.postgres = self.engine.dialect.name == "postgresql"
         self.transport: Transport = transport or make_transport(settings)
@@ -75,7 +82,9 @@ class Runtime:
         self.metrics = Metrics()
         self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
         self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
-        self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
+        self.relay = OutboxRelay(
+            self.sessions, self.transport, settings.relay_batch_size, on_published=self._published, fence=self.fence
+        )
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
         self.consumers: list[Consumer] = []
@@ -117,6 +126,14 @@ class Runtime:
             self.election.on_change = lambda leader: self.metrics.leader.set(float(leader))
             self.election.start()
         return self.election
+
+    def fence(self, session: orm.Session) -> None:
+        """In a transaction of once-per-deployment work: raise LostLeadership if another process leads now.
+
+        A no-op where no leader is elected (a function deployed on its own: claims and locks suffice).
+        """
+        if self.election is not None:
+            self.election.check(session)
 
     def run_once(self, loop: Loop) -> Loop:
         """Run `loop` once per deployment: on the leader when one is elected, else here."""
