@@ -328,6 +328,15 @@ class Pipeline:
             self.consumers[sub.name] = consumer
             self._run_once(consumer.loop)
 
+    def follow(self, sub: Subscription, run_here: Callable[[Loop], Loop]) -> StreamFollower:
+        """Feed an every-process subscription from the stream whatever the transport (the sockets, with Kafka)."""
+        follower = self.followers.get(sub.name)
+        if follower is None:
+            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
+            self.followers[sub.name] = follower
+            run_here(follower.loop)
+        return follower
+
     def wake(self) -> None:
         """Wake every running consumer and follower (the relay published)."""
         for consumer in self.consumers.values():

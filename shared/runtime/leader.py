@@ -76,9 +76,7 @@ class Lease(Protocol):
 class PostgresLease:
     """The `leases` row named `name`, renewed on a connection of our own (never one from the pool)."""
 
-    def __init__(
-        self, url: str, *, name: str = LEASE_NAME, ttl: float = LEASE_TTL_SECONDS, holder: str | None = None
-    ):
+    def __init__(self, url: str, *, name: str = LEASE_NAME, ttl: float = LEASE_TTL_SECONDS, holder: str | None = None):
         self._url = url
         self._name = name
         self._ttl = ttl

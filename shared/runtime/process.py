@@ -13,6 +13,7 @@ from shared.concurrency import offload
 from shared.concurrency.loops import Loop
 from shared.messaging.outbox import OutboxRelay, relay_loop
 from shared.messaging.stream import Pipeline
+from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
@@ -172,6 +173,11 @@ class Runtime:
         self.pipeline.start(self.run_once, self.run_here)
         for name in self.pipeline.consumers:
             self.metrics.dead_lettered.labels(name)
+        self.listen()
+
+    def follow(self, subscription: Subscription) -> None:
+        """Feed a subscription of every worker from the event stream, here (any transport)."""
+        self.pipeline.follow(subscription, self.run_here)
         self.listen()
 
     def add_timer(self, timer: L) -> L:
