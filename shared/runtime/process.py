@@ -19,7 +19,7 @@ from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_p
 from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
 from shared.runtime.leader import Election, application_name, lease_for
 from shared.runtime.metrics import Metrics, SharedStateCollector
-from shared.settings import Settings
+from shared.settings import Settings, with_local_secret
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -57,6 +57,12 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings, transport: Transport | None = None):
+        settings = with_local_secret(settings)
+        if settings.jwt_secret == Settings.jwt_secret:
+            log.warning(
+                "JWT_SECRET IS NOT SET: tokens are signed with the public default, so anyone can forge one. "
+                "Set JWT_SECRET (only embedded mode on a SQLite file makes and keeps one by itself)."
+            )
         self.settings = settings
         offload.bound(settings.cpu_threads)
         if settings.is_production and settings.database_url.startswith("sqlite"):
