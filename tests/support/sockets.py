@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 
@@ -48,8 +49,8 @@ class Collector:
                 if opcode == websocket.ABNF.OPCODE_TEXT and data != b"pong":
                     self.messages.append(self._json.loads(data))
                     self.arrived.append(time.monotonic())
-        except Exception:  # closed under us: the test reads what came
-            pass
+        except (OSError, websocket.WebSocketException):  # closed under us: the test reads what came
+            self.close_code = self.close_code
         finally:
             self.closed.set()
 
@@ -57,8 +58,6 @@ class Collector:
         return [m["event_id"] for m in list(self.messages) if "event_id" in m and event_type in (None, m["type"])]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, websocket.WebSocketException):  # already closed
             self.ws.close()
-        except Exception:  # already closed
-            pass
         self.closed.wait(5)

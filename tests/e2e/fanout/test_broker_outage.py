@@ -30,9 +30,7 @@ def test_a_broker_outage_leaves_open_sockets_no_gap_and_no_repeat(db_url):
         url = f"ws://127.0.0.1:{server.port}/ws/user/{alice.user_id}/tasks?token={alice.token}"
         sockets = [Collector(url) for _ in range(4)]  # spread over both workers
         probe = alice.create_task(title="before")["id"]
-        wait_until(
-            lambda: all(probe in created(s) for s in sockets), timeout=60, message="every socket live before"
-        )
+        wait_until(lambda: all(probe in created(s) for s in sockets), timeout=60, message="every socket live before")
         made: list[str] = []
         stop = threading.Event()
 

@@ -40,8 +40,9 @@ def test_a_socket_is_closed_with_4001_when_its_token_expires_and_resumes_with_a_
         resumed = Collector(f"{base}?token={fresh.token}&since={last}")
         live = fresh.create_task(title="live again")["id"]
         wait_until(
-            lambda: [m["data"]["id"] for m in list(resumed.messages) if m.get("type") == "task.created"]
-            == [missed, live],
+            lambda: (
+                [m["data"]["id"] for m in list(resumed.messages) if m.get("type") == "task.created"] == [missed, live]
+            ),
             timeout=30,
             message="the missed event, then the live one",
         )
