@@ -263,4 +263,6 @@ def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:
             return 0.01  # another process holds the relay lock and may have missed our rows
         return None
 
-    return Loop("outbox-relay", step, idle=idle)
+    # Retried every second at most while the transport is down: when the broker is back the backlog goes
+    # out (and the sockets catch up) within about a second, not after a 30 s back-off.
+    return Loop("outbox-relay", step, idle=idle, max_backoff=1.0)
