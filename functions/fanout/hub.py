@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 #: How many of the event ids a socket sent it remembers, to drop a repeat (a record the relay published
-#: twice, an event both in the catch-up and in the live queue): memory per socket is bounded by it.
-RECENT_IDS = 2048
+#: twice, an event both in the catch-up and in the live queue): memory per socket is bounded by it
+#: (references to the events' own id strings: ~15 KB at most, and only on a socket that got that many).
+RECENT_IDS = 512
 
 #: What waits in a socket's queue: (event id or None, the text to send); None alone wakes the socket to close.
 Queued = tuple[str | None, str]
