@@ -679,6 +679,7 @@ function connect() {
 // The socket's token ended (4001 at its expiry). While the session holds (an API call answers), reconnect
 // at once with `since`, so no event is lost; a refused call signs out (api()). A second 4001 soon after: out.
 function renewSocket() {
+  if (!state.session) return;
   const now = Date.now();
   if (now - (state.renewedAt || 0) < 10000) { signOut("Your session has expired. Please sign in again."); return; }
   state.renewedAt = now;
