@@ -87,7 +87,9 @@ class Runtime:
         # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
         self.poll_seconds = 1.0 if self.postgres else 0.2
         self.metrics = Metrics()
-        self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
+        self.pipeline = Pipeline(
+            self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter, fence=self.fence
+        )
         self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
         self.relay = OutboxRelay(
             self.sessions, self.transport, settings.relay_batch_size, on_published=self._published, fence=self.fence
