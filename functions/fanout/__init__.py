@@ -20,7 +20,7 @@ from prometheus_client import Gauge
 from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, RecentIds, message_for
 from shared.domain.errors import DomainError
 from shared.domain.events import TOPICS, Event
-from shared.messaging.stream import parse, read_stream, stream_head, stream_position
+from shared.messaging.stream import parse, read_stream, stream_position
 from shared.messaging.subscriptions import Subscription
 from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime
@@ -85,20 +85,20 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
 
 
 class Cursor:
-    """Where a socket is in its user's stream: the position it started from, then the last event it sent."""
+    """Where a socket is in its user's stream: the last event it sent (and its position, when known)."""
 
-    def __init__(self, seq: int):
-        self.seq: int | None = seq
+    def __init__(self) -> None:
+        self.seq: int | None = None
         self.event_id: str | None = None
 
     def sent(self, event_id: str, seq: int | None = None) -> None:
         self.event_id, self.seq = event_id, seq
 
     def position(self, session: Any) -> int | None:  # Any: an orm.Session
-        """The stream position to read after (None when the last event sent is not in the stream any more)."""
+        """The stream position to read after (None when nothing was sent, or that event left the stream)."""
         if self.seq is not None:
             return self.seq
-        return stream_position(session, self.event_id or "")
+        return stream_position(session, self.event_id) if self.event_id else None
 
 
 # `ws` (Any): flask-sock's simple_websocket.Server; the package ships no types.
@@ -113,13 +113,12 @@ def serve_socket(
 ) -> None:
     """Register first (live events buffer), send the backlog, then live events without duplicates.
 
-    The stream's head is read before registering: a socket that falls behind reads what it missed
-    from there (or from the last event it sent) instead of being closed.
+    A socket that falls behind (its queue overflowed) reads what it missed from the stream, after
+    the last event it sent, instead of being closed.
     """
-    with rt.sessions() as session:
-        cursor = Cursor(stream_head(session))
     conn = hub.connect(user_id)
     conn.catch_up = True
+    cursor = Cursor()
     try:
         sent = RecentIds()
         if since:
@@ -145,33 +144,50 @@ def serve_socket(
 
 
 def catch_up(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, cursor: Cursor) -> bool:
-    """Send what the socket missed while it was behind, from the stream, in pages; False when it cannot.
+    """Send what a socket missed while it was behind; False when it cannot (it is then closed with 1013).
 
-    `behind` is cleared before the queue is emptied and the stream read: whatever is offered from
-    then on is either read here (and dropped from the queue as a repeat) or newer and queued.
+    While `behind` is set nothing is queued, so first what is queued (the oldest, in order) goes out;
+    then the stream after the last event sent, in pages; then `behind` is cleared and the stream read
+    once more: whatever is offered from then on is either read here (and dropped from the queue as a
+    repeat) or newer, and queued.
     """
     while conn.behind:
-        conn.behind = False
         while True:
             try:
-                if conn.outbox.get_nowait() is None:
-                    return True  # closing: the pump sees close_code
+                item = conn.outbox.get_nowait()
             except queue.Empty:
                 break
-        with rt.sessions() as session:
-            after = cursor.position(session)
-            if after is None:
-                return False
-            while True:
-                rows = read_stream(session, after, CATCH_UP_PAGE, user_id=conn.user_id)
-                for row, event in parse(rows)[0]:
-                    if sent.add(event.event_id):
-                        ws.send(message_for(event))
-                    cursor.sent(event.event_id, row.seq)
-                if rows:
-                    after = rows[-1].seq
-                if len(rows) < CATCH_UP_PAGE or conn.close_code is not None:
-                    break
+            if item is None:
+                return True  # closing: the pump sees close_code
+            event_id, message = item
+            if event_id is None or sent.add(event_id):
+                ws.send(message)
+                if event_id is not None:
+                    cursor.sent(event_id)
+        if not send_stream_after(ws, rt, conn, sent, cursor):
+            return False
+        conn.behind = False
+        if not send_stream_after(ws, rt, conn, sent, cursor):
+            return False
+    return True
+
+
+def send_stream_after(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, cursor: Cursor) -> bool:
+    """Send the user's events in the stream after the cursor, page by page, until none is left."""
+    with rt.sessions() as session:
+        after = cursor.position(session)
+        if after is None:
+            return False
+        while conn.close_code is None:
+            rows = read_stream(session, after, CATCH_UP_PAGE, user_id=conn.user_id)
+            for row, event in parse(rows)[0]:
+                if sent.add(event.event_id):
+                    ws.send(message_for(event))
+                cursor.sent(event.event_id, row.seq)
+            if rows:
+                after = rows[-1].seq
+            if len(rows) < CATCH_UP_PAGE:
+                break
     return True
 
 

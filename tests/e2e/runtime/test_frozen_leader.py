@@ -8,6 +8,9 @@ import datetime as dt
 import os
 import signal
 import time
+import uuid
+
+import requests
 
 import sqlalchemy as sa
 
@@ -71,8 +74,19 @@ def test_a_frozen_leader_loses_the_loops_within_seconds_and_does_nothing_twice_w
 
         os.killpg(frozen_group, signal.SIGCONT)
         frozen_group = None
+
         # The old leader wakes: it must notice it lost the lease and commit nothing of its old work.
-        wait_until(lambda: Client(leader.url).signup() is not None, timeout=30, message="the woken instance serves")
+        # Its sessions were ended: a request that meets one answers 503 (never 500), and the pool recovers.
+        def serves() -> bool:
+            status = requests.post(
+                f"{leader.url}/api/auth/register",
+                json={"email": f"{uuid.uuid4().hex[:12]}@example.com", "password": "correct horse battery"},
+                timeout=30,
+            ).status_code
+            assert status in (201, 503), status
+            return status == 201
+
+        wait_until(serves, timeout=30, message="the woken instance serves")
         after = [alice.create_task(title=f"after the wake {i}")["id"] for i in range(3)]
         wait_until(
             lambda: (
