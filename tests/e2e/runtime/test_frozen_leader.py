@@ -11,7 +11,6 @@ import time
 import uuid
 
 import requests
-
 import sqlalchemy as sa
 
 from shared.persistence.models import EventLog, Outbox, Reminder, Task
