@@ -292,7 +292,9 @@ class Election:
             )
             for loop in self._loops:
                 loop.start()
-        return self._interval
+        # The leader renews every `interval`; a candidate looks twice as often, so that it takes an
+        # expired lease within half an interval of its expiry.
+        return self._interval if self.is_leader else self._interval / 2
 
     def _step_down(self) -> None:
         if self.is_leader:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from shared.persistence.db import make_engine, migrate  # noqa: E402
-from tests.bench.harness import guarded, line  # noqa: E402
+from tests.bench.harness import guarded  # noqa: E402
 from tests.support.broker import Tansu  # noqa: E402
 from tests.support.live import Client  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
@@ -43,6 +43,14 @@ PARTS = ("leader", "broker")
 ROUNDS = int(os.environ.get("BENCH_RECOVERY_ROUNDS", "3"))
 BACKLOGS = tuple(int(n) for n in os.environ.get("BENCH_RECOVERY_BACKLOGS", "500,3000").split(","))
 SOCKETS = 8
+
+
+def line(measure: str, x: dict | None, result, target: str) -> list[str]:
+    """One table row, or none when the part did not run; the error in place of the result when it failed."""
+    if x is None:
+        return []
+    shown = f"error: {x['error'][:200]}" if "error" in x else result(x)
+    return [f"| {measure} | {shown} | {target} |"]
 
 
 def leader_pid(url: str) -> int | None:
