@@ -115,6 +115,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python tests/bench/bench_fanout.py
 	$(BIN)/python tests/bench/bench_notifications.py
 	$(BIN)/python tests/bench/bench_embedded.py
+	$(BIN)/python tests/bench/bench_recovery.py
 
 clean:
-	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-*
+	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-* taskflow.db.jwt-secret

@@ -679,7 +679,7 @@ function connect() {
   ws.onclose = (closed) => {
     if (state.ws !== ws) return;
     state.ws = null;
-    if (closed.code === 4001) { signOut("Your session has expired. Please sign in again."); return; }
+    if (closed.code === 4001) { renewSocket(); return; }
     if (!state.session) return;
     if (!state.lastEventId) state.lastEventId = null;
     state.attempt += 1;
@@ -691,6 +691,18 @@ function connect() {
     const delay = Math.min(30000, 500 * 2 ** Math.min(state.attempt - 1, 6)) * (0.5 + Math.random() / 2);
     state.reconnectTimer = setTimeout(connect, delay);
   };
+}
+
+// The socket's token ended (4001 at its expiry). While the session holds (an API call answers), reconnect
+// at once with `since`, so no event is lost; a refused call signs out (api()). A second 4001 soon after: out.
+function renewSocket() {
+  if (!state.session) return;
+  const now = Date.now();
+  if (now - (state.renewedAt || 0) < 10000) { signOut("Your session has expired. Please sign in again."); return; }
+  state.renewedAt = now;
+  api("GET", "/api/{me}/lists").then(() => connect(), (e) => {
+    if (e.network) state.reconnectTimer = setTimeout(connect, 1000);
+  });
 }
 
 // ---------- toasts and notifications ----------

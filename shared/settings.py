@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
+import tempfile
 from collections.abc import Mapping
 
 # The placeholders of knative/base/secrets.yaml ("CHANGE-ME…"): never a real secret, however long.
@@ -74,6 +76,9 @@ class Settings:
     app_url: str = "http://127.0.0.1:8000"
     # Proxies in front of the app that append to X-Forwarded-For (Render: 1). 0 trusts none.
     trusted_proxy_hops: int = 0
+    # Where the rate limits count (flask-limiter storage URI): memory:// is per process (`make run`); with
+    # more than one process or instance, a shared store such as redis://127.0.0.1:6379/0.
+    rate_limit_storage_uri: str = "memory://"
     # Sign-in throttles (flask-limiter syntax): every auth request per client IP, failed logins per account.
     auth_rate_limit: str = "30 per minute;300 per hour"
     auth_account_limit: str = "5 per minute;20 per hour"
@@ -142,6 +147,7 @@ class Settings:
             smtp_from=env.get("SMTP_FROM") or defaults.smtp_from,
             app_url=env.get("APP_URL") or defaults.app_url,
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+            rate_limit_storage_uri=(env.get("RATE_LIMIT_STORAGE_URI") or "").strip() or defaults.rate_limit_storage_uri,
             auth_rate_limit=env.get("AUTH_RATE_LIMIT") or defaults.auth_rate_limit,
             auth_account_limit=env.get("AUTH_ACCOUNT_LIMIT") or defaults.auth_account_limit,
             tracing=bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
@@ -179,3 +185,58 @@ class Settings:
             raise SettingsError("APP_API_TOKEN must be set when ENVIRONMENT=production and USE_DAPR=true")
         if self.is_production and len(self.jwt_secret) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 characters in production")
+
+
+def sqlite_path(database_url: str) -> str | None:
+    """The file of a SQLite database URL (None for another database or one in memory)."""
+    if not database_url.startswith("sqlite") or "///" not in database_url:
+        return None
+    path = database_url.split("///", 1)[1].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def with_local_secret(settings: Settings) -> Settings:
+    """Embedded mode without JWT_SECRET: sign with a random secret, never the public default.
+
+    On a SQLite file (`make run`) it is made once and kept beside the database, readable by its owner
+    only (`<database>.jwt-secret`, 0600), so sessions survive a restart; in memory, one per process.
+    Anything else is left as it is (production refuses to start without JWT_SECRET: `Settings.check`).
+    """
+    if settings.jwt_secret != Settings.jwt_secret or settings.is_production:
+        return settings
+    if not settings.database_url.startswith("sqlite"):
+        return settings
+    path = sqlite_path(settings.database_url)
+    if path is None:
+        return dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(48))
+    return dataclasses.replace(settings, jwt_secret=_kept_secret(f"{path}.jwt-secret"))
+
+
+def _kept_secret(path: str) -> str:
+    """Read the secret at `path`, or make it: written whole to a temporary file, then linked into place
+    (so two workers starting at once both end up with the one that won)."""
+    try:
+        with open(path) as kept:
+            secret = kept.read().strip()
+        if len(secret) >= 32:
+            return secret
+    except FileNotFoundError:
+        pass
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".jwt-secret-")  # 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another worker made it first (or a short one is there): use the file
+            pass
+    finally:
+        os.unlink(temporary)
+    with open(path) as kept:
+        secret = kept.read().strip()
+    if len(secret) < 32:
+        raise SettingsError(f"{path} holds no usable secret; delete it or set JWT_SECRET")
+    return secret

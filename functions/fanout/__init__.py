@@ -8,14 +8,16 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import jwt
 import sqlalchemy as sa
 from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
 
-from functions.fanout.hub import Connection, Hub, message_for
+from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, RecentIds, message_for
 from shared.domain.errors import DomainError, Unauthorized
 from shared.domain.events import TOPICS, Event
 from shared.messaging.stream import parse, read_stream, stream_position
@@ -36,6 +38,8 @@ CLOSE_BAD_TOKEN = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_POLICY_VIOLATION = 1008
 BACKLOG_LIMIT = 1000
+#: A socket that fell behind reads what it missed from the stream this many events at a time.
+CATCH_UP_PAGE = 500
 #: Clients only ever send "ping": a few bytes, a few times a minute.
 MAX_MESSAGE_BYTES = 4096
 MAX_MESSAGES_PER_SECOND = 10
@@ -81,12 +85,43 @@ def backlog_after(rt: Runtime, user_id: str, since: str) -> list[Event] | None:
     ]
 
 
+class Cursor:
+    """Where a socket is in its user's stream: the last event it sent (and its position, when known)."""
+
+    def __init__(self) -> None:
+        self.seq: int | None = None
+        self.event_id: str | None = None
+
+    def sent(self, event_id: str, seq: int | None = None) -> None:
+        self.event_id, self.seq = event_id, seq
+
+    def position(self, session: Any) -> int | None:  # Any: an orm.Session
+        """The stream position to read after (None when nothing was sent, or that event left the stream)."""
+        if self.seq is not None:
+            return self.seq
+        return stream_position(session, self.event_id) if self.event_id else None
+
+
 # `ws` (Any): flask-sock's simple_websocket.Server; the package ships no types.
-def serve_socket(ws: Any, rt: Runtime, hub: Hub, user_id: str, since: str | None, ping_seconds: float) -> None:
-    """Register first (live events buffer), send the backlog, then live events without duplicates."""
+def serve_socket(
+    ws: Any,
+    rt: Runtime,
+    hub: Hub,
+    user_id: str,
+    since: str | None,
+    ping_seconds: float,
+    expires_at: float | None = None,
+) -> None:
+    """Register first (live events buffer), send the backlog, then live events without duplicates.
+
+    A socket that falls behind (its queue overflowed) reads what it missed from the stream, after
+    the last event it sent, instead of being closed.
+    """
     conn = hub.connect(user_id)
+    conn.catch_up = True
+    cursor = Cursor()
     try:
-        sent: set[str] = set()
+        sent = RecentIds()
         if since:
             backlog = backlog_after(rt, user_id, since)
             if backlog is None:
@@ -95,28 +130,109 @@ def serve_socket(ws: Any, rt: Runtime, hub: Hub, user_id: str, since: str | None
                 for event in backlog:
                     ws.send(message_for(event))
                     sent.add(event.event_id)
-        pump(ws, conn, sent, ping_seconds)
+                    cursor.sent(event.event_id)
+        pump(
+            ws,
+            conn,
+            sent,
+            ping_seconds,
+            catch_up=lambda: catch_up(ws, rt, conn, sent, cursor),
+            on_sent=cursor.sent,
+            expires_at=expires_at,
+        )
     finally:
         hub.disconnect(conn)
 
 
-def pump(ws: Any, conn: Connection, already_sent: set[str], ping_seconds: float) -> None:
-    """Send queued messages as they come, and a ping every `ping_seconds`; block in between."""
+def catch_up(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, cursor: Cursor) -> bool:
+    """Send what a socket missed while it was behind; False when it cannot (it is then closed with 1013).
+
+    While `behind` is set nothing is queued, so first what is queued (the oldest, in order) goes out;
+    then the stream after the last event sent, in pages; then `behind` is cleared and the stream read
+    once more: whatever is offered from then on is either read here (and dropped from the queue as a
+    repeat) or newer, and queued.
+    """
+    while conn.behind:
+        while True:
+            try:
+                item = conn.outbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return True  # closing: the pump sees close_code
+            event_id, message = item
+            if event_id is None or sent.add(event_id):
+                ws.send(message)
+                if event_id is not None:
+                    cursor.sent(event_id)
+        if not send_stream_after(ws, rt, conn, sent, cursor):
+            return False
+        conn.behind = False
+        if not send_stream_after(ws, rt, conn, sent, cursor):
+            return False
+    return True
+
+
+def send_stream_after(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, cursor: Cursor) -> bool:
+    """Send the user's events in the stream after the cursor, page by page, until none is left."""
+    with rt.sessions() as session:
+        after = cursor.position(session)
+        if after is None:
+            return False
+        while conn.close_code is None:
+            rows = read_stream(session, after, CATCH_UP_PAGE, user_id=conn.user_id)
+            for row, event in parse(rows)[0]:
+                if sent.add(event.event_id):
+                    ws.send(message_for(event))
+                cursor.sent(event.event_id, row.seq)
+            if rows:
+                after = rows[-1].seq
+            if len(rows) < CATCH_UP_PAGE:
+                break
+    return True
+
+
+def pump(
+    ws: Any,
+    conn: Connection,
+    already_sent: RecentIds,
+    ping_seconds: float,
+    *,
+    catch_up: Callable[[], bool] = lambda: False,
+    on_sent: Callable[[str], object] = lambda _event_id: None,
+    expires_at: float | None = None,
+) -> None:
+    """Send queued messages as they come, and a ping every `ping_seconds`; block in between.
+
+    A message whose event id was sent already is dropped; a socket that fell behind catches up
+    (`catch_up`) or, when it cannot, is closed with 1013; at `expires_at` (the token's expiry, epoch
+    seconds) the socket is closed with 4001, and the client reconnects with a fresh token and `since`.
+    """
     listener = threading.Thread(target=listen, args=(ws, conn), name="ws-listen", daemon=True)
     listener.start()
     next_ping = time.monotonic() + ping_seconds
     while True:
+        if conn.behind and not catch_up():
+            conn.close(CLOSE_TRY_AGAIN_LATER)
+        wait = next_ping - time.monotonic()
+        if expires_at is not None:
+            wait = min(wait, expires_at - time.time())
+            if wait <= 0:
+                conn.close(CLOSE_BAD_TOKEN)
         try:
-            message = conn.outbox.get(timeout=max(0.0, next_ping - time.monotonic()))
+            item = conn.outbox.get(timeout=max(0.0, wait))
         except queue.Empty:
-            message = ""
-        if conn.close_code is not None or message is None:
+            item = (None, "")
+        if conn.close_code is not None or item is None:
             if ws.connected:
-                ws.close(reason=conn.close_code or 1000)
+                ws.close(reason=conn.close_code or 1000, message="token expired" if conn.close_code == 4001 else None)
             return
+        event_id, message = item
+        if event_id is not None:
+            if not already_sent.add(event_id):
+                continue  # sent already (the backlog, a catch-up, a record published twice)
+            on_sent(event_id)
         if message:
-            if already_sent and json.loads(message).get("event_id") in already_sent:
-                continue  # already sent from the audit log backlog
             ws.send(message)
         if time.monotonic() >= next_ping:
             ws.send(json.dumps({"type": "ping"}))
@@ -149,6 +265,14 @@ def listen(ws: Any, conn: Connection) -> None:
     conn.close(1000)
 
 
+def token_expiry(token: str | None) -> float | None:
+    """When a token that verified expires (its `exp`, epoch seconds); None without one."""
+    if not token:
+        return None
+    expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    return float(expires) if isinstance(expires, int | float) else None
+
+
 def register(app: Flask, rt: Runtime) -> Hub:
     """Mount the WebSocket route and the event subscription feeding the hub."""
     # Each worker sets its own count; /metrics sums the live workers' (the combined app's gunicorn).
@@ -170,14 +294,18 @@ def register(app: Flask, rt: Runtime) -> Hub:
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
         try:
-            sub = socket_user(rt)
+            token = socket_token()
+            claims = token_claims(rt.settings, token)
+            sub = require_account(rt.engine, claims.user_id, claims.generation)
         except DomainError:
             ws.close(reason=CLOSE_BAD_TOKEN, message="bad or missing token")
             return
         if sub != user_id:
             ws.close(reason=CLOSE_FORBIDDEN, message="not your stream")
             return
-        serve_socket(ws, rt, hub, user_id, request.args.get("since"), ping_seconds)
+        # The socket lasts as long as its token: at its expiry it is closed with 4001 (the client
+        # reconnects with a fresh one and `since`).
+        serve_socket(ws, rt, hub, user_id, request.args.get("since"), ping_seconds, expires_at=token_expiry(token))
 
     describe(
         user_socket,
@@ -187,7 +315,8 @@ def register(app: Flask, rt: Runtime) -> Hub:
         summary="WebSocket (upgrade): the user's events live (?token= or the session cookie); "
         "close 4001 bad token, 4003 another user",
         description='Messages: {type, event_id, data, timestamp, correlation_id}, {"type": "ping"} every 25 s, '
-        '{"type": "resync"} when `since` is unknown. Send "ping" to get "pong".',
+        '{"type": "resync"} when `since` is unknown. Send "ping" to get "pong". Closed with 4001 when the '
+        "token expires: reconnect with a fresh token and `since`.",
         tags=["events"],
     )
     sock.route("/ws/user/<user_id>/tasks")(user_socket)
@@ -196,8 +325,8 @@ def register(app: Flask, rt: Runtime) -> Hub:
     return hub
 
 
-def socket_user(rt: Runtime) -> str:
-    """Who opens the socket: `?token=` (API clients), else the browser's session cookie.
+def socket_token() -> str | None:
+    """The token a socket opens with: `?token=` (API clients), else the browser's session cookie.
 
     The cookie counts only on an upgrade from this server's own page (Origin): a WebSocket carries no
     custom header, so the Origin check is its CSRF protection (cross-site WebSocket hijacking).
@@ -207,12 +336,11 @@ def socket_user(rt: Runtime) -> str:
         if not same_origin():
             raise Unauthorized("A socket opened from another site does not get the session cookie.")
         token = request.cookies.get(SESSION_COOKIE)
-    claims = token_claims(rt.settings, token)
-    return require_account(rt.engine, claims.user_id, claims.generation)
+    return token
 
 
 def subscription(hub: Hub) -> Subscription:
-    """Every topic, in every worker, to its sockets (Kafka: a group of the process's own, from the latest offset)."""
+    """Every topic, in every worker, to its sockets (from the event stream, with Kafka too)."""
     return Subscription("fanout", TOPICS, hub.broadcast, every_process=True)
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 from shared.domain.events import Event, iso
@@ -15,6 +15,38 @@ log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
+#: How many of the event ids a socket sent it remembers, to drop a repeat (a record the relay published
+#: twice, an event both in the catch-up and in the live queue): memory per socket is bounded by it
+#: (references to the events' own id strings: ~15 KB at most, and only on a socket that got that many).
+RECENT_IDS = 512
+
+#: What waits in a socket's queue: (event id or None, the text to send); None alone wakes the socket to close.
+Queued = tuple[str | None, str]
+
+
+class RecentIds:
+    """The last `size` ids added, in a set for lookups and a deque for their order (oldest forgotten first)."""
+
+    def __init__(self, size: int = RECENT_IDS):
+        self._size = size
+        self._ids: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, event_id: str) -> bool:
+        """Remember `event_id`; False when it was already there (a repeat)."""
+        if event_id in self._ids:
+            return False
+        self._ids.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
 
 
 def message_for(event: Event) -> str:
@@ -30,19 +62,31 @@ def message_for(event: Event) -> str:
 
 
 class Connection:
-    """One open socket: messages wait in a bounded queue; a full queue closes it with 1013."""
+    """One open socket: messages wait in a bounded queue.
+
+    When the queue overflows (a burst after a broker outage, a slow client), a socket that can
+    `catch_up` is marked `behind`: the broadcaster drops its messages from then on and the socket's
+    own thread reads what it missed from the event stream instead. One that cannot is closed with 1013.
+    """
 
     def __init__(self, user_id: str, max_queue: int):
         self.user_id = user_id
-        self.outbox: queue.Queue[str | None] = queue.Queue(maxsize=max_queue)
+        self.outbox: queue.Queue[Queued | None] = queue.Queue(maxsize=max_queue)
         self.close_code: int | None = None
+        self.catch_up = False
+        self.behind = False
 
-    def offer(self, message: str) -> bool:
+    def offer(self, message: str, event_id: str | None = None) -> bool:
         """Queue a message without ever blocking the broadcaster; False when the client fell behind."""
+        if self.behind:
+            return True  # the socket's thread reads it from the stream
         try:
-            self.outbox.put_nowait(message)
+            self.outbox.put_nowait((event_id, message))
             return True
         except queue.Full:
+            if self.catch_up:
+                self.behind = True
+                return True
             self.close(CLOSE_TRY_AGAIN_LATER)
             return False
 
@@ -103,7 +147,7 @@ class Hub:
                 continue
             message = message_for(event)
             for conn in targets:
-                if not conn.offer(message):
+                if not conn.offer(message, event.event_id):
                     log.warning("slow client closed", extra={"user_id": event.user_id})
 
     def count(self) -> int:

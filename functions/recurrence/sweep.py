@@ -37,6 +37,7 @@ def spawn_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500
             for s, occurrence in occurrences:
                 series.advance(s, occurrence, now, skipped[s.id] | done[s.id])
                 series.arm_relative_reminders(uow.session, s, now)  # rested ones ring for the next occurrences
+            rt.fence(uow.session)  # a leader that lost its lease while frozen commits nothing
             uow.commit()
         if len(due) < batch_size:
             break

@@ -42,6 +42,7 @@ def fire_due(rt: Runtime, now: dt.datetime | None = None, batch_size: int = 500)
                 outcome = _fire(uow.session, reminder, task, now, grace)
                 counts[outcome] += 1
                 fired.append((outcome, (now - reminder.remind_at).total_seconds()))
+            rt.fence(uow.session)  # a leader that lost its lease while frozen commits nothing
             uow.commit()
         for outcome, lateness in fired:  # counted once committed: a rolled-back claim fired nothing
             rt.metrics.reminders_fired.labels(outcome).inc()

@@ -115,12 +115,15 @@ class OutboxRelay:
         transport: Transport,
         batch_size: int = 500,
         on_published: Callable[[list[str]], object] | None = None,
+        fence: Callable[[orm.Session], None] | None = None,
     ):
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._on_published = on_published
+        #: Raises (a RetryLater) inside the batch's transaction when this process no longer leads.
+        self._fence = fence
         self.busy = False
 
     @property
@@ -152,6 +155,8 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0, False, False
+            if self._fence is not None:
+                self._fence(session)  # a leader that woke up after losing the lease publishes nothing
             sent = self._publish(rows)
             if sent:
                 self._number(session, [r.id for r in rows[:sent]])
@@ -258,4 +263,6 @@ def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:
             return 0.01  # another process holds the relay lock and may have missed our rows
         return None
 
-    return Loop("outbox-relay", step, idle=idle)
+    # Retried every second at most while the transport is down: when the broker is back the backlog goes
+    # out (and the sockets catch up) within about a second, not after a 30 s back-off.
+    return Loop("outbox-relay", step, idle=idle, max_backoff=1.0)

@@ -145,9 +145,12 @@ class StreamConsumer:
         max_attempts: int = 3,
         retry_base: float = 0.2,
         idle: float = 1.0,
+        fence: Callable[[orm.Session], None] | None = None,
     ):
         self.name = name
         self.topics = tuple(topics)
+        #: Raises inside the position's transaction when this process no longer leads (its loop only).
+        self._fence = fence
         self._sessions = sessions
         self._handle = handle
         self._batch_size = batch_size
@@ -170,6 +173,8 @@ class StreamConsumer:
 
     def _store_position(self, position: int) -> None:
         with self._sessions.begin() as session:
+            if self._fence is not None and self.loop.running:
+                self._fence(session)  # a leader that woke up after losing the lease moves no position back
             result = session.execute(
                 sa.update(ConsumerOffset)
                 .where(ConsumerOffset.consumer == self.name)
@@ -287,9 +292,11 @@ class Pipeline:
         *,
         idle: float = 1.0,
         on_dead_letter: Callable[[str], None] | None = None,
+        fence: Callable[[orm.Session], None] | None = None,
     ):
         self._sessions = sessions
         self._idle = idle
+        self._fence = fence
         self._on_dead_letter = on_dead_letter
         self.subscriptions: list[Subscription] = []
         self.consumers: dict[str, StreamConsumer] = {}
@@ -321,10 +328,21 @@ class Pipeline:
             self.followers[sub.name] = follower
             self._run_here(follower.loop)
         else:
-            consumer = StreamConsumer(self._sessions, sub.name, sub.topics, sub.handle, idle=self._idle, **options)
+            consumer = StreamConsumer(
+                self._sessions, sub.name, sub.topics, sub.handle, idle=self._idle, fence=self._fence, **options
+            )
             self._watch(consumer)
             self.consumers[sub.name] = consumer
             self._run_once(consumer.loop)
+
+    def follow(self, sub: Subscription, run_here: Callable[[Loop], Loop]) -> StreamFollower:
+        """Feed an every-process subscription from the stream whatever the transport (the sockets, with Kafka)."""
+        follower = self.followers.get(sub.name)
+        if follower is None:
+            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
+            self.followers[sub.name] = follower
+            run_here(follower.loop)
+        return follower
 
     def wake(self) -> None:
         """Wake every running consumer and follower (the relay published)."""

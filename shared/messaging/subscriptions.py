@@ -25,8 +25,9 @@ class Subscription:
     `every_process=False`: once per deployment (on the leader), from a stored position, with
     retries and dead letters (the audit log, notifications). `every_process=True`: in every worker,
     from the stream's head, no stored position (the socket fan-out; clients resume with `since`).
-    `group` names the Kafka consumer group; None means the name, or a group of the process's own
-    (starting at the latest offset) when `every_process`.
+    `group` names the Kafka consumer group; None means the name. With Kafka, an `every_process`
+    subscription follows the event stream too (the numbered outbox: no gap after a broker outage, no
+    repeat of a record published twice), not a consumer group (shared/triggers/subscriptions.py).
     """
 
     name: str

@@ -270,6 +270,17 @@ class ConsumerOffset(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Lease(Base):
+    """A lease that expires (shared.runtime.leader): who holds it, its fencing token, until when (server clock)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(200))
+    token: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class DeadLetter(Base):
     """An event a consumer failed on after its retries: parked with the error, replayable."""
 

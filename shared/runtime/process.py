@@ -13,12 +13,13 @@ from shared.concurrency import offload
 from shared.concurrency.loops import Loop
 from shared.messaging.outbox import OutboxRelay, relay_loop
 from shared.messaging.stream import Pipeline
+from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
-from shared.runtime.leader import Election, lease_for
+from shared.runtime.leader import Election, application_name, lease_for
 from shared.runtime.metrics import GroupLagCollector, Metrics, SharedStateCollector
-from shared.settings import Settings
+from shared.settings import Settings, with_local_secret
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -48,6 +49,10 @@ class Consumer(Protocol):
 C = TypeVar("C", bound=Consumer)
 
 
+def _name_session(_dialect: object, _record: object, _args: object, params: dict[str, object]) -> None:
+    params["application_name"] = application_name()
+
+
 class Runtime:
     """Everything a function needs at run time, built once per process by create_app.
 
@@ -58,6 +63,12 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings, transport: Transport | None = None):
+        settings = with_local_secret(settings)
+        if settings.jwt_secret == Settings.jwt_secret:
+            log.warning(
+                "JWT_SECRET IS NOT SET: tokens are signed with the public default, so anyone can forge one. "
+                "Set JWT_SECRET (only embedded mode on a SQLite file makes and keeps one by itself)."
+            )
         self.settings = settings
         offload.bound(settings.cpu_threads)
         if settings.is_production and settings.database_url.startswith("sqlite"):
@@ -73,15 +84,22 @@ class Runtime:
             else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
         )
         self.engine: sa.Engine = make_engine(settings.database_url, **pool)
+        if not settings.database_url.startswith("sqlite"):
+            # Named per process (at connect time, so after a fork too): a new leader ends a frozen one's sessions.
+            sa.event.listen(self.engine, "do_connect", _name_session)
         self.sessions = make_sessionmaker(self.engine)
         self.postgres = self.engine.dialect.name == "postgresql"
         self.transport: Transport = transport or make_transport(settings)
         # Without LISTEN/NOTIFY (SQLite) loops also poll, briefly, for work another process added.
         self.poll_seconds = 1.0 if self.postgres else 0.2
         self.metrics = Metrics()
-        self.pipeline = Pipeline(self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter)
+        self.pipeline = Pipeline(
+            self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter, fence=self.fence
+        )
         self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
-        self.relay = OutboxRelay(self.sessions, self.transport, settings.relay_batch_size, on_published=self._published)
+        self.relay = OutboxRelay(
+            self.sessions, self.transport, settings.relay_batch_size, on_published=self._published, fence=self.fence
+        )
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
         self.consumers: list[Consumer] = []
@@ -129,6 +147,14 @@ class Runtime:
             self.election.start()
         return self.election
 
+    def fence(self, session: orm.Session) -> None:
+        """In a transaction of once-per-deployment work: raise LostLeadership if another process leads now.
+
+        A no-op where no leader is elected (a function deployed on its own: claims and locks suffice).
+        """
+        if self.election is not None:
+            self.election.check(session)
+
     def run_once(self, loop: Loop) -> Loop:
         """Run `loop` once per deployment: on the leader when one is elected, else here."""
         if self.election is not None:
@@ -166,6 +192,11 @@ class Runtime:
         self.pipeline.start(self.run_once, self.run_here)
         for name in self.pipeline.consumers:
             self.metrics.dead_lettered.labels(name)
+        self.listen()
+
+    def follow(self, subscription: Subscription) -> None:
+        """Feed a subscription of every worker from the event stream, here (any transport)."""
+        self.pipeline.follow(subscription, self.run_here)
         self.listen()
 
     def add_timer(self, timer: L) -> L:

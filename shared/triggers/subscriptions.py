@@ -17,10 +17,16 @@ def subscribe(app: Flask, rt: Runtime, subscription: Subscription) -> None:
       leader with a stored position, or in every worker when `every_process`;
     - Dapr (`GET /dapr/subscribe`, structured CloudEvents on `POST /events/<topic>`) and Knative's
       KafkaSource (binary CloudEvents on the same route), when the app serves trigger routes;
-    - a Kafka consumer loop (Kafka transport, background workers on), started now: once per
-      deployment (`rt.run_once`, so the combined app elects its leader first) or in every worker.
+    - a Kafka consumer loop (Kafka transport, background workers on), started now, once per
+      deployment (`rt.run_once`, so the combined app elects its leader first); a subscription of
+      every worker (the sockets) follows the event stream instead, also with Kafka: the relay numbers
+      a row once, when the broker took it, so a broker outage leaves no gap and a record published
+      twice is not read twice.
     """
     rt.pipeline.subscribe(subscription)
     serve_deliveries(app, rt, subscription)
     if rt.settings.transport == "kafka" and rt.settings.run_background_workers:
-        rt.add_consumer(ConsumerLoop(rt.settings, subscription), every_process=subscription.every_process)
+        if subscription.every_process:
+            rt.follow(subscription)
+        else:
+            rt.add_consumer(ConsumerLoop(rt.settings, subscription))

@@ -1,5 +1,6 @@
 """Throttle the public and costly routes (429 + Retry-After): sign-in and registration per client IP and
-failed logins per account; quick-add parsing, the calendar feed and .ics imports per client IP."""
+failed logins per account; quick-add parsing, the calendar feed and .ics imports per client IP. Counted per
+deployment when RATE_LIMIT_STORAGE_URI names a shared store (Redis)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ def _failed(response: Response) -> bool:
 def install(
     app: Flask, settings: Settings, auth_blueprint: Blueprint, *, parse: Blueprint, feed: Blueprint, imports: Blueprint
 ) -> Limiter:
-    """Attach an in-memory limiter (per process) to the auth routes, quick add, the calendar feed and imports."""
+    """Attach the limiter to the auth routes, quick add, the calendar feed and imports.
+
+    The counts live where RATE_LIMIT_STORAGE_URI says: in memory (one process: `make run`), or in a
+    store every worker of every instance shares (Redis), so a limit holds per deployment. If that store
+    cannot be reached, each process counts in memory meanwhile (a limit per process, never none).
+    """
 
     @app.after_request  # registered first, so it runs after the limiter's own (Flask runs them in reverse)
     def no_retry_after_on_success(response: Response) -> Response:
@@ -45,7 +51,16 @@ def install(
             response.headers.pop("Retry-After", None)
         return response
 
-    limiter = Limiter(client_key, app=app, storage_uri="memory://", headers_enabled=True, strategy="fixed-window")
+    shared = settings.rate_limit_storage_uri != "memory://"
+    limiter = Limiter(
+        client_key,
+        app=app,
+        storage_uri=settings.rate_limit_storage_uri,
+        headers_enabled=True,
+        strategy="fixed-window",
+        key_prefix="taskflow",
+        in_memory_fallback_enabled=shared,
+    )
     # Every other route is exempt up front: the limiter's full per-request evaluation was 7% of the
     # task-create path's CPU, for routes that have no limits.
     limited = {auth_blueprint.name, parse.name, feed.name, imports.name}

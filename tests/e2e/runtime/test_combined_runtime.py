@@ -36,17 +36,14 @@ def assert_every_socket_got_every_change_once(result, sockets: int) -> None:
 
 
 def leader_pid(url: str) -> int | None:
-    """The worker holding the leader lease, from PostgreSQL's own lock table."""
+    """The worker holding the leader lease (a `leases` row not expired: holder = host:pid:nonce)."""
     engine = make_engine(url)
     with engine.connect() as conn:
-        name = conn.scalar(
-            sa.text(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'taskflow-leader-%'"
-            )
+        holder = conn.scalar(
+            sa.text("SELECT holder FROM leases WHERE name = 'leader' AND expires_at > now() AND holder <> ''")
         )
     engine.dispose()
-    return int(name.rsplit("-", 1)[1]) if name else None
+    return int(holder.split(":")[1]) if holder else None
 
 
 def socket_owners(port: int) -> set[int]:

@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from shared.concurrency.loops import Loop
 from shared.runtime.leader import Election, FileLease
 from tests.support.net import wait_until
@@ -77,3 +79,63 @@ def test_a_local_wake_reaches_the_leaders_loop_and_never_blocks_a_sender(tmp_pat
         writer.close()
         nobody.close()
     assert not (tmp_path / "wake.sock").exists()
+
+
+# -- the PostgreSQL lease: expires, fences, frees itself when its holder dies --------------------------
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_a_postgres_lease_that_is_not_renewed_expires_and_its_old_holder_is_fenced_off(db_url):
+    import sqlalchemy as sa
+
+    from shared.persistence.db import make_engine, make_sessionmaker
+    from shared.runtime.leader import LostLeadership, PostgresLease
+
+    frozen = PostgresLease(_libpq(db_url), ttl=1.0, holder="test-frozen")
+    other = PostgresLease(_libpq(db_url), ttl=1.0, holder="test-other")
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        assert frozen.try_acquire()
+        first = frozen.token
+        assert frozen.still_held(), "renewed"
+        assert not other.try_acquire(), "held and renewed: nobody else takes it"
+        time.sleep(1.3)  # `frozen` stops renewing (SIGSTOP)
+        assert other.try_acquire(), "expired: taken over"
+        assert other.token == first + 1, "the fencing token moved on"
+        # The old holder wakes up: its session was ended, its renewal fails, its work is fenced off.
+        assert not frozen.still_held()
+        with sessions() as session, session.begin():
+            other.check(session)
+            with pytest.raises(LostLeadership):
+                frozen.check(session)
+        with sessions() as session:
+            row = session.execute(sa.text("SELECT holder, token FROM leases WHERE name = 'leader'")).one()
+        assert tuple(row) == ("test-other", first + 1)
+    finally:
+        frozen.release()
+        other.release()
+        engine.dispose()
+
+
+def test_a_postgres_lease_whose_holder_died_is_taken_at_once_and_a_clean_stop_hands_it_over(db_url):
+    from shared.runtime.leader import PostgresLease
+
+    dead = PostgresLease(_libpq(db_url), ttl=30.0, holder="test-dead")
+    heir = PostgresLease(_libpq(db_url), ttl=30.0, holder="test-heir")
+    last = PostgresLease(_libpq(db_url), ttl=30.0, holder="test-last")
+    try:
+        assert dead.try_acquire()
+        dead._conn.close()  # the process died: its sessions are gone, the row not yet expired
+        started = time.monotonic()
+        assert heir.try_acquire(), "a holder without a session is gone: no need to wait 30 s"
+        assert time.monotonic() - started < 30
+        assert not last.try_acquire()
+        heir.release()  # a clean stop expires the lease at once
+        assert last.try_acquire()
+    finally:
+        for lease in (dead, heir, last):
+            lease.release()

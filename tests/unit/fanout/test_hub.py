@@ -34,3 +34,24 @@ def test_hub_closes_a_socket_whose_queue_overflows_and_keeps_serving_the_rest():
     healthy.outbox.put(None)
     hub.close_all()
     assert healthy.close_code == 1001
+
+
+def test_a_socket_that_can_catch_up_is_marked_behind_instead_of_closed_and_then_offered_nothing():
+    hub = Hub(max_queue=2)
+    conn = hub.connect("u")
+    conn.catch_up = True
+    events = [Event(event_type="task.created", user_id="u", aggregate_id=str(i), data={"i": i}) for i in range(5)]
+    hub.broadcast(events)
+    assert conn.close_code is None and conn.behind, "it reads the rest from the stream"
+    assert [conn.outbox.get_nowait()[0] for _ in range(2)] == [e.event_id for e in events[:2]]
+    hub.broadcast(events[:1])
+    assert conn.outbox.empty(), "while behind, nothing is queued"
+
+
+def test_recent_ids_drop_a_repeat_and_forget_the_oldest_beyond_their_size():
+    from functions.fanout.hub import RecentIds
+
+    recent = RecentIds(size=3)
+    assert [recent.add(i) for i in ("a", "b", "a", "c", "d")] == [True, True, False, True, True]
+    assert len(recent) == 3 and "a" not in recent and "d" in recent
+    assert recent.add("a"), "forgotten: memory stays bounded"
