@@ -20,12 +20,11 @@ compose() {
   fi
 }
 
-build() {  # build IMAGE DOCKERFILE: only when the image is missing (STACK_REBUILD=1 rebuilds)
-  if [ -n "${STACK_REBUILD:-}" ] || ! docker image inspect "$1" >/dev/null 2>&1; then
-    . "$root/render/pip-env.sh"
-    base=$("$root/render/base.sh")
-    docker build --network host --build-arg BASE="$base" --build-arg PIP_INDEX_URL --build-arg PIP_EXTRA_INDEX_URL \
-      --build-arg PIP_TRUSTED_HOST --build-arg PIP_CERT -f "$here/$2" -t "$1" "$here"
+build() {  # build IMAGE DOCKERFILE [BUILD-ARG…]: only when the image is missing (STACK_REBUILD=1 rebuilds)
+  tag=$1 file=$2
+  shift 2
+  if [ -n "${STACK_REBUILD:-}" ] || ! docker image inspect "$tag" >/dev/null 2>&1; then
+    docker build --network host --build-arg BASE="$("$root/render/base.sh")" "$@" -f "$here/$file" -t "$tag" "$here"
   fi
 }
 
@@ -52,7 +51,9 @@ PY
 case "${1:-up}" in
 up)
   docker image inspect "$image" >/dev/null 2>&1 || { echo "stack.sh: $image is missing: make image" >&2; exit 1; }
-  build taskflow-broker:local broker.Dockerfile
+  . "$root/render/pip-env.sh"
+  build taskflow-broker:local broker.Dockerfile --build-arg PIP_INDEX_URL --build-arg PIP_EXTRA_INDEX_URL \
+    --build-arg PIP_TRUSTED_HOST --build-arg PIP_CERT
   build taskflow-router:local router.Dockerfile
   database_url=${STACK_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/taskflow_stack}
   # The database, when missing, from the app image (psycopg is there): no client needed on the machine.
