@@ -202,8 +202,10 @@ def test_a_reminder_fires_once_through_the_cron_container_and_reaches_the_socket
     # Two more reminder-cron ticks (every 5 s): nothing fires again.
     assert not [m for m in quiet(ws, 12) if m["type"].startswith("reminder.")]
     assert [e for e in event_ids(db, Outbox, alice.user_id)].count(reminder["event_id"]) == 1
-    fired = sa.select(sa.func.count()).select_from(Outbox).where(
-        Outbox.user_id == alice.user_id, Outbox.event_type.like("reminder.%")
+    fired = (
+        sa.select(sa.func.count())
+        .select_from(Outbox)
+        .where(Outbox.user_id == alice.user_id, Outbox.event_type.like("reminder.%"))
     )
     assert scalar(db, fired) == 1
     ws.close()
@@ -241,7 +243,7 @@ def test_the_broker_away_for_a_while_nothing_acknowledged_is_lost_and_the_audit_
     start of its container is a broker that lost every record, offset and producer id, which no Kafka with
     a disk does; README "The function topology on one machine".)"""
     alice = Client(stack.url()).signup()
-    before = alice.create_task(title="before the outage")
+    alice.create_task(title="before the outage")
     wait_until(lambda: audited_all(db, alice.user_id), timeout=60, interval=0.5, message="the audit log")
     ws = connect(stack, alice)
 
@@ -252,8 +254,10 @@ def test_the_broker_away_for_a_while_nothing_acknowledged_is_lost_and_the_audit_
         time.sleep(5)  # outbox-cron ticks against a broker that does not answer
     finally:
         stack.compose("unpause", "broker")
-    unpublished = sa.select(sa.func.count()).select_from(Outbox).where(
-        Outbox.user_id == alice.user_id, Outbox.published_at.is_(None)
+    unpublished = (
+        sa.select(sa.func.count())
+        .select_from(Outbox)
+        .where(Outbox.user_id == alice.user_id, Outbox.published_at.is_(None))
     )
     wait_until(lambda: scalar(db, unpublished) == 0, timeout=90, interval=0.5, message="the outbox to drain")
     wait_until(lambda: audited_all(db, alice.user_id), timeout=90, interval=0.5, message="the audit log")
@@ -279,8 +283,10 @@ def test_the_reminders_container_stopped_over_the_due_time_fires_once_when_back(
     )
     assert next_event(ws)["data"]["id"] == task["id"]
     time.sleep(max(0.0, (remind_at - dt.datetime.now(dt.UTC)).total_seconds()) + 6)  # due, and a cron tick missed
-    fired = sa.select(sa.func.count()).select_from(Outbox).where(
-        Outbox.user_id == alice.user_id, Outbox.event_type.like("reminder.%")
+    fired = (
+        sa.select(sa.func.count())
+        .select_from(Outbox)
+        .where(Outbox.user_id == alice.user_id, Outbox.event_type.like("reminder.%"))
     )
     assert scalar(db, fired) == 0, "nothing fires while the reminders function is down"
     stack.compose("start", "reminders")
