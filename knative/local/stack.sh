@@ -28,11 +28,11 @@ build() {  # build IMAGE DOCKERFILE [BUILD-ARG…]: only when the image is missi
   fi
 }
 
-wait_ready() {  # every function's /ready and the router's /health answer 200, within STACK_WAIT seconds
+wait_ready() {  # every function's /ready and the router's /health answer 200, within STACK_WAIT seconds (300: on a busy machine the consumer groups take a while to form)
   python3 - "$@" <<'PY'
 import os, sys, time, urllib.request
 urls = sys.argv[1:]
-deadline = time.monotonic() + float(os.environ.get("STACK_WAIT", "180"))
+deadline = time.monotonic() + float(os.environ.get("STACK_WAIT", "300"))
 pending = list(urls)
 while pending and time.monotonic() < deadline:
     for url in list(pending):
