@@ -18,6 +18,7 @@ COMPILE      := $(BIN)/uv pip compile pyproject.toml --universal --python-versio
 
 
 .PHONY: run test test-fast lint format lock bench install migrate clean chromium promtool axe swagger-ui
+.PHONY: image stack stack-down docker-engine
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -116,6 +117,28 @@ bench: $(STAMP) chromium
 	$(BIN)/python tests/bench/bench_notifications.py
 	$(BIN)/python tests/bench/bench_embedded.py
 	$(BIN)/python tests/bench/bench_recovery.py
+
+## Containers (README "Running the image", "The function topology on one machine"). `make image` builds
+## $(IMAGE) from render/Dockerfile on its official slim base, or, when no registry answers, on a stand-in
+## made once from Debian's packages (render/base.sh, render/local-base.sh); Docker's cache keeps the
+## dependency layer until the lock changes. `make stack` runs every function in a container of its own
+## (knative/local/); `make stack-down` removes them.
+IMAGE ?= taskflow:local
+
+docker-engine:
+	@render/engine.sh
+
+image: docker-engine
+	@. render/pip-env.sh && base=$$(render/base.sh) && \
+	docker build --network host --build-arg BASE=$$base --build-arg PIP_INDEX_URL --build-arg PIP_EXTRA_INDEX_URL \
+	  --build-arg PIP_TRUSTED_HOST --build-arg PIP_CERT -f render/Dockerfile -t $(IMAGE) . && \
+	echo "$(IMAGE) on $$base: $$(docker image inspect $(IMAGE) --format '{{.Size}}' | awk '{printf "%.0f MB", $$1 / 1e6}')"
+
+stack: image
+	@TASKFLOW_IMAGE=$(IMAGE) knative/local/stack.sh up
+
+stack-down: docker-engine
+	@knative/local/stack.sh down
 
 clean:
 	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-* taskflow.db.jwt-secret
