@@ -147,8 +147,9 @@ def test_a_change_replayed_after_a_conflict_elsewhere_is_shown_to_the_person(app
     )
     assert resp.status_code == 200, resp.text
     user.context.set_offline(False)
+    # the toast says so when the conflict is found (it lasts a few seconds), the pill stays until reviewed
+    expect(page.locator("#toasts")).to_contain_text("choose what to keep", timeout=WAIT)
     expect(page.locator("#pending")).to_have_text("1 to review", timeout=WAIT)
-    expect(page.locator("#toasts")).to_contain_text("choose what to keep")
     page.locator("#pending").click()
     title = page.locator("#p-conflicts fieldset[data-field='title']")
     expect(title).to_contain_text("Yours: Water the garden and the pots", timeout=WAIT)

@@ -148,7 +148,12 @@ def test_a_task_lands_where_it_was_added_or_says_where_it_went(app_process, brow
     add_list(page, "Work")
     quick_add(page, "Prepare the slides")
     expect(task_row(page, "Prepare the slides")).to_be_visible()
+    # in the list's own view no badge repeats the list; elsewhere the row names it
+    expect(task_row(page, "Prepare the slides").locator(".list-badge")).to_have_count(0)
+    view(page, "all")
     expect(task_row(page, "Prepare the slides").locator(".list-badge")).to_have_text("Work")
+    page.locator("#lists button", has_text="Work").click()
+    expect(page.locator("#view-title")).to_have_text("Work")
     # the full form's List field starts at the list in view
     page.locator("#more summary").click()
     expect(page.locator("#task-list option:checked")).to_have_text("Work")
