@@ -90,10 +90,26 @@ _OVERLAPS = """() => {
   const label = (e) => e.getAttribute("aria-label") || e.textContent.trim().replace(/\\s+/g, " ").slice(0, 30);
   const name = (e) => (e.id ? "#" + e.id : e.tagName.toLowerCase()) + (label(e) ? `[${label(e)}]` : "");
   const inView = (r) => r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth;
+  // What of an element shows: its box cut by every scrolling ancestor (a field scrolled out of the
+  // panel's sheet is hidden by the sheet, wherever its box lies).
+  const shown = (e) => {
+    const r = e.getBoundingClientRect();
+    let box = {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+    for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      const s = getComputedStyle(p);
+      if (s.overflowX === "visible" && s.overflowY === "visible") continue;
+      const c = p.getBoundingClientRect();
+      box = {left: Math.max(box.left, c.left), top: Math.max(box.top, c.top),
+             right: Math.min(box.right, c.right), bottom: Math.min(box.bottom, c.bottom)};
+    }
+    return {...box, width: box.right - box.left, height: box.bottom - box.top};
+  };
+  const boxes = new Map();
   const picked = [...document.querySelectorAll("button, input, select, textarea, a[href], summary")].filter((e) => {
     if (!seen(e)) return false;
-    const r = e.getBoundingClientRect();
+    const r = shown(e);
     if (r.width < 1 || r.height < 1 || !inView(r)) return false;
+    boxes.set(e, r);
     if (modal) return modal.contains(e);
     const own = layerOf(e);
     const above = (l) => !own || +getComputedStyle(l).zIndex > +getComputedStyle(own).zIndex;
@@ -104,7 +120,7 @@ _OVERLAPS = """() => {
     for (let j = i + 1; j < picked.length; j++) {
       const a = picked[i], b = picked[j];
       if (a.contains(b) || b.contains(a)) continue;
-      if (cross(a.getBoundingClientRect(), b.getBoundingClientRect())) found.push(`${name(a)} × ${name(b)}`);
+      if (cross(boxes.get(a), boxes.get(b))) found.push(`${name(a)} × ${name(b)}`);
     }
   }
   const out = (r) => r.width > 0 && (r.right > innerWidth + 1 || r.left < -1);
