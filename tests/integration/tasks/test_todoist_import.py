@@ -186,16 +186,15 @@ def test_limits_media_type_encoding_and_ownership(api, serve, make_client, db_ur
 
 
 def test_a_failure_midway_leaves_nothing(api, db_url, monkeypatch):
-    real = apply.task_view
-    seen = []
+    """The list, sections and tasks are inserted, then the comments fail: the one transaction stores nothing."""
+    real = apply.build
 
-    def failing(task):
-        seen.append(task.id)
-        if len(seen) == 6:
-            raise RuntimeError("the database went away")
-        return real(task)
+    def broken(*args):
+        rows = real(*args)
+        rows.comments[-1]["task_id"] = "no-such-task"  # a foreign key the database refuses, after the tasks went in
+        return rows
 
-    monkeypatch.setattr(apply, "task_view", failing)
+    monkeypatch.setattr(apply, "build", broken)
     resp = import_csv(api, CSV)
     assert resp.status_code == 500
     for model in (Task, TaskList, Section, Comment, Outbox):
