@@ -67,12 +67,12 @@ def import_once(url: str, body: bytes, concurrent_writes: bool) -> dict:
     if concurrent_writes:
         thread.start()
     started = time.perf_counter()
-    resp = client.request(
-        "POST",
-        "/api/{me}/import/todoist",
+    resp = client.http.post(
+        f"{url}/api/{client.user_id}/import/todoist",
         params={"list": "Bench"},
         data=body,
-        headers={"Content-Type": "text/csv"},
+        headers=client.headers(**{"Content-Type": "text/csv"}),
+        timeout=300,
     )
     took = time.perf_counter() - started
     done.set()
