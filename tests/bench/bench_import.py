@@ -40,7 +40,7 @@ def todoist_csv(rows: int) -> bytes:
             lines.append(f"section,Section {n // 100},,,,,,,,")
             depth = 0
         elif n % 10 == 9 and depth:
-            lines.append(f'note,"A note on the task above, with a comma",,,,,,,,')
+            lines.append('note,"A note on the task above, with a comma",,,,,,,,')
         else:
             depth = depth % 4 + 1
             date = DATES[n % len(DATES)]
@@ -120,7 +120,8 @@ def main() -> None:
     body = todoist_csv(rows)
     result = {"rows": rows, "postgresql": guarded(on_postgres, body), "sqlite": guarded(on_sqlite, body)}
     pg = result["postgresql"].get("seconds")
-    print(f"Todoist CSV import, {rows} rows: PostgreSQL {pg} s (target <= 5 s); SQLite {result['sqlite'].get('seconds')} s")
+    lite = result["sqlite"].get("seconds")
+    print(f"Todoist CSV import, {rows} rows: PostgreSQL {pg} s (target <= 5 s); SQLite {lite} s")
     for name in ("postgresql", "sqlite"):
         part = result[name]
         if "error" not in part:

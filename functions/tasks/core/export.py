@@ -53,7 +53,10 @@ def document(session: orm.Session, user_id: str) -> dict[str, Any]:
     """Every row of the user, one list per kind, in a stable order."""
     user = session.get(User, user_id)
     prefs = session.get(Preferences, user_id)
-    zones = {row.id: row.timezone for row in session.execute(sa.select(Task.id, Task.timezone).where(Task.user_id == user_id))}
+    zones = {
+        row.id: row.timezone
+        for row in session.execute(sa.select(Task.id, Task.timezone).where(Task.user_id == user_id))
+    }
     return {
         "version": VERSION,
         "exported_at": rfc3339(utcnow()),

@@ -48,7 +48,7 @@ def build(user_id: str, plan: TodoistPlan, now: dt.datetime) -> Rows:
     outbox: list[dict[str, Any]] = []
     sections: list[dict[str, Any]] = []
     for position, planned_section in enumerate(plan.sections, start=1):
-        section = {
+        section: dict[str, Any] = {
             "id": new_id(),
             "user_id": user_id,
             "list_id": list_id,
@@ -71,7 +71,7 @@ def build(user_id: str, plan: TodoistPlan, now: dt.datetime) -> Rows:
         tasks.append({key: task.get(key) for key in _TASK_COLUMNS})
         outbox.append(_event(events.TASK_CREATED, user_id, task["id"], task_view(_as_task(task))))
         for planned_comment in item.comments:
-            comment = {
+            comment: dict[str, Any] = {
                 "id": new_id(),
                 "user_id": user_id,
                 "task_id": task["id"],
@@ -111,7 +111,12 @@ def store(session: orm.Session, user_id: str, list_name: str, rows: Rows, now: d
     session.flush()
     add_event(session, Event(events.LIST_CREATED, user_id, task_list.id, list_view(task_list)))
     session.flush()
-    for table, values in ((Section, rows.sections), (Task, rows.tasks), (Comment, rows.comments), (Outbox, rows.events)):
+    for table, values in (
+        (Section, rows.sections),
+        (Task, rows.tasks),
+        (Comment, rows.comments),
+        (Outbox, rows.events),
+    ):
         if values:
             session.execute(sa.insert(table.__table__), values)
     return task_list

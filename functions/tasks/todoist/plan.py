@@ -225,9 +225,7 @@ class _Planner:
             return
         task.due, task.all_day, task.rule, task.repeat_from = due, all_day, rule, repeat_from
 
-    def _read_date(
-        self, words: str, tz: str
-    ) -> tuple[dt.datetime | None, bool, Rule | None, str, str | None]:
+    def _read_date(self, words: str, tz: str) -> tuple[dt.datetime | None, bool, Rule | None, str, str | None]:
         """Quick add's reading of DATE: (due, all day, rule, repeat_from, why it cannot be used or None)."""
         reader = self.readers.get(tz)
         if reader is None:

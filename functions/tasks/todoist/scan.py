@@ -65,9 +65,7 @@ def scan(text: str) -> tuple[list[str], list[Row]]:
         columns = [cell.strip().upper() for cell in header]
         missing = [name for name in REQUIRED if name not in columns]
         if missing:
-            raise BadTodoist(
-                f"the header has no {' or '.join(missing)} column: is this a Todoist project CSV?", 1
-            )
+            raise BadTodoist(f"the header has no {' or '.join(missing)} column: is this a Todoist project CSV?", 1)
         dupes = sorted({c for c in columns if c and columns.count(c) > 1})
         if dupes:
             raise BadTodoist(f"the header names {', '.join(dupes)} twice", 1)

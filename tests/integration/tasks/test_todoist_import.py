@@ -67,7 +67,8 @@ def test_a_dry_run_reports_what_the_import_then_creates(api, db_url):
 
     landlord = tasks["Call the landlord"]
     assert landlord["tags"] == ["phone", "admin"], "labels become tags, out of the title"
-    assert landlord["description"] == "Ask about the deposit, the keys, and the meter readings.\r\nMention the broken tap."
+    multi_line = "Ask about the deposit, the keys, and the meter readings.\r\nMention the broken tap."
+    assert landlord["description"] == multi_line
     assert landlord["priority"] == "urgent" and landlord["timezone"] == "Europe/Berlin"
     assert landlord["due_date"].endswith("T17:00:00+01:00") and landlord["all_day"] is False
     assert landlord["section_id"] is None and landlord["parent_task_id"] is None
@@ -127,9 +128,7 @@ def test_the_list_name_must_be_new_and_given(api, db_url):
     taken = import_csv(api, CSV)
     assert taken.status_code == 409 and taken.json()["errors"] == {"list": "a list of that name exists"}
     assert import_csv(api, CSV, list=" ").status_code == 422
-    no_list = api.request(
-        "POST", "/api/{me}/import/todoist", data=CSV, headers={"Content-Type": "text/csv"}
-    )
+    no_list = api.request("POST", "/api/{me}/import/todoist", data=CSV, headers={"Content-Type": "text/csv"})
     assert no_list.status_code == 422
     assert rows(db_url, Task) == 0
 
