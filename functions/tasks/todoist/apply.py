@@ -42,6 +42,10 @@ class Rows:
     events: list[dict[str, Any]]  # outbox rows, in order
 
 
+#: INSERT statements in the driver's own words, each with its rows as the driver takes them.
+Prepared = list[tuple[str, list[Any]]]
+
+
 def build(user_id: str, plan: TodoistPlan, now: dt.datetime) -> Rows:
     """Every row and event of the plan for a new list (its id chosen here); no database."""
     list_id = new_id()
@@ -86,11 +90,13 @@ def build(user_id: str, plan: TodoistPlan, now: dt.datetime) -> Rows:
     return Rows(list_id, sections, tasks, comments, outbox)
 
 
-def store(session: orm.Session, user_id: str, list_name: str, rows: Rows, now: dt.datetime) -> TaskList:
+def store(
+    session: orm.Session, user_id: str, list_name: str, rows: Rows, prepared: Prepared, now: dt.datetime
+) -> TaskList:
     """Insert the list (with list.created), then its rows and their events, in the caller's transaction.
 
     Sections, then tasks (parents before their sub-tasks, as planned), then comments, then the events in
-    order: one multi-row INSERT each.
+    order: one executemany each, of the values `prepare` converted before the transaction began.
     """
     count = session.scalar(sa.select(sa.func.count()).select_from(TaskList).where(TaskList.user_id == user_id)) or 0
     if count >= MAX_LISTS:
@@ -111,15 +117,39 @@ def store(session: orm.Session, user_id: str, list_name: str, rows: Rows, now: d
     session.flush()
     add_event(session, Event(events.LIST_CREATED, user_id, task_list.id, list_view(task_list)))
     session.flush()
-    for table, values in (
+    connection = session.connection()
+    for statement, params in prepared:
+        connection.exec_driver_sql(statement, params)
+    return task_list
+
+
+def prepare(rows: Rows, dialect: sa.Dialect) -> Prepared:
+    """The INSERTs of sections, tasks, comments and events with their values converted for the driver (JSON
+    encoded, times as it stores them), before the transaction: SQLite's one writer then waits for the driver alone.
+    """
+    prepared: Prepared = []
+    for model, values in (
         (Section, rows.sections),
         (Task, rows.tasks),
         (Comment, rows.comments),
         (Outbox, rows.events),
     ):
-        if values:
-            session.execute(sa.insert(table.__table__), values)
-    return task_list
+        if not values:
+            continue
+        table = model.__table__
+        keys = list(values[0])
+        insert = sa.insert(table).values({key: sa.bindparam(key, type_=table.c[key].type) for key in keys})
+        compiled = insert.compile(dialect=dialect)
+        processors = [table.c[key].type._cached_bind_processor(dialect) for key in keys]  # noqa: SLF001
+        converted = [
+            {key: (p(row[key]) if p else row[key]) for key, p in zip(keys, processors, strict=True)} for row in values
+        ]
+        if compiled.positional:
+            order = list(compiled.positiontup or [])
+            prepared.append((str(compiled), [tuple(row[key] for key in order) for row in converted]))
+        else:
+            prepared.append((str(compiled), converted))
+    return prepared
 
 
 def _task_row(

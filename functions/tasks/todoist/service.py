@@ -49,9 +49,10 @@ def import_csv(rt: Runtime, user_id: str, data: bytes, list_name: str, dry_run: 
     }
     # Every row and event is built first: the transaction (SQLite's one writer) only inserts them.
     rows = offload(apply.build, user_id, planned, now)
+    prepared = offload(apply.prepare, rows, rt.engine.dialect)
     with rt.uow() as uow:
         _refuse_taken(uow.session, user_id, list_name)
-        task_list = apply.store(uow.session, user_id, list_name, rows, now)
+        task_list = apply.store(uow.session, user_id, list_name, rows, prepared, now)
         if dry_run:
             return result  # the unit of work rolls back: nothing stored
         try:
