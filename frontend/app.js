@@ -768,6 +768,39 @@ async function importIcs(dryRun) {
   } catch (err) { $("ics-result").textContent = `Cannot import: ${err.message}`; }
 }
 
+// ---------- your data: export, import from Todoist ----------
+
+async function downloadMyData() {
+  try {
+    const doc = await api("GET", "/api/{me}/export");
+    const url = URL.createObjectURL(new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" }));
+    const link = el("a", { href: url, download: `taskflow-export-${new Date().toISOString().slice(0, 10)}.json` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  } catch (err) { toast(`Could not download your data: ${err.message}`); }
+}
+
+async function importTodoist(dryRun) {
+  const out = $("todoist-result");
+  const file = $("todoist-file").files[0];
+  const name = $("todoist-list").value.trim() || (file ? file.name.replace(/\.csv$/i, "") : "");
+  if (!file) { out.textContent = "Choose a Todoist CSV file first."; return; }
+  if (!name) { out.textContent = "Name the new list."; return; }
+  try {
+    const query = `list=${encodeURIComponent(name)}&dry_run=${dryRun}`;
+    const result = await api("POST", `/api/{me}/import/todoist?${query}`, await file.text(), "text/csv");
+    const c = result.created;
+    const n = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
+    const notKept = result.unsupported.length
+      ? ` Not kept: ${result.unsupported.map((u) => (u.line ? `line ${u.line} ${u.column}` : u.reason)).join(", ")}.` : "";
+    const verb = dryRun ? `Would create the list “${name}” with` : `Created the list “${name}” with`;
+    out.textContent = `${verb} ${n(c.tasks, "task")}, ${n(c.subtasks, "sub-task")}, ${n(c.sections, "section")}, ${n(c.comments, "comment")} (${c.series} recurring).${notKept}`;
+    if (!dryRun) { await loadLists(); loadTasks(); }
+  } catch (err) { out.textContent = `Cannot import: ${err.message}`; }
+}
+
 function init() {
   fillTimezones();
   $("auth-form").addEventListener("submit", (e) => { e.preventDefault(); authenticate("login"); });
@@ -788,6 +821,9 @@ function init() {
   $("feed-revoke").addEventListener("click", revokeFeed);
   $("ics-preview").addEventListener("click", () => importIcs(true));
   $("ics-import").addEventListener("click", () => importIcs(false));
+  $("export-download").addEventListener("click", downloadMyData);
+  $("todoist-preview").addEventListener("click", () => importTodoist(true));
+  $("todoist-import").addEventListener("click", () => importTodoist(false));
   $("panel-close").addEventListener("click", () => closePanel());
   window.addEventListener("offline", () => setDot("offline"));
   // Back online: reconnect now (not at the end of the back-off) and send what waited.

@@ -7,7 +7,7 @@ import pathlib
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks.api import accounts, calendar, history, lists, reminders, series, tasks, throttle
+from functions.tasks.api import accounts, calendar, history, lists, reminders, series, tasks, throttle, todoist
 from shared.runtime.process import Runtime
 from shared.settings import Settings
 from shared.web import apidocs
@@ -61,6 +61,7 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(reminders.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(todoist.bp)
     apidocs.register(app)
 
     @app.get("/")
