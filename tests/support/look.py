@@ -115,11 +115,16 @@ _OVERLAPS = """() => {
     const above = (l) => !own || +getComputedStyle(l).zIndex > +getComputedStyle(own).zIndex;
     return !layers.some((l) => l !== own && !l.contains(own) && cross(l.getBoundingClientRect(), r) && above(l));
   });
+  // A sticky header drawn above its scrolling content (a z-index of its own, e.g. the panel's title and
+  // close button) covers what scrolls under it: that is not two controls on top of each other.
+  const stuckIn = (e) => { for (let p = e; p && p !== document.body; p = p.parentElement) {
+    const s = getComputedStyle(p); if (s.position === "sticky" && +s.zIndex > 0) return p; } return null; };
+  const covers = (a, b) => { const s = stuckIn(a); return s && !s.contains(b) && s.parentElement.contains(b); };
   const found = [];
   for (let i = 0; i < picked.length; i++) {
     for (let j = i + 1; j < picked.length; j++) {
       const a = picked[i], b = picked[j];
-      if (a.contains(b) || b.contains(a)) continue;
+      if (a.contains(b) || b.contains(a) || covers(a, b) || covers(b, a)) continue;
       if (cross(boxes.get(a), boxes.get(b))) found.push(`${name(a)} × ${name(b)}`);
     }
   }
