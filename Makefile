@@ -114,6 +114,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python tests/bench/bench_fanout.py
 	$(BIN)/python tests/bench/bench_notifications.py
 	$(BIN)/python tests/bench/bench_embedded.py
+	$(BIN)/python tests/bench/bench_filters.py
 
 clean:
 	rm -rf $(VENV) *.egg-info taskflow.db taskflow.db-*
