@@ -1,4 +1,4 @@
-"""Saved filters under /api/<user_id>/filters: each route parses, makes one call into functions.tasks.core.filters, answers."""
+"""Saved filters under /api/<user_id>/filters: each route parses, makes one call into core.filters, answers."""
 
 from __future__ import annotations
 
@@ -19,14 +19,20 @@ bp.before_request(require_path_user)
 
 
 @bp.get("/filters")
-@operation(responses={200: FilterPage}, summary="The saved filters, in order, each with its open tasks' count", tags=["filters"])
+@operation(
+    responses={200: FilterPage},
+    summary="The saved filters, in order, each with its open tasks' count",
+    tags=["filters"],
+)
 def index(user_id: str) -> ResponseReturnValue:
     """Every saved filter of the user, in order, with its number of open tasks."""
     return jsonify(items=filters.index(runtime(), user_id))
 
 
 @bp.post("/filters")
-@operation(body=FilterCreate, responses={201: FilterOut}, summary="Save a filter (its query must read)", tags=["filters"])
+@operation(
+    body=FilterCreate, responses={201: FilterOut}, summary="Save a filter (its query must read)", tags=["filters"]
+)
 def create(user_id: str, body: FilterCreate) -> ResponseReturnValue:
     """Save a filter."""
     saved = filters.create(runtime(), user_id, body)
@@ -37,7 +43,12 @@ def create(user_id: str, body: FilterCreate) -> ResponseReturnValue:
 
 
 @bp.put("/filters/<id:filter_id>")
-@operation(body=FilterUpdate, responses={200: FilterOut}, summary="Rename, re-query, recolour or move a filter", tags=["filters"])
+@operation(
+    body=FilterUpdate,
+    responses={200: FilterOut},
+    summary="Rename, re-query, recolour or move a filter",
+    tags=["filters"],
+)
 def update(user_id: str, filter_id: str, body: FilterUpdate) -> ResponseReturnValue:
     """Change some fields of a saved filter."""
     return jsonify(filters.update(runtime(), user_id, filter_id, body))

@@ -171,7 +171,9 @@ def create(rt: Runtime, user_id: str, body: FilterCreate) -> dict[str, Any]:
     read(body.query, "query")
     with rt.uow() as uow:
         session = uow.session
-        count = session.scalar(sa.select(sa.func.count()).select_from(SavedFilter).where(SavedFilter.user_id == user_id))
+        count = session.scalar(
+            sa.select(sa.func.count()).select_from(SavedFilter).where(SavedFilter.user_id == user_id)
+        )
         if (count or 0) >= MAX_FILTERS:
             raise ValidationFailed(f"At most {MAX_FILTERS} filters.", errors={"name": "too many filters"})
         last = session.scalar(sa.select(sa.func.max(SavedFilter.position)).where(SavedFilter.user_id == user_id))
@@ -262,4 +264,6 @@ def _owned(session: orm.Session, user_id: str, filter_id: str) -> SavedFilter:
 
 def _emit(session: orm.Session, event_type: str, row: SavedFilter, **extra: Any) -> None:
     """Stage a filter event: the filter as the API shows it after the change, plus what the change adds."""
-    add_event(session, Event(event_type=event_type, user_id=row.user_id, aggregate_id=row.id, data={**view(row), **extra}))
+    add_event(
+        session, Event(event_type=event_type, user_id=row.user_id, aggregate_id=row.id, data={**view(row), **extra})
+    )

@@ -53,7 +53,10 @@ def test_saved_filter_crud_with_counts_and_events(api):
 def test_a_bad_query_is_a_422_on_save_and_nothing_is_stored(api):
     resp = api.request("POST", "/api/{me}/filters", json={"name": "Broken", "query": "today &"})
     assert resp.status_code == 422
-    assert resp.json()["errors"]["query"].startswith("expected a term (such as today, p1, #list or @tag) at 7") and resp.json()["position"] == 7
+    assert (
+        resp.json()["errors"]["query"].startswith("expected a term (such as today, p1, #list or @tag) at 7")
+        and resp.json()["position"] == 7
+    )
     for body in (
         {"name": "", "query": "p1"},
         {"name": "x", "query": ""},
@@ -83,8 +86,35 @@ def test_another_persons_filters_are_not_found(api):
 
 
 PIECES = st.sampled_from(
-    ["today", "overdue", "no date", "7 days", "p1", "p3", "#Work", "#", "@waiting", "@", "search: 5%", "search:",
-     "recurring", "subtask", "all-day", "&", "|", "!", "(", ")", ",", "next", "'", ";", "\\", "\x00", "é"]
+    [
+        "today",
+        "overdue",
+        "no date",
+        "7 days",
+        "p1",
+        "p3",
+        "#Work",
+        "#",
+        "@waiting",
+        "@",
+        "search: 5%",
+        "search:",
+        "recurring",
+        "subtask",
+        "all-day",
+        "&",
+        "|",
+        "!",
+        "(",
+        ")",
+        ",",
+        "next",
+        "'",
+        ";",
+        "\\",
+        "\x00",
+        "é",
+    ]
 )
 
 

@@ -84,12 +84,46 @@ def test_bounded():
 
 PIECES = st.sampled_from(
     [
-        "today", "tomorrow", "overdue", "no date", "next 7 days", "3 days", "p1", "p4", "#Work", "##",
-        "@waiting", "@", "search: x", "search:", "recurring", "subtask", "all-day", "no list", "&", "|",
-        "!", "(", ")", ",", " ", "next", "999 days", "#a b", "%", "_", "'", '"', "\\", "--", ";",
+        "today",
+        "tomorrow",
+        "overdue",
+        "no date",
+        "next 7 days",
+        "3 days",
+        "p1",
+        "p4",
+        "#Work",
+        "##",
+        "@waiting",
+        "@",
+        "search: x",
+        "search:",
+        "recurring",
+        "subtask",
+        "all-day",
+        "no list",
+        "&",
+        "|",
+        "!",
+        "(",
+        ")",
+        ",",
+        " ",
+        "next",
+        "999 days",
+        "#a b",
+        "%",
+        "_",
+        "'",
+        '"',
+        "\\",
+        "--",
+        ";",
     ]
 )
-QUERIES = st.one_of(st.lists(PIECES, max_size=25).map(" ".join), st.lists(PIECES, max_size=25).map("".join), st.text(max_size=60))
+QUERIES = st.one_of(
+    st.lists(PIECES, max_size=25).map(" ".join), st.lists(PIECES, max_size=25).map("".join), st.text(max_size=60)
+)
 
 
 @settings(max_examples=examples(600), deadline=None)
