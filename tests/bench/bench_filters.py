@@ -123,7 +123,7 @@ def sql_only(rt: Runtime, user_id: str) -> tuple[list[float], str]:
             .order_by(Task.created_at.desc(), Task.id.desc())
             .limit(51)
         )
-        compiled = stmt.compile(s.get_bind())
+        compiled = stmt.compile(s.get_bind(), compile_kwargs={"render_postcompile": True})
         # psycopg sends a str as "unknown", so PostgreSQL reads the JSON text as the jsonb it compares with.
         params = {k: json.dumps(v) if isinstance(v, list) else v for k, v in compiled.params.items()}
         explained = s.connection().exec_driver_sql(f"EXPLAIN ANALYZE {compiled}", params)

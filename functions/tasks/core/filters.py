@@ -84,7 +84,8 @@ class Compiler:
         if kind == "no_date":
             return Task.due_date.is_(None)
         if kind == "priority":
-            return Task.priority.in_(fl.PRIORITIES[str(value)])
+            matched = fl.PRIORITIES[str(value)]
+            return Task.priority == matched[0] if len(matched) == 1 else Task.priority.in_(matched)
         if kind == "no_priority":
             return Task.priority == "none"
         if kind == "list":
