@@ -117,6 +117,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python tests/bench/bench_notifications.py
 	$(BIN)/python tests/bench/bench_embedded.py
 	$(BIN)/python tests/bench/bench_import.py
+	$(BIN)/python tests/bench/bench_filters.py
 	$(BIN)/python tests/bench/bench_recovery.py
 
 ## Containers (README "Running the image", "The function topology on one machine"). `make image` builds

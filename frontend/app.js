@@ -172,6 +172,7 @@ function startApp() {
   loadQueue();
   loadPreferences();
   loadLists();
+  loadFilters();
   connect();
   loadFeed();
   // Keyboard first, as in Todoist: nothing has the focus, so j, k, ? and q work at once.
@@ -215,6 +216,7 @@ function snapshotOf(data) {
 
 function applyEvent(event) {
   if (state.loading) { state.buffered.push(event); return; }
+  noteForFilters(event);
   switch (event.type) {
     case "task.created":
       adoptCreated(event.data);
@@ -290,7 +292,7 @@ function visibleTasks() {
   return [...state.tasks.values()]
     .filter((t) => !state.pendingDeletes.has(t.id) && !(t.list_id && state.pendingDeletes.has(t.list_id)))
     .filter((t) => !standsBehindSeries(t))
-    .filter((t) => (state.view === "search" ? Boolean(q) && matches(t, q) : inView(t, state.view)))
+    .filter((t) => (state.view === "search" ? searchMatches(t, q) : inView(t, state.view)))
     .sort(viewOrder);
 }
 
@@ -374,7 +376,8 @@ function renderTask(task) {
     el("div", { class: "body" }, title, el("span", { class: "meta" },
       when ? el("span", { class: `due${overdue ? " overdue" : ""}` }, when) : "",
       task.priority !== "none" ? el("span", { class: `badge prio-${task.priority}` }, task.priority) : "",
-      (task.tags || []).map((t) => el("span", { class: "badge" }, `@${t}`)),
+      (task.tags || []).map((t) => el("button", { type: "button", class: "badge tag-link", title: `Tasks tagged @${t}`,
+        onclick: (e) => { e.stopPropagation(); openTagFilter(t); } }, `@${t}`)),
       list ? el("span", { class: "badge list-badge" }, el("span", { class: "swatch", style: `background:${list.color}` }), list.name) : "",
       task.recurrence_rule || task.parent_id ? el("span", { class: "badge recurring", title: task.recurrence_rule || "instance of a series" }, `↻ ${rule ? ruleInWords(rule, task) : "recurring"}`) : "",
       state.reminderTasks.has(task.id) || (task.parent_id && !task.completed && state.reminderTasks.has(task.parent_id)) ? bellIcon() : "",

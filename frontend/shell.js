@@ -59,17 +59,23 @@ function addressOf(entry) {
   if (entry.task) return `/tasks/${entry.task}`;
   if (entry.settings) return "/settings";
   if (entry.view.startsWith("list:")) return `/lists/${entry.view.slice(5)}`;
+  if (entry.view.startsWith("filter:")) return `/filters/${entry.view.slice(7)}`;
+  if (entry.view.startsWith("tag:")) return `/tags/${encodeURIComponent(entry.view.slice(4))}`;
   if (entry.view === "search") return state.search ? `/search?q=${encodeURIComponent(state.search)}` : "/search";
   return `/${entry.view}`;
 }
 
 function readAddress() {
   const path = location.pathname.replace(/\/+$/, "") || "/";
-  const under = (history.state && history.state.view) || (state.view.startsWith("list:") || ADDRESS_VIEWS.includes(state.view) ? state.view : "inbox");
+  const under = (history.state && history.state.view) || (/^(list|filter|tag):/.test(state.view) || ADDRESS_VIEWS.includes(state.view) ? state.view : "inbox");
   const item = path.match(/^\/(lists|tasks)\/([0-9A-Fa-f][0-9A-Fa-f-]*)$/);
   if (item && item[1] === "lists") return { view: `list:${item[2]}` };
   if (item) return { view: under, task: item[2] };
   if (path === "/settings") return { view: under, settings: true };
+  const saved = path.match(/^\/filters\/([0-9A-Fa-f][0-9A-Fa-f-]*)$/);
+  if (saved) return { view: `filter:${saved[1]}` };
+  const tag = path.match(/^\/tags\/([^/]+)$/);
+  if (tag) return { view: `tag:${decodeURIComponent(tag[1])}` };
   if (path === "/search") return { view: "search", q: new URLSearchParams(location.search).get("q") || "" };
   const name = path.slice(1);
   return { view: ADDRESS_VIEWS.includes(name) ? name : "inbox" };
@@ -104,7 +110,8 @@ function applyAddress() {
   routing = true;
   try {
     if (address.view === "search") { state.search = address.q || ""; $("search").value = state.search; }
-    if (address.view !== state.view || address.view === "search") setView(address.view);
+    if (/^(filter|tag):/.test(address.view)) { if (address.view !== state.view) openFilterView(address.view); }
+    else if (address.view !== state.view || address.view === "search") setView(address.view);
     if (address.task) { state.wantedTask = address.task; openWantedTask(); }
     else if (state.panelTask) closePanel();
     if (address.settings && !$("settings").open) openSettingsWhenReady();

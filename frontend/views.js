@@ -122,6 +122,7 @@ function dueKeyOf(task) {
 }
 
 function inView(task, view) {
+  if (view.startsWith("filter:") || view.startsWith("tag:")) return inFilterView(task);
   const key = dueKeyOf(task);
   switch (view) {
     case "inbox": return !task.completed && !task.list_id;
@@ -220,12 +221,14 @@ function emptyText() {
   if (state.view === "today") return "Nothing due today. Enjoy.";
   if (state.view === "upcoming") return "Nothing in the next 14 days.";
   if (state.view === "completed") return "Nothing completed yet.";
+  if (state.view.startsWith("filter:") || state.view.startsWith("tag:")) return "No open tasks match this filter.";
   if (state.view === "inbox") return `Your Inbox is empty. ${matchMedia("(max-width: 800px)").matches ? "Tap +" : "Press q"} to add a task.`;
   return "No open tasks in this list.";
 }
 
 function viewTitle() {
   if (state.view.startsWith("list:")) return (state.lists.get(state.view.slice(5)) || { name: "List" }).name;
+  if (state.view.startsWith("filter:") || state.view.startsWith("tag:")) return filterTitle();
   return { inbox: "Inbox", today: "Today", upcoming: "Upcoming", all: "All tasks", completed: "Completed", search: "Search" }[state.view];
 }
 
@@ -262,6 +265,7 @@ function renderNav() {
   pList.replaceChildren(el("option", { value: "" }, "Inbox (no list)"), ...lists.map((l) => el("option", { value: l.id }, l.name)));
   pList.value = keep;
   fillListChoice(lists);
+  renderFilterNav();
 }
 
 // On a phone the views and lists are a drawer behind "Menu" (on a desktop, the side column).

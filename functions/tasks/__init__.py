@@ -7,7 +7,18 @@ import pathlib
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks.api import accounts, calendar, history, lists, reminders, series, tasks, throttle, todoist
+from functions.tasks.api import (
+    accounts,
+    calendar,
+    filters,
+    history,
+    lists,
+    reminders,
+    series,
+    tasks,
+    throttle,
+    todoist,
+)
 from shared.runtime.process import Runtime
 from shared.settings import Settings
 from shared.web import apidocs
@@ -37,6 +48,8 @@ PAGE_PATHS = (
     "/settings",
     "/lists/<id:list_id>",
     "/tasks/<id:task_id>",
+    "/filters/<id:filter_id>",
+    "/tags/<tag>",
 )
 
 
@@ -57,6 +70,7 @@ def register(app: Flask, rt: Runtime) -> None:
     )
     app.register_blueprint(tasks.bp)
     app.register_blueprint(lists.bp)
+    app.register_blueprint(filters.bp)
     app.register_blueprint(series.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(history.bp)

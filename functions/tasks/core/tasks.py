@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.core import reminders, rows
+from functions.tasks.core import filters, reminders, rows
 from functions.tasks.schemas.paging import encode_cursor
 from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate, due_fields
 from shared.concurrency.offload import offload
@@ -72,8 +72,10 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
 def page(rt: Runtime, user_id: str, query: TaskQuery) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the user's tasks, newest first, and the cursor of the next page (None: the last)."""
     tz = preferences.preferred_timezone(rt.engine, user_id) if query.due_before or query.due_after else "UTC"
+    tree = filters.read(query.filter) if query.filter else None
     with rt.uow() as uow:
-        found, next_cursor = list_tasks(uow.session, user_id, query, tz)
+        condition = None if tree is None else filters.compiler(rt, uow.session, user_id).where(tree)
+        found, next_cursor = list_tasks(uow.session, user_id, query, tz, condition)
         return [snapshot(t) for t in found], next_cursor
 
 
@@ -342,9 +344,18 @@ def _due_compared(bound: dt.datetime, tz: str, before: bool) -> sa.ColumnElement
     )
 
 
-def list_tasks(session: orm.Session, user_id: str, query: TaskQuery, tz: str = "UTC") -> tuple[list[Task], str | None]:
-    """List a user's tasks, newest first, with keyset pagination (`tz`: the person's, for all-day due dates)."""
+def list_tasks(
+    session: orm.Session,
+    user_id: str,
+    query: TaskQuery,
+    tz: str = "UTC",
+    condition: sa.ColumnElement[bool] | None = None,
+) -> tuple[list[Task], str | None]:
+    """List a user's tasks, newest first, with keyset pagination (`tz`: the person's, for all-day due dates;
+    `condition`: a compiled filter, functions.tasks.core.filters)."""
     stmt = sa.select(Task).where(Task.user_id == user_id)
+    if condition is not None:
+        stmt = stmt.where(condition)
     if query.completed is not None:
         stmt = stmt.where(Task.completed.is_(query.completed))
     if query.due_before is not None:

@@ -201,6 +201,11 @@ class TaskQuery(Query):
     list_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
         default=None, description="A list's id, or `none` for the Inbox (tasks in no list)"
     )
+    filter: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None,
+        description="A query in the filter language (Todoist's), e.g. `(today | overdue) & p1 & !@waiting`;"
+        " one that does not read is a 422 naming the position and what was expected",
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: TaskCursor | None = None
 
