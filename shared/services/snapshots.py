@@ -62,7 +62,7 @@ def subtask_counts(session: orm.Session, task_ids: Iterable[str]) -> dict[str, d
         .group_by(Task.parent_task_id, Task.completed)
     )
     for parent_id, completed, count in found:
-        counts.setdefault(parent_id, dict(NO_SUBTASKS))["done" if completed else "open"] = count
+        counts.setdefault(str(parent_id), dict(NO_SUBTASKS))["done" if completed else "open"] = count
     return counts
 
 

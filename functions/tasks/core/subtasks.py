@@ -14,6 +14,7 @@ deleting a parent deletes its sub-tasks; moving a parent to another list moves t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -125,7 +126,7 @@ def check_new_task(session: orm.Session, task: Task, recurring: bool, *, list_gi
         )
 
 
-def placed(session: orm.Session, task: Task, given: dict[str, Any]) -> dict[str, Any]:
+def placed(session: orm.Session, task: Task, given: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a change with its place in a tree settled (checked, and the list kept in step).
 
     Moving under a parent joins the parent's list; moving a sub-task alone to another list makes it a
