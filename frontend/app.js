@@ -201,7 +201,7 @@ function upsert(task) {
 }
 
 function snapshotOf(data) {
-  const { changes, deleted, series_id, ...task } = data;
+  const { changes, deleted, series_id, cascade, ...task } = data;
   return task;
 }
 
