@@ -74,6 +74,11 @@ def _counted(task: Task) -> dict[str, int]:
     return subtask_counts(session, [task.id]).get(task.id, dict(NO_SUBTASKS))
 
 
+def fields_view(task: Task) -> dict[str, Any]:
+    """The task's fields as snapshot shows them, its sub-task counts left uncounted: for change sets."""
+    return snapshot(task, NO_SUBTASKS)
+
+
 def due_view(task: Task) -> str | None:
     """The due date as the API shows it: a date alone ("2026-12-24") for an all-day task, else with its offset."""
     if task.all_day and task.due_date is not None:

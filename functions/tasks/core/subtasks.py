@@ -23,7 +23,7 @@ from functions.tasks.core import rows
 from shared.domain.changes import ChangeSet
 from shared.domain.errors import ValidationFailed
 from shared.persistence.models import Task
-from shared.services.snapshots import NO_SUBTASKS, snapshot, subtask_counts
+from shared.services.snapshots import NO_SUBTASKS, fields_view, snapshot, subtask_counts
 from shared.services.tasks import record_update
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def move_subtasks_to_list(session: orm.Session, task: Task, at: dt.datetime) -> 
     """A parent moved to another list takes its sub-tasks along (task.updated each)."""
     for sub in descendants(session, task.id):
         if sub.list_id != task.list_id:
-            changes = ChangeSet(sub, snapshot)
+            changes = ChangeSet(sub, fields_view)
             changes.set("list_id", task.list_id)
             record_update(session, sub, changes, at=at)
 

@@ -29,7 +29,7 @@ from shared.messaging.outbox import add_event, insert_with_event
 from shared.persistence.db import utcnow
 from shared.persistence.models import EventLog, Task, TaskList
 from shared.services import preferences, series
-from shared.services.snapshots import NO_SUBTASKS, snapshot, subtask_counts
+from shared.services.snapshots import NO_SUBTASKS, fields_view, snapshot, subtask_counts
 from shared.services.tasks import (
     bump_version,
     completion_event,
@@ -288,7 +288,7 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     given = subtasks.placed(session, task, given)
     if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
         check_list(session, task.user_id, given.get("list_id"))
-    changes = ChangeSet(task, snapshot)
+    changes = ChangeSet(task, fields_view)  # compares fields: no counting query per look
     for field, value in given.items():
         changes.set(field, value)
     if "all_day" in changes:  # one field to the API: the same instant as a date alone (or back) is a new due date
