@@ -211,3 +211,22 @@ def test_recurring_tasks_stay_out_of_trees(api):
     )
     assert made_recurring.status_code == 422
     assert api.request("GET", "/api/{me}/tasks", params={"parent_task_id": series["id"]}).json()["items"] == []
+
+
+def test_a_page_counts_sub_tasks_in_one_grouped_query(api):
+    parents = [api.create_task(title=f"parent {i}") for i in range(5)]
+    for parent in parents:
+        api.create_task(title="child", parent_task_id=parent["id"])
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        page = api.request("GET", "/api/{me}/tasks", params={"limit": 50}).json()["items"]
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert all(t["subtasks"] == {"open": 1, "done": 0} for t in page if t["title"].startswith("parent"))
+    counting = [s for s in statements if "count(" in s.lower() and "parent_task_id" in s]
+    assert len(counting) == 1, counting
