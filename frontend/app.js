@@ -210,7 +210,7 @@ function upsert(task) {
 }
 
 function snapshotOf(data) {
-  const { changes, deleted, series_id, ...task } = data;
+  const { changes, deleted, series_id, cascade, ...task } = data;
   return task;
 }
 
@@ -289,11 +289,11 @@ function standsBehindSeries(task) {
 
 function visibleTasks() {
   const q = state.search.toLowerCase();
-  return [...state.tasks.values()]
+  return nestSubtasks([...state.tasks.values()]
     .filter((t) => !state.pendingDeletes.has(t.id) && !(t.list_id && state.pendingDeletes.has(t.list_id)))
     .filter((t) => !standsBehindSeries(t))
     .filter((t) => (state.view === "search" ? searchMatches(t, q) : inView(t, state.view)))
-    .sort(viewOrder);
+    .sort(viewOrder));  // sub-tasks under their parents (subtasks.js)
 }
 
 function render() {
@@ -313,6 +313,7 @@ function render() {
     ? (state.search ? `No task matches “${state.search}”.` : "Type to search all your tasks, open and completed.")
     : emptyText();
   renderNav();
+  renderPanelSubtasks();
 }
 
 // The parts of text that match the search, each in a <mark>.
@@ -369,7 +370,7 @@ function renderTask(task) {
   const rule = task.recurrence_rule || (task.parent_id && state.tasks.get(task.parent_id) || {}).recurrence_rule;
   const waiting = pendingIds().has(task.id);
   const conflict = sync.conflicts.has(task.id);
-  return el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}${waiting ? " pending" : ""}`,
+  return withSubtasks(el("li", { class: `task${task.completed ? " done" : ""}${state.selected === task.id ? " selected" : ""}${waiting ? " pending" : ""}`,
       "data-id": task.id, "data-title": task.title, "data-priority": task.priority, draggable: orderable() ? "true" : false,
       onclick: (e) => { if (!e.target.closest("input, .row-delete")) { state.selected = task.id; openPanel(task.id); } } },
     check,
@@ -385,7 +386,7 @@ function renderTask(task) {
       conflict ? el("span", { class: "badge conflict", title: "Changed elsewhere too" }, "choose what to keep") : "",
     ), snippet(task.description)),
     trash,
-  );
+  ), task);
 }
 
 // A series on a fixed schedule with an occurrence still to come: ticking it completes that occurrence.
@@ -441,6 +442,7 @@ async function undoOccurrence(done, series) {
 async function complete(task, completed, undoable = true) {
   if (state.ticking.has(task.id)) return;
   state.ticking.add(task.id);
+  const cascaded = completed ? openSubtaskCount(task) : 0;  // ticked with it, and back with its Undo
   let outcome;
   try {
     // Through the merge like any edit: ticked from the version shown, kept with what others changed meanwhile.
@@ -455,7 +457,8 @@ async function complete(task, completed, undoable = true) {
   const later = outcome.status === "queued" ? " It will be sent when you are back online." : "";
   // As in Todoist: a task ticked by mistake comes back with one click.
   if (now && undoable) {
-    toast(`Completed “${task.title}”.${later}`, { label: "Undo", run: () => complete(state.tasks.get(task.id) || task, false, false) }, UNDO_MS);
+    const subs = cascaded ? ` and ${cascaded} sub-task${cascaded > 1 ? "s" : ""}` : "";
+    toast(`Completed “${task.title}”${subs}.${later}`, { label: "Undo", run: () => complete(state.tasks.get(task.id) || task, false, false) }, UNDO_MS);
   } else if (!now && undoable) toast(`Reopened “${task.title}”.${later}`);
 }
 
@@ -614,6 +617,7 @@ async function openPanel(taskId, refresh = false) {
   if (!refresh) remember();
   $("panel-title").textContent = task.title;
   fillPanelForm(task, refresh);
+  renderPanelSubtasks();
   showConflicts(taskId);
   if (isLocal(taskId)) {
     $("panel-reminders").replaceChildren(el("li", {}, "Not sent yet: reminders and history come when the server has the task."));

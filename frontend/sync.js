@@ -222,6 +222,7 @@ function applyOp(op, tasks) {
       break;
     case "complete":
       if (task) tasks.set(id, { ...task, completed: op.completed, completed_at: op.completed ? new Date(op.at).toISOString() : null });
+      if (task) cascadeCompletion(op.completed ? tasks.get(id) : task, op.completed, tasks);  // its sub-tasks (subtasks.js)
       break;
     case "occurrence":
       if (task && op.next !== undefined) tasks.set(id, { ...task, next_occurrence: op.next });
@@ -470,7 +471,7 @@ function onPendingClick() {
 // ---------- conflicts in the side panel ----------
 
 const FIELD_NAMES = { title: "Title", description: "Description", due_date: "Due date", priority: "Priority", tags: "Tags",
-  list_id: "List", position: "Place in the list", completed: "Done", timezone: "Time zone" };
+  list_id: "List", position: "Place in the list", completed: "Done", timezone: "Time zone", parent_task_id: "Parent task" };
 
 function valueInWords(field, value) {
   if (value === null || value === undefined || value === "") {
@@ -480,6 +481,7 @@ function valueInWords(field, value) {
     case "due_date": return isDateOnly(value) ? `${dayInWords(value)} (all day)` : formatWhen(value, userTz());
     case "tags": return value.length ? value.join(", ") : "no tags";
     case "list_id": return (state.lists.get(value) || { name: "a list" }).name;
+    case "parent_task_id": return (state.tasks.get(value) || { title: "a task" }).title;
     case "completed": return value ? "done" : "open";
     case "description": return value.length > 240 ? `${value.slice(0, 240)}…` : value;
     default: return String(value);

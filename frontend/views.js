@@ -1000,6 +1000,8 @@ function onKey(event) {
     case "k": moveSelection(-1); break;
     case "x": case "e": if (task) tick(task, !task.completed); break;
     case "Enter": if (task) { event.preventDefault(); openPanel(task.id); $("p-title").focus(); } break;
+    // On the selected row's checkbox only: elsewhere Tab moves the focus as always.
+    case "Tab": if (task && event.target.matches("#tasks input.complete") && indentSelected(task, event.shiftKey)) event.preventDefault(); else return; break;
     case "?": $("shortcuts").showModal(); break;
     default: return;
   }

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
 
 from shared.domain.days import stored_day
 from shared.domain.times import rfc3339
 from shared.persistence.models import Reminder, Task
 
 
-def snapshot(task: Task) -> dict[str, Any]:
-    """The task as the API and its events show it (times with offsets, due dates in its zone)."""
+def snapshot(task: Task, subtasks: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The task as the API and its events show it (times with offsets, due dates in its zone).
+
+    `subtasks` ({open, done}: its direct sub-tasks) is counted in the task's session when not given
+    (a page counts them for all its tasks in one query: subtask_counts).
+    """
     tz = task.timezone
     return {
         "id": task.id,
@@ -29,12 +37,46 @@ def snapshot(task: Task) -> dict[str, Any]:
         "next_occurrence": rfc3339(task.next_occurrence, tz),
         "parent_id": task.parent_id,
         "occurrence_at": rfc3339(task.occurrence_at, tz),
+        "parent_task_id": task.parent_task_id,
+        "subtasks": dict(subtasks) if subtasks is not None else _counted(task),
         "list_id": task.list_id,
         "position": task.position,
         "version": task.version,
         "created_at": rfc3339(task.created_at),
         "updated_at": rfc3339(task.updated_at),
     }
+
+
+NO_SUBTASKS: Mapping[str, int] = {"open": 0, "done": 0}
+
+
+def subtask_counts(session: orm.Session, task_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """{task id: {open, done}} of the tasks' direct sub-tasks, in one grouped query (absent: none)."""
+    ids = list(task_ids)
+    counts: dict[str, dict[str, int]] = {}
+    if not ids:
+        return counts
+    found = session.execute(
+        sa.select(Task.parent_task_id, Task.completed, sa.func.count())
+        .where(Task.parent_task_id.in_(ids))
+        .group_by(Task.parent_task_id, Task.completed)
+    )
+    for parent_id, completed, count in found:
+        counts.setdefault(str(parent_id), dict(NO_SUBTASKS))["done" if completed else "open"] = count
+    return counts
+
+
+def _counted(task: Task) -> dict[str, int]:
+    """The task's sub-task counts from its session; a task in none (being inserted, or detached) has none yet."""
+    session = orm.object_session(task)
+    if session is None or task not in session or task in session.new:
+        return dict(NO_SUBTASKS)
+    return subtask_counts(session, [task.id]).get(task.id, dict(NO_SUBTASKS))
+
+
+def fields_view(task: Task) -> dict[str, Any]:
+    """The task's fields as snapshot shows them, its sub-task counts left uncounted: for change sets."""
+    return snapshot(task, NO_SUBTASKS)
 
 
 def due_view(task: Task) -> str | None:

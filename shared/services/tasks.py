@@ -115,9 +115,9 @@ def updated_event(task: Task, changes: dict[str, dict[str, Any]], **extra: Any) 
     return _task_event(events.TASK_UPDATED, task, changes=changes, **extra)
 
 
-def completion_event(task: Task) -> Event:
-    """task.completed or task.uncompleted, as the task now stands."""
-    return _task_event(events.TASK_COMPLETED if task.completed else events.TASK_UNCOMPLETED, task)
+def completion_event(task: Task, **extra: Any) -> Event:
+    """task.completed or task.uncompleted, as the task now stands (`extra`: a parent's `cascade` of sub-task ids)."""
+    return _task_event(events.TASK_COMPLETED if task.completed else events.TASK_UNCOMPLETED, task, **extra)
 
 
 def deleted_event(task: Task) -> Event:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, jsonify, request
 
 from functions.tasks.api import versions
-from functions.tasks.core import tasks
+from functions.tasks.core import subtasks, tasks
 from functions.tasks.schemas.tasks import (
     Completion,
     DueDate,
+    SubtaskList,
     TaskCreate,
     TaskOut,
     TaskPage,
@@ -106,3 +107,12 @@ def set_due_date(user_id: str, task_id: str, body: DueDate) -> ResponseReturnVal
     """Set or clear a task's due date."""
     task = tasks.set_due_date(runtime(), user_id, task_id, body.due_date, versions.if_match("task"))
     return versions.versioned_response(task)
+
+
+@bp.get("/tasks/<id:task_id>/subtasks")
+@operation(
+    responses={200: SubtaskList}, summary="A task's direct sub-tasks (manual order, then oldest first)", tags=["tasks"]
+)
+def list_subtasks(user_id: str, task_id: str) -> ResponseReturnValue:
+    """List the direct sub-tasks of one of the user's tasks."""
+    return jsonify(items=subtasks.children(runtime(), user_id, task_id))

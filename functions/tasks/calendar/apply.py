@@ -16,8 +16,17 @@ from shared.services.day_clock import remind_before
 from shared.services.tasks import created_event, deleted_event, new_reminder, new_task
 
 
-def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], now: dt.datetime) -> list[str]:
+def create_all(
+    session: orm.Session,
+    user_id: str,
+    planned: list[PlannedTask],
+    now: dt.datetime,
+    ids_by_uid: dict[str, str] | None = None,
+) -> list[str]:
     """Create every planned task in the caller's unit of work, each with its task.created event; return their ids.
+
+    A sub-task (RELATED-TO) hangs from its parent's row: created before it, in this call or an earlier
+    one that shared `ids_by_uid` (the ids stored so far by UID).
 
     A series' skipped occurrences (its EXDATEs) are stored with it: never spawned, passed over by
     next_occurrence and its reminders, and EXDATEs again in the calendar feeds.
@@ -27,8 +36,13 @@ def create_all(session: orm.Session, user_id: str, planned: list[PlannedTask], n
     skips: list[dict[str, object]] = []
     to_arm: list[Task] = []
     created: list[str] = []
+    by_uid = {} if ids_by_uid is None else ids_by_uid  # the plan puts parents first (plan._link_subtasks)
     for item in planned:
         task = _task(user_id, item, now)
+        if item.parent_uid is not None:
+            task.parent_task_id = by_uid.get(item.parent_uid)
+        if item.uid:
+            by_uid.setdefault(item.uid, task.id)
         if item.rule is not None:
             # The planner keeps skips ahead within MAX_SKIPPED_AHEAD, so finding the next occurrence is bounded.
             series.start_series(task, item.rule, "schedule", now, item.skips)

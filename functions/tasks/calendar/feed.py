@@ -213,6 +213,8 @@ def _component(
         component.add("description", task.description)
     if task.tags:
         component.add("categories", list(task.tags))
+    if task.parent_task_id is not None:  # a sub-task (RFC 5545 §3.8.4.5: RELTYPE=PARENT is the default)
+        component.add("related-to", uid(task.parent_task_id))
     if PRIORITY_TO_ICAL.get(task.priority):
         component.add("priority", PRIORITY_TO_ICAL[task.priority])
     when = start or task.due_date

@@ -45,8 +45,10 @@ _TASK_COMPONENTS = ("VEVENT", "VTODO")
 # Properties a task keeps (or that only identify the component); anything else is reported.
 _KEPT = frozenset(
     ("UID", "DTSTAMP", "CREATED", "LAST-MODIFIED", "SEQUENCE", "SUMMARY", "DESCRIPTION", "DTSTART", "DUE")
-    + ("RRULE", "EXDATE", "RECURRENCE-ID", "STATUS", "COMPLETED", "PRIORITY", "CATEGORIES")
+    + ("RRULE", "EXDATE", "RECURRENCE-ID", "STATUS", "COMPLETED", "PRIORITY", "CATEGORIES", "RELATED-TO")
 )
+#: Levels of sub-tasks (functions.tasks.core.subtasks.MAX_DEPTH; calendar may not import core).
+_MAX_DEPTH = 4
 _CALENDAR_KEPT = frozenset(("VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-TIMEZONE", "X-WR-CALNAME"))
 _CALENDAR_KEPT |= {"REFRESH-INTERVAL", "X-PUBLISHED-TTL", "NAME"}
 
@@ -99,6 +101,7 @@ class _Planner(ComponentReader):
         for component, where in overrides:
             self._override(component, where, masters, cancelled)
         self._skip_cancelled(cancelled)
+        tasks = self._link_subtasks(tasks)
         if self.dropped:
             self.report(None, "", "", f"{self.dropped} more unsupported items not listed")
         return ImportPlan(tasks, self.unsupported)
@@ -151,11 +154,63 @@ class _Planner(ComponentReader):
         if completed and planned.completed_at is None:
             planned.completed_at = self.now
         self._rule(component, where, planned)
+        self._related_to(component, where, planned)
         if not completed:
             planned.reminders = self.alarms(component, where, planned)
         elif component.subcomponents:
             self.report(where.line, kind, "VALARM", "a completed task gets no reminders")
         return planned
+
+    def _related_to(self, component: icalendar.Component, where: ScannedComponent, planned: PlannedTask) -> None:
+        """RELATED-TO with RELTYPE=PARENT (the default) names the parent; other relations are reported."""
+        related = component.get("RELATED-TO")
+        if related is None:
+            return
+        line = where.properties.get("RELATED-TO")
+        values = related if isinstance(related, list) else [related]
+        parents = [v for v in values if str(getattr(v, "params", {}).get("RELTYPE", "PARENT")).upper() == "PARENT"]
+        if len(parents) != len(values):
+            self.report(line, component.name.upper(), "RELATED-TO", "only RELTYPE=PARENT is kept (sub-tasks)")
+        if len(parents) > 1:
+            self.report(line, component.name.upper(), "RELATED-TO", "a task has one parent: the first is kept")
+        if parents:
+            planned.parent_uid = str(parents[0]).strip() or None
+            planned.parent_at = (line, component.name.upper())
+
+    def _link_subtasks(self, tasks: list[PlannedTask]) -> list[PlannedTask]:
+        """Keep the parents found in this file (a sub-task of an unknown, recurring or too deep one goes to the
+        top level, reported) and order the tasks so that a parent is created before its sub-tasks."""
+        by_uid = {t.uid: t for t in tasks if t.uid and t.rule is None}
+        for task in tasks:
+            if task.parent_uid is None:
+                continue
+            reason = None
+            if task.rule is not None:
+                reason = "a recurring task cannot be a sub-task: imported at the top level"
+            elif task.parent_uid not in by_uid:
+                reason = "its parent is not a one-off task in this file: imported at the top level"
+            if reason is not None:
+                self.report(*task.parent_at, "RELATED-TO", reason)
+                task.parent_uid = None
+        depth: dict[int, int] = {}
+
+        def level(task: PlannedTask, seen: tuple[int, ...] = ()) -> int:
+            if id(task) in depth:
+                return depth[id(task)]
+            parent = by_uid.get(task.parent_uid) if task.parent_uid else None
+            if parent is not None and id(parent) in seen + (id(task),):
+                self.report(*task.parent_at, "RELATED-TO", "its parents make a cycle: imported at the top level")
+                task.parent_uid, parent = None, None
+            found = 1 if parent is None else level(parent, (*seen, id(task))) + 1
+            if found > _MAX_DEPTH:
+                self.report(
+                    task.line, "", "RELATED-TO", f"sub-tasks nest at most {_MAX_DEPTH} deep: imported at the top level"
+                )
+                task.parent_uid, found = None, 1
+            depth[id(task)] = found
+            return found
+
+        return sorted(tasks, key=level)  # stable: the file's order within a level
 
     def _unmatched_start(self, planned: PlannedTask, where: ScannedComponent) -> PlannedTask | None:
         """A DTSTART that is not an occurrence of its RRULE, as a task of its own.

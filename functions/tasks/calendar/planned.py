@@ -43,6 +43,10 @@ class PlannedTask:
     instances: list[PlannedInstance] = dataclasses.field(default_factory=list)
     #: Occurrences of the series skipped (EXDATE, a cancelled overridden instance): no task row, an EXDATE again.
     skips: list[dt.datetime] = dataclasses.field(default_factory=list)
+    #: RELATED-TO (RELTYPE=PARENT): the UID of its parent task in the same file (a sub-task of it).
+    parent_uid: str | None = None
+    #: Where RELATED-TO is (its line, its component's name), to report a parent that cannot be kept.
+    parent_at: tuple[int | None, str] = (None, "")
 
 
 @dataclasses.dataclass

@@ -87,13 +87,16 @@ def import_ics(rt: Runtime, user_id: str, data: bytes, dry_run: bool) -> dict[st
         raise ValidationFailed(f"The calendar file cannot be imported: {exc}", errors={"file": str(exc)}) from None
     result = {"dry_run": dry_run, "created": planned.counts(), "unsupported": planned.unsupported}
     stored: list[str] = []
+    ids_by_uid: dict[str, str] = {}  # sub-tasks hang from parents stored in earlier chunks
     try:
         # One budget for the whole file, spent chunk by chunk. A dry run does everything the import
         # does and rolls each chunk back: its answer is the import's answer.
         with budget(steps=1_000_000, cpu_seconds=plan.IMPORT_CPU_SECONDS):
             for start in range(0, len(planned.tasks), IMPORT_CHUNK):
                 with rt.uow() as uow:
-                    created = apply.create_all(uow.session, user_id, planned.tasks[start : start + IMPORT_CHUNK], now)
+                    chunk = planned.tasks[start : start + IMPORT_CHUNK]
+                    # A dry run's chunks are rolled back: a sub-task links to a parent of its own chunk only.
+                    created = apply.create_all(uow.session, user_id, chunk, now, {} if dry_run else ids_by_uid)
                     if not dry_run:
                         uow.commit()
                         stored += created

@@ -97,7 +97,7 @@ def fold(found: list[EventLog]) -> dict[str, Any]:
         # Events written before all-day tasks existed had no all_day: their tasks were timed.
         snapshot = {
             "all_day": False,
-            **{k: v for k, v in row.data.items() if k not in ("changes", "deleted", "series_id")},
+            **{k: v for k, v in row.data.items() if k not in ("changes", "deleted", "series_id", "cascade")},
         }
         if row.event_type in (events.TASK_CREATED, events.RECURRING_SPAWNED) or state is None:
             state = snapshot

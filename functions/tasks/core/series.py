@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from functions.tasks.core import reminders, rows, tasks
+from functions.tasks.core import reminders, rows, subtasks, tasks
 from functions.tasks.schemas.series import Preview, RecurrenceSet
 from shared.concurrency.offload import offload
 from shared.domain.changes import ChangeSet
@@ -141,6 +141,11 @@ def apply_rule(session: orm.Session, task: Task, rule: Rule, repeat_from: str, n
         raise ValidationFailed(
             "An instance of a recurring series cannot have its own rule.",
             errors={"recurrence_rule": "this task is an instance of a series"},
+        )
+    if task.parent_task_id is not None or subtasks.levels_below(session, task.id):
+        raise ValidationFailed(
+            "A sub-task or a task with sub-tasks cannot recur.",
+            errors={"recurrence_rule": "the task is in a sub-task tree"},
         )
     changes = ChangeSet(task, snapshot)
     was_scheduled = series.is_scheduled_series(task)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.core import filters, reminders, rows
+from functions.tasks.core import filters, reminders, rows, subtasks
 from functions.tasks.schemas.paging import encode_cursor
 from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate, due_fields
 from shared.concurrency.offload import offload
@@ -29,7 +29,7 @@ from shared.messaging.outbox import add_event, insert_with_event
 from shared.persistence.db import utcnow
 from shared.persistence.models import EventLog, Task, TaskList
 from shared.services import preferences, series
-from shared.services.snapshots import snapshot
+from shared.services.snapshots import NO_SUBTASKS, fields_view, snapshot, subtask_counts
 from shared.services.tasks import (
     bump_version,
     completion_event,
@@ -56,8 +56,9 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
     A plain task is one statement: the row and its task.created event inserted together.
     """
     fields = _fields_in_the_users_zone(rt, user_id, body)
-    if _SCHEDULING_FIELDS & body.model_fields_set or body.list_id is not None:
+    if _SCHEDULING_FIELDS & body.model_fields_set or body.list_id is not None or body.parent_task_id is not None:
         return _create_scheduled(rt, user_id, body, fields)
+    fields.pop("parent_task_id", None)
     task = new_task(user_id, now=utcnow(), **fields)
     task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
     event = created_event(task)
@@ -76,7 +77,8 @@ def page(rt: Runtime, user_id: str, query: TaskQuery) -> tuple[list[dict[str, An
     with rt.uow() as uow:
         condition = None if tree is None else filters.compiler(rt, uow.session, user_id).where(tree)
         found, next_cursor = list_tasks(uow.session, user_id, query, tz, condition)
-        return [snapshot(t) for t in found], next_cursor
+        counts = subtask_counts(uow.session, [t.id for t in found])  # one grouped query for the page
+        return [snapshot(t, counts.get(t.id, NO_SUBTASKS)) for t in found], next_cursor
 
 
 def get(rt: Runtime, user_id: str, task_id: str) -> dict[str, Any]:
@@ -93,7 +95,8 @@ def update(
         update_task(session, task, body.given(task.timezone))
         if "due_date" in body.model_fields_set:
             _keep_gap_wall(task, body.due_date)
-    return snapshot(task)
+        shown = snapshot(task)
+    return shown
 
 
 def merge(rt: Runtime, user_id: str, task_id: str, patch: TaskPatch) -> dict[str, Any]:
@@ -117,7 +120,8 @@ def merge(rt: Runtime, user_id: str, task_id: str, patch: TaskPatch) -> dict[str
         rows.refuse_conflicts(
             "task", sent, changed, theirs, yours, lambda: _snapshot_at(session, task.id, patch.base_version)
         )
-    return snapshot(task)
+        shown = snapshot(task)
+    return shown
 
 
 def _snapshot_at(session: orm.Session, task_id: str, version: int) -> dict[str, Any] | None:
@@ -136,20 +140,22 @@ def set_due_date(
         due, all_day = due_fields(due_date, task.timezone)
         update_task(session, task, {"due_date": due, "all_day": all_day})
         _keep_gap_wall(task, due_date)
-    return snapshot(task)
+        shown = snapshot(task)
+    return shown
 
 
 def complete(
     rt: Runtime, user_id: str, task_id: str, completed: bool, check_version: rows.VersionCheck
 ) -> dict[str, Any]:
-    """Complete or reopen a task (nothing changes when it already is)."""
+    """Complete or reopen a task and the sub-tasks that go with it (nothing changes when it already is)."""
     with editing(rt, user_id, task_id, check_version) as (session, task):
         set_completed(session, task, completed)
-    return snapshot(task)
+        shown = snapshot(task)
+    return shown
 
 
 def delete(rt: Runtime, user_id: str, task_id: str, check_version: rows.VersionCheck) -> None:
-    """Delete a task (its reminders go with it)."""
+    """Delete a task (its reminders and sub-tasks go with it)."""
     with editing(rt, user_id, task_id, check_version) as (session, task):
         delete_task(session, task)
 
@@ -173,7 +179,9 @@ def _fields_in_the_users_zone(rt: Runtime, user_id: str, body: TaskCreate) -> di
 def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[str, Any]) -> dict[str, Any]:
     """The general create path: the task, its rule and its reminders in one transaction."""
     now = utcnow()
+    parent_task_id = fields.pop("parent_task_id", None)
     task = new_task(user_id, now=now, **fields)
+    task.parent_task_id = parent_task_id
     rule: Rule | None = None
     if body.recurrence_rule is not None:
         # A wall-clock due date starts the series as given: one in a DST gap keeps its wall-clock time.
@@ -187,6 +195,7 @@ def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[
     else:
         task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
     with rt.uow() as uow:
+        subtasks.check_new_task(uow.session, task, rule is not None, list_given="list_id" in body.model_fields_set)
         check_list(uow.session, user_id, task.list_id)
         uow.session.add(task)
         uow.session.flush()
@@ -202,7 +211,7 @@ def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[
             raise Unauthorized("This account no longer exists.") from None
     rt.wake("recurrence")
     rt.wake("reminders")
-    return snapshot(task)
+    return snapshot(task, NO_SUBTASKS)
 
 
 def _series_start(due: dt.date | dt.datetime | None) -> dt.datetime | None:
@@ -278,9 +287,10 @@ def check_list(session: orm.Session, user_id: str, list_id: Any) -> None:
 
 def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
+    given = subtasks.placed(session, task, given)
     if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
         check_list(session, task.user_id, given.get("list_id"))
-    changes = ChangeSet(task, snapshot)
+    changes = ChangeSet(task, fields_view)  # compares fields: no counting query per look
     for field, value in given.items():
         changes.set(field, value)
     if "all_day" in changes:  # one field to the API: the same instant as a date alone (or back) is a new due date
@@ -288,14 +298,31 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     if "due_date" in changes:
         reminders.move_relative_reminders(session, task)
     record_update(session, task, changes)
+    if "list_id" in changes:  # a parent takes its sub-tasks along
+        subtasks.move_subtasks_to_list(session, task, task.updated_at)
     return changes.fields
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
-    """Complete or reopen a task; completing cancels its pending reminders. Return whether it changed."""
+    """Complete or reopen a task; completing cancels its pending reminders. Return whether it changed.
+
+    Completing a parent completes its open sub-tasks at the same instant; reopening it reopens those
+    (subtasks.to_complete / to_reopen); each has its own event, and the parent's names them (`cascade`).
+    """
     if task.completed == completed:
         return False
     now = utcnow()
+    cascade = subtasks.to_complete(session, task) if completed else subtasks.to_reopen(session, task)
+    for sub in cascade:
+        _set_completed_one(session, sub, completed, now)
+    _set_completed_one(session, task, completed, now, cascade=[sub.id for sub in cascade])
+    return True
+
+
+def _set_completed_one(
+    session: orm.Session, task: Task, completed: bool, now: dt.datetime, cascade: list[str] | None = None
+) -> None:
+    """Complete or reopen one task at `now` with its event (`cascade`: the sub-tasks that went with it)."""
     task.completed = completed
     task.completed_at = now if completed else None
     bump_version(task, ("completed", "completed_at"), now)
@@ -304,11 +331,10 @@ def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:
     session.flush()
     if not completed:  # a reopened series rings again before its next occurrences
         series.arm_relative_reminders(session, task, now)
-    add_event(session, completion_event(task))
+    add_event(session, completion_event(task, **({"cascade": cascade} if cascade else {})))
     if completed:
         series.spawn_after_completion(session, task, now)
     series.follow_instance_ahead(session, task, now)
-    return True
 
 
 def delete_task(session: orm.Session, task: Task) -> None:
@@ -318,6 +344,10 @@ def delete_task(session: orm.Session, task: Task) -> None:
         if series.is_scheduled_series(parent):
             # Remembered, so it is never respawned and the calendar feed shows it as an EXDATE.
             series.record_skip(session, task.parent_id, task.occurrence_at, utcnow())
+    for sub in subtasks.to_delete(session, task):  # each with its event, before the row it hangs from
+        add_event(session, deleted_event(sub))
+        session.delete(sub)
+        session.flush()
     add_event(session, deleted_event(task))
     session.delete(task)
     session.flush()
@@ -369,6 +399,10 @@ def list_tasks(
         stmt = stmt.where(sa.or_(Task.title.ilike(pattern, escape="\\"), Task.description.ilike(pattern, escape="\\")))
     if query.tag:
         stmt = stmt.where(_has_tag(session, query.tag))
+    if query.parent_task_id == "none":
+        stmt = stmt.where(Task.parent_task_id.is_(None))
+    elif query.parent_task_id is not None:
+        stmt = stmt.where(Task.parent_task_id == query.parent_task_id)
     if query.list_id == "none":
         stmt = stmt.where(Task.list_id.is_(None))
     elif query.list_id is not None:

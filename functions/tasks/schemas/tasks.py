@@ -54,6 +54,11 @@ class TaskFields(Body):
     position: Annotated[float, Field(gt=-1e12, lt=1e12)] | None = Field(
         default=None, description="Manual order (drag to reorder); null sorts after the ordered ones"
     )
+    parent_task_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
+        default=None,
+        description="Makes it a sub-task of one of the user's tasks (at most 4 levels deep, not under a recurring"
+        " task; it joins the parent's list); null: a top-level task",
+    )
 
     def given(self, default_tz: str) -> dict[str, Any]:
         """The fields the client sent, with a due date read in the (new) task timezone; Any: their types vary.
@@ -148,12 +153,22 @@ TASK_EXAMPLE: dict[str, Any] = {
     "next_occurrence": None,
     "parent_id": None,
     "occurrence_at": None,
+    "parent_task_id": None,
+    "subtasks": {"open": 2, "done": 1},
     "list_id": None,
     "position": None,
     "version": 1,
     "created_at": "2026-02-14T15:30:45.123Z",
     "updated_at": "2026-02-14T15:30:45.123Z",
 }
+
+
+class SubtaskCounts(Out):
+    """How many direct sub-tasks a task has, open and done (progress "1/3" is done/(open + done))."""
+
+    model_config = example({"open": 2, "done": 1})
+    open: int
+    done: int
 
 
 class TaskOut(Out):
@@ -178,6 +193,10 @@ class TaskOut(Out):
     next_occurrence: dt.datetime | None
     parent_id: str | None
     occurrence_at: dt.datetime | None
+    parent_task_id: str | None = Field(default=None, description="The task this one is a sub-task of (null: top level)")
+    subtasks: SubtaskCounts = Field(
+        default_factory=lambda: SubtaskCounts(open=0, done=0), description="Its direct sub-tasks, open and done"
+    )
     list_id: str | None
     position: float | None
     version: int
@@ -206,8 +225,16 @@ class TaskQuery(Query):
         description="A query in the filter language (Todoist's), e.g. `(today | overdue) & p1 & !@waiting`;"
         " one that does not read is a 422 naming the position and what was expected",
     )
+    parent_task_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
+        default=None, description="A task's id: its direct sub-tasks; `none`: top-level tasks only"
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: TaskCursor | None = None
+
+
+class SubtaskList(Out):
+    model_config = example({"items": [TASK_EXAMPLE]})
+    items: list[TaskOut]
 
 
 class TaskPage(Out):
