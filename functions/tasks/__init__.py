@@ -7,7 +7,7 @@ import pathlib
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from functions.tasks.api import accounts, calendar, history, lists, reminders, series, tasks, throttle
+from functions.tasks.api import accounts, calendar, history, lists, reminders, sections, series, tasks, throttle
 from shared.runtime.process import Runtime
 from shared.settings import Settings
 from shared.web import apidocs
@@ -60,6 +60,7 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(series.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(sections.bp)
     app.register_blueprint(calendar.bp)
     apidocs.register(app)
 

@@ -30,6 +30,7 @@ def snapshot(task: Task) -> dict[str, Any]:
         "parent_id": task.parent_id,
         "occurrence_at": rfc3339(task.occurrence_at, tz),
         "list_id": task.list_id,
+        "section_id": task.section_id,
         "position": task.position,
         "version": task.version,
         "created_at": rfc3339(task.created_at),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.core import reminders, rows
+from functions.tasks.core import reminders, rows, sections
 from functions.tasks.schemas.paging import encode_cursor
 from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate, due_fields
 from shared.concurrency.offload import offload
@@ -56,7 +56,7 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
     A plain task is one statement: the row and its task.created event inserted together.
     """
     fields = _fields_in_the_users_zone(rt, user_id, body)
-    if _SCHEDULING_FIELDS & body.model_fields_set or body.list_id is not None:
+    if _SCHEDULING_FIELDS & body.model_fields_set or body.list_id is not None or body.section_id is not None:
         return _create_scheduled(rt, user_id, body, fields)
     task = new_task(user_id, now=utcnow(), **fields)
     task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
@@ -186,6 +186,7 @@ def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[
         task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
     with rt.uow() as uow:
         check_list(uow.session, user_id, task.list_id)
+        sections.check_section(uow.session, user_id, task.list_id, task.section_id)
         uow.session.add(task)
         uow.session.flush()
         if rule is not None:
@@ -278,6 +279,7 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     """Apply the given fields (TaskFields.given); emit task.updated with {field: {old, new}} when anything changed."""
     if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
         check_list(session, task.user_id, given.get("list_id"))
+    given = _in_a_section_of_its_list(session, task, given)
     changes = ChangeSet(task, snapshot)
     for field, value in given.items():
         changes.set(field, value)
@@ -287,6 +289,16 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
         reminders.move_relative_reminders(session, task)
     record_update(session, task, changes)
     return changes.fields
+
+
+def _in_a_section_of_its_list(session: orm.Session, task: Task, given: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A task's section is one of its (new) list's; moving it to another list without one clears its section."""
+    list_id = given.get("list_id", task.list_id)
+    if "section_id" in given:
+        sections.check_section(session, task.user_id, list_id, given["section_id"])
+    elif list_id != task.list_id and task.section_id is not None:
+        return {**given, "section_id": None}
+    return given
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:

@@ -51,6 +51,10 @@ class TaskFields(Body):
     list_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
         default=None, description="One of the user's lists (another user's list: 422), or null for the Inbox"
     )
+    section_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
+        default=None,
+        description="A section of the task's list (another list's: 422), or null; moving to another list clears it",
+    )
     position: Annotated[float, Field(gt=-1e12, lt=1e12)] | None = Field(
         default=None, description="Manual order (drag to reorder); null sorts after the ordered ones"
     )
@@ -149,6 +153,7 @@ TASK_EXAMPLE: dict[str, Any] = {
     "parent_id": None,
     "occurrence_at": None,
     "list_id": None,
+    "section_id": None,
     "position": None,
     "version": 1,
     "created_at": "2026-02-14T15:30:45.123Z",
@@ -179,6 +184,7 @@ class TaskOut(Out):
     parent_id: str | None
     occurrence_at: dt.datetime | None
     list_id: str | None
+    section_id: str | None
     position: float | None
     version: int
     created_at: dt.datetime
