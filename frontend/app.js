@@ -193,6 +193,7 @@ async function loadTasks() {
       cursor = page.next_cursor;
     } while (cursor);
     state.tasks = fresh;
+    loadCommentCounts();
     reapplyQueue();  // what is still waiting to be sent shows on top of the server's state
     state.fromOffline = false;
   } finally {
@@ -215,6 +216,7 @@ function snapshotOf(data) {
 
 function applyEvent(event) {
   if (state.loading) { state.buffered.push(event); return; }
+  if (organiseEvent(event)) return;  // section.* and comment.* (organise.js)
   switch (event.type) {
     case "task.created":
       adoptCreated(event.data);
@@ -378,6 +380,7 @@ function renderTask(task) {
       state.reminderTasks.has(task.id) || (task.parent_id && !task.completed && state.reminderTasks.has(task.parent_id)) ? bellIcon() : "",
       waiting ? el("span", { class: "badge waiting", title: "Kept on this device until the server has it" }, "waiting to send") : "",
       conflict ? el("span", { class: "badge conflict", title: "Changed elsewhere too" }, "choose what to keep") : "",
+      commentBadge(task),
     ), snippet(task.description)),
     trash,
   );
@@ -609,6 +612,8 @@ async function openPanel(taskId, refresh = false) {
   if (!refresh) remember();
   $("panel-title").textContent = task.title;
   fillPanelForm(task, refresh);
+  fillSectionSelect(task);
+  if (!refresh) showComments(taskId);
   showConflicts(taskId);
   if (isLocal(taskId)) {
     $("panel-reminders").replaceChildren(el("li", {}, "Not sent yet: reminders and history come when the server has the task."));

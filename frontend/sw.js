@@ -4,7 +4,7 @@
 // is, and its own queue of changes (IndexedDB); sign out removes both.
 "use strict";
 const CACHE = "taskflow-shell-v3";
-const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/views.js", "/static/shell.js", "/static/manifest.webmanifest", "/static/icon.svg"];
+const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/views.js", "/static/organise.js", "/static/shell.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -154,6 +154,7 @@ function groupRows(items) {
     }
     return rows;
   }
+  if (state.view.startsWith("list:")) return sectionRows(items, state.view.slice(5));  // organise.js
   return items.map(renderTask);
 }
 
