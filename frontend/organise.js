@@ -147,6 +147,14 @@ async function deleteSection(section) {
   } catch (error) { toast(`Could not delete the section: ${error.message}`); }
 }
 
+// A task dropped beside a task of another section of its list joins that section.
+function sectionOfDrop(task, besideId) {
+  const beside = state.tasks.get(besideId);
+  if (!beside || !state.view.startsWith("list:") || task.list_id !== beside.list_id) return {};
+  const section = beside.section_id || null;
+  return (task.section_id || null) === section ? {} : { section_id: section };
+}
+
 // ---------- sections: the panel's Section select ----------
 
 function fillSectionSelect(task) {

@@ -51,12 +51,7 @@ def add(rt: Runtime, user_id: str, task_id: str, text: str) -> dict[str, Any]:
     """Add a comment to one of the user's tasks."""
     with rt.uow() as uow:
         task = rows.get_owned(uow.session, Task, user_id, task_id, "task", for_update=True)
-        comment = Comment(
-            id=new_id(), user_id=user_id, task_id=task.id, text=text, version=1, created_at=utcnow(), edited_at=None
-        )
-        uow.session.add(comment)
-        uow.session.flush()
-        _emit(uow.session, events.COMMENT_ADDED, comment)
+        comment = add_comment(uow.session, task, text)
         uow.commit()
         return view(comment)
 
@@ -99,6 +94,17 @@ def view(comment: Comment) -> dict[str, Any]:
         "created_at": rfc3339(comment.created_at),
         "edited_at": rfc3339(comment.edited_at),
     }
+
+
+def add_comment(session: orm.Session, task: Task, text: str) -> Comment:
+    """Add a comment to a task the caller loaded (its owner's), with comment.added; also what an import calls."""
+    comment = Comment(
+        id=new_id(), user_id=task.user_id, task_id=task.id, text=text, version=1, created_at=utcnow(), edited_at=None
+    )
+    session.add(comment)
+    session.flush()
+    _emit(session, events.COMMENT_ADDED, comment)
+    return comment
 
 
 def _emit(session: orm.Session, event_type: str, comment: Comment, **extra: Any) -> None:

@@ -45,26 +45,8 @@ def index(rt: Runtime, user_id: str, list_id: str) -> list[dict[str, Any]]:
 def create(rt: Runtime, user_id: str, list_id: str, body: SectionCreate) -> dict[str, Any]:
     """Add a section at the end of a list (or at its given position)."""
     with rt.uow() as uow:
-        session = uow.session
-        _owned_list(session, user_id, list_id, for_update=True)
-        count = session.scalar(sa.select(sa.func.count()).select_from(Section).where(Section.list_id == list_id)) or 0
-        if count >= MAX_SECTIONS:
-            raise ValidationFailed(f"At most {MAX_SECTIONS} sections in a list.", errors={"name": "too many sections"})
-        last = session.scalar(sa.select(sa.func.max(Section.position)).where(Section.list_id == list_id))
-        now = utcnow()
-        section = Section(
-            id=new_id(),
-            user_id=user_id,
-            list_id=list_id,
-            name=body.name,
-            position=body.position if body.position is not None else (last or 0) + 1,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(section)
-        session.flush()
-        _emit(session, events.SECTION_CREATED, section)
+        _owned_list(uow.session, user_id, list_id, for_update=True)
+        section = add_section(uow.session, user_id, list_id, body.name, body.position)
         uow.commit()
         return view(section)
 
@@ -121,6 +103,32 @@ def view(section: Section) -> dict[str, Any]:
         "created_at": rfc3339(section.created_at),
         "updated_at": rfc3339(section.updated_at),
     }
+
+
+def add_section(session: orm.Session, user_id: str, list_id: str, name: str, position: float | None = None) -> Section:
+    """Add a section to a list the caller checked is the user's (at the end, or at `position`), with section.created.
+
+    At most MAX_SECTIONS per list. Also what an import calls, in its own unit of work.
+    """
+    count = session.scalar(sa.select(sa.func.count()).select_from(Section).where(Section.list_id == list_id)) or 0
+    if count >= MAX_SECTIONS:
+        raise ValidationFailed(f"At most {MAX_SECTIONS} sections in a list.", errors={"name": "too many sections"})
+    last = session.scalar(sa.select(sa.func.max(Section.position)).where(Section.list_id == list_id))
+    now = utcnow()
+    section = Section(
+        id=new_id(),
+        user_id=user_id,
+        list_id=list_id,
+        name=name,
+        position=position if position is not None else (last or 0) + 1,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(section)
+    session.flush()
+    _emit(session, events.SECTION_CREATED, section)
+    return section
 
 
 def check_section(session: orm.Session, user_id: str, list_id: str | None, section_id: Any) -> None:
