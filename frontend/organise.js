@@ -50,6 +50,8 @@ async function loadSections(listId) {
     render();
     if (state.panelTask) fillSectionSelect(state.tasks.get(state.panelTask));
   } catch (error) {
+    // Unreachable: no sections until the tasks load again (loadCommentCounts), not a request per render.
+    if (!organise.sections.has(listId)) organise.sections.set(listId, []);
     if (!error.network && error.status !== 404) toast(error.message);
   } finally {
     organise.loadingSections.delete(listId);
@@ -181,7 +183,10 @@ async function moveToSection() {
 
 // ---------- comments ----------
 
+// Called whenever the tasks load afresh (app.js loadTasks): the counts, and the sections of the lists
+// seen so far, again (events missed while away are in them).
 async function loadCommentCounts() {
+  for (const listId of organise.sections.keys()) loadSections(listId);
   try {
     const data = await api("GET", "/api/{me}/comments/counts");
     organise.commentCounts = new Map(Object.entries(data.counts));
