@@ -194,6 +194,7 @@ async function loadTasks() {
       cursor = page.next_cursor;
     } while (cursor);
     state.tasks = fresh;
+    loadCommentCounts();
     reapplyQueue();  // what is still waiting to be sent shows on top of the server's state
     state.fromOffline = false;
   } finally {
@@ -217,6 +218,7 @@ function snapshotOf(data) {
 function applyEvent(event) {
   if (state.loading) { state.buffered.push(event); return; }
   noteForFilters(event);
+  if (organiseEvent(event)) return;  // section.* and comment.* (organise.js)
   switch (event.type) {
     case "task.created":
       adoptCreated(event.data);
@@ -384,6 +386,7 @@ function renderTask(task) {
       state.reminderTasks.has(task.id) || (task.parent_id && !task.completed && state.reminderTasks.has(task.parent_id)) ? bellIcon() : "",
       waiting ? el("span", { class: "badge waiting", title: "Kept on this device until the server has it" }, "waiting to send") : "",
       conflict ? el("span", { class: "badge conflict", title: "Changed elsewhere too" }, "choose what to keep") : "",
+      commentBadge(task),
     ), snippet(task.description)),
     trash,
   ), task);
@@ -618,6 +621,8 @@ async function openPanel(taskId, refresh = false) {
   $("panel-title").textContent = task.title;
   fillPanelForm(task, refresh);
   renderPanelSubtasks();
+  fillSectionSelect(task);
+  if (!refresh) showComments(taskId);
   showConflicts(taskId);
   if (isLocal(taskId)) {
     $("panel-reminders").replaceChildren(el("li", {}, "Not sent yet: reminders and history come when the server has the task."));

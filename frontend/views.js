@@ -172,6 +172,7 @@ function groupRows(items) {
     }
     return rows;
   }
+  if (state.view.startsWith("list:")) return sectionRows(items, state.view.slice(5));  // organise.js
   return items.map(renderTask);
 }
 
@@ -1044,7 +1045,8 @@ function onDrop(event) {
   order.splice(order.indexOf(target.dataset.id) + (after ? 1 : 0), 0, id);
   for (const [rowId, position] of placesFor(order, id)) {
     const task = state.tasks.get(rowId);
-    submit({ kind: "patch", id: rowId, base_version: task.version, changes: { position }, title: task.title, fromCreate: isLocal(rowId) })
+    const changes = { position, ...(rowId === id ? sectionOfDrop(task, target.dataset.id) : {}) };  // organise.js
+    submit({ kind: "patch", id: rowId, base_version: task.version, changes, title: task.title, fromCreate: isLocal(rowId) })
       .then((outcome) => { if (outcome.status === "rejected") toast(outcome.message); });
   }
 }

@@ -14,6 +14,7 @@ from functions.tasks.api import (
     history,
     lists,
     reminders,
+    sections,
     series,
     tasks,
     throttle,
@@ -74,6 +75,7 @@ def register(app: Flask, rt: Runtime) -> None:
     app.register_blueprint(series.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(sections.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(todoist.bp)
     apidocs.register(app)

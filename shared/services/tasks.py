@@ -36,6 +36,7 @@ def new_task(
     priority: str | None = None,
     tags: Iterable[str] | None = None,
     list_id: str | None = None,
+    section_id: str | None = None,
     position: float | None = None,
     completed: bool = False,
     completed_at: dt.datetime | None = None,
@@ -52,6 +53,7 @@ def new_task(
         priority=priority or "none",
         tags=list(tags or []),
         list_id=list_id,
+        section_id=section_id,
         position=position,
         completed=completed,
         completed_at=completed_at,
@@ -78,6 +80,7 @@ def instance_of(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task
         priority=series.priority,
         tags=series.tags,
         list_id=series.list_id,
+        section_id=series.section_id,
     )
     instance.parent_id, instance.occurrence_at = series.id, occurrence
     return instance

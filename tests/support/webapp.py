@@ -6,6 +6,7 @@ import uuid
 
 from playwright.sync_api import expect
 
+from tests.support.browser import wait_js
 from tests.support.paths import TESTS
 
 #: The views of the navigation, in their order.
@@ -73,6 +74,9 @@ def show_view(page, view):
 
 def quick_add(page, line):
     """Type `line` into quick add (the q key) and submit it."""
+    # Only once the app has started: starting takes the focus from wherever it is (a q pressed right
+    # after a reload, before the session answered, would open quick add and then lose it).
+    wait_js(page, "!document.getElementById('app').hidden")
     page.keyboard.press("Escape")
     page.locator("body").press("q")
     expect(page.locator("#quick")).to_be_focused()

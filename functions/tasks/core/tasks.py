@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from functions.tasks.core import filters, reminders, rows, subtasks
+from functions.tasks.core import filters, reminders, rows, sections, subtasks
 from functions.tasks.schemas.paging import encode_cursor
 from functions.tasks.schemas.tasks import TaskCreate, TaskPatch, TaskQuery, TaskUpdate, due_fields
 from shared.concurrency.offload import offload
@@ -56,7 +56,12 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
     A plain task is one statement: the row and its task.created event inserted together.
     """
     fields = _fields_in_the_users_zone(rt, user_id, body)
-    if _SCHEDULING_FIELDS & body.model_fields_set or body.list_id is not None or body.parent_task_id is not None:
+    if (
+        _SCHEDULING_FIELDS & body.model_fields_set
+        or body.list_id is not None
+        or body.parent_task_id is not None
+        or body.section_id is not None
+    ):
         return _create_scheduled(rt, user_id, body, fields)
     fields.pop("parent_task_id", None)
     task = new_task(user_id, now=utcnow(), **fields)
@@ -197,6 +202,7 @@ def _create_scheduled(rt: Runtime, user_id: str, body: TaskCreate, fields: dict[
     with rt.uow() as uow:
         subtasks.check_new_task(uow.session, task, rule is not None, list_given="list_id" in body.model_fields_set)
         check_list(uow.session, user_id, task.list_id)
+        sections.check_section(uow.session, user_id, task.list_id, task.section_id)
         uow.session.add(task)
         uow.session.flush()
         if rule is not None:
@@ -290,6 +296,7 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     given = subtasks.placed(session, task, given)
     if given.get("list_id") != task.list_id:  # a task already in an archived list stays editable
         check_list(session, task.user_id, given.get("list_id"))
+    given = _in_a_section_of_its_list(session, task, given)
     changes = ChangeSet(task, fields_view)  # compares fields: no counting query per look
     for field, value in given.items():
         changes.set(field, value)
@@ -301,6 +308,16 @@ def update_task(session: orm.Session, task: Task, given: Mapping[str, Any]) -> d
     if "list_id" in changes:  # a parent takes its sub-tasks along
         subtasks.move_subtasks_to_list(session, task, task.updated_at)
     return changes.fields
+
+
+def _in_a_section_of_its_list(session: orm.Session, task: Task, given: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A task's section is one of its (new) list's; moving it to another list without one clears its section."""
+    list_id = given.get("list_id", task.list_id)
+    if "section_id" in given:
+        sections.check_section(session, task.user_id, list_id, given["section_id"])
+    elif list_id != task.list_id and task.section_id is not None:
+        return {**given, "section_id": None}
+    return given
 
 
 def set_completed(session: orm.Session, task: Task, completed: bool) -> bool:

@@ -51,6 +51,10 @@ class TaskFields(Body):
     list_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
         default=None, description="One of the user's lists (another user's list: 422), or null for the Inbox"
     )
+    section_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,64}$")] | None = Field(
+        default=None,
+        description="A section of the task's list (another list's: 422), or null; moving to another list clears it",
+    )
     position: Annotated[float, Field(gt=-1e12, lt=1e12)] | None = Field(
         default=None, description="Manual order (drag to reorder); null sorts after the ordered ones"
     )
@@ -156,6 +160,7 @@ TASK_EXAMPLE: dict[str, Any] = {
     "parent_task_id": None,
     "subtasks": {"open": 2, "done": 1},
     "list_id": None,
+    "section_id": None,
     "position": None,
     "version": 1,
     "created_at": "2026-02-14T15:30:45.123Z",
@@ -198,6 +203,7 @@ class TaskOut(Out):
         default_factory=lambda: SubtaskCounts(open=0, done=0), description="Its direct sub-tasks, open and done"
     )
     list_id: str | None
+    section_id: str | None
     position: float | None
     version: int
     created_at: dt.datetime
