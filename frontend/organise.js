@@ -75,9 +75,15 @@ function sectionRows(items, listId) {
   keepFocus();
   const sections = sectionsOf(listId);
   const known = new Set(sections.map((s) => s.id));
-  const rows = items.filter((t) => !t.section_id || !known.has(t.section_id)).map(renderTask);
+  // a sub-task sits in its top-level task's section (under its parent, as subtasks.js nested them)
+  const sectionOf = (task) => {
+    let top = task;
+    for (let i = 0; i < 5 && top.parent_task_id && state.tasks.has(top.parent_task_id); i++) top = state.tasks.get(top.parent_task_id);
+    return known.has(top.section_id) ? top.section_id : null;
+  };
+  const rows = items.filter((t) => !sectionOf(t)).map(renderTask);
   for (const section of sections) {
-    rows.push(sectionHeader(section), ...items.filter((t) => t.section_id === section.id).map(renderTask));
+    rows.push(sectionHeader(section), ...items.filter((t) => sectionOf(t) === section.id).map(renderTask));
   }
   rows.push(addSectionRow(listId));
   return rows;
