@@ -35,6 +35,17 @@ async def _swarm(ws_urls: list[str], api_url: str, token: str, changes: int, set
         nonlocal opened, failed
         try:
             async with session.ws_connect(url, heartbeat=None, autoping=True) as ws:
+                # Open is not yet registered: the server answers "pong" only once the socket is in its
+                # worker's hub (the pump runs), so from then on no change can pass it by.
+                await ws.send_str("ping")
+                while (reply := await asyncio.wait_for(ws.receive(), timeout=120)).type == aiohttp.WSMsgType.TEXT:
+                    if reply.data == "pong":
+                        break
+                else:
+                    failed += 1
+                    if opened + failed == len(ws_urls):
+                        connected.set()
+                    return
                 opened += 1
                 if opened + failed == len(ws_urls):
                     connected.set()
@@ -57,7 +68,6 @@ async def _swarm(ws_urls: list[str], api_url: str, token: str, changes: int, set
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         holders = [asyncio.create_task(hold(i, session, url)) for i, url in enumerate(ws_urls)]
         await asyncio.wait_for(connected.wait(), timeout=120)
-        await asyncio.sleep(0.5)  # every socket registered in its worker's hub
         created, create_ms = [], []
         headers = {"Authorization": f"Bearer {token}"}
         for n in range(changes):
