@@ -65,7 +65,6 @@ def writer(base_url: str, client: Client, timed: Timed, n: int, until: float) ->
     """Write like a person planning a week: tasks, reminders, edits, ticks."""
     done = 0
     while time.monotonic() < until:
-        soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STALL_SECONDS + 1)).isoformat()
         created = timed(client, "create", "POST", "/api/{me}/tasks", json={"title": f"w{n} task {done}"})
         if created is None or created.status_code != 201:
             continue
@@ -73,7 +72,8 @@ def writer(base_url: str, client: Client, timed: Timed, n: int, until: float) ->
         timed(client, "update", "PUT", f"/api/{{me}}/tasks/{tid}", json={"priority": "high", "tags": ["week"]})
         if done % 2:  # completing cancels pending reminders: every other task keeps one, to ring meanwhile
             timed(client, "complete", "PATCH", f"/api/{{me}}/tasks/{tid}/complete", json={})
-        else:
+        else:  # "soon" from now: ahead of the request by more than any write that is not a stall takes
+            soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STALL_SECONDS + 1)).isoformat()
             timed(client, "reminder", "POST", f"/api/{{me}}/tasks/{tid}/reminders", json={"remind_at": soon})
         done += 1
     return done
