@@ -12,7 +12,7 @@ from functions.tasks.core.lists import view as list_view
 from shared.domain.times import rfc3339
 from shared.persistence.db import utcnow
 from shared.persistence.models import Comment, Preferences, Reminder, SavedFilter, Section, Task, TaskList, User
-from shared.services.snapshots import reminder_view, snapshot
+from shared.services.snapshots import NO_SUBTASKS, reminder_view, snapshot
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -39,8 +39,15 @@ def comment_view(comment: Comment) -> dict[str, Any]:
 
 
 def task_view(task: Task) -> dict[str, Any]:
-    """A task as the export and the import's events show it: the snapshot with its parent task and section."""
-    return {**snapshot(task), "parent_task_id": task.parent_task_id, "section_id": task.section_id}
+    """A task as the import's events show it when created: the snapshot (no sub-tasks yet), parent and section."""
+    return {**snapshot(task, NO_SUBTASKS), "parent_task_id": task.parent_task_id, "section_id": task.section_id}
+
+
+def exported_task(task: Task) -> dict[str, Any]:
+    """A task in the export: its fields, parent and section (the sub-task counts follow from `parent_task_id`)."""
+    view = task_view(task)
+    del view["subtasks"]
+    return view
 
 
 def export(rt: Runtime, user_id: str) -> dict[str, Any]:
@@ -69,7 +76,7 @@ def document(session: orm.Session, user_id: str) -> dict[str, Any]:
         "preferences": _columns(prefs, skip=("user_id",)) if prefs is not None else None,
         "lists": [list_view(row) for row in _owned(session, TaskList, user_id, TaskList.position, TaskList.created_at)],
         "sections": [section_view(row) for row in _owned(session, Section, user_id, Section.list_id, Section.position)],
-        "tasks": [task_view(row) for row in _owned(session, Task, user_id, Task.created_at, Task.id)],
+        "tasks": [exported_task(row) for row in _owned(session, Task, user_id, Task.created_at, Task.id)],
         "comments": [comment_view(row) for row in _owned(session, Comment, user_id, Comment.created_at, Comment.id)],
         "reminders": [
             {**reminder_view(row, zones.get(row.task_id, "UTC")), "created_at": rfc3339(row.created_at)}
