@@ -53,15 +53,25 @@ def fetch(api: Client, url: str, **params) -> icalendar.Calendar:
     return icalendar.Calendar.from_ical(resp.content)
 
 
-def preview(api: Client, rule: str, dtstart: str, tz: str, after: dt.datetime) -> list[dt.datetime]:
-    """The occurrences POST …/recurrence/preview gives after `after` (up to 500)."""
-    resp = api.request(
-        "POST",
-        "/api/{me}/recurrence/preview",
-        json={"recurrence_rule": rule, "dtstart": dtstart, "timezone": tz, "count": 500, "after": after.isoformat()},
-    )
-    assert resp.status_code == 200, resp.text
-    return [dt.datetime.fromisoformat(o) for o in resp.json()["occurrences"]]
+def preview(
+    api: Client, rule: str, dtstart: str, tz: str, after: dt.datetime, until: dt.datetime | None = None
+) -> list[dt.datetime]:
+    """The occurrences POST …/recurrence/preview gives after `after` (up to 500), or, with `until`, every
+    one before `until`, asked for page by page (a yearly rule is not expanded 500 times to see one year)."""
+    found: list[dt.datetime] = []
+    page = 500 if until is None else 50
+    while True:
+        resp = api.request(
+            "POST",
+            "/api/{me}/recurrence/preview",
+            json={"recurrence_rule": rule, "dtstart": dtstart, "timezone": tz, "count": page, "after": after.isoformat()},
+        )
+        assert resp.status_code == 200, resp.text
+        got = [dt.datetime.fromisoformat(o) for o in resp.json()["occurrences"]]
+        found += got
+        if until is None or len(got) < page or got[-1] >= until:
+            return found if until is None else [o for o in found if o < until]
+        after = got[-1] + dt.timedelta(seconds=1)
 
 
 def expanded(cal: icalendar.Calendar, start: dt.datetime, end: dt.datetime) -> dict[str, list[dt.datetime]]:
