@@ -64,7 +64,8 @@ def preview(
         resp = api.request(
             "POST",
             "/api/{me}/recurrence/preview",
-            json={"recurrence_rule": rule, "dtstart": dtstart, "timezone": tz, "count": page, "after": after.isoformat()},
+            json={"recurrence_rule": rule, "dtstart": dtstart, "timezone": tz, "count": page}
+            | {"after": after.isoformat()},
         )
         assert resp.status_code == 200, resp.text
         got = [dt.datetime.fromisoformat(o) for o in resp.json()["occurrences"]]
