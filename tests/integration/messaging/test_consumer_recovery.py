@@ -93,7 +93,7 @@ def test_a_database_outage_pauses_the_consumer_keeps_its_membership_and_loses_no
         during = publish(broker, user, 50)
         wait_until(lambda: loop.paused >= 3, timeout=30, message="the consumer paused (and retried) on the outage")
         assert loop._consumer is consumer and member_id(loop) == member, "the same member: no leave, no rejoin"
-        wait_until(lambda: rt.consumer_lag[loop.name] >= 50, timeout=15, message=f"the lag: {rt.consumer_lag}")
+        wait_until(lambda: rt.consumer_lag[loop.name] >= 50, timeout=45, message=f"the lag: {rt.consumer_lag}")
 
         own_cluster.start()
         wait_until(lambda: audited(rt, during) == 50, timeout=60, message="every event of the outage audited")
