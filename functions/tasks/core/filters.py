@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from functions.tasks.core import rows
 from functions.tasks.schemas.filters import FilterCreate, FilterUpdate
 from shared.domain import events
 from shared.domain import filter_language as fl
-from shared.domain.changes import ChangeSet
 from shared.domain.days import day_instant, local_day, start_of_day
 from shared.domain.errors import NotFound, Unauthorized, ValidationFailed
 from shared.domain.events import Event
@@ -208,15 +208,8 @@ def update(rt: Runtime, user_id: str, filter_id: str, body: FilterUpdate) -> dic
     with rt.uow() as uow:
         session = uow.session
         row = _owned(session, user_id, filter_id)
-        changes = ChangeSet(row, view)
-        for field, value in given.items():
-            if value is not None:
-                changes.set(field, value)
+        changes = rows.apply_fields(session, row, view, given)
         if changes:
-            row.version += 1
-            row.updated_at = utcnow()
-            row.note_changed(changes.fields)
-            session.flush()
             _emit(session, events.FILTER_UPDATED, row, changes=changes.fields)
         uow.commit()
         return view(row)

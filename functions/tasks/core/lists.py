@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from functions.tasks.core import rows
 from functions.tasks.schemas.lists import ListCreate, ListPatch, ListUpdate
 from shared.domain import events
-from shared.domain.changes import ChangeSet
 from shared.domain.errors import Unauthorized, ValidationFailed
 from shared.domain.events import Event
 from shared.domain.times import rfc3339
@@ -153,15 +152,8 @@ def create_list(session: orm.Session, user_id: str, fields: ListCreate) -> TaskL
 
 def update_list(session: orm.Session, task_list: TaskList, fields: dict[str, Any]) -> None:
     """Rename, recolour, archive or move a list; emit list.updated with {field: {old, new}}."""
-    changes = ChangeSet(task_list, view)
-    for field, value in fields.items():
-        if value is not None:
-            changes.set(field, value)
+    changes = rows.apply_fields(session, task_list, view, fields)
     if changes:
-        task_list.version += 1
-        task_list.updated_at = utcnow()
-        task_list.note_changed(changes.fields)
-        session.flush()
         _emit(session, events.LIST_UPDATED, task_list, changes=changes.fields)
 
 

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from shared.domain.changes import ChangeSet
 from shared.domain.errors import Conflict, NotFound, ValidationFailed
-from shared.persistence.models import Reminder, Task, TaskList
+from shared.persistence.db import utcnow
+from shared.persistence.models import Reminder, SavedFilter, Section, Task, TaskList
 
 if TYPE_CHECKING:
     from sqlalchemy import orm
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 Owned = TypeVar("Owned", Task, TaskList, Reminder)
 Versioned = TypeVar("Versioned", Task, TaskList)
+Named = TypeVar("Named", TaskList, Section, SavedFilter)
 #: Refuses (raises) when a change was based on another version of the row than `version`.
 VersionCheck = Callable[[int], None]
 
@@ -103,3 +106,20 @@ def refuse_conflicts(
                 what: dict(theirs),
             },
         )
+
+
+def apply_fields(
+    session: orm.Session, row: Named, view: Callable[[Named], Mapping[str, Any]], fields: Mapping[str, Any]
+) -> ChangeSet[Named]:
+    """Set the given (non-null) fields of a list, section or filter; when any changed, bump its version,
+    note which fields changed at it and flush. The change set says what changed, for the row's event."""
+    changes = ChangeSet(row, view)
+    for field, value in fields.items():
+        if value is not None:
+            changes.set(field, value)
+    if changes:
+        row.version += 1
+        row.updated_at = utcnow()
+        row.note_changed(changes.fields)
+        session.flush()
+    return changes

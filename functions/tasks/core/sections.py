@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from functions.tasks.core import rows
 from functions.tasks.schemas.sections import SectionCreate, SectionUpdate
 from shared.domain import events
 from shared.domain.changes import ChangeSet
@@ -55,15 +56,8 @@ def update(rt: Runtime, user_id: str, list_id: str, section_id: str, body: Secti
     """Rename or move a section; section.updated with {field: {old, new}} when anything changed."""
     with rt.uow() as uow:
         section = _owned_section(uow.session, user_id, list_id, section_id)
-        changes = ChangeSet(section, view)
-        for field, value in body.given().items():
-            if value is not None:
-                changes.set(field, value)
+        changes = rows.apply_fields(uow.session, section, view, body.given())
         if changes:
-            section.version += 1
-            section.updated_at = utcnow()
-            section.note_changed(changes.fields)
-            uow.session.flush()
             _emit(uow.session, events.SECTION_UPDATED, section, changes=changes.fields)
         uow.commit()
         return view(section)
