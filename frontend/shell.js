@@ -163,7 +163,7 @@ function onPopState() {
 // ---------- a half-done edit is never thrown away without asking ----------
 
 function panelDirty() {
-  if (!state.panelTask || $("panel").hidden || !panelBase || panelBase.id !== state.panelTask) return false;
+  if (panelSaving || !state.panelTask || $("panel").hidden || !panelBase || panelBase.id !== state.panelTask) return false;
   return Object.keys(changedFields(readPanelForm())).length > 0
     || $("p-repeat").value.trim() !== ($("p-repeat").dataset.initial || "") || $("p-reminder").value !== "";
 }

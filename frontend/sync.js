@@ -15,6 +15,7 @@ const sync = {
   ops: [],               // this user's operations not yet answered by the server, in order
   memorySeq: 0,          // keys when IndexedDB is unavailable (the queue then lives as long as the page)
   flushing: null,        // the running flush (one at a time)
+  storing: 0,            // changes being written to IndexedDB, not yet in ops (settled means none)
   retryTimer: null,
   retries: 0,
   waiters: new Map(),    // seq -> resolve(outcome), for the page that made the change
@@ -197,8 +198,13 @@ async function submit(op) {
     }
   }
   op.tab = sync.tab;
-  await storeOp(op);
-  sync.ops.push(op);
+  sync.storing += 1;
+  try {
+    await storeOp(op);
+    sync.ops.push(op);
+  } finally {
+    sync.storing -= 1;
+  }
   broadcast({ type: "changed", user: op.user });
   applyOp(op, state.tasks);
   render();

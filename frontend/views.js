@@ -673,6 +673,7 @@ function toLocalInput(iso) {
 // Save sends only the fields they changed, from that version (PATCH, merged with changes made elsewhere).
 const PANEL_INPUTS = { title: "p-title", description: "p-description", due: "p-due", priority: "p-priority", tags: "p-tags", list: "p-list" };
 let panelBase = null; // {id, version, values: {field: what the form showed}}
+let panelSaving = false; // Save pressed and not answered yet: what the form shows is on its way, not unsaved
 
 function formValuesOf(task) {
   return { title: task.title, description: task.description || "", due: isDateOnly(task.due_date) ? task.due_date : toLocalInput(task.due_date), priority: task.priority,
@@ -869,18 +870,25 @@ async function savePanel(event) {
     return;
   }
   let outcome = { status: "done" };
-  if (Object.keys(changes).length) {
-    outcome = await submit({ kind: "patch", id, base_version: panelBase.version, changes, title: task.title, fromCreate: isLocal(id) });
+  panelSaving = true;  // Esc or another view right after Save closes the panel without "Discard changes?"
+  try {
+    if (Object.keys(changes).length) {
+      outcome = await submit({ kind: "patch", id, base_version: panelBase.version, changes, title: task.title, fromCreate: isLocal(id) });
+    }
+    if (outcome.status === "conflict") return;  // the panel, or a toast once it is closed, shows both values (settle)
+    // Said in the panel while it shows this task, in a toast once it was closed meanwhile.
+    const tell = (message) => { if (state.panelTask) $("p-message").textContent = message; else toast(message); };
+    if (outcome.status === "rejected") { tell(outcome.message); return; }
+    if (outcome.status === "done" && scheduled) {
+      try {
+        await saveSchedule(state.panelTask || id);
+        upsert(await api("GET", `/api/{me}/tasks/${state.panelTask || id}`));
+      } catch (error) { tell(error.message); return; }
+    }
+  } finally {
+    panelSaving = false;
   }
-  if (outcome.status === "conflict") return;  // the panel shows both values (settle)
-  if (outcome.status === "rejected") { $("p-message").textContent = outcome.message; return; }
   const now = state.panelTask;  // a task made here has its server id by now
-  if (outcome.status === "done" && scheduled) {
-    try {
-      await saveSchedule(now);
-      upsert(await api("GET", `/api/{me}/tasks/${now}`));
-    } catch (error) { $("p-message").textContent = error.message; return; }
-  }
   render();
   announceSave(now, outcome);
 }

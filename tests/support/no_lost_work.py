@@ -87,8 +87,8 @@ def open_panel(page, title):
 
 
 def settled(page):
-    """Nothing waiting to be sent and nothing being sent (the page's outbox is empty)."""
-    wait_js(page, "sync.ops.length === 0 && sync.flushing === null", timeout=WAIT / 1000)
+    """Nothing being stored, waiting to be sent or being sent (the page's outbox is empty)."""
+    wait_js(page, "sync.storing === 0 && sync.ops.length === 0 && sync.flushing === null", timeout=WAIT / 1000)
 
 
 def screenshots(page, name, on_phone=None):

@@ -300,6 +300,7 @@ def test_the_side_panel_edits_due_date_tags_and_list_and_another_tab_sees_them(a
     page.locator("#p-tags").fill("admin, travel")
     page.locator("#p-list").select_option(label="Errands")
     page.locator("#panel-form button[type=submit]").click()
+    expect(page.locator(".toast", has_text="Saved.")).to_be_visible()  # the server has it, not only this browser
     seen = other.locator("li.task[data-title='renew passport']")
     expect(seen.locator(".list-badge")).to_have_text("Errands")
     expect(seen.locator(".badge", has_text="@travel")).to_be_visible()
