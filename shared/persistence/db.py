@@ -164,8 +164,24 @@ def is_database_outage(exc: BaseException) -> bool:
 
     SQLAlchemy's wrappers of a lost or refused connection, a pool with no connection to give, and
     the driver's own errors of that kind when they escape unwrapped (psycopg's OperationalError).
+    Also an error raised *because of* such a loss (a session left to roll back, a closed connection
+    used again), found by following the exception's cause and context.
     """
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)):
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_connection_loss(current):
+            return True
+        # `raise X from loss`, or a database-layer error met while a loss was being handled (never an
+        # unrelated error that merely happened inside an `except` block).
+        implicit = current.__context__ if isinstance(current, sa.exc.SQLAlchemyError) else None
+        current = current.__cause__ or implicit
+    return False
+
+
+def _is_connection_loss(exc: BaseException) -> bool:
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, sa.exc.DisconnectionError)):
         return True
     if isinstance(exc, sa.exc.DBAPIError):
         return bool(exc.connection_invalidated)

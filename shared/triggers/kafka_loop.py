@@ -105,6 +105,7 @@ class ConsumerLoop:
         self.ready = threading.Event()
         self.handled = 0
         self.dead_lettered = 0
+        self.last_dead_letter = ""  # why the last record went to the `.dlq` topic
         self.recreated = 0
         #: Take every partition by assignment from the start: the runtime says so where a leader
         #: lease already makes this the deployment's only consumer of the group (the combined app).
@@ -328,6 +329,7 @@ class ConsumerLoop:
         ]
         self._producer.send(f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers).get(10)
         self.dead_lettered += 1
+        self.last_dead_letter = error[:500]
         self.on_dead_letter(self.name)
 
 
