@@ -166,6 +166,10 @@ def test_a_postgres_restart_in_kafka_mode_with_two_workers_loses_no_audit_and_la
             own_cluster.start()
             restarted = len(writers.acked)
             wait_until(lambda: len(writers.acked) >= restarted + 200, timeout=60, message="writes after the restart")
+            # a busy machine writes those quicker than it scrapes: at least ten scrapes, through the restart
+            wait_until(
+                lambda: sum(isinstance(s, dict) for _, s in scraper.scrapes) >= 10, timeout=60, message="ten scrapes"
+            )
         ids = list(writers.acked)
 
         missing = set(ids)
