@@ -73,6 +73,9 @@ class KafkaTransport:
         config: dict[str, Any] = {
             "bootstrap_servers": (s.kafka_bootstrap_servers or "").split(","),
             "security_protocol": s.kafka_security_protocol,
+            # Producers and consumers reconnect within a second once the broker is back (kafka-python's
+            # own back-off grows to 30 s while it is away).
+            "reconnect_backoff_max_ms": 1000,
         }
         if s.kafka_sasl_mechanism:
             config.update(
