@@ -181,7 +181,9 @@ def is_database_outage(exc: BaseException) -> bool:
 
 
 def _is_connection_loss(exc: BaseException) -> bool:
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, sa.exc.DisconnectionError)):
+    if isinstance(
+        exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, sa.exc.DisconnectionError)
+    ):
         return True
     if isinstance(exc, sa.exc.DBAPIError):
         return bool(exc.connection_invalidated)

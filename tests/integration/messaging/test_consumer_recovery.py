@@ -114,7 +114,9 @@ def test_a_database_outage_pauses_the_consumer_keeps_its_membership_and_loses_no
         wait_until(lambda: audited(rt, during) == 50, timeout=60, message="every event of the outage audited")
         assert loop._consumer is consumer and member_id(loop) == member, "kept its membership through the outage"
         # The broker is the session's: a fresh group also reads (and parks) other tests' poison records.
-        assert loop.recreated == 0 and parked(broker, user) == [], f"an outage is nobody's poison: {loop.last_dead_letter}"
+        assert loop.recreated == 0 and parked(broker, user) == [], (
+            f"an outage is nobody's poison: {loop.last_dead_letter}"
+        )
         wait_until(lambda: rt.consumer_lag[loop.name] == 0, timeout=30, message="the group's lag back to 0")
     finally:
         rt.close()
