@@ -109,6 +109,7 @@ swagger-ui:
 bench: $(STAMP) chromium
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python tests/bench/bench_runtime.py
+	$(BIN)/python tests/bench/bench_writepath.py
 	$(BIN)/python tests/bench/bench_core.py
 	$(BIN)/python tests/bench/bench_recurrence.py
 	$(BIN)/python tests/bench/bench_audit.py
