@@ -591,6 +591,7 @@ def bench_relay(cfg: Config, bootstrap: str) -> dict:
                         aggregate_id=str(uuid.uuid4()),
                         data={"title": "warm"},
                     ).to_dict(),
+                    None,  # no trace context
                 )
                 for _ in range(200)
             ]
