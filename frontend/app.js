@@ -143,6 +143,7 @@ function signOut(message) {
   state.tasks.clear();
   state.lists.clear();
   state.reminderTasks.clear();
+  forgetSections();  // organise.js
   state.fromOffline = false;
   closePanel();
   $("tasks").replaceChildren();

@@ -2,7 +2,8 @@
 // The server evaluates every query (GET /tasks?filter=…): this file only keeps which of the tasks the page
 // already has match the current filter view, the saved filters with their counts, and their dialog.
 // Hooks elsewhere: inView (views.js) asks inFilterView, applyEvent (app.js) calls noteForFilters,
-// renderNav calls renderFilterNav, a row's @tag opens openTagFilter, the search box calls searchAsFilter.
+// renderNav calls renderFilterNav, a row's @tag opens openTagFilter, the search box calls searchAsFilter
+// (and, when the server accepted its query, offers "Save as filter").
 "use strict";
 
 const filterState = {
@@ -160,6 +161,7 @@ function searchAsFilter(text) {
   if (!text || !LOOKS_LIKE_FILTER.test(text)) {
     filterState.view = null;
     if (hint) hint.textContent = "";
+    offerToSaveSearch(null);
     return;
   }
   filterState.searchTimer = setTimeout(async () => {
@@ -168,14 +170,57 @@ function searchAsFilter(text) {
       if (seq !== filterState.searchSeq) return;
       filterState.view = { query: text, ids, error: null };
       if (hint) hint.textContent = `Filter: ${ids.size} ${ids.size === 1 ? "task" : "tasks"} match.`;
+      offerToSaveSearch(text);
     } catch (error) {
       if (seq !== filterState.searchSeq) return;
       filterState.view = null;
+      offerToSaveSearch(null);
       const errors = error.data && error.data.errors;
       if (hint) hint.textContent = errors && errors.filter ? `Not a filter (${errors.filter}): searching the text.` : "";
     }
     render();
   }, 200);
+}
+
+// "Save as filter": offered while the search box holds a query the server accepted (`query`, else null);
+// the name is asked inline, the query itself unless changed.
+function offerToSaveSearch(query) {
+  const changed = $("save-search").dataset.query !== (query || "");
+  $("save-search").dataset.query = query || "";
+  $("save-search").hidden = !query;
+  if (!changed) return;
+  closeSaveSearch(false);
+  $("save-search-message").textContent = "";
+}
+
+function openSaveSearch() {
+  $("save-search-open").hidden = true;
+  $("save-search-form").hidden = false;
+  $("save-search-message").textContent = "";
+  $("save-search-name").value = $("save-search").dataset.query.slice(0, 100);
+  $("save-search-name").focus();
+  $("save-search-name").select();
+}
+
+function closeSaveSearch(refocus) {
+  $("save-search-form").hidden = true;
+  $("save-search-open").hidden = false;
+  if (refocus) $("search").focus();
+}
+
+async function saveSearchAsFilter() {
+  const query = $("save-search").dataset.query;
+  const name = $("save-search-name").value.trim() || query.slice(0, 100);
+  if (!query) return;
+  try {
+    const saved = await api("POST", "/api/{me}/filters", { name, query });
+    closeSaveSearch(true);
+    $("save-search-message").textContent = `Saved as the filter “${saved.name}”.`;
+    await loadFilters();  // it shows in the navigation, with its count
+  } catch (error) {
+    const errors = (error.data && error.data.errors) || {};
+    $("save-search-message").textContent = `Not saved: ${errors.name || errors.query || error.message}`;
+  }
 }
 
 // Search results: a query that read shows what the server matched (open and completed), else plain text.
@@ -190,6 +235,14 @@ function initFilters() {
   $("fd-cancel").addEventListener("click", () => $("filter-dialog").close());
   $("fd-delete").addEventListener("click", deleteFilterDialog);
   $("search").addEventListener("input", () => searchAsFilter($("search").value.trim()));
+  $("save-search-open").addEventListener("click", openSaveSearch);
+  $("save-search-save").addEventListener("click", saveSearchAsFilter);
+  $("save-search-cancel").addEventListener("click", () => closeSaveSearch(true));
+  // Inside the search form: Enter saves (not a search), Esc puts the name away and goes back to the search.
+  $("save-search-name").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); saveSearchAsFilter(); }
+    else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); closeSaveSearch(true); }
+  });
 }
 
 initFilters();

@@ -8,6 +8,7 @@ const COMMENT_MAX = 10000;
 const organise = {
   sections: new Map(),      // list id -> [section] in order (loaded when the list is first shown)
   loadingSections: new Set(),
+  remembered: null,         // list id -> [section], as the offline copy held them when this page began
   commentCounts: new Map(), // task id -> number of comments
   comments: new Map(),      // comment id -> comment, of the task open in the panel
   commentsOf: null,         // the task whose comments `comments` holds
@@ -50,12 +51,47 @@ async function loadSections(listId) {
     render();
     if (state.panelTask) fillSectionSelect(state.tasks.get(state.panelTask));
   } catch (error) {
-    // Unreachable: no sections until the tasks load again (loadCommentCounts), not a request per render.
-    if (!organise.sections.has(listId)) organise.sections.set(listId, []);
+    // Unreachable: the sections of the offline copy (else none) until the tasks load again
+    // (loadCommentCounts), not a request per render.
+    if (!organise.sections.has(listId)) organise.sections.set(listId, rememberedSections()[listId] || []);
     if (!error.network && error.status !== 404) toast(error.message);
   } finally {
     organise.loadingSections.delete(listId);
   }
+}
+
+// ---------- sections: the offline copy (views.js saveOffline / useOfflineCopy) ----------
+
+function rememberedSections() {
+  if (organise.remembered === null) {
+    let saved = null;
+    try { saved = JSON.parse(localStorage.getItem(OFFLINE_KEY) || "null"); } catch (_) { saved = null; }
+    organise.remembered = saved && state.session && saved.user === state.session.userId ? saved.sections || {} : {};
+  }
+  return organise.remembered;
+}
+
+// The sections of every list, in order, as last seen: those this page loaded, and for the lists it has
+// not shown yet those of the previous copy (so a list never opened since the last start keeps them).
+function offlineSections() {
+  const known = (listId) => !state.lists.size || state.lists.has(listId);  // (a deleted list's go)
+  const out = {};
+  for (const [listId, sections] of Object.entries(rememberedSections())) if (known(listId)) out[listId] = sections;
+  for (const [listId, sections] of organise.sections) if (known(listId) && !isLocal(listId)) out[listId] = sections;
+  return out;
+}
+
+// Offline: the copy's sections, for the lists this page has not loaded from the server.
+function useOfflineSections(saved) {
+  for (const [listId, sections] of Object.entries(saved || {})) {
+    if (!(organise.sections.get(listId) || []).length) organise.sections.set(listId, sections);
+  }
+}
+
+// Signed out (or another account): nothing of the sections stays in this page.
+function forgetSections() {
+  organise.sections.clear();
+  organise.remembered = null;
 }
 
 function putSection(section) {
@@ -163,6 +199,28 @@ function sectionOfDrop(task, besideId) {
   return (task.section_id || null) === section ? {} : { section_id: section };
 }
 
+// A task dropped on a section's header goes first in that section (out of its parent, if a sub-task);
+// keyboard users have the panel's Section select.
+function dropOnSection(id, sectionId) {
+  const task = state.tasks.get(id);
+  if (!state.view.startsWith("list:") || task.list_id !== state.view.slice(5)) return;
+  const rows = [];
+  for (let node = document.querySelector(`#tasks li.section-head[data-section="${sectionId}"]`)?.nextElementSibling;
+    node && !node.matches("li.section-head, li.add-section"); node = node.nextElementSibling) {
+    if (node.matches("li.task[data-id]") && node.dataset.id !== id) rows.push(node.dataset.id);
+  }
+  const changes = (task.section_id || null) === sectionId ? {} : { section_id: sectionId };
+  if (task.parent_task_id) changes.parent_task_id = null;
+  placeTask([id, ...rows], id, changes);
+}
+
+// While a task is dragged over a section's header, the header shows it takes the drop.
+function markSectionDrop(event) {
+  const header = event.type === "dragover" && orderable() ? event.target.closest("li.section-head[data-section]") : null;
+  for (const head of document.querySelectorAll("#tasks li.section-head.drop-here")) if (head !== header) head.classList.remove("drop-here");
+  if (header) header.classList.add("drop-here");
+}
+
 // ---------- sections: the panel's Section select ----------
 
 function fillSectionSelect(task) {
@@ -192,7 +250,9 @@ async function moveToSection() {
 // Called whenever the tasks load afresh (app.js loadTasks): the counts, and the sections of the lists
 // seen so far, again (events missed while away are in them).
 async function loadCommentCounts() {
-  for (const listId of organise.sections.keys()) loadSections(listId);
+  // (and those the offline copy holds for the lists that have some: they stay fresh in the next copy)
+  const remembered = Object.entries(rememberedSections()).filter(([, sections]) => sections.length).map(([listId]) => listId);
+  for (const listId of new Set([...organise.sections.keys(), ...remembered])) loadSections(listId);
   try {
     const data = await api("GET", "/api/{me}/comments/counts");
     organise.commentCounts = new Map(Object.entries(data.counts));
@@ -322,6 +382,7 @@ function initOrganise() {
   if (form) form.addEventListener("submit", addComment);
   const select = $("p-section");
   if (select) select.addEventListener("change", moveToSection);
+  for (const type of ["dragover", "drop", "dragend"]) $("tasks").addEventListener(type, markSectionDrop);
 }
 
 document.addEventListener("DOMContentLoaded", initOrganise);

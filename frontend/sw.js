@@ -3,7 +3,7 @@
 // tasks is never served as if it were fresh. The page keeps its own offline copy, which says how old it
 // is, and its own queue of changes (IndexedDB); sign out removes both.
 "use strict";
-const CACHE = "taskflow-shell-v6";
+const CACHE = "taskflow-shell-v7";
 const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/subtasks.js", "/static/views.js", "/static/organise.js", "/static/shell.js", "/static/filters.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 
 self.addEventListener("install", (event) => {
@@ -15,8 +15,8 @@ self.addEventListener("activate", (event) => {
     .then(() => self.clients.claim()));
 });
 
-// The page's own addresses (a view, a list, a task, the settings) are the page: offline, the cached "/".
-const ADDRESSES = /^\/(inbox|today|upcoming|all|completed|search|settings|lists\/[0-9A-Fa-f-]+|tasks\/[0-9A-Fa-f-]+)\/?$/;
+// The page's own addresses (a view, a list, a task, a saved filter, a tag, the settings) are the page: offline, the cached "/".
+const ADDRESSES = /^\/(inbox|today|upcoming|all|completed|search|settings|lists\/[0-9A-Fa-f-]+|tasks\/[0-9A-Fa-f-]+|filters\/[0-9A-Fa-f-]+|tags\/[^/]+)\/?$/;
 
 function isShell(url) {
   return url.pathname === "/" || url.pathname.startsWith("/static/") || ADDRESSES.test(url.pathname);

@@ -1045,15 +1045,24 @@ function onDrop(event) {
   event.preventDefault();
   if (!orderable()) return;
   const id = event.dataTransfer.getData("text/plain");
+  if (!id || !state.tasks.has(id)) return;
+  const header = event.target.closest("li.section-head[data-section]");
+  if (header) { dropOnSection(id, header.dataset.section); return; }  // organise.js: first in that section
   const target = event.target.closest("li.task[data-id]");
-  if (!id || !target || target.dataset.id === id || !state.tasks.has(id)) return;
+  if (!target || target.dataset.id === id) return;
   const order = [...document.querySelectorAll("#tasks li.task[data-id]")].map((r) => r.dataset.id).filter((r) => r !== id);
   const box = target.getBoundingClientRect();
   const after = event.clientY > box.top + box.height / 2;  // the lower half of a row: below it
   order.splice(order.indexOf(target.dataset.id) + (after ? 1 : 0), 0, id);
+  placeTask(order, id, sectionOfDrop(state.tasks.get(id), target.dataset.id));  // organise.js
+}
+
+// Send the moved task's place in `order` with `extra` changes (and, once, the places of the rows above
+// it that were never ordered).
+function placeTask(order, id, extra) {
   for (const [rowId, position] of placesFor(order, id)) {
     const task = state.tasks.get(rowId);
-    const changes = { position, ...(rowId === id ? sectionOfDrop(task, target.dataset.id) : {}) };  // organise.js
+    const changes = { position, ...(rowId === id ? extra : {}) };
     submit({ kind: "patch", id: rowId, base_version: task.version, changes, title: task.title, fromCreate: isLocal(rowId) })
       .then((outcome) => { if (outcome.status === "rejected") toast(outcome.message); });
   }
@@ -1088,14 +1097,14 @@ function saveOfflineSoon() {
   offlineTimer = setTimeout(() => { offlineTimer = null; offlineSavedAt = Date.now(); saveOffline(); }, wait);
 }
 
-// The offline copy: everything the views show (tasks, lists, the user's zone, the bells, the later
-// occurrences of series in Upcoming), as the server last sent it. Sign out removes it.
+// The offline copy: everything the views show (tasks, lists and their sections, the user's zone, the
+// bells, the later occurrences of series in Upcoming), as the server last sent it. Sign out removes it.
 function saveOffline() {
   if (!state.session || state.fromOffline) return;
   const occurrences = Object.fromEntries([...occurrenceCache.entries()].filter(([, v]) => Array.isArray(v) && v.length));
   const copy = { user: state.session.userId, savedAt: new Date().toISOString(), tz: state.tz, prefs: state.prefs || null,
     tasks: [...state.tasks.values()].filter((t) => !isLocal(t.id)), lists: [...state.lists.values()],
-    reminders: [...state.reminderTasks], occurrences };
+    sections: offlineSections(), reminders: [...state.reminderTasks], occurrences };
   try { localStorage.setItem(OFFLINE_KEY, JSON.stringify(copy)); }
   catch (_) { /* storage full or disabled: the offline copy is a convenience */ }
 }
@@ -1109,6 +1118,7 @@ function useOfflineCopy() {
   state.savedAt = saved.savedAt;
   state.tasks = new Map(saved.tasks.map((t) => [t.id, t]));
   if (!state.lists.size) state.lists = new Map((saved.lists || []).map((l) => [l.id, l]));
+  useOfflineSections(saved.sections);  // organise.js
   if (!state.tz && saved.tz) state.tz = saved.tz;
   if (!state.prefs && saved.prefs) state.prefs = saved.prefs;
   state.reminderTasks = new Set(saved.reminders || []);

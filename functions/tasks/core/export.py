@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from functions.tasks.core.comments import view as comment_view
 from functions.tasks.core.lists import view as list_view
+from functions.tasks.core.sections import view as section_view
 from shared.domain.times import rfc3339
 from shared.persistence.db import utcnow
 from shared.persistence.models import Comment, Preferences, Reminder, SavedFilter, Section, Task, TaskList, User
@@ -20,22 +22,6 @@ if TYPE_CHECKING:
     from shared.runtime.process import Runtime
 
 VERSION = 1
-
-
-def section_view(section: Section) -> dict[str, Any]:
-    """A section as the export and its events show it."""
-    return {"id": section.id, "list_id": section.list_id, "name": section.name, "position": section.position}
-
-
-def comment_view(comment: Comment) -> dict[str, Any]:
-    """A comment as the export and its events show it."""
-    return {
-        "id": comment.id,
-        "task_id": comment.task_id,
-        "text": comment.text,
-        "created_at": rfc3339(comment.created_at),
-        "edited_at": rfc3339(comment.edited_at),
-    }
 
 
 def task_view(task: Task) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from functions.tasks.core.export import comment_view, section_view, task_view
+from functions.tasks.core.comments import view as comment_view
+from functions.tasks.core.export import task_view
 from functions.tasks.core.lists import MAX_LISTS
 from functions.tasks.core.lists import view as list_view
+from functions.tasks.core.sections import view as section_view
 from functions.tasks.todoist.plan import PlannedTask, TodoistPlan
 from shared.domain import events
 from shared.domain.days import day_instant, local_day

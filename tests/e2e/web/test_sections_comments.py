@@ -5,10 +5,12 @@ comment's text shown as text with its link clickable (never as HTML)."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import requests
 from playwright.sync_api import expect
 
+from tests.support.browser import wait_js
 from tests.support.no_lost_work import WAIT, User, open_panel, row, settled
 from tests.support.paths import ARTIFACTS
 from tests.support.webapp import axe_violations
@@ -137,4 +139,120 @@ def test_a_comment_arrives_live_in_another_tabs_open_panel_as_text_with_a_clicka
     expect(row(b, "Renew passport").locator(".badge.comments")).to_have_count(0)
     comments = requests.get(f"{user.api}/tasks/{task['id']}/comments", headers=user.headers, timeout=10).json()
     assert comments == {"items": []}
+    user.close()
+
+
+def quiet(page, ms=1000):
+    """Wait until the rows have not been drawn again for `ms` (a drag whose row is redrawn mid-way is dropped)."""
+    page.evaluate(
+        """(ms) => new Promise((done) => {
+          let timer = setTimeout(finish, ms);
+          const watch = new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(finish, ms); });
+          function finish() { watch.disconnect(); done(); }
+          watch.observe(document.getElementById("tasks"), { childList: true, subtree: true });
+        })""",
+        ms,
+    )
+
+
+def home_with_sections(user, *sections):
+    """A list "Home" with sections (in order) of the API; returns the list and {name: section id}."""
+    home = requests.post(f"{user.api}/lists", json={"name": "Home"}, headers=user.headers, timeout=10).json()
+    ids = {}
+    for name in sections:
+        resp = requests.post(
+            f"{user.api}/lists/{home['id']}/sections", json={"name": name}, headers=user.headers, timeout=10
+        )
+        assert resp.status_code == 201, resp.text
+        ids[name] = resp.json()["id"]
+    return home, ids
+
+
+def test_a_list_shown_offline_after_a_reload_is_still_grouped_by_section(app_process, browser):
+    user = User(browser, app_process)
+    page = user.page
+    home, sections = home_with_sections(user, "Kitchen", "Garden")
+    user.create(title="Loose end", list_id=home["id"])
+    user.create(title="Descale the kettle", list_id=home["id"], section_id=sections["Kitchen"])
+    user.create(title="Mow the lawn", list_id=home["id"], section_id=sections["Garden"])
+    page.goto(f"{app_process.url}/lists/{home['id']}")
+    expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=WAIT)
+    expect(row(page, "Mow the lawn")).to_be_visible(timeout=WAIT)
+    eventually(lambda: section_of(page, "Mow the lawn"), "Garden")
+    online = page.locator("#tasks").inner_text()
+    wait_js(page, "navigator.serviceWorker.controller !== null", timeout=WAIT / 1000)
+    copy = "JSON.parse(localStorage.getItem('taskflow.offline') || '{}')"
+    wait_js(page, f"(({copy}.sections || {{}})['{home['id']}'] || []).length === 2", timeout=WAIT / 1000)
+
+    # A new start of the page that never opens the list keeps its sections in the offline copy.
+    page.goto(f"{app_process.url}/inbox")
+    expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=WAIT)
+    expect(page.locator("#lists button", has_text="Home")).to_be_visible(timeout=WAIT)
+    settled(page)
+    page.evaluate("saveOffline()")
+    names = page.evaluate(f"({copy}.sections['{home['id']}'] || []).map((s) => s.name)")
+    assert names == ["Kitchen", "Garden"]
+
+    # Offline, reloaded: the list from the offline copy, grouped by section in order, as it was online.
+    user.context.set_offline(True)
+    page.reload()
+    expect(page.locator("#offline-banner")).to_be_visible(timeout=WAIT)
+    page.locator("#lists button", has_text="Home").click()
+    expect(row(page, "Mow the lawn")).to_be_visible(timeout=WAIT)
+    assert page.locator("li.section-head h3").all_text_contents() == ["Kitchen", "Garden"]
+    assert [section_of(page, t) for t in ("Loose end", "Descale the kettle", "Mow the lawn")] == [
+        "",
+        "Kitchen",
+        "Garden",
+    ]
+    assert page.locator("#tasks").inner_text() == online
+
+    # The list's, a saved filter's and a tag's own addresses open offline too (the service worker's shell).
+    for address in (f"/lists/{home['id']}", "/tags/errands", f"/filters/{uuid.uuid4()}"):
+        page.goto(app_process.url + address)
+        expect(page.locator("#offline-banner")).to_be_visible(timeout=WAIT)
+    page.goto(f"{app_process.url}/lists/{home['id']}")
+    expect(page.locator("li.section-head h3")).to_have_text(["Kitchen", "Garden"], timeout=WAIT)
+    user.context.set_offline(False)
+    user.close()
+
+
+def test_a_task_dragged_onto_a_section_header_goes_first_in_that_section(app_process, browser):
+    user = User(browser, app_process)
+    page = user.page
+    home, sections = home_with_sections(user, "Kitchen", "Garden")
+    loose = user.create(title="Loose end", list_id=home["id"])
+    user.create(title="Descale the kettle", list_id=home["id"], section_id=sections["Kitchen"], position=5)
+    user.create(title="Wipe the hob", list_id=home["id"], section_id=sections["Kitchen"], position=6)
+    weed = user.create(title="Weed the beds", list_id=home["id"], section_id=sections["Garden"], position=1)
+    page.goto(f"{app_process.url}/lists/{home['id']}")
+    expect(page.locator("#live")).to_have_attribute("data-status", "live", timeout=WAIT)
+    expect(row(page, "Weed the beds")).to_be_visible(timeout=WAIT)
+    eventually(lambda: section_of(page, "Weed the beds"), "Garden")
+    kitchen = page.locator("li.section-head", has=page.locator("h3", has_text="Kitchen"))
+
+    def kitchen_titles():
+        return [
+            t
+            for t in page.locator("#tasks li.task").evaluate_all("rows => rows.map((r) => r.dataset.title)")
+            if section_of(page, t) == "Kitchen"
+        ]
+
+    # From the list's top, and from another section (its position below every Kitchen task's): first in Kitchen.
+    quiet(page)
+    row(page, "Loose end").drag_to(kitchen)
+    eventually(kitchen_titles, ["Loose end", "Descale the kettle", "Wipe the hob"])
+    settled(page)
+    quiet(page)
+    row(page, "Weed the beds").drag_to(kitchen)
+    eventually(kitchen_titles, ["Weed the beds", "Loose end", "Descale the kettle", "Wipe the hob"])
+    expect(page.locator("li.section-head h3", has_text="Garden")).to_be_visible()
+    settled(page)
+    for task in (loose, weed):
+        assert user.get(task["id"]).json()["section_id"] == sections["Kitchen"]
+
+    # As the server has it: after a reload, the same order.
+    page.reload()
+    expect(row(page, "Wipe the hob")).to_be_visible(timeout=WAIT)
+    eventually(kitchen_titles, ["Weed the beds", "Loose end", "Descale the kettle", "Wipe the hob"])
     user.close()
