@@ -88,7 +88,8 @@ def build(user_id: str, plan: TodoistPlan, now: dt.datetime) -> Rows:
             }
             comments.append(comment)
             view = comment_view(cast("Comment", types.SimpleNamespace(**comment)))
-            outbox.append(_event(events.COMMENT_ADDED, user_id, comment["id"], view))
+            # Filed under its task, as the API files it: the task's history shows it.
+            outbox.append(_event(events.COMMENT_ADDED, user_id, task["id"], view))
     return Rows(list_id, sections, tasks, comments, outbox)
 
 

@@ -124,6 +124,14 @@ def test_a_dry_run_reports_what_the_import_then_creates(api, db_url):
     assert sorted(added, key=lambda d: d["id"]) == sorted(doc["comments"], key=lambda d: d["id"])
     assert set(added[0]) == {"id", "task_id", "text", "version", "created_at", "edited_at"}
 
+    # Filed under their tasks (the aggregate the history reads), as the API files a comment.
+    with api.rt.sessions() as s:
+        filed = s.scalars(sa.select(Outbox.payload).where(Outbox.event_type == "comment.added"))
+        assert {payload["aggregate_id"]: payload["data"]["task_id"] for payload in filed} == {
+            landlord["id"]: landlord["id"],
+            boxes["id"]: boxes["id"],
+        }
+
 
 def test_the_list_name_must_be_new_and_given(api, db_url):
     api.request("POST", "/api/{me}/lists", json={"name": "Moving House"})
