@@ -8,6 +8,7 @@ import datetime as dt
 
 import psycopg
 import pytest
+import requests
 import sqlalchemy as sa
 
 from functions.tasks import create_app
@@ -21,6 +22,7 @@ from shared.runtime.process import Runtime
 from shared.services.tasks import created_event, new_task
 from shared.settings import Settings
 from tests.conftest import JWT_SECRET, with_
+from tests.support.net import wait_until
 
 BODIES = [
     {"title": "Water the plants"},
@@ -129,29 +131,35 @@ def test_a_burst_of_25_creates_opens_no_new_database_sessions(settings, serve, m
     server = serve(create_app(with_(settings, run_background_workers=False)))
     clients = [make_client(server).signup() for _ in range(5)]
     rt = server.app.extensions["taskflow"]
+    admin_url = settings.database_url.replace("+psycopg", "")
+
+    def create(i: int) -> int:
+        client = clients[i % 5]
+        url = f"{client.base}/api/{client.user_id}/tasks"
+        return requests.post(url, json={"title": f"t{i}"}, headers=client.headers(), timeout=60).status_code
 
     def burst() -> list[int]:
-        with concurrent.futures.ThreadPoolExecutor(25) as pool:
-            return list(
-                pool.map(
-                    lambda i: clients[i % 5].request("POST", "/api/{me}/tasks", json={"title": f"t{i}"}).status_code,
-                    range(25),
-                )
-            )
+        """25 creates in flight at once: held at the outbox (locked) until every one waits there."""
+        with psycopg.connect(admin_url) as admin, concurrent.futures.ThreadPoolExecutor(25) as pool:
+            admin.execute("LOCK TABLE outbox IN SHARE MODE")
+            statuses = pool.map(create, range(25))
+            waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'outbox'::regclass AND NOT granted"
+            wait_until(lambda: admin.execute(waiting).fetchone() == (25,), timeout=30, message="25 inserts waiting")
+            admin.rollback()
+            return list(statuses)
 
     assert burst() == [201] * 25  # opens what the pools keep
     opened = []
     for engine in (rt.engine, autocommit_engine(rt.engine)):
         sa.event.listen(engine.pool, "connect", lambda *_: opened.append(1))
     since = dt.datetime.now(dt.UTC)
-    for _ in range(3):
+    for _ in range(2):
         assert burst() == [201] * 25
     assert opened == []
-    with psycopg.connect(settings.database_url.replace("+psycopg", "")) as admin:
+    with psycopg.connect(admin_url) as admin:
         new_sessions = admin.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND backend_start > %s AND pid <> pg_backend_pid()",
             (since,),
         ).fetchone()
     assert new_sessions == (0,)
-    assert autocommit_engine(rt.engine).pool.size() >= 25  # type: ignore[attr-defined]
