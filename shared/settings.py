@@ -65,6 +65,9 @@ class Settings:
     db_pool_size: int = 10
     cpu_threads: int = 2
     db_max_overflow: int = 5
+    #: Connections per worker kept in autocommit for one-statement reads and writes (the sign-in check,
+    #: a plain create): at least the requests a worker serves at once, so a burst opens no new sessions.
+    db_autocommit_pool_size: int = 25
     run_background_workers: bool = True
     ws_ping_seconds: float = 25.0
     ws_queue_size: int = 256
@@ -137,6 +140,7 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             cpu_threads=_int(env, "CPU_THREADS", 2),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
+            db_autocommit_pool_size=_int(env, "DB_AUTOCOMMIT_POOL_SIZE", 25),
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
             ws_ping_seconds=float(_int(env, "WS_PING_SECONDS", 25)),
             ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256),

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import pathlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -97,8 +98,13 @@ class WriteGate:
 _GATE_OWNER = "taskflow.write_gate_owner"
 
 
-def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """Create an engine tuned for the dialect (SQLite: WAL, busy timeout, FKs)."""
+def make_engine(url: str, *, autocommit_pool_size: int = 0, **kwargs: Any) -> sa.Engine:
+    """Create an engine tuned for the dialect (SQLite: WAL, busy timeout, FKs).
+
+    On PostgreSQL, `autocommit_pool_size` > 0 also gives the engine a companion pool of that many
+    connections that stay in autocommit, for the single statements of the hot paths
+    (`driver_autocommit`, `autocommit_engine`).
+    """
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
@@ -130,33 +136,104 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     # No pre-ping: it costs a round trip per request. A dropped connection invalidates the pool
     # on first use instead, and recycling bounds how old a connection gets.
     kwargs.setdefault("pool_recycle", 1800)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if autocommit_pool_size > 0:
+        # Set to autocommit once, when each connection opens: no switch on and off per statement.
+        # No overflow: a burst larger than the pool waits for a connection instead of opening (and
+        # then closing) sessions, so a worker's requests never cost a new PostgreSQL session each.
+        companion = sa.create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=autocommit_pool_size,
+            max_overflow=0,
+            pool_recycle=kwargs["pool_recycle"],
+        )
+        with _companions_lock:
+            _companions[engine] = companion
+    return engine
+
+
+#: Each PostgreSQL engine's autocommit companion (written once, when make_engine builds both).
+_companions: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+_companions_lock = threading.Lock()
+
+
+def autocommit_engine(engine: sa.Engine) -> sa.Engine:
+    """The engine for one-statement reads and writes: its autocommit companion, else the engine itself.
+
+    On the companion a statement costs one round trip (no BEGIN, no ROLLBACK), and its pool is the
+    one sized for the requests a worker serves at once (DB_AUTOCOMMIT_POOL_SIZE).
+    """
+    return _companions.get(engine, engine)
+
+
+def dispose(engine: sa.Engine) -> None:
+    """Close the engine's pooled connections, its autocommit companion's too."""
+    companion = _companions.get(engine)
+    if companion is not None:
+        companion.dispose()
+    engine.dispose()
 
 
 @contextlib.contextmanager
 def driver_autocommit(engine: sa.Engine) -> Iterator[Any]:  # Any: a psycopg Connection
-    """The pooled psycopg connection itself, in autocommit, for one statement on a hot path.
+    """A pooled psycopg connection itself, in autocommit, for one statement on a hot path.
 
     A single statement is atomic on its own: no BEGIN/COMMIT round trips, and none of SQLAlchemy's
-    per-execute work (parameter processing, result setup, the isolation-level switch).
+    per-execute work (parameter processing, result setup, the isolation-level switch). From the
+    engine's autocommit companion when it has one (connections already in autocommit), else from its
+    own pool, switched to autocommit for the statement.
     A driver error leaves as SQLAlchemy would raise it (`sa.exc.OperationalError` for a lost
     connection, which the pool then discards), so callers and the HTTP edge see one kind of error.
     """
+    companion = _companions.get(engine)
+    if companion is None:
+        with _switched_to_autocommit(engine) as switched:
+            yield switched
+        return
+    dbapi_error = companion.dialect.loaded_dbapi.Error
+    try:
+        fairy = companion.raw_connection()
+    except dbapi_error as exc:
+        raise _wrapped(companion, exc, lost=True) from exc
+    driver: Any = fairy.driver_connection
+    try:
+        yield driver
+    except dbapi_error as exc:
+        lost = _lost(companion, exc, driver)
+        if lost:
+            fairy.invalidate(exc)
+        raise _wrapped(companion, exc, lost=lost) from exc
+    finally:
+        fairy.close()
+
+
+@contextlib.contextmanager
+def _switched_to_autocommit(engine: sa.Engine) -> Iterator[Any]:  # Any: a psycopg Connection
     with engine.connect() as conn:
         driver: Any = conn.connection.driver_connection
         driver.autocommit = True
         try:
             yield driver
         except engine.dialect.loaded_dbapi.Error as exc:
-            lost = engine.dialect.is_disconnect(exc, driver, None) or bool(getattr(driver, "closed", False))
+            lost = _lost(engine, exc, driver)
             if lost:
                 conn.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(
-                None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=engine.dialect
-            ) from exc
+            raise _wrapped(engine, exc, lost=lost) from exc
         finally:
             if not conn.invalidated:
                 driver.autocommit = False
+
+
+def _lost(engine: sa.Engine, exc: Any, driver: Any) -> bool:  # Any: the driver's error and connection
+    return engine.dialect.is_disconnect(exc, driver, None) or bool(getattr(driver, "closed", False))
+
+
+def _wrapped(engine: sa.Engine, exc: Exception, *, lost: bool) -> sa.exc.StatementError:
+    """The driver's error as SQLAlchemy raises it (IntegrityError, OperationalError, …)."""
+    return sa.exc.DBAPIError.instance(
+        None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=engine.dialect
+    )
 
 
 def is_database_outage(exc: BaseException) -> bool:

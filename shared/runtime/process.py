@@ -16,7 +16,7 @@ from shared.messaging.stream import Pipeline
 from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
-from shared.persistence.db import UnitOfWork, make_engine, make_sessionmaker
+from shared.persistence.db import UnitOfWork, autocommit_engine, dispose, make_engine, make_sessionmaker
 from shared.runtime.leader import Election, application_name, lease_for
 from shared.runtime.metrics import GroupLagCollector, Metrics, SharedStateCollector
 from shared.settings import Settings, with_local_secret
@@ -81,12 +81,18 @@ class Runtime:
         pool = (
             {}
             if settings.database_url.startswith("sqlite")
-            else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+            else {
+                "pool_size": settings.db_pool_size,
+                "max_overflow": settings.db_max_overflow,
+                "autocommit_pool_size": settings.db_autocommit_pool_size,
+            }
         )
         self.engine: sa.Engine = make_engine(settings.database_url, **pool)
         if not settings.database_url.startswith("sqlite"):
             # Named per process (at connect time, so after a fork too): a new leader ends a frozen one's sessions.
             sa.event.listen(self.engine, "do_connect", _name_session)
+            if autocommit_engine(self.engine) is not self.engine:
+                sa.event.listen(autocommit_engine(self.engine), "do_connect", _name_session)
         self.sessions = make_sessionmaker(self.engine)
         self.postgres = self.engine.dialect.name == "postgresql"
         self.transport: Transport = transport or make_transport(settings)
@@ -313,4 +319,4 @@ class Runtime:
             self.group_lag.close()
         self.relay_loop = None
         self.transport.close()
-        self.engine.dispose()
+        dispose(self.engine)

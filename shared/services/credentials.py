@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from shared.concurrency.offload import offload_native
 from shared.domain.errors import Unauthorized, Unavailable
+from shared.persistence.db import autocommit_engine
 from shared.persistence.models import User
 from shared.settings import Settings
 
@@ -173,9 +174,10 @@ def session_generation(engine: sa.Engine, user_id: str) -> int | None:
 
     One primary-key read per request, not cached: an account that is gone, or signed out everywhere,
     is refused at once, on every route and socket, instead of failing later on a foreign key.
-    Through SQLAlchemy, so that a database outage is the 503 every other read gives.
+    Through SQLAlchemy, so that a database outage is the 503 every other read gives; on the
+    engine's autocommit companion, so it is one round trip (no BEGIN, no ROLLBACK).
     """
-    with engine.connect() as conn:
+    with autocommit_engine(engine).connect() as conn:
         return conn.scalar(sa.select(User.session_generation).where(User.id == user_id))
 
 

@@ -26,13 +26,13 @@ TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
 
 _SQL = "SELECT timezone FROM preferences WHERE user_id = %s"
-_cache: dict[tuple[str, str], tuple[str, float]] = {}
+_cache: dict[tuple[sa.URL, str], tuple[str, float]] = {}  # (database, user) -> (zone, fresh until)
 _lock = threading.Lock()
 
 
 def preferred_timezone(engine: sa.Engine, user_id: str) -> str:
     """The user's preferred IANA zone, else UTC."""
-    key, now = (str(engine.url), user_id), time.monotonic()
+    key, now = (engine.url, user_id), time.monotonic()  # the URL object: rendering it cost more than the lookup
     hit = _cache.get(key)
     if hit is not None and hit[1] > now:
         return hit[0]
@@ -47,7 +47,7 @@ def preferred_timezone(engine: sa.Engine, user_id: str) -> str:
 def forget(engine: sa.Engine, user_id: str) -> None:
     """The user's preferences changed (in this process): read them again next time."""
     with _lock:
-        _cache.pop((str(engine.url), user_id), None)
+        _cache.pop((engine.url, user_id), None)
 
 
 def _read(engine: sa.Engine, user_id: str) -> str:

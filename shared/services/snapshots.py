@@ -51,6 +51,44 @@ def snapshot(task: Task, subtasks: Mapping[str, int] | None = None) -> dict[str,
 NO_SUBTASKS: Mapping[str, int] = {"open": 0, "done": 0}
 
 
+def new_task_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """snapshot() of a task not stored yet, from its columns ({column: value}; absent ones are NULL).
+
+    The same fields, in the same order, with the same values as snapshot() of the Task those columns
+    make (tests/unit/services/test_task_rows.py holds them together); a new task has no sub-tasks.
+    """
+    tz = row["timezone"]
+    due = row.get("due_date")
+    all_day = bool(row.get("all_day"))
+    get = row.get
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "title": row["title"],
+        "description": get("description"),
+        "completed": row["completed"],
+        "completed_at": rfc3339(get("completed_at")),
+        "priority": row["priority"],
+        "tags": list(row["tags"] or []),
+        "due_date": stored_day(due).isoformat() if all_day and due is not None else rfc3339(due, tz),
+        "all_day": all_day,
+        "timezone": tz,
+        "recurrence_rule": get("recurrence_rule"),
+        "repeat_from": row["repeat_from"],
+        "next_occurrence": rfc3339(get("next_occurrence"), tz),
+        "parent_id": get("parent_id"),
+        "occurrence_at": rfc3339(get("occurrence_at"), tz),
+        "parent_task_id": get("parent_task_id"),
+        "subtasks": dict(NO_SUBTASKS),
+        "list_id": get("list_id"),
+        "section_id": get("section_id"),
+        "position": get("position"),
+        "version": row["version"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+    }
+
+
 def subtask_counts(session: orm.Session, task_ids: Iterable[str]) -> dict[str, dict[str, int]]:
     """{task id: {open, done}} of the tasks' direct sub-tasks, in one grouped query (absent: none)."""
     ids = list(task_ids)

@@ -9,7 +9,7 @@ the change adds. Used by the tasks function and by the recurrence sweep.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import orm
@@ -21,7 +21,49 @@ from shared.domain.events import Event
 from shared.messaging.outbox import add_event
 from shared.persistence.db import utcnow
 from shared.persistence.models import Reminder, Task, new_id
-from shared.services.snapshots import snapshot
+from shared.services.snapshots import new_task_view, snapshot
+
+
+def new_task_row(
+    user_id: str,
+    title: str,
+    now: dt.datetime,
+    *,
+    description: str | None = None,
+    due_date: dt.datetime | None = None,
+    all_day: bool = False,
+    timezone: str | None = None,
+    priority: str | None = None,
+    tags: Iterable[str] | None = None,
+    position: float | None = None,
+    dtstart_wall: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The columns of a new task at version 1 ({column: value}); left out, its zone is UTC and its priority none.
+
+    These are the columns a plain create sets (PLAIN_TASK_COLUMNS); every other one starts NULL.
+    """
+    return {
+        "id": new_id(),
+        "user_id": user_id,
+        "title": title,
+        "description": description,
+        "completed": False,
+        "priority": priority or "none",
+        "tags": list(tags or []),
+        "due_date": due_date,
+        "all_day": all_day,
+        "timezone": timezone or "UTC",
+        "repeat_from": "schedule",
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "dtstart_wall": dtstart_wall,
+        "position": position,
+    }
+
+
+#: The columns a plain create inserts (always all of them, so that it is one prepared statement).
+PLAIN_TASK_COLUMNS = tuple(new_task_row("", "", utcnow()))
 
 
 def new_task(
@@ -41,27 +83,21 @@ def new_task(
     completed: bool = False,
     completed_at: dt.datetime | None = None,
 ) -> Task:
-    """Build a new (not yet stored) task at version 1; left out, its zone is UTC and its priority none."""
-    return Task(
-        id=new_id(),
-        user_id=user_id,
-        title=title,
+    """Build a new (not yet stored) task at version 1, as an ORM object (new_task_row's columns and these)."""
+    row = new_task_row(
+        user_id,
+        title,
+        now,
         description=description,
         due_date=due_date,
         all_day=all_day,
-        timezone=timezone or "UTC",
-        priority=priority or "none",
-        tags=list(tags or []),
-        list_id=list_id,
-        section_id=section_id,
+        timezone=timezone,
+        priority=priority,
+        tags=tags,
         position=position,
-        completed=completed,
-        completed_at=completed_at,
-        repeat_from="schedule",
-        version=1,
-        created_at=now,
-        updated_at=now,
     )
+    row["completed"] = completed
+    return Task(**row, list_id=list_id, section_id=section_id, completed_at=completed_at)
 
 
 def instance_of(series: Task, occurrence: dt.datetime, now: dt.datetime) -> Task:
@@ -111,6 +147,17 @@ def _task_event(event_type: str, task: Task, **extra: Any) -> Event:
 def created_event(task: Task) -> Event:
     """task.created: a task made by a person (the API, an .ics import)."""
     return _task_event(events.TASK_CREATED, task)
+
+
+def row_created_event(row: Mapping[str, Any]) -> Event:
+    """task.created of a plain task built by new_task_row, straight from its columns (no ORM object)."""
+    return Event(
+        event_type=events.TASK_CREATED,
+        user_id=row["user_id"],
+        aggregate_id=row["id"],
+        data=new_task_view(row),
+        timestamp=row["created_at"],
+    )
 
 
 def updated_event(task: Task, changes: dict[str, dict[str, Any]], **extra: Any) -> Event:

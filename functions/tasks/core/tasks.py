@@ -31,12 +31,15 @@ from shared.persistence.models import EventLog, Task, TaskList
 from shared.services import preferences, series
 from shared.services.snapshots import NO_SUBTASKS, fields_view, snapshot, subtask_counts
 from shared.services.tasks import (
+    PLAIN_TASK_COLUMNS,
     bump_version,
     completion_event,
     created_event,
     deleted_event,
     new_task,
+    new_task_row,
     record_update,
+    row_created_event,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +56,8 @@ _SCHEDULING_FIELDS = frozenset(("recurrence_rule", "repeat_from", "reminders"))
 def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
     """Create a task (optionally recurring, in a list, with reminders); return it as the API shows it.
 
-    A plain task is one statement: the row and its task.created event inserted together.
+    A plain task is one statement: the row and its task.created event inserted together, both built
+    once from the body's fields (no ORM object), with only the columns a plain task sets.
     """
     fields = _fields_in_the_users_zone(rt, user_id, body)
     if (
@@ -63,12 +67,13 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
         or body.section_id is not None
     ):
         return _create_scheduled(rt, user_id, body, fields)
-    fields.pop("parent_task_id", None)
-    task = new_task(user_id, now=utcnow(), **fields)
-    task.dtstart_wall = gap_wall(body.due_date, task.due_date, task.timezone)
-    event = created_event(task)
+    for unset in ("parent_task_id", "list_id", "section_id"):  # null when given: a plain task has none
+        fields.pop(unset, None)
+    row = new_task_row(user_id, now=utcnow(), **fields)
+    row["dtstart_wall"] = gap_wall(body.due_date, row["due_date"], row["timezone"])
+    event = row_created_event(row)
     try:
-        insert_with_event(rt.engine, rt.sessions, task, event)
+        insert_with_event(rt.engine, Task.__table__, row, event, PLAIN_TASK_COLUMNS)
     except sa.exc.IntegrityError:
         raise Unauthorized("This account no longer exists.") from None
     rt.after_commit()
