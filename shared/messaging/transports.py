@@ -6,7 +6,6 @@ import functools
 import logging
 import socket
 import threading
-import time
 import urllib.request
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -101,12 +100,6 @@ class KafkaTransport:
         return self._producer
 
     def publish(self, messages: Sequence[Message]) -> int:
-        """Send every message, then wait for the broker's acknowledgement (acks=all) of each, in order.
-
-        No `flush()`: the producer's own thread sends as records come (batched by `linger_ms`), so the
-        last records are on the wire while this thread still encodes; only what the broker acknowledged
-        counts as sent, and the relay marks nothing else.
-        """
         with self._lock:
             try:
                 producer = self._get_producer()
@@ -125,25 +118,17 @@ class KafkaTransport:
                             headers=list(record.headers.items()),
                         )
                     )
+                producer.flush(timeout=self._flush_timeout)
             except Exception as exc:
                 log.warning("kafka publish interrupted", extra={"error": str(exc)})
-            sent = self._acknowledged(futures)
+            sent = 0
+            for future in futures:
+                if not future.is_done or future.failed():
+                    break
+                sent += 1
             if sent < len(messages):
                 self._reset()
             return sent
-
-    def _acknowledged(self, futures: list[Any]) -> int:
-        """Wait (up to the flush timeout in all) for each send's acknowledgement; count them up to the first failure."""
-        deadline = time.monotonic() + self._flush_timeout
-        sent = 0
-        for future in futures:
-            try:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Exception as exc:
-                log.warning("kafka publish failed", extra={"error": str(exc), "sent": sent})
-                break
-            sent += 1
-        return sent
 
     def _reset(self) -> None:
         producer, self._producer = self._producer, None
