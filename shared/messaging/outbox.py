@@ -227,6 +227,8 @@ class OutboxRelay:
         fence: Callable[[orm.Session], None] | None = None,
         fencing: Callable[[], Fencing | None] | None = None,
     ):
+        if fence is not None and fencing is None:
+            raise ValueError("a fenced relay needs `fencing` too: its PostgreSQL statements check the lease themselves")
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
