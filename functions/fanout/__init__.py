@@ -9,15 +9,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jwt
 import sqlalchemy as sa
 from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
+from wsproto.events import TextMessage
 
-from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, RecentIds, message_for
+from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, Queued, RecentIds, message_for
 from shared.domain.errors import DomainError, Unauthorized
 from shared.domain.events import TOPICS, Event
 from shared.messaging.stream import parse, read_stream, stream_position
@@ -220,23 +221,50 @@ def pump(
             if wait <= 0:
                 conn.close(CLOSE_BAD_TOKEN)
         try:
-            item = conn.outbox.get(timeout=max(0.0, wait))
+            batch: list[Queued | None] = [conn.outbox.get(timeout=max(0.0, wait))]
         except queue.Empty:
-            item = (None, "")
-        if conn.close_code is not None or item is None:
+            batch = []
+        # Everything else already waiting goes out in this same wake-up, as one write: under load the
+        # pump runs seldom, and a message each time would leave the rest waiting for further turns.
+        while batch and batch[-1] is not None:
+            try:
+                batch.append(conn.outbox.get_nowait())
+            except queue.Empty:
+                break
+        if conn.close_code is not None or None in batch:
             if ws.connected:
                 ws.close(reason=conn.close_code or 1000, message="token expired" if conn.close_code == 4001 else None)
             return
-        event_id, message = item
-        if event_id is not None:
-            if not already_sent.add(event_id):
-                continue  # sent already (the backlog, a catch-up, a record published twice)
-            on_sent(event_id)
-        if message:
-            ws.send(message)
+        messages = []
+        for event_id, message in cast("list[Queued]", batch):
+            if event_id is not None:
+                if not already_sent.add(event_id):
+                    continue  # sent already (the backlog, a catch-up, a record published twice)
+                on_sent(event_id)
+            if message:
+                messages.append(message)
+        if messages:
+            send_all(ws, messages)
         if time.monotonic() >= next_ping:
             ws.send(json.dumps({"type": "ping"}))
             next_ping = time.monotonic() + ping_seconds
+
+
+def send_all(ws: Any, messages: list[str]) -> None:
+    """Send text messages in order, as one write to the socket when the server exposes its frames.
+
+    simple-websocket's `send` makes one frame and one write per message; building the frames with its
+    wsproto connection and writing them together sends the same bytes with one system call.
+    """
+    frames = getattr(ws, "ws", None)
+    sock = getattr(ws, "sock", None)
+    if len(messages) == 1 or frames is None or sock is None:
+        for message in messages:
+            ws.send(message)
+        return
+    if not ws.connected:
+        raise ConnectionClosed(ws.close_reason, ws.close_message)
+    sock.sendall(b"".join(frames.send(TextMessage(data=message)) for message in messages))
 
 
 def listen(ws: Any, conn: Connection) -> None:
@@ -341,7 +369,7 @@ def socket_token() -> str | None:
 
 def subscription(hub: Hub) -> Subscription:
     """Every topic, in every worker, to its sockets (from the event stream, with Kafka too)."""
-    return Subscription("fanout", TOPICS, hub.broadcast, every_process=True)
+    return Subscription("fanout", TOPICS, hub.broadcast, every_process=True, audience=hub.users)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

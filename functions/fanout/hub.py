@@ -150,6 +150,11 @@ class Hub:
                 if not conn.offer(message, event.event_id):
                     log.warning("slow client closed", extra={"user_id": event.user_id})
 
+    def users(self) -> frozenset[str]:
+        """The users with a socket open here (the events of anyone else need not even be read)."""
+        with self._lock:
+            return frozenset(self._by_user)
+
     def count(self) -> int:
         with self._lock:
             return sum(len(c) for c in self._by_user.values())

@@ -15,11 +15,10 @@ from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event
-from shared.messaging.stream import stream_head
 from shared.messaging.transports import Transport
 from shared.messaging.wakeups import STREAM_CHANNEL
 from shared.observability import tracing
-from shared.persistence.db import driver_autocommit, utcnow
+from shared.persistence.db import UTCDateTime, driver_autocommit, utcnow
 from shared.persistence.models import ConsumerOffset, Outbox
 
 log = logging.getLogger(__name__)
@@ -110,6 +109,116 @@ def _compiled_for_psycopg(
     return str(compiled), json_params
 
 
+#: What a relay statement checks to fence itself: (lease name, our fencing token; None when we lead no more).
+Fencing = tuple[str, int | None]
+
+_FENCED = "EXISTS (SELECT 1 FROM leases WHERE leases.name = :fence_name AND leases.token = :fence_token)"
+
+# -- the relay's statements on PostgreSQL (`:fence` is `true` without a lease to check, else _FENCED) ---------
+# The in-process stream: one statement, in autocommit, takes the relay lock, checks the lease, numbers
+# the oldest unpublished rows after the stream's head and NOTIFYs the followers (sent at its commit).
+# The lock is taken inside the statement, after its snapshot: a relay granted it just as another one
+# committed reads a stale head, but the rows it locks FOR UPDATE are re-checked on their newest version
+# and its positions then overlap the other's, so the unique index on `seq` refuses the whole statement
+# (nothing numbered; `relay_batch` reports the relay busy and the next try reads afresh).
+_NUMBER_UNPUBLISHED_PG = """
+WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock) AS got),
+fence AS MATERIALIZED (SELECT :fence AS ok),
+batch AS (
+    SELECT id FROM outbox
+    WHERE published_at IS NULL AND (SELECT got FROM relay_lock) AND (SELECT ok FROM fence)
+    ORDER BY id LIMIT :limit
+    FOR UPDATE
+),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox),
+numbered AS (
+    UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+    FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM batch) AS ranked, head
+    WHERE outbox.id = ranked.id
+    RETURNING outbox.topic
+),
+notified AS (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM numbered LIMIT 1) AS any_row)
+SELECT relay_lock.got, fence.ok, counts.topic, counts.n, (SELECT count(*) FROM notified)
+FROM relay_lock CROSS JOIN fence
+LEFT JOIN (SELECT topic, count(*) AS n FROM numbered GROUP BY topic) AS counts ON true
+"""
+
+# A broker transport publishes before numbering (never mark what did not go out): in one transaction,
+# a statement takes the lock, checks the lease and reads the batch; the rows are published; a second
+# statement numbers what went out and NOTIFYs.
+_CLAIM_BATCH_PG = """
+WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock) AS got),
+fence AS MATERIALIZED (SELECT :fence AS ok)
+SELECT relay_lock.got, fence.ok, batch.id, batch.event_id, batch.topic, batch.traceparent, batch.payload
+FROM relay_lock CROSS JOIN fence
+LEFT JOIN LATERAL (
+    SELECT id, event_id, topic, traceparent, payload FROM outbox
+    WHERE published_at IS NULL AND relay_lock.got AND fence.ok
+    ORDER BY id LIMIT :limit
+) AS batch ON true
+ORDER BY batch.id
+"""
+
+# After the publish (the lock held, a fresh snapshot): the rows that went out get the next positions, in
+# id order. `published_at IS NULL` keeps a row another relay numbered (it read the row just before our
+# lock was granted) from being numbered twice: it was only published twice, which consumers absorb.
+_NUMBER_SENT_PG = """
+WITH fence AS MATERIALIZED (SELECT :fence AS ok),
+ranked AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox
+    WHERE id = ANY(:ids) AND published_at IS NULL AND (SELECT ok FROM fence)
+),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox),
+numbered AS (
+    UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+    FROM ranked, head WHERE outbox.id = ranked.id
+    RETURNING 1
+),
+notified AS (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM numbered LIMIT 1) AS any_row)
+SELECT fence.ok, (SELECT count(*) FROM numbered), (SELECT count(*) FROM notified) FROM fence
+"""
+
+# -- on SQLite (one writer at a time: no lock; no NOTIFY, the followers poll; the lease is a file lock) -----
+_NUMBER_UNPUBLISHED_SQLITE = """
+WITH batch AS (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit),
+ranked AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM batch),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox)
+UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+FROM ranked, head WHERE outbox.id = ranked.id
+RETURNING outbox.topic
+"""
+
+_NUMBER_SENT_SQLITE = """
+WITH ranked AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox WHERE id IN :ids AND published_at IS NULL
+),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox)
+UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+FROM ranked, head WHERE outbox.id = ranked.id
+"""
+
+
+@functools.cache
+def _statement(sql: str, fenced: bool = False) -> sa.TextClause:
+    """Build a relay statement once, with or without the lease check folded in."""
+    text = sa.text(sql.replace(":fence", _FENCED if fenced else "true"))
+    if ":now" in sql:
+        text = text.bindparams(sa.bindparam("now", type_=UTCDateTime))
+    if ":ids" in sql and "ANY" not in sql:
+        text = text.bindparams(sa.bindparam("ids", expanding=True))
+    return text
+
+
+@functools.cache
+def _psycopg_sql(sql: str, fenced: bool, dialect: sa.Dialect) -> str:
+    """The statement as psycopg SQL (named parameters), for the driver connection itself."""
+    return str(_statement(sql, fenced).compile(dialect=dialect))
+
+
+class LeaseMovedOn(RetryLater):
+    """The relay's statement found another process's fencing token: this one is no longer the leader."""
+
+
 class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
@@ -120,7 +229,10 @@ class OutboxRelay:
         batch_size: int = 500,
         on_published: Callable[[list[str]], object] | None = None,
         fence: Callable[[orm.Session], None] | None = None,
+        fencing: Callable[[], Fencing | None] | None = None,
     ):
+        if fence is not None and fencing is None:
+            raise ValueError("a fenced relay needs `fencing` too: its PostgreSQL statements check the lease themselves")
         self._sessions = sessions
         self._transport = transport
         self._batch_size = batch_size
@@ -128,6 +240,8 @@ class OutboxRelay:
         self._on_published = on_published
         #: Raises (a RetryLater) inside the batch's transaction when this process no longer leads.
         self._fence = fence
+        #: The same check for a statement to fold in (the lease's name and our token; None: none to check).
+        self._fencing = fencing
         self.busy = False
 
     @property
@@ -139,51 +253,116 @@ class OutboxRelay:
 
         Published rows get the next positions of the event stream (`seq`) in the same
         transaction; one relay at a time (an advisory lock) makes positions follow commit order.
+        A leader that woke up after losing its lease numbers nothing (the fencing token is checked
+        in the statements themselves).
         """
         self.busy = False
-        with self._lock, self._sessions() as session, session.begin():
+        with self._lock:
+            if getattr(self._transport, "needs_payload", True):
+                topics, claimed = self._publish_and_number()
+            else:
+                topics = self._number_unpublished()
+                claimed = len(topics)
+        sent = len(topics)
+        if sent and self._on_published:
+            self._on_published(topics)
+        return sent, sent == claimed == self._batch_size, sent < claimed
+
+    # -- the in-process stream: numbering is publishing ----------------------------------------------
+    def _fence_params(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the statements check the lease, and the lease's name and our token when they do."""
+        fencing = self._fencing() if self._fencing is not None else None
+        if fencing is None:
+            return False, {}
+        name, token = fencing
+        return True, {"fence_name": name, "fence_token": token}
+
+    def _number_unpublished(self) -> list[str]:
+        """Number the oldest unpublished rows in one statement; return their topics (in no order)."""
+        engine: sa.Engine = self._sessions.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            with self._sessions.begin() as session:
+                if self._fence is not None:
+                    self._fence(session)
+                return list(
+                    session.scalars(
+                        _statement(_NUMBER_UNPUBLISHED_SQLITE), {"limit": self._batch_size, "now": utcnow()}
+                    )
+                )
+        fenced, params = self._fence_params()
+        params.update(lock=RELAY_LOCK_KEY, limit=self._batch_size, now=utcnow(), channel=STREAM_CHANNEL)
+        try:
+            with driver_autocommit(engine) as driver:
+                sql = _psycopg_sql(_NUMBER_UNPUBLISHED_PG, fenced, engine.dialect)
+                rows = driver.execute(sql, params, prepare=True).fetchall()
+        except sa.exc.IntegrityError:
+            # Another relay committed positions between this statement's snapshot and its lock: nothing
+            # was numbered; the next try reads the new head.
+            self.busy = True
+            return []
+        got, ok = rows[0][0], rows[0][1]
+        if not got:
+            self.busy = True  # another replica is relaying right now: try again shortly
+            return []
+        if not ok:
+            raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
+        return [row[2] for row in rows if row[2] is not None for _ in range(row[3])]
+
+    # -- a broker: publish first, then number what went out ---------------------------------------------
+    def _publish_and_number(self) -> tuple[list[str], int]:
+        """Claim a batch, publish it, number what went out, commit; return (topics sent, rows claimed)."""
+        fenced, fence_params = self._fence_params()
+        with self._sessions() as session, session.begin():
             postgres = session.get_bind().dialect.name == "postgresql"
-            if postgres:
-                got = session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))).scalar()
-                if not got:
-                    self.busy = True  # another replica is relaying right now: try again shortly
-                    return 0, False, False
-            # The in-process stream needs no payload here (its consumers read the rows themselves):
-            # not decoding 500 JSON documents a batch is most of that relay's cost.
-            payload = Outbox.payload if getattr(self._transport, "needs_payload", True) else sa.null().label("payload")
-            rows = session.execute(
-                sa.select(Outbox.id, Outbox.event_id, Outbox.topic, Outbox.traceparent, payload)
-                .where(Outbox.published_at.is_(None))
-                .order_by(Outbox.id)
-                .limit(self._batch_size)
-            ).all()
+            rows = self._claim(session, fenced, fence_params) if postgres else self._claim_sqlite(session)
             if not rows:
-                return 0, False, False
-            if self._fence is not None:
-                self._fence(session)  # a leader that woke up after losing the lease publishes nothing
+                return [], 0
             sent = self._publish(rows)
             if sent:
-                self._number(session, [r.id for r in rows[:sent]])
+                ids = [r.id for r in rows[:sent]]
                 if postgres:
-                    session.execute(sa.select(sa.func.pg_notify(STREAM_CHANNEL, "")))
+                    ok = session.execute(
+                        _statement(_NUMBER_SENT_PG, fenced),
+                        {"ids": ids, "now": utcnow(), "channel": STREAM_CHANNEL, **fence_params},
+                    ).scalar()
+                    if not ok:
+                        raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
+                else:
+                    session.execute(_statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
             if sent < len(rows):
                 session.execute(
                     sa.update(Outbox)
                     .where(Outbox.id == rows[sent].id)
                     .values(attempts=Outbox.attempts + 1, last_error=f"{self._transport.name} publish failed")
                 )
-        if sent and self._on_published:
-            self._on_published([r.topic for r in rows[:sent]])
-        return sent, sent == len(rows) == self._batch_size, sent < len(rows)
+        return [r.topic for r in rows[:sent]], len(rows)
+
+    def _claim(self, session: orm.Session, fenced: bool, fence_params: dict[str, Any]) -> list[Any]:
+        """PostgreSQL: the relay lock, the lease check and the oldest unpublished rows, in one statement."""
+        claimed = session.execute(
+            _statement(_CLAIM_BATCH_PG, fenced), {"lock": RELAY_LOCK_KEY, "limit": self._batch_size, **fence_params}
+        ).all()
+        if not claimed[0].got:
+            self.busy = True  # another replica is relaying right now: try again shortly
+            return []
+        if not claimed[0].ok:
+            raise LeaseMovedOn("the leader lease moved on: this process publishes nothing")
+        return [r for r in claimed if r.id is not None]
+
+    def _claim_sqlite(self, session: orm.Session) -> list[Any]:
+        """SQLite (one writer at a time): the oldest unpublished rows, after the lease check."""
+        rows = session.execute(
+            sa.select(Outbox.id, Outbox.event_id, Outbox.topic, Outbox.traceparent, Outbox.payload)
+            .where(Outbox.published_at.is_(None))
+            .order_by(Outbox.id)
+            .limit(self._batch_size)
+        ).all()
+        if rows and self._fence is not None:
+            self._fence(session)  # a leader that woke up after losing the lease publishes nothing
+        return list(rows)
 
     def _publish(self, rows: Sequence[Any]) -> int:  # Any: result rows (id, event_id, topic, traceparent, payload)
-        """Hand the rows to the transport; a broker transport gets one traced publish per message.
-
-        The in-process stream publishes nothing (its consumers read the rows, and their stored
-        trace context, themselves), so it gets no publish spans.
-        """
-        if not getattr(self._transport, "needs_payload", True):
-            return self._transport.publish([(r.topic, r.payload, r.traceparent) for r in rows])
+        """Hand the rows to the transport, one traced publish per message."""
         name = self._transport.name
         with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
             sent = self._transport.publish(
@@ -191,27 +370,6 @@ class OutboxRelay:
             )
             spans.unsent(sent, f"{name} publish failed")
         return sent
-
-    @staticmethod
-    def _number(session: orm.Session, ids: list[int]) -> None:
-        """Mark rows published and give them the next stream positions, in id order, in one statement."""
-        base = stream_head(session)
-        table = Outbox.__table__
-        if ids[-1] - ids[0] == len(ids) - 1:  # contiguous ids (the usual case): plain arithmetic on a range
-            session.execute(
-                sa.update(table)
-                .where(table.c.id.between(ids[0], ids[-1]))
-                .values(seq=table.c.id + (base + 1 - ids[0]), published_at=utcnow())
-            )
-            return
-        ranked = (
-            sa.select(table.c.id.label("rid"), sa.func.row_number().over(order_by=table.c.id).label("rn"))
-            .where(table.c.id.in_(ids))
-            .subquery()
-        )
-        session.execute(
-            sa.update(table).where(table.c.id == ranked.c.rid).values(seq=base + ranked.c.rn, published_at=utcnow())
-        )
 
     def drain(self, max_batches: int = 1000) -> tuple[int, bool]:
         """Relay batches until nothing is left or the transport fails; return (published, failed)."""

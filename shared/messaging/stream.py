@@ -17,11 +17,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event, MalformedEvent
@@ -71,6 +72,53 @@ def read_stream(session: orm.Session, after: int, limit: int, *, user_id: str | 
     if user_id is not None:
         query = query.where(Outbox.user_id == user_id)
     return [StreamRow(*row) for row in session.execute(query.order_by(Outbox.seq).limit(limit)).all()]
+
+
+def read_stream_for(
+    session: orm.Session, after: int, limit: int, audience: Callable[[], Collection[str]]
+) -> tuple[int | None, list[StreamRow]]:
+    """Read up to `limit` positions after `after`, with the payloads of the `audience()` users' rows only.
+
+    Returns (the last position read, None when nothing is newer; the audience's rows, in stream
+    order). Every position is read (the caller moves past all of them), but another user's payload
+    is neither sent by the database nor decoded here. The audience is asked again once the rows are
+    in: a user who joined it meanwhile (a socket that registered while the query ran) gets the
+    payloads of their rows read after all, so no event read here passes a registered socket by.
+    """
+    users = frozenset(audience())
+    table = Outbox.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = table.c.user_id == sa.any_(sa.bindparam("users", list(users), type_=postgresql.ARRAY(sa.String)))
+    else:
+        wanted = table.c.user_id.in_(users)
+    query = (
+        sa.select(
+            table.c.seq,
+            table.c.user_id,
+            wanted.label("wanted"),
+            table.c.topic,
+            table.c.event_id,
+            sa.case((wanted, table.c.payload), else_=sa.null()).label("payload"),
+            table.c.traceparent,
+        )
+        .where(table.c.seq > after)
+        .order_by(table.c.seq)
+        .limit(limit)
+    )
+    rows = session.execute(query).all()
+    if not rows:
+        return None, []
+    late = frozenset(audience()) - users
+    missing = [r.seq for r in rows if not r.wanted and r.user_id in late]
+    payloads: dict[int, Any] = {}
+    if missing:
+        payloads = dict(session.execute(sa.select(table.c.seq, table.c.payload).where(table.c.seq.in_(missing))).all())
+    found = [
+        StreamRow(r.seq, r.topic, r.event_id, r.payload if r.wanted else payloads[r.seq], r.traceparent)
+        for r in rows
+        if r.wanted or r.seq in payloads
+    ]
+    return rows[-1].seq, found
 
 
 def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], list[tuple[StreamRow, str]]]:
@@ -255,10 +303,13 @@ class StreamFollower:
         *,
         batch_size: int = 1000,
         idle: float = 1.0,
+        audience: Callable[[], Collection[str]] | None = None,
     ):
         self.name = name
         self._sessions = sessions
         self._handle = handle
+        #: The users whose events this process hands on (None: everyone's); the rest is skipped unread.
+        self._audience = audience
         self._batch_size = batch_size
         self.position: int | None = None
         self.loop = Loop(f"follower-{name}", self.step, idle=idle)
@@ -269,18 +320,25 @@ class StreamFollower:
             if self.position is None:
                 self.position = stream_head(session)
                 return 0.0
-            rows = read_stream(session, self.position, self._batch_size)
-        if not rows:
+            if self._audience is None:
+                rows = read_stream(session, self.position, self._batch_size)
+                last = rows[-1].seq if rows else None
+            else:
+                last, rows = read_stream_for(session, self.position, self._batch_size, self._audience)
+        if last is None:
             return None
+        full = last - self.position >= self._batch_size
+        self.position = last
+        if not rows:
+            return 0.0 if full else None
         events, malformed = parse(rows)
         for row, error in malformed:
             log.warning("follower skipped a malformed event", extra={"seq": row.seq, "error": error})
-        self.position = rows[-1].seq
         try:
             handle_traced(self._handle, self.name, "taskflow-stream", [e for _, e in events])
         except Exception:  # fan-out is best effort: a client that missed it resumes with `since`
             log.exception("follower handler failed", extra={"follower": self.name})
-        return 0.0 if len(rows) == self._batch_size else None
+        return 0.0 if full else None
 
 
 class Pipeline:
@@ -324,7 +382,7 @@ class Pipeline:
         if self._run_once is None or self._run_here is None:
             raise RuntimeError("Pipeline.start() attaches subscriptions; call it first")
         if sub.every_process:
-            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
+            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle, audience=sub.audience)
             self.followers[sub.name] = follower
             self._run_here(follower.loop)
         else:
@@ -339,7 +397,7 @@ class Pipeline:
         """Feed an every-process subscription from the stream whatever the transport (the sockets, with Kafka)."""
         follower = self.followers.get(sub.name)
         if follower is None:
-            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle)
+            follower = StreamFollower(self._sessions, sub.name, sub.handle, idle=self._idle, audience=sub.audience)
             self.followers[sub.name] = follower
             run_here(follower.loop)
         return follower

@@ -10,7 +10,7 @@ in-process event stream. The declaration lives here, below the triggers, because
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from shared.domain.events import Event
 
@@ -28,6 +28,8 @@ class Subscription:
     `group` names the Kafka consumer group; None means the name. With Kafka, an `every_process`
     subscription follows the event stream too (the numbered outbox: no gap after a broker outage, no
     repeat of a record published twice), not a consumer group (shared/triggers/subscriptions.py).
+    `audience`, for an `every_process` subscription: the users this process has a use for the events
+    of right now (the fan-out: those with a socket in this worker); the others' payloads go unread.
     """
 
     name: str
@@ -35,3 +37,4 @@ class Subscription:
     handle: BatchHandler
     every_process: bool = False
     group: str | None = None
+    audience: Callable[[], Collection[str]] | None = None

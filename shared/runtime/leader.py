@@ -72,6 +72,13 @@ class Lease(Protocol):
 
     def check(self, session: orm.Session) -> None: ...
 
+    def fencing(self) -> Fencing | None: ...
+
+
+#: (lease name, our fencing token or None when we do not hold it): what a statement checks to fence
+#: itself (`EXISTS (SELECT 1 FROM leases WHERE name = … AND token = …)`), so no separate check is needed.
+Fencing = tuple[str, int | None]
+
 
 class PostgresLease:
     """The `leases` row named `name`, renewed on a connection of our own (never one from the pool)."""
@@ -186,6 +193,10 @@ class PostgresLease:
         if token is None or current != token:
             raise LostLeadership(f"the leader lease moved on (token {current}, ours {token})")
 
+    def fencing(self) -> Fencing:
+        """The lease's name and our token, for a statement that fences itself (`check` folded into it)."""
+        return self._name, self.token
+
     def release(self) -> None:
         """Let the lease go at once when we still hold it (a clean stop), and close our connection."""
         conn, self._conn = self._conn, None
@@ -236,6 +247,9 @@ class FileLease:
     def check(self, session: orm.Session) -> None:
         """One machine: the kernel's lock is the fence."""
 
+    def fencing(self) -> None:
+        """One machine: nothing for a statement to check."""
+
 
 def lease_for(database_url: str, libpq_url: str) -> Lease:
     """Pick the lease for this database: a `leases` row on PostgreSQL, a file lock on SQLite."""
@@ -278,6 +292,10 @@ class Election:
     def check(self, session: orm.Session) -> None:
         """Fence the caller's transaction: raise LostLeadership unless this process still holds the lease."""
         self._lease.check(session)
+
+    def fencing(self) -> Fencing | None:
+        """What a statement checks to fence itself (None: nothing to check, as `check` is then a no-op)."""
+        return self._lease.fencing()
 
     def _step(self) -> float:
         if self.is_leader:

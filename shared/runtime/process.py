@@ -17,7 +17,7 @@ from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.persistence.db import UnitOfWork, autocommit_engine, dispose, make_engine, make_sessionmaker
-from shared.runtime.leader import Election, application_name, lease_for
+from shared.runtime.leader import Election, Fencing, application_name, lease_for
 from shared.runtime.metrics import GroupLagCollector, Metrics, SharedStateCollector
 from shared.settings import Settings, with_local_secret
 
@@ -104,7 +104,12 @@ class Runtime:
         )
         self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
         self.relay = OutboxRelay(
-            self.sessions, self.transport, settings.relay_batch_size, on_published=self._published, fence=self.fence
+            self.sessions,
+            self.transport,
+            settings.relay_batch_size,
+            on_published=self._published,
+            fence=self.fence,
+            fencing=self.fencing,
         )
         self.relay_loop: Loop | None = None
         self.timers: dict[str, Loop] = {}
@@ -160,6 +165,10 @@ class Runtime:
         """
         if self.election is not None:
             self.election.check(session)
+
+    def fencing(self) -> Fencing | None:
+        """`fence` for a statement to fold in: the lease's name and our token (None: nothing to check)."""
+        return self.election.fencing() if self.election is not None else None
 
     def run_once(self, loop: Loop) -> Loop:
         """Run `loop` once per deployment: on the leader when one is elected, else here."""

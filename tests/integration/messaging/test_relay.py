@@ -1,0 +1,153 @@
+"""The relay's numbering (one statement on the in-process stream), its lock and its fence, and the socket
+feed that reads only the payloads of the users it has sockets for."""
+
+from __future__ import annotations
+
+import socket
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from wsproto import ConnectionType
+from wsproto.connection import Connection as WsConnection
+
+from functions.fanout import send_all
+from shared.domain.events import Event
+from shared.messaging.outbox import RELAY_LOCK_KEY, LeaseMovedOn, OutboxRelay, add_event
+from shared.messaging.stream import StreamFollower
+from shared.messaging.transports import LocalStream
+from shared.persistence.db import make_engine, make_sessionmaker, migrate, utcnow
+from shared.persistence.models import Lease, Outbox
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def sessions(request, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("db_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'relay.db'}"
+        migrate(url)
+    engine = make_engine(url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def write(sessions, *users: str) -> list[str]:
+    """One outbox row per user given, in that order; their event ids."""
+    with sessions.begin() as session:
+        events = [add_event(session, Event("task.created", user, None, {"title": f"for {user}"})) for user in users]
+    return [e.event_id for e in events]
+
+
+def stream(sessions) -> list[tuple[str, int | None]]:
+    with sessions() as session:
+        return [tuple(r) for r in session.execute(sa.select(Outbox.event_id, Outbox.seq).order_by(Outbox.id))]
+
+
+def test_the_relay_numbers_rows_in_id_order_batch_after_batch_once_each(sessions):
+    ids = write(sessions, *["ann"] * 5)
+    published: list[list[str]] = []
+    relay = OutboxRelay(sessions, LocalStream(), batch_size=3, on_published=published.append)
+    assert relay.relay_batch() == (3, True, False)
+    assert relay.relay_batch() == (2, False, False)
+    assert relay.relay_batch() == (0, False, False)
+    assert stream(sessions) == [(event_id, seq) for seq, event_id in enumerate(ids, start=1)]
+    assert published == [["tasks.events"] * 3, ["tasks.events"] * 2]
+
+
+def test_a_relay_whose_lease_moved_on_numbers_nothing_and_the_holder_numbers_all(db_url):
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        with sessions.begin() as session:
+            session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
+        write(sessions, "ann", "bob")
+        frozen = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", 6))
+        with pytest.raises(LeaseMovedOn):
+            frozen.relay_batch()
+        stepped_down = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", None))
+        with pytest.raises(LeaseMovedOn):
+            stepped_down.relay_batch()
+        assert [seq for _, seq in stream(sessions)] == [None, None]
+        leader = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", 7))
+        assert leader.relay_batch()[0] == 2
+        assert [seq for _, seq in stream(sessions)] == [1, 2]
+    finally:
+        engine.dispose()
+
+
+def test_while_another_relay_holds_the_lock_nothing_is_numbered_and_once_it_is_gone_the_stream_is_notified(db_url):
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    libpq = db_url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        write(sessions, "ann")
+        relay = OutboxRelay(sessions, LocalStream())
+        with psycopg.connect(libpq, autocommit=True) as other, psycopg.connect(libpq, autocommit=True) as listener:
+            listener.execute("LISTEN taskflow_stream")
+            other.execute("SELECT pg_advisory_lock(%s)", (RELAY_LOCK_KEY,))
+            assert relay.relay_batch() == (0, False, False)
+            assert relay.busy
+            assert [seq for _, seq in stream(sessions)] == [None]
+            other.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+            assert relay.relay_batch()[0] == 1
+            assert not relay.busy
+            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["taskflow_stream"]
+        assert [seq for _, seq in stream(sessions)] == [1]
+    finally:
+        engine.dispose()
+
+
+def test_a_follower_decodes_only_its_audience_and_still_moves_past_every_position(sessions):
+    handed: list[str] = []
+    audience = {"ann"}
+    follower = StreamFollower(
+        sessions, "sockets", lambda events: handed.extend(e.user_id for e in events), audience=lambda: set(audience)
+    )
+    assert follower.step() == 0.0  # starts at the head
+    write(sessions, "ann", "bob", "cyd", "ann")
+    OutboxRelay(sessions, LocalStream()).relay_batch()
+    assert follower.step() is None
+    assert handed == ["ann", "ann"]
+    assert follower.position == 4
+    assert follower.step() is None  # nothing newer: nothing handed again
+    assert handed == ["ann", "ann"]
+
+
+def test_a_user_whose_socket_registers_while_the_follower_reads_still_gets_the_rows_read(sessions):
+    handed: list[str] = []
+    asked = {"times": 0}
+
+    def audience() -> set[str]:
+        asked["times"] += 1
+        return {"ann"} if asked["times"] == 1 else {"ann", "bob"}  # bob's socket registers mid-read
+
+    follower = StreamFollower(
+        sessions, "sockets", lambda events: handed.extend(e.user_id for e in events), audience=audience
+    )
+    follower.step()  # starts at the head
+    write(sessions, "bob", "ann", "cyd")
+    OutboxRelay(sessions, LocalStream()).relay_batch()
+    follower.step()
+    assert handed == ["bob", "ann"]
+    assert follower.position == 3
+
+
+def test_queued_messages_go_out_as_one_write_of_frames_in_order():
+    ours, theirs = socket.socketpair()
+
+    class Server:
+        connected = True
+        ws = WsConnection(ConnectionType.SERVER)
+        sock = ours
+
+    try:
+        send_all(Server(), ["one", "two", "three"])
+        ours.close()
+        received = b""
+        while chunk := theirs.recv(4096):
+            received += chunk
+    finally:
+        theirs.close()
+    # Server frames are unmasked: FIN + text opcode, the length, the text.
+    assert received == b"\x81\x03one\x81\x03two\x81\x05three"
