@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
-from wsproto.events import TextMessage
 
 from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, Queued, RecentIds, message_for
 from shared.domain.errors import DomainError, Unauthorized
@@ -251,20 +250,9 @@ def pump(
 
 
 def send_all(ws: Any, messages: list[str]) -> None:
-    """Send text messages in order, as one write to the socket when the server exposes its frames.
-
-    simple-websocket's `send` makes one frame and one write per message; building the frames with its
-    wsproto connection and writing them together sends the same bytes with one system call.
-    """
-    frames = getattr(ws, "ws", None)
-    sock = getattr(ws, "sock", None)
-    if len(messages) == 1 or frames is None or sock is None:
-        for message in messages:
-            ws.send(message)
-        return
-    if not ws.connected:
-        raise ConnectionClosed(ws.close_reason, ws.close_message)
-    sock.sendall(b"".join(frames.send(TextMessage(data=message)) for message in messages))
+    """Send what was queued for one wake-up of the pump, in order (simple-websocket's public `send`)."""
+    for message in messages:
+        ws.send(message)
 
 
 def listen(ws: Any, conn: Connection) -> None:

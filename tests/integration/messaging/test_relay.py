@@ -3,15 +3,10 @@ feed that reads only the payloads of the users it has sockets for."""
 
 from __future__ import annotations
 
-import socket
-
 import psycopg
 import pytest
 import sqlalchemy as sa
-from wsproto import ConnectionType
-from wsproto.connection import Connection as WsConnection
 
-from functions.fanout import send_all
 from shared.domain.events import Event
 from shared.messaging.outbox import RELAY_LOCK_KEY, LeaseMovedOn, OutboxRelay, add_event
 from shared.messaging.stream import StreamFollower
@@ -131,23 +126,3 @@ def test_a_user_whose_socket_registers_while_the_follower_reads_still_gets_the_r
     follower.step()
     assert handed == ["bob", "ann"]
     assert follower.position == 3
-
-
-def test_queued_messages_go_out_as_one_write_of_frames_in_order():
-    ours, theirs = socket.socketpair()
-
-    class Server:
-        connected = True
-        ws = WsConnection(ConnectionType.SERVER)
-        sock = ours
-
-    try:
-        send_all(Server(), ["one", "two", "three"])
-        ours.close()
-        received = b""
-        while chunk := theirs.recv(4096):
-            received += chunk
-    finally:
-        theirs.close()
-    # Server frames are unmasked: FIN + text opcode, the length, the text.
-    assert received == b"\x81\x03one\x81\x03two\x81\x05three"
