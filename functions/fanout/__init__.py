@@ -129,7 +129,7 @@ def serve_socket(
             else:
                 for event in backlog:
                     ws.send(message_for(event))
-                    sent.add(event.event_id)
+                    sent.add(event.event_id, event.seq)
                     cursor.sent(event.event_id)
         pump(
             ws,
@@ -160,8 +160,8 @@ def catch_up(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, cursor: Cu
                 break
             if item is None:
                 return True  # closing: the pump sees close_code
-            event_id, message = item
-            if event_id is None or sent.add(event_id):
+            event_id, message, seq = item
+            if event_id is None or sent.add(event_id, seq):
                 ws.send(message)
                 if event_id is not None:
                     cursor.sent(event_id)
@@ -182,7 +182,7 @@ def send_stream_after(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, c
         while conn.close_code is None:
             rows = read_stream(session, after, CATCH_UP_PAGE, user_id=conn.user_id)
             for row, event in parse(rows)[0]:
-                if sent.add(event.event_id):
+                if sent.add(event.event_id, row.seq):
                     ws.send(message_for(event))
                 cursor.sent(event.event_id, row.seq)
             if rows:
@@ -235,9 +235,9 @@ def pump(
                 ws.close(reason=conn.close_code or 1000, message="token expired" if conn.close_code == 4001 else None)
             return
         messages = []
-        for event_id, message in cast("list[Queued]", batch):
+        for event_id, message, seq in cast("list[Queued]", batch):
             if event_id is not None:
-                if not already_sent.add(event_id):
+                if not already_sent.add(event_id, seq):
                     continue  # sent already (the backlog, a catch-up, a record published twice)
                 on_sent(event_id)
             if message:

@@ -21,16 +21,22 @@ CLOSE_TRY_AGAIN_LATER = 1013
 RECENT_IDS = 512
 
 #: What waits in a socket's queue: (event id or None, the text to send); None alone wakes the socket to close.
-Queued = tuple[str | None, str]
+Queued = tuple[str | None, str, int | None]  # (event id, message, stream position)
 
 
 class RecentIds:
-    """The last `size` ids added, in a set for lookups and a deque for their order (oldest forgotten first)."""
+    """What a socket sent: the last `size` event ids (a set for lookups, a deque for their order, oldest
+    forgotten first) and the furthest stream position.
+
+    Events from the stream come in position order on each path (backlog, catch-up, live), so one at or
+    before the furthest position sent is a repeat however long ago it went out; the ids catch the rest.
+    """
 
     def __init__(self, size: int = RECENT_IDS):
         self._size = size
         self._ids: set[str] = set()
         self._order: deque[str] = deque()
+        self.position: int | None = None
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
@@ -38,10 +44,12 @@ class RecentIds:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, event_id: str) -> bool:
-        """Remember `event_id`; False when it was already there (a repeat)."""
-        if event_id in self._ids:
+    def add(self, event_id: str, seq: int | None = None) -> bool:
+        """Remember `event_id` (read at stream position `seq`, when known); False when it is a repeat."""
+        if event_id in self._ids or (seq is not None and self.position is not None and seq <= self.position):
             return False
+        if seq is not None:
+            self.position = seq
         self._ids.add(event_id)
         self._order.append(event_id)
         if len(self._order) > self._size:
@@ -76,12 +84,12 @@ class Connection:
         self.catch_up = False
         self.behind = False
 
-    def offer(self, message: str, event_id: str | None = None) -> bool:
+    def offer(self, message: str, event_id: str | None = None, seq: int | None = None) -> bool:
         """Queue a message without ever blocking the broadcaster; False when the client fell behind."""
         if self.behind:
             return True  # the socket's thread reads it from the stream
         try:
-            self.outbox.put_nowait((event_id, message))
+            self.outbox.put_nowait((event_id, message, seq))
             return True
         except queue.Full:
             if self.catch_up:
@@ -147,7 +155,7 @@ class Hub:
                 continue
             message = message_for(event)
             for conn in targets:
-                if not conn.offer(message, event.event_id):
+                if not conn.offer(message, event.event_id, event.seq):
                     log.warning("slow client closed", extra={"user_id": event.user_id})
 
     def users(self) -> frozenset[str]:

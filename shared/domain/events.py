@@ -91,6 +91,9 @@ class Event:
     #: The W3C trace context the event travelled with (outbox row, record header, CloudEvent
     #: extension); not part of the envelope, so it never changes what is stored or replayed.
     traceparent: str | None = dataclasses.field(default=None, compare=False, repr=False)
+    #: The event stream position it was read at (the numbered outbox); None when it did not come from
+    #: the stream. Like the trace context, not part of the envelope.
+    seq: int | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def topic(self) -> str:

@@ -122,12 +122,15 @@ def read_stream_for(
 
 
 def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], list[tuple[StreamRow, str]]]:
-    """Split rows into (row, event) pairs, events carrying their stored trace context, and (row, error) pairs."""
+    """Split rows into (row, event) pairs, events carrying their position and stored trace context, and
+    (row, error) pairs."""
     events, malformed = [], []
     for row in rows:
         try:
             event = Event.from_dict(row.payload)
-            events.append((row, event.with_traceparent(row.traceparent) if row.traceparent else event))
+            events.append(
+                (row, dataclasses.replace(event, seq=row.seq, traceparent=row.traceparent or event.traceparent))
+            )
         except (MalformedEvent, KeyError, TypeError, ValueError) as exc:
             malformed.append((row, f"malformed event: {exc}"))
     return events, malformed

@@ -55,3 +55,16 @@ def test_recent_ids_drop_a_repeat_and_forget_the_oldest_beyond_their_size():
     assert [recent.add(i) for i in ("a", "b", "a", "c", "d")] == [True, True, False, True, True]
     assert len(recent) == 3 and "a" not in recent and "d" in recent
     assert recent.add("a"), "forgotten: memory stays bounded"
+
+
+def test_an_event_at_or_before_the_furthest_stream_position_sent_is_a_repeat_however_long_ago():
+    """After a broker outage a backlog of thousands reaches a socket by catch-up and again live: the ids
+    alone (bounded) forget the oldest, the position does not."""
+    from functions.fanout.hub import RecentIds
+
+    recent = RecentIds(size=3)
+    assert all(recent.add(f"e{seq}", seq) for seq in range(1, 3001))
+    assert recent.position == 3000
+    assert [recent.add(f"e{seq}", seq) for seq in (1, 2000, 3000)] == [False, False, False]
+    assert recent.add("e3001", 3001) and recent.position == 3001
+    assert recent.add("pong-like, no position"), "events without a position fall back to the ids"
