@@ -9,6 +9,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Iterator
+from typing import cast
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Column sizes of the audit log: what is stored never fails the insert.
@@ -29,14 +30,56 @@ class RequestMeta:
         return {k: v for k, v in dataclasses.asdict(self).items() if v and k != "correlation_id"}
 
 
-_current: contextvars.ContextVar[RequestMeta | None] = contextvars.ContextVar("taskflow_meta", default=None)
+_UNREAD = object()
 
 
-def clean_correlation_id(raw: str | None) -> str:
-    """Accept a caller's correlation id when it is a sane token; otherwise mint one."""
-    if raw and _SAFE_ID.match(raw):
-        return raw
-    return str(uuid.uuid4())
+class HttpRequestMeta:
+    """An HTTP request's metadata, each part worked out when first read (most requests read only the correlation id).
+
+    One id per request: without a usable X-Correlation-ID, the request's own id starts the correlation;
+    with one, the request id is minted only if something (an event) asks for it. The client IP is
+    parsed once, on first use.
+    """
+
+    __slots__ = ("_client_ip", "_raw_ip", "_raw_user_agent", "_request_id", "_user_agent", "correlation_id")
+
+    def __init__(self, raw_correlation_id: str | None, remote_addr: object, user_agent: object) -> None:
+        self._request_id: str | None = None
+        if raw_correlation_id and _SAFE_ID.match(raw_correlation_id):
+            self.correlation_id = raw_correlation_id
+        else:
+            self._request_id = self.correlation_id = str(uuid.uuid4())
+        self._raw_ip = remote_addr
+        self._client_ip: object = _UNREAD
+        self._raw_user_agent = user_agent
+        self._user_agent: object = _UNREAD
+
+    @property
+    def request_id(self) -> str:
+        if self._request_id is None:
+            self._request_id = str(uuid.uuid4())
+        return self._request_id
+
+    @property
+    def client_ip(self) -> str | None:
+        if self._client_ip is _UNREAD:
+            self._client_ip = clean_ip(self._raw_ip)
+        return cast("str | None", self._client_ip)
+
+    @property
+    def user_agent(self) -> str | None:
+        if self._user_agent is _UNREAD:
+            self._user_agent = bounded(self._raw_user_agent, MAX_USER_AGENT)
+        return cast("str | None", self._user_agent)
+
+    def as_dict(self) -> dict[str, str]:
+        parts = {"request_id": self.request_id, "client_ip": self.client_ip, "user_agent": self.user_agent}
+        return {k: v for k, v in parts.items() if v}
+
+
+Meta = RequestMeta | HttpRequestMeta
+
+_current: contextvars.ContextVar[Meta | None] = contextvars.ContextVar("taskflow_meta", default=None)
 
 
 def clean_ip(raw: object) -> str | None:
@@ -56,7 +99,7 @@ def bounded(raw: object, limit: int) -> str | None:
     return raw.replace("\x00", "")[:limit] or None
 
 
-def current() -> RequestMeta | None:
+def current() -> Meta | None:
     return _current.get()
 
 
@@ -65,11 +108,11 @@ def correlation_id() -> str | None:
     return meta.correlation_id if meta else None
 
 
-def set_meta(meta: RequestMeta | None) -> contextvars.Token[RequestMeta | None]:
+def set_meta(meta: Meta | None) -> contextvars.Token[Meta | None]:
     return _current.set(meta)
 
 
-def reset_meta(token: contextvars.Token[RequestMeta | None]) -> None:
+def reset_meta(token: contextvars.Token[Meta | None]) -> None:
     _current.reset(token)
 
 

@@ -133,6 +133,9 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        # Label children bound once per (method, route, status): labels() takes a lock and checks its values.
+        self._counted: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
         # The event pipeline. Label values known up front are created at start, so every series
         # exists (at 0) before its first event and rate() and absent() behave.
         self.published = Counter(
@@ -211,6 +214,18 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self.leader.set(0)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        """Count one HTTP request (`taskflow_http_requests_total`) and observe its latency (None: not timed)."""
+        counted = self._counted.get((method, route, status))
+        if counted is None:
+            counted = self._counted[(method, route, status)] = self.requests.labels(method, route, str(status))
+        counted.inc()
+        if seconds is not None:
+            timed = self._timed.get((method, route))
+            if timed is None:
+                timed = self._timed[(method, route)] = self.latency.labels(method, route)
+            timed.observe(seconds)
 
     def watch_broker(self, probe: BrokerProbe, transport: str) -> None:
         """Report `probe` as `taskflow_broker_up` (and keep it for /health)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hmac
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
@@ -79,19 +78,21 @@ def _install_broker_gauge(rt: Runtime) -> None:
 
 
 def _install_request_hooks(app: Flask, rt: Runtime) -> None:
+    annotate = rt.settings.tracing  # with tracing off there is no server span to annotate
+
     @app.before_request
     def _bind_request_meta() -> None:
         # remote_addr is the peer, or with TRUSTED_PROXY_HOPS the address the trusted proxies saw
-        # (ProxyFix); a client's own X-Forwarded-For entries are never believed.
-        meta = request_meta.RequestMeta(
-            correlation_id=request_meta.clean_correlation_id(request.headers.get("X-Correlation-ID")),
-            request_id=str(uuid.uuid4()),
-            client_ip=request_meta.clean_ip(request.remote_addr),
-            user_agent=request_meta.bounded(request.headers.get("User-Agent"), request_meta.MAX_USER_AGENT),
+        # (ProxyFix); a client's own X-Forwarded-For entries are never believed. What an event or a
+        # log line does not read (the request id, the parsed IP) is never worked out.
+        environ = request.environ
+        meta = request_meta.HttpRequestMeta(
+            environ.get("HTTP_X_CORRELATION_ID"), request.remote_addr, environ.get("HTTP_USER_AGENT")
         )
         g.meta_token = request_meta.set_meta(meta)
         g.started = time.perf_counter()
-        tracing.annotate_request(meta.correlation_id, meta.request_id)
+        if annotate:
+            tracing.annotate_request(meta.correlation_id, meta.request_id)
         _refuse_unstorable_url()
 
     @app.after_request
@@ -109,10 +110,14 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "ETag, X-Correlation-ID"
             response.headers["Vary"] = "Origin"
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        rt.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        if "started" in g:
-            rt.metrics.latency.labels(request.method, route).observe(time.perf_counter() - g.started)
+        rule = request.url_rule
+        started = g.get("started")
+        rt.metrics.observe_request(
+            request.method,
+            rule.rule if rule is not None else "unmatched",
+            response.status_code,
+            None if started is None else time.perf_counter() - started,
+        )
         return response
 
     @app.teardown_request
@@ -123,11 +128,18 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
 
 
 def _refuse_unstorable_url() -> None:
-    """Path ids and query values reach SQL: refuse NUL characters there once, for every route."""
+    """Path ids and query values reach SQL: refuse NUL characters there once, for every route.
+
+    The query string is parsed only when its raw bytes hold a NUL (`%00`): werkzeug decodes the rest
+    with replacement characters, so a NUL is the only thing in it PostgreSQL could not store.
+    """
     from shared.web.bodies import storable
 
     if not storable(request.path):
         raise ProblemError("The path contains a NUL character.", title="Bad request")
+    raw = request.query_string
+    if b"%00" not in raw and b"\x00" not in raw:
+        return
     for key, value in request.args.items(multi=True):
         if not (storable(key) and storable(value)):
             raise ValidationFailed(

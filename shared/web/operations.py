@@ -25,7 +25,7 @@ from flask import Flask, request
 from pydantic.json_schema import models_json_schema
 
 from shared.domain.errors import ValidationFailed
-from shared.web.bodies import json_object, refuse_oversized_stream
+from shared.web.bodies import json_object, refuse_oversized_stream, validated_json
 from shared.web.problems import ProblemError
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def operation(
             if op.query is not None:
                 kwargs["query"] = parse(op.query, request.args.to_dict(), unknown="unknown parameter")
             if op.body is not None:
-                kwargs["body"] = parse(op.body, _json_body(op.body_required), unknown="unknown field")
+                kwargs["body"] = _body(op.body, op.body_required)
             elif op.body_media_type != JSON:
                 kwargs["body"] = _text_body(op.body_media_type)
             return view(*args, **kwargs)
@@ -138,10 +138,12 @@ def describe(view: Callable[..., Any], **kwargs: Any) -> None:
     view.operation = operation(**kwargs)(view).operation  # type: ignore[attr-defined]  # see operation()
 
 
-def _json_body(required: bool) -> dict[str, Any]:  # Any: the client's JSON values
+def _body(model: type[_M], required: bool) -> _M:
+    """The body as `model`: validated from its bytes when plainly valid, else parsed, checked and explained."""
     if not required and not request.content_length and not request.headers.get("Transfer-Encoding"):
-        return {}
-    return json_object()
+        return parse(model, {}, unknown="unknown field")
+    fast = validated_json(model)
+    return fast if fast is not None else parse(model, json_object(), unknown="unknown field")
 
 
 NEWLINE = b"\n"

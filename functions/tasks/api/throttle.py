@@ -4,6 +4,8 @@ deployment when RATE_LIMIT_STORAGE_URI names a shared store (Redis)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter
 from werkzeug.exceptions import HTTPException
@@ -43,6 +45,13 @@ def install(
     cannot be reached, each process counts in memory meanwhile (a limit per process, never none).
     """
 
+    hooks: tuple[dict[Any, list[Any]], ...] = (  # Any: Flask's hook registries, keyed by blueprint (None: app-wide)
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+    )
+    app_wide = [list(registry.get(None, ())) for registry in hooks]
+
     @app.after_request  # registered first, so it runs after the limiter's own (Flask runs them in reverse)
     def no_retry_after_on_success(response: Response) -> Response:
         # The limiter's headers carry Retry-After on every answer; on a 200 or 304 it tells calendar
@@ -61,10 +70,15 @@ def install(
         key_prefix="taskflow",
         in_memory_fallback_enabled=shared,
     )
-    # Every other route is exempt up front: the limiter's full per-request evaluation was 7% of the
-    # task-create path's CPU, for routes that have no limits.
-    limited = {auth_blueprint.name, parse.name, feed.name, imports.name}
-    limiter.request_filter(lambda: request.blueprint not in limited)
+    # The limiter's hooks run for the limited blueprints only: evaluated for every route, they were 7%
+    # of the task-create path's CPU, for routes that have no limits. They keep their place: the limit
+    # is checked before the blueprint's own hooks (the token check), its headers are set after them.
+    limited = (auth_blueprint.name, parse.name, feed.name, imports.name)
+    for registry, before in zip(hooks, app_wide, strict=True):
+        added = [hook for hook in registry.get(None, []) if hook not in before]
+        registry[None] = [hook for hook in registry.get(None, []) if hook not in added]
+        for name in limited:
+            registry.setdefault(name, [])[:0] = added
     limiter.limit(settings.parse_rate_limit, scope="parse-ip", key_func=client_key)(parse)
     # Shared limits: one counter across login and register, not one per route.
     limiter.shared_limit(settings.auth_rate_limit, scope="auth-ip", key_func=client_key)(auth_blueprint)
