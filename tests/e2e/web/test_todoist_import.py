@@ -44,7 +44,8 @@ def test_import_from_todoist_in_settings_then_download_my_data(app_process, brow
     page.locator("#settings-cancel").click()
     page.locator(f".views button[data-view='list:{moving['id']}']").click()
     for title in ("Call the landlord", "Pack the kitchen", "Ask the neighbours for boxes", "Water the plants"):
-        expect(row(page, title)).to_be_visible(timeout=WAIT)
+        # a series due today may show its spawned instance beside it (the recurrence loop is woken by the import)
+        expect(row(page, title).first).to_be_visible(timeout=WAIT)
     expect(row(page, "Call the landlord")).to_contain_text("phone")
 
     page.locator("#settings-open").click()
