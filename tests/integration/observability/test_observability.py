@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -54,6 +55,31 @@ def own_broker():
     tansu.stop()
 
 
+@contextlib.contextmanager
+def socket_of(server_url: str, api: Client):
+    """A socket open for `api`'s user (it answered a ping, so its worker counts it): the fanout follower
+    reads and hands on only the events of users with a socket in its worker."""
+    import websocket
+
+    ws = websocket.create_connection(
+        f"ws://{server_url.removeprefix('http://')}/ws/user/{api.user_id}/tasks?token={api.token}", timeout=10
+    )
+    try:
+        ws.send("ping")
+        while ws.recv() != "pong":
+            pass
+        yield ws
+    finally:
+        ws.close()
+
+
+@pytest.fixture
+def sockets():
+    """Sockets a test opens, closed after it."""
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
 @pytest.fixture(scope="module")
 def stack(own_broker, spans):
     """The combined app in Kafka mode with tracing on, its consumer groups joined, and a webhook receiver.
@@ -95,9 +121,10 @@ def traceparent(span) -> str:
 
 
 def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_and_the_webhook(
-    stack, spans, own_broker
+    stack, spans, own_broker, sockets
 ):
     server, api, receiver, _ = stack
+    sockets.enter_context(socket_of(server.url, api))
     spans.clear()
     tid = api.request(
         "POST", "/api/{me}/tasks", json={"title": "trace me"}, headers={"X-Correlation-ID": "trace-corr-1"}
@@ -164,11 +191,12 @@ def test_one_post_is_one_trace_from_the_request_through_kafka_to_each_consumer_a
 
 
 def test_in_the_combined_app_the_stream_consumers_join_the_request_trace_through_the_outbox_row(
-    settings, serve, make_client, spans
+    settings, serve, make_client, spans, sockets
 ):
     """Local transport: the relay and the consumers run in other threads; the row carries the context."""
     server = serve(create_app(with_(settings, tracing=True)))
     api = make_client(server).signup()
+    sockets.enter_context(socket_of(server.url, api))
     spans.clear()
     api.request("POST", "/api/{me}/tasks", json={"title": "in process"}, headers={"X-Correlation-ID": "local-1"})
     group = "messaging.consumer.group.name"
