@@ -829,6 +829,11 @@ function init() {
   $("search").addEventListener("input", () => { state.search = $("search").value.trim(); render(); });
   // From the search field, Enter or ↓ goes to the results (then j/k, Enter, x as anywhere).
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); state.selected = null; moveSelection(1); });
+  // Enter in the search box goes to the results: said here, since the form also holds the "Save as filter"
+  // name field, and a form with two text fields and no submit button is not submitted by Enter.
+  $("search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.isComposing) { e.preventDefault(); $("search-form").requestSubmit(); }
+  });
   $("search").addEventListener("keydown", (e) => { if (e.key === "ArrowDown") { e.preventDefault(); state.selected = null; moveSelection(1); } });
   $("feed-create").addEventListener("click", createFeed);
   $("feed-revoke").addEventListener("click", revokeFeed);

@@ -3,7 +3,7 @@
 // tasks is never served as if it were fresh. The page keeps its own offline copy, which says how old it
 // is, and its own queue of changes (IndexedDB); sign out removes both.
 "use strict";
-const CACHE = "taskflow-shell-v7";
+const CACHE = "taskflow-shell-v8";
 const SHELL = ["/", "/static/app.css", "/static/app.js", "/static/sync.js", "/static/subtasks.js", "/static/views.js", "/static/organise.js", "/static/shell.js", "/static/filters.js", "/static/manifest.webmanifest", "/static/icon.svg"];
 
 self.addEventListener("install", (event) => {
