@@ -98,7 +98,8 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                # gunicorn's graceful_timeout (20 s) and then its own clean-up: a busy machine needs all of it
+                self.proc.wait(35)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
