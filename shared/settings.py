@@ -70,7 +70,10 @@ class Settings:
     db_autocommit_pool_size: int = 25
     run_background_workers: bool = True
     ws_ping_seconds: float = 25.0
-    ws_queue_size: int = 256
+    #: Messages a socket may have waiting before it is marked behind and reads the stream itself. The
+    #: follower reads 1,000 positions at a time, so a burst (a broker back after an outage) fits; each entry
+    #: is a reference to its event's message, built once for all of the user's sockets in the worker.
+    ws_queue_size: int = 2048
     webhook_allow_private: bool = False
     webhook_retry_base_seconds: float = 30.0
     webhook_max_attempts: int = 8
@@ -143,7 +146,7 @@ class Settings:
             db_autocommit_pool_size=_int(env, "DB_AUTOCOMMIT_POOL_SIZE", 25),
             run_background_workers=_bool(env.get("RUN_BACKGROUND_WORKERS"), True),
             ws_ping_seconds=float(_int(env, "WS_PING_SECONDS", 25)),
-            ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256),
+            ws_queue_size=_int(env, "WS_QUEUE_SIZE", 2048),
             webhook_allow_private=_bool(env.get("WEBHOOK_ALLOW_PRIVATE")),
             webhook_retry_base_seconds=float(_int(env, "WEBHOOK_RETRY_BASE_SECONDS", 30)),
             webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),

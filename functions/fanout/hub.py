@@ -116,7 +116,7 @@ class Connection:
 class Hub:
     """Per-user sets of connections behind one lock; owned by the app, never module state."""
 
-    def __init__(self, max_queue: int = 256, on_count: Callable[[int], None] | None = None):
+    def __init__(self, max_queue: int = 2048, on_count: Callable[[int], None] | None = None):
         self._max_queue = max_queue
         self._on_count = on_count  # told the number of open sockets after each change (a gauge)
         self._lock = threading.Lock()
