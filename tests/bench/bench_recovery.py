@@ -48,6 +48,8 @@ BACKLOGS = tuple(int(n) for n in os.environ.get("BENCH_RECOVERY_BACKLOGS", "500,
 SOCKETS = 8
 #: How long a reader of the broker run waits for the whole backlog.
 READ_TIMEOUT = 90
+#: The titles of the tasks created while the broker is away (what a reader counts).
+BACKLOG_TITLE = "backlog "
 
 
 def line(measure: str, x: dict | None, result, target: str) -> list[str]:
@@ -144,7 +146,7 @@ def bench_leader(db_url: str) -> dict:
 
 
 def read_socket(url: str, expect: int, timeout: float) -> None:
-    """`--socket URL EXPECT`: hold one socket in this process until `expect` tasks of the backlog (titles "b…")
+    """`--socket URL EXPECT`: hold one socket in this process until `expect` tasks of the backlog (BACKLOG_TITLE)
     were created (or `timeout`); print "open" once connected, then {task id: wall-clock arrival}, repeats and
     the close code as one JSON line.
 
@@ -170,7 +172,7 @@ def read_socket(url: str, expect: int, timeout: float) -> None:
             message = json.loads(data)
             if "event_id" in message:
                 ids.append(message["event_id"])
-            if message.get("type") == "task.created" and message["data"]["title"].startswith("b"):
+            if message.get("type") == "task.created" and message["data"]["title"].startswith(BACKLOG_TITLE):
                 arrived.setdefault(message["data"]["id"], time.time())
     ws.close()
     print(json.dumps({"arrived": arrived, "repeats": len(ids) - len(set(ids)), "close_code": close_code}), flush=True)
@@ -187,20 +189,23 @@ def broker_run(server: ServerProcess, broker: Tansu, backlog: int, db_url: str) 
         subprocess.Popen([sys.executable, __file__, "--socket", url, str(backlog)], stdout=subprocess.PIPE, text=True)
         for _ in range(SOCKETS)
     ]
-    for reader in readers:
-        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
-    alice.create_task(title="live before the outage")
-    time.sleep(1)
-    broker.stop()
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        made = list(pool.map(lambda i: alice.create_task(title=f"b{i}")["id"], range(backlog)))
-    time.sleep(1)
-    broker.start()
-    back_wall = time.time()
-    results = []
-    for reader in readers:
-        out, _ = reader.communicate(timeout=READ_TIMEOUT + 30)
-        results.append(json.loads(out))
+    try:
+        for reader in readers:
+            assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        alice.create_task(title="live before the outage")
+        time.sleep(1)
+        broker.stop()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(lambda i: alice.create_task(title=f"{BACKLOG_TITLE}{i}")["id"], range(backlog)))
+        time.sleep(1)
+        broker.start()
+        back_wall = time.time()
+        results = [json.loads(reader.communicate(timeout=READ_TIMEOUT + 30)[0]) for reader in readers]
+    finally:
+        for reader in readers:  # a run that failed part-way leaves no reader behind
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
     missing = sum(1 for r in results for i in made if i not in r["arrived"])
     if missing:
         raise RuntimeError(
