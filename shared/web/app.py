@@ -198,7 +198,12 @@ def _install_probes(app: Flask, rt: Runtime) -> None:
 
 
 def require_path_user() -> None:
-    """Before-request guard for /api/<user_id>/…: a bearer token or session cookie whose subject is that user."""
+    """Before-request guard for /api/<user_id>/…: a bearer token or session cookie whose subject is that user.
+
+    The account itself (it still exists, the token is of its current session generation) is read here,
+    except for a view marked `checks_account_itself`: that view's one statement checks it, and
+    `deferred_account()` gives the view what to check.
+    """
     from shared.services.credentials import require_account
     from shared.web.sessions import request_claims
 
@@ -206,7 +211,34 @@ def require_path_user() -> None:
     claims = request_claims(rt.settings)
     if claims.user_id != (request.view_args or {}).get("user_id"):
         raise Forbidden("You can only access your own resources.")
-    g.user_id = require_account(rt.engine, claims.user_id, claims.generation)
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "checks_account_itself", False):
+        g.account_generation = claims.generation
+    else:
+        require_account(rt.engine, claims.user_id, claims.generation)
+    g.user_id = claims.user_id
+
+
+def checks_account_itself(view: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Mark a view under `require_path_user` that checks the account in its own statement (one round trip
+    fewer); it must take `deferred_account()` and either check it in its statement or call `check_account()`."""
+    view.checks_account_itself = True  # type: ignore[attr-defined]  # read by require_path_user
+    return view
+
+
+def deferred_account() -> tuple[str, int] | None:
+    """The account (id, session generation) this request's view must still check, or None when it was checked."""
+    generation = g.get("account_generation")
+    return None if generation is None else (g.user_id, generation)
+
+
+def check_account() -> None:
+    """Check a deferred account now (a view that reads or writes before its own statement would)."""
+    from shared.services.credentials import require_account
+
+    generation = g.pop("account_generation", None)
+    if generation is not None:
+        require_account(runtime().engine, g.user_id, generation)
 
 
 def trigger_route(view: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -20,7 +20,7 @@ from flask import Response, current_app, g, request
 from shared.domain.errors import Conflict, ValidationFailed
 from shared.persistence.db import utcnow
 from shared.persistence.models import IdempotencyKey
-from shared.web.app import runtime
+from shared.web.app import check_account, runtime
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -48,6 +48,7 @@ def idempotent(view: Callable[_P, ResponseReturnValue]) -> Callable[_P, Response
                 "Idempotency-Key must be 1 to 255 visible ASCII characters.",
                 errors={HEADER: "1 to 255 visible ASCII characters"},
             )
+        check_account()  # the key's row is the account's: check it before reserving (a deferred check)
         user_id, fingerprint = g.user_id, _fingerprint()
         replay = _reserve(user_id, key, fingerprint)
         if replay is not None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pydantic
-from flask import Flask, request
+from flask import Flask, g, has_request_context, request
 from pydantic.json_schema import models_json_schema
 
 from shared.domain.errors import ValidationFailed
@@ -119,18 +119,29 @@ def operation(
 
         @functools.wraps(view)
         def validated(*args: Any, **kwargs: Any) -> ResponseReturnValue:  # Any: the route's path arguments
-            if op.query is not None:
-                kwargs["query"] = parse(op.query, request.args.to_dict(), unknown="unknown parameter")
-            if op.body is not None:
-                kwargs["body"] = _body(op.body, op.body_required)
-            elif op.body_media_type != JSON:
-                kwargs["body"] = _text_body(op.body_media_type)
+            try:
+                if op.query is not None:
+                    kwargs["query"] = parse(op.query, request.args.to_dict(), unknown="unknown parameter")
+                if op.body is not None:
+                    kwargs["body"] = _body(op.body, op.body_required)
+                elif op.body_media_type != JSON:
+                    kwargs["body"] = _text_body(op.body_media_type)
+            except Exception:
+                _check_deferred_account()  # a gone account is told so (401) before its input's faults
+                raise
             return view(*args, **kwargs)
 
         validated.operation = route_op  # type: ignore[attr-defined]  # read back by build_spec
         return validated
 
     return decorate
+
+
+def _check_deferred_account() -> None:
+    from shared.web.app import check_account  # shared.web.app builds on this module
+
+    if has_request_context() and "user_id" in g:
+        check_account()
 
 
 def describe(view: Callable[..., Any], **kwargs: Any) -> None:

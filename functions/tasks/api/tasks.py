@@ -19,7 +19,7 @@ from functions.tasks.schemas.tasks import (
     TaskQuery,
     TaskUpdate,
 )
-from shared.web.app import require_path_user, runtime
+from shared.web.app import checks_account_itself, deferred_account, require_path_user, runtime
 from shared.web.idempotency import idempotent
 from shared.web.operations import operation
 
@@ -33,11 +33,12 @@ bp.before_request(require_path_user)
 
 
 @bp.post("/tasks")
+@checks_account_itself
 @operation(body=TaskCreate, responses={201: TaskOut}, summary="Create a task", tags=["tasks"])
 @idempotent
 def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:
     """Create a task (optionally recurring, optionally with reminders)."""
-    task = tasks.create(runtime(), user_id, body)
+    task = tasks.create(runtime(), user_id, body, deferred_account())
     response = versions.versioned_response(task, 201)
     response.headers["Location"] = f"/api/{user_id}/tasks/{task['id']}"
     return response

@@ -25,10 +25,11 @@ from shared.domain.errors import Unauthorized, ValidationFailed
 from shared.domain.recurrence import Rule
 from shared.domain.rule_parsing import check_flood_guard, parse_rule
 from shared.domain.times import BadValue, parse_datetime, zone
-from shared.messaging.outbox import add_event, insert_with_event
+from shared.messaging.outbox import AccountGuard, add_event, insert_with_event
 from shared.persistence.db import utcnow
 from shared.persistence.models import EventLog, Task, TaskList
 from shared.services import preferences, series
+from shared.services.credentials import require_account
 from shared.services.snapshots import NO_SUBTASKS, fields_view, snapshot, subtask_counts
 from shared.services.tasks import (
     PLAIN_TASK_COLUMNS,
@@ -53,11 +54,13 @@ _SCHEDULING_FIELDS = frozenset(("recurrence_rule", "repeat_from", "reminders"))
 # -- what the routes call ----------------------------------------------------------------------
 
 
-def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
+def create(rt: Runtime, user_id: str, body: TaskCreate, account: AccountGuard | None = None) -> dict[str, Any]:
     """Create a task (optionally recurring, in a list, with reminders); return it as the API shows it.
 
     A plain task is one statement: the row and its task.created event inserted together, both built
     once from the body's fields (no ORM object), with only the columns a plain task sets.
+    `account`: the request's account check when it is still to be done (id, session generation) —
+    inside that statement for a plain task, else before anything is written (401 either way).
     """
     fields = _fields_in_the_users_zone(rt, user_id, body)
     if (
@@ -66,6 +69,8 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
         or body.parent_task_id is not None
         or body.section_id is not None
     ):
+        if account is not None:
+            require_account(rt.engine, *account)
         return _create_scheduled(rt, user_id, body, fields)
     for unset in ("parent_task_id", "list_id", "section_id"):  # null when given: a plain task has none
         fields.pop(unset, None)
@@ -73,9 +78,13 @@ def create(rt: Runtime, user_id: str, body: TaskCreate) -> dict[str, Any]:
     row["dtstart_wall"] = gap_wall(body.due_date, row["due_date"], row["timezone"])
     event = row_created_event(row)
     try:
-        insert_with_event(rt.engine, Task.__table__, row, event, PLAIN_TASK_COLUMNS)
+        written = insert_with_event(rt.engine, Task.__table__, row, event, PLAIN_TASK_COLUMNS, account)
     except sa.exc.IntegrityError:
         raise Unauthorized("This account no longer exists.") from None
+    if not written:  # the account is gone or was signed out everywhere: say which
+        assert account is not None
+        require_account(rt.engine, *account)
+        raise Unauthorized("This session was signed out; sign in again.")
     rt.after_commit()
     return event.data
 

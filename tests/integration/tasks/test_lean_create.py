@@ -127,6 +127,52 @@ def test_over_http_a_deleted_account_is_refused_with_401(api, db_url):
     assert "This account no longer exists" in resp.text
 
 
+def counts(rt: Runtime) -> tuple[int, int]:
+    with rt.engine.connect() as conn:
+        return (
+            conn.scalar(sa.select(sa.func.count()).select_from(Task)),
+            conn.scalar(sa.select(sa.func.count()).select_from(Outbox)),
+        )
+
+
+@pytest.mark.parametrize("gone", ["deleted", "signed out"])
+def test_the_account_checked_inside_the_insert_refuses_and_stores_nothing(rt, gone):
+    """The HTTP guard leaves a plain create's account check to its one statement: a deleted account, or a
+    token of an earlier session generation, inserts neither the row nor its event, and is told which."""
+    with rt.sessions.begin() as session:
+        if gone == "deleted":
+            session.execute(sa.delete(User).where(User.id == "u-lean"))
+        else:
+            session.execute(sa.update(User).where(User.id == "u-lean").values(session_generation=3))
+    message = "This account no longer exists" if gone == "deleted" else "signed out"
+    for body in ({"title": "plain"}, {"title": "with a reminder", "due_date": "2030-01-01T09:00Z", "reminders": [{"minutes_before": 10}]}):
+        with pytest.raises(Unauthorized, match=message):
+            core.create(rt, "u-lean", TaskCreate.model_validate(body), ("u-lean", 2))
+    assert counts(rt) == (0, 0)
+    if gone == "signed out":  # the current generation writes, in the same one statement
+        shown = core.create(rt, "u-lean", TaskCreate(title="current", timezone="UTC"), ("u-lean", 3))
+        assert stored(rt, shown["id"])[0]["title"] == "current"
+        assert counts(rt) == (1, 1)
+
+
+@pytest.mark.parametrize("key", [None, "retry-1"])
+def test_over_http_a_signed_out_token_cannot_create(api, key):
+    """Sign out everywhere, then create with the old token (with and without an Idempotency-Key): 401,
+    nothing stored, no key kept; a bad body from that token is told 401 too, not its body's faults."""
+    headers = api.headers() | ({"Idempotency-Key": key} if key else {})
+    url = f"{api.base}/api/{api.user_id}/tasks"
+    assert requests.post(url, json={"title": "before"}, headers=headers, timeout=30).status_code == 201
+    engine = make_engine(api.rt.settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(User).where(User.id == api.user_id).values(session_generation=User.session_generation + 1))
+    engine.dispose()
+    for body in ({"title": "after"}, {"title": ""}, {"nope": 1}):
+        resp = requests.post(url, json=body, headers=headers | {"Idempotency-Key": "k2"} if key else headers, timeout=30)
+        assert resp.status_code == 401, resp.text
+        assert "signed out" in resp.json()["detail"]
+    assert counts(api.rt) == (1, 1)
+
+
 def test_a_burst_of_25_creates_opens_no_new_database_sessions(settings, serve, make_client):
     server = serve(create_app(with_(settings, run_background_workers=False)))
     clients = [make_client(server).signup() for _ in range(5)]
