@@ -1,7 +1,7 @@
 """The write path against its floors, and live changes at half the measured capacity (issue 27's tables).
 
     .venv/bin/python tests/bench/bench_writepath.py [--rounds 3] [--seconds 5] [--sockets 1000]
-                                                    [--relay-events 10000] [--only write,live,kafka,relay]
+                                                    [--relay-events 10000] [--only write,layers,live,kafka,relay]
 
 Part 1 runs every variant back to back in N rounds (the order rotates each round, so a drift in the
 machine's other work falls on every variant alike), each under the same gunicorn config (gevent × 2
@@ -19,6 +19,10 @@ backend) over the measured window, divided by the creates wrk counted. "× the F
 round and its median printed, two ways: creates/s ÷ Flask's creates/s (wall clock: on a shared machine it
 moves with the other work) and Flask's app CPU per create ÷ this one's (what the targets are judged on:
 CPU does not depend on who else is busy).
+
+Then the layer table (tests/bench/bench_layers.py): the Flask floor and the tasks function called in
+this process, their CPU per create split by layer with a CPU-time profiler, and what each layer costs
+beyond the floor's.
 
 Part 2 (bench_runtime.bench_open_loop): the combined container with 1,000 sockets open (10 per user) and
 creates offered open-loop (tests/bench/load.py --rate) at half the median creates/s the combined container
@@ -46,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from tests.bench import bench_layers  # noqa: E402
 from tests.bench import bench_runtime as rt  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
 
@@ -454,8 +459,11 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=1_000, help="sockets open in the open-loop stages")
     parser.add_argument("--relay-events", type=int, default=10_000, help="outbox rows the relay drains to Kafka")
     parser.add_argument(
-        "--only", default="write,live,kafka,relay", help="comma-separated subset of write,live,kafka,relay"
+        "--only",
+        default="write,layers,live,kafka,relay",
+        help="comma-separated subset of write,layers,live,kafka,relay",
     )
+    parser.add_argument("--layer-creates", type=int, default=20_000, help="creates per app for the layer table")
     args = parser.parse_args()
     only = set(args.only.split(","))
 
@@ -492,6 +500,10 @@ def main() -> None:
             live[name] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-800:]}
         print(f"[bench_writepath] {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
+    layers: dict = {}
+    if "layers" in only:
+        other["layers"] = rt.background_cores(1.0)
+        layers = bench_layers.measure(args.layer_creates)
     if "live" in only:
         step("openloop", lambda: rt.bench_open_loop(cfg))
     if only & {"kafka", "relay"}:
@@ -520,6 +532,14 @@ def main() -> None:
         print()
         print("\n".join(tracing_table(rounds)))
         print()
+    if layers:
+        print(
+            f"## Where a create's CPU goes, layer by layer: {args.layer_creates:,} creates per app, in-process "
+            "(tests/bench/bench_layers.py: no server, a CPU-time profiler's samples per layer × the CPU per create)"
+        )
+        print()
+        print("\n".join(bench_layers.table(layers)))
+        print()
     if live:
         print(
             f"## Live changes: offered open-loop at half the combined container's measured capacity "
@@ -538,7 +558,7 @@ def main() -> None:
         + f"; {machine['seconds']} s in all."
     )
     print()
-    print(json.dumps({"machine": machine, "rounds": rounds, **live}, default=str))
+    print(json.dumps({"machine": machine, "rounds": rounds, "layers": layers, **live}, default=str))
 
 
 if __name__ == "__main__":
