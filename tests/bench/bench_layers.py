@@ -9,8 +9,8 @@ creates round-robin over them as wrk sends them (tests/bench/wrk/create_tasks.lu
 Each app does N creates twice: once plain, for its CPU per create (`time.process_time`), and once
 under a CPU-time profiler: SIGPROF at every tick of the process's CPU time (`setitimer(ITIMER_PROF)`:
 the kernel's tick, 4 ms here, so time spent waiting on PostgreSQL is never sampled), each sample filed
-under the layer its Python stack is in (`LAYERS`, first match wins). A layer's cost is its share of the samples × the plain CPU
-per create. "extra" is the tasks function's cost beyond the floor's in the same layer.
+under the layer its Python stack is in (`LAYERS`, first match wins). A layer's cost is its share of
+the samples × the plain CPU per create. "extra" is the tasks function's cost beyond the floor's in the same layer.
 bench_writepath.py prints this table with the others; `--json` prints the raw result.
 """
 
@@ -223,7 +223,8 @@ def table(result: dict) -> list[str]:
         share = f"{100 * extra / extra_total:.0f} %" if extra_total > 0 else "–"
         lines.append(f"| {layer} | {a:.3f} ms | {b:.3f} ms | {extra:+.3f} ms | {share} |")
     a, b = floor["cpu_ms_per_create"], tasks["cpu_ms_per_create"]
-    lines.append(f"| **all** | **{a:.3f} ms** | **{b:.3f} ms** | **{extra_total:+.3f} ms** | × the floor: **{a / b:.2f}** |")
+    total = f"| **all** | **{a:.3f} ms** | **{b:.3f} ms** | **{extra_total:+.3f} ms** "
+    lines.append(total + f"| × the floor: **{a / b:.2f}** |")
     return lines
 
 
