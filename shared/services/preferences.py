@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import weakref
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -26,13 +27,23 @@ TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
 
 _SQL = "SELECT timezone FROM preferences WHERE user_id = %s"
-_cache: dict[tuple[sa.URL, str], tuple[str, float]] = {}  # (database, user) -> (zone, fresh until)
+_cache: dict[tuple[str, str], tuple[str, float]] = {}  # (database, user) -> (zone, fresh until)
 _lock = threading.Lock()
+#: Each engine's database, rendered once: a URL hashes by rendering itself, which cost more than the lookup.
+_databases: weakref.WeakKeyDictionary[sa.Engine, str] = weakref.WeakKeyDictionary()
+
+
+def _database(engine: sa.Engine) -> str:
+    """The database an engine reads (engines of one database share their entries, so `forget` reaches all)."""
+    database = _databases.get(engine)
+    if database is None:
+        database = _databases[engine] = engine.url.render_as_string(hide_password=False)
+    return database
 
 
 def preferred_timezone(engine: sa.Engine, user_id: str) -> str:
     """The user's preferred IANA zone, else UTC."""
-    key, now = (engine.url, user_id), time.monotonic()  # the URL object: rendering it cost more than the lookup
+    key, now = (_database(engine), user_id), time.monotonic()
     hit = _cache.get(key)
     if hit is not None and hit[1] > now:
         return hit[0]
@@ -47,7 +58,7 @@ def preferred_timezone(engine: sa.Engine, user_id: str) -> str:
 def forget(engine: sa.Engine, user_id: str) -> None:
     """The user's preferences changed (in this process): read them again next time."""
     with _lock:
-        _cache.pop((engine.url, user_id), None)
+        _cache.pop((_database(engine), user_id), None)
 
 
 def _read(engine: sa.Engine, user_id: str) -> str:
