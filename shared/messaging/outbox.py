@@ -81,11 +81,7 @@ def _row_and_event_statement(table: sa.Table, columns: tuple[str, ...], guarded:
     )
     outbox = Outbox.__table__
     written = sa.exists(sa.select(new_row).scalar_subquery())
-    return (
-        sa.insert(outbox)
-        .from_select(list(out), sa.select(*_typed(outbox, out)).where(written))
-        .add_cte(new_row)
-    )
+    return sa.insert(outbox).from_select(list(out), sa.select(*_typed(outbox, out)).where(written)).add_cte(new_row)
 
 
 def _typed(table: sa.Table, binds: dict[str, sa.BindParameter[Any]]) -> list[sa.ColumnElement[Any]]:
@@ -147,7 +143,8 @@ def insert_with_event(
     # Straight on the pooled psycopg connection: SQLAlchemy's per-execute work (parameter processing,
     # result setup) was a fifth of the write path's CPU.
     with driver_autocommit(engine) as driver:
-        return driver.execute(sql, params, prepare=True).rowcount == 1
+        written: int = driver.execute(sql, params, prepare=True).rowcount
+    return written == 1
 
 
 def _account_current(conn: sa.Connection, account: AccountGuard) -> bool:

@@ -16,6 +16,7 @@ from shared.domain import request_meta
 from shared.domain.errors import Forbidden, Unauthorized, ValidationFailed
 from shared.observability import tracing
 from shared.runtime.process import Runtime
+from shared.web.accounts import checks_account_itself, defer_account_check
 from shared.web.operations import describe
 from shared.web.problems import ProblemError, register_error_handlers
 from shared.web.schemas import Health, Readiness
@@ -201,8 +202,8 @@ def require_path_user() -> None:
     """Before-request guard for /api/<user_id>/…: a bearer token or session cookie whose subject is that user.
 
     The account itself (it still exists, the token is of its current session generation) is read here,
-    except for a view marked `checks_account_itself`: that view's one statement checks it, and
-    `deferred_account()` gives the view what to check.
+    except for a view marked `account_checked_by_the_view` (shared.web.accounts): that view's one
+    statement checks it.
     """
     from shared.services.credentials import require_account
     from shared.web.sessions import request_claims
@@ -211,34 +212,11 @@ def require_path_user() -> None:
     claims = request_claims(rt.settings)
     if claims.user_id != (request.view_args or {}).get("user_id"):
         raise Forbidden("You can only access your own resources.")
-    view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, "checks_account_itself", False):
-        g.account_generation = claims.generation
+    if checks_account_itself(current_app.view_functions.get(request.endpoint or "")):
+        defer_account_check(claims.generation)
     else:
         require_account(rt.engine, claims.user_id, claims.generation)
     g.user_id = claims.user_id
-
-
-def checks_account_itself(view: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Mark a view under `require_path_user` that checks the account in its own statement (one round trip
-    fewer); it must take `deferred_account()` and either check it in its statement or call `check_account()`."""
-    view.checks_account_itself = True  # type: ignore[attr-defined]  # read by require_path_user
-    return view
-
-
-def deferred_account() -> tuple[str, int] | None:
-    """The account (id, session generation) this request's view must still check, or None when it was checked."""
-    generation = g.get("account_generation")
-    return None if generation is None else (g.user_id, generation)
-
-
-def check_account() -> None:
-    """Check a deferred account now (a view that reads or writes before its own statement would)."""
-    from shared.services.credentials import require_account
-
-    generation = g.pop("account_generation", None)
-    if generation is not None:
-        require_account(runtime().engine, g.user_id, generation)
 
 
 def trigger_route(view: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -20,7 +20,8 @@ from flask import Response, current_app, g, request
 from shared.domain.errors import Conflict, ValidationFailed
 from shared.persistence.db import utcnow
 from shared.persistence.models import IdempotencyKey
-from shared.web.app import check_account, runtime
+from shared.web.accounts import check_account
+from shared.web.app import runtime
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue

@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pydantic
-from flask import Flask, g, has_request_context, request
+from flask import Flask, request
 from pydantic.json_schema import models_json_schema
 
 from shared.domain.errors import ValidationFailed
+from shared.web.accounts import check_account
 from shared.web.bodies import json_object, refuse_oversized_stream, validated_json
 from shared.web.problems import ProblemError
 
@@ -127,7 +128,7 @@ def operation(
                 elif op.body_media_type != JSON:
                     kwargs["body"] = _text_body(op.body_media_type)
             except Exception:
-                _check_deferred_account()  # a gone account is told so (401) before its input's faults
+                check_account()  # a gone account is told so (401) before its input's faults
                 raise
             return view(*args, **kwargs)
 
@@ -135,13 +136,6 @@ def operation(
         return validated
 
     return decorate
-
-
-def _check_deferred_account() -> None:
-    from shared.web.app import check_account  # shared.web.app builds on this module
-
-    if has_request_context() and "user_id" in g:
-        check_account()
 
 
 def describe(view: Callable[..., Any], **kwargs: Any) -> None:

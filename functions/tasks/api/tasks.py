@@ -19,7 +19,8 @@ from functions.tasks.schemas.tasks import (
     TaskQuery,
     TaskUpdate,
 )
-from shared.web.app import checks_account_itself, deferred_account, require_path_user, runtime
+from shared.web.accounts import account_checked_by_the_view, deferred_account
+from shared.web.app import require_path_user, runtime
 from shared.web.idempotency import idempotent
 from shared.web.operations import operation
 
@@ -33,7 +34,7 @@ bp.before_request(require_path_user)
 
 
 @bp.post("/tasks")
-@checks_account_itself
+@account_checked_by_the_view
 @operation(body=TaskCreate, responses={201: TaskOut}, summary="Create a task", tags=["tasks"])
 @idempotent
 def create(user_id: str, body: TaskCreate) -> ResponseReturnValue:

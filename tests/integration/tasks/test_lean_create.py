@@ -145,7 +145,8 @@ def test_the_account_checked_inside_the_insert_refuses_and_stores_nothing(rt, go
         else:
             session.execute(sa.update(User).where(User.id == "u-lean").values(session_generation=3))
     message = "This account no longer exists" if gone == "deleted" else "signed out"
-    for body in ({"title": "plain"}, {"title": "with a reminder", "due_date": "2030-01-01T09:00Z", "reminders": [{"minutes_before": 10}]}):
+    reminded = {"title": "with a reminder", "due_date": "2030-01-01T09:00Z", "reminders": [{"minutes_before": 10}]}
+    for body in ({"title": "plain"}, reminded):
         with pytest.raises(Unauthorized, match=message):
             core.create(rt, "u-lean", TaskCreate.model_validate(body), ("u-lean", 2))
     assert counts(rt) == (0, 0)
@@ -164,10 +165,12 @@ def test_over_http_a_signed_out_token_cannot_create(api, key):
     assert requests.post(url, json={"title": "before"}, headers=headers, timeout=30).status_code == 201
     engine = make_engine(api.rt.settings.database_url)
     with engine.begin() as conn:
-        conn.execute(sa.update(User).where(User.id == api.user_id).values(session_generation=User.session_generation + 1))
+        signed_out = sa.update(User).where(User.id == api.user_id)
+        conn.execute(signed_out.values(session_generation=User.session_generation + 1))
     engine.dispose()
     for body in ({"title": "after"}, {"title": ""}, {"nope": 1}):
-        resp = requests.post(url, json=body, headers=headers | {"Idempotency-Key": "k2"} if key else headers, timeout=30)
+        retry = headers | {"Idempotency-Key": "k2"} if key else headers
+        resp = requests.post(url, json=body, headers=retry, timeout=30)
         assert resp.status_code == 401, resp.text
         assert "signed out" in resp.json()["detail"]
     assert counts(api.rt) == (1, 1)
