@@ -223,9 +223,14 @@ def test_an_expired_session_returns_to_sign_in_with_a_message(app_process, brows
     sign_up(page)
     session = session_of(page)
     expired = jwt.encode({"sub": session["userId"], "exp": 1}, JWT_SECRET, algorithm="HS256")
-    # the browser still holds the session cookie, but what it holds has expired
-    page.context.add_cookies([{"name": SESSION_COOKIE, "value": expired, "url": app_process.url}])
-    page.reload()
+    # The person comes back later: the browser still holds the session cookie, but what it holds has
+    # expired. The old page is closed first: still open, a request of its own could meet the expiry
+    # first and sign out there (with the message, on that page), forgetting who was signed in.
+    context = page.context
+    page.close()
+    context.add_cookies([{"name": SESSION_COOKIE, "value": expired, "url": app_process.url}])
+    page = context.new_page()
+    page.goto(app_process.url)
     expect(page.locator("#auth-message")).to_contain_text("expired", timeout=30_000)
     expect(page.locator("#auth")).to_be_visible()
 
