@@ -69,6 +69,15 @@ def stored(rt: Runtime, task_id: str) -> tuple[dict, dict]:
     return row, out
 
 
+def counts(rt: Runtime) -> tuple[int, int]:
+    """How many tasks and outbox rows are stored."""
+    with rt.engine.connect() as conn:
+        return (
+            conn.scalar(sa.select(sa.func.count()).select_from(Task)),
+            conn.scalar(sa.select(sa.func.count()).select_from(Outbox)),
+        )
+
+
 @pytest.mark.parametrize("body", BODIES, ids=[b["title"].strip() for b in BODIES])
 def test_a_plain_create_stores_what_the_general_path_stores(rt, body):
     validated = TaskCreate.model_validate(body)
@@ -112,9 +121,7 @@ def test_a_deleted_account_gets_a_clear_401_and_nothing_is_stored(rt):
         session.execute(sa.delete(User).where(User.id == "u-lean"))
     with pytest.raises(Unauthorized, match=r"^This account no longer exists\.$"):
         core.create(rt, "u-lean", TaskCreate(title="orphan", timezone="UTC"))
-    with rt.engine.connect() as conn:
-        assert conn.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
-        assert conn.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
+    assert counts(rt) == (0, 0)
 
 
 def test_over_http_a_deleted_account_is_refused_with_401(api, db_url):
@@ -125,14 +132,6 @@ def test_over_http_a_deleted_account_is_refused_with_401(api, db_url):
     resp = api.request("POST", "/api/{me}/tasks", json={"title": "orphan"})
     assert resp.status_code == 401
     assert "This account no longer exists" in resp.text
-
-
-def counts(rt: Runtime) -> tuple[int, int]:
-    with rt.engine.connect() as conn:
-        return (
-            conn.scalar(sa.select(sa.func.count()).select_from(Task)),
-            conn.scalar(sa.select(sa.func.count()).select_from(Outbox)),
-        )
 
 
 @pytest.mark.parametrize("gone", ["deleted", "signed out"])
