@@ -88,8 +88,9 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
+    # No SQL commenter context per request: the SQLAlchemy side below does not comment its statements.
     FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]  # untyped upstream
-        app, excluded_urls=EXCLUDED_URLS, response_hook=_redact_secret_path
+        app, excluded_urls=EXCLUDED_URLS, response_hook=_redact_secret_path, enable_commenter=False
     )
     instrumentor = SQLAlchemyInstrumentor()
     # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
@@ -105,16 +106,18 @@ def _redact_secret_path(span: trace.Span, status: str, headers: list[tuple[str, 
     A response hook: the instrumentation sets the URL attributes after its request hook has run.
     """
     span_name = getattr(span, "name", "")
-    if isinstance(span_name, str) and _redacted(span_name) != span_name:  # an unrouted path names the span
-        span.update_name(_redacted(span_name))
+    if isinstance(span_name, str) and (redacted := _redacted(span_name)) != span_name:  # an unrouted path names it
+        span.update_name(redacted)
     attributes = getattr(span, "attributes", None) or {}
     for key in _URL_ATTRIBUTES:
         value = attributes.get(key)
-        if isinstance(value, str) and _redacted(value) != value:
-            span.set_attribute(key, _redacted(value))
+        if isinstance(value, str) and (redacted := _redacted(value)) != value:
+            span.set_attribute(key, redacted)
 
 
 def _redacted(url: str) -> str:
+    if "/ical/" not in url and "token=" not in url.lower():  # most requests: nothing to look for
+        return url
     return _SECRET_QUERY.sub(r"\1<redacted>", _SECRET_PATH.sub("/ical/<token>.ics", url))
 
 
