@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cloudevents import exceptions as ce_errors
 from cloudevents import kafka as ce_kafka
@@ -36,33 +36,65 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
 
-def cloudevent_for(payload: Mapping[str, Any], traceparent: str | None = None) -> CloudEvent:
+class Outgoing(NamedTuple):
+    """One stored event on its way to a broker: the envelope's JSON text as the outbox holds it (sent as it
+    is, never decoded and encoded again) and the envelope fields its CloudEvent attributes and key name."""
+
+    topic: str
+    data: bytes
+    event_id: str
+    event_type: str
+    user_id: str
+    aggregate_id: str | None
+    timestamp: str
+    traceparent: str | None = None
+
+    @classmethod
+    def of(cls, topic: str, payload: Mapping[str, Any], traceparent: str | None = None) -> Outgoing:
+        """An envelope that is not stored as text (a test's, a tool's): encoded here."""
+        return cls(
+            topic,
+            encode(payload),
+            str(payload["event_id"]),
+            str(payload["event_type"]),
+            str(payload["user_id"]),
+            str(payload["aggregate_id"]) if payload.get("aggregate_id") else None,
+            str(payload["timestamp"]),
+            traceparent,
+        )
+
+
+def cloudevent_for(message: Outgoing) -> CloudEvent:
     """The CloudEvent carrying a stored envelope (id, type, source, time, subject from the envelope)."""
     attributes = {
         "specversion": SPECVERSION,
-        "id": str(payload["event_id"]),
-        "type": str(payload["event_type"]),
+        "id": message.event_id,
+        "type": message.event_type,
         "source": CE_SOURCE,
-        "time": str(payload["timestamp"]),
-        "subject": str(payload.get("aggregate_id") or ""),
+        "time": message.timestamp,
+        "subject": message.aggregate_id or "",
         "datacontenttype": "application/json",
-        "partitionkey": str(payload["user_id"]),
+        "partitionkey": message.user_id,
     }
-    if traceparent:
-        attributes["traceparent"] = traceparent
-    return CloudEvent(attributes, dict(payload))
+    if message.traceparent:
+        attributes["traceparent"] = message.traceparent
+    return CloudEvent(attributes, message.data)
 
 
-def kafka_record(payload: Mapping[str, Any], traceparent: str | None = None) -> ce_kafka.KafkaMessage:
-    """A binary-mode Kafka record: `ce_*` headers, key = user_id, value = the envelope.
+def kafka_record(message: Outgoing) -> ce_kafka.KafkaMessage:
+    """A binary-mode Kafka record: `ce_*` headers, key = user_id, value = the envelope's stored JSON text.
 
     With a trace context, the record also gets a plain `traceparent` header (what OpenTelemetry's
     Kafka instrumentations read) besides the CloudEvent extension `ce_traceparent`.
     """
-    message = ce_kafka.to_binary(cloudevent_for(payload, traceparent), data_marshaller=encode)
-    if traceparent:
-        message.headers["traceparent"] = traceparent.encode()
-    return message
+    record = ce_kafka.to_binary(cloudevent_for(message), data_marshaller=_as_is)
+    if message.traceparent:
+        record.headers["traceparent"] = message.traceparent.encode()
+    return record
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
 
 
 def event_from_record(headers: list[tuple[str, bytes]] | None, key: bytes | None, value: bytes) -> Event:

@@ -15,6 +15,7 @@ from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event
+from shared.messaging.cloudevents import Outgoing
 from shared.messaging.transports import Transport
 from shared.messaging.wakeups import STREAM_CHANNEL
 from shared.observability import tracing
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # One relay at a time across every replica keeps per-user order (PostgreSQL advisory lock key).
 RELAY_LOCK_KEY = 0x7A5F10
+#: The envelope fields a broker's headers and key carry, read with its stored text.
+_HEADER_FIELDS = ("event_type", "user_id", "aggregate_id", "timestamp")
 
 
 def outbox_values(event: Event) -> dict[str, Any]:
@@ -199,11 +202,16 @@ LEFT JOIN (SELECT topic, count(*) AS n FROM numbered GROUP BY topic) AS counts O
 
 # A broker transport publishes before numbering (never mark what did not go out): in one transaction,
 # a statement takes the lock, checks the lease and reads the batch; the rows are published; a second
-# statement numbers what went out and NOTIFYs.
+# statement numbers what went out and NOTIFYs. The envelope is read as its JSON text and sent as it is
+# (with the few fields its headers need), never decoded into objects and encoded again; the text is made
+# outside the batch's LIMIT, so only for the rows in it (a large backlog is not rendered whole each time).
 _CLAIM_BATCH_PG = """
 WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock) AS got),
 fence AS MATERIALIZED (SELECT :fence AS ok)
-SELECT relay_lock.got, fence.ok, batch.id, batch.event_id, batch.topic, batch.traceparent, batch.payload
+SELECT relay_lock.got, fence.ok, batch.id, batch.event_id, batch.topic, batch.traceparent,
+       batch.payload::text AS data, batch.payload->>'event_type' AS event_type,
+       batch.payload->>'user_id' AS user_id, batch.payload->>'aggregate_id' AS aggregate_id,
+       batch.payload->>'timestamp' AS timestamp
 FROM relay_lock CROSS JOIN fence
 LEFT JOIN LATERAL (
     SELECT id, event_id, topic, traceparent, payload FROM outbox
@@ -406,7 +414,14 @@ class OutboxRelay:
     def _claim_sqlite(self, session: orm.Session) -> list[Any]:
         """SQLite (one writer at a time): the oldest unpublished rows, after the lease check."""
         rows = session.execute(
-            sa.select(Outbox.id, Outbox.event_id, Outbox.topic, Outbox.traceparent, Outbox.payload)
+            sa.select(
+                Outbox.id,
+                Outbox.event_id,
+                Outbox.topic,
+                Outbox.traceparent,
+                sa.type_coerce(Outbox.payload, sa.Text).label("data"),  # the stored JSON text, undecoded
+                *(Outbox.payload[field].as_string().label(field) for field in _HEADER_FIELDS),
+            )
             .where(Outbox.published_at.is_(None))
             .order_by(Outbox.id)
             .limit(self._batch_size)
@@ -415,12 +430,17 @@ class OutboxRelay:
             self._fence(session)  # a leader that woke up after losing the lease publishes nothing
         return list(rows)
 
-    def _publish(self, rows: Sequence[Any]) -> int:  # Any: result rows (id, event_id, topic, traceparent, payload)
-        """Hand the rows to the transport, one traced publish per message."""
+    def _publish(self, rows: Sequence[Any]) -> int:  # Any: the claimed rows (id, event_id, topic, traceparent,
+        """Hand the rows to the transport, one traced publish per message."""  # data, and _HEADER_FIELDS)
         name = self._transport.name
         with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
             sent = self._transport.publish(
-                [(r.topic, r.payload, tp) for r, tp in zip(rows, spans.traceparents, strict=True)]
+                [
+                    Outgoing(
+                        r.topic, r.data.encode(), r.event_id, r.event_type, r.user_id, r.aggregate_id, r.timestamp, tp
+                    )
+                    for r, tp in zip(rows, spans.traceparents, strict=True)
+                ]
             )
             spans.unsent(sent, f"{name} publish failed")
         return sent

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.messaging.cloudevents import encode, kafka_record
+from shared.messaging.cloudevents import Outgoing, kafka_record
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: (topic, envelope, W3C traceparent or None): what the relay hands a transport, in order.
-Message = tuple[str, dict[str, Any], str | None]
+#: What the relay hands a transport, in order: the stored envelope's text, its topic, headers and trace context.
+Message = Outgoing
 
 
 class Transport(Protocol):
@@ -111,12 +111,12 @@ class KafkaTransport:
                 return 0
             futures = []
             try:
-                for topic, payload, traceparent in messages:
-                    record = kafka_record(payload, traceparent)
+                for message in messages:
+                    record = kafka_record(message)
                     futures.append(
                         producer.send(
-                            topic,
-                            key=str(payload["user_id"]).encode(),
+                            message.topic,
+                            key=message.user_id.encode(),
                             value=record.value,
                             headers=list(record.headers.items()),
                         )
@@ -208,21 +208,22 @@ class DaprTransport:
             sent = 0
             try:
                 client = self._get_client()
-                for topic, payload, traceparent in messages:
+                for message in messages:
                     # The sidecar puts `traceparent` into the CloudEvent it builds: its spans and
                     # the subscribers' join the trace of the change.
-                    trace_metadata = {"cloudevent.traceparent": traceparent} if traceparent else {}
+                    tp = message.traceparent
+                    trace_metadata = {"cloudevent.traceparent": tp} if tp else {}
                     client.publish_event(
                         pubsub_name=self._settings.pubsub_name,
-                        topic_name=topic,
-                        data=encode(payload),
+                        topic_name=message.topic,
+                        data=message.data,
                         data_content_type="application/json",
                         publish_metadata={
-                            "partitionKey": str(payload["user_id"]),
-                            "cloudevent.id": str(payload["event_id"]),
-                            "cloudevent.type": str(payload["event_type"]),
+                            "partitionKey": message.user_id,
+                            "cloudevent.id": message.event_id,
+                            "cloudevent.type": message.event_type,
                             "cloudevent.source": "taskflow",
-                            "cloudevent.subject": str(payload.get("aggregate_id") or ""),
+                            "cloudevent.subject": message.aggregate_id or "",
                             **trace_metadata,
                         },
                     )

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -52,10 +53,13 @@ def tracer() -> trace.Tracer:
 
 
 def recording() -> bool:
-    """True when an SDK provider is installed (OTLP export configured, or a test's in-memory exporter)."""
-    from opentelemetry.sdk.trace import TracerProvider
+    """True when an SDK provider is installed (OTLP export configured, or a test's in-memory exporter).
 
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    Without the SDK imported no SDK provider can be installed: tracing off never imports it (a relay
+    batch asks this, and the import is the SDK's whole module tree).
+    """
+    sdk = sys.modules.get("opentelemetry.sdk.trace")
+    return sdk is not None and isinstance(trace.get_tracer_provider(), sdk.TracerProvider)
 
 
 @functools.cache

@@ -214,74 +214,6 @@ def write_rounds(cfg: rt.Config, rounds: int) -> list[dict]:
         rt.drop_database(url)
 
 
-def bench_relay(cfg: rt.Config, bootstrap: str) -> dict:
-    """bench_runtime.bench_relay's measurement, with the broker warmed by a plain producer.
-
-    bench_runtime's warms it through `KafkaTransport.publish`, whose message shape the relay work changes
-    (it now takes (topic, payload, traceparent)); here nothing but the relay itself and the raw producer
-    touch the app's transport, so the comparison survives that work: the relay draining N outbox rows
-    (`Runtime(settings).relay.drain()`) vs the transport's own KafkaProducer sending the same records.
-    """
-    from kafka import KafkaProducer
-
-    from shared.messaging.cloudevents import kafka_record
-    from shared.messaging.transports import KafkaTransport
-    from shared.runtime.process import Runtime
-    from shared.settings import Settings
-
-    url = rt.fresh_database()
-    try:
-        users = rt.make_users(url, cfg.bench_users)
-        settings = Settings(database_url=url, kafka_bootstrap_servers=bootstrap)
-        warm = KafkaProducer(bootstrap_servers=bootstrap)  # topic creation, first connection: outside both timings
-        for i in range(200):
-            warm.send("tasks.events", key=users[0][0].encode(), value=b'{"warm": %d}' % i)
-        warm.flush(timeout=30)
-        warm.close()
-        rt.fill_events(url, users, cfg.relay_events)
-        with psycopg.connect(rt.pg_url(url)) as conn:
-            payloads = [(t, p) for t, p in conn.execute("SELECT topic, payload FROM outbox ORDER BY id")]
-
-        runtime = Runtime(settings)
-        started = time.perf_counter()
-        published, failed = runtime.relay.drain(max_batches=100_000)
-        relay_s = time.perf_counter() - started
-        runtime.close()
-        if failed or published != cfg.relay_events:
-            raise RuntimeError(f"relay published {published} of {cfg.relay_events} (failed={failed})")
-
-        def send_all(producer, records, flush_every: int) -> float:
-            began = time.perf_counter()
-            for i in range(0, len(records), flush_every):
-                for topic, p in records[i : i + flush_every]:
-                    record = kafka_record(p)  # the value and CloudEvents headers, as the relay builds them
-                    producer.send(
-                        topic, key=str(p["user_id"]).encode(), value=record.value, headers=list(record.headers.items())
-                    )
-                producer.flush()
-            return time.perf_counter() - began
-
-        raw = KafkaTransport(settings)
-        producer = raw._get_producer()  # the transport's own settings (acks, batching, in-flight limit)
-        raw_s = send_all(producer, payloads, len(payloads))  # one flush at the end
-        batch = settings.relay_batch_size
-        raw_batched_s = send_all(producer, payloads, batch)  # a flush per relay batch
-        raw.close()
-        return {
-            "events": published,
-            "relay_s": round(relay_s, 2),
-            "relay_rate": round(published / relay_s, 1),
-            "raw_s": round(raw_s, 2),
-            "raw_rate": round(len(payloads) / raw_s, 1),
-            "raw_flush_per_batch_rate": round(len(payloads) / raw_batched_s, 1),
-            "batch": batch,
-            "ratio": round(raw_s / relay_s, 3),
-            "crc32c": rt.crc32c_impl(),
-        }
-    finally:
-        rt.drop_database(url)
-
-
 # -- summaries ---------------------------------------------------------------------------------------
 def ok(x: dict | None) -> bool:
     return isinstance(x, dict) and "error" not in x and bool(x.get("requests"))
@@ -514,7 +446,7 @@ def main() -> None:
             if "kafka" in only:
                 step("kafka", lambda: rt.bench_open_loop(cfg, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap))
             if "relay" in only:
-                step("relay", lambda: bench_relay(cfg, broker.bootstrap))
+                step("relay", lambda: rt.bench_relay(cfg, broker.bootstrap))
         finally:
             broker.stop()
     machine["load_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -50,12 +50,14 @@ def test_the_dapr_grpc_client_publishes_under_gevent(broker):
         result = run_patched(
             """
             from shared.settings import Settings
+            from shared.messaging.cloudevents import Outgoing
             from shared.messaging.transports import DaprTransport, cooperative_grpc
             settings = Settings(use_dapr=True, dapr_http_port=HTTP_PORT, dapr_grpc_port=GRPC_PORT, jwt_secret=SECRET)
             transport = DaprTransport(settings)
             def publish():
-                message = ("tasks.events", {"event_id": "e1", "event_type": "task.created", "user_id": "u",
-                                            "aggregate_id": "a", "data": {}}, None)
+                message = Outgoing.of("tasks.events", {"event_id": "e1", "event_type": "task.created", "user_id": "u",
+                                                       "aggregate_id": "a", "timestamp": "2026-01-01T00:00:00Z",
+                                                       "data": {}})
                 return transport.publish([message] * 3)
             outcome = while_ticking(publish)
             outcome["grpc_on_gevent"] = cooperative_grpc()

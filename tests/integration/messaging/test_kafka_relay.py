@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import sqlalchemy as sa
+
 from functions.combined import create_app
 from shared.domain.events import TASKS_TOPIC
+from shared.persistence.models import Outbox
 from shared.triggers.kafka_loop import wait_ready
 from tests.conftest import with_
 from tests.support.broker import Tansu, envelope, read_topic
@@ -42,6 +45,12 @@ def test_each_change_lands_once_on_tasks_events_with_key_and_cloudevent_headers(
         assert event["user_id"] == api.user_id and event["aggregate_id"] == tid
     rt = server.app.extensions["taskflow"]
     assert rt.pending_events() == 0
+    # The record's value is the envelope the outbox stored, sent as its text (not rebuilt from objects).
+    with rt.sessions() as session:
+        stored = dict(
+            session.execute(sa.select(Outbox.event_id, Outbox.payload).where(Outbox.user_id == api.user_id)).all()
+        )
+    assert [stored[e["event_id"]] for e in events] == events
 
 
 def test_broker_down_keeps_the_api_up_and_loses_nothing(settings, serve, make_client):
