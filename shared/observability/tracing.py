@@ -17,8 +17,8 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -39,7 +39,8 @@ TRACER_NAME = "taskflow"
 _W3C = TraceContextTextMapPropagator()
 # Probes and scrapes are not user actions: no spans for them. Nor a WebSocket's upgrade request: its
 # span would last as long as the socket (hours) and its URL carries the JWT (`?token=`).
-EXCLUDED_URLS = "/health,/ready,/metrics,/ws/"
+EXCLUDED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+EXCLUDED_PREFIXES = ("/ws/",)
 #: Credentials in URLs, never exported with a span: the calendar feed's token (its path) and the
 #: JWT a browser's WebSocket sends as `?token=` (it cannot set headers).
 _SECRET_PATH = re.compile(r"/ical/[^/?#]+")
@@ -85,16 +86,16 @@ def configure(service_name: str) -> bool:
 
 
 def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: str) -> None:
-    """With tracing on: a server span per request (Flask) and a client span per query (SQLAlchemy)."""
+    """With tracing on: a server span per request (OpenTelemetry's WSGI middleware, named by the Flask
+    route in `annotate_request`) and a client span per query (SQLAlchemy)."""
     if not settings.tracing:
         return
     configure(service_name)
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
-    # No SQL commenter context per request: the SQLAlchemy side below does not comment its statements.
-    FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]  # untyped upstream
-        app, excluded_urls=EXCLUDED_URLS, response_hook=_redact_secret_path, enable_commenter=False
+    app.wsgi_app = _Traced(  # type: ignore[method-assign]  # Flask's documented way to wrap the WSGI app
+        app.wsgi_app, OpenTelemetryMiddleware(app.wsgi_app, response_hook=_redact_secret_path)
     )
     instrumentor = SQLAlchemyInstrumentor()
     # Once per process: it traces this engine and wraps create_engine, so engines made later are traced too.
@@ -104,10 +105,24 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
         instrumentor.instrument(engine=engine, enable_commenter=False, skip_dep_check=True)
 
 
-def _redact_secret_path(span: trace.Span, status: str, headers: list[tuple[str, str]]) -> None:
+class _Traced:
+    """The WSGI app with a server span per request, except for the paths EXCLUDED_PATHS names."""
+
+    def __init__(self, plain: Callable[..., Any], traced: Callable[..., Any]):
+        self._plain = plain
+        self._traced = traced
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path in EXCLUDED_PATHS or path.startswith(EXCLUDED_PREFIXES):
+            return self._plain(environ, start_response)
+        return self._traced(environ, start_response)
+
+
+def _redact_secret_path(span: trace.Span, _environ: object, status: str, headers: list[tuple[str, str]]) -> None:
     """Credentials in the URL stay out of the request span: `/ical/<token>.ics`, `?token=<redacted>`.
 
-    A response hook: the instrumentation sets the URL attributes after its request hook has run.
+    A response hook: the middleware has set the URL attributes (and named an unrouted request by its path).
     """
     span_name = getattr(span, "name", "")
     if isinstance(span_name, str) and (redacted := _redacted(span_name)) != span_name:  # an unrouted path names it
@@ -125,10 +140,14 @@ def _redacted(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1<redacted>", _SECRET_PATH.sub("/ical/<token>.ics", url))
 
 
-def annotate_request(correlation_id: str, request_id: str | None) -> None:
-    """Put the request's correlation and request ids on its server span (a no-op when not recording)."""
+def annotate_request(correlation_id: str, request_id: str | None, method: str, route: str | None) -> None:
+    """Name the request's server span by its route (`POST /api/<user_id>/tasks`: the path's ids stay out of
+    the name) and put the correlation and request ids on it (a no-op when not recording)."""
     span = trace.get_current_span()
     if span.is_recording():
+        if route is not None:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
         span.set_attribute("taskflow.correlation_id", correlation_id)
         if request_id:
             span.set_attribute("taskflow.request_id", request_id)

@@ -93,7 +93,8 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         g.meta_token = request_meta.set_meta(meta)
         g.started = time.perf_counter()
         if annotate:
-            tracing.annotate_request(meta.correlation_id, meta.request_id)
+            rule = request.url_rule
+            tracing.annotate_request(meta.correlation_id, meta.request_id, request.method, rule.rule if rule else None)
         _refuse_unstorable_url()
 
     @app.after_request

@@ -404,6 +404,28 @@ def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans
     assert any("/ical/<token>.ics" in str(v) for s in finished for v in s.attributes.values())
 
 
+def test_a_request_span_is_named_by_its_route_and_probes_make_none(settings, serve, make_client, spans):
+    """The server span carries the route (never the ids in the path) and the ids; /health, /ready and
+    /metrics are not user actions and make no span."""
+    from functions.tasks import create_app
+
+    server = serve(create_app(with_(settings, tracing=True, run_background_workers=False)))
+    api = make_client(server).signup()
+    spans.clear()
+    for probe in ("/health", "/ready", "/metrics"):
+        assert api.request("GET", probe, auth=False).status_code == 200
+    created = api.request("POST", "/api/{me}/tasks", json={"title": "named"}, headers={"X-Correlation-ID": "route-1"})
+    tid = created.json()["id"]
+    assert api.request("GET", f"/api/{{me}}/tasks/{tid}").status_code == 200
+    finished = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert sorted(s.name for s in finished) == ["GET /api/<user_id>/tasks/<id:task_id>", "POST /api/<user_id>/tasks"]
+    create = next(s for s in finished if s.name.startswith("POST"))
+    assert create.attributes["http.route"] == "/api/<user_id>/tasks"
+    assert create.attributes["taskflow.correlation_id"] == "route-1"
+    assert create.attributes["http.status_code"] == 201
+    assert all(api.user_id not in s.name and tid not in s.name for s in finished)
+
+
 def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, spans):
     """The browser's socket sends its JWT as `?token=`: the upgrade request makes no span at all."""
     import websocket
