@@ -141,12 +141,15 @@ def make_engine(url: str, *, autocommit_pool_size: int = 0, **kwargs: Any) -> sa
         # Set to autocommit once, when each connection opens: no switch on and off per statement.
         # No overflow: a burst larger than the pool waits for a connection instead of opening (and
         # then closing) sessions, so a worker's requests never cost a new PostgreSQL session each.
+        # No rollback when a connection goes back to the pool: in autocommit no transaction is ever
+        # left open to end (SQLAlchemy's documented setting for a DBAPI in autocommit at all times).
         companion = sa.create_engine(
             url,
             isolation_level="AUTOCOMMIT",
             pool_size=autocommit_pool_size,
             max_overflow=0,
             pool_recycle=kwargs["pool_recycle"],
+            pool_reset_on_return=None,
         )
         with _companions_lock:
             _companions[engine] = companion
