@@ -17,7 +17,7 @@ from flask import Flask, request
 from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
 
-from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, Queued, RecentIds, message_for
+from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, Queued, RecentIds, frame_of, message_for
 from shared.domain.errors import DomainError, Unauthorized
 from shared.domain.events import TOPICS, Event
 from shared.messaging.stream import parse, read_stream, stream_position
@@ -160,7 +160,7 @@ def catch_up(ws: Any, rt: Runtime, conn: Connection, sent: RecentIds, cursor: Cu
                 break
             if item is None:
                 return True  # closing: the pump sees close_code
-            event_id, message, seq = item
+            event_id, message, seq, _frame = item
             if event_id is None or sent.add(event_id, seq):
                 ws.send(message)
                 if event_id is not None:
@@ -234,25 +234,44 @@ def pump(
             if ws.connected:
                 ws.close(reason=conn.close_code or 1000, message="token expired" if conn.close_code == 4001 else None)
             return
-        messages = []
-        for event_id, message, seq in cast("list[Queued]", batch):
+        frames = []
+        for event_id, message, seq, frame in cast("list[Queued]", batch):
             if event_id is not None:
                 if not already_sent.add(event_id, seq):
                     continue  # sent already (the backlog, a catch-up, a record published twice)
                 on_sent(event_id)
             if message:
-                messages.append(message)
-        if messages:
-            send_all(ws, messages)
+                frames.append(frame or frame_of(message))
+        if frames:
+            send_frames(ws, frames)
         if time.monotonic() >= next_ping:
             ws.send(json.dumps({"type": "ping"}))
             next_ping = time.monotonic() + ping_seconds
 
 
-def send_all(ws: Any, messages: list[str]) -> None:
-    """Send what was queued for one wake-up of the pump, in order (simple-websocket's public `send`)."""
-    for message in messages:
-        ws.send(message)
+def send_frames(ws: Any, frames: list[bytes]) -> None:
+    """Send what was queued for one wake-up of the pump, in order, as one write of whole frames.
+
+    The frames were made once per event for every socket of its user (`frame_of`); this server
+    negotiates no extension (`without_compression`), so they are what simple-websocket would write.
+    """
+    if not ws.connected:
+        raise ConnectionClosed(ws.close_reason, ws.close_message)
+    try:
+        ws.sock.sendall(b"".join(frames))
+    except OSError as exc:  # the peer went away mid-write: as simple-websocket reports a closed socket
+        raise ConnectionClosed(message=str(exc)) from exc
+
+
+def without_compression() -> None:
+    """Before a socket's handshake: no permessage-deflate, whatever the client offers.
+
+    Our messages are small JSON; a compressor per socket would cost ~300 KB of zlib state each (10,000
+    sockets: gigabytes) and a compression per message per socket, and each event could no longer be
+    framed once for all of its user's sockets.
+    """
+    if request.endpoint == "user_socket":
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
 def listen(ws: Any, conn: Connection) -> None:
@@ -305,6 +324,7 @@ def register(app: Flask, rt: Runtime) -> Hub:
     # No protocol-level pings from simple-websocket (we send our own JSON ping), and a size cap.
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None, "max_message_size": MAX_MESSAGE_BYTES})
     sock = Sock(app)
+    app.before_request(without_compression)
     subscribe(app, rt, subscription(hub))
 
     def user_socket(ws: Any, user_id: str) -> None:

@@ -9,6 +9,8 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
 
+from wsproto.frame_protocol import FrameProtocol
+
 from shared.domain.events import Event, iso
 
 log = logging.getLogger(__name__)
@@ -20,8 +22,9 @@ CLOSE_TRY_AGAIN_LATER = 1013
 #: (references to the events' own id strings: ~15 KB at most, and only on a socket that got that many).
 RECENT_IDS = 512
 
-#: What waits in a socket's queue: (event id or None, the text to send); None alone wakes the socket to close.
-Queued = tuple[str | None, str, int | None]  # (event id, message, stream position)
+#: What waits in a socket's queue: (event id or None, the text to send, its stream position, the text as a
+#: WebSocket frame when one was made for every socket of the user); None alone wakes the socket to close.
+Queued = tuple[str | None, str, int | None, bytes | None]
 
 
 class RecentIds:
@@ -57,6 +60,11 @@ class RecentIds:
         return True
 
 
+def frame_of(text: str) -> bytes:
+    """`text` as one complete WebSocket text frame from a server (unmasked, no extension), by wsproto."""
+    return bytes(FrameProtocol(client=False, extensions=[]).send_data(text, fin=True))
+
+
 def message_for(event: Event) -> str:
     return json.dumps(
         {
@@ -84,12 +92,14 @@ class Connection:
         self.catch_up = False
         self.behind = False
 
-    def offer(self, message: str, event_id: str | None = None, seq: int | None = None) -> bool:
+    def offer(
+        self, message: str, event_id: str | None = None, seq: int | None = None, frame: bytes | None = None
+    ) -> bool:
         """Queue a message without ever blocking the broadcaster; False when the client fell behind."""
         if self.behind:
             return True  # the socket's thread reads it from the stream
         try:
-            self.outbox.put_nowait((event_id, message, seq))
+            self.outbox.put_nowait((event_id, message, seq, frame))
             return True
         except queue.Full:
             if self.catch_up:
@@ -154,8 +164,10 @@ class Hub:
             if not targets:
                 continue
             message = message_for(event)
+            # Framed once for all of the user's sockets (they send it as it is: no extension is negotiated).
+            frame = frame_of(message)
             for conn in targets:
-                if not conn.offer(message, event.event_id, event.seq):
+                if not conn.offer(message, event.event_id, event.seq, frame):
                     log.warning("slow client closed", extra={"user_id": event.user_id})
 
     def users(self) -> frozenset[str]:

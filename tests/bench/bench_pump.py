@@ -1,7 +1,7 @@
 """Socket pumps on a busy gevent worker: queued -> sent latency and CPU per message (issue 27, part 3).
 
 One gevent process: `--sockets` pumps (`functions.fanout.pump`) over `--users` users, each writing to a
-real socket pair through wsproto, as simple-websocket does; `--busy` greenlets stand for requests
+real socket pair the frames the hub made once per event (wsproto); `--busy` greenlets stand for requests
 (CPU in 2 ms slices); events are broadcast at `--rate`/s for `--seconds`.
 
     .venv/bin/python tests/bench/bench_pump.py [--sockets 1000] [--users 50] [--rate 200] [--busy 8]
@@ -37,31 +37,32 @@ LATENCIES: list[float] = []
 WRITES = [0]
 
 
-class Frames:
-    """wsproto's server side, noting when each message was queued (its `t` field) until it is written."""
-
-    def __init__(self, pending: list[float]):
-        self._ws = WsConnection(ConnectionType.SERVER)
-        self._pending = pending
-
-    def send(self, event):  # type: ignore[no-untyped-def]
-        self._pending.append(json.loads(event.data)["data"]["t"])
-        return self._ws.send(event)
+def queued_times(data: bytes) -> list[float]:
+    """The `t` (when it was queued) of each text frame in one write (server frames: unmasked)."""
+    times, i = [], 0
+    while i < len(data):
+        length, i = data[i + 1] & 0x7F, i + 2
+        if length == 126:
+            length, i = int.from_bytes(data[i : i + 2], "big"), i + 2
+        elif length == 127:
+            length, i = int.from_bytes(data[i : i + 8], "big"), i + 8
+        times.append(json.loads(data[i : i + length])["data"]["t"])
+        i += length
+    return times
 
 
 class Sock:
     """One end of a socket pair; a write records the latency of every message it carries."""
 
-    def __init__(self, end: socket.socket, pending: list[float]):
+    def __init__(self, end: socket.socket):
         self._end = end
-        self._pending = pending
 
     def sendall(self, data: bytes) -> None:
+        sent = queued_times(data)
         self._end.sendall(data)
         WRITES[0] += 1
         now = time.perf_counter()
-        LATENCIES.extend(now - t for t in self._pending)
-        self._pending.clear()
+        LATENCIES.extend(now - t for t in sent)
 
     send = sendall
 
@@ -72,9 +73,8 @@ class FakeWs:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         self._theirs = theirs
-        self._pending: list[float] = []
-        self.ws = Frames(self._pending)
-        self.sock = Sock(ours, self._pending)
+        self._frames = WsConnection(ConnectionType.SERVER)
+        self.sock = Sock(ours)
         self.connected = True
         gevent.spawn(self._drain)
 
@@ -85,7 +85,7 @@ class FakeWs:
     def send(self, message: str) -> None:
         from wsproto.events import TextMessage
 
-        self.sock.sendall(self.ws.send(TextMessage(data=message)))
+        self.sock.sendall(self._frames.send(TextMessage(data=message)))
 
     def receive(self, timeout=None):  # type: ignore[no-untyped-def]
         gevent.sleep(3600)

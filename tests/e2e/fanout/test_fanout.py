@@ -57,6 +57,23 @@ def test_two_tabs_of_a_user_get_the_event_and_another_user_never(server):
         ws.close()
 
 
+def test_a_browser_offering_compression_gets_plain_frames_that_carry_every_character(server):
+    """Browsers offer permessage-deflate; the server takes none (each event is framed once for all of a user's
+    sockets), and what arrives is the event whole: any character, short, and longer than one short frame."""
+    alice = Client(server.url).signup()
+    offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"
+    ws = websocket.create_connection(ws_url(server, alice.user_id, alice.token), timeout=30, header=[offer])
+    assert "sec-websocket-extensions" not in {name.lower() for name in ws.getheaders()}
+    title, description = "Zahnarzt 🦷 — café", "Notizen " * 1200
+    short = alice.create_task(title="ok")
+    long = alice.create_task(title=title, description=description)
+    first, second = next_event(ws), next_event(ws)
+    assert first["data"]["id"] == short["id"] and first["data"]["title"] == "ok"
+    assert second["data"]["id"] == long["id"]
+    assert (second["data"]["title"], second["data"]["description"]) == (title, description)
+    ws.close()
+
+
 def test_close_codes_and_no_query_trick_reaches_another_users_stream(server):
     alice, bob = Client(server.url).signup(), Client(server.url).signup()
     for url in (
