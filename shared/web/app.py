@@ -51,6 +51,8 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
     drives that work with its own timers and stream, so nobody outside may trigger it.
     """
     app = Flask(name, static_folder=None)
+    # The request's span (tracing on) inside the proxy fix, so it sees the client's address, not the proxy's.
+    tracing.instrument(app, rt.engine, rt.settings, name.replace(".", "-"))
     if rt.settings.trusted_proxy_hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -62,7 +64,6 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's option; Flask types the base
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
-    tracing.instrument(app, rt.engine, rt.settings, name.replace(".", "-"))
     _install_broker_gauge(rt)
     _install_request_hooks(app, rt)
     _install_probes(app, rt)

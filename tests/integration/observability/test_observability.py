@@ -387,6 +387,21 @@ def test_alert_rules_pass_promtool_and_the_prometheusrule_holds_the_same_groups(
     assert subprocess.run([promtool, "check", "rules", str(broken)], capture_output=True).returncode != 0
 
 
+def server_spans(spans, count: int, method: str = "GET") -> list:
+    """The `method` request spans once `count` have ended: a span ends when the server closes the response,
+    which can be just after the client has read it (and so can the span of a request made before)."""
+
+    def ended() -> list:
+        return [
+            s
+            for s in spans.get_finished_spans()
+            if s.kind == trace.SpanKind.SERVER and s.name.startswith(method) and s.name != "POST /api/auth/register"
+        ]
+
+    wait_until(lambda: len(ended()) >= count, message=f"{count} {method} request spans")
+    return ended()
+
+
 def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans):
     from functions.tasks import create_app
 
@@ -396,8 +411,7 @@ def test_the_feed_token_never_reaches_a_span(settings, serve, make_client, spans
     spans.clear()
     assert api.request("GET", f"/ical/{token}.ics?type=todo", auth=False).status_code == 200
     assert api.request("GET", f"/ical/{token}", auth=False).status_code == 404  # unrouted: the path names the span
-    finished = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
-    assert len(finished) == 2
+    finished = server_spans(spans, 2)
     for span in finished:
         assert token not in span.name
         assert all(token not in str(value) for value in span.attributes.values()), dict(span.attributes)
@@ -417,13 +431,26 @@ def test_a_request_span_is_named_by_its_route_and_probes_make_none(settings, ser
     created = api.request("POST", "/api/{me}/tasks", json={"title": "named"}, headers={"X-Correlation-ID": "route-1"})
     tid = created.json()["id"]
     assert api.request("GET", f"/api/{{me}}/tasks/{tid}").status_code == 200
-    finished = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
-    assert sorted(s.name for s in finished) == ["GET /api/<user_id>/tasks/<id:task_id>", "POST /api/<user_id>/tasks"]
-    create = next(s for s in finished if s.name.startswith("POST"))
+    [read] = server_spans(spans, 1)
+    [create] = server_spans(spans, 1, "POST")
+    finished = [read, create]
+    assert (read.name, create.name) == ("GET /api/<user_id>/tasks/<id:task_id>", "POST /api/<user_id>/tasks")
     assert create.attributes["http.route"] == "/api/<user_id>/tasks"
     assert create.attributes["taskflow.correlation_id"] == "route-1"
     assert create.attributes["http.status_code"] == 201
     assert all(api.user_id not in s.name and tid not in s.name for s in finished)
+
+
+def test_behind_a_trusted_proxy_the_request_span_names_the_client_the_proxy_saw(settings, serve, make_client, spans):
+    from functions.tasks import create_app
+
+    server = serve(create_app(with_(settings, tracing=True, run_background_workers=False, trusted_proxy_hops=1)))
+    api = make_client(server).signup()
+    spans.clear()
+    forwarded = {"X-Forwarded-For": "198.51.100.7"}
+    assert api.request("GET", "/api/{me}/tasks", headers=forwarded).status_code == 200
+    [span] = server_spans(spans, 1)
+    assert span.attributes["net.peer.ip"] == "198.51.100.7", dict(span.attributes)
 
 
 def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, spans):
@@ -440,6 +467,7 @@ def test_a_websocket_jwt_never_reaches_a_span(settings, serve, make_client, span
     )
     ws.close()
     api.request("GET", "/api/{me}/tasks")
+    server_spans(spans, 1)
     finished = spans.get_finished_spans()
     assert not [s for s in finished if s.name.startswith("GET /ws/")], "no span for the upgrade request"
     assert any(s.kind == trace.SpanKind.SERVER for s in finished), "tracing is on"
