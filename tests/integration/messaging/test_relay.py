@@ -3,11 +3,13 @@ feed that reads only the payloads of the users it has sockets for."""
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 import sqlalchemy as sa
 
-from shared.domain.events import Event
+from shared.domain.events import Event, iso
 from shared.messaging.outbox import RELAY_LOCK_KEY, LeaseMovedOn, OutboxRelay, add_event
 from shared.messaging.stream import StreamFollower
 from shared.messaging.transports import LocalStream
@@ -48,6 +50,34 @@ def test_the_relay_numbers_rows_in_id_order_batch_after_batch_once_each(sessions
     assert relay.relay_batch() == (0, False, False)
     assert stream(sessions) == [(event_id, seq) for seq, event_id in enumerate(ids, start=1)]
     assert published == [["tasks.events"] * 3, ["tasks.events"] * 2]
+
+
+class Recording:
+    """A broker transport that keeps what it is handed (and takes all of it)."""
+
+    name = "recording"
+    needs_payload = True
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def publish(self, messages) -> int:
+        self.messages.extend(messages)
+        return len(messages)
+
+
+def test_a_broker_gets_each_stored_envelope_as_its_text_with_the_fields_its_headers_need(sessions):
+    with sessions.begin() as session:
+        stored = [
+            add_event(session, Event("task.created", "ann", "t-1", {"title": "Café ☕", "tags": ["a"]})),
+            add_event(session, Event("list.created", "bob", None, {"name": "Home"})),
+        ]
+    broker = Recording()
+    assert OutboxRelay(sessions, broker).relay_batch() == (2, False, False)
+    assert [json.loads(m.data) for m in broker.messages] == [e.to_dict() for e in stored]
+    fields = [(m.topic, m.event_id, m.event_type, m.user_id, m.aggregate_id, m.timestamp) for m in broker.messages]
+    assert fields == [(e.topic, e.event_id, e.event_type, e.user_id, e.aggregate_id, iso(e.timestamp)) for e in stored]
+    assert [seq for _, seq in stream(sessions)] == [1, 2], "numbered once the broker has them"
 
 
 def test_a_relay_whose_lease_moved_on_numbers_nothing_and_the_holder_numbers_all(db_url):
