@@ -22,13 +22,12 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
-from sqlalchemy.dialects import postgresql
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event, MalformedEvent
 from shared.messaging.subscriptions import BatchHandler, Subscription
 from shared.observability import tracing
-from shared.persistence.db import is_database_outage, utcnow
+from shared.persistence.db import driver_autocommit, is_database_outage, utcnow
 from shared.persistence.models import ConsumerOffset, DeadLetter, Outbox
 
 log = logging.getLogger(__name__)
@@ -74,8 +73,18 @@ def read_stream(session: orm.Session, after: int, limit: int, *, user_id: str | 
     return [StreamRow(*row) for row in session.execute(query.order_by(Outbox.seq).limit(limit)).all()]
 
 
+#: The socket feed's read on PostgreSQL, as psycopg SQL on an autocommit connection: one prepared statement,
+#: one round trip (no session, no BEGIN and ROLLBACK around it), another user's payload never sent.
+_READ_FOR_PG = """
+SELECT seq, user_id, user_id = ANY(%(users)s::text[]) AS wanted, topic, event_id,
+       CASE WHEN user_id = ANY(%(users)s::text[]) THEN payload END AS payload, traceparent
+FROM outbox WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s
+"""
+_PAYLOADS_PG = "SELECT seq, payload FROM outbox WHERE seq = ANY(%(seqs)s::bigint[])"
+
+
 def read_stream_for(
-    session: orm.Session, after: int, limit: int, audience: Callable[[], Collection[str]]
+    sessions: orm.sessionmaker[orm.Session], after: int, limit: int, audience: Callable[[], Collection[str]]
 ) -> tuple[int | None, list[StreamRow]]:
     """Read up to `limit` positions after `after`, with the payloads of the `audience()` users' rows only.
 
@@ -86,11 +95,34 @@ def read_stream_for(
     payloads of their rows read after all, so no event read here passes a registered socket by.
     """
     users = frozenset(audience())
-    table = Outbox.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        wanted = table.c.user_id == sa.any_(sa.bindparam("users", list(users), type_=postgresql.ARRAY(sa.String)))
+    engine: sa.Engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        with driver_autocommit(engine) as driver:
+            rows: Sequence[Any] = driver.execute(
+                _READ_FOR_PG, {"users": list(users), "after": after, "limit": limit}, prepare=True
+            ).fetchall()
+            late = frozenset(audience()) - users if rows else frozenset()
+            missing = [r[0] for r in rows if not r[2] and r[1] in late]
+            payloads: dict[int, Any] = (
+                dict(driver.execute(_PAYLOADS_PG, {"seqs": missing}).fetchall()) if missing else {}
+            )
     else:
-        wanted = table.c.user_id.in_(users)
+        with sessions() as session:
+            rows, payloads = _read_for_sqlite(session, users, after, limit, audience)
+    if not rows:
+        return None, []
+    # r: (seq, user_id, wanted, topic, event_id, payload, traceparent)
+    found = [
+        StreamRow(r[0], r[3], r[4], r[5] if r[2] else payloads[r[0]], r[6]) for r in rows if r[2] or r[0] in payloads
+    ]
+    return rows[-1][0], found
+
+
+def _read_for_sqlite(
+    session: orm.Session, users: frozenset[str], after: int, limit: int, audience: Callable[[], Collection[str]]
+) -> tuple[Sequence[Any], dict[int, Any]]:
+    table = Outbox.__table__
+    wanted = table.c.user_id.in_(users)
     query = (
         sa.select(
             table.c.seq,
@@ -106,19 +138,12 @@ def read_stream_for(
         .limit(limit)
     )
     rows = session.execute(query).all()
-    if not rows:
-        return None, []
-    late = frozenset(audience()) - users
+    late = frozenset(audience()) - users if rows else frozenset()
     missing = [r.seq for r in rows if not r.wanted and r.user_id in late]
     payloads: dict[int, Any] = {}
     if missing:
         payloads = dict(session.execute(sa.select(table.c.seq, table.c.payload).where(table.c.seq.in_(missing))).all())
-    found = [
-        StreamRow(r.seq, r.topic, r.event_id, r.payload if r.wanted else payloads[r.seq], r.traceparent)
-        for r in rows
-        if r.wanted or r.seq in payloads
-    ]
-    return rows[-1].seq, found
+    return rows, payloads
 
 
 def parse(rows: Sequence[StreamRow]) -> tuple[list[tuple[StreamRow, Event]], list[tuple[StreamRow, str]]]:
@@ -319,15 +344,16 @@ class StreamFollower:
 
     def step(self) -> float | None:
         """Hand on the next batch from the position (the head at first); 0 when more is waiting, None when caught up."""
-        with self._sessions() as session:
-            if self.position is None:
+        if self.position is None:
+            with self._sessions() as session:
                 self.position = stream_head(session)
-                return 0.0
-            if self._audience is None:
+            return 0.0
+        if self._audience is None:
+            with self._sessions() as session:
                 rows = read_stream(session, self.position, self._batch_size)
-                last = rows[-1].seq if rows else None
-            else:
-                last, rows = read_stream_for(session, self.position, self._batch_size, self._audience)
+            last = rows[-1].seq if rows else None
+        else:
+            last, rows = read_stream_for(self._sessions, self.position, self._batch_size, self._audience)
         if last is None:
             return None
         full = last - self.position >= self._batch_size
