@@ -20,7 +20,7 @@ from prometheus_client import Gauge
 from functions.fanout.hub import CLOSE_TRY_AGAIN_LATER, Connection, Hub, Queued, RecentIds, frame_of, message_for
 from shared.domain.errors import DomainError, Unauthorized
 from shared.domain.events import TOPICS, Event
-from shared.messaging.stream import parse, read_stream, stream_position
+from shared.messaging.stream_reads import parse, read_stream, stream_position
 from shared.messaging.subscriptions import Subscription
 from shared.persistence.models import EventLog
 from shared.runtime.process import Runtime

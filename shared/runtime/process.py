@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from shared.concurrency import offload
 from shared.concurrency.loops import Loop
-from shared.messaging.outbox import OutboxRelay, relay_loop
+from shared.messaging.relay import OutboxRelay, relay_loop
 from shared.messaging.stream import Pipeline
 from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import Transport, make_transport

@@ -37,7 +37,7 @@ from kafka import KafkaProducer  # noqa: E402
 from functions.combined import create_app  # noqa: E402
 from functions.tasks import create_app as tasks_app  # noqa: E402
 from shared.domain.events import Event  # noqa: E402
-from shared.messaging.outbox import OutboxRelay  # noqa: E402
+from shared.messaging.relay import OutboxRelay  # noqa: E402
 from shared.messaging.transports import KafkaTransport  # noqa: E402
 from shared.persistence.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from shared.persistence.models import Outbox  # noqa: E402

@@ -29,7 +29,7 @@ import psycopg.generators  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from shared.domain.events import Event  # noqa: E402
-from shared.messaging.outbox import OutboxRelay  # noqa: E402
+from shared.messaging.relay import OutboxRelay  # noqa: E402
 from shared.messaging.transports import KafkaTransport, LocalStream  # noqa: E402
 from shared.persistence.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from shared.persistence.models import Outbox, User  # noqa: E402

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from shared.domain.events import Event, iso
-from shared.messaging.outbox import RELAY_LOCK_KEY, LeaseMovedOn, OutboxRelay, add_event
+from shared.messaging.outbox import add_event
+from shared.messaging.relay import RELAY_LOCK_KEY, LeaseMovedOn, OutboxRelay
 from shared.messaging.stream import StreamFollower
 from shared.messaging.transports import LocalStream
 from shared.persistence.db import make_engine, make_sessionmaker, migrate, utcnow

@@ -15,7 +15,8 @@ import requests
 import sqlalchemy as sa
 
 from functions.combined import create_app
-from shared.messaging.stream import StreamConsumer, parse, read_stream
+from shared.messaging.stream import StreamConsumer
+from shared.messaging.stream_reads import parse, read_stream
 from shared.messaging.subscriptions import Subscription
 from shared.persistence.db import make_engine
 from shared.persistence.models import ConsumerOffset, EventLog, Outbox

@@ -1,0 +1,351 @@
+"""The outbox relay: publish unpublished outbox rows in order, and number them into the event stream."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from shared.concurrency.loops import Loop, RetryLater
+from shared.messaging.cloudevents import Outgoing
+from shared.messaging.transports import Transport
+from shared.messaging.wakeups import STREAM_CHANNEL
+from shared.observability import tracing
+from shared.persistence.db import UTCDateTime, driver_autocommit, utcnow
+from shared.persistence.models import Outbox
+
+log = logging.getLogger(__name__)
+
+# One relay at a time across every replica keeps per-user order (PostgreSQL advisory lock key).
+RELAY_LOCK_KEY = 0x7A5F10
+#: The envelope fields a broker's headers and key carry, read with its stored text (_CLAIM_BATCH_PG names
+#: the same ones in its SQL).
+_HEADER_FIELDS = ("event_type", "user_id", "aggregate_id", "timestamp")
+
+
+#: What a relay statement checks to fence itself: (lease name, our fencing token; None when we lead no more).
+Fencing = tuple[str, int | None]
+
+_FENCED = "EXISTS (SELECT 1 FROM leases WHERE leases.name = :fence_name AND leases.token = :fence_token)"
+
+# -- the relay's statements on PostgreSQL (`:fence` is `true` without a lease to check, else _FENCED) ---------
+# The in-process stream: one statement, in autocommit, takes the relay lock, checks the lease, numbers
+# the oldest unpublished rows after the stream's head and NOTIFYs the followers (sent at its commit).
+# The lock is taken inside the statement, after its snapshot: a relay granted it just as another one
+# committed reads a stale head, but the rows it locks FOR UPDATE are re-checked on their newest version
+# and its positions then overlap the other's, so the unique index on `seq` refuses the whole statement
+# (nothing numbered; `relay_batch` reports the relay busy and the next try reads afresh).
+_NUMBER_UNPUBLISHED_PG = """
+WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock) AS got),
+fence AS MATERIALIZED (SELECT :fence AS ok),
+batch AS (
+    SELECT id FROM outbox
+    WHERE published_at IS NULL AND (SELECT got FROM relay_lock) AND (SELECT ok FROM fence)
+    ORDER BY id LIMIT :limit
+    FOR UPDATE
+),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox),
+numbered AS (
+    UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+    FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM batch) AS ranked, head
+    WHERE outbox.id = ranked.id
+    RETURNING outbox.topic
+),
+notified AS (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM numbered LIMIT 1) AS any_row)
+SELECT relay_lock.got, fence.ok, counts.topic, counts.n, (SELECT count(*) FROM notified)
+FROM relay_lock CROSS JOIN fence
+LEFT JOIN (SELECT topic, count(*) AS n FROM numbered GROUP BY topic) AS counts ON true
+"""
+
+# A broker transport publishes before numbering (never mark what did not go out): in one transaction,
+# a statement takes the lock, checks the lease and reads the batch; the rows are published; a second
+# statement numbers what went out and NOTIFYs. The envelope is read as its JSON text and sent as it is
+# (with the few fields its headers need), never decoded into objects and encoded again; the text is made
+# outside the batch's LIMIT, so only for the rows in it (a large backlog is not rendered whole each time).
+_CLAIM_BATCH_PG = """
+WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock) AS got),
+fence AS MATERIALIZED (SELECT :fence AS ok)
+SELECT relay_lock.got, fence.ok, batch.id, batch.event_id, batch.topic, batch.traceparent,
+       batch.payload::text AS data, batch.payload->>'event_type' AS event_type,
+       batch.payload->>'user_id' AS user_id, batch.payload->>'aggregate_id' AS aggregate_id,
+       batch.payload->>'timestamp' AS timestamp
+FROM relay_lock CROSS JOIN fence
+LEFT JOIN LATERAL (
+    SELECT id, event_id, topic, traceparent, payload FROM outbox
+    WHERE published_at IS NULL AND relay_lock.got AND fence.ok
+    ORDER BY id LIMIT :limit
+) AS batch ON true
+ORDER BY batch.id
+"""
+
+# After the publish (the lock held, a fresh snapshot): the rows that went out get the next positions, in
+# id order. `published_at IS NULL` keeps a row another relay numbered (it read the row just before our
+# lock was granted) from being numbered twice: it was only published twice, which consumers absorb.
+_NUMBER_SENT_PG = """
+WITH fence AS MATERIALIZED (SELECT :fence AS ok),
+ranked AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox
+    WHERE id = ANY(:ids) AND published_at IS NULL AND (SELECT ok FROM fence)
+),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox),
+numbered AS (
+    UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+    FROM ranked, head WHERE outbox.id = ranked.id
+    RETURNING 1
+),
+notified AS (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM numbered LIMIT 1) AS any_row)
+SELECT fence.ok, (SELECT count(*) FROM numbered), (SELECT count(*) FROM notified) FROM fence
+"""
+
+# -- on SQLite (one writer at a time: no lock; no NOTIFY, the followers poll; the lease is a file lock) -----
+_NUMBER_UNPUBLISHED_SQLITE = """
+WITH batch AS (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit),
+ranked AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM batch),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox)
+UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+FROM ranked, head WHERE outbox.id = ranked.id
+RETURNING outbox.topic
+"""
+
+_NUMBER_SENT_SQLITE = """
+WITH ranked AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox WHERE id IN :ids AND published_at IS NULL
+),
+head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox)
+UPDATE outbox SET seq = head.seq + ranked.rn, published_at = :now
+FROM ranked, head WHERE outbox.id = ranked.id
+"""
+
+
+@functools.cache
+def _statement(sql: str, fenced: bool = False) -> sa.TextClause:
+    """Build a relay statement once, with or without the lease check folded in."""
+    text = sa.text(sql.replace(":fence", _FENCED if fenced else "true"))
+    if ":now" in sql:
+        text = text.bindparams(sa.bindparam("now", type_=UTCDateTime))
+    if ":ids" in sql and "ANY" not in sql:
+        text = text.bindparams(sa.bindparam("ids", expanding=True))
+    return text
+
+
+@functools.cache
+def _psycopg_sql(sql: str, fenced: bool, dialect: sa.Dialect) -> str:
+    """The statement as psycopg SQL (named parameters), for the driver connection itself."""
+    return str(_statement(sql, fenced).compile(dialect=dialect))
+
+
+class LeaseMovedOn(RetryLater):
+    """The relay's statement found another process's fencing token: this one is no longer the leader."""
+
+
+class OutboxRelay:
+    """Publish unpublished outbox rows, oldest first, and mark what went out."""
+
+    def __init__(
+        self,
+        sessions: orm.sessionmaker[orm.Session],
+        transport: Transport,
+        batch_size: int = 500,
+        on_published: Callable[[list[str]], object] | None = None,
+        fence: Callable[[orm.Session], None] | None = None,
+        fencing: Callable[[], Fencing | None] | None = None,
+    ):
+        if fence is not None and fencing is None:
+            raise ValueError("a fenced relay needs `fencing` too: its PostgreSQL statements check the lease themselves")
+        self._sessions = sessions
+        self._transport = transport
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._on_published = on_published
+        #: Raises (a RetryLater) inside the batch's transaction when this process no longer leads.
+        self._fence = fence
+        #: The same check for a statement to fold in (the lease's name and our token; None: none to check).
+        self._fencing = fencing
+        self.busy = False
+
+    @property
+    def transport_name(self) -> str:
+        return self._transport.name
+
+    def relay_batch(self) -> tuple[int, bool, bool]:
+        """Publish up to one batch; return (published, more_may_be_waiting, transport_failed).
+
+        Published rows get the next positions of the event stream (`seq`) in the same
+        transaction; one relay at a time (an advisory lock) makes positions follow commit order.
+        A leader that woke up after losing its lease numbers nothing (the fencing token is checked
+        in the statements themselves).
+        """
+        self.busy = False
+        with self._lock:
+            if getattr(self._transport, "needs_payload", True):
+                topics, claimed = self._publish_and_number()
+            else:
+                topics = self._number_unpublished()
+                claimed = len(topics)
+        sent = len(topics)
+        if sent and self._on_published:
+            self._on_published(topics)
+        return sent, sent == claimed == self._batch_size, sent < claimed
+
+    # -- the in-process stream: numbering is publishing ----------------------------------------------
+    def _fence_params(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the statements check the lease, and the lease's name and our token when they do."""
+        fencing = self._fencing() if self._fencing is not None else None
+        if fencing is None:
+            return False, {}
+        name, token = fencing
+        return True, {"fence_name": name, "fence_token": token}
+
+    def _number_unpublished(self) -> list[str]:
+        """Number the oldest unpublished rows in one statement; return their topics (in no order)."""
+        engine: sa.Engine = self._sessions.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            with self._sessions.begin() as session:
+                if self._fence is not None:
+                    self._fence(session)
+                return list(
+                    session.scalars(
+                        _statement(_NUMBER_UNPUBLISHED_SQLITE), {"limit": self._batch_size, "now": utcnow()}
+                    )
+                )
+        fenced, params = self._fence_params()
+        params.update(lock=RELAY_LOCK_KEY, limit=self._batch_size, now=utcnow(), channel=STREAM_CHANNEL)
+        try:
+            with driver_autocommit(engine) as driver:
+                sql = _psycopg_sql(_NUMBER_UNPUBLISHED_PG, fenced, engine.dialect)
+                rows = driver.execute(sql, params, prepare=True).fetchall()
+        except sa.exc.IntegrityError:
+            # Another relay committed positions between this statement's snapshot and its lock: nothing
+            # was numbered; the next try reads the new head.
+            self.busy = True
+            return []
+        got, ok = rows[0][0], rows[0][1]
+        if not got:
+            self.busy = True  # another replica is relaying right now: try again shortly
+            return []
+        if not ok:
+            raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
+        return [row[2] for row in rows if row[2] is not None for _ in range(row[3])]
+
+    # -- a broker: publish first, then number what went out ---------------------------------------------
+    def _publish_and_number(self) -> tuple[list[str], int]:
+        """Claim a batch, publish it, number what went out, commit; return (topics sent, rows claimed)."""
+        fenced, fence_params = self._fence_params()
+        with self._sessions() as session, session.begin():
+            postgres = session.get_bind().dialect.name == "postgresql"
+            rows = self._claim(session, fenced, fence_params) if postgres else self._claim_sqlite(session)
+            if not rows:
+                return [], 0
+            sent = self._publish(rows)
+            if sent:
+                ids = [r.id for r in rows[:sent]]
+                if postgres:
+                    ok = session.execute(
+                        _statement(_NUMBER_SENT_PG, fenced),
+                        {"ids": ids, "now": utcnow(), "channel": STREAM_CHANNEL, **fence_params},
+                    ).scalar()
+                    if not ok:
+                        raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
+                else:
+                    session.execute(_statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
+            if sent < len(rows):
+                session.execute(
+                    sa.update(Outbox)
+                    .where(Outbox.id == rows[sent].id)
+                    .values(attempts=Outbox.attempts + 1, last_error=f"{self._transport.name} publish failed")
+                )
+        return [r.topic for r in rows[:sent]], len(rows)
+
+    def _claim(self, session: orm.Session, fenced: bool, fence_params: dict[str, Any]) -> list[Any]:
+        """PostgreSQL: the relay lock, the lease check and the oldest unpublished rows, in one statement."""
+        claimed = session.execute(
+            _statement(_CLAIM_BATCH_PG, fenced), {"lock": RELAY_LOCK_KEY, "limit": self._batch_size, **fence_params}
+        ).all()
+        if not claimed[0].got:
+            self.busy = True  # another replica is relaying right now: try again shortly
+            return []
+        if not claimed[0].ok:
+            raise LeaseMovedOn("the leader lease moved on: this process publishes nothing")
+        return [r for r in claimed if r.id is not None]
+
+    def _claim_sqlite(self, session: orm.Session) -> list[Any]:
+        """SQLite (one writer at a time): the oldest unpublished rows, after the lease check."""
+        rows = session.execute(
+            sa.select(
+                Outbox.id,
+                Outbox.event_id,
+                Outbox.topic,
+                Outbox.traceparent,
+                sa.type_coerce(Outbox.payload, sa.Text).label("data"),  # the stored JSON text, undecoded
+                *(Outbox.payload[field].as_string().label(field) for field in _HEADER_FIELDS),
+            )
+            .where(Outbox.published_at.is_(None))
+            .order_by(Outbox.id)
+            .limit(self._batch_size)
+        ).all()
+        if rows and self._fence is not None:
+            self._fence(session)  # a leader that woke up after losing the lease publishes nothing
+        return list(rows)
+
+    def _publish(self, rows: Sequence[Any]) -> int:
+        """Hand the claimed rows (id, event_id, topic, traceparent, data and the _HEADER_FIELDS) to the
+        transport, one traced publish per message."""
+        name = self._transport.name
+        with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
+            sent = self._transport.publish(
+                [
+                    Outgoing(
+                        r.topic, r.data.encode(), r.event_id, r.event_type, r.user_id, r.aggregate_id, r.timestamp, tp
+                    )
+                    for r, tp in zip(rows, spans.traceparents, strict=True)
+                ]
+            )
+            spans.unsent(sent, f"{name} publish failed")
+        return sent
+
+    def drain(self, max_batches: int = 1000) -> tuple[int, bool]:
+        """Relay batches until nothing is left or the transport fails; return (published, failed)."""
+        total = 0
+        for _ in range(max_batches):
+            sent, more, failed = self.relay_batch()
+            total += sent
+            if failed:
+                return total, True
+            if not more:
+                break
+        return total, False
+
+    def pending(self) -> int:
+        """Count the rows not published yet."""
+        with self._sessions() as session:
+            unpublished = sa.select(sa.func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))
+            return session.scalar(unpublished) or 0
+
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest unpublished row has waited (0 when none waits)."""
+        with self._sessions() as session:
+            oldest = session.scalar(
+                sa.select(Outbox.created_at).where(Outbox.published_at.is_(None)).order_by(Outbox.id).limit(1)
+            )
+        return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:
+    """Drain the outbox when woken (after each commit) and on an idle tick; back off while the transport is down."""
+
+    def step() -> float | None:
+        _, failed = relay.drain()
+        if failed:
+            raise RetryLater(f"{relay.transport_name} publish failed; rows wait in the outbox")
+        if relay.busy:
+            return 0.01  # another process holds the relay lock and may have missed our rows
+        return None
+
+    # Retried every second at most while the transport is down: when the broker is back the backlog goes
+    # out (and the sockets catch up) within about a second, not after a 30 s back-off.
+    return Loop("outbox-relay", step, idle=idle, max_backoff=1.0)
