@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
@@ -23,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # One relay at a time across every replica keeps per-user order (PostgreSQL advisory lock key).
 RELAY_LOCK_KEY = 0x7A5F10
-#: The envelope fields a broker's headers and key carry, read with its stored text (_CLAIM_BATCH_PG names
+#: The envelope fields a broker's headers and key carry, read with its stored text (_RELAY_PG names
 #: the same ones in its SQL).
 _HEADER_FIELDS = ("event_type", "user_id", "aggregate_id", "timestamp")
 
@@ -62,35 +66,23 @@ FROM relay_lock CROSS JOIN fence
 LEFT JOIN (SELECT topic, count(*) AS n FROM numbered GROUP BY topic) AS counts ON true
 """
 
-# A broker transport publishes before numbering (never mark what did not go out): in one transaction,
-# a statement takes the lock, checks the lease and reads the batch; the rows are published; a second
-# statement numbers what went out and NOTIFYs. The envelope is read as its JSON text and sent as it is
-# (with the few fields its headers need), never decoded into objects and encoded again; the text is made
-# outside the batch's LIMIT, so only for the rows in it (a large backlog is not rendered whole each time).
-_CLAIM_BATCH_PG = """
-WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock) AS got),
-fence AS MATERIALIZED (SELECT :fence AS ok)
-SELECT relay_lock.got, fence.ok, batch.id, batch.event_id, batch.topic, batch.traceparent,
-       batch.payload::text AS data, batch.payload->>'event_type' AS event_type,
-       batch.payload->>'user_id' AS user_id, batch.payload->>'aggregate_id' AS aggregate_id,
-       batch.payload->>'timestamp' AS timestamp
-FROM relay_lock CROSS JOIN fence
-LEFT JOIN LATERAL (
-    SELECT id, event_id, topic, traceparent, payload FROM outbox
-    WHERE published_at IS NULL AND relay_lock.got AND fence.ok
-    ORDER BY id LIMIT :limit
-) AS batch ON true
-ORDER BY batch.id
-"""
-
-# After the publish (the lock held, a fresh snapshot): the rows that went out get the next positions, in
-# id order. `published_at IS NULL` keeps a row another relay numbered (it read the row just before our
-# lock was granted) from being numbered twice: it was only published twice, which consumers absorb.
-_NUMBER_SENT_PG = """
-WITH fence AS MATERIALIZED (SELECT :fence AS ok),
+# A broker transport publishes before numbering (never mark what did not go out). On PostgreSQL the relay
+# runs a pipeline on one connection in autocommit, each statement atomic on its own and checking the lease.
+# The first statement takes the relay lock as a session lock (held until the run ends) and reads a batch.
+# Each one after it numbers the rows the broker acknowledged (`:sent`: the next positions in id order; the
+# NOTIFY goes as it commits) and reads the batch after the one in flight (ids `> :after`; a row committed
+# late with a lower id waits for the next run, which starts from the oldest), so the next batch is ready
+# when the broker has taken this one. `published_at IS NULL` keeps a row another relay numbered (our first
+# statement read it just before our lock was granted) from being numbered twice: it was only published
+# twice, which consumers absorb. The envelope is read as its JSON text and sent as it is (with the few
+# fields its headers need), never decoded and encoded again; the text is made outside the batch's LIMIT,
+# so only for the rows in it.
+_RELAY_PG = """
+WITH relay_lock AS MATERIALIZED (SELECT {lock} AS got),
+fence AS MATERIALIZED (SELECT :fence AS ok),
 ranked AS (
     SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox
-    WHERE id = ANY(:ids) AND published_at IS NULL AND (SELECT ok FROM fence)
+    WHERE id = ANY(CAST(:sent AS bigint[])) AND published_at IS NULL AND (SELECT ok FROM fence)
 ),
 head AS (SELECT coalesce(max(seq), 0) AS seq FROM outbox),
 numbered AS (
@@ -99,8 +91,23 @@ numbered AS (
     RETURNING 1
 ),
 notified AS (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM numbered LIMIT 1) AS any_row)
-SELECT fence.ok, (SELECT count(*) FROM numbered), (SELECT count(*) FROM notified) FROM fence
+SELECT relay_lock.got, fence.ok, (SELECT count(*) FROM notified) AS notified,
+       batch.id, batch.event_id, batch.topic, batch.traceparent,
+       batch.payload::text AS data, batch.payload->>'event_type' AS event_type,
+       batch.payload->>'user_id' AS user_id, batch.payload->>'aggregate_id' AS aggregate_id,
+       batch.payload->>'timestamp' AS timestamp
+FROM relay_lock CROSS JOIN fence
+LEFT JOIN LATERAL (
+    SELECT id, event_id, topic, traceparent, payload FROM outbox
+    WHERE published_at IS NULL AND relay_lock.got AND fence.ok AND id > :after
+    ORDER BY id LIMIT :limit
+) AS batch ON true
+ORDER BY batch.id
 """
+_RELAY_FIRST_PG = _RELAY_PG.replace("{lock}", "pg_try_advisory_lock(:lock)")
+_RELAY_NEXT_PG = _RELAY_PG.replace("{lock}", "true")  # the lock is ours until the run ends
+
+_COUNT_ATTEMPT = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
 
 # -- on SQLite (one writer at a time: no lock; no NOTIFY, the followers poll; the lease is a file lock) -----
 _NUMBER_UNPUBLISHED_SQLITE = """
@@ -175,22 +182,41 @@ class OutboxRelay:
     def relay_batch(self) -> tuple[int, bool, bool]:
         """Publish up to one batch; return (published, more_may_be_waiting, transport_failed).
 
-        Published rows get the next positions of the event stream (`seq`) in the same
-        transaction; one relay at a time (an advisory lock) makes positions follow commit order.
-        A leader that woke up after losing its lease numbers nothing (the fencing token is checked
-        in the statements themselves).
+        Published rows get the next positions of the event stream (`seq`) as they are marked; one
+        relay at a time (an advisory lock) makes positions follow commit order. A leader that woke up
+        after losing its lease numbers nothing (the fencing token is checked in the statements themselves).
         """
+        return self._relay(1)
+
+    def drain(self, max_batches: int = 1000) -> tuple[int, bool]:
+        """Relay batches until nothing is left or the transport fails; return (published, failed)."""
+        published, _, failed = self._relay(max_batches)
+        return published, failed
+
+    def _relay(self, max_batches: int) -> tuple[int, bool, bool]:
         self.busy = False
+        engine: sa.Engine = self._sessions.kw["bind"]
+        broker = getattr(self._transport, "needs_payload", True)
         with self._lock:
-            if getattr(self._transport, "needs_payload", True):
-                topics, claimed = self._publish_and_number()
-            else:
-                topics = self._number_unpublished()
-                claimed = len(topics)
-        sent = len(topics)
-        if sent and self._on_published:
-            self._on_published(topics)
-        return sent, sent == claimed == self._batch_size, sent < claimed
+            if broker and engine.dialect.name == "postgresql":
+                return self._pipeline(engine, max_batches)
+            total, more = 0, False
+            for _ in range(max_batches):
+                if broker:
+                    topics, claimed = self._publish_and_number_sqlite()
+                else:
+                    topics = self._number_unpublished(engine)
+                    claimed = len(topics)
+                sent = len(topics)
+                total += sent
+                if sent and self._on_published:
+                    self._on_published(topics)
+                if sent < claimed:
+                    return total, False, True
+                more = sent == self._batch_size
+                if not more:
+                    break
+            return total, more, False
 
     # -- the in-process stream: numbering is publishing ----------------------------------------------
     def _fence_params(self) -> tuple[bool, dict[str, Any]]:
@@ -201,9 +227,8 @@ class OutboxRelay:
         name, token = fencing
         return True, {"fence_name": name, "fence_token": token}
 
-    def _number_unpublished(self) -> list[str]:
+    def _number_unpublished(self, engine: sa.Engine) -> list[str]:
         """Number the oldest unpublished rows in one statement; return their topics (in no order)."""
-        engine: sa.Engine = self._sessions.kw["bind"]
         if engine.dialect.name != "postgresql":
             with self._sessions.begin() as session:
                 if self._fence is not None:
@@ -232,27 +257,125 @@ class OutboxRelay:
             raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
         return [row[2] for row in rows if row[2] is not None for _ in range(row[3])]
 
-    # -- a broker: publish first, then number what went out ---------------------------------------------
-    def _publish_and_number(self) -> tuple[list[str], int]:
-        """Claim a batch, publish it, number what went out, commit; return (topics sent, rows claimed)."""
+    # -- a broker on PostgreSQL: publish first, then number what went out, batches overlapping ------------
+    def _pipeline(self, engine: sa.Engine, max_batches: int) -> tuple[int, bool, bool]:
+        """Relay up to `max_batches` batches (see _RELAY_PG); return (published, more_may_be_waiting, failed).
+
+        A batch is handed to the broker only once every message of the one before is acknowledged, so
+        per-user order is what it is batch by batch; a failure leaves that batch's rest and everything
+        after it waiting in the outbox. While a batch is handed over (the producer's work, in this
+        thread), a helper thread numbers the one before it and reads the one after it (PostgreSQL's work).
+        """
         fenced, fence_params = self._fence_params()
+        step = functools.partial(self._step_pg, engine.dialect, fenced, fence_params)
+        total, n, size = 0, 0, self._batch_size
+        on_its_way: Callable[[], int] | None = None
+        booked: Future[list[Any]] | None = None
+        with driver_autocommit(engine) as driver, ThreadPoolExecutor(1, thread_name_prefix="relay") as helper:
+            try:
+                going = step(driver, _RELAY_FIRST_PG, (), (), size)
+                acked: Sequence[Any] = ()  # on the broker, not numbered yet
+                while going:
+                    n += 1
+                    read_on = n < max_batches and len(going) == size  # a short batch was the last one waiting
+                    after: list[Any] = []
+                    if acked or read_on:  # while `going` is handed over, a helper numbers `acked` and reads on
+                        booked = helper.submit(step, driver, _RELAY_NEXT_PG, acked, going, size * read_on)
+                        time.sleep(0)  # let the helper send its statement first (under gevent, a greenlet)
+                    on_its_way = self._send(going)
+                    if booked is not None:
+                        after, booked = booked.result(), None
+                    total += self._published(acked)
+                    sent, on_its_way = on_its_way(), None
+                    if sent < len(going):  # the broker failed: number what it took, the rest waits
+                        if sent:
+                            step(driver, _RELAY_NEXT_PG, going[:sent], (), 0)
+                        driver.execute(_COUNT_ATTEMPT, (f"{self._transport.name} publish failed", going[sent].id))
+                        return total + self._published(going[:sent]), False, True
+                    acked, going = going, after
+                if acked:
+                    step(driver, _RELAY_NEXT_PG, acked, (), 0)
+                    total += self._published(acked)
+                return total, len(acked) == size and n >= max_batches, False
+            finally:
+                if booked is not None:  # an error left the helper at work on this connection: let it end
+                    booked.exception()
+                if on_its_way is not None:  # and a batch on its way: let it land (it is sent again)
+                    on_its_way()
+                if not self.busy:  # the lock is ours (or this connection is gone, and the lock with it)
+                    driver.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+
+    def _published(self, rows: Sequence[Any]) -> int:
+        if rows and self._on_published:
+            self._on_published([r.topic for r in rows])
+        return len(rows)
+
+    def _step_pg(
+        self,
+        dialect: sa.Dialect,
+        fenced: bool,
+        fence_params: dict[str, Any],
+        driver: Any,
+        sql: str,
+        sent: Sequence[Any],
+        going: Sequence[Any],
+        limit: int,
+    ) -> list[Any]:
+        """Number the rows `sent` and read up to `limit` rows after those `going` out, in one statement
+        (see _RELAY_PG); return the rows read."""
+        params = {
+            "lock": RELAY_LOCK_KEY,
+            "sent": [r.id for r in sent],
+            "after": max((r.id for r in (*sent, *going)), default=0),
+            "limit": limit,
+            "now": utcnow(),
+            "channel": STREAM_CHANNEL,
+            **fence_params,
+        }
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            rows = cursor.execute(_psycopg_sql(sql, fenced, dialect), params, prepare=True).fetchall()
+        if not rows[0].got:
+            self.busy = True  # another replica is relaying right now: try again shortly
+            return []
+        if not rows[0].ok:
+            raise LeaseMovedOn("the leader lease moved on: this process publishes and numbers nothing")
+        return [r for r in rows if r.id is not None]
+
+    def _send(self, rows: Sequence[Any]) -> Callable[[], int]:
+        """Hand the claimed rows (id, event_id, topic, traceparent, data and the _HEADER_FIELDS) to the
+        transport, one traced publish per message; the call returned waits for them (the spans end then)."""
+        name = self._transport.name
+        with contextlib.ExitStack() as stack:
+            spans = stack.enter_context(tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]))
+            waiting = self._transport.send(
+                [
+                    Outgoing(
+                        r.topic, r.data.encode(), r.event_id, r.event_type, r.user_id, r.aggregate_id, r.timestamp, tp
+                    )
+                    for r, tp in zip(rows, spans.traceparents, strict=True)
+                ]
+            )
+            spans_open = stack.pop_all()  # handed over: the spans end when the batch lands
+
+        def landed() -> int:
+            with spans_open:
+                sent = waiting()
+                spans.unsent(sent, f"{name} publish failed")
+                return sent
+
+        return landed
+
+    # -- a broker on SQLite (one writer at a time): a batch per transaction ---------------------------------
+    def _publish_and_number_sqlite(self) -> tuple[list[str], int]:
+        """Claim a batch, publish it, number what went out, commit; return (topics sent, rows claimed)."""
         with self._sessions() as session, session.begin():
-            postgres = session.get_bind().dialect.name == "postgresql"
-            rows = self._claim(session, fenced, fence_params) if postgres else self._claim_sqlite(session)
+            rows = self._claim_sqlite(session)
             if not rows:
                 return [], 0
-            sent = self._publish(rows)
+            sent = self._send(rows)()
             if sent:
                 ids = [r.id for r in rows[:sent]]
-                if postgres:
-                    ok = session.execute(
-                        _statement(_NUMBER_SENT_PG, fenced),
-                        {"ids": ids, "now": utcnow(), "channel": STREAM_CHANNEL, **fence_params},
-                    ).scalar()
-                    if not ok:
-                        raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
-                else:
-                    session.execute(_statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
+                session.execute(_statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
             if sent < len(rows):
                 session.execute(
                     sa.update(Outbox)
@@ -260,18 +383,6 @@ class OutboxRelay:
                     .values(attempts=Outbox.attempts + 1, last_error=f"{self._transport.name} publish failed")
                 )
         return [r.topic for r in rows[:sent]], len(rows)
-
-    def _claim(self, session: orm.Session, fenced: bool, fence_params: dict[str, Any]) -> list[Any]:
-        """PostgreSQL: the relay lock, the lease check and the oldest unpublished rows, in one statement."""
-        claimed = session.execute(
-            _statement(_CLAIM_BATCH_PG, fenced), {"lock": RELAY_LOCK_KEY, "limit": self._batch_size, **fence_params}
-        ).all()
-        if not claimed[0].got:
-            self.busy = True  # another replica is relaying right now: try again shortly
-            return []
-        if not claimed[0].ok:
-            raise LeaseMovedOn("the leader lease moved on: this process publishes nothing")
-        return [r for r in claimed if r.id is not None]
 
     def _claim_sqlite(self, session: orm.Session) -> list[Any]:
         """SQLite (one writer at a time): the oldest unpublished rows, after the lease check."""
@@ -291,34 +402,6 @@ class OutboxRelay:
         if rows and self._fence is not None:
             self._fence(session)  # a leader that woke up after losing the lease publishes nothing
         return list(rows)
-
-    def _publish(self, rows: Sequence[Any]) -> int:
-        """Hand the claimed rows (id, event_id, topic, traceparent, data and the _HEADER_FIELDS) to the
-        transport, one traced publish per message."""
-        name = self._transport.name
-        with tracing.publishing(name, [(r.event_id, r.topic, r.traceparent) for r in rows]) as spans:
-            sent = self._transport.publish(
-                [
-                    Outgoing(
-                        r.topic, r.data.encode(), r.event_id, r.event_type, r.user_id, r.aggregate_id, r.timestamp, tp
-                    )
-                    for r, tp in zip(rows, spans.traceparents, strict=True)
-                ]
-            )
-            spans.unsent(sent, f"{name} publish failed")
-        return sent
-
-    def drain(self, max_batches: int = 1000) -> tuple[int, bool]:
-        """Relay batches until nothing is left or the transport fails; return (published, failed)."""
-        total = 0
-        for _ in range(max_batches):
-            sent, more, failed = self.relay_batch()
-            total += sent
-            if failed:
-                return total, True
-            if not more:
-                break
-        return total, False
 
     def pending(self) -> int:
         """Count the rows not published yet."""

@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.messaging.cloudevents import Outgoing, kafka_record
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: What the relay hands a transport, in order: the stored envelope's text, its topic, headers and trace context.
 Message = Outgoing
+#: What `Transport.send` returns: waits until the messages handed over are out (or failed); how many, from the first.
+Sent = Callable[[], int]
 
 
 class Transport(Protocol):
@@ -30,6 +32,10 @@ class Transport(Protocol):
 
     def publish(self, messages: Sequence[Message]) -> int:
         """Publish (topic, envelope) pairs in order; return how many, from the first, went out."""
+
+    def send(self, messages: Sequence[Message]) -> Sent:
+        """Hand the messages over and return at once; the call returned waits for them (`publish` in two
+        halves, so the relay reads its next batch while this one is on its way)."""
 
     def healthy(self) -> bool: ...
 
@@ -48,6 +54,9 @@ class LocalStream:
 
     def publish(self, messages: Sequence[Message]) -> int:
         return len(messages)
+
+    def send(self, messages: Sequence[Message]) -> Sent:
+        return lambda: len(messages)
 
     def healthy(self) -> bool:
         return True
@@ -103,12 +112,17 @@ class KafkaTransport:
         return self._producer
 
     def publish(self, messages: Sequence[Message]) -> int:
+        return self.send(messages)()
+
+    def send(self, messages: Sequence[Message]) -> Sent:
+        """Append the records to the producer's buffers (its I/O thread sends them); the call returned
+        flushes and counts the acknowledged ones, from the first."""
         with self._lock:
             try:
                 producer = self._get_producer()
             except Exception as exc:
                 log.warning("kafka unavailable", extra={"error": str(exc)})
-                return 0
+                return lambda: 0
             futures = []
             try:
                 for message in messages:
@@ -121,6 +135,13 @@ class KafkaTransport:
                             headers=list(record.headers.items()),
                         )
                     )
+            except Exception as exc:
+                log.warning("kafka publish interrupted", extra={"error": str(exc)})
+        return functools.partial(self._acknowledged, producer, futures, len(messages))
+
+    def _acknowledged(self, producer: Any, futures: list[Any], handed: int) -> int:
+        with self._lock:
+            try:
                 producer.flush(timeout=self._flush_timeout)
             except Exception as exc:
                 log.warning("kafka publish interrupted", extra={"error": str(exc)})
@@ -129,7 +150,7 @@ class KafkaTransport:
                 if not future.is_done or future.failed():
                     break
                 sent += 1
-            if sent < len(messages):
+            if sent < handed and producer is self._producer:
                 self._reset()
             return sent
 
@@ -232,6 +253,11 @@ class DaprTransport:
                 log.warning("dapr publish failed", extra={"error": str(exc), "sent": sent})
                 self._reset()
             return sent
+
+    def send(self, messages: Sequence[Message]) -> Sent:
+        """The sidecar's API answers each publish: the messages are out (or not) when this returns."""
+        sent = self.publish(messages)
+        return lambda: sent
 
     def _reset(self) -> None:
         client, self._client = self._client, None

@@ -375,8 +375,7 @@ def live_table(live: dict, sockets: int) -> list[str]:
         else:
             out.append(
                 f"| outbox → Kafka relay vs raw kafka-python produce | relay {fmt(x['relay_rate'])}/s vs raw "
-                f"{fmt(x['raw_rate'])}/s = **{x['ratio']} ×** ({fmt(x['events'])} events; raw with a flush per "
-                f"{x['batch']}: {fmt(x['raw_flush_per_batch_rate'])}/s; CRC32C {x['crc32c']}) "
+                f"{fmt(x['raw_rate'])}/s = **{x['ratio']} ×** ({rt.relay_detail(x)}) "
                 f"| ≥ {RELAY_TARGET} × | {verdict(x['ratio'], RELAY_TARGET, True)} |"
             )
     return out

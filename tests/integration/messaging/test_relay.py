@@ -54,17 +54,28 @@ def test_the_relay_numbers_rows_in_id_order_batch_after_batch_once_each(sessions
 
 
 class Recording:
-    """A broker transport that keeps what it is handed (and takes all of it)."""
+    """A broker transport that keeps what it is handed, batch by batch; it takes all of it, or only the
+    first `takes` messages of all it is ever handed."""
 
     name = "recording"
     needs_payload = True
 
-    def __init__(self) -> None:
-        self.messages: list = []
+    def __init__(self, takes: int | None = None) -> None:
+        self.batches: list[list] = []
+        self.takes = takes
+
+    @property
+    def messages(self) -> list:
+        return [m for batch in self.batches for m in batch]
 
     def publish(self, messages) -> int:
-        self.messages.extend(messages)
-        return len(messages)
+        return self.send(messages)()
+
+    def send(self, messages):
+        before = len(self.messages)
+        self.batches.append(list(messages))
+        taken = len(messages) if self.takes is None else max(0, min(len(messages), self.takes - before))
+        return lambda: taken
 
 
 def test_a_broker_gets_each_stored_envelope_as_its_text_with_the_fields_its_headers_need(sessions):
@@ -157,3 +168,66 @@ def test_a_user_whose_socket_registers_while_the_follower_reads_still_gets_the_r
     follower.step()
     assert handed == ["bob", "ann"]
     assert follower.position == 3
+
+
+def attempts(sessions) -> list[int]:
+    with sessions() as session:
+        return list(session.scalars(sa.select(Outbox.attempts).order_by(Outbox.id)))
+
+
+def test_a_broker_gets_batch_after_batch_in_id_order_each_numbered_once_it_is_taken(sessions):
+    ids = write(sessions, "ann", "bob", "ann", "cyd", "ann", "bob", "ann")
+    broker, published = Recording(), []
+    relay = OutboxRelay(sessions, broker, batch_size=2, on_published=published.append)
+    assert relay.drain() == (7, False)
+    assert [[m.event_id for m in batch] for batch in broker.batches] == [ids[0:2], ids[2:4], ids[4:6], ids[6:7]]
+    assert stream(sessions) == [(event_id, seq) for seq, event_id in enumerate(ids, start=1)]
+    assert published == [["tasks.events"] * 2] * 3 + [["tasks.events"]]
+    assert relay.drain() == (0, False) and len(broker.batches) == 4, "nothing is sent twice"
+
+
+def test_when_the_broker_fails_mid_run_what_it_took_is_numbered_and_nothing_after_is_handed_over(sessions):
+    ids = write(sessions, *["ann"] * 7)
+    broker = Recording(takes=3)  # the whole first batch, one message of the second
+    relay = OutboxRelay(sessions, broker, batch_size=2)
+    assert relay.drain() == (3, True)
+    assert [[m.event_id for m in batch] for batch in broker.batches] == [ids[0:2], ids[2:4]]
+    assert stream(sessions) == [(ids[0], 1), (ids[1], 2), (ids[2], 3)] + [(event_id, None) for event_id in ids[3:]]
+    assert attempts(sessions) == [0, 0, 0, 1, 0, 0, 0], "the first message the broker refused is counted"
+    broker.takes = None  # the broker is back: the rest goes out in order, after the positions already given
+    assert relay.drain() == (4, False)
+    assert [m.event_id for m in broker.batches[-2] + broker.batches[-1]] == ids[3:]
+    assert stream(sessions) == [(event_id, seq) for seq, event_id in enumerate(ids, start=1)]
+
+
+def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_has_moved_on(db_url):
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    libpq = db_url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with sessions.begin() as session:
+            session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
+        write(sessions, *["ann"] * 5)
+        with psycopg.connect(libpq, autocommit=True) as other:
+
+            def free() -> bool:
+                got = other.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()[0]
+                if got:
+                    other.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+                return got
+
+            token = {"now": 7}
+            broker = Recording()
+            relay = OutboxRelay(sessions, broker, batch_size=2, fencing=lambda: ("leader", token["now"]))
+            assert relay.relay_batch() == (2, True, False) and free()
+            with sessions.begin() as session:  # another process took the lease over mid-run
+                session.execute(sa.update(Lease).values(token=8))
+            with pytest.raises(LeaseMovedOn):
+                relay.drain()
+            assert free(), "the lock went back with the connection's run, not with the connection"
+            assert [seq for _, seq in stream(sessions)] == [1, 2, None, None, None]
+            token["now"] = 8
+            assert relay.drain() == (3, False) and free()
+            assert [seq for _, seq in stream(sessions)] == [1, 2, 3, 4, 5]
+    finally:
+        engine.dispose()
