@@ -16,11 +16,13 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
+from shared.messaging import fencing
 from shared.messaging.cloudevents import Outgoing
+from shared.messaging.fencing import Fencing, LeaseMovedOn, psycopg_sql, statement
 from shared.messaging.transports import Transport
 from shared.messaging.wakeups import STREAM_CHANNEL
 from shared.observability import tracing
-from shared.persistence.db import UTCDateTime, driver_autocommit, utcnow
+from shared.persistence.db import driver_autocommit, utcnow
 from shared.persistence.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,7 @@ RELAY_LOCK_KEY = 0x7A5F10
 _HEADER_FIELDS = ("event_type", "user_id", "aggregate_id", "timestamp")
 
 
-#: What a relay statement checks to fence itself: (lease name, our fencing token; None when we lead no more).
-Fencing = tuple[str, int | None]
-
-_FENCED = "EXISTS (SELECT 1 FROM leases WHERE leases.name = :fence_name AND leases.token = :fence_token)"
-
-# -- the relay's statements on PostgreSQL (`:fence` is `true` without a lease to check, else _FENCED) ---------
+# -- the relay's statements on PostgreSQL (`:fence`: the lease check, shared/messaging/fencing.py) ---------
 # The in-process stream: one statement, in autocommit, takes the relay lock, checks the lease, numbers
 # the oldest unpublished rows after the stream's head and NOTIFYs the followers (sent at its commit).
 # The lock is taken inside the statement, after its snapshot: a relay granted it just as another one
@@ -129,27 +126,6 @@ FROM ranked, head WHERE outbox.id = ranked.id
 """
 
 
-@functools.cache
-def _statement(sql: str, fenced: bool = False) -> sa.TextClause:
-    """Build a relay statement once, with or without the lease check folded in."""
-    text = sa.text(sql.replace(":fence", _FENCED if fenced else "true"))
-    if ":now" in sql:
-        text = text.bindparams(sa.bindparam("now", type_=UTCDateTime))
-    if ":ids" in sql and "ANY" not in sql:
-        text = text.bindparams(sa.bindparam("ids", expanding=True))
-    return text
-
-
-@functools.cache
-def _psycopg_sql(sql: str, fenced: bool, dialect: sa.Dialect) -> str:
-    """The statement as psycopg SQL (named parameters), for the driver connection itself."""
-    return str(_statement(sql, fenced).compile(dialect=dialect))
-
-
-class LeaseMovedOn(RetryLater):
-    """The relay's statement found another process's fencing token: this one is no longer the leader."""
-
-
 class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
@@ -219,14 +195,6 @@ class OutboxRelay:
             return total, more, False
 
     # -- the in-process stream: numbering is publishing ----------------------------------------------
-    def _fence_params(self) -> tuple[bool, dict[str, Any]]:
-        """Whether the statements check the lease, and the lease's name and our token when they do."""
-        fencing = self._fencing() if self._fencing is not None else None
-        if fencing is None:
-            return False, {}
-        name, token = fencing
-        return True, {"fence_name": name, "fence_token": token}
-
     def _number_unpublished(self, engine: sa.Engine) -> list[str]:
         """Number the oldest unpublished rows in one statement; return their topics (in no order)."""
         if engine.dialect.name != "postgresql":
@@ -234,15 +202,13 @@ class OutboxRelay:
                 if self._fence is not None:
                     self._fence(session)
                 return list(
-                    session.scalars(
-                        _statement(_NUMBER_UNPUBLISHED_SQLITE), {"limit": self._batch_size, "now": utcnow()}
-                    )
+                    session.scalars(statement(_NUMBER_UNPUBLISHED_SQLITE), {"limit": self._batch_size, "now": utcnow()})
                 )
-        fenced, params = self._fence_params()
+        fenced, params = fencing.fence_params(self._fencing)
         params.update(lock=RELAY_LOCK_KEY, limit=self._batch_size, now=utcnow(), channel=STREAM_CHANNEL)
         try:
             with driver_autocommit(engine) as driver:
-                sql = _psycopg_sql(_NUMBER_UNPUBLISHED_PG, fenced, engine.dialect)
+                sql = psycopg_sql(_NUMBER_UNPUBLISHED_PG, fenced, engine.dialect)
                 rows = driver.execute(sql, params, prepare=True).fetchall()
         except sa.exc.IntegrityError:
             # Another relay committed positions between this statement's snapshot and its lock: nothing
@@ -266,7 +232,7 @@ class OutboxRelay:
         after it waiting in the outbox. While a batch is handed over (the producer's work, in this
         thread), a helper thread numbers the one before it and reads the one after it (PostgreSQL's work).
         """
-        fenced, fence_params = self._fence_params()
+        fenced, fence_params = fencing.fence_params(self._fencing)
         step = functools.partial(self._step_pg, engine.dialect, fenced, fence_params)
         total, n, size = 0, 0, self._batch_size
         on_its_way: Callable[[], int] | None = None
@@ -333,7 +299,7 @@ class OutboxRelay:
             **fence_params,
         }
         with driver.cursor(row_factory=namedtuple_row) as cursor:
-            rows = cursor.execute(_psycopg_sql(sql, fenced, dialect), params, prepare=True).fetchall()
+            rows = cursor.execute(psycopg_sql(sql, fenced, dialect), params, prepare=True).fetchall()
         if not rows[0].got:
             self.busy = True  # another replica is relaying right now: try again shortly
             return []
@@ -375,7 +341,7 @@ class OutboxRelay:
             sent = self._send(rows)()
             if sent:
                 ids = [r.id for r in rows[:sent]]
-                session.execute(_statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
+                session.execute(statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
             if sent < len(rows):
                 session.execute(
                     sa.update(Outbox)

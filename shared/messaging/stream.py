@@ -24,10 +24,11 @@ from sqlalchemy import orm
 
 from shared.concurrency.loops import Loop, RetryLater
 from shared.domain.events import Event
-from shared.messaging.stream_reads import StreamRow, parse, read_stream, read_stream_for, stream_head
+from shared.messaging.fencing import Fencing, LeaseMovedOn, fence_params, psycopg_sql
+from shared.messaging.stream_reads import StreamRow, parse, read_stream_after, read_stream_for, stream_head
 from shared.messaging.subscriptions import BatchHandler, Subscription
 from shared.observability import tracing
-from shared.persistence.db import is_database_outage, utcnow
+from shared.persistence.db import driver_autocommit, is_database_outage, utcnow
 from shared.persistence.models import ConsumerOffset, DeadLetter
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,16 @@ def handle_with_retries(
     return failed
 
 
+#: A consumer's position on PostgreSQL (`:fence`: the lease check, shared/messaging/fencing.py): no row
+#: comes back when another process leads now.
+_STORE_POSITION_PG = """
+INSERT INTO consumer_offsets (consumer, position, updated_at)
+SELECT :consumer, :position, :now WHERE :fence
+ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+RETURNING 1
+"""
+
+
 class StreamConsumer:
     """One named consumer of the stream with a stored position, batches, retries and dead letters."""
 
@@ -101,11 +112,14 @@ class StreamConsumer:
         retry_base: float = 0.2,
         idle: float = 1.0,
         fence: Callable[[orm.Session], None] | None = None,
+        fencing: Callable[[], Fencing | None] | None = None,
     ):
         self.name = name
         self.topics = tuple(topics)
         #: Raises inside the position's transaction when this process no longer leads (its loop only).
         self._fence = fence
+        #: The same check for the position's statement to fold in on PostgreSQL (the lease and our token).
+        self._fencing = fencing
         self._sessions = sessions
         self._handle = handle
         self._batch_size = batch_size
@@ -127,6 +141,10 @@ class StreamConsumer:
         return self._position
 
     def _store_position(self, position: int) -> None:
+        engine: sa.Engine = self._sessions.kw["bind"]
+        if engine.dialect.name == "postgresql":
+            self._store_position_pg(engine, position)
+            return
         with self._sessions.begin() as session:
             if self._fence is not None and self.loop.running:
                 self._fence(session)  # a leader that woke up after losing the lease moves no position back
@@ -140,6 +158,16 @@ class StreamConsumer:
                 session.add(ConsumerOffset(consumer=self.name, position=position, updated_at=utcnow()))
         self._position = position
 
+    def _store_position_pg(self, engine: sa.Engine, position: int) -> None:
+        """One statement in autocommit, the lease check folded in (no session, no separate check)."""
+        fenced, params = fence_params(self._fencing if self.loop.running else None)
+        params.update(consumer=self.name, position=position, now=utcnow())
+        with driver_autocommit(engine) as driver:
+            stored = driver.execute(psycopg_sql(_STORE_POSITION_PG, fenced, engine.dialect), params, prepare=True)
+            if stored.fetchone() is None:
+                raise LeaseMovedOn(f"the leader lease moved on: consumer {self.name} keeps its position")
+        self._position = position
+
     def lag(self, head: int) -> int:
         """Count the events between the last handled position and `head`."""
         return max(0, head - (self._position if self._position is not None else 0))
@@ -147,9 +175,7 @@ class StreamConsumer:
     # -- one step ---------------------------------------------------------------------------
     def step(self) -> float | None:
         """Handle the next batch; 0 when more is waiting, None when caught up."""
-        start = self.position()
-        with self._sessions() as session:
-            rows = read_stream(session, start, self._batch_size)
+        rows = read_stream_after(self._sessions, self.position(), self._batch_size)
         if not rows:
             return None
         wanted = [r for r in rows if r.topic in self.topics]
@@ -228,8 +254,7 @@ class StreamFollower:
                 self.position = stream_head(session)
             return 0.0
         if self._audience is None:
-            with self._sessions() as session:
-                rows = read_stream(session, self.position, self._batch_size)
+            rows = read_stream_after(self._sessions, self.position, self._batch_size)
             last = rows[-1].seq if rows else None
         else:
             last, rows = read_stream_for(self._sessions, self.position, self._batch_size, self._audience)
@@ -259,10 +284,12 @@ class Pipeline:
         idle: float = 1.0,
         on_dead_letter: Callable[[str], None] | None = None,
         fence: Callable[[orm.Session], None] | None = None,
+        fencing: Callable[[], Fencing | None] | None = None,
     ):
         self._sessions = sessions
         self._idle = idle
         self._fence = fence
+        self._fencing = fencing
         self._on_dead_letter = on_dead_letter
         self.subscriptions: list[Subscription] = []
         self.consumers: dict[str, StreamConsumer] = {}
@@ -295,7 +322,14 @@ class Pipeline:
             self._run_here(follower.loop)
         else:
             consumer = StreamConsumer(
-                self._sessions, sub.name, sub.topics, sub.handle, idle=self._idle, fence=self._fence, **options
+                self._sessions,
+                sub.name,
+                sub.topics,
+                sub.handle,
+                idle=self._idle,
+                fence=self._fence,
+                fencing=self._fencing,
+                **options,
             )
             self._watch(consumer)
             self.consumers[sub.name] = consumer

@@ -51,6 +51,21 @@ def read_stream(session: orm.Session, after: int, limit: int, *, user_id: str | 
     return [StreamRow(*row) for row in session.execute(query.order_by(Outbox.seq).limit(limit)).all()]
 
 
+#: A consumer's batch on PostgreSQL: one prepared statement on an autocommit connection (no session, no BEGIN
+#: and ROLLBACK around it).
+_READ_AFTER_PG = "SELECT seq, topic, event_id, payload, traceparent FROM outbox WHERE seq > %s ORDER BY seq LIMIT %s"
+
+
+def read_stream_after(sessions: orm.sessionmaker[orm.Session], after: int, limit: int) -> list[StreamRow]:
+    """Up to `limit` rows after position `after`, in stream order (a consumer's next batch)."""
+    engine: sa.Engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        with driver_autocommit(engine) as driver:
+            return [StreamRow(*row) for row in driver.execute(_READ_AFTER_PG, (after, limit), prepare=True)]
+    with sessions() as session:
+        return read_stream(session, after, limit)
+
+
 #: The socket feed's read on PostgreSQL, as psycopg SQL on an autocommit connection: one prepared statement,
 #: one round trip (no session, no BEGIN and ROLLBACK around it), another user's payload never sent.
 _READ_FOR_PG = """

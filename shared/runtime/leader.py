@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sqlalchemy as sa
 
 from shared.concurrency.loops import Loop, RetryLater
+from shared.messaging.fencing import Fencing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,11 +74,6 @@ class Lease(Protocol):
     def check(self, session: orm.Session) -> None: ...
 
     def fencing(self) -> Fencing | None: ...
-
-
-#: (lease name, our fencing token or None when we do not hold it): what a statement checks to fence
-#: itself (`EXISTS (SELECT 1 FROM leases WHERE name = … AND token = …)`), so no separate check is needed.
-Fencing = tuple[str, int | None]
 
 
 class PostgresLease:

@@ -11,13 +11,14 @@ import sqlalchemy as sa
 
 from shared.concurrency import offload
 from shared.concurrency.loops import Loop
+from shared.messaging.fencing import Fencing
 from shared.messaging.relay import OutboxRelay, relay_loop
 from shared.messaging.stream import Pipeline
 from shared.messaging.subscriptions import Subscription
 from shared.messaging.transports import Transport, make_transport
 from shared.messaging.wakeups import STREAM_CHANNEL, Listener, LocalWake, wake_path
 from shared.persistence.db import UnitOfWork, autocommit_engine, dispose, make_engine, make_sessionmaker
-from shared.runtime.leader import Election, Fencing, application_name, lease_for
+from shared.runtime.leader import Election, application_name, lease_for
 from shared.runtime.metrics import GroupLagCollector, Metrics, SharedStateCollector
 from shared.settings import Settings, with_local_secret
 
@@ -100,7 +101,11 @@ class Runtime:
         self.poll_seconds = 1.0 if self.postgres else 0.2
         self.metrics = Metrics()
         self.pipeline = Pipeline(
-            self.sessions, idle=self.poll_seconds, on_dead_letter=self.metrics.count_dead_letter, fence=self.fence
+            self.sessions,
+            idle=self.poll_seconds,
+            on_dead_letter=self.metrics.count_dead_letter,
+            fence=self.fence,
+            fencing=self.fencing,
         )
         self.metrics.scraped.register(SharedStateCollector(self.pipeline, self.pending_events, self.oldest_pending_age))
         self.relay = OutboxRelay(

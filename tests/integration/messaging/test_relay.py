@@ -4,6 +4,7 @@ feed that reads only the payloads of the users it has sockets for."""
 from __future__ import annotations
 
 import json
+import time
 
 import psycopg
 import pytest
@@ -12,10 +13,11 @@ import sqlalchemy as sa
 from shared.domain.events import Event, iso
 from shared.messaging.outbox import add_event
 from shared.messaging.relay import RELAY_LOCK_KEY, LeaseMovedOn, OutboxRelay
-from shared.messaging.stream import StreamFollower
+from shared.messaging.stream import StreamConsumer, StreamFollower
 from shared.messaging.transports import LocalStream
 from shared.persistence.db import make_engine, make_sessionmaker, migrate, utcnow
-from shared.persistence.models import Lease, Outbox
+from shared.persistence.models import ConsumerOffset, Lease, Outbox
+from tests.support.net import wait_until
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -229,5 +231,50 @@ def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_has_mov
             token["now"] = 8
             assert relay.drain() == (3, False) and free()
             assert [seq for _, seq in stream(sessions)] == [1, 2, 3, 4, 5]
+    finally:
+        engine.dispose()
+
+
+def test_a_consumer_whose_lease_moved_on_keeps_its_position_and_the_leader_moves_it(db_url):
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        with sessions.begin() as session:
+            session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
+        write(sessions, "ann", "bob")
+        OutboxRelay(sessions, LocalStream()).relay_batch()
+        handled: list[str] = []
+
+        def positions() -> dict[str, int]:
+            with sessions() as session:
+                return dict(session.execute(sa.select(ConsumerOffset.consumer, ConsumerOffset.position)).all())
+
+        frozen = StreamConsumer(
+            sessions,
+            "audit",
+            ("tasks.events",),
+            lambda events: handled.extend(e.user_id for e in events),
+            fencing=lambda: ("leader", 6),
+            retry_base=0.05,
+        )
+        frozen.loop.start()  # fenced only as the leader's loop (a test's catch_up is not)
+        try:
+            wait_until(lambda: len(handled) >= 2, timeout=10, message="the frozen leader handled the batch")
+            time.sleep(0.3)  # and tried to store its position, perhaps more than once
+            assert positions() == {}, "a leader that lost the lease moves no position"
+        finally:
+            frozen.loop.stop()
+        leader = StreamConsumer(
+            sessions,
+            "audit",
+            ("tasks.events",),
+            lambda events: handled.extend(e.user_id for e in events),
+            fencing=lambda: ("leader", 7),
+        )
+        leader.loop.start()
+        try:
+            wait_until(lambda: positions() == {"audit": 2}, timeout=10, message="the leader stored its position")
+        finally:
+            leader.loop.stop()
     finally:
         engine.dispose()
