@@ -20,7 +20,7 @@ from functions.notifications.ssrf import resolve_public
 from shared.domain.events import Event
 from shared.domain.times import BadValue
 from shared.observability import tracing
-from shared.persistence.db import utcnow
+from shared.persistence.db import driver_autocommit, utcnow
 from shared.persistence.models import Delivery, Preferences, User, WebhookEndpoint
 from shared.runtime.process import Runtime
 
@@ -37,12 +37,28 @@ def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return "*" in endpoint.events or event_type in endpoint.events
 
 
+#: Whether any of these users has somewhere to deliver to (most have not): one prepared read, no transaction.
+_ANY_CHANNEL_PG = (
+    "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE user_id = ANY(%(users)s::text[]) AND enabled)"
+    " OR EXISTS (SELECT 1 FROM preferences WHERE user_id = ANY(%(users)s::text[]) AND email_reminders)"
+)
+
+
+def _anyone_listens(rt: Runtime, users: set[str]) -> bool:
+    if not rt.postgres:
+        return True  # SQLite: the read below says it
+    with driver_autocommit(rt.engine) as driver:
+        return bool(driver.execute(_ANY_CHANNEL_PG, {"users": list(users)}, prepare=True).fetchone()[0])
+
+
 def enqueue(rt: Runtime, events: list[Event]) -> int:
     """Create the deliveries these events call for; a redelivered event creates nothing new."""
     if not events:
         return 0
     now = utcnow()
     users = {e.user_id for e in events}
+    if not _anyone_listens(rt, users):
+        return 0
     rows = []
     with rt.uow() as uow:
         endpoints = uow.session.scalars(

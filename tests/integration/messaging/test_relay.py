@@ -1,5 +1,6 @@
-"""The relay's numbering (one statement on the in-process stream), its lock and its fence, and the socket
-feed that reads only the payloads of the users it has sockets for."""
+"""The relay's numbering (one statement on the in-process stream; batch after batch to a broker), its lock and
+its fence, the socket feed that reads only the payloads of the users it has sockets for, and a consumer's
+fenced position."""
 
 from __future__ import annotations
 
