@@ -32,7 +32,10 @@ def test_all_day_rows_show_their_date_and_stay_put_in_today_across_a_zone_change
     milk = user.create(title="Buy milk", due_date=day.isoformat())
     assert milk["all_day"] is True and milk["due_date"] == day.isoformat()
     user.create(title="Pay rent", due_date=(day + dt.timedelta(days=1)).isoformat())
-    timed = user.create(title="Standup", due_date=(now + dt.timedelta(minutes=30)).isoformat(timespec="seconds"))
+    # Later today in Berlin: in 30 minutes, or halfway to Berlin's midnight when that is sooner.
+    berlin_midnight = dt.datetime.combine(now.astimezone(BERLIN).date() + dt.timedelta(days=1), dt.time(), BERLIN)
+    soon = now + min(dt.timedelta(minutes=30), (berlin_midnight - now) / 2)
+    timed = user.create(title="Standup", due_date=soon.isoformat(timespec="seconds"))
     view(page, "today")
     expect(row(page, "Buy milk").locator(".due")).to_have_text(berlin_words)
     expect(row(page, "Standup").locator(".due")).to_contain_text(":")  # a timed task keeps its time
