@@ -126,6 +126,18 @@ FROM ranked, head WHERE outbox.id = ranked.id
 """
 
 
+def _let_go(driver: Any) -> None:
+    """Release the relay's session lock; a connection that cannot is closed (the pool then discards it), so
+    the lock never stays behind on a pooled connection."""
+    try:
+        released = driver.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,)).fetchone()[0]
+    except Exception:
+        driver.close()
+        raise
+    if not released:  # not held here after all (a failed first statement): nothing else to let go of
+        log.debug("relay lock was not held on this connection")
+
+
 class OutboxRelay:
     """Publish unpublished outbox rows, oldest first, and mark what went out."""
 
@@ -170,10 +182,10 @@ class OutboxRelay:
         return published, failed
 
     def _relay(self, max_batches: int) -> tuple[int, bool, bool]:
-        self.busy = False
         engine: sa.Engine = self._sessions.kw["bind"]
         broker = getattr(self._transport, "needs_payload", True)
         with self._lock:
+            self.busy = False  # set by a statement that found another replica relaying
             if broker and engine.dialect.name == "postgresql":
                 return self._pipeline(engine, max_batches)
             total, more = 0, False
@@ -264,12 +276,14 @@ class OutboxRelay:
                     total += self._published(acked)
                 return total, len(acked) == size and n >= max_batches, False
             finally:
-                if booked is not None:  # an error left the helper at work on this connection: let it end
-                    booked.exception()
-                if on_its_way is not None:  # and a batch on its way: let it land (it is sent again)
-                    on_its_way()
-                if not self.busy:  # the lock is ours (or this connection is gone, and the lock with it)
-                    driver.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+                try:
+                    if booked is not None:  # an error left the helper at work on this connection: let it end
+                        booked.exception()
+                    if on_its_way is not None:  # and a batch on its way: let it land (it is sent again)
+                        on_its_way()
+                finally:
+                    if not self.busy:  # the lock is ours (or this connection is gone, and the lock with it)
+                        _let_go(driver)
 
     def _published(self, rows: Sequence[Any]) -> int:
         if rows and self._on_published:
@@ -392,7 +406,7 @@ def relay_loop(relay: OutboxRelay, idle: float = 2.0) -> Loop:
         if failed:
             raise RetryLater(f"{relay.transport_name} publish failed; rows wait in the outbox")
         if relay.busy:
-            return 0.01  # another process holds the relay lock and may have missed our rows
+            return 0.1  # another process holds the relay lock (for its whole run) and may have missed our rows
         return None
 
     # Retried every second at most while the transport is down: when the broker is back the backlog goes

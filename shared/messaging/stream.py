@@ -140,13 +140,13 @@ class StreamConsumer:
                 )
         return self._position
 
-    def _store_position(self, position: int) -> None:
+    def _store_position(self, position: int, fenced: bool) -> None:
         engine: sa.Engine = self._sessions.kw["bind"]
         if engine.dialect.name == "postgresql":
-            self._store_position_pg(engine, position)
+            self._store_position_pg(engine, position, fenced)
             return
         with self._sessions.begin() as session:
-            if self._fence is not None and self.loop.running:
+            if self._fence is not None and fenced:
                 self._fence(session)  # a leader that woke up after losing the lease moves no position back
             result = session.execute(
                 sa.update(ConsumerOffset)
@@ -158,9 +158,9 @@ class StreamConsumer:
                 session.add(ConsumerOffset(consumer=self.name, position=position, updated_at=utcnow()))
         self._position = position
 
-    def _store_position_pg(self, engine: sa.Engine, position: int) -> None:
+    def _store_position_pg(self, engine: sa.Engine, position: int, fenced: bool) -> None:
         """One statement in autocommit, the lease check folded in (no session, no separate check)."""
-        fenced, params = fence_params(self._fencing if self.loop.running else None)
+        fenced, params = fence_params(self._fencing if fenced else None)
         params.update(consumer=self.name, position=position, now=utcnow())
         with driver_autocommit(engine) as driver:
             stored = driver.execute(psycopg_sql(_STORE_POSITION_PG, fenced, engine.dialect), params, prepare=True)
@@ -174,7 +174,14 @@ class StreamConsumer:
 
     # -- one step ---------------------------------------------------------------------------
     def step(self) -> float | None:
-        """Handle the next batch; 0 when more is waiting, None when caught up."""
+        """The loop's step: handle the next batch; 0 when more is waiting, None when caught up.
+
+        Its position is stored only while this process holds the leader lease, when one is configured
+        (also in a step that was under way as the loop was told to stop: the lease may have moved on).
+        """
+        return self._step(fenced=True)
+
+    def _step(self, fenced: bool) -> float | None:
         rows = read_stream_after(self._sessions, self.position(), self._batch_size)
         if not rows:
             return None
@@ -187,7 +194,7 @@ class StreamConsumer:
                 self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
             ):
                 self._park(row, error, attempts=self._max_attempts)
-        self._store_position(rows[-1].seq)
+        self._store_position(rows[-1].seq, fenced)
         return 0.0 if len(rows) == self._batch_size else None
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
@@ -219,9 +226,10 @@ class StreamConsumer:
         self._handle([Event.from_dict(letter.payload)])
 
     def catch_up(self, max_steps: int = 10_000) -> None:
-        """Run steps in the caller's thread until the consumer has read the whole stream (tests, CLI)."""
+        """Run steps in the caller's thread until the consumer has read the whole stream (tests, CLI: no
+        lease check, like any work a person starts by hand)."""
         for _ in range(max_steps):
-            if self.step() is None:
+            if self._step(fenced=False) is None:
                 return
 
 

@@ -5,7 +5,6 @@ fenced position."""
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 import pytest
@@ -18,7 +17,6 @@ from shared.messaging.stream import StreamConsumer, StreamFollower
 from shared.messaging.transports import LocalStream
 from shared.persistence.db import make_engine, make_sessionmaker, migrate, utcnow
 from shared.persistence.models import ConsumerOffset, Lease, Outbox
-from tests.support.net import wait_until
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -63,9 +61,10 @@ class Recording:
     name = "recording"
     needs_payload = True
 
-    def __init__(self, takes: int | None = None) -> None:
+    def __init__(self, takes: int | None = None, on_ack=None) -> None:
         self.batches: list[list] = []
         self.takes = takes
+        self.on_ack = on_ack  # called with the batch's number (from 1) as its acknowledgement is awaited
 
     @property
     def messages(self) -> list:
@@ -78,7 +77,14 @@ class Recording:
         before = len(self.messages)
         self.batches.append(list(messages))
         taken = len(messages) if self.takes is None else max(0, min(len(messages), self.takes - before))
-        return lambda: taken
+        number = len(self.batches)
+
+        def acknowledged() -> int:
+            if self.on_ack is not None:
+                self.on_ack(number)
+            return taken
+
+        return acknowledged
 
 
 def test_a_broker_gets_each_stored_envelope_as_its_text_with_the_fields_its_headers_need(sessions):
@@ -203,7 +209,7 @@ def test_when_the_broker_fails_mid_run_what_it_took_is_numbered_and_nothing_afte
     assert stream(sessions) == [(event_id, seq) for seq, event_id in enumerate(ids, start=1)]
 
 
-def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_has_moved_on(db_url):
+def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_moves_on_mid_run(db_url):
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     libpq = db_url.replace("postgresql+psycopg://", "postgresql://")
@@ -219,16 +225,18 @@ def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_has_mov
                     other.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
                 return got
 
+            def taken_over(batch: int) -> None:  # as the second batch is acknowledged, another process leads
+                if batch == 2:
+                    other.execute("UPDATE leases SET token = 8 WHERE name = 'leader'")
+
             token = {"now": 7}
-            broker = Recording()
+            broker = Recording(on_ack=taken_over)
             relay = OutboxRelay(sessions, broker, batch_size=2, fencing=lambda: ("leader", token["now"]))
-            assert relay.relay_batch() == (2, True, False) and free()
-            with sessions.begin() as session:  # another process took the lease over mid-run
-                session.execute(sa.update(Lease).values(token=8))
             with pytest.raises(LeaseMovedOn):
                 relay.drain()
-            assert free(), "the lock went back with the connection's run, not with the connection"
-            assert [seq for _, seq in stream(sessions)] == [1, 2, None, None, None]
+            assert len(broker.batches) == 3, "the third batch was on its way when the lease moved on"
+            assert free(), "the lock went back with the run, not with the connection"
+            assert [seq for _, seq in stream(sessions)] == [1, 2, None, None, None], "only what it led for"
             token["now"] = 8
             assert relay.drain() == (3, False) and free()
             assert [seq for _, seq in stream(sessions)] == [1, 2, 3, 4, 5]
@@ -256,15 +264,11 @@ def test_a_consumer_whose_lease_moved_on_keeps_its_position_and_the_leader_moves
             ("tasks.events",),
             lambda events: handled.extend(e.user_id for e in events),
             fencing=lambda: ("leader", 6),
-            retry_base=0.05,
         )
-        frozen.loop.start()  # fenced only as the leader's loop (a test's catch_up is not)
-        try:
-            wait_until(lambda: len(handled) >= 2, timeout=10, message="the frozen leader handled the batch")
-            time.sleep(0.3)  # and tried to store its position, perhaps more than once
-            assert positions() == {}, "a leader that lost the lease moves no position"
-        finally:
-            frozen.loop.stop()
+        with pytest.raises(LeaseMovedOn):
+            frozen.step()  # the loop's step (a test's catch_up checks no lease)
+        assert handled == ["ann", "bob"], "handled (at least once) ..."
+        assert positions() == {}, "... but a leader that lost the lease moves no position"
         leader = StreamConsumer(
             sessions,
             "audit",
@@ -272,10 +276,7 @@ def test_a_consumer_whose_lease_moved_on_keeps_its_position_and_the_leader_moves
             lambda events: handled.extend(e.user_id for e in events),
             fencing=lambda: ("leader", 7),
         )
-        leader.loop.start()
-        try:
-            wait_until(lambda: positions() == {"audit": 2}, timeout=10, message="the leader stored its position")
-        finally:
-            leader.loop.stop()
+        assert leader.step() is None
+        assert positions() == {"audit": 2}
     finally:
         engine.dispose()
