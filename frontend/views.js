@@ -38,17 +38,6 @@ function dueInWords(iso) {
   return `${day} ${clock(iso)}`;
 }
 
-// "Today", "Tomorrow", "Yesterday", a weekday this week, else "Fri 24 Dec" (with the year when not this one).
-function dayInWords(key) {
-  if (key === todayKey()) return "Today";
-  if (key === todayKey(1)) return "Tomorrow";
-  if (key === todayKey(-1)) return "Yesterday";
-  const noon = new Date(`${key}T12:00:00Z`);
-  if (key > todayKey() && key <= todayKey(6)) return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long" }).format(noon);
-  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short",
-    year: key.slice(0, 4) === todayKey().slice(0, 4) ? undefined : "numeric" }).format(noon).replace(",", "");
-}
-
 // When a task is due as rows show it: a series at its next occurrence; an all-day one as its date alone.
 function dueOf(task) {
   if (task.recurrence_rule && task.next_occurrence) return task.all_day ? task.next_occurrence.slice(0, 10) : task.next_occurrence;
@@ -491,10 +480,12 @@ function showParsed(result) {
     ...[...new Set(q.options || [])].map((o) => el("button", { type: "button", class: "secondary", onclick: () => answer(q, o) }, o)))));
 }
 
-// A date-only due date ("2026-12-05", an all-day task) in words, read as that calendar day wherever the person is.
+// A date-only due date ("2026-12-05", an all-day task) in words, read as that calendar day wherever the person
+// is: "Today", "Tomorrow", "Yesterday", else "Fri 24 Dec" (with the year when not this one).
 function dayInWords(date) {
   if (date === todayKey()) return "Today";
   if (date === todayKey(1)) return "Tomorrow";
+  if (date === todayKey(-1)) return "Yesterday";
   const noon = new Date(`${date}T12:00:00Z`);
   const sameYear = date.slice(0, 4) === todayKey().slice(0, 4);
   return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: sameYear ? undefined : "numeric" }).format(noon);
