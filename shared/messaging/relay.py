@@ -104,7 +104,8 @@ ORDER BY batch.id
 _RELAY_FIRST_PG = _RELAY_PG.replace("{lock}", "pg_try_advisory_lock(:lock)")
 _RELAY_NEXT_PG = _RELAY_PG.replace("{lock}", "true")  # the lock is ours until the run ends
 
-_COUNT_ATTEMPT = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
+#: The first row a broker refused waits with one more attempt counted (both databases).
+_COUNT_ATTEMPT = "UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = :id"
 
 # -- on SQLite (one writer at a time: no lock; no NOTIFY, the followers poll; the lease is a file lock) -----
 _NUMBER_UNPUBLISHED_SQLITE = """
@@ -167,6 +168,11 @@ class OutboxRelay:
     def transport_name(self) -> str:
         return self._transport.name
 
+    @property
+    def _refused(self) -> str:
+        """Why a message the broker refused waits (its outbox row's last error, its span's status)."""
+        return f"{self._transport.name} publish failed"
+
     def relay_batch(self) -> tuple[int, bool, bool]:
         """Publish up to one batch; return (published, more_may_be_waiting, transport_failed).
 
@@ -206,6 +212,16 @@ class OutboxRelay:
                     break
             return total, more, False
 
+    def _may_go_on(self, got: bool, ok: bool) -> bool:
+        """What a statement found: False when another replica holds the relay lock (this one is `busy` and
+        tries again shortly); LeaseMovedOn when the lease moved on (it changed nothing)."""
+        if not got:
+            self.busy = True
+            return False
+        if not ok:
+            raise LeaseMovedOn("the leader lease moved on: this process publishes and numbers nothing")
+        return True
+
     # -- the in-process stream: numbering is publishing ----------------------------------------------
     def _number_unpublished(self, engine: sa.Engine) -> list[str]:
         """Number the oldest unpublished rows in one statement; return their topics (in no order)."""
@@ -227,12 +243,8 @@ class OutboxRelay:
             # was numbered; the next try reads the new head.
             self.busy = True
             return []
-        got, ok = rows[0][0], rows[0][1]
-        if not got:
-            self.busy = True  # another replica is relaying right now: try again shortly
+        if not self._may_go_on(got=rows[0][0], ok=rows[0][1]):
             return []
-        if not ok:
-            raise LeaseMovedOn("the leader lease moved on: this process numbers nothing")
         return [row[2] for row in rows if row[2] is not None for _ in range(row[3])]
 
     # -- a broker on PostgreSQL: publish first, then number what went out, batches overlapping ------------
@@ -268,7 +280,8 @@ class OutboxRelay:
                     if sent < len(going):  # the broker failed: number what it took, the rest waits
                         if sent:
                             step(driver, _RELAY_NEXT_PG, going[:sent], (), 0)
-                        driver.execute(_COUNT_ATTEMPT, (f"{self._transport.name} publish failed", going[sent].id))
+                        sql = psycopg_sql(_COUNT_ATTEMPT, False, engine.dialect)
+                        driver.execute(sql, {"error": self._refused, "id": going[sent].id})
                         return total + self._published(going[:sent]), False, True
                     acked, going = going, after
                 if acked:
@@ -314,11 +327,8 @@ class OutboxRelay:
         }
         with driver.cursor(row_factory=namedtuple_row) as cursor:
             rows = cursor.execute(psycopg_sql(sql, fenced, dialect), params, prepare=True).fetchall()
-        if not rows[0].got:
-            self.busy = True  # another replica is relaying right now: try again shortly
+        if not self._may_go_on(got=rows[0].got, ok=rows[0].ok):
             return []
-        if not rows[0].ok:
-            raise LeaseMovedOn("the leader lease moved on: this process publishes and numbers nothing")
         return [r for r in rows if r.id is not None]
 
     def _send(self, rows: Sequence[Any]) -> Callable[[], int]:
@@ -340,7 +350,7 @@ class OutboxRelay:
         def landed() -> int:
             with spans_open:
                 sent = waiting()
-                spans.unsent(sent, f"{name} publish failed")
+                spans.unsent(sent, self._refused)
                 return sent
 
         return landed
@@ -357,11 +367,7 @@ class OutboxRelay:
                 ids = [r.id for r in rows[:sent]]
                 session.execute(statement(_NUMBER_SENT_SQLITE), {"ids": ids, "now": utcnow()})
             if sent < len(rows):
-                session.execute(
-                    sa.update(Outbox)
-                    .where(Outbox.id == rows[sent].id)
-                    .values(attempts=Outbox.attempts + 1, last_error=f"{self._transport.name} publish failed")
-                )
+                session.execute(statement(_COUNT_ATTEMPT), {"error": self._refused, "id": rows[sent].id})
         return [r.topic for r in rows[:sent]], len(rows)
 
     def _claim_sqlite(self, session: orm.Session) -> list[Any]:

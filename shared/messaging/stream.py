@@ -140,13 +140,13 @@ class StreamConsumer:
                 )
         return self._position
 
-    def _store_position(self, position: int, fenced: bool) -> None:
+    def _store_position(self, position: int, check_lease: bool) -> None:
         engine: sa.Engine = self._sessions.kw["bind"]
         if engine.dialect.name == "postgresql":
-            self._store_position_pg(engine, position, fenced)
+            self._store_position_pg(engine, position, check_lease)
             return
         with self._sessions.begin() as session:
-            if self._fence is not None and fenced:
+            if self._fence is not None and check_lease:
                 self._fence(session)  # a leader that woke up after losing the lease moves no position back
             result = session.execute(
                 sa.update(ConsumerOffset)
@@ -158,9 +158,9 @@ class StreamConsumer:
                 session.add(ConsumerOffset(consumer=self.name, position=position, updated_at=utcnow()))
         self._position = position
 
-    def _store_position_pg(self, engine: sa.Engine, position: int, fenced: bool) -> None:
+    def _store_position_pg(self, engine: sa.Engine, position: int, check_lease: bool) -> None:
         """One statement in autocommit, the lease check folded in (no session, no separate check)."""
-        fenced, params = fence_params(self._fencing if fenced else None)
+        fenced, params = fence_params(self._fencing if check_lease else None)
         params.update(consumer=self.name, position=position, now=utcnow())
         with driver_autocommit(engine) as driver:
             stored = driver.execute(psycopg_sql(_STORE_POSITION_PG, fenced, engine.dialect), params, prepare=True)
@@ -179,9 +179,9 @@ class StreamConsumer:
         Its position is stored only while this process holds the leader lease, when one is configured
         (also in a step that was under way as the loop was told to stop: the lease may have moved on).
         """
-        return self._step(fenced=True)
+        return self._step(check_lease=True)
 
-    def _step(self, fenced: bool) -> float | None:
+    def _step(self, check_lease: bool) -> float | None:
         rows = read_stream_after(self._sessions, self.position(), self._batch_size)
         if not rows:
             return None
@@ -194,7 +194,7 @@ class StreamConsumer:
                 self._handle, events, name=self.name, max_attempts=self._max_attempts, retry_base=self._retry_base
             ):
                 self._park(row, error, attempts=self._max_attempts)
-        self._store_position(rows[-1].seq, fenced)
+        self._store_position(rows[-1].seq, check_lease)
         return 0.0 if len(rows) == self._batch_size else None
 
     def _park(self, row: StreamRow, error: str, attempts: int) -> None:
@@ -229,7 +229,7 @@ class StreamConsumer:
         """Run steps in the caller's thread until the consumer has read the whole stream (tests, CLI: no
         lease check, like any work a person starts by hand)."""
         for _ in range(max_steps):
-            if self._step(fenced=False) is None:
+            if self._step(check_lease=False) is None:
                 return
 
 

@@ -31,6 +31,17 @@ def sessions(request, tmp_path):
     engine.dispose()
 
 
+@pytest.fixture
+def leased(db_url):
+    """PostgreSQL sessions, the leader lease held by another process at fencing token 7."""
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
+    yield sessions
+    engine.dispose()
+
+
 def write(sessions, *users: str) -> list[str]:
     """One outbox row per user given, in that order; their event ids."""
     with sessions.begin() as session:
@@ -101,25 +112,19 @@ def test_a_broker_gets_each_stored_envelope_as_its_text_with_the_fields_its_head
     assert [seq for _, seq in stream(sessions)] == [1, 2], "numbered once the broker has them"
 
 
-def test_a_relay_whose_lease_moved_on_numbers_nothing_and_the_holder_numbers_all(db_url):
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
-    try:
-        with sessions.begin() as session:
-            session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
-        write(sessions, "ann", "bob")
-        frozen = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", 6))
-        with pytest.raises(LeaseMovedOn):
-            frozen.relay_batch()
-        stepped_down = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", None))
-        with pytest.raises(LeaseMovedOn):
-            stepped_down.relay_batch()
-        assert [seq for _, seq in stream(sessions)] == [None, None]
-        leader = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", 7))
-        assert leader.relay_batch()[0] == 2
-        assert [seq for _, seq in stream(sessions)] == [1, 2]
-    finally:
-        engine.dispose()
+def test_a_relay_whose_lease_moved_on_numbers_nothing_and_the_holder_numbers_all(leased):
+    sessions = leased
+    write(sessions, "ann", "bob")
+    frozen = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", 6))
+    with pytest.raises(LeaseMovedOn):
+        frozen.relay_batch()
+    stepped_down = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", None))
+    with pytest.raises(LeaseMovedOn):
+        stepped_down.relay_batch()
+    assert [seq for _, seq in stream(sessions)] == [None, None]
+    leader = OutboxRelay(sessions, LocalStream(), fencing=lambda: ("leader", 7))
+    assert leader.relay_batch()[0] == 2
+    assert [seq for _, seq in stream(sessions)] == [1, 2]
 
 
 def test_while_another_relay_holds_the_lock_nothing_is_numbered_and_once_it_is_gone_the_stream_is_notified(db_url):
@@ -209,74 +214,52 @@ def test_when_the_broker_fails_mid_run_what_it_took_is_numbered_and_nothing_afte
     assert stream(sessions) == [(event_id, seq) for seq, event_id in enumerate(ids, start=1)]
 
 
-def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_moves_on_mid_run(db_url):
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
+def test_a_relay_run_lets_go_of_the_lock_when_it_ends_and_when_its_lease_moves_on_mid_run(leased, db_url):
+    sessions = leased
     libpq = db_url.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with sessions.begin() as session:
-            session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
-        write(sessions, *["ann"] * 5)
-        with psycopg.connect(libpq, autocommit=True) as other:
+    write(sessions, *["ann"] * 5)
+    with psycopg.connect(libpq, autocommit=True) as other:
 
-            def free() -> bool:
-                got = other.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()[0]
-                if got:
-                    other.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
-                return got
+        def free() -> bool:
+            got = other.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()[0]
+            if got:
+                other.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+            return got
 
-            def taken_over(batch: int) -> None:  # as the second batch is acknowledged, another process leads
-                if batch == 2:
-                    other.execute("UPDATE leases SET token = 8 WHERE name = 'leader'")
+        def taken_over(batch: int) -> None:  # as the second batch is acknowledged, another process leads
+            if batch == 2:
+                other.execute("UPDATE leases SET token = 8 WHERE name = 'leader'")
 
-            token = {"now": 7}
-            broker = Recording(on_ack=taken_over)
-            relay = OutboxRelay(sessions, broker, batch_size=2, fencing=lambda: ("leader", token["now"]))
-            with pytest.raises(LeaseMovedOn):
-                relay.drain()
-            assert len(broker.batches) == 3, "the third batch was on its way when the lease moved on"
-            assert free(), "the lock went back with the run, not with the connection"
-            assert [seq for _, seq in stream(sessions)] == [1, 2, None, None, None], "only what it led for"
-            token["now"] = 8
-            assert relay.drain() == (3, False) and free()
-            assert [seq for _, seq in stream(sessions)] == [1, 2, 3, 4, 5]
-    finally:
-        engine.dispose()
-
-
-def test_a_consumer_whose_lease_moved_on_keeps_its_position_and_the_leader_moves_it(db_url):
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
-    try:
-        with sessions.begin() as session:
-            session.add(Lease(name="leader", holder="someone", token=7, expires_at=utcnow()))
-        write(sessions, "ann", "bob")
-        OutboxRelay(sessions, LocalStream()).relay_batch()
-        handled: list[str] = []
-
-        def positions() -> dict[str, int]:
-            with sessions() as session:
-                return dict(session.execute(sa.select(ConsumerOffset.consumer, ConsumerOffset.position)).all())
-
-        frozen = StreamConsumer(
-            sessions,
-            "audit",
-            ("tasks.events",),
-            lambda events: handled.extend(e.user_id for e in events),
-            fencing=lambda: ("leader", 6),
-        )
+        token = {"now": 7}
+        broker = Recording(on_ack=taken_over)
+        relay = OutboxRelay(sessions, broker, batch_size=2, fencing=lambda: ("leader", token["now"]))
         with pytest.raises(LeaseMovedOn):
-            frozen.step()  # the loop's step (a test's catch_up checks no lease)
-        assert handled == ["ann", "bob"], "handled (at least once) ..."
-        assert positions() == {}, "... but a leader that lost the lease moves no position"
-        leader = StreamConsumer(
-            sessions,
-            "audit",
-            ("tasks.events",),
-            lambda events: handled.extend(e.user_id for e in events),
-            fencing=lambda: ("leader", 7),
-        )
-        assert leader.step() is None
-        assert positions() == {"audit": 2}
-    finally:
-        engine.dispose()
+            relay.drain()
+        assert len(broker.batches) == 3, "the third batch was on its way when the lease moved on"
+        assert free(), "the lock went back with the run, not with the connection"
+        assert [seq for _, seq in stream(sessions)] == [1, 2, None, None, None], "only what it led for"
+        token["now"] = 8
+        assert relay.drain() == (3, False) and free()
+        assert [seq for _, seq in stream(sessions)] == [1, 2, 3, 4, 5]
+
+
+def test_a_consumer_whose_lease_moved_on_keeps_its_position_and_the_leader_moves_it(leased):
+    sessions = leased
+    write(sessions, "ann", "bob")
+    OutboxRelay(sessions, LocalStream()).relay_batch()
+    handled: list[str] = []
+
+    def positions() -> dict[str, int]:
+        with sessions() as session:
+            return dict(session.execute(sa.select(ConsumerOffset.consumer, ConsumerOffset.position)).all())
+
+    def audit(token: int) -> StreamConsumer:
+        record = lambda events: handled.extend(e.user_id for e in events)  # noqa: E731
+        return StreamConsumer(sessions, "audit", ("tasks.events",), record, fencing=lambda: ("leader", token))
+
+    with pytest.raises(LeaseMovedOn):
+        audit(6).step()  # the loop's step (a test's catch_up checks no lease)
+    assert handled == ["ann", "bob"], "handled (at least once) ..."
+    assert positions() == {}, "... but a leader that lost the lease moves no position"
+    assert audit(7).step() is None
+    assert positions() == {"audit": 2}
