@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -11,6 +10,7 @@ from collections.abc import Callable
 
 from wsproto.frame_protocol import FrameProtocol
 
+from shared.domain import json_text
 from shared.domain.events import Event, iso
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def frame_of(text: str) -> bytes:
 
 
 def message_for(event: Event) -> str:
-    return json.dumps(
+    return json_text.dumps_text(
         {
             "type": event.event_type,
             "event_id": event.event_id,

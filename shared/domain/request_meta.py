@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import ipaddress
 import re
 import uuid
@@ -86,6 +87,12 @@ def clean_ip(raw: object) -> str | None:
     """A client IP as stored: a valid IPv4/IPv6 address in canonical form, or None."""
     if not isinstance(raw, str) or not raw or len(raw) > 64:
         return None
+    return _canonical_ip(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(raw: str) -> str | None:
+    """Parsed once per address (a client sends many requests): the parse was most of an event's metadata."""
     try:
         return str(ipaddress.ip_address(raw.strip()))
     except ValueError:

@@ -15,6 +15,7 @@ from cloudevents import exceptions as ce_errors
 from cloudevents import kafka as ce_kafka
 from cloudevents.http import CloudEvent, from_http
 
+from shared.domain import json_text
 from shared.domain.events import CE_SOURCE, TOPIC_OF, Event, MalformedEvent
 
 SPECVERSION = "1.0"
@@ -33,7 +34,7 @@ class HeaderLookup(Protocol):
 
 def encode(payload: Mapping[str, Any]) -> bytes:
     """The envelope as compact JSON (the record value / CloudEvent data)."""
-    return json.dumps(payload, separators=(",", ":"), default=str).encode()
+    return json_text.dumps(payload, default=str)
 
 
 class Outgoing(NamedTuple):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event, orm
 
+from shared.domain import json_text
+
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -136,6 +138,9 @@ def make_engine(url: str, *, autocommit_pool_size: int = 0, **kwargs: Any) -> sa
     # No pre-ping: it costs a round trip per request. A dropped connection invalidates the pool
     # on first use instead, and recycling bounds how old a connection gets.
     kwargs.setdefault("pool_recycle", 1800)
+    # JSON and JSONB values in and out through orjson (shared.domain.json_text), on the raw driver path too.
+    kwargs.setdefault("json_serializer", json_text.dumps)
+    kwargs.setdefault("json_deserializer", json_text.loads)
     engine = sa.create_engine(url, **kwargs)
     if autocommit_pool_size > 0:
         # Set to autocommit once, when each connection opens: no switch on and off per statement.
@@ -150,6 +155,8 @@ def make_engine(url: str, *, autocommit_pool_size: int = 0, **kwargs: Any) -> sa
             max_overflow=0,
             pool_recycle=kwargs["pool_recycle"],
             pool_reset_on_return=None,
+            json_serializer=kwargs["json_serializer"],
+            json_deserializer=kwargs["json_deserializer"],
         )
         with _companions_lock:
             _companions[engine] = companion

@@ -6,13 +6,14 @@ import functools
 import hmac
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Request, Response, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.routing import BaseConverter
 
-from shared.domain import request_meta
+from shared.domain import json_text, request_meta
 from shared.domain.errors import Forbidden, Unauthorized, ValidationFailed
 from shared.observability import tracing
 from shared.runtime.process import Runtime
@@ -40,6 +41,23 @@ class IdConverter(BaseConverter):
     regex = r"[0-9A-Fa-f][0-9A-Fa-f-]{0,63}"
 
 
+_COMPACT = {"separators": (",", ":")}
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON responses written by orjson (shared.domain.json_text): compact, keys in the order
+    given, what JSON has no type for (dates, decimals) through Flask's own `default`. A call with
+    options beyond compact output (debug mode's indent) takes Flask's way. Request bodies are still
+    read by Flask's parser (input from outside: see json_text)."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if not kwargs or kwargs == _COMPACT:
+            return json_text.dumps_text(obj, self.default)
+        return super().dumps(obj, **kwargs)
+
+
 def runtime() -> Runtime:
     return cast(Runtime, current_app.extensions["taskflow"])
 
@@ -61,7 +79,7 @@ def make_flask_app(name: str, rt: Runtime, *, trigger_routes: bool = True) -> Fl
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["TASKFLOW_TRIGGER_ROUTES"] = trigger_routes
     app.url_map.converters["id"] = IdConverter
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's option; Flask types the base
+    app.json = JsonProvider(app)
     app.extensions["taskflow"] = rt
     register_error_handlers(app)
     _install_broker_gauge(rt)
@@ -87,24 +105,27 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
         # remote_addr is the peer, or with TRUSTED_PROXY_HOPS the address the trusted proxies saw
         # (ProxyFix); a client's own X-Forwarded-For entries are never believed. What an event or a
         # log line does not read (the request id, the parsed IP) is never worked out.
-        environ = request.environ
+        # The request and g once each: every attribute read through Flask's proxies costs a lookup.
+        req, ctx_g = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        environ = req.environ
         meta = request_meta.HttpRequestMeta(
-            environ.get("HTTP_X_CORRELATION_ID"), request.remote_addr, environ.get("HTTP_USER_AGENT")
+            environ.get("HTTP_X_CORRELATION_ID"), req.remote_addr, environ.get("HTTP_USER_AGENT")
         )
-        g.meta_token = request_meta.set_meta(meta)
-        g.started = time.perf_counter()
+        ctx_g.meta_token = request_meta.set_meta(meta)
+        ctx_g.started = time.perf_counter()
         if annotate:
-            rule = request.url_rule
-            tracing.annotate_request(meta.correlation_id, meta.request_id, request.method, rule.rule if rule else None)
-        _refuse_unstorable_url()
+            rule = req.url_rule
+            tracing.annotate_request(meta.correlation_id, meta.request_id, req.method, rule.rule if rule else None)
+        _refuse_unstorable_url(req)
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        req = request._get_current_object()  # type: ignore[attr-defined]  # see _bind_request_meta
         renew_session_cookie(response, rt.settings)
         cid = request_meta.correlation_id()
         if cid:
             response.headers["X-Correlation-ID"] = cid
-        origin = request.headers.get("Origin")
+        origin = req.headers.get("Origin")
         if origin and origin in rt.settings.cors_origins:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Headers"] = (
@@ -113,10 +134,10 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
             response.headers["Access-Control-Expose-Headers"] = "ETag, X-Correlation-ID"
             response.headers["Vary"] = "Origin"
-        rule = request.url_rule
+        rule = req.url_rule
         started = g.get("started")
         rt.metrics.observe_request(
-            request.method,
+            req.method,
             rule.rule if rule is not None else "unmatched",
             response.status_code,
             None if started is None else time.perf_counter() - started,
@@ -130,7 +151,7 @@ def _install_request_hooks(app: Flask, rt: Runtime) -> None:
             request_meta.reset_meta(token)
 
 
-def _refuse_unstorable_url() -> None:
+def _refuse_unstorable_url(req: Request) -> None:
     """Path ids and query values reach SQL: refuse NUL characters there once, for every route.
 
     The query string is parsed only when its raw bytes hold a NUL (`%00`): werkzeug decodes the rest
@@ -138,12 +159,12 @@ def _refuse_unstorable_url() -> None:
     """
     from shared.web.bodies import storable
 
-    if not storable(request.path):
+    if not storable(req.path):
         raise ProblemError("The path contains a NUL character.", title="Bad request")
-    raw = request.query_string
+    raw = req.query_string
     if b"%00" not in raw and b"\x00" not in raw:
         return
-    for key, value in request.args.items(multi=True):
+    for key, value in req.args.items(multi=True):
         if not (storable(key) and storable(value)):
             raise ValidationFailed(
                 "Query parameters must not contain NUL characters.",
@@ -210,11 +231,12 @@ def require_path_user() -> None:
     from shared.services.credentials import require_account
     from shared.web.sessions import request_claims
 
-    rt = runtime()
+    app, req = current_app._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
+    rt = cast(Runtime, app.extensions["taskflow"])
     claims = request_claims(rt.settings)
-    if claims.user_id != (request.view_args or {}).get("user_id"):
+    if claims.user_id != (req.view_args or {}).get("user_id"):
         raise Forbidden("You can only access your own resources.")
-    if checks_account_itself(current_app.view_functions.get(request.endpoint or "")):
+    if checks_account_itself(app.view_functions.get(req.endpoint or "")):
         defer_account_check(claims.generation)
     else:
         require_account(rt.engine, claims.user_id, claims.generation)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 
 from functions.tasks.core.rows import VersionCheck
 from shared.web.problems import ProblemError
@@ -19,7 +19,7 @@ def versioned_response(body: dict[str, Any], status: int = 200) -> Response:
 
     Serialised once, straight into the response: the bytes jsonify makes, without its argument handling.
     """
-    app = current_app
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy once, not per attribute
     if app.debug:  # jsonify indents in debug mode
         response = jsonify(body)
         response.status_code = status
