@@ -39,6 +39,7 @@ BODIES = [
     # In Paris' spring-forward gap: stored as 03:30's instant, its wall-clock time kept in dtstart_wall.
     {"title": "In the gap", "due_date": "2026-03-29T02:30:00", "timezone": "Europe/Paris"},
     {"title": "Offset given", "due_date": "2026-06-01T08:00:00+02:00", "tags": []},
+    {"title": "Café ☕ — naïve 日本", "description": "🎉 ünïcödé", "tags": ["été", "日本"]},
     {"title": "Nulls", "description": None, "due_date": None, "list_id": None, "section_id": None, "position": None},
 ]
 
