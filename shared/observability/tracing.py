@@ -108,8 +108,8 @@ class _ServerSpans:
     and carries what a request span needs, under the HTTP semantic conventions' names: method,
     scheme, host, target (credentials redacted), protocol, user agent, the client's address (the
     one the trusted proxies saw, behind ProxyFix), status code; the route and the request's ids
-    come from `annotate_request`. A 5xx marks it as an error. It ends when the server closes the
-    response. OpenTelemetry's WSGI middleware did the same for ~110 µs per request (it reads
+    come from `annotate_request`. A 5xx marks it as an error. It ends when the server has sent the
+    body or closes it (`_Answer`). OpenTelemetry's WSGI middleware did the same for ~110 µs per request (it reads
     environment variables on every request, records duration metrics nobody exports, and sets
     fifteen attributes): about a third of a create's CPU, and the most of what tracing cost
     (tests/bench/bench_writepath.py).
