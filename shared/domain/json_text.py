@@ -5,25 +5,29 @@ consumer parses each envelope it reads; the stdlib's encoder was about 17 µs of
 of CPU, orjson's is about 1.5 µs (tests/bench/bench_writepath.py, issue 27). The output means the
 same JSON: compact, keys in the order given, non-ASCII text as UTF-8 instead of `\\u` escapes.
 
-What orjson refuses the stdlib still handles, the way it always did: text with a lone surrogate
-(escaped), integers beyond 64 bits. Two differences, both to valid JSON: NaN and infinities, which
-the stdlib writes as tokens no JSON parser (PostgreSQL's included) accepts, become null; and without
-a `default`, dates, UUIDs and dataclasses are written (RFC 3339, text, objects) where the stdlib
-raised TypeError.
+What orjson refuses to write the stdlib writes, exactly as it always did: a value holding text with
+a lone surrogate (escaped) or an integer beyond 64 bits. On orjson's way, two differences, both to
+valid JSON: NaN and infinities, which the stdlib writes as tokens no JSON parser (PostgreSQL's
+included) accepts, become null; and without a `default`, dates, UUIDs and dataclasses are written
+(RFC 3339, text, objects) where the stdlib raised TypeError.
 
-`loads` is for JSON this service wrote (the database's JSONB): orjson reads an integer beyond 64
-bits as a float, so input from outside (a broker's delivery, a request body) keeps the stdlib's
-parser or pydantic's.
+orjson reads an integer beyond 64 bits as a float, silently: `loads` gives text holding a run of 19
+or more digits to the stdlib, which reads it exactly. Input from outside (a broker's delivery, a
+request body) keeps the stdlib's parser or pydantic's all the same.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+#: 19 digits in a row: the shortest integer outside orjson's 64 bits (-9999999999999999999) has as many.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # {1: …} as {"1": …}, as the stdlib writes it
 #: With a `default`, dates and dataclasses go to it, as the stdlib sends them (Flask writes HTTP dates).
 _OPTIONS_WITH_DEFAULT = _OPTIONS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -43,7 +47,10 @@ def dumps_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
 
 
 def loads(raw: bytes | bytearray | str) -> Any:
-    """The value JSON text this service wrote holds (ValueError for text that is not JSON)."""
+    """The value JSON text holds (ValueError for text that is not JSON)."""
+    long_digits = _LONG_DIGITS_TEXT if isinstance(raw, str) else _LONG_DIGITS
+    if long_digits.search(raw) is not None:  # type: ignore[arg-type]  # the pattern of raw's own kind
+        return json.loads(raw)  # maybe an integer orjson would read as a float
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -41,6 +41,8 @@ _W3C = TraceContextTextMapPropagator()
 # span would last as long as the socket (hours) and its URL carries the JWT (`?token=`).
 EXCLUDED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 EXCLUDED_PREFIXES = ("/ws/",)
+#: The methods a request span is named by (HTTP's own and PATCH); any other is `_OTHER`, in a span named "HTTP".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 #: Credentials in URLs, never exported with a span: the calendar feed's token (its path) and the
 #: JWT a browser's WebSocket sends as `?token=` (it cannot set headers).
 _SECRET_PATH = re.compile(r"/ical/[^/?#]+")
@@ -129,6 +131,8 @@ class _ServerSpans:
         from opentelemetry import propagate
 
         method = environ.get("REQUEST_METHOD", "")
+        if method not in _METHODS:  # a client's own word never names a span (the conventions' `_OTHER`)
+            method = "_OTHER"
         query = environ.get("QUERY_STRING")
         attributes = {
             "http.method": method,
@@ -141,13 +145,11 @@ class _ServerSpans:
         agent = environ.get("HTTP_USER_AGENT")
         if agent:
             attributes["http.user_agent"] = agent
+        caller = propagate.extract(environ, getter=self._getter)  # the caller's trace, and its baggage
         span = self._tracer.start_span(
-            method or "HTTP",
-            context=propagate.extract(environ, getter=self._getter),
-            kind=SpanKind.SERVER,
-            attributes=attributes,
+            "HTTP" if method == "_OTHER" else method, context=caller, kind=SpanKind.SERVER, attributes=attributes
         )
-        token = otel_context.attach(trace.set_span_in_context(span))
+        token = otel_context.attach(trace.set_span_in_context(span, caller))
 
         def answered(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             code = int(status[:3]) if status[:3].isdigit() else 0
@@ -177,6 +179,10 @@ class _Answer:
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self._body
+        except Exception as exc:  # the body itself failed while being sent (a server closing it early is not that)
+            self._span.record_exception(exc)
+            self._span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             self._end()
 

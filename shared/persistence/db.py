@@ -139,7 +139,8 @@ def make_engine(url: str, *, autocommit_pool_size: int = 0, **kwargs: Any) -> sa
     # on first use instead, and recycling bounds how old a connection gets.
     kwargs.setdefault("pool_recycle", 1800)
     # JSON and JSONB values in and out through orjson (shared.domain.json_text), on the raw driver path too.
-    kwargs.setdefault("json_serializer", json_text.dumps)
+    # As text, not bytes: psycopg then encodes it in the connection's encoding, whatever the database's is.
+    kwargs.setdefault("json_serializer", json_text.dumps_text)
     kwargs.setdefault("json_deserializer", json_text.loads)
     engine = sa.create_engine(url, **kwargs)
     if autocommit_pool_size > 0:

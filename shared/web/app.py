@@ -46,14 +46,15 @@ _COMPACT = {"separators": (",", ":")}
 
 class JsonProvider(DefaultJSONProvider):
     """Flask's JSON responses written by orjson (shared.domain.json_text): compact, keys in the order
-    given, what JSON has no type for (dates, decimals) through Flask's own `default`. A call with
-    options beyond compact output (debug mode's indent) takes Flask's way. Request bodies are still
-    read by Flask's parser (input from outside: see json_text)."""
+    given, what JSON has no type for (dates, decimals) through Flask's own `default`. Only a compact
+    response takes this way (`jsonify`, `response`, the API's versioned answers); any other call
+    (debug mode's indent, `flask.json.dumps`) is Flask's own. Request bodies are still read by Flask's
+    parser (input from outside: see json_text)."""
 
     sort_keys = False
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        if not kwargs or kwargs == _COMPACT:
+        if kwargs == _COMPACT:
             return json_text.dumps_text(obj, self.default)
         return super().dumps(obj, **kwargs)
 

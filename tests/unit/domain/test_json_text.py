@@ -55,3 +55,10 @@ def test_with_a_default_dates_and_dataclasses_go_to_it_as_with_the_stdlib():
     assert json_text.dumps({"p": Point(1)}, lambda o: {"point": o.x}) == b'{"p":{"point":1}}'
     with pytest.raises(TypeError):
         json_text.dumps({"d": decimal.Decimal("1.5")})  # no default: refused, as the stdlib refuses it
+
+
+def test_integers_beyond_64_bits_read_back_exactly():
+    for huge in (2**64, 2**70, -(2**63) - 1, -9999999999999999999):
+        assert json_text.loads(json_text.dumps({"n": huge})) == {"n": huge}
+        assert json_text.loads(json_text.dumps_text([huge])) == [huge]
+    assert json_text.loads(b'{"phone":"1234567890123456789012"}') == {"phone": "1234567890123456789012"}

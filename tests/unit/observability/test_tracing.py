@@ -106,3 +106,43 @@ def test_the_span_ends_once_whether_the_server_reads_the_body_closes_it_or_both(
         assert len(spans.get_finished_spans()) == 1, (iterate, close)
         assert closed == ([True] if close else []), "the body is closed when the server closes it"
         assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_a_strange_method_never_names_a_span_and_a_body_that_fails_midway_marks_it(spans):
+    import pytest
+
+    spans.clear()
+    _served(_app("405 METHOD NOT ALLOWED"), method="FOOé")
+    [strange] = spans.get_finished_spans()
+    assert strange.name == "HTTP" and strange.attributes["http.method"] == "_OTHER"
+
+    def failing(environ, start_response):
+        start_response("200 OK", [])
+
+        def body():
+            yield b"first"
+            raise RuntimeError("the disk went away")
+
+        return body()
+
+    spans.clear()
+    with pytest.raises(RuntimeError):
+        _served(failing, method="GET")
+    [failed] = spans.get_finished_spans()
+    assert failed.status.status_code == trace.StatusCode.ERROR and "the disk went away" in failed.status.description
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_the_callers_baggage_stays_in_the_requests_context(spans):
+    from opentelemetry import baggage
+
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(baggage.get_baggage("tenant"))
+        start_response("200 OK", [])
+        return [b""]
+
+    caller = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+    _served(app, method="GET", headers={"traceparent": caller, "baggage": "tenant=acme"})
+    assert seen == ["acme"]
