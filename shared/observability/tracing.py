@@ -106,14 +106,15 @@ def instrument(app: Flask, engine: sa.Engine, settings: Settings, service_name: 
 class _ServerSpans:
     """The WSGI app with a server span per request, except for the paths EXCLUDED_PATHS names.
 
-    The span continues the caller's trace (the propagators' headers, W3C `traceparent` by default)
-    and carries what a request span needs, under the HTTP semantic conventions' names: method,
-    scheme, host, target (credentials redacted), protocol, user agent, the client's address (the
-    one the trusted proxies saw, behind ProxyFix), status code; the route and the request's ids
-    come from `annotate_request`. A 5xx marks it as an error. It ends when the server has sent the
-    body or closes it (`_Answer`). OpenTelemetry's WSGI middleware did the same for ~110 µs per request (it reads
+    The span continues the caller's trace (the propagators' headers, W3C `traceparent` by default; the
+    caller's baggage stays in the request's context) and carries what a request span needs, under the
+    HTTP semantic conventions' names: method, scheme, host, target (credentials redacted), protocol,
+    user agent, the client's address (the one the trusted proxies saw, behind ProxyFix), status code;
+    the route and the request's ids come from `annotate_request`. A 5xx, an exception or a body that
+    fails midway marks it as an error. It ends when the server has sent the body or closes it
+    (`_Answer`). OpenTelemetry's WSGI middleware did the same for ~110 µs per request (it reads
     environment variables on every request, records duration metrics nobody exports, and sets
-    fifteen attributes): about a third of a create's CPU, and the most of what tracing cost
+    fifteen attributes): about a third of a create's CPU, and most of what tracing cost
     (tests/bench/bench_writepath.py).
     """
 
