@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import jwt
 import sqlalchemy as sa
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_sock import ConnectionClosed, Sock
 from prometheus_client import Gauge
 
@@ -111,13 +111,16 @@ def serve_socket(
     since: str | None,
     ping_seconds: float,
     expires_at: float | None = None,
+    conn: Connection | None = None,
 ) -> None:
     """Register first (live events buffer), send the backlog, then live events without duplicates.
 
+    `conn`: the socket's place in the hub when it was taken before the handshake (`join_before_handshake`).
     A socket that falls behind (its queue overflowed) reads what it missed from the stream, after
     the last event it sent, instead of being closed.
     """
-    conn = hub.connect(user_id)
+    if conn is None:
+        conn = hub.connect(user_id)
     conn.catch_up = True
     cursor = Cursor()
     try:
@@ -327,21 +330,45 @@ def register(app: Flask, rt: Runtime) -> Hub:
     app.before_request(without_compression)
     subscribe(app, rt, subscription(hub))
 
-    def user_socket(ws: Any, user_id: str) -> None:
-        """Push the user's events; `since` resumes from the audit log after a reconnect."""
+    def checked(user_id: str) -> tuple[str | None, int | None]:
+        """The socket's token when it is of `user_id`'s current session (None, close code otherwise)."""
         try:
             token = socket_token()
             claims = token_claims(rt.settings, token)
             sub = require_account(rt.engine, claims.user_id, claims.generation)
         except DomainError:
-            ws.close(reason=CLOSE_BAD_TOKEN, message="bad or missing token")
+            return None, CLOSE_BAD_TOKEN
+        return (token, None) if sub == user_id else (None, CLOSE_FORBIDDEN)
+
+    @app.before_request
+    def join_before_handshake() -> None:
+        # The client calls a socket open (and the web app live) on the handshake's 101: its user joins
+        # the hub's audience before that, so an event a follower reads from then on is never skipped
+        # as nobody's here (the web app loads no backlog for a first connection, only the task list).
+        if request.endpoint != "user_socket":
             return
-        if sub != user_id:
-            ws.close(reason=CLOSE_FORBIDDEN, message="not your stream")
+        user_id = (request.view_args or {}).get("user_id", "")
+        token, refused = checked(user_id)
+        g.socket = (token, refused, None if refused else hub.connect(user_id))
+
+    @app.teardown_request
+    def leave_if_never_served(_exc: BaseException | None) -> None:
+        joined = g.pop("socket", None)
+        if joined is not None and joined[2] is not None:
+            hub.disconnect(joined[2])  # a no-op when the socket was served (it left on closing)
+
+    def user_socket(ws: Any, user_id: str) -> None:
+        """Push the user's events; `since` resumes from the audit log after a reconnect."""
+        token, refused, conn = g.get("socket") or (*checked(user_id), None)
+        if refused is not None:
+            message = "bad or missing token" if refused == CLOSE_BAD_TOKEN else "not your stream"
+            ws.close(reason=refused, message=message)
             return
         # The socket lasts as long as its token: at its expiry it is closed with 4001 (the client
         # reconnects with a fresh one and `since`).
-        serve_socket(ws, rt, hub, user_id, request.args.get("since"), ping_seconds, expires_at=token_expiry(token))
+        serve_socket(
+            ws, rt, hub, user_id, request.args.get("since"), ping_seconds, expires_at=token_expiry(token), conn=conn
+        )
 
     describe(
         user_socket,
