@@ -359,7 +359,7 @@ def register(app: Flask, rt: Runtime) -> Hub:
 
     def user_socket(ws: Any, user_id: str) -> None:
         """Push the user's events; `since` resumes from the audit log after a reconnect."""
-        token, refused, conn = g.get("socket") or (*checked(user_id), None)
+        token, refused, conn = g.socket  # join_before_handshake ran for this endpoint (before_request)
         if refused is not None:
             message = "bad or missing token" if refused == CLOSE_BAD_TOKEN else "not your stream"
             ws.close(reason=refused, message=message)
